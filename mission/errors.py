@@ -1,0 +1,44 @@
+"""The domain's error tree; api/errors.py maps each to one HTTP status with the reason."""
+
+from __future__ import annotations
+
+
+class SkywardenError(Exception):
+    """Base of every domain error; ``str(err)`` is a reason a user can act on."""
+
+
+class NotFound(SkywardenError):
+    """A named thing (vehicle, mission, zone) does not exist. -> 404"""
+
+
+class InvalidTransition(SkywardenError):
+    """A mission or incident cannot move from its current state by that action. -> 409"""
+
+
+class Conflict(SkywardenError):
+    """The request clashes with the current state (control held by another pilot, duplicate name). -> 409"""
+
+
+class AirspaceViolation(SkywardenError):
+    """A plan or command would break airspace, altitude or energy rules. -> 422"""
+
+    def __init__(self, message: str, *, violations: list[object] | None = None) -> None:
+        super().__init__(message)
+        self.violations = violations or []
+
+
+class PermissionDenied(SkywardenError):
+    """The caller's role or control authority does not allow this. -> 403"""
+
+
+class VehicleUnavailable(SkywardenError):
+    """No vehicle can do this now (disconnected, busy, battery too low). -> 409 or 503"""
+
+
+class LinkError(SkywardenError):
+    """A MAVLink command failed or timed out; the message says which vehicle and what failed. -> 503"""
+
+    def __init__(self, message: str, *, vehicle_id: int | None = None, action: str | None = None) -> None:
+        super().__init__(message)
+        self.vehicle_id = vehicle_id
+        self.action = action

@@ -1,0 +1,107 @@
+"""What the rest of skywarden knows about a vehicle link: typed snapshots and the VehicleLink protocol.
+
+Nothing here imports mavsdk; ``mission/link/mavsdk_link.py`` implements the protocol with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+from flightplans.items import Geofence, MissionItem
+
+
+class FlightMode(StrEnum):
+    UNKNOWN = "unknown"
+    READY = "ready"
+    MANUAL = "manual"
+    ALTCTL = "altctl"
+    POSCTL = "posctl"
+    ORBIT = "orbit"
+    TAKEOFF = "takeoff"
+    HOLD = "hold"
+    MISSION = "mission"
+    RETURN = "return"
+    LAND = "land"
+    OFFBOARD = "offboard"
+
+
+@dataclass(frozen=True, slots=True)
+class MissionProgress:
+    current: int  # index of the item being flown (0-based)
+    total: int  # number of items in the mission; 0 when no mission is known
+    finished: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetrySnapshot:
+    """One throttled view of a vehicle, as the service sees it."""
+
+    vehicle_id: int  # the MAVLink sysid
+    received_at: float  # time.time() when the link produced this snapshot
+    link_up: bool
+    lat: float | None
+    lon: float | None
+    alt_amsl_m: float | None
+    alt_rel_m: float | None
+    heading_deg: float | None
+    ground_speed_m_s: float | None
+    climb_m_s: float | None
+    battery_pct: float | None  # 0..100
+    battery_v: float | None
+    mode: FlightMode
+    armed: bool
+    in_air: bool
+    gps_ok: bool
+    home_ok: bool
+    mission: MissionProgress
+    home_lat: float | None = None
+    home_lon: float | None = None
+    home_alt_amsl_m: float | None = None
+
+
+@runtime_checkable
+class VehicleLink(Protocol):
+    """Commands and telemetry of one vehicle in domain terms. Every command raises LinkError on failure."""
+
+    @property
+    def vehicle_id(self) -> int: ...
+
+    @property
+    def latest(self) -> TelemetrySnapshot | None: ...
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def wait_connected(self, timeout_s: float = 10.0) -> None: ...
+    async def wait_ready(self, timeout_s: float = 30.0) -> None:
+        """Until connected with GPS and home position ok (armable)."""
+        ...
+
+    async def arm(self) -> None: ...
+    async def disarm(self) -> None: ...
+    async def takeoff(self, alt_m: float | None = None) -> None: ...
+    async def upload_mission(self, items: Sequence[MissionItem]) -> None: ...
+    async def download_mission(self) -> list[MissionItem]: ...
+    async def clear_mission(self) -> None: ...
+    async def start_mission(self) -> None:
+        """Switch to MISSION, retrying while PX4 refuses right after an upload."""
+        ...
+
+    async def pause(self) -> None: ...
+    async def resume(self) -> None: ...
+    async def hold(self) -> None: ...
+    async def goto(self, lat: float, lon: float, alt_rel_m: float) -> None: ...
+    async def orbit(
+        self, lat: float, lon: float, alt_rel_m: float, *, radius_m: float, speed_m_s: float, clockwise: bool = True
+    ) -> None: ...
+    async def set_speed(self, speed_m_s: float) -> None: ...
+    async def return_to_launch(self) -> None: ...
+    async def land(self) -> None: ...
+    async def set_actuator(self, index: int, value: float) -> None: ...
+    async def upload_geofence(self, fence: Geofence) -> None: ...
+    def snapshots(self) -> AsyncIterator[TelemetrySnapshot]:
+        """Throttled snapshots (at the configured rate) until the link is closed."""
+        ...
