@@ -1,0 +1,1 @@
+"""Incidents: intake from API, panel and MQTT, and their lifecycle new -> assigned -> en route -> on scene -> closed."""

@@ -1,0 +1,1 @@
+"""Scheduled patrols: routes with cron schedules, time windows and required capabilities."""
