@@ -1,12 +1,13 @@
 """The telemetry hub: latest snapshot per vehicle, live events, and per-subscriber delivery that never blocks.
 
-Producers (the fleet manager, mission and dispatch services) call ``update`` and ``emit``; both are cheap and never
-wait on a consumer. Consumers (websocket clients, the MQTT bridge) each hold a ``Subscription``:
+Producers (the fleet manager, mission and dispatch services) call ``update`` and ``emit``; both are cheap
+and never wait on a consumer. Consumers (websocket clients, the MQTT bridge) each hold a ``Subscription``:
 
-- snapshots are coalesced per vehicle (latest value wins) and rate-limited per vehicle with a small token bucket,
-  so a slow consumer only ever has one pending snapshot per vehicle;
-- events queue in a bounded deque; when a consumer falls more than ``max_events`` behind, the oldest events are
-  dropped, counted, and its next delivery is a resync: the number dropped plus the current state of every vehicle.
+- snapshots are coalesced per vehicle (latest value wins) and rate-limited per vehicle with a small token
+  bucket, so a slow consumer only ever has one pending snapshot per vehicle;
+- events queue in a bounded deque; when a consumer falls more than ``max_events`` behind, the oldest events
+  are dropped, counted, and its next delivery is a resync: the number dropped plus the current state of
+  every vehicle.
 
 Everything here runs on the event loop thread; call ``update``/``emit`` from it.
 """
@@ -14,6 +15,7 @@ Everything here runs on the event loop thread; call ``update``/``emit`` from it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -28,8 +30,8 @@ DEFAULT_MAX_RATE_HZ = 10.0
 DEFAULT_MAX_EVENTS = 1000
 
 # Token bucket per (subscriber, vehicle): a snapshot goes out at once when at least _SEND_AT tokens are left
-# (tolerates arrival jitter of a source that streams exactly at the subscriber's rate); one held back is flushed
-# when the bucket would be full again, i.e. only when the source went quiet.
+# (tolerates arrival jitter of a source that streams exactly at the subscriber's rate); one held back is
+# flushed when the bucket would be full again, i.e. only when the source went quiet.
 _BUCKET_CAP = 1.5
 _SEND_AT = 0.75
 
@@ -70,8 +72,8 @@ class EventRecord:
 class Delivery:
     """What a subscriber gets in one go: events in emit order, then the latest snapshots.
 
-    ``resync_dropped`` > 0 means that many events were dropped because the subscriber fell behind; ``snapshots``
-    then holds the current state of every subscribed vehicle.
+    ``resync_dropped`` > 0 means that many events were dropped because the subscriber fell behind;
+    ``snapshots`` then holds the current state of every subscribed vehicle.
     """
 
     events: list[EventRecord]
@@ -152,7 +154,7 @@ class Subscription:
     def configure(
         self, *, vehicles: Iterable[int] | None, kinds: Iterable[str] | None, rate_hz: float | None = None
     ) -> None:
-        """Replace the filters (``None`` = all) and rate, then queue the current state of the subscribed vehicles."""
+        """Replace the filters (``None`` = all) and rate; queue the state of the subscribed vehicles."""
         self._vehicles = None if vehicles is None else frozenset(vehicles)
         self._kinds = None if kinds is None else frozenset(kinds)
         if rate_hz is not None:
@@ -333,7 +335,7 @@ class TelemetryHub:
                 sub._offer_snapshot(upd, now)
 
     def emit(self, event: Event) -> EventRecord:
-        """Publish a live event to every matching subscriber, in emit order; returns it with its sequence number."""
+        """Publish a live event to every matching subscriber, in order; returns it with its sequence."""
         self._seq += 1
         record = EventRecord(seq=self._seq, event=event, json=event_to_json(event, seq=self._seq))
         for sub in self._subscriptions:
@@ -390,7 +392,5 @@ class TelemetryHub:
         )
 
     def _remove(self, sub: Subscription) -> None:
-        try:
+        with contextlib.suppress(ValueError):
             self._subscriptions.remove(sub)
-        except ValueError:
-            pass

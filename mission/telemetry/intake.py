@@ -1,4 +1,4 @@
-"""Incidents reported by other systems (MQTT intake): the validated boundary model and the sink that takes them."""
+"""Incidents reported by other systems (MQTT intake): the validated boundary model and its sink."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ class IncidentLocation(BaseModel):
 
 
 class IncidentIn(BaseModel):
-    """An incident to dispatch to: where, how urgent (1 = most urgent, 5 = least), what, and who reported it."""
+    """An incident to respond to: where, how urgent (1 most .. 5 least), what, and who reported it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
