@@ -1,0 +1,264 @@
+"""Shortest transit paths around no-fly zones, in a local metric frame (metres).
+
+A visibility graph over the vertices of the no-fly zones grown by the clearance, searched with A* and
+built lazily: only the vertices A* expands get their sight lines tested, in one vectorised GEOS query.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from shapely.geometry import LinearRing, LineString, MultiPolygon, Point, Polygon
+from shapely.geometry.base import BaseGeometry
+from shapely.geometry.polygon import orient
+from shapely.strtree import STRtree
+
+from flightplans.errors import PlanningError
+from flightplans.validate import check_finite_point, validate_area
+
+# Buffer arcs are drawn with this many segments per quarter circle. The buffer distance is grown by
+# 1/cos(pi/(4*quad_segs)) so that the chords, not just the arc vertices, keep the full clearance.
+_QUAD_SEGS = 3
+_CHORD_GROWTH = 1.0 / math.cos(math.pi / (4 * _QUAD_SEGS))
+# A start/goal this close to a grown zone's boundary counts as on it, not inside (float noise).
+_ON_EDGE_M = 1e-6
+
+
+PointLike = Point | tuple[float, float] | Sequence[float]
+
+
+def as_xy(name: str, point: PointLike) -> tuple[float, float]:
+    """(x, y) floats of a shapely Point or an (x, y) pair, checked finite."""
+    if isinstance(point, Point):
+        if point.is_empty:
+            raise PlanningError(f"{name} is an empty point")
+        return check_finite_point(name, point.x, point.y)
+    if isinstance(point, BaseGeometry):
+        raise PlanningError(f"{name} must be a point, got {point.geom_type}")
+    try:
+        x, y = point
+    except (TypeError, ValueError) as exc:
+        raise PlanningError(f"{name} must be an (x, y) pair, got {point!r}") from exc
+    return check_finite_point(name, x, y)
+
+
+def check_zones(nofly: Sequence[Polygon], *, name: str = "nofly") -> list[Polygon]:
+    """Validate no-fly polygons (metres); a MultiPolygon is split into its parts."""
+    if isinstance(nofly, BaseGeometry):
+        raise PlanningError(f"{name} must be a list of polygons, got a single {nofly.geom_type}")
+    zones: list[Polygon] = []
+    for i, zone in enumerate(nofly):
+        parts = list(zone.geoms) if isinstance(zone, MultiPolygon) else [zone]
+        for j, part in enumerate(parts):
+            label = f"{name}[{i}]" if len(parts) == 1 else f"{name}[{i}] part {j}"
+            zones.append(validate_area(part, name=label, max_area_m2=math.inf))
+    return zones
+
+
+@dataclass(frozen=True, slots=True)
+class Obstacles:
+    """No-fly zones grown by a clearance, merged, ready for repeated routing queries."""
+
+    grown: tuple[Polygon, ...]
+    clearance_m: float
+    tree: STRtree
+    vertices: np.ndarray  # (n, 2) corners a shortest path can bend around
+    neighbours: np.ndarray  # (n, 2, 2) each corner's previous and next ring vertex
+    boundary: Polygon | None
+
+    @classmethod
+    def build(
+        cls,
+        nofly: Sequence[Polygon],
+        *,
+        clearance_m: float = 10.0,
+        boundary: Polygon | None = None,
+    ) -> Obstacles:
+        """Grow, merge and index the zones once; reuse for many shortest_path calls."""
+        if not (isinstance(clearance_m, int | float) and math.isfinite(clearance_m)) or clearance_m < 0:
+            raise PlanningError(f"clearance_m must be a finite number >= 0, got {clearance_m!r}")
+        zones = check_zones(nofly)
+        if boundary is not None:
+            boundary = validate_area(boundary, name="boundary", max_area_m2=math.inf)
+            # The boundary's holes are no-fly zones too.
+            zones.extend(Polygon(ring) for ring in boundary.interiors)
+            boundary = Polygon(boundary.exterior)
+        grown: list[Polygon] = []
+        if zones:
+            if clearance_m > 0:
+                inflated = [
+                    z.buffer(clearance_m * _CHORD_GROWTH, quad_segs=_QUAD_SEGS, join_style="round")
+                    for z in zones
+                ]
+            else:
+                inflated = zones
+            merged = shapely.union_all(inflated)
+            grown = list(merged.geoms) if isinstance(merged, MultiPolygon) else [merged]
+        corners: list[np.ndarray] = []
+        for poly in grown:
+            poly = orient(poly, sign=1.0)
+            for ring in (poly.exterior, *poly.interiors):
+                corners.append(_ring_corners(ring, free_inside=False))
+        if boundary is not None:
+            corners.append(_ring_corners(orient(boundary, sign=1.0).exterior, free_inside=True))
+        table = np.concatenate(corners) if corners else np.empty((0, 3, 2))
+        if boundary is not None and len(table):
+            # Corners of grown zones that stick out of the boundary can never be used.
+            table = table[shapely.covers(boundary, shapely.points(table[:, 0]))]
+        return cls(
+            grown=tuple(grown),
+            clearance_m=float(clearance_m),
+            tree=STRtree(grown),
+            vertices=table[:, 0],
+            neighbours=table[:, 1:],
+            boundary=boundary,
+        )
+
+    def blocking_zone(self, xy: tuple[float, float]) -> int | None:
+        """Index of the grown zone strictly containing ``xy``, or None."""
+        p = Point(xy)
+        for i in self.tree.query(p, predicate="intersects"):
+            zone = self.grown[int(i)]
+            if (
+                zone.contains_properly(p)
+                and zone.exterior.distance(p) > _ON_EDGE_M
+                and not any(Polygon(hole).covers(p) for hole in zone.interiors)
+            ):
+                return int(i)
+        return None
+
+    def visible(self, origin: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """Boolean mask: which straight legs origin -> targets[i] stay out of every grown zone."""
+        n = len(targets)
+        if n == 0:
+            return np.zeros(0, dtype=bool)
+        coords = np.empty((n, 2, 2))
+        coords[:, 0, :] = origin
+        coords[:, 1, :] = targets
+        degenerate = np.all(coords[:, 0, :] == coords[:, 1, :], axis=1)
+        lines = shapely.linestrings(coords)
+        ok = np.ones(n, dtype=bool)
+        if len(self.grown):
+            # A leg enters a zone's interior iff it crosses the zone or lies within it; legs that run
+            # along an edge or touch a corner are fine.
+            for predicate in ("crosses", "within"):
+                hits = self.tree.query(lines, predicate=predicate)
+                ok[hits[0]] = False
+        if self.boundary is not None:
+            ok &= shapely.covered_by(lines, self.boundary)
+        ok[degenerate] = True
+        return ok
+
+
+def _ring_corners(ring: LinearRing, *, free_inside: bool) -> np.ndarray:
+    """(k, 3, 2) [corner, previous, next] of the ring vertices that free space wraps around.
+
+    Rings come from orient(sign=1): the polygon lies on the left of the traversal, so a left turn is a
+    corner of the polygon. A shortest path only bends at corners of obstacles that point into free
+    space: obstacle corners (left turns) or, for the boundary, its reflex corners (right turns).
+    """
+    xy = np.asarray(ring.coords)[:-1]
+    prev_xy = np.roll(xy, 1, axis=0)
+    next_xy = np.roll(xy, -1, axis=0)
+    turn = _cross(xy - prev_xy, next_xy - xy)
+    keep = turn < 0 if free_inside else turn > 0
+    return np.stack([xy[keep], prev_xy[keep], next_xy[keep]], axis=1)
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+
+
+def shortest_path(
+    start: PointLike,
+    goal: PointLike,
+    *,
+    nofly: Sequence[Polygon] | Obstacles = (),
+    clearance_m: float = 10.0,
+    boundary: Polygon | None = None,
+) -> LineString:
+    """Shortest path (metres) from start to goal keeping ``clearance_m`` from every no-fly zone.
+
+    Raises PlanningError when start or goal lies inside a zone (or its clearance), outside the boundary,
+    or no path exists. Pass a prebuilt ``Obstacles`` as ``nofly`` to reuse it across many calls.
+
+    >>> from shapely.geometry import box
+    >>> path = shortest_path((0, 0), (100, 0), nofly=[box(40, -10, 60, 10)], clearance_m=0)
+    >>> round(path.length, 1)
+    102.5
+    """
+    obstacles = (
+        nofly
+        if isinstance(nofly, Obstacles)
+        else Obstacles.build(nofly, clearance_m=clearance_m, boundary=boundary)
+    )
+    a = as_xy("start", start)
+    b = as_xy("goal", goal)
+    for label, xy in (("start", a), ("goal", b)):
+        zone = obstacles.blocking_zone(xy)
+        if zone is not None:
+            raise PlanningError(
+                f"{label} ({xy[0]:.1f}, {xy[1]:.1f}) is inside no-fly zone {zone} "
+                f"(grown by its {obstacles.clearance_m:g} m clearance)",
+                where=xy,
+            )
+        if obstacles.boundary is not None and not obstacles.boundary.covers(Point(xy)):
+            raise PlanningError(f"{label} ({xy[0]:.1f}, {xy[1]:.1f}) is outside the boundary", where=xy)
+    if a == b:
+        return LineString([a, b])
+    ends = np.array([a, b])
+    if obstacles.visible(ends[0], ends[1:2])[0]:
+        return LineString([a, b])
+    nodes = np.vstack([ends, obstacles.vertices])
+    # Start and goal have no ring neighbours: give them themselves so every line is "tangent" to them.
+    neighbours = np.concatenate([np.stack([ends, ends], axis=1), obstacles.neighbours])
+    path = _astar(nodes, neighbours, obstacles)
+    if path is None:
+        raise PlanningError(
+            f"no path from ({a[0]:.1f}, {a[1]:.1f}) to ({b[0]:.1f}, {b[1]:.1f}) "
+            f"around the no-fly zones with {obstacles.clearance_m:g} m clearance",
+            where=b,
+        )
+    return LineString(nodes[path])
+
+
+def _astar(nodes: np.ndarray, neighbours: np.ndarray, obstacles: Obstacles) -> list[int] | None:
+    n = len(nodes)
+    heuristic = np.hypot(*(nodes - nodes[1]).T)
+    cost = np.full(n, np.inf)
+    cost[0] = 0.0
+    parent = np.full(n, -1, dtype=np.int64)
+    closed = np.zeros(n, dtype=bool)
+    queue: list[tuple[float, int]] = [(heuristic[0], 0)]
+    while queue:
+        _, u = heapq.heappop(queue)
+        if closed[u]:
+            continue
+        if u == 1:
+            path = [1]
+            while path[-1] != 0:
+                path.append(int(parent[path[-1]]))
+            return path[::-1]
+        closed[u] = True
+        candidates = np.flatnonzero(~closed)
+        step = np.hypot(*(nodes[candidates] - nodes[u]).T)
+        # Only test sight lines that could improve a node's cost and that graze their corner (a path
+        # that would cut into the obstacle at the corner never bends there).
+        ray = nodes[candidates] - nodes[u]
+        side_prev = _cross(ray, neighbours[candidates, 0] - nodes[candidates])
+        side_next = _cross(ray, neighbours[candidates, 1] - nodes[candidates])
+        useful = (cost[u] + step < cost[candidates]) & (side_prev * side_next >= 0)
+        candidates, step = candidates[useful], step[useful]
+        seen = obstacles.visible(nodes[u], nodes[candidates])
+        for v, d in zip(candidates[seen], step[seen], strict=True):
+            new_cost = cost[u] + d
+            if new_cost < cost[v]:
+                cost[v] = new_cost
+                parent[v] = u
+                heapq.heappush(queue, (new_cost + heuristic[v], int(v)))
+    return None
