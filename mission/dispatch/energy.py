@@ -7,6 +7,7 @@ headwind costs energy through the longer flight time.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -88,7 +89,7 @@ class Leg:
 def cruise(points_xy: tuple[XY, ...], perf: Performance, *, wind: Wind = CALM) -> Leg:
     """Time and energy to fly through ``points_xy`` at cruise airspeed; inf when a leg is not flyable."""
     time_s = 0.0
-    for a, b in zip(points_xy[:-1], points_xy[1:], strict=True):
+    for a, b in itertools.pairwise(points_xy):
         dist = math.dist(a, b)
         if dist == 0:
             continue

@@ -66,7 +66,8 @@ def plan_relief(
             None,
             None,
             None,
-            f"{on_scene.name} can stay {leave_in_s:.0f} s, longer than the {remaining_overhead_s:.0f} s still needed",
+            f"{on_scene.name} can stay {leave_in_s:.0f} s, "
+            f"longer than the {remaining_overhead_s:.0f} s still needed",
         )
     still_needed_s = remaining_overhead_s - leave_in_s + margin_s
     request = DispatchRequest(
@@ -83,7 +84,8 @@ def plan_relief(
             None,
             None,
             None,
-            f"{on_scene.name} must leave in {leave_in_s:.0f} s and no relief can serve: {decision.explanation}",
+            f"{on_scene.name} must leave in {leave_in_s:.0f} s "
+            f"and no relief can serve: {decision.explanation}",
         )
     launch_in_s = max(0.0, leave_in_s - relief.eta_s - margin_s)
     arrive_in_s = launch_in_s + relief.eta_s

@@ -1,1 +1,1 @@
-"""Incidents: intake from API, panel and MQTT, and their lifecycle new -> assigned -> en route -> on scene -> closed."""
+"""Incidents: intake (API, panel, MQTT) and lifecycle new -> assigned -> en route -> on scene -> closed."""

@@ -1,4 +1,4 @@
-"""Dispatch ranking: the vehicle that arrives first wins, routes avoid no-fly zones, low batteries are refused."""
+"""Dispatch ranking: first arrival wins, routes avoid no-fly zones, low batteries are refused."""
 
 from __future__ import annotations
 

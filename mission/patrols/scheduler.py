@@ -1,0 +1,291 @@
+"""The patrol scheduler: launches each cron slot once, on time, onto a fit vehicle, or records why not.
+
+Exactly-once across restarts comes from the database: a slot is launched only by whoever inserted its
+unique (patrol_id, scheduled_for) run row, and that row is committed before the launch starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+from shapely.geometry import shape
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from mission.audit.clock import as_utc
+from mission.db import session_scope
+from mission.dispatch.energy import climb, cruise
+from mission.dispatch.ranking import Activity, VehicleState
+from mission.errors import SkywardenError
+from mission.patrols.clock import Clock, WallClock
+from mission.patrols.models import Patrol, PatrolRead, PatrolRun, RunStatus, parse_hhmm
+
+log = logging.getLogger(__name__)
+
+
+def due_slots(patrol: PatrolRead, *, after: datetime, until: datetime) -> list[datetime]:
+    """Cron times of ``patrol`` in (after, until], as aware UTC, evaluated in the patrol's time zone."""
+    tz = ZoneInfo(patrol.timezone)
+    it = croniter(patrol.cron, as_utc(after).astimezone(tz))
+    out: list[datetime] = []
+    end = as_utc(until)
+    while True:
+        slot = as_utc(it.get_next(datetime))
+        if slot > end:
+            return out
+        out.append(slot)
+        if len(out) > 10_000:
+            raise ValueError(f"patrol {patrol.name!r}: cron {patrol.cron!r} fires too often")
+
+
+def next_slot(patrol: PatrolRead, *, after: datetime) -> datetime:
+    """The first cron time strictly after ``after`` (aware UTC)."""
+    tz = ZoneInfo(patrol.timezone)
+    return as_utc(croniter(patrol.cron, as_utc(after).astimezone(tz)).get_next(datetime))
+
+
+def in_window(patrol: PatrolRead, at: datetime) -> bool:
+    """Whether ``at`` is in the patrol's local time window (which may wrap midnight); no window = always."""
+    if patrol.window_start is None or patrol.window_end is None:
+        return True
+    local = as_utc(at).astimezone(ZoneInfo(patrol.timezone)).time().replace(tzinfo=None)
+    start, end = parse_hhmm(patrol.window_start), parse_hhmm(patrol.window_end)
+    if start <= end:
+        return start <= local < end
+    return local >= start or local < end
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleChoice:
+    """A fit vehicle, or None with the reason no vehicle fits."""
+
+    vehicle_id: int | None
+    reason: str
+
+
+def patrol_energy_wh(state: VehicleState, patrol: PatrolRead, *, alt_m: float = 60.0) -> float:
+    """Energy to fly the patrol for its estimated duration and get to and from it, plus landing."""
+    perf = state.perf
+    geom = shape(patrol.plan["geometry"])
+    c = geom.centroid
+    # A rough transit: straight to the patrol's centroid and back, at cruise.
+    dx = (c.x - state.home_lon) * 111_320.0 * math.cos(math.radians(state.home_lat))
+    dy = (c.y - state.home_lat) * 111_320.0
+    transit = cruise(((0.0, 0.0), (dx, dy), (0.0, 0.0)), perf)
+    return (
+        perf.cruise_power_w * patrol.estimated_duration_s / 3600.0
+        + transit.energy_wh
+        + climb(alt_m, perf).energy_wh
+        + climb(-alt_m, perf).energy_wh
+    )
+
+
+def choose_patrol_vehicle(states: Iterable[VehicleState], patrol: PatrolRead) -> VehicleChoice:
+    """The docked vehicle with the needed capabilities and enough battery, nearest to the patrol area."""
+    required = frozenset(patrol.required_capabilities)
+    geom = shape(patrol.plan["geometry"])
+    refusals: list[str] = []
+    fit: list[tuple[float, int]] = []
+    for s in states:
+        if not s.link_up:
+            refusals.append(f"{s.name}: link down")
+            continue
+        if s.activity is not Activity.DOCKED:
+            refusals.append(f"{s.name}: {s.activity.value}")
+            continue
+        missing = required - s.capabilities
+        if missing:
+            refusals.append(f"{s.name}: lacks {', '.join(sorted(missing))}")
+            continue
+        need = patrol_energy_wh(s, patrol) + s.perf.reserve_wh
+        have = s.battery_pct / 100.0 * s.perf.battery_wh
+        if have < need:
+            refusals.append(f"{s.name}: battery {have:.0f} Wh < {need:.0f} Wh needed")
+            continue
+        c = geom.centroid
+        fit.append((math.hypot(c.x - s.home_lon, c.y - s.home_lat), s.vehicle_id))
+    if fit:
+        fit.sort()
+        return VehicleChoice(fit[0][1], "")
+    return VehicleChoice(None, "no fit vehicle: " + ("; ".join(refusals) if refusals else "fleet is empty"))
+
+
+class PatrolLauncher:
+    """What the scheduler needs to fly a patrol: fleet states and a launch (the runtime provides both)."""
+
+    def vehicle_states(self) -> Sequence[VehicleState]:  # pragma: no cover - protocol
+        raise NotImplementedError
+
+    async def launch(self, *, patrol: PatrolRead, run_id: int, vehicle_id: int) -> int | None:
+        """Start the patrol on the vehicle; returns the mission id; raises a SkywardenError on failure."""
+        raise NotImplementedError  # pragma: no cover - protocol
+
+
+def claim(*, engine: Engine, patrol_id: int, scheduled_for: datetime, at: datetime) -> int | None:
+    """Insert and commit the run row for a slot; None when someone already has (never launch then)."""
+    try:
+        with session_scope(engine) as session:
+            run = PatrolRun(patrol_id=patrol_id, scheduled_for=as_utc(scheduled_for), claimed_at=as_utc(at))
+            session.add(run)
+            session.flush()
+            assert run.id is not None
+            return run.id
+    except IntegrityError:
+        return None
+
+
+def finish_run(
+    *,
+    engine: Engine,
+    run_id: int,
+    status: RunStatus,
+    reason: str = "",
+    vehicle_id: int | None = None,
+    mission_id: int | None = None,
+    at: datetime | None = None,
+) -> None:
+    """Record what became of a claimed slot."""
+    with session_scope(engine) as session:
+        run = session.get(PatrolRun, run_id)
+        if run is None:
+            return
+        run.status = status.value
+        run.reason = reason[:500]
+        if vehicle_id is not None:
+            run.vehicle_id = vehicle_id
+        if mission_id is not None:
+            run.mission_id = mission_id
+        if status is RunStatus.LAUNCHED:
+            run.launched_at = at
+        elif status in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.SKIPPED, RunStatus.PREEMPTED):
+            run.finished_at = at
+        session.add(run)
+
+
+class PatrolScheduler:
+    """Fires every enabled patrol's cron slots on the injected clock; one task, ``patrols:scheduler``."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        launcher: PatrolLauncher,
+        clock: Clock | None = None,
+        poll_s: float = 30.0,
+        catch_up_s: float = 300.0,
+        on_run: Callable[[int, RunStatus, str], None] | None = None,
+    ) -> None:
+        self._engine = engine
+        self._launcher = launcher
+        self.clock: Clock = clock or WallClock()
+        self._poll_s = poll_s
+        self._wake = asyncio.Event()
+        self._catch_up = timedelta(seconds=catch_up_s)
+        # Slots from (start - catch_up) on are due: restart launches missed slots; the claim keeps each once.
+        self._cursor: datetime = self.clock.now() - self._catch_up
+        self._task: asyncio.Task[None] | None = None
+        self._on_run = on_run
+        self._launches: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> PatrolScheduler:
+        self._task = asyncio.create_task(self._loop(), name="patrols:scheduler")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        tasks = [t for t in [self._task, *self._launches] if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._task = None
+
+    def _patrols(self) -> list[PatrolRead]:
+        with Session(self._engine) as session:
+            rows = session.exec(select(Patrol).where(col(Patrol.enabled)).order_by(col(Patrol.id))).all()
+            return [PatrolRead.model_validate(r) for r in rows]
+
+    async def tick(self) -> list[int]:
+        """Claim and start every slot due since the last tick; returns the run ids this tick claimed."""
+        now = self.clock.now()
+        after = self._cursor
+        self._cursor = now
+        claimed: list[int] = []
+        for patrol in self._patrols():
+            assert patrol.id is not None
+            for slot in due_slots(patrol, after=after, until=now):
+                run_id = claim(engine=self._engine, patrol_id=patrol.id, scheduled_for=slot, at=now)
+                if run_id is None:
+                    continue
+                claimed.append(run_id)
+                await self._start(patrol, run_id, slot)
+        return claimed
+
+    async def _start(self, patrol: PatrolRead, run_id: int, slot: datetime) -> None:
+        now = self.clock.now()
+        if not in_window(patrol, slot):
+            self._finish(
+                run_id, RunStatus.SKIPPED, f"{slot.isoformat()} is outside the patrol window", at=now
+            )
+            return
+        choice = choose_patrol_vehicle(self._launcher.vehicle_states(), patrol)
+        if choice.vehicle_id is None:
+            self._finish(run_id, RunStatus.SKIPPED, choice.reason, at=now)
+            return
+        try:
+            mission_id = await self._launcher.launch(
+                patrol=patrol, run_id=run_id, vehicle_id=choice.vehicle_id
+            )
+        except SkywardenError as exc:
+            self._finish(
+                run_id, RunStatus.FAILED, str(exc), vehicle_id=choice.vehicle_id, at=self.clock.now()
+            )
+            return
+        self._finish(
+            run_id,
+            RunStatus.LAUNCHED,
+            "",
+            vehicle_id=choice.vehicle_id,
+            mission_id=mission_id,
+            at=self.clock.now(),
+        )
+
+    def _finish(self, run_id: int, status: RunStatus, reason: str, *, at: datetime, **kw: int | None) -> None:
+        finish_run(engine=self._engine, run_id=run_id, status=status, reason=reason, at=at, **kw)  # type: ignore[arg-type]
+        if status is not RunStatus.LAUNCHED:
+            log.info("patrol run %s %s: %s", run_id, status.value, reason)
+        if self._on_run is not None:
+            self._on_run(run_id, status, reason)
+
+    def wake(self) -> None:
+        """Re-read the patrols now (one was added or changed)."""
+        self._wake.set()
+
+    def _sleep_s(self) -> float:
+        now = self.clock.now()
+        soonest = min(
+            (next_slot(p, after=now) for p in self._patrols()), default=now + timedelta(seconds=self._poll_s)
+        )
+        return max(0.0, min(self._poll_s, (soonest - now).total_seconds()))
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except (SkywardenError, OSError, ValueError) as exc:
+                log.warning("patrol scheduler tick failed: %s", exc)
+            sleeper = asyncio.ensure_future(self.clock.sleep(self._sleep_s() + 0.001))
+            waker = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for t in (sleeper, waker):
+                    t.cancel()
+                await asyncio.gather(sleeper, waker, return_exceptions=True)
+            self._wake.clear()

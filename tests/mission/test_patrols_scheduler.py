@@ -1,0 +1,205 @@
+"""The patrol scheduler: on time on an accelerated clock, never twice after a restart, skips with a reason."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+from sqlmodel import Session, SQLModel, col, select
+
+import mission.fleet.models  # noqa: F401  (registers the vehicles table the runs refer to)
+from mission.db import make_engine, session_scope
+from mission.dispatch.energy import Performance
+from mission.dispatch.ranking import Activity, VehicleState
+from mission.errors import LinkError
+from mission.patrols.clock import AcceleratedClock
+from mission.patrols.models import Patrol, PatrolCreate, PatrolRead, PatrolRun, RunStatus
+from mission.patrols.scheduler import (
+    PatrolLauncher,
+    PatrolScheduler,
+    choose_patrol_vehicle,
+    claim,
+    due_slots,
+    in_window,
+)
+
+AREA = {
+    "type": "Polygon",
+    "coordinates": [[[109.97, 39.81], [109.99, 39.81], [109.99, 39.83], [109.97, 39.83], [109.97, 39.81]]],
+}
+START = datetime(2026, 11, 29, 9, 59, 50, tzinfo=UTC)
+
+
+def state(vid: int, *, battery: float = 95.0, activity: Activity = Activity.DOCKED, caps=()) -> VehicleState:
+    return VehicleState(
+        vid,
+        f"uav{vid}",
+        39.82,
+        109.98,
+        0.0,
+        activity,
+        battery,
+        39.82,
+        109.98,
+        Performance(),
+        frozenset(caps),
+    )
+
+
+class RecordingLauncher(PatrolLauncher):
+    """Launches nothing; keeps (run, vehicle, simulated time) of every launch request."""
+
+    def __init__(self, clock, states, *, fail: bool = False) -> None:
+        self.clock, self.states, self.fail = clock, states, fail
+        self.launches: list[tuple[int, int, datetime]] = []
+
+    def vehicle_states(self):
+        return self.states
+
+    async def launch(self, *, patrol, run_id, vehicle_id):
+        if self.fail:
+            raise LinkError("uav1: takeoff timed out", vehicle_id=vehicle_id, action="takeoff")
+        self.launches.append((run_id, vehicle_id, self.clock.now()))
+        return None
+
+
+@pytest.fixture
+def engine(tmp_path):
+    eng = make_engine(f"sqlite:///{tmp_path / 'sched.db'}")
+    SQLModel.metadata.create_all(eng)
+    yield eng
+    eng.dispose()
+
+
+def add_patrol(engine, **kw) -> PatrolRead:
+    data = PatrolCreate(
+        name=kw.pop("name", "night"),
+        plan={"kind": "perimeter", "geometry": AREA},
+        cron=kw.pop("cron", "* * * * *"),
+        **kw,
+    )
+    with session_scope(engine) as s:
+        row = Patrol(**data.model_dump())
+        s.add(row)
+        s.flush()
+        return PatrolRead.model_validate(row)
+
+
+def runs(engine) -> list[PatrolRun]:
+    with Session(engine) as s:
+        return list(s.exec(select(PatrolRun).order_by(col(PatrolRun.id))).all())
+
+
+async def test_fires_on_time_in_accelerated_time_and_not_twice_after_restart(engine):
+    add_patrol(engine)
+    clock = AcceleratedClock(START, speed=60.0)  # one simulated minute per wall second
+    launcher = RecordingLauncher(clock, [state(1)])
+    async with PatrolScheduler(engine=engine, launcher=launcher, clock=clock, catch_up_s=0):
+        await asyncio.sleep(0.5)  # 30 simulated s: past the 10:00:00 slot
+    assert len(launcher.launches) == 1
+    _run_id, vehicle_id, fired_at = launcher.launches[0]
+    slot = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
+    assert vehicle_id == 1
+    assert timedelta(0) <= fired_at - slot < timedelta(seconds=3)  # on time, in simulated seconds
+    # A restart: a new scheduler whose catch-up window covers the launched 10:00 slot again.
+    clock2 = AcceleratedClock(clock.now(), speed=60.0)
+    launcher2 = RecordingLauncher(clock2, [state(1)])
+    assert (clock2.now() - slot).total_seconds() < 50
+    async with PatrolScheduler(engine=engine, launcher=launcher2, clock=clock2, catch_up_s=50):
+        await asyncio.sleep(0.2)
+    assert launcher2.launches == []
+    rows = runs(engine)
+    assert [(r.scheduled_for.replace(tzinfo=UTC), r.status) for r in rows] == [
+        (slot, RunStatus.LAUNCHED.value)
+    ]
+    assert rows[0].vehicle_id == 1
+
+
+async def test_no_fit_vehicle_is_skipped_with_the_reason(engine):
+    add_patrol(engine, required_capabilities=["spotlight"])
+    clock = AcceleratedClock(START, speed=60.0)
+    launcher = RecordingLauncher(
+        clock,
+        [
+            state(1, caps={"camera"}),
+            state(2, battery=8.0, caps={"spotlight"}),
+            state(3, activity=Activity.PATROL, caps={"spotlight"}),
+        ],
+    )
+    sched = PatrolScheduler(engine=engine, launcher=launcher, clock=clock, catch_up_s=0)
+    await clock.sleep(15)
+    claimed = await sched.tick()
+    assert len(claimed) == 1 and launcher.launches == []
+    (run,) = runs(engine)
+    assert run.status == RunStatus.SKIPPED.value
+    assert "uav1: lacks spotlight" in run.reason
+    assert "uav2: battery" in run.reason
+    assert "uav3: patrol" in run.reason
+
+
+async def test_launch_failure_is_recorded_not_retried(engine):
+    add_patrol(engine)
+    clock = AcceleratedClock(START, speed=60.0)
+    launcher = RecordingLauncher(clock, [state(1)], fail=True)
+    sched = PatrolScheduler(engine=engine, launcher=launcher, clock=clock, catch_up_s=0)
+    await clock.sleep(15)
+    await sched.tick()
+    await sched.tick()
+    (run,) = runs(engine)
+    assert run.status == RunStatus.FAILED.value and "takeoff timed out" in run.reason
+
+
+async def test_slot_outside_the_window_is_skipped(engine):
+    add_patrol(engine, window_start="20:00", window_end="06:00")
+    clock = AcceleratedClock(START, speed=60.0)
+    launcher = RecordingLauncher(clock, [state(1)])
+    sched = PatrolScheduler(engine=engine, launcher=launcher, clock=clock, catch_up_s=0)
+    await clock.sleep(15)
+    await sched.tick()
+    (run,) = runs(engine)
+    assert run.status == RunStatus.SKIPPED.value and "outside the patrol window" in run.reason
+
+
+def test_cron_slots_and_windows_in_the_patrol_time_zone(engine):
+    p = add_patrol(
+        engine, cron="30 22 * * *", timezone="Asia/Shanghai", window_start="22:00", window_end="02:00"
+    )
+    slots = due_slots(
+        p, after=datetime(2026, 11, 29, 0, 0, tzinfo=UTC), until=datetime(2026, 12, 1, tzinfo=UTC)
+    )
+    assert slots == [datetime(2026, 11, 29, 14, 30, tzinfo=UTC), datetime(2026, 11, 30, 14, 30, tzinfo=UTC)]
+    assert in_window(p, slots[0])
+    assert not in_window(p, datetime(2026, 11, 29, 4, 0, tzinfo=UTC))  # 12:00 local
+
+
+def test_bad_patrol_input_names_the_field():
+    with pytest.raises(ValidationError, match="not a valid 5-field cron"):
+        PatrolCreate(name="x", plan={"kind": "sweep", "geometry": AREA}, cron="every day")
+    with pytest.raises(ValidationError, match="HH:MM"):
+        PatrolCreate(
+            name="x",
+            plan={"kind": "sweep", "geometry": AREA},
+            cron="* * * * *",
+            window_start="25:00",
+            window_end="01:00",
+        )
+    with pytest.raises(ValidationError, match="timezone 'Mars/Olympus' is unknown"):
+        PatrolCreate(
+            name="x", plan={"kind": "sweep", "geometry": AREA}, cron="* * * * *", timezone="Mars/Olympus"
+        )
+
+
+def test_choice_prefers_a_charged_capable_docked_vehicle(engine):
+    p = add_patrol(engine)
+    choice = choose_patrol_vehicle([state(1, battery=10.0), state(2)], p)
+    assert choice.vehicle_id == 2
+
+
+def test_a_slot_can_be_claimed_once(engine):
+    p = add_patrol(engine)
+    slot = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
+    first = claim(engine=engine, patrol_id=p.id, scheduled_for=slot, at=slot)
+    assert first is not None
+    assert claim(engine=engine, patrol_id=p.id, scheduled_for=slot, at=slot) is None
