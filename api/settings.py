@@ -1,0 +1,83 @@
+"""Service settings from the environment (prefix ``SKYWARDEN_``), ``.env`` and an optional settings file.
+
+``SKYWARDEN_SETTINGS_FILE`` may point at a TOML, YAML or JSON file; environment variables override it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    JsonConfigSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+    YamlConfigSettingsSource,
+)
+
+from mission.db import DEFAULT_DATABASE_URL
+
+SETTINGS_FILE_ENV = "SKYWARDEN_SETTINGS_FILE"
+
+
+class Settings(BaseSettings):
+    """Everything the service reads at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="SKYWARDEN_", env_file=".env", extra="ignore", frozen=True)
+
+    database_url: str = DEFAULT_DATABASE_URL
+    migrate_on_start: bool = Field(
+        default=True, description="run Alembic upgrade to head when the app starts"
+    )
+    mqtt_url: str | None = Field(default=None, description="mqtt://host:port; None = no MQTT bridge")
+    mqtt_topic_prefix: str = "skywarden"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    telemetry_hz: float = Field(default=5.0, gt=0, le=50)
+    tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    fleet_file: Path | None = Field(default=None, description="YAML/JSON fleet to register on start")
+    sim_base_port: int = Field(default=14540, ge=1024, le=65000)
+    sim_speed: float = Field(default=1.0, gt=0, le=100)
+    token_ttl_s: int = Field(default=12 * 3600, gt=0, description="lifetime of a panel login token")
+    admin_password: str | None = Field(default=None, description="password for the seeded admin user")
+    docs_enabled: bool = True
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_backend(cls, url: str) -> str:
+        if not url.startswith(("sqlite", "postgresql")):
+            raise ValueError(
+                f"database_url must be sqlite:/// or postgresql+psycopg://, got {url.split(':')[0]!r}"
+            )
+        return url
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources = [init_settings, env_settings, dotenv_settings]
+        path = os.environ.get(SETTINGS_FILE_ENV)
+        if path:
+            sources.append(_file_source(settings_cls, Path(path)))
+        return tuple(sources)
+
+
+def _file_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSettingsSource:
+    if not path.is_file():
+        raise FileNotFoundError(f"{SETTINGS_FILE_ENV}={path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix == ".toml":
+        return TomlConfigSettingsSource(settings_cls, toml_file=path)
+    if suffix in {".yaml", ".yml"}:
+        return YamlConfigSettingsSource(settings_cls, yaml_file=path)
+    if suffix == ".json":
+        return JsonConfigSettingsSource(settings_cls, json_file=path)
+    raise ValueError(f"{SETTINGS_FILE_ENV}={path}: use a .toml, .yaml or .json file")

@@ -1,0 +1,1 @@
+"""Airspace: patrol zones, no-fly zones and event areas with altitude bands and optional active windows."""

@@ -1,0 +1,183 @@
+"""Append to and verify the hash-chained audit log.
+
+Each entry's hash is sha256 over a canonical JSON of (seq, at, actor, action, target, details, prev_hash);
+each entry carries its predecessor's hash. ``verify`` recomputes the chain and names every edited or
+removed entry; the head row catches removal of the newest entries too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, col, func, select
+
+from mission.audit.clock import as_utc, utcnow
+from mission.audit.models import GENESIS_HASH, AuditEntry, AuditHead, AuditProblem, AuditRead, AuditReport
+
+
+def canonical_json(value: Any) -> str:
+    """The one JSON text for ``value``: sorted keys, no spaces, UTF-8 kept."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def entry_hash(
+    *,
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    target: str | None,
+    details: Mapping[str, Any],
+    prev_hash: str,
+) -> str:
+    """sha256 hex over the canonical JSON of an entry's fields."""
+    body = {
+        "seq": seq,
+        "at": as_utc(at).isoformat(timespec="microseconds"),
+        "actor": actor,
+        "action": action,
+        "target": target,
+        "details": details,
+        "prev_hash": prev_hash,
+    }
+    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+def _lock_head(session: Session) -> AuditHead:
+    """The head row, locked for this transaction (a row lock on PostgreSQL, the write lock on SQLite)."""
+    # An UPDATE first: it takes the lock before we read, so two writers cannot both read the same head.
+    touched = session.execute(update(AuditHead).where(col(AuditHead.id) == 1).values(seq=AuditHead.seq))
+    if touched.rowcount == 0:  # type: ignore[attr-defined]
+        last = session.exec(select(AuditEntry).order_by(col(AuditEntry.seq).desc()).limit(1)).first()
+        head = AuditHead(id=1, seq=last.seq if last else 0, hash=last.hash if last else GENESIS_HASH)
+        session.add(head)
+        session.flush()
+        return head
+    head = session.get(AuditHead, 1, populate_existing=True)
+    assert head is not None
+    return head
+
+
+def record(
+    *,
+    session: Session,
+    actor: str,
+    action: str,
+    target: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> AuditRead:
+    """Append an entry in the caller's transaction (it commits or rolls back with the change it describes)."""
+    details_json: dict[str, Any] = json.loads(canonical_json(dict(details or {})))
+    head = _lock_head(session)
+    seq = head.seq + 1
+    at = utcnow()
+    digest = entry_hash(
+        seq=seq, at=at, actor=actor, action=action, target=target, details=details_json, prev_hash=head.hash
+    )
+    entry = AuditEntry(
+        seq=seq,
+        at=at,
+        actor=actor,
+        action=action,
+        target=target,
+        details=details_json,
+        prev_hash=head.hash,
+        hash=digest,
+    )
+    head.seq, head.hash = seq, digest
+    session.add(entry)
+    session.add(head)
+    session.flush()
+    return AuditRead.model_validate(entry)
+
+
+def list_entries(
+    *, session: Session, limit: int, offset: int, actor: str | None = None, action: str | None = None
+) -> tuple[Sequence[AuditRead], int]:
+    """A page of entries, newest first, optionally filtered by actor or action prefix, and the total."""
+    query = select(AuditEntry)
+    count = select(func.count()).select_from(AuditEntry)
+    if actor is not None:
+        query, count = query.where(AuditEntry.actor == actor), count.where(AuditEntry.actor == actor)
+    if action is not None:
+        like = col(AuditEntry.action).startswith(action)
+        query, count = query.where(like), count.where(like)
+    total = session.exec(count).one()
+    rows = session.exec(query.order_by(col(AuditEntry.seq).desc()).offset(offset).limit(limit)).all()
+    return [AuditRead.model_validate(r) for r in rows], total
+
+
+def verify(*, session: Session) -> AuditReport:
+    """Recompute the chain; every edited, removed or re-linked entry is named in the report."""
+    problems: list[AuditProblem] = []
+    prev_seq, prev_hash = 0, GENESIS_HASH
+    checked = 0
+    for entry in session.exec(select(AuditEntry).order_by(col(AuditEntry.seq))):
+        checked += 1
+        if entry.seq != prev_seq + 1:
+            missing = (
+                f"entry {prev_seq + 1}"
+                if entry.seq == prev_seq + 2
+                else f"entries {prev_seq + 1}..{entry.seq - 1}"
+            )
+            problems.append(
+                AuditProblem(
+                    seq=prev_seq + 1,
+                    kind="missing",
+                    message=f"{missing} removed (the log jumps from {prev_seq} to {entry.seq})",
+                )
+            )
+        elif entry.prev_hash != prev_hash:
+            problems.append(
+                AuditProblem(
+                    seq=entry.seq,
+                    kind="relinked",
+                    message=f"entry {entry.seq} does not carry the hash of entry {prev_seq}",
+                )
+            )
+        recomputed = entry_hash(
+            seq=entry.seq,
+            at=entry.at,
+            actor=entry.actor,
+            action=entry.action,
+            target=entry.target,
+            details=entry.details,
+            prev_hash=entry.prev_hash,
+        )
+        if recomputed != entry.hash:
+            problems.append(
+                AuditProblem(
+                    seq=entry.seq,
+                    kind="edited",
+                    message=f"entry {entry.seq} ({entry.action} by {entry.actor}) was edited: "
+                    "its content no longer matches its hash",
+                )
+            )
+        prev_seq, prev_hash = entry.seq, entry.hash
+    head = session.get(AuditHead, 1)
+    head_seq = head.seq if head else 0
+    if head is None and checked:
+        problems.append(AuditProblem(seq=prev_seq, kind="missing", message="the chain head row was removed"))
+    if head_seq > prev_seq:
+        missing = f"entry {head_seq}" if head_seq == prev_seq + 1 else f"entries {prev_seq + 1}..{head_seq}"
+        problems.append(
+            AuditProblem(
+                seq=prev_seq + 1,
+                kind="missing",
+                message=f"{missing} removed from the end (head says {head_seq}, last entry is {prev_seq})",
+            )
+        )
+    elif head is not None and head_seq == prev_seq and head.hash != prev_hash and checked:
+        problems.append(
+            AuditProblem(
+                seq=prev_seq,
+                kind="edited",
+                message=f"entry {prev_seq} was replaced: its hash differs from the one the head recorded",
+            )
+        )
+    return AuditReport(ok=not problems, checked=checked, head_seq=head_seq, problems=problems)

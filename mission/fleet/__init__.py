@@ -1,0 +1,1 @@
+"""The fleet: registered vehicles (registry) and, at run time, their links (FleetManager)."""
