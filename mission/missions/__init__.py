@@ -1,0 +1,1 @@
+"""Missions: plans flown by one vehicle, with a persisted, audited state machine."""

@@ -1,0 +1,78 @@
+"""Runtime: the service's live parts, built once by the API lifespan and torn down in reverse order.
+
+    async with Runtime(settings=settings, engine=engine) as rt:
+        rt.hub, rt.links, rt.fleet, rt.missions
+
+``settings`` is any object with the attributes read below (api.settings.Settings in the service); missing
+ones take the defaults here, so tests can pass a small namespace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from mission.fleet.manager import FleetManager
+from mission.link import LinkManager
+from mission.missions.gate import GateConfig
+from mission.missions.supervisor import MissionSupervisor, SupervisorConfig
+from mission.telemetry.hub import TelemetryHub
+
+
+def _setting(settings: Any, name: str, default: Any) -> Any:
+    value = getattr(settings, name, None)
+    return default if value is None else value
+
+
+class Runtime:
+    """Owns the LinkManager, the FleetManager, the TelemetryHub and the MissionSupervisor."""
+
+    def __init__(self, *, settings: Any, engine: Engine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.gate = GateConfig(
+            battery_reserve_pct=float(_setting(settings, "battery_reserve_pct", 20.0)),
+            fence_margin_m=float(_setting(settings, "fence_margin_m", 150.0)),
+        )
+        self.supervisor_config = SupervisorConfig(
+            link_loss_timeout_s=float(_setting(settings, "link_loss_timeout_s", 30.0)),
+        )
+        self.hub = TelemetryHub()
+        self._stack = contextlib.AsyncExitStack()
+        self.links: LinkManager
+        self.fleet: FleetManager
+        self.missions: MissionSupervisor
+
+    async def __aenter__(self) -> Runtime:
+        try:
+            self.links = await self._stack.enter_async_context(
+                LinkManager(
+                    executor_workers=int(_setting(self.settings, "link_executor_workers", 64)),
+                    telemetry_hz=float(_setting(self.settings, "telemetry_hz", 10.0)),
+                )
+            )
+            self.fleet = FleetManager(
+                engine=self.engine,
+                links=self.links,
+                hub=self.hub,
+                registry_poll_s=float(_setting(self.settings, "registry_poll_s", 2.0)),
+            )
+            self.missions = MissionSupervisor(
+                engine=self.engine,
+                fleet=self.fleet,
+                hub=self.hub,
+                gate=self.gate,
+                config=self.supervisor_config,
+            )
+            await self._stack.enter_async_context(self.fleet)
+            await self._stack.enter_async_context(self.missions)
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+        self.hub.close()
