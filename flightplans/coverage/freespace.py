@@ -1,0 +1,144 @@
+"""Shortest paths inside a polygon with holes: a visibility graph over its reflex corners, slightly inset.
+
+A private helper of the coverage planner (routing.py may offer the same later); everything is in metres.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry.base import BaseGeometry
+
+from flightplans.errors import PlanningError
+
+# How much deeper than the free-space boundary the graph's corner nodes sit, as a fraction of the clearance,
+# so a leg that wraps a corner never grazes the boundary it is checked against.
+_NODE_INSET = 0.25
+
+
+def _reflex_corners(poly: Polygon) -> np.ndarray:
+    """Corners where a shortest path may bend: concave shell corners and convex hole corners."""
+    poly = shapely.geometry.polygon.orient(poly, 1.0)
+    out = []
+    for ring in [poly.exterior, *poly.interiors]:
+        xy = np.asarray(ring.coords)[:-1]
+        if len(xy) < 3:
+            continue
+        prev = np.roll(xy, 1, axis=0)
+        nxt = np.roll(xy, -1, axis=0)
+        a, b = xy - prev, nxt - xy
+        cross = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
+        # shell CCW and holes CW: a right turn (cross < 0) is a corner that pokes into free space
+        out.append(xy[cross < -1e-9])
+    return np.concatenate(out) if out else np.zeros((0, 2))
+
+
+def _polygons(geom: BaseGeometry) -> list[Polygon]:
+    if isinstance(geom, Polygon):
+        return [] if geom.is_empty else [geom]
+    if isinstance(geom, MultiPolygon):
+        return list(geom.geoms)
+    return [g for g in getattr(geom, "geoms", []) if isinstance(g, Polygon)]
+
+
+class FreeSpace:
+    """The region a drone may fly in, with geodesic (shortest inside) distances and paths between points."""
+
+    def __init__(self, region: Polygon, *, clearance_m: float) -> None:
+        self.region = region
+        shapely.prepare(region)
+        inner = region.buffer(-clearance_m * _NODE_INSET, join_style="mitre", mitre_limit=3.0)
+        nodes = [_reflex_corners(p) for p in _polygons(inner)]
+        self.nodes = np.concatenate(nodes) if nodes else np.zeros((0, 2))
+        n = len(self.nodes)
+        self._dist = np.full((n, n), np.inf)
+        self._next = np.full((n, n), -1, dtype=np.int64)
+        if n:
+            i, j = np.triu_indices(n, 1)
+            ok = self.visible_pairs(self.nodes[i], self.nodes[j])
+            d = np.hypot(*(self.nodes[i] - self.nodes[j]).T)
+            self._dist[i[ok], j[ok]] = d[ok]
+            self._dist[j[ok], i[ok]] = d[ok]
+            np.fill_diagonal(self._dist, 0.0)
+            self._next[np.isfinite(self._dist)] = np.nonzero(np.isfinite(self._dist))[1]
+            # Floyd-Warshall, one numpy pass per pivot
+            for k in range(n):
+                via = self._dist[:, k : k + 1] + self._dist[k : k + 1, :]
+                better = via < self._dist
+                if better.any():
+                    self._dist = np.where(better, via, self._dist)
+                    self._next = np.where(better, self._next[:, k : k + 1], self._next)
+
+    def visible_pairs(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Whether each straight leg a[i] -> b[i] stays inside the region."""
+        a = np.asarray(a, dtype=float).reshape(-1, 2)
+        b = np.asarray(b, dtype=float).reshape(-1, 2)
+        if len(a) == 0:
+            return np.zeros(0, dtype=bool)
+        same = np.all(np.abs(a - b) < 1e-9, axis=1)
+        legs = shapely.linestrings(np.stack([a, b + same[:, None] * 1e-6], axis=1))
+        return np.asarray(shapely.covers(self.region, legs), dtype=bool)
+
+    def _to_nodes(self, p: np.ndarray) -> np.ndarray:
+        """Straight-line distance from each point to each node, inf where the leg leaves the region."""
+        n, m = len(p), len(self.nodes)
+        if m == 0 or n == 0:
+            return np.full((n, m), np.inf)
+        pi = np.repeat(np.arange(n), m)
+        ni = np.tile(np.arange(m), n)
+        ok = self.visible_pairs(p[pi], self.nodes[ni]).reshape(n, m)
+        d = np.hypot(p[:, None, 0] - self.nodes[None, :, 0], p[:, None, 1] - self.nodes[None, :, 1])
+        return np.where(ok, d, np.inf)
+
+    def distance_matrix(self, points: np.ndarray) -> np.ndarray:
+        """Geodesic distances between every pair of points (inf where no way inside the region)."""
+        p = np.asarray(points, dtype=float).reshape(-1, 2)
+        n = len(p)
+        out = np.full((n, n), np.inf)
+        if n == 0:
+            return out
+        i, j = np.triu_indices(n, 1)
+        ok = self.visible_pairs(p[i], p[j])
+        d = np.hypot(*(p[i] - p[j]).T)
+        out[i[ok], j[ok]] = d[ok]
+        out[j[ok], i[ok]] = d[ok]
+        np.fill_diagonal(out, 0.0)
+        if len(self.nodes) and not ok.all():
+            a = self._to_nodes(p)  # n x m
+            m = len(self.nodes)
+            step = max(1, 4_000_000 // (m * m))  # bound the n x m x m temporary
+            via_first = np.concatenate(
+                [np.min(a[s : s + step, :, None] + self._dist[None, :, :], axis=1) for s in range(0, n, step)]
+            )  # n x m: p -> ... -> node
+            step = max(1, 4_000_000 // (n * m))
+            for s in range(0, n, step):
+                via = np.min(via_first[s : s + step, None, :] + a[None, :, :], axis=2)
+                out[s : s + step] = np.minimum(out[s : s + step], via)
+        return out
+
+    def path(self, a: tuple[float, float], b: tuple[float, float]) -> list[tuple[float, float]]:
+        """The shortest polyline from a to b inside the region (both ends included)."""
+        pa, pb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+        if self.visible_pairs(pa, pb)[0]:
+            return [tuple(pa), tuple(pb)]
+        ends = self._to_nodes(np.stack([pa, pb]))
+        if not len(self.nodes):
+            raise PlanningError(f"no way inside the area from {tuple(pa)} to {tuple(pb)}", where=tuple(pa))
+        total = ends[0][:, None] + self._dist + ends[1][None, :]
+        k = int(np.argmin(total))
+        i, j = divmod(k, len(self.nodes))
+        if not np.isfinite(total[i, j]):
+            raise PlanningError(
+                f"no way inside the area from ({pa[0]:.1f}, {pa[1]:.1f}) to ({pb[0]:.1f}, {pb[1]:.1f}): "
+                "a passage is narrower than twice the clearance",
+                where=(float(pa[0]), float(pa[1])),
+            )
+        out = [(float(pa[0]), float(pa[1]))]
+        while True:
+            out.append((float(self.nodes[i, 0]), float(self.nodes[i, 1])))
+            if i == j:
+                break
+            i = int(self._next[i, j])
+        out.append((float(pb[0]), float(pb[1])))
+        return out

@@ -1,0 +1,417 @@
+"""The metric sweep planner: decompose -> swaths -> order -> connect -> waypoints, and its honest metrics."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+import shapely
+from shapely.geometry import LineString, MultiPolygon, Point, Polygon
+from shapely.ops import nearest_points
+
+from flightplans.coverage.freespace import FreeSpace
+from flightplans.coverage.order import Variant, order_cells
+from flightplans.coverage.swaths import (
+    Swath,
+    build_cells,
+    build_swaths,
+    line_intervals,
+    line_positions,
+    traverse,
+)
+from flightplans.errors import PlanningError
+from flightplans.validate import check_finite_point, check_positive, validate_area
+
+# A heading change above this counts as a turn (the drone slows down for it).
+TURN_THRESHOLD_DEG = 30.0
+_MITRE = {"join_style": "mitre", "mitre_limit": 3.0}
+
+
+@dataclass(frozen=True, slots=True)
+class SweepPlan:
+    """A lawnmower coverage path over an area (metres), with its metrics.
+
+    ``coverage`` is the fraction of the area within ``swath_m / 2`` of ``path`` (buffered, not estimated);
+    ``flight_time_s`` is ``length_m / speed`` plus ``turn_s`` per turn; ``angle_deg`` is the sweep lines'
+    direction, counter-clockwise from +x (east); ``cells`` the boustrophedon cells flown.
+    """
+
+    path: LineString
+    waypoints: tuple[tuple[float, float], ...]
+    length_m: float
+    turns: int
+    coverage: float
+    flight_time_s: float
+    angle_deg: float
+    cells: int
+    swaths: int
+    swath_m: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    """Rotation taking the sweep direction to +x about ``origin``."""
+
+    angle_deg: float
+    ox: float
+    oy: float
+
+    def to_rot(self, xy: np.ndarray) -> np.ndarray:
+        t = math.radians(self.angle_deg)
+        c, s = math.cos(t), math.sin(t)
+        x, y = xy[:, 0] - self.ox, xy[:, 1] - self.oy
+        return np.column_stack([x * c + y * s, -x * s + y * c])
+
+    def from_rot(self, xy: np.ndarray) -> np.ndarray:
+        t = math.radians(self.angle_deg)
+        c, s = math.cos(t), math.sin(t)
+        x, y = xy[:, 0], xy[:, 1]
+        return np.column_stack([self.ox + x * c - y * s, self.oy + x * s + y * c])
+
+
+def _rings(geom: Polygon | MultiPolygon) -> list[np.ndarray]:
+    polys = [geom] if isinstance(geom, Polygon) else list(geom.geoms)
+    return [np.asarray(r.coords) for p in polys for r in [p.exterior, *p.interiors]]
+
+
+def _edges(rings: list[np.ndarray], frame: _Frame) -> np.ndarray:
+    rows = []
+    for ring in rings:
+        r = frame.to_rot(ring)
+        rows.append(np.column_stack([r[:-1], r[1:]]))
+    return np.concatenate(rows)
+
+
+def candidate_angles(area: Polygon, *, limit: int = 6) -> list[float]:
+    """Sweep directions worth trying: the longest edge directions of the convex hull and of the area."""
+    weights: dict[float, float] = {}
+    for ring in (area.convex_hull.exterior, area.exterior):
+        xy = np.asarray(ring.coords)
+        d = np.diff(xy, axis=0)
+        length = np.hypot(d[:, 0], d[:, 1])
+        ang = np.degrees(np.arctan2(d[:, 1], d[:, 0])) % 180.0
+        for a, w in zip(np.round(ang * 2) / 2 % 180.0, length, strict=True):
+            weights[float(a)] = weights.get(float(a), 0.0) + float(w)
+    ranked = sorted(weights, key=weights.__getitem__, reverse=True)
+    return ranked[:limit]
+
+
+def _turns(xy: np.ndarray) -> int:
+    if len(xy) < 3:
+        return 0
+    d = np.diff(xy, axis=0)
+    h = np.arctan2(d[:, 1], d[:, 0])
+    dh = np.abs((np.diff(h) + np.pi) % (2 * np.pi) - np.pi)
+    return int(np.count_nonzero(dh > math.radians(TURN_THRESHOLD_DEG)))
+
+
+def _dedupe(xy: np.ndarray) -> np.ndarray:
+    if len(xy) < 2:
+        return xy
+    keep = np.ones(len(xy), dtype=bool)
+    keep[1:] = np.hypot(*np.diff(xy, axis=0).T) > 1e-6
+    return xy[keep]
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    frame: _Frame
+    cells: list[list[Swath]]
+    estimate_s: float
+    edges: np.ndarray  # the free region's edges in the rotated frame
+    patches: tuple[list[Swath], ...] = ()
+
+
+def _patches(area: Polygon, layout: _Layout, *, swath_m: float, clearance_m: float) -> list[list[Swath]]:
+    """Short extra swaths over what the line grid misses: the bands a hole shadows just above and below it.
+
+    A line cut by a hole leaves up to half a swath uncovered between the neighbouring line and the hole's
+    edge; each such piece gets its own swath(s), centred on it, as one more cell to order.
+    """
+    frame, w = layout.frame, swath_m
+    segs = [
+        ((s.x0, s.y), (s.x1 + (1e-6 if s.x1 == s.x0 else 0.0), s.y)) for cell in layout.cells for s in cell
+    ]
+    if not segs:
+        return []
+    covered = shapely.buffer(shapely.multilinestrings(np.asarray(segs)), w / 2.0, quad_segs=4)
+    area_rot = shapely.transform(area, frame.to_rot)
+    missed = area_rot.difference(covered)
+    # The cusps between two swath ends are at most w/8 thick; only thicker leftovers need a swath.
+    thick = w / 8.0 + 0.05 * w
+    cores = shapely.get_parts(missed.buffer(-thick, quad_segs=2))
+    out: list[list[Swath]] = []
+    for core in cores:
+        if core.is_empty:
+            continue
+        x_min, y_min, x_max, y_max = core.buffer(thick, quad_segs=2).bounds
+        ys = line_positions(y_min, y_max, swath_m=w)
+        rows = []
+        for y, row in zip(ys, line_intervals(layout.edges, ys), strict=True):
+            inset = min(w / 4.0, (x_max - x_min) / 4.0)
+            a, b = x_min + inset, x_max - inset
+            tip = 0.05 * clearance_m  # keep swath ends strictly inside the free region
+            mine = [
+                (max(lo + tip, a), min(hi - tip, b), lo, hi)
+                for lo, hi in row
+                if min(hi - tip, b) - max(lo + tip, a) > 0
+            ]
+            rows.append([Swath(len(rows), float(y), x0, x1, lo, hi) for x0, x1, lo, hi in mine])
+        rows = [r for r in rows if r]
+        if rows:
+            out.extend(build_cells(rows))
+    return out
+
+
+def _layout(
+    area: Polygon,
+    free_rings: list[np.ndarray],
+    angle: float,
+    *,
+    swath_m: float,
+    shrink_m: float,
+    clearance_m: float,
+    speed: float,
+    turn_s: float,
+) -> _Layout:
+    c = area.centroid
+    frame = _Frame(angle, c.x, c.y)
+    area_rot = frame.to_rot(np.asarray(area.exterior.coords))
+    ys = line_positions(float(area_rot[:, 1].min()), float(area_rot[:, 1].max()), swath_m=swath_m)
+    edges = _edges(free_rings, frame)
+    cells = build_cells(build_swaths(line_intervals(edges, ys), ys, shrink_m=shrink_m))
+    flown = sum(s.x1 - s.x0 for cell in cells for s in cell)
+    n_sw = sum(len(cell) for cell in cells)
+    est = (flown + n_sw * swath_m + len(cells) * 2 * swath_m) / speed + (2 * n_sw + 2 * len(cells)) * turn_s
+    return _Layout(frame, cells, est, edges)
+
+
+def _route(layout: _Layout, fs: FreeSpace, start: tuple[float, float] | None) -> list[tuple[float, float]]:
+    """Order the cells and return the waypoints (original frame) with transits routed inside."""
+    frame, cells = layout.frame, [*layout.cells, *layout.patches]
+    corners_rot = []
+    variants: list[list[Variant]] = []
+    traversals: list[list[np.ndarray]] = []
+    for ci, cell in enumerate(cells):
+        b, t = cell[0], cell[-1]
+        corners_rot += [(b.x0, b.y), (b.x1, b.y), (t.x0, t.y), (t.x1, t.y)]  # BL, BR, TL, TR
+        odd = len(cell) % 2 == 1
+        vs, trs = [], []
+        for upward in (True, False):
+            for start_left in (True, False):
+                pts = np.asarray(traverse(cell, upward=upward, start_left=start_left))
+                length = float(np.hypot(*np.diff(pts, axis=0).T).sum()) if len(pts) > 1 else 0.0
+                entry = 4 * ci + (0 if upward else 2) + (0 if start_left else 1)
+                exit_right = start_left == odd
+                exit_ = 4 * ci + (2 if upward else 0) + (1 if exit_right else 0)
+                vs.append(Variant(entry, exit_, length))
+                trs.append(pts)
+        variants.append(vs)
+        traversals.append(trs)
+    corners = frame.from_rot(np.asarray(corners_rot))
+    start_d = None
+    if start is not None:
+        sp = np.asarray([start], dtype=float)
+        if fs.region.covers(Point(start)):
+            dist = fs.distance_matrix(np.concatenate([corners, sp]))
+            start_d, dist = dist[-1, :-1], dist[:-1, :-1]
+        else:
+            dist = fs.distance_matrix(corners)
+            start_d = np.hypot(*(corners - sp).T)
+    else:
+        dist = fs.distance_matrix(corners)
+    route = order_cells(variants, dist, start=start_d)
+    for (c1, v1), (c2, v2) in itertools.pairwise(route):
+        if not np.isfinite(dist[variants[c1][v1].exit, variants[c2][v2].entry]):
+            p = corners[variants[c2][v2].entry]
+            raise PlanningError(
+                f"part of the area near ({p[0]:.1f}, {p[1]:.1f}) cannot be reached without leaving it or "
+                "crossing a no-fly zone (a passage is narrower than twice the clearance)",
+                where=(float(p[0]), float(p[1])),
+            )
+    pts = np.concatenate([frame.from_rot(traversals[c][v]) for c, v in route])
+    return _connect(_dedupe(pts), fs)
+
+
+def _connect(pts: np.ndarray, fs: FreeSpace) -> list[tuple[float, float]]:
+    """Replace every leg that would leave the free region by the shortest way around."""
+    if len(pts) < 2:
+        return [tuple(map(float, p)) for p in pts]
+    ok = fs.visible_pairs(pts[:-1], pts[1:])
+    out: list[tuple[float, float]] = [(float(pts[0, 0]), float(pts[0, 1]))]
+    for i in range(len(pts) - 1):
+        b = (float(pts[i + 1, 0]), float(pts[i + 1, 1]))
+        if ok[i]:
+            out.append(b)
+        else:
+            out += fs.path(out[-1], b)[1:]
+    return out
+
+
+def _metrics(
+    area: Polygon, xy: np.ndarray, *, swath_m: float, speed: float, turn_s: float
+) -> tuple[LineString, float, int, float]:
+    path = LineString(xy) if len(xy) > 1 else LineString([xy[0], xy[0]])
+    length = float(path.length)
+    turns = _turns(xy)
+    return path, length, turns, length / speed + turns * turn_s
+
+
+def _uncovered(area: Polygon, path: LineString, swath_m: float):
+    return area.difference(path.buffer(swath_m / 2.0, quad_segs=8))
+
+
+def _fill(
+    area: Polygon,
+    fs: FreeSpace,
+    inner: Polygon,
+    wps: list[tuple[float, float]],
+    *,
+    swath_m: float,
+    need_m2: float,
+) -> list[tuple[float, float]]:
+    """Add out-and-back visits to the largest uncovered pieces until about ``need_m2`` more is covered."""
+    path = LineString(wps)
+    pieces = sorted(shapely.get_parts(_uncovered(area, path, swath_m)), key=lambda g: -g.area)
+    gained = 0.0
+    visits: list[tuple[float, tuple[float, float]]] = []  # (distance along path, target)
+    for piece in pieces:
+        if gained >= need_m2 or piece.area < 1e-3 * swath_m * swath_m:
+            break
+        target = piece.centroid if inner.covers(piece.centroid) else nearest_points(inner, piece.centroid)[0]
+        visits.append((path.project(target), (target.x, target.y)))
+        gained += min(piece.area, math.pi * swath_m * swath_m / 4.0)
+    if not visits:
+        return wps
+    cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(np.asarray(wps), axis=0).T))])
+    out = list(wps)
+    for along, target in sorted(visits, reverse=True):
+        k = int(np.searchsorted(cum, along, side="right") - 1)
+        k = min(max(k, 0), len(wps) - 2)
+        q = path.interpolate(along)
+        qp = (q.x, q.y)
+        detour = fs.path(qp, target)
+        out[k + 1 : k + 1] = [qp, *detour[1:], *fs.path(target, qp)[1:]]
+    return out
+
+
+def sweep(
+    area: Polygon,
+    *,
+    swath_m: float,
+    angle_deg: float | None = None,
+    start: tuple[float, float] | None = None,
+    speed_m_s: float = 10.0,
+    turn_s: float = 3.0,
+    clearance_m: float | None = None,
+    end_inset_m: float | None = None,
+    min_coverage: float = 0.99,
+    angle_candidates: int = 3,
+) -> SweepPlan:
+    """Plan a back-and-forth coverage path over ``area`` (metres; holes are no-fly zones).
+
+    The path stays inside the area and at least ``clearance_m`` (default min(2, swath/8) m) from its
+    boundary and holes; ``angle_deg`` fixes the sweep direction (else the fastest of a few candidates).
+
+    >>> from shapely.geometry import box
+    >>> plan = sweep(box(0, 0, 400, 300), swath_m=30, angle_deg=0)
+    >>> plan.swaths, round(plan.length_m), plan.coverage > 0.99
+    (10, 4000, True)
+    """
+    w = check_positive("swath_m", swath_m)
+    speed = check_positive("speed_m_s", speed_m_s)
+    if (
+        isinstance(turn_s, bool)
+        or not isinstance(turn_s, int | float)
+        or not math.isfinite(turn_s)
+        or turn_s < 0
+    ):
+        raise PlanningError(f"turn_s must be a finite number >= 0, got {turn_s!r}")
+    c = min(2.0, w / 8.0) if clearance_m is None else check_positive("clearance_m", clearance_m)
+    if c >= w / 2.0:
+        raise PlanningError(f"clearance_m ({c:g}) must be less than half the swath ({w / 2:g} m)")
+    e = w / 2.0 if end_inset_m is None else check_positive("end_inset_m", end_inset_m)
+    if not 0.0 < min_coverage <= 1.0:
+        raise PlanningError(f"min_coverage must be in (0, 1], got {min_coverage!r}")
+    if angle_deg is not None:
+        check_finite_point("angle_deg", angle_deg, 0.0)
+    if start is not None:
+        start = check_finite_point("start", *start)
+    area = validate_area(area, min_size_m=w)
+
+    free = area.buffer(-c, **_MITRE)
+    parts = [p for p in shapely.get_parts(free) if p.area >= 0.25 * w * w]
+    if not parts:
+        raise PlanningError(f"area leaves no room to fly {c:g} m clear of its boundary and no-fly zones")
+    if len(parts) > 1:
+        p = parts[1].representative_point()
+        raise PlanningError(
+            f"area splits into {len(parts)} parts that cannot be reached from one another while keeping "
+            f"{c:g} m from the boundary and no-fly zones (narrow passage), "
+            f"e.g. the part at ({p.x:.1f}, {p.y:.1f})",
+            where=(p.x, p.y),
+        )
+    free = parts[0]
+    fs = FreeSpace(free, clearance_m=c)
+    rings = _rings(free)
+    shrink = max(e - c, 0.05 * c)
+
+    angles = [float(angle_deg) % 180.0] if angle_deg is not None else candidate_angles(area)
+    layouts = [
+        _layout(area, rings, a, swath_m=w, shrink_m=shrink, clearance_m=c, speed=speed, turn_s=turn_s)
+        for a in angles
+    ]
+    layouts.sort(key=lambda lay: lay.estimate_s)
+    best = None
+    for lay in layouts[: max(1, angle_candidates)]:
+        lay = replace(lay, patches=tuple(_patches(area, lay, swath_m=w, clearance_m=c)))
+        wps = _route(lay, fs, start)
+        xy = np.asarray(wps)
+        path, length, turns, t = _metrics(area, xy, swath_m=w, speed=speed, turn_s=turn_s)
+        if best is None or t < best[0]:
+            best = (t, lay, wps)
+    assert best is not None
+    _, lay, wps = best
+
+    uncovered = _uncovered(area, LineString(wps) if len(wps) > 1 else Point(wps[0]), w).area
+    if uncovered > (1.0 - min_coverage) * area.area and end_inset_m is None:
+        # short swath ends leave corners: fly them closer to the edge
+        lay2 = _layout(
+            area,
+            rings,
+            lay.frame.angle_deg,
+            swath_m=w,
+            shrink_m=max(w / 4 - c, 0.05 * c),
+            clearance_m=c,
+            speed=speed,
+            turn_s=turn_s,
+        )
+        lay2 = replace(lay2, patches=tuple(_patches(area, lay2, swath_m=w, clearance_m=c)))
+        wps2 = _route(lay2, fs, start)
+        un2 = _uncovered(area, LineString(wps2) if len(wps2) > 1 else Point(wps2[0]), w).area
+        if un2 < uncovered:
+            lay, wps, uncovered = lay2, wps2, un2
+    inner = free.buffer(-0.25 * c, **_MITRE)
+    for _ in range(3):
+        if uncovered <= (1.0 - min_coverage) * area.area or len(wps) < 2:
+            break
+        margin = (1.0 - min_coverage) * area.area * 0.5
+        wps = _fill(area, fs, inner, wps, swath_m=w, need_m2=uncovered - margin)
+        uncovered = _uncovered(area, LineString(wps), w).area
+
+    xy = _dedupe(np.asarray(wps))
+    path, length, turns, t = _metrics(area, xy, swath_m=w, speed=speed, turn_s=turn_s)
+    return SweepPlan(
+        path=path,
+        waypoints=tuple((float(x), float(y)) for x, y in xy),
+        length_m=length,
+        turns=turns,
+        coverage=1.0 - uncovered / area.area,
+        flight_time_s=t,
+        angle_deg=lay.frame.angle_deg,
+        cells=len(lay.cells) + len(lay.patches),
+        swaths=sum(len(cell) for cell in [*lay.cells, *lay.patches]),
+        swath_m=w,
+    )

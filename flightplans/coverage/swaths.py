@@ -1,0 +1,106 @@
+"""Swaths and cells in a frame rotated so sweep lines run along x.
+
+Lines are spaced one swath apart and centred on the area's extent, so the first and last lines sit at most
+half a swath from the area's edge. Each line is cut against the free region (even-odd over its rings); lines'
+intervals that continue one another one-to-one form a boustrophedon cell, swept back and forth in one go.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class Swath:
+    """One pass along a line: ``x0 <= x1`` where it is flown, ``lo``/``hi`` where the free region is."""
+
+    line: int
+    y: float
+    x0: float
+    x1: float
+    lo: float
+    hi: float
+
+
+def line_positions(y_min: float, y_max: float, *, swath_m: float) -> np.ndarray:
+    """y of each sweep line: ceil(height / swath) lines, centred, spaced one swath apart."""
+    height = y_max - y_min
+    n = max(1, math.ceil(height / swath_m - 1e-9))
+    offset = (height - (n - 1) * swath_m) / 2.0
+    return y_min + offset + swath_m * np.arange(n)
+
+
+def line_intervals(edges: np.ndarray, ys: np.ndarray) -> list[list[tuple[float, float]]]:
+    """For each y, the sorted (lo, hi) x-intervals inside the rings whose edges are (x0, y0, x1, y1) rows."""
+    x0, y0, x1, y1 = edges.T
+    lo_y, hi_y = np.minimum(y0, y1), np.maximum(y0, y1)
+    yy = ys[:, None]
+    crosses = (lo_y[None, :] <= yy) & (yy < hi_y[None, :])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        xs = x0[None, :] + (yy - y0[None, :]) * (x1 - x0)[None, :] / (y1 - y0)[None, :]
+    xs = np.where(crosses, xs, np.inf)
+    xs.sort(axis=1)
+    counts = crosses.sum(axis=1)
+    out: list[list[tuple[float, float]]] = []
+    for row, count in zip(xs, counts, strict=True):
+        pairs = row[: count - count % 2].reshape(-1, 2)
+        out.append([(float(a), float(b)) for a, b in pairs if b - a > 1e-6])
+    return out
+
+
+def build_swaths(
+    intervals: list[list[tuple[float, float]]], ys: np.ndarray, *, shrink_m: float
+) -> list[list[Swath]]:
+    """Swaths per line: each free interval shortened by ``shrink_m`` at both ends (a point if too short)."""
+    out = []
+    for k, row in enumerate(intervals):
+        line = []
+        for lo, hi in row:
+            a, b = lo + shrink_m, hi - shrink_m
+            if a > b:
+                a = b = (lo + hi) / 2.0
+            line.append(Swath(k, float(ys[k]), a, b, lo, hi))
+        out.append(line)
+    return out
+
+
+def _overlap(s: Swath, t: Swath) -> bool:
+    return min(s.hi, t.hi) - max(s.lo, t.lo) > 0.0
+
+
+def build_cells(swaths: list[list[Swath]]) -> list[list[Swath]]:
+    """Group swaths of consecutive lines into boustrophedon cells (a split or a merge starts new cells)."""
+    cells: list[list[Swath]] = []
+    open_cell: dict[int, int] = {}  # index of a swath on the previous line -> its cell
+    prev: list[Swath] = []
+    for row in swaths:
+        up = [[i for i, p in enumerate(prev) if _overlap(p, s)] for s in row]
+        down = [[j for j, s in enumerate(row) if _overlap(p, s)] for p in prev]
+        new_open: dict[int, int] = {}
+        for j, s in enumerate(row):
+            if len(up[j]) == 1 and len(down[up[j][0]]) == 1 and up[j][0] in open_cell:
+                c = open_cell[up[j][0]]
+                cells[c].append(s)
+            else:
+                c = len(cells)
+                cells.append([s])
+            new_open[j] = c
+        open_cell, prev = new_open, row
+    return cells
+
+
+def traverse(cell: list[Swath], *, upward: bool, start_left: bool) -> list[tuple[float, float]]:
+    """Waypoints of a back-and-forth sweep of a cell (rotated frame)."""
+    order = cell if upward else cell[::-1]
+    pts: list[tuple[float, float]] = []
+    left = start_left
+    for s in order:
+        a, b = (s.x0, s.x1) if left else (s.x1, s.x0)
+        pts.append((a, s.y))
+        if b != a:
+            pts.append((b, s.y))
+        left = not left
+    return pts
