@@ -1,0 +1,38 @@
+"""The MAVSDK link layer: the only part of skywarden that imports mavsdk.
+
+Public API::
+
+    from mission.link import LinkManager, VehicleLink, TelemetrySnapshot, RawMissionItem
+
+    async with LinkManager(executor_workers=64, telemetry_hz=10.0, command_timeout_s=10.0) as links:
+        link = await links.add_vehicle(sysid=1, url="udpin://0.0.0.0:14540")  # one connection per vehicle
+        await link.wait_ready(timeout_s=30)       # connected, GPS and home ok
+        await link.upload_mission(items)          # flightplans.items, or RawMissionItem for anything else
+        await link.arm(); await link.start_mission()
+        async for snap in link.snapshots():       # throttled to telemetry_hz; link_up False while down
+            ...
+        links.get(1); links.all(); await links.remove_vehicle(1)
+
+- One MAVSDK instance per process (MAVSDK corrupts memory beyond 16); sysids must be unique per manager.
+- Every command raises ``mission.errors.LinkError`` ("vehicle 3: start mission failed: ...") with
+  ``vehicle_id`` and ``action`` set; bad arguments (an unsupported item, a 2-point fence) are LinkErrors too.
+- ``start_mission`` retries until the flight mode reads MISSION (bounded); after a service restart the link
+  downloads the mission of a flying vehicle so ``snapshot.mission`` keeps counting.
+- ``snapshots()`` keeps only the newest value per reader: a slow consumer skips, it never queues.
+"""
+
+from mission.link.manager import LinkManager
+from mission.link.mavsdk_link import MavsdkVehicleLink
+from mission.link.mission_items import LinkMissionItem, RawMissionItem
+from mission.link.types import FlightMode, MissionProgress, TelemetrySnapshot, VehicleLink
+
+__all__ = [
+    "FlightMode",
+    "LinkManager",
+    "LinkMissionItem",
+    "MavsdkVehicleLink",
+    "MissionProgress",
+    "RawMissionItem",
+    "TelemetrySnapshot",
+    "VehicleLink",
+]
