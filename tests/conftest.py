@@ -18,3 +18,7 @@ async def _no_leaked_tasks():
             task.cancel()
         await asyncio.gather(*leaked, return_exceptions=True)
         pytest.fail(f"test left {len(leaked)} task(s) running: {sorted(t.get_name() for t in leaked)}")
+
+
+# Shared database fixtures (db_url over SQLite and PostgreSQL, a migrated engine, a session).
+from tests.conftest_db import db_url, engine, session  # noqa: E402, F401

@@ -51,16 +51,27 @@ def entry_hash(
 def _lock_head(session: Session) -> AuditHead:
     """The head row, locked for this transaction (a row lock on PostgreSQL, the write lock on SQLite)."""
     # An UPDATE first: it takes the lock before we read, so two writers cannot both read the same head.
-    touched = session.execute(update(AuditHead).where(col(AuditHead.id) == 1).values(seq=AuditHead.seq))
-    if touched.rowcount == 0:  # type: ignore[attr-defined]
-        last = session.exec(select(AuditEntry).order_by(col(AuditEntry.seq).desc()).limit(1)).first()
-        head = AuditHead(id=1, seq=last.seq if last else 0, hash=last.hash if last else GENESIS_HASH)
-        session.add(head)
-        session.flush()
-        return head
+    lock = update(AuditHead).where(col(AuditHead.id) == 1).values(seq=AuditHead.seq)
+    if session.execute(lock).rowcount == 0:  # type: ignore[attr-defined]
+        _create_head(session)
+        session.execute(lock)
     head = session.get(AuditHead, 1, populate_existing=True)
     assert head is not None
     return head
+
+
+def _create_head(session: Session) -> None:
+    """Insert the head row unless a concurrent writer just did (the first write into an empty log)."""
+    last = session.exec(select(AuditEntry).order_by(col(AuditEntry.seq).desc()).limit(1)).first()
+    values = {"id": 1, "seq": last.seq if last else 0, "hash": last.hash if last else GENESIS_HASH}
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        session.execute(pg_insert(AuditHead).values(**values).on_conflict_do_nothing())
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        session.execute(sqlite_insert(AuditHead).values(**values).on_conflict_do_nothing())
 
 
 def record(

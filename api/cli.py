@@ -1,0 +1,262 @@
+"""The ``skywarden`` command: serve (optionally with simulated drones), migrate, manage tokens and users."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import subprocess
+import sys
+from typing import Annotated
+
+import typer
+
+from api import migrations
+from api.settings import Settings
+from mission.auth import service as auth
+from mission.auth.roles import Role, parse_role
+from mission.db import make_engine, session_scope
+from mission.errors import Conflict
+
+app = typer.Typer(help="skywarden: drone patrol mission control", no_args_is_help=True)
+db_app = typer.Typer(help="database schema", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens", no_args_is_help=True)
+user_app = typer.Typer(help="panel users", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(token_app, name="token")
+app.add_typer(user_app, name="user")
+
+DEMO_ADMIN = ("admin", "admin")
+
+
+def _role(value: str) -> Role:
+    try:
+        return parse_role(value)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
+
+
+def _migrated_engine(settings: Settings):  # type: ignore[no-untyped-def]
+    engine = make_engine(settings.database_url)
+    migrations.upgrade(engine)
+    return engine
+
+
+def ensure_admin(settings: Settings, *, demo_login: bool) -> None:
+    """Create the admin user if there is no user yet, printing its password once."""
+    engine = _migrated_engine(settings)
+    try:
+        with session_scope(engine) as session:
+            if auth.list_users(session=session):
+                return
+            if demo_login:
+                username, password = DEMO_ADMIN
+            else:
+                username, password = "admin", settings.admin_password or secrets.token_urlsafe(12)
+            auth.create_user(session=session, username=username, password=password, role=Role.admin)
+    finally:
+        engine.dispose()
+    if demo_login:
+        bar = "!" * 78
+        typer.secho(
+            f"{bar}\n!! DEMO LOGIN admin/admin: anyone who reaches this port can fly your drones.\n"
+            f"!! Use it on a local machine only; never with --host 0.0.0.0 on a network.\n{bar}",
+            fg=typer.colors.RED,
+            bold=True,
+            err=True,
+        )
+    elif settings.admin_password:
+        typer.echo("created user 'admin' with the password from SKYWARDEN_ADMIN_PASSWORD", err=True)
+    else:
+        typer.secho(
+            f"created user 'admin' with password: {password}\n(shown once; change it with "
+            "`skywarden user password admin`)",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+
+
+def seed_demo(settings: Settings, *, vehicles: int) -> None:
+    """Seed the demo district's zones and ``vehicles`` simulated drones (those not already there)."""
+    from mission import scenario
+    from mission.audit import service as audit
+
+    engine = _migrated_engine(settings)
+    try:
+        with session_scope(engine) as session:
+            result = scenario.seed(session=session, vehicle_count=vehicles, base_port=settings.sim_base_port)
+            if result.zones_created or result.vehicles_created:
+                audit.record(
+                    session=session,
+                    actor="system:seed",
+                    action="scenario.seed",
+                    details={"zones": result.zones_created, "vehicles": result.vehicles_created},
+                )
+    finally:
+        engine.dispose()
+    typer.echo(
+        f"demo scenario: {len(result.zones_created)} zones and {len(result.vehicles_created)} vehicles added",
+        err=True,
+    )
+
+
+def sim_command(*, count: int, base_port: int, speed: float, home: tuple[float, float]) -> list[str]:
+    """The argv that starts ``count`` simulated vehicles as a subprocess."""
+    return [
+        sys.executable,
+        "-m",
+        "sim",
+        "--count",
+        str(count),
+        "--base-port",
+        str(base_port),
+        "--speed",
+        f"{speed:g}",
+        "--home",
+        f"{home[0]},{home[1]}",
+    ]
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port")] = None,
+    sim: Annotated[int, typer.Option("--sim", min=0, max=254, help="start N simulated drones")] = 0,
+    demo_login: Annotated[bool, typer.Option(help="seed admin/admin (local demo only)")] = False,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """Serve the API and web panel; with --sim N also N simulated drones at the demo docks."""
+    import uvicorn
+
+    from api.app import create_app
+    from mission import scenario
+
+    overrides: dict[str, object] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    ensure_admin(settings, demo_login=demo_login)
+    sim_proc: subprocess.Popen[bytes] | None = None
+    if sim:
+        seed_demo(settings, vehicles=sim)
+        argv = sim_command(
+            count=sim,
+            base_port=settings.sim_base_port,
+            speed=settings.sim_speed,
+            home=(scenario.DOCKS[0].lat, scenario.DOCKS[0].lon),
+        )
+        typer.echo(f"starting {sim} simulated drones: {' '.join(argv[1:])}", err=True)
+        sim_proc = subprocess.Popen(argv)
+    try:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
+    finally:
+        if sim_proc is not None:
+            sim_proc.terminate()
+            try:
+                sim_proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                sim_proc.kill()
+                sim_proc.wait()
+
+
+@app.command(
+    "sim",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+)
+def sim_(ctx: typer.Context) -> None:
+    """Run the simulator alone (arguments go to ``python -m sim``, e.g. --count 3 --base-port 14540)."""
+    from sim.__main__ import main as sim_main
+
+    raise typer.Exit(sim_main(list(ctx.args)) or 0)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Option(help="target revision")] = "head") -> None:
+    """Migrate the database (SKYWARDEN_DATABASE_URL) to the latest schema."""
+    settings = Settings()
+    engine = make_engine(settings.database_url)
+    try:
+        migrations.upgrade(engine, revision=revision)
+        typer.echo(f"database at revision {migrations.current_revision(engine)}")
+    finally:
+        engine.dispose()
+
+
+@db_app.command("seed-demo")
+def db_seed_demo(
+    vehicles: Annotated[int, typer.Option(min=0, max=254, help="simulated drones to register")] = 0,
+) -> None:
+    """Add the demo district's zones (and optionally vehicles) to the database."""
+    seed_demo(Settings(), vehicles=vehicles)
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(help="admin, pilot, dispatcher or observer")],
+    name: Annotated[str | None, typer.Option(help="a label for the token")] = None,
+    expires_in_s: Annotated[int | None, typer.Option(min=1, help="lifetime in seconds")] = None,
+) -> None:
+    """Issue an API token; the token is the last line printed (it is not stored and cannot be shown again)."""
+    parsed = _role(role)
+    engine = _migrated_engine(Settings())
+    try:
+        with session_scope(engine) as session:
+            label = name or f"cli-{parsed.value}"
+            issued = auth.issue_token(session=session, name=label, role=parsed, expires_in_s=expires_in_s)
+            from mission.audit import service as audit
+
+            audit.record(
+                session=session,
+                actor="system:cli",
+                action="token.create",
+                target=f"token:{issued.id}",
+                details={"name": label, "role": parsed.value, "expires_in_s": expires_in_s},
+            )
+    finally:
+        engine.dispose()
+    typer.echo(f"token {issued.id} ({label}, role {parsed.value}):", err=True)
+    typer.echo(issued.token)
+
+
+@user_app.command("create")
+def user_create(
+    username: Annotated[str, typer.Argument(help="login name")],
+    role: Annotated[str, typer.Option(help="admin, pilot, dispatcher or observer")],
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="the password")
+    ],
+) -> None:
+    """Create a panel user."""
+    parsed = _role(role)
+    engine = _migrated_engine(Settings())
+    try:
+        with session_scope(engine) as session:
+            user = auth.create_user(session=session, username=username, password=password, role=parsed)
+    except Conflict as err:
+        raise typer.BadParameter(str(err), param_hint="username") from None
+    finally:
+        engine.dispose()
+    typer.echo(f"user {user.username} ({user.role.value}) created")
+
+
+@user_app.command("password")
+def user_password(
+    username: Annotated[str, typer.Argument(help="login name")],
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="the new password")
+    ],
+) -> None:
+    """Set a user's password."""
+    engine = _migrated_engine(Settings())
+    try:
+        with session_scope(engine) as session:
+            auth.set_password(session=session, username=username, password=password)
+    finally:
+        engine.dispose()
+    typer.echo(f"password of {username} changed")
+
+
+if __name__ == "__main__":
+    app()
