@@ -17,9 +17,26 @@ from shapely.geometry import LineString, MultiPoint, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
+from flightplans.coverage import sweep
+from flightplans.energy import EnergyModel, RoutePoint
 from flightplans.errors import PlanningError
 from flightplans.geodesy import LocalFrame, geometry_from_geojson, geometry_to_geojson
-from flightplans.items import FenceCircle, FencePolygon, FenceShape, Geofence, MissionItem, SetActuator
+from flightplans.items import (
+    ChangeSpeed,
+    FenceCircle,
+    FencePolygon,
+    FenceShape,
+    Geofence,
+    MissionItem,
+    ReturnToLaunch,
+    SetActuator,
+    Takeoff,
+    Waypoint,
+)
+from flightplans.patterns import corridor, orbit, perimeter
+from flightplans.rings import rings
+from flightplans.routing import shortest_path
+from flightplans.safety import NoFlyZone, check_plan
 from mission.missions.codec import geofence_to_json, items_to_json
 
 PlanKind = Literal["sweep", "perimeter", "corridor", "orbit", "rings", "route", "custom"]
@@ -180,70 +197,75 @@ def _applies(zone: NoFly, alt_m: float) -> bool:
 
 
 def _pattern_waypoints(
-    kind: str, geom_local: BaseGeometry, p: _Common, nofly_local: list[Polygon]
+    kind: str, geom_local: BaseGeometry, p: _Common, nofly_local: list[Polygon], *, speed_m_s: float
 ) -> tuple[list[XY], dict[str, Any]]:
     """The pattern's own waypoints (metres) and its metrics."""
     metrics: dict[str, Any] = {}
-    if kind == "sweep":
-        from flightplans.coverage import sweep
-
-        assert isinstance(p, SweepParams)
+    if isinstance(p, SweepParams):
         area = geom_local
         if nofly_local:
-            area = area.difference(unary_union(nofly_local))
+            # Sweep what is left once the zones, grown by the clearance, are cut out as holes.
+            area = area.difference(unary_union(nofly_local).buffer(p.clearance_m, quad_segs=8))
         parts = [area] if isinstance(area, Polygon) else list(getattr(area, "geoms", []))
-        parts = [a for a in parts if isinstance(a, Polygon) and a.area > 1.0]
+        parts = [a for a in parts if isinstance(a, Polygon) and a.area > p.swath_m**2]
         if not parts:
             raise PlanningError("the sweep area lies entirely inside no-fly zones", where="geometry")
         wps: list[XY] = []
         covered = 0.0
         for part in sorted(parts, key=lambda a: -a.area):
-            plan = sweep(part, swath_m=p.swath_m, angle_deg=p.angle_deg, speed_m_s=p.speed_m_s or 10.0)
-            wps.extend((float(x), float(y)) for x, y in plan.waypoints)
+            start = wps[-1] if wps else None
+            plan = sweep(part, swath_m=p.swath_m, angle_deg=p.angle_deg, speed_m_s=speed_m_s, start=start)
+            pts = [(float(x), float(y)) for x, y in plan.waypoints]
+            if wps:
+                pts = _route_leg(wps[-1], pts[0], nofly_local, clearance_m=p.clearance_m)[1:-1] + pts
+            wps.extend(pts)
             covered += float(plan.coverage) * part.area
         metrics["coverage"] = round(covered / geom_local.area, 4) if geom_local.area else 0.0
         metrics["area_m2"] = round(geom_local.area, 1)
+        metrics["swath_m"] = p.swath_m
         return wps, metrics
-    if kind == "perimeter":
-        from flightplans.patterns import perimeter
-
-        assert isinstance(p, PerimeterParams)
-        plan = perimeter(geom_local, inset_m=p.inset_m)
+    if isinstance(p, PerimeterParams):
+        plan = perimeter(geom_local, inset_m=p.inset_m, speed_m_s=speed_m_s)
         return [(float(x), float(y)) for x, y in plan.waypoints], metrics
-    if kind == "corridor":
-        from flightplans.patterns import corridor
-
-        assert isinstance(p, CorridorParams)
-        plan = corridor(geom_local, width_m=p.width_m, swath_m=p.swath_m)
+    if isinstance(p, CorridorParams):
+        plan = corridor(geom_local, width_m=p.width_m, swath_m=p.swath_m, speed_m_s=speed_m_s)
+        metrics["passes"] = plan.passes
         return [(float(x), float(y)) for x, y in plan.waypoints], metrics
-    if kind == "orbit":
-        from flightplans.patterns import orbit
-
-        assert isinstance(p, OrbitParams)
+    if isinstance(p, OrbitParams):
+        c = geom_local.centroid
         plan = orbit(
-            geom_local,
-            radius_m=p.radius_m,
-            dwell_s=p.dwell_s,
-            clockwise=p.clockwise,
-            speed_m_s=p.speed_m_s or 10.0,
+            (c.x, c.y), radius_m=p.radius_m, dwell_s=p.dwell_s, clockwise=p.clockwise, speed_m_s=speed_m_s
         )
+        metrics["laps"] = round(plan.laps, 2)
         return [(float(x), float(y)) for x, y in plan.waypoints], metrics
-    if kind == "rings":
-        from flightplans.rings import rings
-
-        assert isinstance(p, RingsParams)
-        plan = rings(
-            geom_local,
+    if isinstance(p, RingsParams):
+        c = geom_local.centroid
+        rplan = rings(
+            (c.x, c.y),
             radii_m=p.radii_m,
             drones=p.drones,
             revisit_s=p.revisit_s,
-            speed_m_s=p.speed_m_s or 10.0,
+            speed_m_s=speed_m_s,
             nofly=nofly_local,
+            clearance_m=p.clearance_m,
         )
-        metrics["feasible"] = bool(getattr(plan, "feasible", True))
-        metrics["revisit_gap_s"] = getattr(plan, "worst_gap_s", None)
-        return [(float(x), float(y)) for x, y in plan.waypoints], metrics
-    if kind == "route":
+        if p.drone_index >= len(rplan.assignments):
+            raise PlanningError(
+                f"drone_index {p.drone_index} is out of range: the plan has"
+                f" {len(rplan.assignments)} drone loops",
+                where="params.drone_index",
+            )
+        loop = rplan.assignments[p.drone_index]
+        metrics.update(
+            {
+                "feasible": rplan.feasible,
+                "reason": rplan.reason,
+                "worst_gap_s": round(rplan.worst_gap_s, 1),
+                "min_drones": rplan.min_drones,
+            }
+        )
+        return [(float(x), float(y)) for x, y in loop.waypoints], metrics
+    if isinstance(p, RouteParams):
         stops = _points(geom_local)
         wps = [stops[0]]
         for a, b in itertools.pairwise(stops):
@@ -254,8 +276,6 @@ def _pattern_waypoints(
 
 
 def _route_leg(a: XY, b: XY, nofly_local: list[Polygon], *, clearance_m: float) -> list[XY]:
-    from flightplans.routing import shortest_path
-
     if not nofly_local or not LineString([a, b]).intersects(
         unary_union(nofly_local).buffer(clearance_m * 0.5)
     ):
@@ -272,7 +292,8 @@ def preview(request: PlanRequest, *, context: PlanContext) -> PlanPreview:
     local = frame.to_local(geom)
     zones = [z for z in context.nofly if _applies(z, params.alt_m)]
     nofly_local = [frame.to_local(z.geometry) for z in zones]
-    pattern, metrics = _pattern_waypoints(request.kind, local, params, nofly_local)
+    speed = params.speed_m_s or context.cruise_speed_m_s
+    pattern, metrics = _pattern_waypoints(request.kind, local, params, nofly_local, speed_m_s=speed)
     if not pattern:
         raise PlanningError(f"the {request.kind} plan produced no waypoints", where="geometry")
     route: list[XY] = list(pattern)
@@ -281,23 +302,22 @@ def preview(request: PlanRequest, *, context: PlanContext) -> PlanPreview:
         home_xy = frame.point_to_local(*context.home)
         transit_out = _safe_leg(home_xy, pattern[0], nofly_local, params.clearance_m)
         transit_back = _safe_leg(pattern[-1], home_xy, nofly_local, params.clearance_m)
-        route = transit_out[:-1] + route + transit_back[1:]
-    speed = params.speed_m_s or context.cruise_speed_m_s
-    path_local = LineString(route) if len(route) > 1 else LineString([route[0], route[0]])
+        route = transit_out[1:-1] + route + transit_back[1:-1]
+    hold_s = getattr(params, "hold_s", 0.0) or 0.0
+    points = [RoutePoint(x, y, params.alt_m, loiter_s=hold_s) for x, y in route]
+    violations, energy = _check(points=points, home_xy=home_xy, frame=frame, params=params, context=context)
+    items = _compile(route, frame=frame, params=params, speed_m_s=speed, context=context)
+    full = [home_xy, *route, home_xy] if home_xy is not None else route
+    path_local = LineString(full) if len(full) > 1 else LineString([full[0], full[0]])
     path_wgs = frame.to_wgs84(path_local)
-    violations = _check(
-        path_local=path_local, frame=frame, zones=zones, params=params, context=context, speed_m_s=speed
-    )
-    items = _compile(route, frame=frame, params=params, speed_m_s=speed, context=context, home_xy=home_xy)
-    hold_s = getattr(params, "dwell_s", 0.0) or 0.0
-    flight_time_s = path_local.length / speed + hold_s
     metrics.update(
         {
             "length_m": round(path_local.length, 1),
             "pattern_length_m": round(LineString(pattern).length, 1) if len(pattern) > 1 else 0.0,
             "waypoints": len(route),
-            "flight_time_s": round(flight_time_s, 1),
-            "energy_wh": round(_energy_wh(flight_time_s), 1),
+            "flight_time_s": round(energy.time_s if energy else path_local.length / speed, 1),
+            "energy_wh": round(energy.needed_wh, 1) if energy else None,
+            "usable_wh": round(energy.usable_wh, 1) if energy else None,
             "alt_m": params.alt_m,
             "speed_m_s": speed,
         }
@@ -325,97 +345,105 @@ def _safe_leg(a: XY, b: XY, nofly_local: list[Polygon], clearance_m: float) -> l
         return [a, b]  # no detour exists: fly straight and let the safety check say why it cannot
 
 
-# A ~2 kg quad: ~180 W in hover and about the same cruising; the flightplans energy model refines this.
-_CRUISE_POWER_W = 200.0
+def energy_model(context: PlanContext, *, speed_m_s: float) -> EnergyModel | None:
+    """The vehicle's energy model at its current charge, or None without a battery to judge."""
+    if context.battery_wh is None:
+        return None
+    # Power from the registry's own figures: a full battery lasts the rated endurance.
+    cruise_w = context.battery_wh * 3600.0 / context.endurance_s if context.endurance_s else 200.0
+    charge = 100.0 if context.battery_pct is None else max(0.0, min(100.0, context.battery_pct))
+    if charge <= context.reserve_pct:
+        return None
+    # The reserve is a share of the full pack; re-express it as a share of what is left.
+    return EnergyModel(
+        cruise_speed_m_s=speed_m_s,
+        max_airspeed_m_s=max(15.0, speed_m_s),
+        cruise_power_w=cruise_w,
+        hover_power_w=cruise_w * 0.95,
+        climb_power_w=cruise_w * 1.4,
+        battery_wh=context.battery_wh * charge / 100.0,
+        reserve_pct=min(99.0, context.reserve_pct * 100.0 / charge),
+    )
 
 
-def _energy_wh(flight_time_s: float) -> float:
-    return _CRUISE_POWER_W * flight_time_s / 3600.0
+def _where_json(frame: LocalFrame, where: Any) -> dict[str, Any]:
+    lat, lon = frame.point_to_wgs84(*where.xy)
+    return {
+        "leg": where.kind,
+        "index": where.index,
+        "lat": round(lat, 6),
+        "lon": round(lon, 6),
+        "alt_m": where.alt_m,
+    }
 
 
 def _check(
     *,
-    path_local: LineString,
+    points: list[RoutePoint],
+    home_xy: XY | None,
     frame: LocalFrame,
-    zones: Sequence[NoFly],
     params: _Common,
     context: PlanContext,
-    speed_m_s: float,
-) -> list[ViolationOut]:
-    """Every rule the plan breaks: no-fly zones crossed, and energy against the battery and its reserve."""
+) -> tuple[list[ViolationOut], Any]:
+    """Every rule the route breaks (flightplans.safety over the active restrictions and the battery)."""
     out: list[ViolationOut] = []
-    coords = list(path_local.coords)
-    for zone in zones:
-        zl = frame.to_local(zone.geometry)
-        for i, (a, b) in enumerate(itertools.pairwise(coords)):
-            seg = LineString([a, b]) if a != b else Point(a)
-            if seg.intersects(zl):
-                hit = seg.intersection(zl)
-                lat, lon = frame.point_to_wgs84(hit.centroid.x, hit.centroid.y)
-                out.append(
-                    ViolationOut(
-                        kind="nofly",
-                        message=f"leg {i} crosses no-fly zone {zone.name} "
-                        f"({zone.floor_m:g}-{zone.ceiling_m:g} m) at {params.alt_m:g} m",
-                        where={"segment": i, "lat": round(lat, 6), "lon": round(lon, 6), "zone": zone.name},
-                    )
-                )
-    flight_time_s = path_local.length / speed_m_s + (getattr(params, "dwell_s", 0.0) or 0.0)
-    if context.battery_wh is not None:
-        needed_wh = _energy_wh(flight_time_s)
-        charge = 100.0 if context.battery_pct is None else context.battery_pct
-        usable_wh = context.battery_wh * max(0.0, charge - context.reserve_pct) / 100.0
-        if needed_wh > usable_wh:
-            out.append(
-                ViolationOut(
-                    kind="energy",
-                    message=f"plan needs {needed_wh:.0f} Wh but the battery at {charge:.0f}% has"
-                    f" {usable_wh:.0f} Wh "
-                    f"above its {context.reserve_pct:g}% reserve",
-                    where={"battery_pct": charge},
-                )
+    speed = params.speed_m_s or context.cruise_speed_m_s
+    model = energy_model(context, speed_m_s=speed)
+    charge = 100.0 if context.battery_pct is None else context.battery_pct
+    if context.battery_wh is not None and model is None:
+        out.append(
+            ViolationOut(
+                kind="energy",
+                message=f"battery {charge:.0f}% is at or below the {context.reserve_pct:g}% reserve",
+                where={"battery_pct": charge},
             )
-    if context.endurance_s is not None and flight_time_s > context.endurance_s:
+        )
+    zones = [
+        NoFlyZone(polygon=frame.to_local(z.geometry), floor_m=z.floor_m, ceiling_m=z.ceiling_m, name=z.name)
+        for z in context.nofly
+    ]
+    home = home_xy if home_xy is not None else points[0].xy
+    found = check_plan(
+        points,
+        home=home,
+        nofly=zones,
+        clearance_m=params.clearance_m * 0.5,  # routes keep the full clearance; allow for rounding
+        energy=model,
+        return_home=home_xy is not None,
+    )
+    out.extend(ViolationOut(kind=v.kind, message=v.message, where=_where_json(frame, v.where)) for v in found)
+    estimate = model.estimate(points, home=home) if model is not None else None
+    if context.endurance_s is not None and estimate is not None and estimate.time_s > context.endurance_s:
         out.append(
             ViolationOut(
                 kind="endurance",
-                message=f"plan takes {flight_time_s:.0f} s, over the vehicle's"
+                message=f"plan takes {estimate.time_s:.0f} s, over the vehicle's"
                 f" {context.endurance_s:.0f} s endurance",
             )
         )
-    return out
+    return out, estimate
 
 
 def _compile(
-    route: list[XY],
-    *,
-    frame: LocalFrame,
-    params: _Common,
-    speed_m_s: float,
-    context: PlanContext,
-    home_xy: XY | None,
+    route: list[XY], *, frame: LocalFrame, params: _Common, speed_m_s: float, context: PlanContext
 ) -> list[MissionItem]:
-    from flightplans.items import ChangeSpeed, LoiterTime, ReturnToLaunch, Takeoff, Waypoint
-
-    items: list[MissionItem] = [Takeoff(alt_m=params.alt_m), ChangeSpeed(speed_m_s=speed_m_s)]
+    """Takeoff, cruise speed, the waypoints (payloads on at the first, off after the last), return home."""
     indexes = []
     for name in params.payload_on:
         if name not in context.actuators:
+            carried = ", ".join(sorted(context.actuators)) or "none"
             raise PlanningError(
-                f"payload {name!r} has no actuator on this vehicle", where="params.payload_on"
+                f"payload {name!r} has no actuator on this vehicle (payloads: {carried})",
+                where="params.payload_on",
             )
         indexes.append(context.actuators[name])
     hold_s = getattr(params, "hold_s", 0.0) or 0.0
-    points = route[:-1] if home_xy is not None and route and route[-1] == home_xy else route
-    for n, (x, y) in enumerate(points):
+    items: list[MissionItem] = [Takeoff(alt_m=params.alt_m), ChangeSpeed(speed_m_s=speed_m_s)]
+    for n, (x, y) in enumerate(route):
         lat, lon = frame.point_to_wgs84(x, y)
-        items.append(Waypoint(lat=lat, lon=lon, alt_m=params.alt_m, hold_s=hold_s))
+        items.append(Waypoint(lat=round(lat, 7), lon=round(lon, 7), alt_m=params.alt_m, hold_s=hold_s))
         if n == 0:
             items.extend(SetActuator(index=i, value=1.0) for i in indexes)
-    dwell = getattr(params, "dwell_s", 0.0) or 0.0
-    if dwell and points:
-        lat, lon = frame.point_to_wgs84(*points[-1])
-        items.append(LoiterTime(lat=lat, lon=lon, alt_m=params.alt_m, seconds=dwell))
     items.extend(SetActuator(index=i, value=-1.0) for i in indexes)
     items.append(ReturnToLaunch())
     return items

@@ -37,7 +37,7 @@ def airspace_problems(
     alt_m: float,
     radius_m: float | None = None,
 ) -> list[str]:
-    """Why flying from ``start`` to ``target`` (or orbiting it at ``radius_m``) at ``alt_m`` is not allowed."""
+    """Why flying from ``start`` to ``target`` (or orbiting it at ``radius_m``) at ``alt_m`` is refused."""
     problems: list[str] = []
     lat, lon = target
     frame = LocalFrame(lat, lon)

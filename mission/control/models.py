@@ -16,7 +16,7 @@ class VehicleControl(SQLModel, table=True):
 
     __tablename__ = "vehicle_control"
 
-    vehicle_id: int = Field(primary_key=True)
+    vehicle_id: int = Field(primary_key=True, foreign_key="vehicles.id", ondelete="CASCADE")
     holder: str = Field(max_length=100)
     since: datetime = Field(default_factory=utcnow)
 

@@ -25,7 +25,7 @@ class Mission(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200)
-    vehicle_id: int = Field(index=True)
+    vehicle_id: int = Field(foreign_key="vehicles.id", index=True)
     state: str = Field(default=MissionState.DRAFT.value, index=True, max_length=20)
     plan: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     # Filled by validation: what will be uploaded and what the gate found.
