@@ -109,3 +109,13 @@ class Geofence:
     """What goes to a vehicle with its mission: the operating area (inclusion) and no-fly zones (exclusion)."""
 
     shapes: tuple[FenceShape, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RallyPoint:
+    """A safe point (MAVLink rally item, mission_type 2) the vehicle may return to instead of home."""
+
+    lat: float
+    lon: float
+    alt_m: float
+    kind: Literal["rally"] = "rally"
