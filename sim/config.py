@@ -1,0 +1,74 @@
+"""Tuning of the simulated vehicles: stream rates, flight model, battery, protocol timings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+# Wall-clock stream rates (Hz) a vehicle sends unasked; SET_MESSAGE_INTERVAL overrides them per vehicle.
+DEFAULT_STREAM_HZ: Mapping[str, float] = MappingProxyType(
+    {
+        "SYS_STATUS": 1.0,
+        "GLOBAL_POSITION_INT": 10.0,
+        "LOCAL_POSITION_NED": 5.0,
+        "ATTITUDE": 10.0,
+        "ATTITUDE_QUATERNION": 0.0,
+        "GPS_RAW_INT": 2.0,
+        "VFR_HUD": 4.0,
+        "EXTENDED_SYS_STATE": 1.0,
+        "BATTERY_STATUS": 1.0,
+        "MISSION_CURRENT": 1.0,
+        "HOME_POSITION": 0.0,
+        "SYSTEM_TIME": 0.0,
+    }
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimConfig:
+    """Everything tunable about a simulated fleet; times are simulated seconds unless named `_wall_s`."""
+
+    tick_hz: float = 20.0
+    stream_hz: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_STREAM_HZ))
+    params: Mapping[str, float] = field(default_factory=dict)
+    # flight model of a ~2 kg quad
+    mass_kg: float = 2.0
+    accel_limit_m_s2: float = 3.0
+    yaw_rate_deg_s: float = 60.0
+    land_speed_m_s: float = 0.7
+    land_slow_below_m: float = 5.0
+    orbit_default_speed_m_s: float = 3.0
+    # battery: 6S LiPo
+    battery_capacity_wh: float = 90.0
+    battery_cells: int = 6
+    battery_internal_ohm: float = 0.025
+    hover_power_w: float = 180.0
+    forward_power_w_per_m2_s2: float = 0.4
+    climb_efficiency: float = 0.5
+    armed_ground_power_w: float = 25.0
+    idle_power_w: float = 2.0
+    # failsafes
+    gps_loss_hold_s: float = 2.0
+    # protocol timings in wall seconds (MAVSDK's retries and timeouts run on the wall clock)
+    mission_start_refusal_wall_s: float = 0.3
+    mission_upload_timeout_wall_s: float = 5.0
+    mission_rerequest_wall_s: float = 0.5
+    command_dedupe_wall_s: float = 1.5
+    # reboot silence is simulated time (scaled by the speed factor)
+    reboot_silence_s: float = 2.0
+    # fixed local port for vehicle i is local_port_base + i (PX4 uses 14580+i); None = ephemeral
+    local_port_base: int | None = None
+    random_seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.tick_hz <= 0:
+            raise ValueError(f"tick_hz must be > 0, got {self.tick_hz}")
+        if self.battery_capacity_wh <= 0:
+            raise ValueError(f"battery_capacity_wh must be > 0, got {self.battery_capacity_wh}")
+        if self.battery_cells < 1:
+            raise ValueError(f"battery_cells must be >= 1, got {self.battery_cells}")
+        unknown = set(self.stream_hz) - set(DEFAULT_STREAM_HZ)
+        if unknown:
+            known = sorted(DEFAULT_STREAM_HZ)
+            raise ValueError(f"unknown stream(s) in stream_hz: {sorted(unknown)}; known: {known}")

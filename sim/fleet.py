@@ -1,0 +1,156 @@
+"""A fleet of simulated vehicles sharing one asyncio loop and one physics tick."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import random
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import TypeVar
+
+from sim.config import SimConfig
+from sim.vehicle import SimVehicle, _Endpoint
+
+T = TypeVar("T")
+
+_MAX_TICK_WALL_S = 0.25  # a stalled loop must not teleport the vehicles
+
+
+def _bind_host(host: str) -> str:
+    try:
+        return "127.0.0.1" if ipaddress.ip_address(host).is_loopback else "0.0.0.0"
+    except ValueError:
+        return "0.0.0.0"
+
+
+class SimFleet:
+    """`count` vehicles; vehicle i is sysid i+1 and sends to host:base_port+i."""
+
+    def __init__(
+        self,
+        count: int = 1,
+        base_port: int = 14540,
+        speed: float = 1.0,
+        home: tuple[float, float, float] | tuple[float, float] = (47.397742, 8.545594, 488.0),
+        host: str = "127.0.0.1",
+        config: SimConfig | None = None,
+    ) -> None:
+        if not 1 <= count <= 250:
+            raise ValueError(f"count must be within 1..250 (MAVLink sysids), got {count}")
+        if not 1 <= base_port <= 65535 - count + 1:
+            raise ValueError(f"base_port {base_port} leaves no room for {count} vehicles")
+        if not speed > 0:
+            raise ValueError(f"speed factor must be > 0, got {speed}")
+        if len(home) not in (2, 3):
+            raise ValueError(f"home must be (lat, lon) or (lat, lon, alt_amsl_m), got {home!r}")
+        lat, lon = float(home[0]), float(home[1])
+        alt = float(home[2]) if len(home) == 3 else 0.0
+        if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+            raise ValueError(f"home lat/lon out of range: {lat}, {lon}")
+        self.count = count
+        self.base_port = base_port
+        self.speed = float(speed)
+        self.home = (lat, lon, alt)
+        self.host = host
+        self.config = config or SimConfig()
+        rng = random.Random(self.config.random_seed)
+        self.vehicles: list[SimVehicle] = [
+            SimVehicle(
+                index=i,
+                sysid=i + 1,
+                host=host,
+                port=base_port + i,
+                home=self.home,
+                speed=self.speed,
+                config=self.config,
+                rng=random.Random(rng.random()),
+            )
+            for i in range(count)
+        ]
+        self._tick_task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> SimFleet:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Open one UDP socket per vehicle and start the physics tick."""
+        loop = asyncio.get_running_loop()
+        bind = _bind_host(self.host)
+        try:
+            for vehicle in self.vehicles:
+                local_port = 0
+                if self.config.local_port_base is not None:
+                    local_port = self.config.local_port_base + vehicle.index
+                try:
+                    transport, _ = await loop.create_datagram_endpoint(
+                        lambda v=vehicle: _Endpoint(v), local_addr=(bind, local_port)
+                    )
+                except OSError as exc:
+                    where = f"{bind}:{local_port}"
+                    raise OSError(
+                        exc.errno, f"vehicle sysid {vehicle.sysid}: cannot bind UDP {where}: {exc}"
+                    ) from exc
+                vehicle.attach(transport)  # type: ignore[arg-type]
+        except BaseException:
+            await self.close()
+            raise
+        self._tick_task = loop.create_task(self._run(), name="sim:fleet-tick")
+
+    async def close(self) -> None:
+        """Stop the tick and close every socket."""
+        if self._tick_task is not None:
+            self._tick_task.cancel()
+            await asyncio.gather(self._tick_task, return_exceptions=True)
+            self._tick_task = None
+        for vehicle in self.vehicles:
+            await vehicle.close()
+
+    async def _run(self) -> None:
+        period = 1.0 / self.config.tick_hz
+        vehicles = self.vehicles
+        speed = self.speed
+        last = time.monotonic()
+        next_at = last + period
+        while True:
+            delay = next_at - time.monotonic()
+            await asyncio.sleep(delay if delay > 0 else 0)
+            now = time.monotonic()
+            dt_sim = min(now - last, _MAX_TICK_WALL_S) * speed
+            last = now
+            for vehicle in vehicles:
+                vehicle.tick(now, dt_sim)
+            next_at += period
+            if next_at < now:
+                next_at = now + period
+
+    async def wait(self, predicate: Callable[[], T], timeout_s: float, *, poll_s: float = 0.02) -> T:
+        """Poll `predicate` until truthy; TimeoutError after `timeout_s` wall seconds."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"condition not met within {timeout_s} s; states: {self._summary()}")
+            await asyncio.sleep(poll_s)
+
+    def _summary(self) -> str:
+        parts = []
+        for v in self.vehicles[:5]:
+            s = v.state
+            parts.append(
+                f"sysid {v.sysid}: {s.mode} armed={s.armed} {s.landed_state} alt={s.alt_rel_m:.1f}m "
+                f"seq={s.mission_seq}/{s.mission_count} {s.mission_state} bat={s.battery_pct:.0f}%"
+            )
+        return "; ".join(parts)
