@@ -19,6 +19,7 @@ from mission.audit import service as audit
 from mission.db import make_engine, session_scope
 from mission.fleet import service as fleet
 from mission.fleet.fleetfile import load_fleet_file
+from mission.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,11 @@ ROUTERS: tuple[str, ...] = (
     "api.routes.vehicles",
     "api.routes.zones",
     "api.routes.audit",
+    "api.routes.missions",
+    "api.routes.plans",
+    "api.routes.commands",
+    "api.routes.control",
+    "api.ws",
 )
 
 
@@ -70,11 +76,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.migrate_on_start:
                 await asyncio.to_thread(migrations.upgrade, engine)
             await asyncio.to_thread(sync_fleet_file, engine, settings)
-            # TODO(lead): once mission/runtime.py lands, build it here:
-            #   async with Runtime(settings=settings, engine=engine) as runtime:
-            #       app.state.runtime = runtime
-            #       yield
-            yield
+            async with Runtime(settings=settings, engine=engine) as runtime:
+                app.state.runtime = runtime
+                yield
         finally:
             app.state.runtime = None
             engine.dispose()

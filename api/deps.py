@@ -7,7 +7,7 @@ Every mutating route declares who may call it with ``require_roles(...)``; the r
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -21,9 +21,7 @@ from mission.auth.models import Principal
 from mission.auth.roles import ALL_ROLES, Role
 from mission.db import session_scope
 from mission.errors import LinkError, PermissionDenied
-
-if TYPE_CHECKING:
-    from mission.runtime import Runtime
+from mission.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False, description="an API token or the token from POST /api/v1/auth/login")
 

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     fleet_file: Path | None = Field(default=None, description="YAML/JSON fleet to register on start")
     sim_base_port: int = Field(default=14540, ge=1024, le=65000)
     sim_speed: float = Field(default=1.0, gt=0, le=100)
+    registry_poll_s: float = Field(default=2.0, gt=0, le=60, description="registry re-read period")
+    link_executor_workers: int = Field(default=64, ge=1, le=1024)
+    link_loss_timeout_s: float = Field(default=30.0, gt=0)
+    battery_reserve_pct: float = Field(default=20.0, ge=0, le=90)
+    fence_margin_m: float = Field(default=150.0, ge=0)
     token_ttl_s: int = Field(default=12 * 3600, gt=0, description="lifetime of a panel login token")
     admin_password: str | None = Field(default=None, description="password for the seeded admin user")
     docs_enabled: bool = True

@@ -20,6 +20,11 @@ MODEL_MODULES: tuple[str, ...] = (
     "mission.airspace.models",
     "mission.audit.models",
     "mission.auth.models",
+    "mission.missions.models",
+    "mission.control.models",
+    "mission.incidents.models",
+    "mission.patrols.models",
+    "mission.payload.models",
 )
 
 

@@ -24,6 +24,15 @@ class Capability(StrEnum):
     spotlight = "spotlight"
 
 
+GCS_SYSID = 245  # MAVSDK's own system id as a ground station; a vehicle must not use it
+
+
+def _check_sysid(sysid: int) -> int:
+    if sysid == GCS_SYSID:
+        raise ValueError(f"sysid {GCS_SYSID} is the ground station's own (MAVSDK); pick another")
+    return sysid
+
+
 # Payloads driven through an actuator output (DO_SET_ACTUATOR index 1..6); the camera has its own protocol.
 ACTUATED = frozenset({Capability.speaker, Capability.spotlight})
 
@@ -94,6 +103,11 @@ class VehicleCreate(BaseModel):
     def _url(cls, value: str) -> str:
         return _check_url(value)
 
+    @field_validator("sysid")
+    @classmethod
+    def _sysid(cls, value: int) -> int:
+        return _check_sysid(value)
+
     @field_validator("capabilities")
     @classmethod
     def _unique_caps(cls, caps: list[Capability]) -> list[Capability]:
@@ -136,6 +150,11 @@ class VehicleUpdate(BaseModel):
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         return _check_url(value) if value is not None else None
+
+    @field_validator("sysid")
+    @classmethod
+    def _sysid(cls, value: int | None) -> int | None:
+        return _check_sysid(value) if value is not None else None
 
     @model_validator(mode="after")
     def _no_nulls(self) -> VehicleUpdate:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 08:49:30.441541
+Create Date: 2026-11-29 08:52:37.839179
 
 """
 from typing import Sequence, Union
@@ -45,6 +45,63 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_audit_log_action'), ['action'], unique=False)
         batch_op.create_index(batch_op.f('ix_audit_log_actor'), ['actor'], unique=False)
         batch_op.create_index(batch_op.f('ix_audit_log_seq'), ['seq'], unique=True)
+
+    op.create_table('patrols',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('plan', sa.JSON(), nullable=False),
+    sa.Column('cron', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('timezone', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('window_start', sqlmodel.sql.sqltypes.AutoString(length=5), nullable=True),
+    sa.Column('window_end', sqlmodel.sql.sqltypes.AutoString(length=5), nullable=True),
+    sa.Column('required_capabilities', sa.JSON(), nullable=False),
+    sa.Column('estimated_duration_s', sa.Float(), nullable=False),
+    sa.Column('enabled', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('patrols', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_patrols_name'), ['name'], unique=True)
+
+    op.create_table('payload_messages',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('slot', sa.Integer(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('text', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
+    sa.Column('audio_ref', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=True),
+    sa.Column('language', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('slot')
+    )
+    with op.batch_alter_table('payload_messages', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_payload_messages_name'), ['name'], unique=True)
+
+    op.create_table('payload_uses',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('actor', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('vehicle_id', sa.Integer(), nullable=False),
+    sa.Column('action', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('message_id', sa.Integer(), nullable=True),
+    sa.Column('actuator_index', sa.Integer(), nullable=False),
+    sa.Column('value', sa.Float(), nullable=False),
+    sa.Column('via', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('lat', sa.Float(), nullable=True),
+    sa.Column('lon', sa.Float(), nullable=True),
+    sa.Column('alt_rel_m', sa.Float(), nullable=True),
+    sa.Column('incident_id', sa.Integer(), nullable=True),
+    sa.Column('mission_id', sa.Integer(), nullable=True),
+    sa.Column('ok', sa.Boolean(), nullable=False),
+    sa.Column('error', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('details', sa.JSON(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('payload_uses', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_payload_uses_at'), ['at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_payload_uses_incident_id'), ['incident_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_payload_uses_vehicle_id'), ['vehicle_id'], unique=False)
 
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -115,12 +172,178 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_api_tokens_token_hash'), ['token_hash'], unique=True)
         batch_op.create_index(batch_op.f('ix_api_tokens_user_id'), ['user_id'], unique=False)
 
+    op.create_table('incidents',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('priority', sa.Integer(), nullable=False),
+    sa.Column('lat', sa.Float(), nullable=False),
+    sa.Column('lon', sa.Float(), nullable=False),
+    sa.Column('notes', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
+    sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+    sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('ref', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
+    sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('overhead_s', sa.Float(), nullable=False),
+    sa.Column('alt_m', sa.Float(), nullable=False),
+    sa.Column('required_capabilities', sa.JSON(), nullable=False),
+    sa.Column('vehicle_id', sa.Integer(), nullable=True),
+    sa.Column('decision', sa.JSON(), nullable=True),
+    sa.Column('close_reason', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('assigned_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('airborne_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('en_route_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('on_scene_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['vehicle_id'], ['vehicles.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('incidents', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_incidents_created_at'), ['created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_incidents_kind'), ['kind'], unique=False)
+        batch_op.create_index(batch_op.f('ix_incidents_priority'), ['priority'], unique=False)
+        batch_op.create_index(batch_op.f('ix_incidents_state'), ['state'], unique=False)
+        batch_op.create_index(batch_op.f('ix_incidents_vehicle_id'), ['vehicle_id'], unique=False)
+
+    op.create_table('missions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('vehicle_id', sa.Integer(), nullable=False),
+    sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('plan', sa.JSON(), nullable=False),
+    sa.Column('items', sa.JSON(), nullable=True),
+    sa.Column('geofence', sa.JSON(), nullable=True),
+    sa.Column('path', sa.JSON(), nullable=True),
+    sa.Column('metrics', sa.JSON(), nullable=True),
+    sa.Column('violations', sa.JSON(), nullable=True),
+    sa.Column('progress_current', sa.Integer(), nullable=False),
+    sa.Column('progress_total', sa.Integer(), nullable=False),
+    sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('started_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('ended_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+    sa.ForeignKeyConstraint(['vehicle_id'], ['vehicles.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('missions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_missions_state'), ['state'], unique=False)
+        batch_op.create_index(batch_op.f('ix_missions_vehicle_id'), ['vehicle_id'], unique=False)
+
+    op.create_table('patrol_runs',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('patrol_id', sa.Integer(), nullable=False),
+    sa.Column('scheduled_for', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('vehicle_id', sa.Integer(), nullable=True),
+    sa.Column('mission_id', sa.Integer(), nullable=True),
+    sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('launched_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['patrol_id'], ['patrols.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('patrol_id', 'scheduled_for', name='uq_patrol_run_slot')
+    )
+    with op.batch_alter_table('patrol_runs', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_patrol_runs_patrol_id'), ['patrol_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_patrol_runs_scheduled_for'), ['scheduled_for'], unique=False)
+        batch_op.create_index(batch_op.f('ix_patrol_runs_status'), ['status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_patrol_runs_vehicle_id'), ['vehicle_id'], unique=False)
+
+    op.create_table('vehicle_control',
+    sa.Column('vehicle_id', sa.Integer(), nullable=False),
+    sa.Column('holder', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('since', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['vehicle_id'], ['vehicles.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('vehicle_id')
+    )
+    op.create_table('coverage_gaps',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('patrol_run_id', sa.Integer(), nullable=True),
+    sa.Column('incident_id', sa.Integer(), nullable=True),
+    sa.Column('vehicle_id', sa.Integer(), nullable=False),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('ended_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('remaining', sa.JSON(), nullable=False),
+    sa.Column('resolution', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.ForeignKeyConstraint(['patrol_run_id'], ['patrol_runs.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('coverage_gaps', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_coverage_gaps_incident_id'), ['incident_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_coverage_gaps_patrol_run_id'), ['patrol_run_id'], unique=False)
+
+    op.create_table('incident_events',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('incident_id', sa.Integer(), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('actor', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('vehicle_id', sa.Integer(), nullable=True),
+    sa.Column('details', sa.JSON(), nullable=False),
+    sa.ForeignKeyConstraint(['incident_id'], ['incidents.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('incident_events', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_incident_events_incident_id'), ['incident_id'], unique=False)
+
+    op.create_table('mission_events',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('mission_id', sa.Integer(), nullable=False),
+    sa.Column('from_state', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('to_state', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('actor', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['mission_id'], ['missions.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('mission_events', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_mission_events_mission_id'), ['mission_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     """Downgrade schema."""
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('mission_events', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_mission_events_mission_id'))
+
+    op.drop_table('mission_events')
+    with op.batch_alter_table('incident_events', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_incident_events_incident_id'))
+
+    op.drop_table('incident_events')
+    with op.batch_alter_table('coverage_gaps', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_coverage_gaps_patrol_run_id'))
+        batch_op.drop_index(batch_op.f('ix_coverage_gaps_incident_id'))
+
+    op.drop_table('coverage_gaps')
+    op.drop_table('vehicle_control')
+    with op.batch_alter_table('patrol_runs', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_patrol_runs_vehicle_id'))
+        batch_op.drop_index(batch_op.f('ix_patrol_runs_status'))
+        batch_op.drop_index(batch_op.f('ix_patrol_runs_scheduled_for'))
+        batch_op.drop_index(batch_op.f('ix_patrol_runs_patrol_id'))
+
+    op.drop_table('patrol_runs')
+    with op.batch_alter_table('missions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_missions_vehicle_id'))
+        batch_op.drop_index(batch_op.f('ix_missions_state'))
+
+    op.drop_table('missions')
+    with op.batch_alter_table('incidents', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_incidents_vehicle_id'))
+        batch_op.drop_index(batch_op.f('ix_incidents_state'))
+        batch_op.drop_index(batch_op.f('ix_incidents_priority'))
+        batch_op.drop_index(batch_op.f('ix_incidents_kind'))
+        batch_op.drop_index(batch_op.f('ix_incidents_created_at'))
+
+    op.drop_table('incidents')
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_api_tokens_user_id'))
         batch_op.drop_index(batch_op.f('ix_api_tokens_token_hash'))
@@ -140,6 +363,20 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_users_username'))
 
     op.drop_table('users')
+    with op.batch_alter_table('payload_uses', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_payload_uses_vehicle_id'))
+        batch_op.drop_index(batch_op.f('ix_payload_uses_incident_id'))
+        batch_op.drop_index(batch_op.f('ix_payload_uses_at'))
+
+    op.drop_table('payload_uses')
+    with op.batch_alter_table('payload_messages', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_payload_messages_name'))
+
+    op.drop_table('payload_messages')
+    with op.batch_alter_table('patrols', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_patrols_name'))
+
+    op.drop_table('patrols')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_log_seq'))
         batch_op.drop_index(batch_op.f('ix_audit_log_actor'))
