@@ -29,6 +29,8 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import HTTPConnection
 
+from api import deps
+from api.errors import Unauthenticated
 from mission.telemetry.hub import Delivery, Subscription, SubscriptionClosed, TelemetryHub
 from mission.telemetry.serialize import to_json
 
@@ -75,16 +77,18 @@ def app_state_hub(conn: HTTPConnection) -> TelemetryHub:
 
 
 async def app_state_authenticate(conn: HTTPConnection, token: str) -> WsUser | None:
-    """Check ``token`` with the app's token check (``app.state.ws_authenticate``), else with ``api.deps``."""
+    """Check ``token`` like every REST route does (``api.deps.principal_for_token``); None if it is not valid.
+
+    An app may set ``app.state.ws_authenticate`` (same signature) to replace the check.
+    """
     check = getattr(conn.app.state, "ws_authenticate", None)
     if check is not None:
-        return await check(conn, token)
-    from api import deps  # the composition root's token check; imported late so ws works without it in tests
-
-    principal = await deps.principal_for_token(conn, token)  # type: ignore[attr-defined]
-    if principal is None:
+        return await check(conn, token)  # type: ignore[no-any-return]
+    try:
+        principal = await asyncio.to_thread(deps.principal_for_token, conn.app.state.engine, token)
+    except Unauthenticated:
         return None
-    return WsUser(username=principal.username, role=str(principal.role))
+    return WsUser(username=principal.username, role=principal.role.value)
 
 
 def _error(code: str, message: str, where: Any = None) -> str:
