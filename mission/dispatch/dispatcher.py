@@ -1,0 +1,848 @@
+"""The Dispatcher: chooses, launches and flies a vehicle to each incident, relieves it, backfills patrols.
+
+Each step commits its state before it commands a vehicle (no session is held across a vehicle await).
+Flights are named tasks (``incident:{id}:vehicle:{vid}``) owned here and cancelled on shutdown. Times on
+incidents are wall-clock; ``speed_factor`` converts them to simulated seconds when running on a fast sim.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Protocol
+
+from shapely.geometry import LineString, Point
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from flightplans.errors import PlanningError
+from flightplans.geodesy import LocalFrame, distance_m
+from mission.airspace.service import active_restrictions
+from mission.audit import service as audit
+from mission.audit.clock import as_utc, utcnow
+from mission.control import service as control
+from mission.db import session_scope
+from mission.dispatch.energy import CALM, Wind
+from mission.dispatch.fleet_view import DockLedger, FleetReader, PerformanceDefaults, vehicle_states
+from mission.dispatch.ranking import (
+    Activity,
+    CandidateEstimate,
+    DispatchDecision,
+    DispatchRequest,
+    VehicleState,
+    rank,
+)
+from mission.dispatch.relief import plan_relief
+from mission.dispatch.routing import Airspace, NoFlyZone
+from mission.errors import InvalidTransition, LinkError, SkywardenError, VehicleUnavailable
+from mission.incidents import service as incidents
+from mission.incidents.models import Incident, IncidentCreate, IncidentSource, IncidentState
+from mission.link.types import TelemetrySnapshot, VehicleLink
+from mission.missions import service as missions_service
+from mission.missions.models import MissionCreate, PlanSpec
+from mission.patrols.models import CoverageGap, PatrolRun, RunStatus
+from mission.patrols.scheduler import finish_run
+from mission.telemetry.events import Event, EventSink
+from mission.telemetry.intake import IncidentIn
+
+log = logging.getLogger(__name__)
+
+ACTOR = "system:dispatch"
+
+
+class DispatchFleet(FleetReader, Protocol):
+    """What the dispatcher needs of the fleet manager."""
+
+    def link(self, vehicle_id: int) -> VehicleLink: ...
+
+
+class MissionControl(Protocol):
+    """What the dispatcher needs of the mission supervisor (preempting, backfilling, resuming patrols)."""
+
+    def note_manual_command(self, *, vehicle_id: int, command: str, actor: str) -> None: ...
+    def create(self, *, data: MissionCreate, actor: str) -> Any: ...
+    def validate(self, *, mission_id: int, actor: str) -> Any: ...
+    async def launch(self, *, mission_id: int, actor: str) -> Any: ...
+    async def resume(self, *, mission_id: int, actor: str) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchConfig:
+    """Tuning of dispatch. ``*_wall_s`` are wall seconds; the rest are simulated (= real on real drones)."""
+
+    auto_launch: bool = True
+    orbit_radius_m: float = 40.0
+    orbit_speed_m_s: float = 4.0
+    arrive_within_m: float = 20.0
+    climb_fraction: float = 0.8  # start the transit once this share of the orbit altitude is reached
+    nofly_margin_m: float = 30.0
+    relief_margin_s: float = 90.0
+    close_after_overhead: bool = True
+    poll_wall_s: float = 0.05
+    leg_timeout_wall_s: float = 600.0
+    overwatch_period_wall_s: float = 1.0
+    speed_factor: float = 1.0  # simulated seconds per wall second
+    max_attempts: int = 2
+    performance: PerformanceDefaults = field(default_factory=PerformanceDefaults)
+
+
+def decision_json(decision: DispatchDecision) -> dict[str, Any]:
+    """The decision as stored on the incident and returned by the API (infinite ETAs as null)."""
+
+    def cand(c: CandidateEstimate) -> dict[str, Any]:
+        d = asdict(c)
+        d["activity"] = c.activity.value
+        d["route_latlon"] = [list(p) for p in c.route_latlon]
+        d["required_wh"] = c.required_wh
+        d["margin_wh"] = c.margin_wh
+        for k, v in list(d.items()):
+            if isinstance(v, float):
+                d[k] = round(v, 2) if math.isfinite(v) else None
+        return d
+
+    return {
+        "chosen_vehicle_id": decision.chosen.vehicle_id if decision.chosen else None,
+        "explanation": decision.explanation,
+        "candidates": [cand(c) for c in decision.candidates],
+    }
+
+
+class Dispatcher:
+    """Incident dispatch for the runtime; also the IncidentSink of the MQTT intake."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        fleet: DispatchFleet,
+        hub: EventSink,
+        supervisor: MissionControl | None = None,
+        config: DispatchConfig | None = None,
+        wind: Wind = CALM,
+    ) -> None:
+        self._engine = engine
+        self._fleet = fleet
+        self._hub = hub
+        self._supervisor = supervisor
+        self.config = config or DispatchConfig()
+        self.wind = wind
+        self.ledger = DockLedger()
+        self._flights: dict[int, asyncio.Task[None]] = {}  # vehicle id -> its flight task
+        self._relief: dict[int, int] = {}  # incident id -> relief vehicle id in flight
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+        self.takeoff_ack_s: list[float] = []  # request -> take-off acknowledged, wall seconds
+        self.on_scene_listeners: list[Callable[[int, int], None]] = []
+
+    async def __aenter__(self) -> Dispatcher:
+        self._loop_task = asyncio.create_task(self._overwatch_loop(), name="dispatch:overwatch")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        tasks = [t for t in [self._loop_task, *self._flights.values(), *self._tasks] if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._flights.clear()
+        self._tasks.clear()
+
+    def _spawn(self, coro: Any, *, name: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- what dispatch sees -------------------------------------------------------------------------------
+
+    def airspace(self, *, around: tuple[float, float]) -> Airspace:
+        """The active no-fly and event zones, in a frame centred near ``around`` (lat, lon)."""
+        with Session(self._engine) as session:
+            restrictions = active_restrictions(session=session)
+        zones = [NoFlyZone(r.name, r.geometry) for r in restrictions if r.geometry.geom_type == "Polygon"]
+        return Airspace(LocalFrame(*around), zones, margin_m=self.config.nofly_margin_m)
+
+    def states(self) -> list[VehicleState]:
+        """Every vehicle as a candidate; vehicles this dispatcher is flying count as busy."""
+        out = vehicle_states(
+            engine=self._engine, fleet=self._fleet, defaults=self.config.performance, ledger=self.ledger
+        )
+        engaged = set(self._flights) | set(self._relief.values())
+        return [_with_activity(s, Activity.INCIDENT) if s.vehicle_id in engaged else s for s in out]
+
+    def _request(self, incident: Incident) -> DispatchRequest:
+        return DispatchRequest(
+            lat=incident.lat,
+            lon=incident.lon,
+            overhead_s=incident.overhead_s,
+            alt_m=incident.alt_m,
+            required_capabilities=frozenset(incident.required_capabilities),
+        )
+
+    def preview(self, incident_id: int) -> DispatchDecision:
+        """The ranked candidates for an incident now, changing nothing."""
+        with Session(self._engine) as session:
+            incident = incidents.get(session=session, incident_id=incident_id)
+        return rank(
+            self.states(),
+            self._request(incident),
+            airspace=self.airspace(around=(incident.lat, incident.lon)),
+            wind=self.wind,
+        )
+
+    # -- intake ---------------------------------------------------------------------------------------------
+
+    async def submit(self, incident: IncidentIn) -> int:
+        """IncidentSink: take an MQTT incident, store it and dispatch it."""
+        data = IncidentCreate(
+            lat=incident.location.lat,
+            lon=incident.location.lon,
+            priority=incident.priority,
+            kind=incident.kind,
+            notes=incident.notes,
+            source=incident.source,
+            ref=incident.ref,
+        )
+        return await self.create(data=data, actor=f"mqtt:{incident.source}"[:64], channel=IncidentSource.MQTT)
+
+    async def create(self, *, data: IncidentCreate, actor: str, channel: IncidentSource) -> int:
+        """Store a new incident (audited, announced) and, when asked, dispatch it at once."""
+        t0 = time.monotonic()
+        with session_scope(self._engine) as session:
+            row = incidents.create(session=session, data=data, actor=actor, channel=channel)
+            assert row.id is not None
+            incident_id = row.id
+            audit.record(
+                session=session,
+                actor=actor,
+                action="incident.create",
+                target=f"incident:{incident_id}",
+                details={
+                    "kind": data.kind,
+                    "priority": data.priority,
+                    "lat": data.lat,
+                    "lon": data.lon,
+                    "channel": channel.value,
+                },
+            )
+        self._hub.emit(
+            Event(
+                kind="incident.created",
+                data={
+                    "incident_id": incident_id,
+                    "kind": data.kind,
+                    "priority": data.priority,
+                    "lat": data.lat,
+                    "lon": data.lon,
+                },
+            )
+        )
+        if data.auto_dispatch:
+            await self.dispatch(incident_id, actor=actor, requested_at=t0)
+        return incident_id
+
+    # -- dispatch -------------------------------------------------------------------------------------------
+
+    async def dispatch(
+        self,
+        incident_id: int,
+        *,
+        actor: str,
+        launch: bool | None = None,
+        requested_at: float | None = None,
+        exclude: frozenset[int] = frozenset(),
+    ) -> DispatchDecision:
+        """Choose the first-arriving fit vehicle, assign it (committed), and launch it unless told not to."""
+        t0 = requested_at if requested_at is not None else time.monotonic()
+        with Session(self._engine) as session:
+            incident = incidents.get(session=session, incident_id=incident_id)
+            if IncidentState(incident.state) is not IncidentState.NEW:
+                raise InvalidTransition(
+                    f"incident {incident_id} is {incident.state}; only a new incident can be dispatched"
+                )
+            request = self._request(incident)
+        states = [s for s in self.states() if s.vehicle_id not in exclude]
+        decision = rank(
+            states, request, airspace=self.airspace(around=(request.lat, request.lon)), wind=self.wind
+        )
+        stored = decision_json(decision)
+        chosen = decision.chosen
+        if chosen is None:
+            with session_scope(self._engine) as session:
+                incidents.record_decision(
+                    session=session, incident_id=incident_id, decision=stored, actor=actor
+                )
+            self._hub.emit(
+                Event(
+                    kind="incident.unserved",
+                    data={"incident_id": incident_id, "explanation": decision.explanation},
+                )
+            )
+            return decision
+        with session_scope(self._engine) as session:
+            incidents.assign(
+                session=session,
+                incident_id=incident_id,
+                vehicle_id=chosen.vehicle_id,
+                decision=stored,
+                actor=actor,
+            )
+            audit.record(
+                session=session,
+                actor=actor,
+                action="incident.assign",
+                target=f"incident:{incident_id}",
+                details={
+                    "vehicle_id": chosen.vehicle_id,
+                    "eta_s": round(chosen.eta_s, 1),
+                    "explanation": decision.explanation,
+                },
+            )
+        self._hub.emit(
+            Event(
+                kind="incident.assigned",
+                vehicle_id=chosen.vehicle_id,
+                data={
+                    "incident_id": incident_id,
+                    "eta_s": round(chosen.eta_s, 1),
+                    "explanation": decision.explanation,
+                },
+            )
+        )
+        if launch if launch is not None else self.config.auto_launch:
+            self._start_flight(incident_id, chosen, request, t0=t0, attempt=len(exclude) + 1, exclude=exclude)
+        return decision
+
+    async def launch(self, incident_id: int, *, actor: str) -> None:
+        """Fly an assigned (not yet launched) incident's vehicle now: the operator's launch click."""
+        with Session(self._engine) as session:
+            incident = incidents.get(session=session, incident_id=incident_id)
+            if IncidentState(incident.state) is not IncidentState.ASSIGNED or incident.vehicle_id is None:
+                raise InvalidTransition(f"incident {incident_id} is {incident.state}; launch needs assigned")
+            request = self._request(incident)
+            vehicle_id = incident.vehicle_id
+        if vehicle_id in self._flights:
+            return
+        state = next((s for s in self.states() if s.vehicle_id == vehicle_id), None)
+        if state is None:
+            raise VehicleUnavailable(f"vehicle {vehicle_id} is no longer registered")
+        est = rank(
+            [state], request, airspace=self.airspace(around=(request.lat, request.lon)), wind=self.wind
+        )
+        if est.chosen is None:
+            raise VehicleUnavailable(
+                f"vehicle {vehicle_id} cannot serve incident {incident_id}: {est.explanation}"
+            )
+        with session_scope(self._engine) as session:
+            audit.record(
+                session=session,
+                actor=actor,
+                action="incident.launch",
+                target=f"incident:{incident_id}",
+                details={"vehicle_id": vehicle_id},
+            )
+        self._start_flight(
+            incident_id, est.chosen, request, t0=time.monotonic(), attempt=1, exclude=frozenset()
+        )
+
+    def _start_flight(
+        self,
+        incident_id: int,
+        chosen: CandidateEstimate,
+        request: DispatchRequest,
+        *,
+        t0: float,
+        attempt: int,
+        exclude: frozenset[int],
+        relief_for: int | None = None,
+    ) -> None:
+        vid = chosen.vehicle_id
+        task = asyncio.create_task(
+            self._fly(
+                incident_id, chosen, request, t0=t0, attempt=attempt, exclude=exclude, relief_for=relief_for
+            ),
+            name=f"incident:{incident_id}:vehicle:{vid}",
+        )
+        self._flights[vid] = task
+
+        def _done(t: asyncio.Task[None], vid: int = vid) -> None:
+            if self._flights.get(vid) is t:
+                del self._flights[vid]
+
+        task.add_done_callback(_done)
+
+    async def _fly(
+        self,
+        incident_id: int,
+        chosen: CandidateEstimate,
+        request: DispatchRequest,
+        *,
+        t0: float,
+        attempt: int,
+        exclude: frozenset[int],
+        relief_for: int | None,
+    ) -> None:
+        vid = chosen.vehicle_id
+        relief = relief_for is not None
+        try:
+            link = self._fleet.link(vid)
+            if chosen.preempts_patrol_run is not None or chosen.activity is Activity.PATROL:
+                await self._preempt(vid, incident_id)
+            if chosen.activity is Activity.DOCKED:
+                await link.arm()
+                await link.takeoff(request.alt_m)
+                self.takeoff_ack_s.append(time.monotonic() - t0)
+            if not relief:
+                with session_scope(self._engine) as session:
+                    incidents.mark_airborne(session=session, incident_id=incident_id, actor=ACTOR)
+                    incidents.transition(
+                        session=session,
+                        incident_id=incident_id,
+                        to=IncidentState.EN_ROUTE,
+                        actor=ACTOR,
+                        details={"vehicle_id": vid},
+                    )
+                self._hub.emit(
+                    Event(kind="incident.en_route", vehicle_id=vid, data={"incident_id": incident_id})
+                )
+            if chosen.activity is Activity.DOCKED:
+                await self._wait(
+                    vid,
+                    lambda s: (s.alt_rel_m or 0.0) >= request.alt_m * self.config.climb_fraction,
+                    what="climb",
+                )
+            for lat, lon in chosen.route_latlon[1:]:
+                self._check_control(vid, incident_id)
+                await link.goto(lat, lon, request.alt_m)
+                await self._wait(vid, _near(lat, lon, self.config.arrive_within_m), what="transit")
+            self._check_control(vid, incident_id)
+            await self._overwatch(link, request)
+        except _PilotTookOver as took:
+            with session_scope(self._engine) as session:
+                incidents.note(
+                    session=session,
+                    incident_id=incident_id,
+                    kind="pilot_takeover",
+                    actor=took.holder,
+                    details={"vehicle_id": vid},
+                )
+            return
+        except (LinkError, VehicleUnavailable) as err:
+            log.warning("incident %s: vehicle %s failed: %s", incident_id, vid, err)
+            await self._flight_failed(incident_id, vid, err, attempt=attempt, exclude=exclude, relief=relief)
+            return
+        if relief:
+            await self._relieved(incident_id, old_vehicle=relief_for, new_vehicle=vid)
+            return
+        with session_scope(self._engine) as session:
+            incidents.transition(
+                session=session,
+                incident_id=incident_id,
+                to=IncidentState.ON_SCENE,
+                actor=ACTOR,
+                details={"vehicle_id": vid},
+            )
+        self._hub.emit(Event(kind="incident.on_scene", vehicle_id=vid, data={"incident_id": incident_id}))
+        for listener in self.on_scene_listeners:
+            listener(incident_id, vid)
+
+    async def _overwatch(self, link: VehicleLink, request: DispatchRequest) -> None:
+        """Orbit the scene at a safe altitude, or hover over it where an orbit would touch a no-fly zone."""
+        space = self.airspace(around=(request.lat, request.lon))
+        ring = Point(0.0, 0.0).buffer(self.config.orbit_radius_m + space.margin_m)
+        clear = not any(ring.intersects(z) for _, z in space.zones_xy)
+        if clear:
+            await link.orbit(
+                request.lat,
+                request.lon,
+                request.alt_m,
+                radius_m=self.config.orbit_radius_m,
+                speed_m_s=self.config.orbit_speed_m_s,
+            )
+        else:
+            await link.hold()
+
+    async def _flight_failed(
+        self,
+        incident_id: int,
+        vid: int,
+        err: SkywardenError,
+        *,
+        attempt: int,
+        exclude: frozenset[int],
+        relief: bool,
+    ) -> None:
+        if relief:
+            self._relief.pop(incident_id, None)
+            with session_scope(self._engine) as session:
+                incidents.note(
+                    session=session,
+                    incident_id=incident_id,
+                    kind="relief_failed",
+                    actor=ACTOR,
+                    details={"vehicle_id": vid, "error": str(err)},
+                )
+            return
+        with session_scope(self._engine) as session:
+            incident = incidents.get(session=session, incident_id=incident_id)
+            if IncidentState(incident.state) in (IncidentState.ASSIGNED, IncidentState.EN_ROUTE):
+                incidents.transition(
+                    session=session,
+                    incident_id=incident_id,
+                    to=IncidentState.NEW,
+                    actor=ACTOR,
+                    details={"vehicle_id": vid, "error": str(err)},
+                )
+            else:
+                return
+        self._hub.emit(
+            Event(
+                kind="incident.unassigned",
+                vehicle_id=vid,
+                data={"incident_id": incident_id, "error": str(err)},
+            )
+        )
+        if attempt < self.config.max_attempts:
+            with contextlib.suppress(SkywardenError):
+                await self.dispatch(incident_id, actor=ACTOR, exclude=exclude | {vid})
+
+    async def _wait(
+        self, vid: int, ok: Callable[[TelemetrySnapshot], bool], *, what: str
+    ) -> TelemetrySnapshot:
+        deadline = time.monotonic() + self.config.leg_timeout_wall_s
+        while True:
+            snap = self._fleet.latest(vid)
+            if snap is not None and snap.link_up and ok(snap):
+                return snap
+            if time.monotonic() > deadline:
+                raise LinkError(f"vehicle {vid}: {what} did not finish in time", vehicle_id=vid, action=what)
+            await asyncio.sleep(self.config.poll_wall_s)
+
+    def _check_control(self, vid: int, incident_id: int) -> None:
+        with Session(self._engine) as session:
+            holder = control.holder_of(session=session, vehicle_id=vid)
+        if holder is not None:
+            raise _PilotTookOver(holder)
+
+    # -- preempt and backfill ------------------------------------------------------------------------------
+
+    async def _preempt(self, vid: int, incident_id: int) -> None:
+        """Pull a vehicle off its patrol: pause the mission, log the gap, backfill it or resume later."""
+        with session_scope(self._engine) as session:
+            mission = missions_service.current_for_vehicle(session=session, vehicle_id=vid)
+            if mission is None or mission.id is None:
+                return
+            run = session.exec(select(PatrolRun).where(col(PatrolRun.mission_id) == mission.id)).first()
+            remaining = _remaining_waypoints(mission.items or [], mission.progress_current)
+            gap = CoverageGap(
+                patrol_run_id=run.id if run else None,
+                incident_id=incident_id,
+                vehicle_id=vid,
+                remaining={
+                    "mission_id": mission.id,
+                    "from_item": mission.progress_current,
+                    "waypoints": remaining,
+                },
+                resolution="resume later",
+            )
+            session.add(gap)
+            session.flush()
+            run_id = run.id if run else None
+            mission_id = mission.id
+            gap_id = gap.id
+            alt_m = float(mission.plan.get("params", {}).get("alt_m", 60.0)) if mission.plan else 60.0
+        if self._supervisor is not None:
+            self._supervisor.note_manual_command(vehicle_id=vid, command="goto", actor=ACTOR)
+        if run_id is not None:
+            finish_run(
+                engine=self._engine,
+                run_id=run_id,
+                status=RunStatus.PREEMPTED,
+                reason=f"vehicle pulled to incident {incident_id}; {len(remaining)} waypoints left",
+                at=utcnow(),
+            )
+        self._hub.emit(
+            Event(
+                kind="patrol.preempted",
+                vehicle_id=vid,
+                mission_id=mission_id,
+                data={"incident_id": incident_id, "waypoints_left": len(remaining)},
+            )
+        )
+        log.info("vehicle %s pulled off mission %s for incident %s", vid, mission_id, incident_id)
+        assert gap_id is not None
+        self._spawn(
+            self._backfill(gap_id, remaining, alt_m=alt_m, exclude=vid), name=f"coverage_gap:{gap_id}"
+        )
+
+    async def _backfill(
+        self, gap_id: int, remaining: list[list[float]], *, alt_m: float, exclude: int
+    ) -> None:
+        """Fly the rest of a preempted patrol on a free docked vehicle; else it resumes later."""
+        geometry = remaining_route_geojson(remaining)
+        if geometry is None or self._supervisor is None:
+            return
+        candidates = [
+            s
+            for s in self.states()
+            if s.vehicle_id != exclude and s.activity is Activity.DOCKED and s.link_up
+        ]
+        if not candidates:
+            return
+        first = remaining[0]
+        space = self.airspace(around=(first[0], first[1]))
+        request = DispatchRequest(first[0], first[1], overhead_s=0.0, alt_m=max(10.0, min(120.0, alt_m)))
+        decision = rank(candidates, request, airspace=space, wind=self.wind)
+        if decision.chosen is None:
+            return
+        vid = decision.chosen.vehicle_id
+        data = MissionCreate(
+            name=f"backfill of coverage gap {gap_id}",
+            vehicle_id=vid,
+            plan=PlanSpec(kind="route", geometry=geometry, params={"alt_m": alt_m}),
+        )
+        try:
+            mission = self._supervisor.create(data=data, actor=ACTOR)
+            self._supervisor.validate(mission_id=mission.id, actor=ACTOR)
+            await self._supervisor.launch(mission_id=mission.id, actor=ACTOR)
+        except SkywardenError as err:
+            log.info("coverage gap %s: backfill on vehicle %s failed: %s", gap_id, vid, err)
+            return
+        with session_scope(self._engine) as session:
+            row = session.get(CoverageGap, gap_id)
+            if row is not None:
+                row.resolution = f"backfilled by vehicle {vid} (mission {mission.id})"
+                row.ended_at = utcnow()
+                session.add(row)
+        self._hub.emit(
+            Event(
+                kind="patrol.backfilled",
+                vehicle_id=vid,
+                mission_id=mission.id,
+                data={"coverage_gap_id": gap_id},
+            )
+        )
+
+    async def resume_preempted(self, vid: int, *, actor: str = ACTOR) -> bool:
+        """When a preempted vehicle is free again, resume its paused patrol and close the coverage gap."""
+        with session_scope(self._engine) as session:
+            gap = session.exec(
+                select(CoverageGap)
+                .where(col(CoverageGap.vehicle_id) == vid)
+                .where(col(CoverageGap.ended_at).is_(None))
+                .order_by(col(CoverageGap.id).desc())
+            ).first()
+            if gap is None:
+                return False
+            mission_id = int(gap.remaining.get("mission_id", 0))
+        if self._supervisor is None or not mission_id:
+            return False
+        try:
+            await self._supervisor.resume(mission_id=mission_id, actor=actor)
+        except SkywardenError as err:
+            resolution = f"not resumed: {err}"
+        else:
+            resolution = f"resumed by vehicle {vid}"
+        with session_scope(self._engine) as session:
+            row = session.get(CoverageGap, gap.id)
+            if row is not None:
+                row.ended_at = utcnow()
+                row.resolution = resolution[:200]
+                session.add(row)
+        return resolution.startswith("resumed")
+
+    # -- closing, relief ------------------------------------------------------------------------------------
+
+    async def close(self, incident_id: int, *, actor: str, reason: str = "resolved") -> Incident:
+        """Close an incident; its vehicle (and any relief) flies home."""
+        with session_scope(self._engine) as session:
+            incident = incidents.transition(
+                session=session,
+                incident_id=incident_id,
+                to=IncidentState.CLOSED,
+                actor=actor,
+                details={"reason": reason},
+            )
+            incident.close_reason = reason[:500]
+            session.add(incident)
+            audit.record(
+                session=session,
+                actor=actor,
+                action="incident.close",
+                target=f"incident:{incident_id}",
+                details={"reason": reason},
+            )
+            vid = incident.vehicle_id
+        for v in [vid, self._relief.pop(incident_id, None)]:
+            if v is None:
+                continue
+            task = self._flights.pop(v, None)
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            self._spawn(self._send_home(v), name=f"vehicle:{v}:home")
+        self._hub.emit(
+            Event(kind="incident.closed", vehicle_id=vid, data={"incident_id": incident_id, "reason": reason})
+        )
+        return incident
+
+    async def _send_home(self, vid: int) -> None:
+        snap = self._fleet.latest(vid)
+        if snap is None or not snap.in_air:
+            return
+        if await self.resume_preempted(vid):
+            return
+        with contextlib.suppress(SkywardenError):
+            await self._fleet.link(vid).return_to_launch()
+
+    async def _relieved(self, incident_id: int, *, old_vehicle: int | None, new_vehicle: int) -> None:
+        self._relief.pop(incident_id, None)
+        with session_scope(self._engine) as session:
+            incident = incidents.get(session=session, incident_id=incident_id)
+            if IncidentState(incident.state) is IncidentState.CLOSED:
+                return
+            incident.vehicle_id = new_vehicle
+            session.add(incident)
+            incidents.note(
+                session=session,
+                incident_id=incident_id,
+                kind="relieved",
+                actor=ACTOR,
+                details={"from_vehicle_id": old_vehicle, "to_vehicle_id": new_vehicle},
+            )
+        self._hub.emit(
+            Event(
+                kind="incident.relieved",
+                vehicle_id=new_vehicle,
+                data={"incident_id": incident_id, "from_vehicle_id": old_vehicle},
+            )
+        )
+        if old_vehicle is not None:
+            self._spawn(self._send_home(old_vehicle), name=f"vehicle:{old_vehicle}:home")
+
+    def _on_scene(self) -> list[Incident]:
+        with Session(self._engine) as session:
+            return list(
+                session.exec(
+                    select(Incident).where(col(Incident.state) == IncidentState.ON_SCENE.value)
+                ).all()
+            )
+
+    async def overwatch_tick(self) -> None:
+        """Close overwatches whose time is up; launch reliefs so no scene is left uncovered."""
+        now = utcnow()
+        states = None
+        for incident in self._on_scene():
+            assert incident.id is not None
+            on_scene_at = as_utc(incident.on_scene_at) if incident.on_scene_at else now
+            elapsed_s = (now - on_scene_at).total_seconds() * self.config.speed_factor
+            remaining_s = incident.overhead_s - elapsed_s
+            if remaining_s <= 0:
+                if self.config.close_after_overhead:
+                    with contextlib.suppress(InvalidTransition):
+                        await self.close(incident.id, actor=ACTOR, reason="overwatch time complete")
+                continue
+            if incident.id in self._relief or incident.vehicle_id is None:
+                continue
+            states = states if states is not None else self.states()
+            current = next((s for s in states if s.vehicle_id == incident.vehicle_id), None)
+            if current is None or not current.link_up:
+                continue
+            request = DispatchRequest(
+                incident.lat, incident.lon, overhead_s=remaining_s, alt_m=incident.alt_m
+            )
+            space = self.airspace(around=(incident.lat, incident.lon))
+            try:
+                plan = plan_relief(
+                    current,
+                    states,
+                    scene_lat=incident.lat,
+                    scene_lon=incident.lon,
+                    remaining_overhead_s=remaining_s,
+                    alt_m=incident.alt_m,
+                    airspace=space,
+                    wind=self.wind,
+                    margin_s=self.config.relief_margin_s,
+                )
+            except PlanningError as err:
+                log.warning("incident %s: relief planning failed: %s", incident.id, err)
+                continue
+            horizon_s = self.config.overwatch_period_wall_s * self.config.speed_factor * 2
+            if not plan.needs_relief or plan.relief is None or (plan.launch_in_s or 0.0) > horizon_s:
+                continue
+            self._relief[incident.id] = plan.relief.vehicle_id
+            with session_scope(self._engine) as session:
+                incidents.note(
+                    session=session,
+                    incident_id=incident.id,
+                    kind="relief_dispatched",
+                    actor=ACTOR,
+                    details={
+                        "vehicle_id": plan.relief.vehicle_id,
+                        "explanation": plan.explanation,
+                        "leave_in_s": round(plan.leave_in_s, 1),
+                    },
+                )
+            self._hub.emit(
+                Event(
+                    kind="incident.relief",
+                    vehicle_id=plan.relief.vehicle_id,
+                    data={"incident_id": incident.id, "explanation": plan.explanation},
+                )
+            )
+            states = None
+            self._start_flight(
+                incident.id,
+                plan.relief,
+                request,
+                t0=time.monotonic(),
+                attempt=1,
+                exclude=frozenset(),
+                relief_for=incident.vehicle_id,
+            )
+
+    async def _overwatch_loop(self) -> None:
+        while True:
+            try:
+                await self.overwatch_tick()
+            except (SkywardenError, PlanningError) as err:
+                log.warning("overwatch tick failed: %s", err)
+            await asyncio.sleep(self.config.overwatch_period_wall_s)
+
+
+class _PilotTookOver(Exception):
+    def __init__(self, holder: str) -> None:
+        super().__init__(holder)
+        self.holder = holder
+
+
+def _with_activity(s: VehicleState, activity: Activity) -> VehicleState:
+    return replace(s, activity=activity)
+
+
+def _near(lat: float, lon: float, within_m: float) -> Callable[[TelemetrySnapshot], bool]:
+    def ok(s: TelemetrySnapshot) -> bool:
+        return s.lat is not None and s.lon is not None and distance_m(s.lat, s.lon, lat, lon) <= within_m
+
+    return ok
+
+
+def _remaining_waypoints(items: list[dict[str, Any]], from_item: int) -> list[list[float]]:
+    """[lat, lon, alt] of the positioned items not yet flown."""
+    out = []
+    for item in items[max(0, from_item) :]:
+        if "lat" in item and "lon" in item and item.get("kind") in ("waypoint", "loiter_time"):
+            out.append([float(item["lat"]), float(item["lon"]), float(item.get("alt_m", 0.0))])
+    return out
+
+
+def remaining_route_geojson(waypoints: list[list[float]]) -> dict[str, Any] | None:
+    """The remaining patrol as a GeoJSON LineString (lon, lat), for a backfill mission."""
+    if len(waypoints) < 2:
+        return None
+    line = LineString([(lon, lat) for lat, lon, _ in waypoints])
+    return {"type": "LineString", "coordinates": [list(c) for c in line.coords]}

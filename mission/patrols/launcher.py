@@ -1,0 +1,50 @@
+"""Launching a scheduled patrol through the mission supervisor (the same path as an operator's launch)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from mission.dispatch.ranking import VehicleState
+from mission.missions.models import MissionCreate, PlanSpec
+from mission.patrols.models import PatrolRead
+from mission.patrols.scheduler import PatrolLauncher
+
+ACTOR = "system:scheduler"
+
+
+class Missions(Protocol):
+    def create(self, *, data: MissionCreate, actor: str) -> Any: ...
+    def validate(self, *, mission_id: int, actor: str) -> Any: ...
+    async def launch(self, *, mission_id: int, actor: str) -> Any: ...
+
+
+class SupervisorLauncher(PatrolLauncher):
+    """Creates, validates (safety gate) and launches the patrol's plan as a mission on the chosen vehicle."""
+
+    def __init__(
+        self,
+        *,
+        missions: Missions,
+        states: Callable[[], Sequence[VehicleState]],
+        on_created: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self._missions = missions
+        self._states = states
+        self._on_created = on_created
+
+    def vehicle_states(self) -> Sequence[VehicleState]:
+        return self._states()
+
+    async def launch(self, *, patrol: PatrolRead, run_id: int, vehicle_id: int) -> int | None:
+        data = MissionCreate(
+            name=f"patrol {patrol.name} (run {run_id})",
+            vehicle_id=vehicle_id,
+            plan=PlanSpec.model_validate(patrol.plan),
+        )
+        mission = self._missions.create(data=data, actor=ACTOR)
+        if self._on_created is not None:
+            self._on_created(run_id, mission.id)
+        self._missions.validate(mission_id=mission.id, actor=ACTOR)
+        await self._missions.launch(mission_id=mission.id, actor=ACTOR)
+        return int(mission.id)
