@@ -147,7 +147,6 @@ async def execute(
         if actuator is None:
             carried = ", ".join(sorted(profile.actuators)) or "none"
             raise Conflict(f"vehicle {vehicle_id} has no actuator for {payload!r} (payloads: {carried})")
-    link = fleet.link(vehicle_id)
     details: dict[str, Any] = {"vehicle_id": vehicle_id, "params": params.model_dump()}
     if problems:
         with session_scope(engine) as session:
@@ -159,6 +158,7 @@ async def execute(
                 details={**details, "problems": problems},
             )
         raise AirspaceViolation(f"{name} refused: " + "; ".join(problems), violations=list(problems))
+    link = fleet.link(vehicle_id)
     with session_scope(engine) as session:
         audit.record(
             session=session,
