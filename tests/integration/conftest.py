@@ -1,0 +1,195 @@
+"""Flight fixtures: real MAVSDK (mission.link) against sim/ over UDP, or against a PX4 SITL.
+
+``flight`` yields a ``Flight`` (the vehicle's link plus a probe). Against the simulator the probe can also see
+inside the vehicle (payload events, stored mission, fence); against PX4 (env ``SKYWARDEN_PX4_URL``, e.g.
+``udpin://0.0.0.0:14540``) it sees nothing but telemetry, so the same test body runs against either and checks
+what it can.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import random
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import pytest
+
+from mission.link import LinkManager, MavsdkVehicleLink, TelemetrySnapshot
+from sim import SimFleet, SimVehicle
+
+HOME = (39.82, 109.98, 1100.0)  # lat, lon, alt AMSL
+SIM_SPEED = 10.0  # simulated seconds per wall second: a 200 m leg at 10 m/s takes 2 s
+PX4_URL_ENV = "SKYWARDEN_PX4_URL"
+
+
+def free_udp_base(count: int = 1) -> int:
+    """A base port with ``count`` consecutive free UDP ports, so parallel test files do not collide."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 60000 - count)
+        sockets: list[socket.socket] = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                sockets.append(sock)
+                sock.bind(("0.0.0.0", port))
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+        return base
+    raise RuntimeError(f"no {count} consecutive free UDP ports found")
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Equirectangular distance; exact enough over a few km."""
+    dn = math.radians(lat2 - lat1) * 6371000.0
+    de = math.radians(lon2 - lon1) * 6371000.0 * math.cos(math.radians((lat1 + lat2) / 2))
+    return math.hypot(dn, de)
+
+
+def offset(north_m: float, east_m: float, *, origin: tuple[float, ...] = HOME) -> tuple[float, float]:
+    """The (lat, lon) ``north_m``/``east_m`` metres from ``origin``."""
+    lat = origin[0] + math.degrees(north_m / 6371000.0)
+    lon = origin[1] + math.degrees(east_m / (6371000.0 * math.cos(math.radians(origin[0]))))
+    return lat, lon
+
+
+async def wait_for_snapshot(
+    link: MavsdkVehicleLink,
+    predicate: Callable[[TelemetrySnapshot], bool],
+    *,
+    timeout_s: float,
+    what: str,
+    seen: list[TelemetrySnapshot] | None = None,
+) -> TelemetrySnapshot:
+    """The first snapshot matching ``predicate``; fails the test with ``what`` and the last snapshot on timeout."""
+    latest = link.latest
+    if latest is not None and predicate(latest):
+        return latest
+
+    async def watch() -> TelemetrySnapshot:
+        async with contextlib.aclosing(link.snapshots()) as stream:
+            async for snap in stream:
+                if seen is not None:
+                    seen.append(snap)
+                if predicate(snap):
+                    return snap
+        raise AssertionError(f"vehicle {link.vehicle_id}: link closed while waiting for {what}")
+
+    try:
+        return await asyncio.wait_for(watch(), timeout_s)
+    except TimeoutError:
+        pytest.fail(f"vehicle {link.vehicle_id}: no {what} within {timeout_s} s; last: {link.latest}")
+
+
+@dataclass
+class VehicleProbe:
+    """What a test can see of the vehicle besides its telemetry: everything for sim/, nothing for PX4."""
+
+    kind: str
+    vehicle: SimVehicle | None = None
+
+    @property
+    def is_sim(self) -> bool:
+        """True when the vehicle is sim/ (fault injection and inside views available)."""
+        return self.vehicle is not None
+
+    def sim(self) -> SimVehicle:
+        """The simulated vehicle; skips the test on PX4."""
+        if self.vehicle is None:
+            pytest.skip("needs the simulator's inside view or fault injection")
+        return self.vehicle
+
+
+@dataclass
+class Flight:
+    """A connected, ready vehicle: its link, the manager that owns it, and a probe."""
+
+    link: MavsdkVehicleLink
+    links: LinkManager
+    probe: VehicleProbe
+    home: tuple[float, float, float]
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+@pytest.fixture
+def sim_speed() -> float:
+    """Speed factor for the simulator (override in a module to slow a test down)."""
+    return SIM_SPEED
+
+
+@pytest.fixture(params=["sim", pytest.param("px4", marks=pytest.mark.px4)])
+async def flight(request: pytest.FixtureRequest, sim_speed: float) -> AsyncIterator[Flight]:
+    """One ready vehicle, on sim/ or (marked px4, env SKYWARDEN_PX4_URL) a real PX4 SITL."""
+    if request.param == "px4":
+        url = os.environ.get(PX4_URL_ENV)
+        if not url:
+            pytest.skip(f"set {PX4_URL_ENV} (e.g. udpin://0.0.0.0:14540) to fly a PX4 SITL")
+        sysid = int(os.environ.get("SKYWARDEN_PX4_SYSID", "1"))
+        async with LinkManager(telemetry_hz=10.0) as links:
+            link = await links.add_vehicle(sysid=sysid, url=url)
+            await link.wait_ready(timeout_s=60)
+            snap = link.latest
+            assert snap is not None and snap.home_lat is not None and snap.home_lon is not None
+            home = (snap.home_lat, snap.home_lon, snap.home_alt_amsl_m or 0.0)
+            try:
+                yield Flight(link=link, links=links, probe=VehicleProbe("px4"), home=home)
+            finally:
+                await _land_px4(link)
+        return
+    base = free_udp_base(1)
+    async with (
+        SimFleet(count=1, base_port=base, speed=sim_speed, home=HOME) as fleet,
+        LinkManager(telemetry_hz=10.0) as links,
+    ):
+        link = await links.add_vehicle(sysid=1, url=f"udpin://0.0.0.0:{base}")
+        await link.wait_ready(timeout_s=15)
+        yield Flight(link=link, links=links, probe=VehicleProbe("sim", fleet.vehicles[0]), home=HOME)
+
+
+async def _land_px4(link: MavsdkVehicleLink) -> None:
+    """Leave a PX4 SITL on the ground and disarmed for the next test."""
+    snap = link.latest
+    if snap is None or not (snap.in_air or snap.armed) or not link.connected:
+        return
+    if snap.in_air:
+        await link.return_to_launch()
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        snap = link.latest
+        if snap is not None and not snap.armed and not snap.in_air:
+            return
+        await asyncio.sleep(0.5)
+
+
+@pytest.fixture
+async def fleet_links() -> AsyncIterator[Callable[[int], Awaitable[tuple[SimFleet, LinkManager]]]]:
+    """Factory: ``await make(n)`` starts n simulated vehicles and links them all; closed after the test."""
+    stack: list[tuple[SimFleet, LinkManager]] = []
+
+    async def make(count: int, *, speed: float = SIM_SPEED) -> tuple[SimFleet, LinkManager]:
+        base = free_udp_base(count)
+        fleet = SimFleet(count=count, base_port=base, speed=speed, home=HOME)
+        await fleet.__aenter__()
+        links = LinkManager(telemetry_hz=10.0)
+        await links.__aenter__()
+        stack.append((fleet, links))
+        for i in range(count):
+            await links.add_vehicle(sysid=i + 1, url=f"udpin://0.0.0.0:{base + i}")
+        await asyncio.gather(*(link.wait_ready(timeout_s=20) for link in links.all()))
+        return fleet, links
+
+    try:
+        yield make
+    finally:
+        for fleet, links in reversed(stack):
+            await links.__aexit__(None, None, None)
+            await fleet.__aexit__(None, None, None)
