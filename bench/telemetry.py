@@ -1,0 +1,436 @@
+"""Live telemetry benchmark: V simulated vehicles -> the service -> C websocket clients (and the MQTT broker).
+
+    python -m bench.telemetry --vehicles 50 --clients 50 --seconds 20 --json /tmp/telemetry.json
+
+Three processes, so the service's CPU figure is its own: ``python -m sim`` (the vehicles, streaming
+MAVLink at 10 Hz), the service (``create_app`` under uvicorn, SKYWARDEN_TELEMETRY_HZ=10, with the MQTT
+bridge when a broker is reachable), and this process, which is the client side: C websocket clients
+subscribed to everything at ``--rate-hz`` plus one MQTT subscriber counting what the bridge publishes.
+
+Latency is the client's receive wall time minus the snapshot's send time. The send time is
+``vehicle_time_unix`` when the link carries the vehicle's own wall clock, else ``received_at``, the instant
+the link sampled MAVSDK's cache (so the UDP hop, MAVSDK parsing and up to one sample period of polling age
+are not counted); ``latency_basis`` in the JSON says which. All processes share this machine's clock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+HOME = (39.82, 109.98)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _free_udp_base(count: int) -> int:
+    """A base port with ``count`` consecutive free UDP ports (the vehicles' links)."""
+    for base in range(20000, 60000, 500):
+        socks = []
+        try:
+            for i in range(count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("0.0.0.0", base + i))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no {count} consecutive free UDP ports")
+
+
+def _broker_up(host: str = "127.0.0.1", port: int = 1883) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+        return True
+    return False
+
+
+# ------------------------------------------------------------------------------------------ service side
+def serve(port: int) -> None:
+    """Run the service (``create_app``, settings from the environment) with the MQTT bridge until SIGTERM."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.mqtt_bridge import MqttBridge, MqttBridgeConfig
+    from api.settings import Settings
+
+    settings = Settings()
+    app = create_app(settings)
+    inner = app.router.lifespan_context
+
+    class _NoIncidents:
+        async def submit(self, incident: Any) -> int:
+            raise RuntimeError("the benchmark takes no incidents")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app_: Any) -> AsyncIterator[Any]:
+        async with inner(app_) as state:
+            runtime = getattr(app_.state, "runtime", None)
+            if settings.mqtt_url and runtime is not None and getattr(app_.state, "mqtt_bridge", None) is None:
+                # Until the composition root wires the bridge itself.
+                config = MqttBridgeConfig.from_settings(settings)
+                assert config is not None
+                config = dataclasses.replace(
+                    config, client_id=os.environ.get("SKYWARDEN_MQTT_CLIENT_ID", "bench")
+                )
+                async with MqttBridge(config, runtime.hub, _NoIncidents()) as bridge:
+                    app_.state.mqtt_bridge = bridge
+                    yield state
+            else:
+                yield state
+
+    app.router.lifespan_context = lifespan
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws_per_message_deflate=False)
+
+
+# ------------------------------------------------------------------------------------------- client side
+@dataclass
+class ClientStats:
+    counts: dict[int, int] = field(default_factory=dict)  # vehicle -> snapshots in the window
+    events: int = 0
+    resyncs: int = 0
+
+
+@dataclass
+class Window:
+    start: float = 0.0  # wall times; 0 = not measuring yet
+    end: float = 0.0
+
+    def open(self, now: float) -> bool:
+        return self.start > 0 and self.start <= now and (self.end == 0 or now < self.end)
+
+
+async def _client(
+    url: str, rate_hz: float, window: Window, stats: ClientStats, latencies_ms: list[float], basis: list[str]
+) -> None:
+    from websockets.asyncio.client import connect
+
+    async with connect(url, compression=None, max_queue=None, open_timeout=30) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "vehicles": None, "kinds": None, "rate_hz": rate_hz}))
+        loads = json.loads
+        async for raw in ws:
+            now = time.time()
+            if not window.open(now):
+                if window.end and now >= window.end:
+                    return
+                continue
+            msg = loads(raw)
+            kind = msg["type"]
+            if kind == "snapshot":
+                sent = msg.get("vehicle_time_unix")
+                if sent is None:
+                    sent = msg["received_at"]
+                    if not basis:
+                        basis.append("received_at")
+                elif not basis:
+                    basis.append("vehicle_time_unix")
+                latencies_ms.append((now - sent) * 1000.0)
+                vid = msg["vehicle_id"]
+                stats.counts[vid] = stats.counts.get(vid, 0) + 1
+            elif kind == "event":
+                stats.events += 1
+            elif kind == "resync":
+                stats.resyncs += 1
+
+
+async def _wait_for_vehicles(url: str, vehicles: int, timeout_s: float) -> float:
+    """Until snapshots of ``vehicles`` linked-up vehicles have been seen; returns the seconds it took."""
+    from websockets.asyncio.client import connect
+
+    t0 = time.monotonic()
+    seen: set[int] = set()
+    async with asyncio.timeout(timeout_s), connect(url, compression=None) as ws:
+        async for raw in ws:
+            msg = json.loads(raw)
+            if msg["type"] == "snapshot" and msg["link_up"] and msg["lat"] is not None:
+                seen.add(msg["vehicle_id"])
+                if len(seen) >= vehicles:
+                    return time.monotonic() - t0
+    raise RuntimeError("websocket closed while waiting for vehicles")
+
+
+async def _mqtt_counter(
+    port: int, prefix: str, window: Window, counter: list[int], ready: asyncio.Event
+) -> None:
+    import aiomqtt
+
+    async with aiomqtt.Client("127.0.0.1", port, identifier=f"bench-{prefix}") as client:
+        await client.subscribe(f"{prefix}/#")
+        ready.set()
+        async for _message in client.messages:
+            now = time.time()
+            if window.open(now):
+                counter[0] += 1
+            elif window.end and now >= window.end:
+                return
+
+
+class _CpuMeter:
+    """Average cores used and peak RSS of one process over the window."""
+
+    def __init__(self, pid: int) -> None:
+        self.proc = psutil.Process(pid)
+        self.peak_rss = 0
+        self._t0 = 0.0
+        self._cpu0 = 0.0
+
+    def _cpu(self) -> float:
+        # Include children: uvicorn runs in-process, but be safe if a reloader forks.
+        t = self.proc.cpu_times()
+        return t.user + t.system
+
+    def start(self) -> None:
+        self._t0 = time.monotonic()
+        self._cpu0 = self._cpu()
+
+    def sample(self) -> None:
+        with contextlib.suppress(psutil.Error):
+            self.peak_rss = max(self.peak_rss, self.proc.memory_info().rss)
+
+    def cores(self) -> float:
+        return (self._cpu() - self._cpu0) / max(1e-9, time.monotonic() - self._t0)
+
+
+def _issue_token(database_url: str) -> str:
+    from mission.auth import service as auth
+    from mission.auth.roles import Role
+    from mission.db import make_engine, session_scope
+
+    engine = make_engine(database_url)
+    try:
+        with session_scope(engine) as session:
+            return auth.issue_token(
+                session=session, name="bench", role=Role.observer, expires_in_s=3600
+            ).token
+    finally:
+        engine.dispose()
+
+
+def _seed(database_url: str, vehicles: int, base_port: int) -> None:
+    from mission import scenario
+    from mission.db import make_engine, session_scope
+
+    engine = make_engine(database_url)
+    try:
+        with session_scope(engine) as session:
+            scenario.seed(session=session, vehicle_count=vehicles, base_port=base_port)
+    finally:
+        engine.dispose()
+
+
+def _wait_http(url: str, timeout_s: float, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the service exited with {proc.returncode} before it answered")
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as resp:
+            if resp.status == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"the service did not answer {url} within {timeout_s} s")
+
+
+def _stop(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _pct(values: list[float], q: int) -> float | None:
+    if len(values) < 2:
+        return values[0] if values else None
+    return round(statistics.quantiles(values, n=100, method="inclusive")[q - 1], 2)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Start the service and the sim, measure from this process, stop both; returns the figures."""
+    workdir = Path(tempfile.mkdtemp(prefix="skywarden-bench-"))
+    database_url = f"sqlite:///{workdir / 'bench.db'}"
+    http_port = _free_port()
+    udp_base = _free_udp_base(args.vehicles)
+    prefix = f"skywarden-bench-{os.getpid()}"
+    mqtt = not args.no_mqtt and _broker_up(port=args.mqtt_port)
+    env = dict(
+        os.environ,
+        SKYWARDEN_DATABASE_URL=database_url,
+        SKYWARDEN_TELEMETRY_HZ=str(args.vehicle_hz),
+        SKYWARDEN_SIM_BASE_PORT=str(udp_base),
+        SKYWARDEN_MQTT_TOPIC_PREFIX=prefix,
+        SKYWARDEN_MQTT_CLIENT_ID=prefix,
+    )
+    if mqtt:
+        env["SKYWARDEN_MQTT_URL"] = f"mqtt://127.0.0.1:{args.mqtt_port}"
+    else:
+        env.pop("SKYWARDEN_MQTT_URL", None)
+    log_path = workdir / "service.log"
+    service: subprocess.Popen[bytes] | None = None
+    sim: subprocess.Popen[bytes] | None = None
+    try:
+        with open(log_path, "wb") as log:
+            service = subprocess.Popen(
+                [sys.executable, "-m", "bench.telemetry", "--serve", str(http_port)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        _wait_http(f"http://127.0.0.1:{http_port}/api/v1/health", 60, service)
+        _seed(database_url, args.vehicles, udp_base)
+        token = _issue_token(database_url)
+        sim = subprocess.Popen(
+            [
+                sys.executable, "-m", "sim",
+                "--count", str(args.vehicles),
+                "--base-port", str(udp_base),
+                "--speed", "1",
+                "--home", f"{HOME[0]},{HOME[1]}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        url = f"ws://127.0.0.1:{http_port}/ws?token={token}"
+        figures = asyncio.run(
+            _measure(args, url=url, prefix=prefix, mqtt=mqtt, service_pid=service.pid, sim_pid=sim.pid)
+        )
+        return figures
+    finally:
+        _stop(sim)
+        _stop(service)
+        if args.keep:
+            print(f"kept {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def _measure(
+    args: argparse.Namespace, *, url: str, prefix: str, mqtt: bool, service_pid: int, sim_pid: int
+) -> dict[str, Any]:
+    connect_s = await _wait_for_vehicles(url, args.vehicles, timeout_s=120)
+    window = Window()
+    latencies_ms: list[float] = []
+    basis: list[str] = []
+    stats = [ClientStats() for _ in range(args.clients)]
+    mqtt_count = [0]
+    tasks: list[asyncio.Task[None]] = []
+    mqtt_ready = asyncio.Event()
+    if mqtt:
+        tasks.append(
+            asyncio.create_task(_mqtt_counter(args.mqtt_port, prefix, window, mqtt_count, mqtt_ready))
+        )
+        await asyncio.wait_for(mqtt_ready.wait(), 10)
+    for i in range(args.clients):
+        tasks.append(
+            asyncio.create_task(
+                _client(url, args.rate_hz, window, stats[i], latencies_ms, basis), name=f"client-{i}"
+            )
+        )
+    await asyncio.sleep(args.warmup)
+    meters = {
+        "service": _CpuMeter(service_pid),
+        "sim": _CpuMeter(sim_pid),
+        "bench": _CpuMeter(os.getpid()),
+    }
+    for m in meters.values():
+        m.start()
+    window.start = time.time()
+    t_end = time.monotonic() + args.seconds
+    while time.monotonic() < t_end:
+        for m in meters.values():
+            m.sample()
+        await asyncio.sleep(0.5)
+    window.end = time.time()
+    cores = {name: round(m.cores(), 3) for name, m in meters.items()}
+    await asyncio.sleep(0.5)
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    duration_s = window.end - window.start
+    per_client_vehicle_hz = [
+        [s.counts.get(v, 0) / duration_s for v in range(1, args.vehicles + 1)] for s in stats
+    ]
+    flat = [hz for row in per_client_vehicle_hz for hz in row]
+    return {
+        "vehicles": args.vehicles,
+        "clients": args.clients,
+        "seconds": round(duration_s, 2),
+        "vehicle_hz": args.vehicle_hz,
+        "client_rate_hz": args.rate_hz,
+        "latency_basis": basis[0] if basis else None,
+        "latency_ms_p50": _pct(latencies_ms, 50),
+        "latency_ms_p90": _pct(latencies_ms, 90),
+        "latency_ms_p99": _pct(latencies_ms, 99),
+        "latency_ms_max": round(max(latencies_ms), 2) if latencies_ms else None,
+        "snapshots_received": len(latencies_ms),
+        "snapshots_per_s": round(len(latencies_ms) / duration_s, 1),
+        "min_client_hz": round(min(flat), 2) if flat else 0.0,
+        "mean_client_hz": round(statistics.fmean(flat), 2) if flat else 0.0,
+        "resyncs": sum(s.resyncs for s in stats),
+        "cpu_util": cores["service"],
+        "rss_mb": round(meters["service"].peak_rss / 2**20, 1),
+        "sim_cpu_util": cores["sim"],
+        "bench_client_cpu_util": cores["bench"],
+        "machine_cpus": psutil.cpu_count(),
+        "mqtt": mqtt,
+        "mqtt_msgs_per_s": round(mqtt_count[0] / duration_s, 1),
+        "vehicles_connected_s": round(connect_s, 1),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.telemetry", description=__doc__.split("\n")[0])
+    parser.add_argument("--vehicles", type=int, default=10)
+    parser.add_argument("--clients", type=int, default=10)
+    parser.add_argument("--seconds", type=float, default=20.0, help="measurement window")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds after the clients connect")
+    parser.add_argument("--rate-hz", type=float, default=10.0, help="each client's subscription rate")
+    parser.add_argument("--vehicle-hz", type=float, default=10.0, help="the service's telemetry rate")
+    parser.add_argument("--mqtt-port", type=int, default=1883)
+    parser.add_argument("--no-mqtt", action="store_true", help="run without the MQTT bridge")
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--keep", action="store_true", help="keep the work dir (service log, database)")
+    parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        serve(args.serve)
+        return 0
+    if args.vehicles < 1 or args.clients < 1 or args.seconds <= 0:
+        parser.error("--vehicles and --clients must be >= 1 and --seconds > 0")
+    result = run(args)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
