@@ -21,10 +21,11 @@ from shapely.strtree import STRtree
 from flightplans.errors import PlanningError
 from flightplans.validate import check_finite_point, validate_area
 
-# Buffer arcs are drawn with this many segments per quarter circle. The buffer distance is grown by
-# 1/cos(pi/(4*quad_segs)) so that the chords, not just the arc vertices, keep the full clearance.
+# Buffer arcs are drawn with this many segments per quarter circle. Their chords sag inside the true
+# clearance circle (GEOS rounds a fillet to whole segments, so a chord can span up to 1.5x the nominal
+# angle) and GEOS simplifies the input a little: _grow measures the result and grows it until every
+# point of its boundary keeps the clearance.
 _QUAD_SEGS = 3
-_CHORD_GROWTH = 1.0 / math.cos(math.pi / (4 * _QUAD_SEGS))
 # A start/goal this close to a grown zone's boundary counts as on it, not inside (float noise).
 _ON_EDGE_M = 1e-6
 
@@ -90,15 +91,11 @@ class Obstacles:
             boundary = Polygon(boundary.exterior)
         grown: list[Polygon] = []
         if zones:
-            if clearance_m > 0:
-                inflated = [
-                    z.buffer(clearance_m * _CHORD_GROWTH, quad_segs=_QUAD_SEGS, join_style="round")
-                    for z in zones
-                ]
-            else:
-                inflated = zones
+            # Sub-micrometre clearances are below float noise at these coordinates: treat them as none.
+            inflated = [_grow(z, clearance_m) for z in zones] if clearance_m > 1e-6 else zones
             merged = shapely.union_all(inflated)
-            grown = list(merged.geoms) if isinstance(merged, MultiPolygon) else [merged]
+            # Degenerate overlaps can leave slivers of lines or points in the union: keep the areas.
+            grown = [g for g in shapely.get_parts(merged) if isinstance(g, Polygon) and g.area > 0]
         corners: list[np.ndarray] = []
         for poly in grown:
             poly = orient(poly, sign=1.0)
@@ -153,6 +150,18 @@ class Obstacles:
             ok &= shapely.covered_by(lines, self.boundary)
         ok[degenerate] = True
         return ok
+
+
+def _grow(zone: Polygon, clearance_m: float) -> Polygon:
+    """The zone buffered so that its boundary is at least ``clearance_m`` from the zone everywhere."""
+    distance = clearance_m * 1.02
+    for _ in range(5):
+        grown = zone.buffer(distance, quad_segs=_QUAD_SEGS, join_style="round")
+        kept = grown.boundary.distance(zone)
+        if kept >= clearance_m:
+            return grown
+        distance *= clearance_m / kept * 1.0001 if kept > 0 else 2.0
+    return zone.buffer(clearance_m * 1.25, quad_segs=4 * _QUAD_SEGS, join_style="round")
 
 
 def _ring_corners(ring: LinearRing, *, free_inside: bool) -> np.ndarray:
