@@ -80,52 +80,103 @@ class FreeSpace:
         legs = shapely.linestrings(np.stack([a, b + same[:, None] * 1e-6], axis=1))
         return np.asarray(shapely.covers(self.region, legs), dtype=bool)
 
-    def _to_nodes(self, p: np.ndarray) -> np.ndarray:
-        """Straight-line distance from each point to each node, inf where the leg leaves the region."""
+    def _to_nodes(self, p: np.ndarray, *, nearest: int | None = None) -> np.ndarray:
+        """Straight-line distance from each point to each node, inf where the leg leaves the region.
+
+        With ``nearest``, only each point's closest nodes are checked (all of them for a point that sees
+        none of its closest).
+        """
         n, m = len(p), len(self.nodes)
         if m == 0 or n == 0:
             return np.full((n, m), np.inf)
-        pi = np.repeat(np.arange(n), m)
-        ni = np.tile(np.arange(m), n)
-        ok = self.visible_pairs(p[pi], self.nodes[ni]).reshape(n, m)
         d = np.hypot(p[:, None, 0] - self.nodes[None, :, 0], p[:, None, 1] - self.nodes[None, :, 1])
-        return np.where(ok, d, np.inf)
-
-    def distance_matrix(self, points: np.ndarray) -> np.ndarray:
-        """Geodesic distances between every pair of points (inf where no way inside the region)."""
-        p = np.asarray(points, dtype=float).reshape(-1, 2)
-        n = len(p)
-        out = np.full((n, n), np.inf)
-        if n == 0:
-            return out
-        i, j = np.triu_indices(n, 1)
-        ok = self.visible_pairs(p[i], p[j])
-        d = np.hypot(*(p[i] - p[j]).T)
-        out[i[ok], j[ok]] = d[ok]
-        out[j[ok], i[ok]] = d[ok]
-        np.fill_diagonal(out, 0.0)
-        if len(self.nodes) and not ok.all():
-            a = self._to_nodes(p)  # n x m
-            m = len(self.nodes)
-            step = max(1, 4_000_000 // (m * m))  # bound the n x m x m temporary
-            via_first = np.concatenate(
-                [np.min(a[s : s + step, :, None] + self._dist[None, :, :], axis=1) for s in range(0, n, step)]
-            )  # n x m: p -> ... -> node
-            step = max(1, 4_000_000 // (n * m))
-            for s in range(0, n, step):
-                via = np.min(via_first[s : s + step, None, :] + a[None, :, :], axis=2)
-                out[s : s + step] = np.minimum(out[s : s + step], via)
+        if nearest is None or m <= nearest:
+            pi = np.repeat(np.arange(n), m)
+            ni = np.tile(np.arange(m), n)
+        else:
+            near = np.argpartition(d, nearest, axis=1)[:, :nearest]
+            pi = np.repeat(np.arange(n), nearest)
+            ni = near.ravel()
+        ok = self.visible_pairs(p[pi], self.nodes[ni])
+        out = np.full((n, m), np.inf)
+        out[pi[ok], ni[ok]] = d[pi[ok], ni[ok]]
+        blind = np.flatnonzero(~np.isfinite(out).any(axis=1))
+        if nearest is not None and len(blind):
+            out[blind] = self._to_nodes(p[blind])
         return out
 
-    def path(self, a: tuple[float, float], b: tuple[float, float]) -> list[tuple[float, float]]:
-        """The shortest polyline from a to b inside the region (both ends included)."""
+    def distance_matrix(self, points: np.ndarray, *, nearest: int | None = None) -> np.ndarray:
+        """Geodesic distances between points (inf where there is no way inside the region).
+
+        With ``nearest``, only each point's ``nearest`` closest neighbours get the exact geodesic; other pairs
+        keep the straight-line distance, a lower bound that is good enough for ordering far-apart cells.
+        """
+        p = np.asarray(points, dtype=float).reshape(-1, 2)
+        n = len(p)
+        euclid = np.hypot(p[:, None, 0] - p[None, :, 0], p[:, None, 1] - p[None, :, 1])
+        if n == 0:
+            return euclid
+        if nearest is None or n <= nearest + 1:
+            i, j = np.triu_indices(n, 1)
+        else:
+            near = np.argpartition(euclid, nearest + 1, axis=1)[:, : nearest + 1]
+            i = np.repeat(np.arange(n), nearest + 1)
+            j = near.ravel()
+            i, j = np.minimum(i, j), np.maximum(i, j)
+            keep = i < j
+            pairs = np.unique(np.stack([i[keep], j[keep]], axis=1), axis=0)
+            i, j = pairs[:, 0], pairs[:, 1]
+        ok = self.visible_pairs(p[i], p[j])
+        out = euclid.copy()
+        if ok.all():
+            return out
+        bi, bj = i[~ok], j[~ok]
+        out[bi, bj] = out[bj, bi] = np.inf
+        if len(self.nodes):
+            involved = np.unique(np.concatenate([bi, bj]))
+            local = {int(v): k for k, v in enumerate(involved)}
+            a = self._to_nodes(p[involved], nearest=12)  # points x nodes
+            m = len(self.nodes)
+            step = max(1, 4_000_000 // (m * m))
+            via_first = np.concatenate(
+                [
+                    np.min(a[s : s + step, :, None] + self._dist[None, :, :], axis=1)
+                    for s in range(0, len(a), step)
+                ]
+            )  # point -> ... -> node
+            li = np.array([local[int(v)] for v in bi])
+            lj = np.array([local[int(v)] for v in bj])
+            via = np.min(via_first[li] + a[lj], axis=1)
+            out[bi, bj] = out[bj, bi] = via
+        return out
+
+    def paths(
+        self, legs: list[tuple[tuple[float, float], tuple[float, float]]]
+    ) -> list[list[tuple[float, float]]]:
+        """Shortest polylines for many legs at once (one visibility query for all their ends)."""
+        if not legs:
+            return []
+        ends = np.asarray([p for leg in legs for p in leg], dtype=float)
+        direct = self.visible_pairs(ends[0::2], ends[1::2])
+        need = np.flatnonzero(~direct)
+        to_nodes = self._to_nodes(ends[np.concatenate([2 * need, 2 * need + 1])]) if len(need) else None
+        out = []
+        for k, (a, b) in enumerate(legs):
+            if direct[k]:
+                out.append([(float(a[0]), float(a[1])), (float(b[0]), float(b[1]))])
+                continue
+            q = int(np.flatnonzero(need == k)[0])
+            out.append(self._via_nodes(a, b, to_nodes[q], to_nodes[len(need) + q]))
+        return out
+
+    def _via_nodes(self, a, b, from_a: np.ndarray, to_b: np.ndarray) -> list[tuple[float, float]]:
         pa, pb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-        if self.visible_pairs(pa, pb)[0]:
-            return [tuple(pa), tuple(pb)]
-        ends = self._to_nodes(np.stack([pa, pb]))
         if not len(self.nodes):
-            raise PlanningError(f"no way inside the area from {tuple(pa)} to {tuple(pb)}", where=tuple(pa))
-        total = ends[0][:, None] + self._dist + ends[1][None, :]
+            raise PlanningError(
+                f"no way inside the area from ({pa[0]:.1f}, {pa[1]:.1f}) to ({pb[0]:.1f}, {pb[1]:.1f})",
+                where=(float(pa[0]), float(pa[1])),
+            )
+        total = from_a[:, None] + self._dist + to_b[None, :]
         k = int(np.argmin(total))
         i, j = divmod(k, len(self.nodes))
         if not np.isfinite(total[i, j]):
@@ -142,3 +193,7 @@ class FreeSpace:
             i = int(self._next[i, j])
         out.append((float(pb[0]), float(pb[1])))
         return out
+
+    def path(self, a: tuple[float, float], b: tuple[float, float]) -> list[tuple[float, float]]:
+        """The shortest polyline from a to b inside the region (both ends included)."""
+        return self.paths([(a, b)])[0]

@@ -2,11 +2,13 @@
 
 Each cell can be flown in a few variants (start at its bottom or top line, from its left or right end); a
 variant has an entry point, an exit point and an internal length. Points are indices into a geodesic distance
-matrix, so the order minimises the real transit flown between cells.
+matrix, so the order minimises the real transit flown between cells. The tour is open: it starts at the
+launch point when one is given and ends wherever the last cell does.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,164 +24,137 @@ class Variant:
     length_m: float
 
 
-def _route_cost(route: list[tuple[int, int]], variants, dist, start) -> float:
-    total = 0.0
-    prev_exit = None
-    for c, v in route:
-        var = variants[c][v]
-        if prev_exit is None:
-            total += start[var.entry] if start is not None else 0.0
-        else:
-            total += dist[prev_exit][var.entry]
-        total += var.length_m
-        prev_exit = var.exit
-    return total
+class _Tour:
+    """Numpy views of the variants plus a distance matrix with START and END sentinels."""
 
+    def __init__(self, variants: Sequence[Sequence[Variant]], dist: np.ndarray, start: np.ndarray | None):
+        n_pts = len(dist)
+        self.START, self.END = n_pts, n_pts + 1
+        d = np.zeros((n_pts + 2, n_pts + 2))
+        d[:n_pts, :n_pts] = dist
+        if start is not None:
+            d[self.START, :n_pts] = start
+        self.d = d
+        width = max(len(v) for v in variants)
+        n = len(variants)
+        self.entry = np.zeros((n, width), dtype=np.int64)
+        self.exit = np.zeros((n, width), dtype=np.int64)
+        self.length = np.full((n, width), np.inf)
+        for c, vs in enumerate(variants):
+            for v, var in enumerate(vs):
+                self.entry[c, v], self.exit[c, v], self.length[c, v] = var.entry, var.exit, var.length_m
+        # reverse[c, v]: the variant flying the same cell backwards
+        self.reverse = np.full((n, width), -1, dtype=np.int64)
+        for c, vs in enumerate(variants):
+            for v, var in enumerate(vs):
+                for u, other in enumerate(vs):
+                    if other.entry == var.exit and other.exit == var.entry:
+                        self.reverse[c, v] = u
+                        break
 
-def _best_variants(order: list[int], variants, dist, start) -> list[tuple[int, int]]:
-    """Exact choice of variants for a fixed order (dynamic programming over the few variants per cell)."""
-    first = variants[order[0]]
-    cost = [(start[v.entry] if start is not None else 0.0) + v.length_m for v in first]
-    back: list[list[int]] = []
-    for c in order[1:]:
-        new_cost, arg = [], []
-        prev_c = order[len(back)]
-        for v in variants[c]:
-            best, best_u = np.inf, 0
-            for u, pv in enumerate(variants[prev_c]):
-                x = cost[u] + dist[pv.exit][v.entry]
-                if x < best:
-                    best, best_u = x, u
-            new_cost.append(best + v.length_m)
-            arg.append(best_u)
-        back.append(arg)
-        cost = new_cost
-    v = int(np.argmin(cost))
-    chosen = [v]
-    for arg in reversed(back):
-        v = arg[v]
-        chosen.append(v)
-    chosen.reverse()
-    return list(zip(order, chosen, strict=True))
+    def cost(self, cells: np.ndarray, vars_: np.ndarray) -> float:
+        ent = self.entry[cells, vars_]
+        ext = self.exit[cells, vars_]
+        links = self.d[np.concatenate([[self.START], ext[:-1]]), ent]
+        return float(links.sum() + self.length[cells, vars_].sum())
 
+    def greedy(self, first: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        n = len(self.entry)
+        cells, vars_ = [first[0]], [first[1]]
+        seen = np.zeros(n, dtype=bool)
+        seen[first[0]] = True
+        here = self.exit[first]
+        for _ in range(n - 1):
+            cost = self.d[here][self.entry] + 0.0 * self.length
+            cost[seen] = np.inf
+            cost[~np.isfinite(self.length)] = np.inf
+            c, v = np.unravel_index(int(np.argmin(cost)), cost.shape)
+            cells.append(int(c))
+            vars_.append(int(v))
+            seen[c] = True
+            here = self.exit[c, v]
+        return np.asarray(cells), np.asarray(vars_)
 
-def _reverse_of(variants) -> list[list[int]]:
-    """For each cell and variant, the variant that flies the same way backwards (exit -> entry)."""
-    out = []
-    for vs in variants:
-        row = []
-        for v in vs:
-            match = [i for i, w in enumerate(vs) if w.entry == v.exit and w.exit == v.entry]
-            row.append(match[0] if match else -1)
-        out.append(row)
-    return out
+    def best_variants(self, cells: np.ndarray) -> np.ndarray:
+        """Exact variants for a fixed order (dynamic programming over the few variants per cell)."""
+        cost = self.d[self.START][self.entry[cells[0]]] + self.length[cells[0]]
+        back = []
+        for prev, c in itertools.pairwise(cells):
+            trans = cost[:, None] + self.d[self.exit[prev][:, None], self.entry[c][None, :]]
+            arg = np.argmin(trans, axis=0)
+            cost = trans[arg, np.arange(trans.shape[1])] + self.length[c]
+            back.append(arg)
+        v = int(np.argmin(cost))
+        chosen = [v]
+        for arg in reversed(back):
+            v = int(arg[v])
+            chosen.append(v)
+        return np.asarray(chosen[::-1])
 
-
-def _greedy(first: tuple[int, int], variants, dist, start) -> list[tuple[int, int]]:
-    n = len(variants)
-    route = [first]
-    seen = {first[0]}
-    here = variants[first[0]][first[1]].exit
-    while len(route) < n:
-        best, pick = np.inf, None
-        for c in range(n):
-            if c in seen:
-                continue
-            for v, var in enumerate(variants[c]):
-                x = dist[here][var.entry]
-                if x < best:
-                    best, pick = x, (c, v)
-        if pick is None:
-            break
-        route.append(pick)
-        seen.add(pick[0])
-        here = variants[pick[0]][pick[1]].exit
-    return route
-
-
-def _two_opt(route, variants, rev, dist, start) -> tuple[list[tuple[int, int]], bool]:
-    n = len(route)
-    improved_any = False
-    improved = True
-    while improved:
-        improved = False
-        for i in range(n - 1):
-            ci, vi = route[i]
-            entry_i = variants[ci][vi].entry
-            if i == 0:
-                before = start[entry_i] if start is not None else 0.0
-            else:
-                before = dist[variants[route[i - 1][0]][route[i - 1][1]].exit][entry_i]
-            for j in range(i + 1, n):
-                cj, vj = route[j]
-                if rev[cj][vj] < 0 or rev[ci][vi] < 0:
-                    continue
-                exit_j = variants[cj][vj].exit
-                after = dist[exit_j][variants[route[j + 1][0]][route[j + 1][1]].entry] if j + 1 < n else 0.0
-                # reversed block: enters at old exit of j, leaves at old entry of i
-                if i == 0:
-                    new_before = start[exit_j] if start is not None else 0.0
-                else:
-                    new_before = dist[variants[route[i - 1][0]][route[i - 1][1]].exit][exit_j]
-                new_after = (
-                    dist[entry_i][variants[route[j + 1][0]][route[j + 1][1]].entry] if j + 1 < n else 0.0
-                )
-                if new_before + new_after < before + after - 1e-6:
-                    block = [(c, rev[c][v]) for c, v in reversed(route[i : j + 1])]
-                    if any(v < 0 for _, v in block):
-                        continue
-                    route[i : j + 1] = block
-                    improved = improved_any = True
-                    ci, vi = route[i]
-                    entry_i = variants[ci][vi].entry
-                    before = new_before
-    return route, improved_any
-
-
-def _link(a: Variant | None, b: Variant | None, dist, start) -> float:
-    """Transit from the exit of ``a`` (None: the launch point) to the entry of ``b`` (None: the end)."""
-    if b is None:
-        return 0.0
-    if a is None:
-        return start[b.entry] if start is not None else 0.0
-    return dist[a.exit][b.entry]
-
-
-def _or_opt(route, variants, dist, start) -> tuple[list[tuple[int, int]], bool]:
-    """Move single cells to their best position and variant (O(1) cost deltas)."""
-    improved_any = False
-    for _ in range(3):
-        moved = False
-        i = 0
-        while i < len(route):
-            c, v = route[i]
-            cur = variants[c][v]
-            prev = variants[route[i - 1][0]][route[i - 1][1]] if i > 0 else None
-            nxt = variants[route[i + 1][0]][route[i + 1][1]] if i + 1 < len(route) else None
-            removed = (
-                _link(prev, cur, dist, start)
-                + _link(cur, nxt, dist, start)
-                + cur.length_m
-                - _link(prev, nxt, dist, start)
+    def two_opt(self, cells: np.ndarray, vars_: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Reverse blocks of the tour (each reversed cell flown backwards) while that shortens it."""
+        n = len(cells)
+        improved_any = False
+        for _ in range(4 * n):
+            ent = self.entry[cells, vars_]
+            ext = self.exit[cells, vars_]
+            prev_x = np.concatenate([[self.START], ext[:-1]])
+            next_e = np.concatenate([ent[1:], [self.END]])
+            bad = np.concatenate([[0], np.cumsum(self.reverse[cells, vars_] < 0)])
+            i, j = np.triu_indices(n)
+            delta = (
+                self.d[prev_x[i], ext[j]]
+                + self.d[ent[i], next_e[j]]
+                - self.d[prev_x[i], ent[i]]
+                - self.d[ext[j], next_e[j]]
             )
-            rest = route[:i] + route[i + 1 :]
-            best, best_at = removed - 1e-6, None
-            for k in range(len(rest) + 1):
-                a = variants[rest[k - 1][0]][rest[k - 1][1]] if k > 0 else None
-                b = variants[rest[k][0]][rest[k][1]] if k < len(rest) else None
-                base = _link(a, b, dist, start)
-                for w, var in enumerate(variants[c]):
-                    x = _link(a, var, dist, start) + _link(var, b, dist, start) + var.length_m - base
-                    if x < best:
-                        best, best_at = x, (k, w)
-            if best_at is not None:
-                k, w = best_at
-                route = [*rest[:k], (c, w), *rest[k:]]
-                moved = improved_any = True
-            i += 1
-        if not moved:
-            break
-    return route, improved_any
+            # every cell in the block must have a reverse variant
+            delta = np.where(bad[j + 1] - bad[i] > 0, np.inf, delta)
+            k = int(np.argmin(delta))
+            best_ij = (int(i[k]), int(j[k])) if delta[k] < -1e-6 else None
+            if best_ij is None:
+                break
+            i, j = best_ij
+            block_c = cells[i : j + 1][::-1].copy()
+            block_v = self.reverse[cells[i : j + 1], vars_[i : j + 1]][::-1].copy()
+            cells[i : j + 1], vars_[i : j + 1] = block_c, block_v
+            improved_any = True
+        return cells, vars_, improved_any
+
+    def or_opt(self, cells: np.ndarray, vars_: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Move single cells to their best position and variant."""
+        improved_any = False
+        for _ in range(3):
+            moved = False
+            for c in list(cells):
+                i = int(np.flatnonzero(cells == c)[0])
+                v = vars_[i]
+                prev_x = self.exit[cells[i - 1], vars_[i - 1]] if i > 0 else self.START
+                next_e = self.entry[cells[i + 1], vars_[i + 1]] if i + 1 < len(cells) else self.END
+                removed = (
+                    self.d[prev_x, self.entry[c, v]]
+                    + self.d[self.exit[c, v], next_e]
+                    + self.length[c, v]
+                    - self.d[prev_x, next_e]
+                )
+                rc = np.delete(cells, i)
+                rv = np.delete(vars_, i)
+                px = np.concatenate([[self.START], self.exit[rc, rv]])  # exit before slot k
+                ne = np.concatenate([self.entry[rc, rv], [self.END]])  # entry after slot k
+                ins = (
+                    self.d[px[:, None], self.entry[c][None, :]]
+                    + self.d[self.exit[c][None, :], ne[:, None]]
+                    - self.d[px, ne][:, None]
+                    + self.length[c][None, :]
+                )
+                k, w = np.unravel_index(int(np.argmin(ins)), ins.shape)
+                if ins[k, w] < removed - 1e-6:
+                    cells = np.insert(rc, k, c)
+                    vars_ = np.insert(rv, k, w)
+                    moved = improved_any = True
+            if not moved:
+                break
+        return cells, vars_, improved_any
 
 
 def order_cells(
@@ -189,34 +164,35 @@ def order_cells(
 
     ``dist`` is a point-to-point distance matrix; ``start`` (optional) the distance from the launch point to
     each point.
+
+    >>> d = np.array([[0, 1, 5, 6], [1, 0, 4, 5], [5, 4, 0, 1], [6, 5, 1, 0]], dtype=float)
+    >>> cells = [[Variant(0, 1, 1.0), Variant(1, 0, 1.0)], [Variant(2, 3, 1.0), Variant(3, 2, 1.0)]]
+    >>> order_cells(cells, d, start=np.array([0.0, 1, 5, 6]))
+    [(0, 0), (1, 0)]
     """
     n = len(variants)
     if n == 0:
         return []
-    d = dist.tolist()
-    s = start.tolist() if start is not None else None
-    rev = _reverse_of(variants)
-    # greedy from a few promising first cells, keep the cheapest
-    if s is not None:
-        firsts = sorted(
-            ((c, v) for c in range(n) for v in range(len(variants[c]))),
-            key=lambda cv: s[variants[cv[0]][cv[1]].entry],
-        )[:4]
+    tour = _Tour(variants, dist, start)
+    if start is not None:
+        first_cost = tour.d[tour.START][tour.entry] + 0.0 * tour.length
+        flat = np.argsort(first_cost, axis=None)[:3]
+        firsts = [np.unravel_index(int(f), first_cost.shape) for f in flat]
     else:
-        # cells at the extremes of the area are natural starts for an open tour
-        firsts = [(c, v) for c in {0, n - 1, n // 2} for v in range(len(variants[c]))]
-    best_route, best_cost = None, np.inf
+        firsts = [(c, 0) for c in sorted({0, n - 1, n // 2})]
+    best = None
     for first in firsts:
-        route = _greedy(first, variants, d, s)
-        cost = _route_cost(route, variants, d, s)
-        if cost < best_cost:
-            best_route, best_cost = route, cost
-    assert best_route is not None
-    route = best_route
+        cells, vars_ = tour.greedy((int(first[0]), int(first[1])))
+        cost = tour.cost(cells, vars_)
+        if best is None or cost < best[0]:
+            best = (cost, cells, vars_)
+    assert best is not None
+    _, cells, vars_ = best
     for _ in range(6):
-        route, a = _two_opt(route, variants, rev, d, s)
-        route = _best_variants([c for c, _ in route], variants, d, s)
-        route, b = _or_opt(route, variants, d, s)
+        cells, vars_, a = tour.two_opt(cells, vars_)
+        vars_ = tour.best_variants(cells)
+        cells, vars_, b = tour.or_opt(cells, vars_)
         if not (a or b):
             break
-    return route
+    vars_ = tour.best_variants(cells)
+    return [(int(c), int(v)) for c, v in zip(cells, vars_, strict=True)]

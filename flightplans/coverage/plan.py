@@ -15,6 +15,7 @@ from flightplans.coverage.freespace import FreeSpace
 from flightplans.coverage.order import Variant, order_cells
 from flightplans.coverage.swaths import (
     Swath,
+    band_reach,
     build_cells,
     build_swaths,
     line_intervals,
@@ -26,6 +27,8 @@ from flightplans.validate import check_finite_point, check_positive, validate_ar
 
 # A heading change above this counts as a turn (the drone slows down for it).
 TURN_THRESHOLD_DEG = 30.0
+# Exact geodesic distances for each cell corner's nearest corners; farther pairs use the straight line.
+_NEAREST = 16
 _MITRE = {"join_style": "mitre", "mitre_limit": 3.0}
 
 
@@ -175,17 +178,47 @@ def _layout(
     clearance_m: float,
     speed: float,
     turn_s: float,
+    exact_ends: bool = True,
 ) -> _Layout:
+    """Lines, swaths and cells at one angle; ``exact_ends=False`` skips the slanted-end check (estimates)."""
     c = area.centroid
     frame = _Frame(angle, c.x, c.y)
     area_rot = frame.to_rot(np.asarray(area.exterior.coords))
     ys = line_positions(float(area_rot[:, 1].min()), float(area_rot[:, 1].max()), swath_m=swath_m)
     edges = _edges(free_rings, frame)
-    cells = build_cells(build_swaths(line_intervals(edges, ys), ys, shrink_m=shrink_m))
+    intervals = line_intervals(edges, ys)
+    reach = band_reach(edges, ys, intervals, half_band_m=swath_m / 2.0) if exact_ends else None
+    swaths = build_swaths(intervals, ys, shrink_m=shrink_m, reach=reach, min_shrink_m=0.05 * clearance_m)
+    cells = build_cells(swaths)
     flown = sum(s.x1 - s.x0 for cell in cells for s in cell)
     n_sw = sum(len(cell) for cell in cells)
     est = (flown + n_sw * swath_m + len(cells) * 2 * swath_m) / speed + (2 * n_sw + 2 * len(cells)) * turn_s
     return _Layout(frame, cells, est, edges)
+
+
+def _attach(cells: list[list[Swath]], patches: list[list[Swath]], *, swath_m: float):
+    """Fly a one-row patch as an extra row of the cell whose top (or bottom) swath it sits just beyond."""
+    cells = [list(c) for c in cells]
+    left: list[list[Swath]] = []
+    for patch in patches:
+        if len(patch) != 1:
+            left.append(patch)
+            continue
+        p = patch[0]
+        best, where = swath_m + 1e-6, None
+        for ci, cell in enumerate(cells):
+            top, bottom = cell[-1], cell[0]
+            if 0 < p.y - top.y < best and min(p.hi, top.hi) - max(p.lo, top.lo) > 0:
+                best, where = p.y - top.y, (ci, True)
+            if 0 < bottom.y - p.y < best and min(p.hi, bottom.hi) - max(p.lo, bottom.lo) > 0:
+                best, where = bottom.y - p.y, (ci, False)
+        if where is None:
+            left.append(patch)
+        elif where[1]:
+            cells[where[0]].append(p)
+        else:
+            cells[where[0]].insert(0, p)
+    return cells, left
 
 
 def _route(layout: _Layout, fs: FreeSpace, start: tuple[float, float] | None) -> list[tuple[float, float]]:
@@ -211,17 +244,17 @@ def _route(layout: _Layout, fs: FreeSpace, start: tuple[float, float] | None) ->
         variants.append(vs)
         traversals.append(trs)
     corners = frame.from_rot(np.asarray(corners_rot))
+    # single-row cells share corners: plan distances between distinct points only
+    uniq, inv = np.unique(np.round(corners, 6), axis=0, return_inverse=True)
+    inv = inv.ravel()
     start_d = None
-    if start is not None:
-        sp = np.asarray([start], dtype=float)
-        if fs.region.covers(Point(start)):
-            dist = fs.distance_matrix(np.concatenate([corners, sp]))
-            start_d, dist = dist[-1, :-1], dist[:-1, :-1]
-        else:
-            dist = fs.distance_matrix(corners)
-            start_d = np.hypot(*(corners - sp).T)
+    if start is not None and fs.region.covers(Point(start)):
+        d = fs.distance_matrix(np.concatenate([uniq, np.asarray([start], dtype=float)]), nearest=_NEAREST)
+        start_d, dist = d[-1, :-1][inv], d[:-1, :-1][np.ix_(inv, inv)]
     else:
-        dist = fs.distance_matrix(corners)
+        dist = fs.distance_matrix(uniq, nearest=_NEAREST)[np.ix_(inv, inv)]
+        if start is not None:
+            start_d = np.hypot(*(corners - np.asarray(start, dtype=float)).T)
     route = order_cells(variants, dist, start=start_d)
     for (c1, v1), (c2, v2) in itertools.pairwise(route):
         if not np.isfinite(dist[variants[c1][v1].exit, variants[c2][v2].entry]):
@@ -238,15 +271,22 @@ def _route(layout: _Layout, fs: FreeSpace, start: tuple[float, float] | None) ->
 def _connect(pts: np.ndarray, fs: FreeSpace) -> list[tuple[float, float]]:
     """Replace every leg that would leave the free region by the shortest way around."""
     if len(pts) < 2:
-        return [tuple(map(float, p)) for p in pts]
+        return [(float(p[0]), float(p[1])) for p in pts]
     ok = fs.visible_pairs(pts[:-1], pts[1:])
+    blocked = np.flatnonzero(~ok)
+    detours = dict(
+        zip(
+            blocked.tolist(),
+            fs.paths([(tuple(pts[i]), tuple(pts[i + 1])) for i in blocked]),
+            strict=True,
+        )
+    )
     out: list[tuple[float, float]] = [(float(pts[0, 0]), float(pts[0, 1]))]
     for i in range(len(pts) - 1):
-        b = (float(pts[i + 1, 0]), float(pts[i + 1, 1]))
-        if ok[i]:
-            out.append(b)
+        if i in detours:
+            out += detours[i][1:]
         else:
-            out += fs.path(out[-1], b)[1:]
+            out.append((float(pts[i + 1, 0]), float(pts[i + 1, 1])))
     return out
 
 
@@ -260,7 +300,7 @@ def _metrics(
 
 
 def _uncovered(area: Polygon, path: LineString, swath_m: float):
-    return area.difference(path.buffer(swath_m / 2.0, quad_segs=8))
+    return area.difference(path.buffer(swath_m / 2.0, quad_segs=6))
 
 
 def _fill(
@@ -308,7 +348,7 @@ def sweep(
     clearance_m: float | None = None,
     end_inset_m: float | None = None,
     min_coverage: float = 0.99,
-    angle_candidates: int = 3,
+    angle_candidates: int = 2,
 ) -> SweepPlan:
     """Plan a back-and-forth coverage path over ``area`` (metres; holes are no-fly zones).
 
@@ -318,7 +358,7 @@ def sweep(
     >>> from shapely.geometry import box
     >>> plan = sweep(box(0, 0, 400, 300), swath_m=30, angle_deg=0)
     >>> plan.swaths, round(plan.length_m), plan.coverage > 0.99
-    (10, 4000, True)
+    (10, 3970, True)
     """
     w = check_positive("swath_m", swath_m)
     speed = check_positive("speed_m_s", speed_m_s)
@@ -359,40 +399,30 @@ def sweep(
     shrink = max(e - c, 0.05 * c)
 
     angles = [float(angle_deg) % 180.0] if angle_deg is not None else candidate_angles(area)
-    layouts = [
-        _layout(area, rings, a, swath_m=w, shrink_m=shrink, clearance_m=c, speed=speed, turn_s=turn_s)
-        for a in angles
-    ]
-    layouts.sort(key=lambda lay: lay.estimate_s)
+    knobs = {"swath_m": w, "shrink_m": shrink, "clearance_m": c, "speed": speed, "turn_s": turn_s}
+    rough = sorted(
+        (_layout(area, rings, a, exact_ends=False, **knobs) for a in angles), key=lambda lay: lay.estimate_s
+    )
+    layouts = [_layout(area, rings, r.frame.angle_deg, **knobs) for r in rough[: max(1, angle_candidates)]]
+    # patch the few most promising angles, then fly the best one or two of those for real
+    patched = []
+    for lay in layouts:
+        patches = _patches(area, lay, swath_m=w, clearance_m=c)
+        cells, left = _attach(lay.cells, patches, swath_m=w)
+        extra = sum((s.x1 - s.x0 + 2 * w) / speed + 2 * turn_s for p in patches for s in p)
+        patched.append((lay.estimate_s + extra, replace(lay, cells=cells, patches=tuple(left))))
+    patched.sort(key=lambda item: item[0])
     best = None
-    for lay in layouts[: max(1, angle_candidates)]:
-        lay = replace(lay, patches=tuple(_patches(area, lay, swath_m=w, clearance_m=c)))
+    for est, lay in patched[:2]:
+        if best is not None and est > 1.02 * patched[0][0]:
+            break
         wps = _route(lay, fs, start)
-        xy = np.asarray(wps)
-        path, length, turns, t = _metrics(area, xy, swath_m=w, speed=speed, turn_s=turn_s)
+        t = _metrics(area, np.asarray(wps), swath_m=w, speed=speed, turn_s=turn_s)[3]
         if best is None or t < best[0]:
             best = (t, lay, wps)
     assert best is not None
     _, lay, wps = best
-
     uncovered = _uncovered(area, LineString(wps) if len(wps) > 1 else Point(wps[0]), w).area
-    if uncovered > (1.0 - min_coverage) * area.area and end_inset_m is None:
-        # short swath ends leave corners: fly them closer to the edge
-        lay2 = _layout(
-            area,
-            rings,
-            lay.frame.angle_deg,
-            swath_m=w,
-            shrink_m=max(w / 4 - c, 0.05 * c),
-            clearance_m=c,
-            speed=speed,
-            turn_s=turn_s,
-        )
-        lay2 = replace(lay2, patches=tuple(_patches(area, lay2, swath_m=w, clearance_m=c)))
-        wps2 = _route(lay2, fs, start)
-        un2 = _uncovered(area, LineString(wps2) if len(wps2) > 1 else Point(wps2[0]), w).area
-        if un2 < uncovered:
-            lay, wps, uncovered = lay2, wps2, un2
     inner = free.buffer(-0.25 * c, **_MITRE)
     for _ in range(3):
         if uncovered <= (1.0 - min_coverage) * area.area or len(wps) < 2:

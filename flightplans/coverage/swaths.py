@@ -51,15 +51,49 @@ def line_intervals(edges: np.ndarray, ys: np.ndarray) -> list[list[tuple[float, 
     return out
 
 
+def band_reach(
+    edges: np.ndarray, ys: np.ndarray, intervals: list[list[tuple[float, float]]], *, half_band_m: float
+) -> list[list[tuple[float, float]]]:
+    """How far the free region reaches beyond each interval's ends within half a band above and below it.
+
+    Where the boundary slants, the strip a swath covers extends past the line's own end; the swath must then
+    run closer to its end to reach it, instead of stopping half a swath short.
+    """
+    offsets = np.array([-1.0, -0.5, 0.5, 1.0]) * half_band_m
+    samples = line_intervals(edges, (ys[:, None] + offsets[None, :]).ravel())
+    out = []
+    for k, row in enumerate(intervals):
+        near = [iv for q in range(len(offsets)) for iv in samples[k * len(offsets) + q]]
+        reach = []
+        for lo, hi in row:
+            touching = [(a, b) for a, b in near if min(b, hi) - max(a, lo) > 0]
+            d_lo = max([lo - a for a, _ in touching] + [0.0])
+            d_hi = max([b - hi for _, b in touching] + [0.0])
+            reach.append((d_lo, d_hi))
+        out.append(reach)
+    return out
+
+
 def build_swaths(
-    intervals: list[list[tuple[float, float]]], ys: np.ndarray, *, shrink_m: float
+    intervals: list[list[tuple[float, float]]],
+    ys: np.ndarray,
+    *,
+    shrink_m: float,
+    reach: list[list[tuple[float, float]]] | None = None,
+    min_shrink_m: float = 0.0,
 ) -> list[list[Swath]]:
-    """Swaths per line: each free interval shortened by ``shrink_m`` at both ends (a point if too short)."""
+    """Swaths per line: each free interval shortened at both ends (a point if too short).
+
+    An end is shortened by ``shrink_m`` less how far the region reaches past it nearby (``reach``), but
+    never by less than ``min_shrink_m``.
+    """
     out = []
     for k, row in enumerate(intervals):
         line = []
-        for lo, hi in row:
-            a, b = lo + shrink_m, hi - shrink_m
+        for q, (lo, hi) in enumerate(row):
+            d_lo, d_hi = reach[k][q] if reach is not None else (0.0, 0.0)
+            a = lo + max(min_shrink_m, shrink_m - d_lo)
+            b = hi - max(min_shrink_m, shrink_m - d_hi)
             if a > b:
                 a = b = (lo + hi) / 2.0
             line.append(Swath(k, float(ys[k]), a, b, lo, hi))

@@ -1,0 +1,145 @@
+"""Coverage planner benchmark: ours against a QGroundControl-style survey on the cases in bench/cases.py.
+
+    python -m bench.coverage --json /tmp/coverage.json
+
+The baseline lays parallel lines at a fixed angle, clips them to the outer boundary only (holes ignored) and
+flies each line from its first to its last crossing, so it crosses concave notches and no-fly zones.
+Figures are measured on the produced paths: coverage = share of the area (holes excluded) within half a
+swath of the path; metres inside holes and outside the area are path lengths; planning time is the median
+of several runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import shapely
+from shapely import affinity
+from shapely.geometry import LineString, Polygon
+
+from bench.cases import Case, all_cases
+from flightplans.coverage import sweep
+from flightplans.coverage.plan import TURN_THRESHOLD_DEG
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    case: str
+    planner: str
+    area_km2: float
+    swath_m: float
+    length_m: float
+    ratio: float
+    turns: int
+    coverage_pct: float
+    in_holes_m: float
+    outside_m: float
+    plan_ms: float
+
+
+def qgc_baseline(area: Polygon, *, swath_m: float, angle_deg: float = 0.0) -> LineString:
+    """Parallel transects at ``angle_deg`` clipped to the exterior only, flown end to end, alternating."""
+    shell = Polygon(area.exterior)
+    c = shell.centroid
+    rot = affinity.rotate(shell, -angle_deg, origin=c)
+    x0, y0, x1, y1 = rot.bounds
+    n = max(1, math.ceil((y1 - y0) / swath_m))
+    offset = ((y1 - y0) - (n - 1) * swath_m) / 2
+    pts: list[tuple[float, float]] = []
+    for k in range(n):
+        y = y0 + offset + k * swath_m
+        cut = rot.intersection(LineString([(x0 - 1, y), (x1 + 1, y)]))
+        xs = shapely.get_coordinates(cut)[:, 0] if not cut.is_empty else np.zeros(0)
+        if len(xs) < 2:
+            continue
+        a, b = float(xs.min()), float(xs.max())
+        seg = [(a, y), (b, y)] if len(pts) // 2 % 2 == 0 else [(b, y), (a, y)]
+        pts += seg
+    return affinity.rotate(LineString(pts), angle_deg, origin=c)
+
+
+def _turns(path: LineString) -> int:
+    xy = np.asarray(path.coords)
+    d = np.diff(xy, axis=0)
+    d = d[np.hypot(d[:, 0], d[:, 1]) > 1e-9]
+    h = np.arctan2(d[:, 1], d[:, 0])
+    dh = np.abs((np.diff(h) + np.pi) % (2 * np.pi) - np.pi)
+    return int(np.count_nonzero(dh > math.radians(TURN_THRESHOLD_DEG)))
+
+
+def measure(case: Case, planner: str, path: LineString, plan_ms: float) -> Row:
+    """Honest figures for one path over one case."""
+    area, w = case.area, case.swath_m
+    holes = shapely.union_all([Polygon(r) for r in area.interiors]) if area.interiors else Polygon()
+    covered = area.intersection(path.buffer(w / 2.0)).area / area.area
+    outside = path.difference(Polygon(area.exterior)).length
+    return Row(
+        case=case.name,
+        planner=planner,
+        area_km2=round(area.area / 1e6, 3),
+        swath_m=w,
+        length_m=round(path.length, 1),
+        ratio=round(path.length / (area.area / w), 3),
+        turns=_turns(path),
+        coverage_pct=round(100 * covered, 2),
+        in_holes_m=round(path.intersection(holes).length, 1) if not holes.is_empty else 0.0,
+        outside_m=round(outside, 1),
+        plan_ms=round(plan_ms, 1),
+    )
+
+
+def _timed(fn, repeats: int):
+    times, out = [], None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = fn()
+        times.append((time.perf_counter() - t) * 1000)
+    return out, statistics.median(times)
+
+
+def run(repeats: int = 5) -> list[Row]:
+    """Plan every case with both planners and measure the paths."""
+    rows = []
+    for case in all_cases():
+        plan, ms = _timed(lambda case=case: sweep(case.area, swath_m=case.swath_m), repeats)
+        rows.append(measure(case, "skywarden", plan.path, ms))
+        base, ms = _timed(lambda case=case: qgc_baseline(case.area, swath_m=case.swath_m), repeats)
+        rows.append(measure(case, "qgc-style", base, ms))
+    return rows
+
+
+def table(rows: list[Row]) -> str:
+    """A markdown table of the rows."""
+    head = (
+        "| case | planner | km^2 | swath m | length m | ratio to area/swath | turns | coverage % "
+        "| m in holes | m outside | plan ms |"
+    )
+    lines = [head, "|" + "---|" * 11]
+    for r in rows:
+        lines.append(
+            f"| {r.case} | {r.planner} | {r.area_km2:.2f} | {r.swath_m:g} | {r.length_m:.0f} | {r.ratio:.3f} "
+            f"| {r.turns} | {r.coverage_pct:.2f} | {r.in_holes_m:.0f} | {r.outside_m:.0f} | {r.plan_ms:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, help="write the rows as JSON here")
+    parser.add_argument("--repeats", type=int, default=5, help="runs per planner and case (median time)")
+    args = parser.parse_args()
+    rows = run(args.repeats)
+    print(table(rows))
+    if args.json:
+        args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
