@@ -8,11 +8,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 
 from api import migrations
+from api.deps import guard_first
 from api.errors import install_error_handlers
 from api.settings import Settings
 from mission.audit import service as audit
@@ -36,8 +37,16 @@ ROUTERS: tuple[str, ...] = (
     "api.routes.plans",
     "api.routes.commands",
     "api.routes.control",
+    "api.routes.incidents",
+    "api.routes.dispatch",
+    "api.routes.patrols",
+    "api.routes.security_events",
+    "api.routes.payload",
     "api.ws",
 )
+
+# Routers whose routes are not plain HTTP API routes (the websocket authenticates with its own handshake).
+UNGUARDED = frozenset({"api.ws", "api.routes.panel"})
 
 
 class Health(BaseModel):
@@ -104,5 +113,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     for name in ROUTERS:
-        app.include_router(importlib.import_module(name).router)
+        router = importlib.import_module(name).router
+        if name in UNGUARDED:
+            app.include_router(router)
+        else:
+            app.include_router(router, dependencies=[Depends(guard_first)])
     return app

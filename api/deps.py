@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -65,23 +66,56 @@ def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """Whoever the bearer token belongs to; 401 without a valid one."""
+    """Whoever the bearer token belongs to; 401 without a valid one (looked up once per request)."""
+    cached = getattr(request.state, "principal", None)
+    if isinstance(cached, Principal):
+        return cached
     token = credentials.credentials if credentials and credentials.scheme.lower() == "bearer" else None
-    return principal_for_token(request.app.state.engine, token)
+    principal = principal_for_token(request.app.state.engine, token)
+    request.state.principal = principal
+    return principal
+
+
+def _check_role(principal: Principal, allowed: frozenset[Role]) -> Principal:
+    if principal.role not in allowed:
+        names = ", ".join(sorted(r.value for r in allowed))
+        raise PermissionDenied(f"role {principal.role.value} may not do this; allowed roles: {names}")
+    return principal
 
 
 def require_roles(*roles: Role | str) -> Callable[..., Principal]:
     """A dependency that lets ``roles`` (and always admin) through and refuses everyone else with 403."""
     allowed = frozenset(Role(r) for r in roles) | {Role.admin}
-    names = ", ".join(sorted(r.value for r in allowed))
 
     def _require(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-        if principal.role not in allowed:
-            raise PermissionDenied(f"role {principal.role.value} may not do this; allowed roles: {names}")
-        return principal
+        return _check_role(principal, allowed)
 
     _require.allowed_roles = allowed  # type: ignore[attr-defined]
     return _require
+
+
+def route_roles(dependant: Dependant) -> frozenset[Role] | None:
+    """The roles the first ``require_roles`` guard found in a route's dependency tree lets through."""
+    for dep in dependant.dependencies:
+        found = allowed_roles_of(dep.call) or route_roles(dep)
+        if found is not None:
+            return found
+    return None
+
+
+def guard_first(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Router-level: the route's role check before any of its other dependencies (runtime, body, lookups).
+
+    A route lists its parameters in any order; this makes 401/403 come before a 503 or 404 regardless.
+    """
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    allowed = route_roles(dependant) if dependant is not None else None
+    if allowed is not None:
+        _check_role(current_principal(request, credentials), allowed)
 
 
 def allowed_roles_of(dependency: Any) -> frozenset[Role] | None:
@@ -96,3 +130,6 @@ RuntimeDep = Annotated[
 ]  # TODO(lead): Annotated[Runtime, ...] once mission.runtime lands
 AnyRole = Annotated[Principal, Depends(require_roles(*ALL_ROLES))]
 AdminOnly = Annotated[Principal, Depends(require_roles(Role.admin))]
+
+# Row ids in paths: positive and within a 32-bit INTEGER column, so a huge id is a 422, not a database error.
+IdPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="row id")]

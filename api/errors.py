@@ -13,7 +13,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from flightplans.errors import PlanningError
@@ -134,6 +134,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             error_body("conflict", "the change clashes with stored data (a duplicate or a dependent record)"),
             status_code=409,
+        )
+
+    @app.exception_handler(DataError)
+    @app.exception_handler(OverflowError)
+    async def _out_of_range(_request: Request, exc: Exception) -> JSONResponse:
+        log.info("value out of the database's range: %s", exc)
+        return JSONResponse(
+            error_body("validation_error", "a value is out of range for the database"),
+            status_code=422,
         )
 
     @app.exception_handler(StarletteHTTPException)

@@ -25,6 +25,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "mission.incidents.models",
     "mission.patrols.models",
     "mission.payload.models",
+    "mission.security_events.models",
 )
 
 

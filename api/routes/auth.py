@@ -6,6 +6,7 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import AdminOnly, AnyRole, SessionDep, SettingsDep
+from api.errors import Unauthenticated
 from mission.audit import service as audit
 from mission.auth import service as auth
 from mission.auth.models import Principal, UserCreate, UserRead
@@ -36,11 +37,11 @@ def login(data: LoginRequest, session: SessionDep, settings: SettingsDep) -> Log
         token, user = auth.login(
             session=session, username=data.username, password=data.password, ttl_s=settings.token_ttl_s
         )
-    except PermissionDenied:
+    except PermissionDenied as err:
         # The failed attempt is recorded in its own transaction: this request's is rolled back by the error.
         with session_scope(session.get_bind()) as own:  # type: ignore[arg-type]
             audit.record(session=own, actor=data.username, action="auth.login_failed")
-        raise
+        raise Unauthenticated(str(err)) from None
     audit.record(session=session, actor=user.username, action="auth.login", target=f"token:{token.id}")
     return LoginResponse(
         token=token.token,

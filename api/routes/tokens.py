@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from api.deps import AdminOnly, SessionDep
+from api.deps import AdminOnly, IdPath, SessionDep
 from api.pagination import Page, Paging
 from mission.audit import service as audit
 from mission.auth import service as auth
@@ -33,7 +33,7 @@ def create_token(data: TokenCreate, session: SessionDep, who: AdminOnly) -> Issu
 
 
 @router.delete("/{token_id}", response_model=TokenRead, summary="Revoke a token")
-def revoke_token(token_id: int, session: SessionDep, who: AdminOnly) -> TokenRead:
+def revoke_token(token_id: IdPath, session: SessionDep, who: AdminOnly) -> TokenRead:
     token = auth.revoke_token(session=session, token_id=token_id)
     audit.record(session=session, actor=who.username, action="token.revoke", target=f"token:{token_id}")
     return token

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 
-from api.deps import AnyRole, SessionDep, require_roles
+from api.deps import AnyRole, IdPath, SessionDep, require_roles
 from api.pagination import Page, Paging
 from mission.audit import service as audit
 from mission.auth.models import Principal
@@ -40,12 +40,12 @@ def create_vehicle(data: VehicleCreate, session: SessionDep, who: Admin) -> Vehi
 
 
 @router.get("/{vehicle_id}", response_model=VehicleRead, summary="One vehicle")
-def get_vehicle(vehicle_id: int, session: SessionDep, _who: AnyRole) -> VehicleRead:
+def get_vehicle(vehicle_id: IdPath, session: SessionDep, _who: AnyRole) -> VehicleRead:
     return fleet.get(session=session, vehicle_id=vehicle_id)
 
 
 @router.patch("/{vehicle_id}", response_model=VehicleRead, summary="Change some fields of a vehicle")
-def update_vehicle(vehicle_id: int, data: VehicleUpdate, session: SessionDep, who: Admin) -> VehicleRead:
+def update_vehicle(vehicle_id: IdPath, data: VehicleUpdate, session: SessionDep, who: Admin) -> VehicleRead:
     vehicle = fleet.update(session=session, vehicle_id=vehicle_id, data=data)
     audit.record(
         session=session,
@@ -58,7 +58,7 @@ def update_vehicle(vehicle_id: int, data: VehicleUpdate, session: SessionDep, wh
 
 
 @router.delete("/{vehicle_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a vehicle")
-def delete_vehicle(vehicle_id: int, session: SessionDep, who: Admin) -> Response:
+def delete_vehicle(vehicle_id: IdPath, session: SessionDep, who: Admin) -> Response:
     gone = fleet.delete(session=session, vehicle_id=vehicle_id)
     audit.record(
         session=session,

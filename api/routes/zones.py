@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
-from api.deps import AnyRole, SessionDep, require_roles
+from api.deps import AnyRole, IdPath, SessionDep, require_roles
 from api.pagination import Page, Paging
 from mission.airspace import service as airspace
 from mission.airspace.models import ZoneCreate, ZoneKind, ZoneRead
@@ -49,12 +49,12 @@ def create_zone(data: ZoneCreate, session: SessionDep, who: Admin) -> ZoneRead:
 
 
 @router.get("/{zone_id}", response_model=ZoneRead, summary="One zone")
-def get_zone(zone_id: int, session: SessionDep, _who: AnyRole) -> ZoneRead:
+def get_zone(zone_id: IdPath, session: SessionDep, _who: AnyRole) -> ZoneRead:
     return airspace.get_zone(session=session, zone_id=zone_id)
 
 
 @router.put("/{zone_id}", response_model=ZoneRead, summary="Replace a zone")
-def replace_zone(zone_id: int, data: ZoneCreate, session: SessionDep, who: Admin) -> ZoneRead:
+def replace_zone(zone_id: IdPath, data: ZoneCreate, session: SessionDep, who: Admin) -> ZoneRead:
     zone = airspace.replace_zone(session=session, zone_id=zone_id, data=data)
     audit.record(
         session=session,
@@ -67,7 +67,7 @@ def replace_zone(zone_id: int, data: ZoneCreate, session: SessionDep, who: Admin
 
 
 @router.delete("/{zone_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a zone")
-def delete_zone(zone_id: int, session: SessionDep, who: Admin) -> Response:
+def delete_zone(zone_id: IdPath, session: SessionDep, who: Admin) -> Response:
     gone = airspace.delete_zone(session=session, zone_id=zone_id)
     audit.record(
         session=session,

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 08:52:37.839179
+Create Date: 2026-11-29 08:55:50.531768
 
 """
 from typing import Sequence, Union
@@ -253,6 +253,26 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_patrol_runs_status'), ['status'], unique=False)
         batch_op.create_index(batch_op.f('ix_patrol_runs_vehicle_id'), ['vehicle_id'], unique=False)
 
+    op.create_table('security_events',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('venue', sa.JSON(), nullable=False),
+    sa.Column('doors_open_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('starts_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('ends_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('ring_radii_m', sa.JSON(), nullable=False),
+    sa.Column('revisit_s', sa.Float(), nullable=False),
+    sa.Column('drones', sa.Integer(), nullable=False),
+    sa.Column('zone_id', sa.Integer(), nullable=True),
+    sa.Column('plan', sa.JSON(), nullable=False),
+    sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['zone_id'], ['zones.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('security_events', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_security_events_name'), ['name'], unique=True)
+
     op.create_table('vehicle_control',
     sa.Column('vehicle_id', sa.Integer(), nullable=False),
     sa.Column('holder', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
@@ -324,6 +344,10 @@ def downgrade() -> None:
 
     op.drop_table('coverage_gaps')
     op.drop_table('vehicle_control')
+    with op.batch_alter_table('security_events', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_security_events_name'))
+
+    op.drop_table('security_events')
     with op.batch_alter_table('patrol_runs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_patrol_runs_vehicle_id'))
         batch_op.drop_index(batch_op.f('ix_patrol_runs_status'))

@@ -1,0 +1,127 @@
+"""Every mutating endpoint refuses the roles that must not use it, read off ``app.routes``.
+
+Each route declares its roles with ``api.deps.require_roles``; a new endpoint is covered the moment it exists.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
+
+from api.app import create_app
+from api.deps import route_roles
+from mission.auth import service as auth
+from mission.auth.roles import Role
+from mission.db import session_scope
+from tests.api.conftest import make_settings
+
+MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+# Mutating endpoints open to anyone: logging in needs no token.
+PUBLIC = {("POST", "/api/v1/auth/login")}
+# Mutating endpoints every role may use on itself only.
+SELF_SERVICE = {("POST", "/api/v1/auth/logout")}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    allowed: frozenset[Role] | None
+
+    @property
+    def url(self) -> str:
+        return re.sub(r"\{[^}]+\}", "1", self.path)
+
+
+def mutating_endpoints(app: FastAPI) -> list[Endpoint]:
+    """Every (method, path) that changes something, with the roles its guard lets through."""
+    out = []
+    for ctx in iter_route_contexts(app.routes):
+        route = ctx.original_route
+        if not isinstance(route, APIRoute):
+            continue
+        for method in sorted((ctx.methods or set()) & MUTATING):
+            out.append(Endpoint(method, ctx.path or route.path, route_roles(route.dependant)))
+    return out
+
+
+ENDPOINTS = mutating_endpoints(create_app(make_settings("sqlite://")))
+
+
+def test_the_matrix_sees_the_core_endpoints() -> None:
+    seen = {(e.method, e.path) for e in ENDPOINTS}
+    assert {
+        ("POST", "/api/v1/vehicles"),
+        ("PUT", "/api/v1/zones/{zone_id}"),
+        ("POST", "/api/v1/tokens"),
+    } <= seen
+    assert len(ENDPOINTS) >= 12
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: f"{e.method} {e.path}")
+def test_every_mutating_route_declares_roles(endpoint: Endpoint) -> None:
+    if (endpoint.method, endpoint.path) in PUBLIC:
+        assert endpoint.allowed is None
+        return
+    assert endpoint.allowed is not None, f"{endpoint.method} {endpoint.path} has no require_roles(...) guard"
+    assert Role.admin in endpoint.allowed
+    if (endpoint.method, endpoint.path) not in SELF_SERVICE:
+        assert Role.observer not in endpoint.allowed, "observers are read-only"
+
+
+CORE_ADMIN_ONLY = [
+    ("POST", "/api/v1/vehicles"),
+    ("PATCH", "/api/v1/vehicles/{vehicle_id}"),
+    ("DELETE", "/api/v1/vehicles/{vehicle_id}"),
+    ("POST", "/api/v1/zones"),
+    ("PUT", "/api/v1/zones/{zone_id}"),
+    ("DELETE", "/api/v1/zones/{zone_id}"),
+    ("POST", "/api/v1/tokens"),
+    ("DELETE", "/api/v1/tokens/{token_id}"),
+    ("POST", "/api/v1/auth/users"),
+]
+
+
+def test_registry_airspace_and_tokens_are_admin_only() -> None:
+    by_key = {(e.method, e.path): e for e in ENDPOINTS}
+    for key in CORE_ADMIN_ONLY:
+        assert by_key[key].allowed == {Role.admin}, key
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_forbidden_roles_get_403_and_no_token_gets_401(app: FastAPI, client: httpx.AsyncClient) -> None:
+    checked = 0
+    with session_scope(app.state.engine) as session:
+        tokens = {role: auth.issue_token(session=session, name=role.value, role=role).token for role in Role}
+    for endpoint in mutating_endpoints(app):
+        if (endpoint.method, endpoint.path) in PUBLIC:
+            continue
+        r = await client.request(endpoint.method, endpoint.url)
+        assert r.status_code == 401, f"{endpoint.method} {endpoint.path} without a token: {r.status_code}"
+        assert endpoint.allowed is not None
+        for role in set(Role) - endpoint.allowed:
+            r = await client.request(
+                endpoint.method, endpoint.url, headers={"Authorization": f"Bearer {tokens[role]}"}
+            )
+            assert r.status_code == 403, (
+                f"{endpoint.method} {endpoint.path} as {role.value}: {r.status_code} {r.text}"
+            )
+            err = r.json()["error"]
+            assert err["code"] == "forbidden" and f"role {role.value} may not do this" in err["message"]
+            checked += 1
+        for role in endpoint.allowed:
+            # A fresh token each time: some allowed calls (logout) revoke the token they were made with.
+            with session_scope(app.state.engine) as session:
+                token = auth.issue_token(session=session, name="ok", role=role).token
+            r = await client.request(
+                endpoint.method, endpoint.url, headers={"Authorization": f"Bearer {token}"}
+            )
+            assert r.status_code not in (401, 403), (
+                f"{endpoint.method} {endpoint.path} as {role.value} refused"
+            )
+    assert checked >= 30
