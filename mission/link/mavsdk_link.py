@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import math
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -60,6 +61,7 @@ _MODES: dict[MavFlightMode, FlightMode] = {
 _IN_AIR = frozenset({LandedState.IN_AIR, LandedState.TAKING_OFF, LandedState.LANDING})
 _NO_PROGRESS = MissionProgress(current=0, total=0, finished=False)
 _LINK_DOWN_SNAPSHOT_PERIOD_S = 1.0
+_RECONNECT_GRACE_S = 2.0
 
 
 def _num(value: float) -> float | None:
@@ -562,9 +564,13 @@ class MavsdkVehicleLink:
         """
         if self._closed:
             raise self._error(action, "the link is closed")
+        if not self._connected and self.bound:
+            # A lossy link flaps (3 lost heartbeats); give it a moment before calling the vehicle gone.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._up.wait(), _RECONNECT_GRACE_S)
         if not self._connected:
             why = (
-                "link down (no heartbeat for 3 s)"
+                f"link down (no heartbeat for more than {3 + _RECONNECT_GRACE_S:.0f} s)"
                 if self.bound
                 else f"never connected (no heartbeat on {self._url})"
             )

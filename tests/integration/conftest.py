@@ -21,11 +21,19 @@ from dataclasses import dataclass, field
 import pytest
 
 from mission.link import LinkManager, MavsdkVehicleLink, TelemetrySnapshot
-from sim import SimFleet, SimVehicle
+from sim import SimConfig, SimFleet, SimVehicle
+from sim.config import DEFAULT_STREAM_HZ
 
 HOME = (39.82, 109.98, 1100.0)  # lat, lon, alt AMSL
 SIM_SPEED = 10.0  # simulated seconds per wall second: a 200 m leg at 10 m/s takes 2 s
 PX4_URL_ENV = "SKYWARDEN_PX4_URL"
+# What PX4 SITL streams on its offboard/API link (MAVLINK.md): far more than the service wants to forward.
+PX4_STREAM_HZ = {
+    **DEFAULT_STREAM_HZ,
+    "GLOBAL_POSITION_INT": 50.0,
+    "ATTITUDE": 100.0,
+    "LOCAL_POSITION_NED": 30.0,
+}
 
 
 def free_udp_base(count: int = 1) -> int:
@@ -70,7 +78,7 @@ async def wait_for_snapshot(
     what: str,
     seen: list[TelemetrySnapshot] | None = None,
 ) -> TelemetrySnapshot:
-    """The first snapshot matching ``predicate``; fails the test with ``what`` and the last snapshot on timeout."""
+    """The first snapshot matching ``predicate``; fails the test naming ``what`` and the last snapshot."""
     latest = link.latest
     if latest is not None and predicate(latest):
         return latest
@@ -145,9 +153,28 @@ async def flight(request: pytest.FixtureRequest, sim_speed: float) -> AsyncItera
             finally:
                 await _land_px4(link)
         return
+    async with _sim_flight(sim_speed) as sim:
+        yield sim
+
+
+@pytest.fixture
+async def sim_flight(sim_speed: float) -> AsyncIterator[Flight]:
+    """One ready simulated vehicle, for tests that inject faults."""
+    async with _sim_flight(sim_speed) as sim:
+        yield sim
+
+
+@contextlib.asynccontextmanager
+async def _sim_flight(speed: float) -> AsyncIterator[Flight]:
     base = free_udp_base(1)
     async with (
-        SimFleet(count=1, base_port=base, speed=sim_speed, home=HOME) as fleet,
+        SimFleet(
+            count=1,
+            base_port=base,
+            speed=speed,
+            home=HOME,
+            config=SimConfig(stream_hz=PX4_STREAM_HZ, tick_hz=100.0),
+        ) as fleet,
         LinkManager(telemetry_hz=10.0) as links,
     ):
         link = await links.add_vehicle(sysid=1, url=f"udpin://0.0.0.0:{base}")

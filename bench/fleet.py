@@ -1,0 +1,313 @@
+"""Fleet benchmark: one LinkManager flying N simulated vehicles; what does the service process cost?
+
+    python -m bench.fleet --vehicles 50 --speed 5 --json /tmp/fleet50.json
+
+Starts ``python -m sim`` as a separate process (so its CPU is not ours; ``--px4-rates`` makes the vehicles
+stream as PX4 SITL does, 50 Hz position), links every vehicle to one LinkManager in this process, flies
+each a short mission (takeoff, a leg out, a payload action, a second leg) and reports:
+vehicles, connected, missions_completed, wall_s, cpu_util (this process's average cores, sim excluded),
+rss_mb (its peak), telemetry_hz (snapshots per second received per vehicle), plus the simulator's own use.
+The goal: 50 vehicles all complete at speed 5 with the service under 1 core and under 300 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from bench._proc import ProcessMeter, ProcessUsage
+from flightplans.items import MissionItem, SetActuator, Takeoff, Waypoint
+from mission.errors import LinkError
+from mission.link import LinkManager, MavsdkVehicleLink
+
+HOME = (39.82, 109.98, 1100.0)
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class VehicleRun:
+    """One vehicle's outcome."""
+
+    sysid: int
+    connected_s: float | None = None
+    mission_s: float | None = None
+    snapshots: int = 0  # link-up snapshots received
+    first_snapshot_at: float | None = None
+    last_snapshot_at: float | None = None
+    error: str | None = None
+
+    @property
+    def snapshot_hz(self) -> float | None:
+        """Link-up snapshots per second while this vehicle was connected."""
+        if self.first_snapshot_at is None or self.last_snapshot_at is None or self.snapshots < 2:
+            return None
+        span = self.last_snapshot_at - self.first_snapshot_at
+        return (self.snapshots - 1) / span if span > 0 else None
+
+
+@dataclass
+class FleetResult:
+    """What the benchmark writes as JSON."""
+
+    vehicles: int
+    speed: float
+    stream_rates: str
+    connected: int
+    missions_completed: int
+    wall_s: float
+    connect_s: float
+    cpu_util: float
+    cpu_s: float
+    rss_mb: float
+    telemetry_hz: float
+    telemetry_hz_target: float
+    threads_peak: int
+    sim_cpu_util: float
+    sim_rss_mb: float
+    mission_s_p50: float | None
+    mission_s_max: float | None
+    errors: dict[int, str] = field(default_factory=dict)
+
+
+def patrol(index: int, count: int) -> list[MissionItem]:
+    """A short mission fanned out by vehicle index, so the vehicles do not share airspace."""
+    bearing = 2 * math.pi * index / max(count, 1)
+    alt = 20.0 + (index % 5) * 5.0
+
+    def at(dist_m: float, turn: float = 0.0) -> tuple[float, float]:
+        north = dist_m * math.cos(bearing + turn)
+        east = dist_m * math.sin(bearing + turn)
+        lat = HOME[0] + math.degrees(north / 6371000.0)
+        lon = HOME[1] + math.degrees(east / (6371000.0 * math.cos(math.radians(HOME[0]))))
+        return lat, lon
+
+    out, side = at(150.0), at(180.0, 0.3)
+    return [
+        Takeoff(alt_m=alt),
+        Waypoint(lat=out[0], lon=out[1], alt_m=alt),
+        SetActuator(index=1, value=1.0),
+        Waypoint(lat=side[0], lon=side[1], alt_m=alt),
+    ]
+
+
+async def _count_snapshots(link: MavsdkVehicleLink, run: VehicleRun) -> None:
+    async for snap in link.snapshots():
+        if not snap.link_up:
+            continue
+        now = time.monotonic()
+        if run.first_snapshot_at is None:
+            run.first_snapshot_at = now
+        run.last_snapshot_at = now
+        run.snapshots += 1
+
+
+async def _fly(
+    link: MavsdkVehicleLink, run: VehicleRun, items: list[MissionItem], *, t0: float, timeout_s: float
+) -> None:
+    try:
+        await link.wait_ready(timeout_s=timeout_s)
+        run.connected_s = time.monotonic() - t0
+        started = time.monotonic()
+        await link.upload_mission(items)
+        await link.arm()
+        await link.start_mission()
+        deadline = started + timeout_s
+        while time.monotonic() < deadline:
+            snap = link.latest
+            if snap is not None and snap.mission.finished and snap.mission.total == len(items):
+                run.mission_s = time.monotonic() - started
+                return
+            await asyncio.sleep(0.2)
+        run.error = f"mission not finished within {timeout_s:.0f} s (last: {link.latest})"
+    except LinkError as err:
+        run.error = str(err)
+
+
+# `python -m sim` has no stream-rate option; this runs the same entry point with PX4 SITL's offboard-link
+# rates (MAVLINK.md: position ~50 Hz, attitude ~100 Hz), still as a separate process.
+_PX4_RATES_SIM = """
+import asyncio, sys
+from sim.__main__ import parse_home, run_fleet
+from sim.config import DEFAULT_STREAM_HZ, SimConfig
+rates = {**DEFAULT_STREAM_HZ, "GLOBAL_POSITION_INT": 50.0, "ATTITUDE": 100.0, "LOCAL_POSITION_NED": 30.0}
+count, base, speed, home = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), parse_home(sys.argv[4])
+config = SimConfig(stream_hz=rates, tick_hz=100.0)
+asyncio.run(run_fleet(count=count, base_port=base, speed=speed, home=home, config=config))
+"""
+
+
+def start_sim(
+    *, count: int, base_port: int, speed: float, px4_rates: bool = False
+) -> subprocess.Popen[bytes]:
+    """The simulator as a separate process, in its own session (so it can be stopped as a whole)."""
+    home = ",".join(str(v) for v in HOME)
+    if px4_rates:
+        cmd = [sys.executable, "-c", _PX4_RATES_SIM, str(count), str(base_port), str(speed), home]
+    else:
+        cmd = [sys.executable, "-m", "sim", "--count", str(count), "--base-port", str(base_port)]
+        cmd += ["--speed", str(speed), "--home", home]
+    return subprocess.Popen(
+        cmd, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
+
+
+def stop_sim(proc: subprocess.Popen[bytes]) -> str:
+    """SIGINT, then SIGKILL after 10 s; returns the tail of its stderr."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    return err[-2000:]
+
+
+async def run(
+    *,
+    vehicles: int,
+    speed: float,
+    base_port: int,
+    telemetry_hz: float,
+    timeout_s: float,
+    executor_workers: int,
+    px4_rates: bool = False,
+) -> FleetResult:
+    """Fly the fleet once and measure."""
+    runs = [VehicleRun(sysid=i + 1) for i in range(vehicles)]
+    async with LinkManager(executor_workers=executor_workers, telemetry_hz=telemetry_hz) as links:
+        for i in range(vehicles):
+            await links.add_vehicle(sysid=i + 1, url=f"udpin://0.0.0.0:{base_port + i}")
+        counters = [
+            asyncio.create_task(_count_snapshots(link, r), name=f"bench:snapshots:{r.sysid}")
+            for link, r in zip(links.all(), runs, strict=True)
+        ]
+        meter = ProcessMeter().start()
+        sim = start_sim(count=vehicles, base_port=base_port, speed=speed, px4_rates=px4_rates)
+        sim_meter = ProcessMeter(sim.pid).start()
+        t0 = time.monotonic()
+        try:
+            await asyncio.gather(
+                *(
+                    _fly(link, r, patrol(i, vehicles), t0=t0, timeout_s=timeout_s)
+                    for i, (link, r) in enumerate(zip(links.all(), runs, strict=True))
+                )
+            )
+        finally:
+            usage: ProcessUsage = meter.stop()
+            sim_usage = sim_meter.stop()
+            for task in counters:
+                task.cancel()
+            await asyncio.gather(*counters, return_exceptions=True)
+            sim_err = stop_sim(sim)
+        wall = time.monotonic() - t0
+    if sim.returncode not in (0, -signal.SIGINT) and sim_err:
+        print(f"sim exited {sim.returncode}: {sim_err}", file=sys.stderr)
+    done = sorted(r.mission_s for r in runs if r.mission_s is not None)
+    rates = [hz for r in runs if (hz := r.snapshot_hz) is not None]
+    connect = [r.connected_s for r in runs if r.connected_s is not None]
+    return FleetResult(
+        vehicles=vehicles,
+        speed=speed,
+        stream_rates="px4 (position 50 Hz, attitude 100 Hz)"
+        if px4_rates
+        else "sim defaults (position 10 Hz)",
+        connected=len(connect),
+        missions_completed=len(done),
+        wall_s=round(wall, 2),
+        connect_s=round(max(connect), 2) if connect else math.nan,
+        cpu_util=round(usage.cpu_util, 3),
+        cpu_s=round(usage.cpu_s, 2),
+        rss_mb=round(usage.rss_peak_mb, 1),
+        telemetry_hz=round(sum(rates) / len(rates), 2) if rates else 0.0,
+        telemetry_hz_target=telemetry_hz,
+        threads_peak=usage.threads_peak,
+        sim_cpu_util=round(sim_usage.cpu_util, 3),
+        sim_rss_mb=round(sim_usage.rss_peak_mb, 1),
+        mission_s_p50=round(done[len(done) // 2], 2) if done else None,
+        mission_s_max=round(done[-1], 2) if done else None,
+        errors={r.sysid: r.error for r in runs if r.error},
+    )
+
+
+def print_table(result: FleetResult) -> None:
+    """One row per figure, aligned."""
+    rows = [(k, v) for k, v in asdict(result).items() if k != "errors"]
+    width = max(len(k) for k, _ in rows)
+    print(f"{'fleet benchmark':<{width}}  value")
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    for sysid, err in sorted(result.errors.items())[:10]:
+        print(f"  vehicle {sysid}: {err}")
+    if len(result.errors) > 10:
+        print(f"  ... and {len(result.errors) - 10} more errors")
+
+
+def _free_base(count: int) -> int:
+    import socket
+
+    for base in range(30000, 60000 - count, 997):
+        socks = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("0.0.0.0", port))
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+        return base
+    raise RuntimeError(f"no {count} consecutive free UDP ports")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point."""
+    parser = argparse.ArgumentParser(prog="python -m bench.fleet", description=__doc__.splitlines()[0])
+    parser.add_argument("--vehicles", type=int, default=10)
+    parser.add_argument("--speed", type=float, default=5.0, help="simulator speed factor")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    parser.add_argument("--base-port", type=int, default=None, help="first UDP port (default: a free range)")
+    parser.add_argument("--telemetry-hz", type=float, default=10.0)
+    parser.add_argument("--timeout-s", type=float, default=120.0, help="per vehicle: connect, and fly")
+    parser.add_argument("--executor-workers", type=int, default=64)
+    parser.add_argument(
+        "--px4-rates",
+        action="store_true",
+        help="vehicles stream at PX4 SITL rates (position 50 Hz) not sim's",
+    )
+    args = parser.parse_args(argv)
+    if not 1 <= args.vehicles <= 250:
+        parser.error(f"--vehicles must be 1..250, got {args.vehicles}")
+    base = args.base_port or _free_base(args.vehicles)
+    result = asyncio.run(
+        run(
+            vehicles=args.vehicles,
+            speed=args.speed,
+            base_port=base,
+            telemetry_hz=args.telemetry_hz,
+            timeout_s=args.timeout_s,
+            executor_workers=args.executor_workers,
+            px4_rates=args.px4_rates,
+        )
+    )
+    print_table(result)
+    if args.json:
+        args.json.write_text(json.dumps(asdict(result), indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0 if result.missions_completed == result.vehicles else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""The link under load and faults, against sim/ only (PX4 SITL cannot be told to black out on cue)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import pytest
+
+from flightplans.items import LoiterTime, MissionItem, SetActuator, Takeoff, Waypoint
+from mission.errors import LinkError
+from mission.link import LinkManager, MavsdkVehicleLink, TelemetrySnapshot
+from sim import SimFleet
+from tests.integration.conftest import HOME, Flight, distance_m, free_udp_base, offset, wait_for_snapshot
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _patrol(north_m: float, east_m: float, *, loiter_s: float = 0.0) -> list[MissionItem]:
+    """Takeoff, a leg out, a spotlight on, (a loiter,) a second leg: the shape of a short patrol."""
+    out = offset(north_m, east_m)
+    far = offset(north_m * 1.5, east_m * 1.5)
+    items: list[MissionItem] = [Takeoff(alt_m=20.0), Waypoint(lat=out[0], lon=out[1], alt_m=20.0)]
+    if loiter_s:
+        items.append(LoiterTime(lat=out[0], lon=out[1], alt_m=20.0, seconds=loiter_s))
+    items += [SetActuator(index=1, value=1.0), Waypoint(lat=far[0], lon=far[1], alt_m=20.0)]
+    return items
+
+
+async def _fly(link: MavsdkVehicleLink, items: list[MissionItem]) -> None:
+    await link.upload_mission(items)
+    await link.arm()
+    await link.start_mission()
+
+
+async def test_five_vehicles_fly_at_once(fleet_links) -> None:
+    fleet, links = await fleet_links(5)
+    vehicles = links.all()
+    assert [v.vehicle_id for v in vehicles] == [1, 2, 3, 4, 5]
+    plans = {}
+    for i, link in enumerate(vehicles):
+        bearing = math.radians(72 * i)
+        plans[link.vehicle_id] = _patrol(150 * math.cos(bearing), 150 * math.sin(bearing))
+    await asyncio.gather(*(_fly(link, plans[link.vehicle_id]) for link in vehicles))
+
+    done = await asyncio.gather(
+        *(
+            wait_for_snapshot(link, lambda s: s.mission.finished, timeout_s=40, what="mission end")
+            for link in vehicles
+        )
+    )
+    for link, snap in zip(vehicles, done, strict=True):
+        assert snap.vehicle_id == link.vehicle_id
+        last = plans[link.vehicle_id][-1]
+        assert isinstance(last, Waypoint) and snap.lat is not None and snap.lon is not None
+        assert distance_m(snap.lat, snap.lon, last.lat, last.lon) < 10, (
+            f"vehicle {link.vehicle_id} is elsewhere"
+        )
+    for vehicle in fleet.vehicles:
+        assert [(e.index, e.value) for e in vehicle.payload_events] == [(1, 1.0)], f"sysid {vehicle.sysid}"
+
+    await asyncio.gather(*(link.return_to_launch() for link in vehicles))
+    await asyncio.gather(
+        *(
+            wait_for_snapshot(link, lambda s: not s.armed, timeout_s=40, what="landed, disarmed")
+            for link in vehicles
+        )
+    )
+
+
+@pytest.fixture
+def sim_speed() -> float:
+    return 8.0
+
+
+async def test_ten_second_blackout_mid_mission_recovers_and_completes(sim_flight: Flight) -> None:
+    link = sim_flight.link
+    vehicle = sim_flight.probe.sim()
+    # 100 simulated seconds of loiter = 12.5 s of wall time at speed 8: the blackout lands inside it.
+    items = _patrol(200, 0, loiter_s=100)
+    await _fly(link, items)
+    await wait_for_snapshot(link, lambda s: s.mission.current == 2, timeout_s=20, what="the loiter item")
+
+    vehicle.blackout(10.0)
+    seen: list[TelemetrySnapshot] = []
+    down = await wait_for_snapshot(link, lambda s: not s.link_up, timeout_s=6, what="link down", seen=seen)
+    assert not link.connected and down.mission.total == 5
+    with pytest.raises(LinkError, match=r"vehicle 1: hold failed: link down"):
+        await link.hold()
+
+    up = await wait_for_snapshot(link, lambda s: s.link_up, timeout_s=15, what="link back", seen=seen)
+    assert up.in_air and up.armed
+    done = await wait_for_snapshot(link, lambda s: s.mission.finished, timeout_s=30, what="mission end")
+    assert done.mission.current == done.mission.total == 5
+    assert [(e.index, e.value) for e in vehicle.payload_events] == [(1, 1.0)]
+    assert vehicle.state.mission_state == "complete"
+    await link.hold()  # and the link takes commands again
+
+
+async def test_twenty_percent_packet_loss_still_completes(sim_flight: Flight) -> None:
+    link = sim_flight.link
+    vehicle = sim_flight.probe.sim()
+    vehicle.set_packet_loss(20.0)
+    items = _patrol(0, 150)
+    await _fly(link, items)
+    done = await wait_for_snapshot(link, lambda s: s.mission.finished, timeout_s=40, what="mission end")
+    assert done.mission.total == 4
+    assert [(e.index, e.value) for e in vehicle.payload_events] == [(1, 1.0)]
+    await link.return_to_launch()
+    landed = await wait_for_snapshot(
+        link, lambda s: not s.armed and not s.in_air, timeout_s=40, what="landing"
+    )
+    assert landed.lat is not None and landed.lon is not None
+    assert distance_m(landed.lat, landed.lon, HOME[0], HOME[1]) < 5
+
+
+async def test_a_restarted_service_resumes_progress_tracking() -> None:
+    base = free_udp_base(1)
+    url = f"udpin://0.0.0.0:{base}"
+    async with SimFleet(count=1, base_port=base, speed=8.0, home=HOME) as fleet:
+        items = _patrol(150, 150, loiter_s=40)
+        async with LinkManager() as first:
+            link = await first.add_vehicle(sysid=1, url=url)
+            await link.wait_ready(timeout_s=15)
+            await _fly(link, items)
+            await wait_for_snapshot(link, lambda s: s.mission.current >= 1, timeout_s=20, what="first leg")
+        # the service is gone; the vehicle flies on
+        async with LinkManager() as second:
+            link = await second.add_vehicle(sysid=1, url=url)
+            await link.wait_connected(timeout_s=10)
+            tracked = await wait_for_snapshot(
+                link,
+                lambda s: s.mission.total == len(items),
+                timeout_s=15,
+                what="the downloaded mission count",
+            )
+            assert not tracked.mission.finished
+            done = await wait_for_snapshot(
+                link, lambda s: s.mission.finished, timeout_s=30, what="mission end"
+            )
+            assert done.mission.current == len(items)
+        assert fleet.vehicles[0].state.mission_state == "complete"
