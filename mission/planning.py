@@ -98,7 +98,7 @@ class CorridorParams(_Common):
 
 class OrbitParams(_Common):
     radius_m: float = Field(default=100.0, gt=0, le=5000)
-    dwell_s: float = Field(default=60.0, ge=0, le=7200)
+    dwell_s: float = Field(default=60.0, gt=0, le=7200, description="time spent circling")
     clockwise: bool = True
 
 
