@@ -534,8 +534,14 @@ class Autopilot:
             # no position: altitude hold only, the wind carries the vehicle
             return self.wind_n, self.wind_e, 0.0, False
         if self._hold_target is None:
-            self._hold_target = (self.north_m, self.east_m, self.amsl_m)
+            self._hold_target = self._stopping_point()
         return self._goto(self._hold_target, dt, self._hold_speed_m_s or self.cruise_m_s)
+
+    def _stopping_point(self) -> tuple[float, float, float]:
+        """Where braking at MPC_ACC_HOR from the current velocity ends (PX4 holds there)."""
+        speed = math.hypot(self.vn, self.ve)
+        scale = speed / (2.0 * self.params["MPC_ACC_HOR"])
+        return (self.north_m + self.vn * scale, self.east_m + self.ve * scale, self.amsl_m)
 
     def _goto(
         self, target: tuple[float, float, float], dt: float, speed_m_s: float
@@ -617,7 +623,7 @@ class Autopilot:
             if not self.in_air:
                 return 0.0, 0.0, 0.0, False
             if self._hold_target is None:
-                self._hold_target = (self.north_m, self.east_m, self.amsl_m)
+                self._hold_target = self._stopping_point()
             return self._goto(self._hold_target, dt, self.cruise_m_s)
         for _ in range(_MAX_INSTANT_ITEMS_PER_TICK):
             item = self.mission[self.mission_seq]
@@ -637,7 +643,8 @@ class Autopilot:
             # item done at once: next item in the same tick
             if self.mission_state != MISSION_STATE_ACTIVE or self.mode != "mission":
                 break
-        self._hold_target = (self.north_m, self.east_m, self.amsl_m)
+        if self.mode == "mission" and self.in_air:
+            return self._goto(self._hold_target or self._stopping_point(), dt, self.cruise_m_s)
         return 0.0, 0.0, 0.0, False
 
     def _start_item(self, item: MissionItem) -> None:
@@ -659,7 +666,9 @@ class Autopilot:
         self._item_started = False
         if self.mission_seq + 1 >= len(self.mission):
             self.mission_state = MISSION_STATE_COMPLETE
-            self._hold_target = (self.north_m, self.east_m, self.amsl_m)
+            last = self.mission[self.mission_seq].command
+            positional = last in (NAV_WAYPOINT, NAV_LOITER_TIME, NAV_LOITER_UNLIM, NAV_TAKEOFF)
+            self._hold_target = self._item_target if positional else self._stopping_point()
             self._say(SEV_INFO, "Mission finished")
         else:
             self.mission_seq += 1

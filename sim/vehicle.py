@@ -26,7 +26,6 @@ from sim.autopilot import (
 )
 from sim.config import DEFAULT_STREAM_HZ, SimConfig
 from sim.mission import (
-    AMSL_FRAMES,
     FENCE,
     MISSION,
     MISSION_ACCEPTED,
@@ -90,7 +89,6 @@ _MSG_HEARTBEAT = 0
 _MSG_AUTOPILOT_VERSION = 148
 # commands without side effects: answered again even when they look like retransmissions
 _QUERY_COMMANDS = frozenset({410, 511, 512, 520})
-_GLOBAL_INT_FRAMES_RELATIVE = frozenset({3, 6, 10, 11})
 
 
 def _int(value: float) -> int:
@@ -643,8 +641,10 @@ class SimVehicle:
             command not in _QUERY_COMMANDS
             and key == self._last_cmd_key
             and now - self._last_cmd_wall < self.config.command_dedupe_wall_s
-            and (confirmation > 0 or self._last_cmd_outcome.result != TEMPORARILY_REJECTED)
+            and (confirmation > 0 or self._last_cmd_outcome.result == ACCEPTED)
         )
+        # MAVSDK resends with confirmation 0, so a resend is recognised by its bytes and timing;
+        # a refused command had no effect and is simply evaluated again
         if retransmission:
             outcome = self._last_cmd_outcome
         else:
@@ -665,8 +665,11 @@ class SimVehicle:
     def _position_args(
         self, params: tuple[float, ...], frame: int | None
     ) -> tuple[float | None, float | None, float | None]:
-        """lat, lon, amsl from params 5-7 (COMMAND_LONG degrees, COMMAND_INT degE7 + frame)."""
-        ap = self.autopilot
+        """lat, lon, z from params 5-7 (COMMAND_LONG degrees, COMMAND_INT degE7).
+
+        Like PX4, z of DO_REPOSITION/DO_ORBIT is AMSL whatever the frame says: MAVSDK sends
+        DO_ORBIT with frame GLOBAL_RELATIVE_ALT and an absolute altitude.
+        """
         x, y, z = params[4], params[5], params[6]
         if frame is None:
             lat, lon = _float_or_none(x), _float_or_none(y)
@@ -674,15 +677,8 @@ class SimVehicle:
                 lat = lon = None
             return lat, lon, _float_or_none(z)
         if (x == 0 and y == 0) or abs(x) >= 2**31 - 1:
-            lat = lon = None
-        else:
-            lat, lon = x / 1e7, y / 1e7
-        amsl = _float_or_none(z)
-        if amsl is not None and frame in _GLOBAL_INT_FRAMES_RELATIVE:
-            amsl += ap.home_amsl_m
-        elif amsl is not None and frame not in AMSL_FRAMES:
-            amsl = None
-        return lat, lon, amsl
+            return None, None, _float_or_none(z)
+        return x / 1e7, y / 1e7, _float_or_none(z)
 
     def _execute(self, command: int, p: tuple[float, ...], frame: int | None) -> Outcome:
         ap = self.autopilot
