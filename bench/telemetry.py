@@ -126,12 +126,19 @@ class Window:
 
 
 async def _client(
-    url: str, rate_hz: float, window: Window, stats: ClientStats, latencies_ms: list[float], basis: list[str]
+    url: str,
+    rate_hz: float,
+    batch: bool,
+    window: Window,
+    stats: ClientStats,
+    latencies_ms: list[float],
+    basis: list[str],
 ) -> None:
     from websockets.asyncio.client import connect
 
+    subscribe = {"type": "subscribe", "vehicles": None, "kinds": None, "rate_hz": rate_hz, "batch": batch}
     async with connect(url, compression=None, max_queue=None, open_timeout=30) as ws:
-        await ws.send(json.dumps({"type": "subscribe", "vehicles": None, "kinds": None, "rate_hz": rate_hz}))
+        await ws.send(json.dumps(subscribe))
         loads = json.loads
         async for raw in ws:
             now = time.time()
@@ -139,23 +146,24 @@ async def _client(
                 if window.end and now >= window.end:
                     return
                 continue
-            msg = loads(raw)
-            kind = msg["type"]
-            if kind == "snapshot":
-                sent = msg.get("vehicle_time_unix")
-                if sent is None:
-                    sent = msg["received_at"]
-                    if not basis:
-                        basis.append("received_at")
-                elif not basis:
-                    basis.append("vehicle_time_unix")
-                latencies_ms.append((now - sent) * 1000.0)
-                vid = msg["vehicle_id"]
-                stats.counts[vid] = stats.counts.get(vid, 0) + 1
-            elif kind == "event":
-                stats.events += 1
-            elif kind == "resync":
-                stats.resyncs += 1
+            frame = loads(raw)
+            for msg in frame["messages"] if frame["type"] == "batch" else (frame,):
+                kind = msg["type"]
+                if kind == "snapshot":
+                    sent = msg.get("vehicle_time_unix")
+                    if sent is None:
+                        sent = msg["received_at"]
+                        if not basis:
+                            basis.append("received_at")
+                    elif not basis:
+                        basis.append("vehicle_time_unix")
+                    latencies_ms.append((now - sent) * 1000.0)
+                    vid = msg["vehicle_id"]
+                    stats.counts[vid] = stats.counts.get(vid, 0) + 1
+                elif kind == "event":
+                    stats.events += 1
+                elif kind == "resync":
+                    stats.resyncs += 1
 
 
 async def _wait_for_vehicles(url: str, vehicles: int, timeout_s: float) -> float:
@@ -350,7 +358,8 @@ async def _measure(
     for i in range(args.clients):
         tasks.append(
             asyncio.create_task(
-                _client(url, args.rate_hz, window, stats[i], latencies_ms, basis), name=f"client-{i}"
+                _client(url, args.rate_hz, args.batch, window, stats[i], latencies_ms, basis),
+                name=f"client-{i}",
             )
         )
     await asyncio.sleep(args.warmup)
@@ -384,6 +393,7 @@ async def _measure(
         "seconds": round(duration_s, 2),
         "vehicle_hz": args.vehicle_hz,
         "client_rate_hz": args.rate_hz,
+        "client_batch": args.batch,
         "latency_basis": basis[0] if basis else None,
         "latency_ms_p50": _pct(latencies_ms, 50),
         "latency_ms_p90": _pct(latencies_ms, 90),
@@ -412,6 +422,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="measurement window")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds after the clients connect")
     parser.add_argument("--rate-hz", type=float, default=10.0, help="each client's subscription rate")
+    parser.add_argument(
+        "--batch", action=argparse.BooleanOptionalAction, default=False, help="clients ask for batched frames"
+    )
     parser.add_argument("--vehicle-hz", type=float, default=10.0, help="the service's telemetry rate")
     parser.add_argument("--mqtt-port", type=int, default=1883)
     parser.add_argument("--no-mqtt", action="store_true", help="run without the MQTT bridge")
