@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import shapely
+import shapely.errors
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon
 from shapely.ops import nearest_points
 
@@ -299,8 +300,24 @@ def _metrics(
     return path, length, turns, length / speed + turns * turn_s
 
 
-def _uncovered(area: Polygon, path: LineString, swath_m: float):
-    return area.difference(path.buffer(swath_m / 2.0, quad_segs=6))
+def _segments_cover(path: LineString | Point, radius_m: float):
+    """The path's buffer built leg by leg: slower, but robust where the path doubles back on itself."""
+    xy = shapely.get_coordinates(path)
+    if len(xy) < 2:
+        return Point(xy[0]).buffer(radius_m, quad_segs=6)
+    legs = shapely.linestrings(np.stack([xy[:-1], xy[1:]], axis=1))
+    return shapely.union_all(shapely.buffer(legs, radius_m, quad_segs=6))
+
+
+def _uncovered(area: Polygon, path: LineString | Point, swath_m: float):
+    """The part of the area farther than half a swath from the path."""
+    cover = path.buffer(swath_m / 2.0, quad_segs=6)
+    try:
+        if cover.is_valid:
+            return area.difference(cover)
+    except shapely.errors.GEOSException:
+        pass  # GEOS can fail on buffers of paths that retrace themselves; fall through
+    return area.difference(_segments_cover(path, swath_m / 2.0))
 
 
 def _fill(
@@ -335,6 +352,33 @@ def _fill(
         detour = fs.path(qp, target)
         out[k + 1 : k + 1] = [qp, *detour[1:], *fs.path(target, qp)[1:]]
     return out
+
+
+def _corner_loss_m2(end_m: float, swath_m: float) -> float:
+    """Area left between two neighbouring swath ends that stop ``end_m`` short of a square boundary."""
+    r = swath_m / 2.0
+    e = min(end_m, r)
+    return swath_m * e - e * math.sqrt(r * r - e * e) - r * r * math.asin(e / r)
+
+
+def end_inset(*, swath_m: float, gaps: int, area_m2: float, min_coverage: float) -> float:
+    """How far short of the boundary swaths may end: half a swath, less where the corners left between
+    swath ends (one per pair of neighbouring swaths) would use more than 3/4 of the allowed uncovered area.
+
+    >>> end_inset(swath_m=30, gaps=20, area_m2=1e6, min_coverage=0.99)
+    15.0
+    >>> round(end_inset(swath_m=30, gaps=13, area_m2=120_000, min_coverage=0.99), 1)
+    13.8
+    """
+    r = swath_m / 2.0
+    budget = 0.75 * (1.0 - min_coverage) * area_m2 / max(gaps, 1)
+    if _corner_loss_m2(r, swath_m) <= budget:
+        return r
+    lo, hi = 0.0, r
+    for _ in range(40):
+        mid = (lo + hi) / 2.0
+        lo, hi = (mid, hi) if _corner_loss_m2(mid, swath_m) <= budget else (lo, mid)
+    return lo
 
 
 def sweep(
@@ -372,7 +416,7 @@ def sweep(
     c = min(2.0, w / 8.0) if clearance_m is None else check_positive("clearance_m", clearance_m)
     if c >= w / 2.0:
         raise PlanningError(f"clearance_m ({c:g}) must be less than half the swath ({w / 2:g} m)")
-    e = w / 2.0 if end_inset_m is None else check_positive("end_inset_m", end_inset_m)
+    e = None if end_inset_m is None else check_positive("end_inset_m", end_inset_m)
     if not 0.0 < min_coverage <= 1.0:
         raise PlanningError(f"min_coverage must be in (0, 1], got {min_coverage!r}")
     if angle_deg is not None:
@@ -396,14 +440,23 @@ def sweep(
     free = parts[0]
     fs = FreeSpace(free, clearance_m=c)
     rings = _rings(free)
-    shrink = max(e - c, 0.05 * c)
 
     angles = [float(angle_deg) % 180.0] if angle_deg is not None else candidate_angles(area)
-    knobs = {"swath_m": w, "shrink_m": shrink, "clearance_m": c, "speed": speed, "turn_s": turn_s}
+    knobs = {"swath_m": w, "clearance_m": c, "speed": speed, "turn_s": turn_s}
+    tip = 0.05 * c
+    half = max(w / 2.0 - c, tip)
     rough = sorted(
-        (_layout(area, rings, a, exact_ends=False, **knobs) for a in angles), key=lambda lay: lay.estimate_s
+        (_layout(area, rings, a, exact_ends=False, shrink_m=half, **knobs) for a in angles),
+        key=lambda lay: lay.estimate_s,
     )
-    layouts = [_layout(area, rings, r.frame.angle_deg, **knobs) for r in rough[: max(1, angle_candidates)]]
+    layouts = []
+    for r in rough[: max(1, angle_candidates)]:
+        if e is None:
+            gaps = sum(len(cell) - 1 for cell in r.cells)
+            end = end_inset(swath_m=w, gaps=gaps, area_m2=area.area, min_coverage=min_coverage)
+        else:
+            end = e
+        layouts.append(_layout(area, rings, r.frame.angle_deg, shrink_m=max(end - c, tip), **knobs))
     # patch the few most promising angles, then fly the best one or two of those for real
     patched = []
     for lay in layouts:
