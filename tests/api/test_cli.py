@@ -1,0 +1,160 @@
+"""The ``skywarden`` command as a user runs it: real subprocesses on a temp database."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from mission.auth import service as auth
+from mission.db import make_engine, session_scope
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", *args],
+        cwd=ROOT,
+        env={**env, "COLUMNS": "300", "NO_COLOR": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def cli_env(db_url: str) -> dict[str, str]:
+    return {**os.environ, "SKYWARDEN_DATABASE_URL": db_url}
+
+
+def test_token_create_prints_a_working_token_last(cli_env: dict[str, str], db_url: str) -> None:
+    result = run_cli("token", "create", "--role", "dispatcher", "--name", "ci-bot", env=cli_env)
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip().splitlines()[-1]
+    assert token.startswith("swk_")
+    engine = make_engine(db_url)
+    try:
+        with session_scope(engine) as session:
+            principal = auth.resolve_token(session=session, token=token)
+    finally:
+        engine.dispose()
+    assert principal is not None
+    assert (principal.username, principal.role.value) == ("token:ci-bot", "dispatcher")
+
+
+def test_token_create_refuses_an_unknown_role(cli_env: dict[str, str]) -> None:
+    result = run_cli("token", "create", "--role", "captain", env=cli_env)
+    assert result.returncode != 0
+    assert "unknown role 'captain'" in result.stderr and "admin, pilot, dispatcher, observer" in result.stderr
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_db_upgrade_and_user_create(cli_env: dict[str, str], db_url: str) -> None:
+    result = run_cli("db", "upgrade", env=cli_env)
+    assert result.returncode == 0, result.stderr
+    assert "database at revision 0001" in result.stdout
+    result = run_cli("user", "create", "pia", "--role", "pilot", "--password", "pilot-pass", env=cli_env)
+    assert result.returncode == 0, result.stderr
+    result = run_cli("user", "create", "pia", "--role", "pilot", "--password", "x", env=cli_env)
+    assert result.returncode != 0 and "'pia' already exists" in result.stderr
+    engine = make_engine(db_url)
+    try:
+        with session_scope(engine) as session:
+            _token, user = auth.login(session=session, username="pia", password="pilot-pass", ttl_s=60)
+    finally:
+        engine.dispose()
+    assert user.role.value == "pilot"
+
+
+def _free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _free_udp_block(count: int) -> int:
+    for _ in range(50):
+        base = _free_port(socket.SOCK_DGRAM)
+        socks = []
+        try:
+            for i in range(count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("0.0.0.0", base + i))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free UDP port block")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_serve_with_simulated_drones(cli_env: dict[str, str], tmp_path: Path) -> None:
+    port, sim_port = _free_port(), _free_udp_block(2)
+    env = {**cli_env, "SKYWARDEN_SIM_BASE_PORT": str(sim_port), "SKYWARDEN_REGISTRY_POLL_S": "0.5"}
+    log = (tmp_path / "serve.log").open("w+")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--sim", "2", "--log-level", "info"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 40
+        while True:
+            assert proc.poll() is None, Path(log.name).read_text()
+            try:
+                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, Path(log.name).read_text()
+            time.sleep(0.3)
+        output = Path(log.name).read_text()
+        password = re.search(r"created user 'admin' with password: (\S+)", output)
+        assert password, output
+        login = httpx.post(f"{base}/api/v1/auth/login", json={"username": "admin", "password": password[1]})
+        headers = {"Authorization": f"Bearer {login.json()['token']}"}
+        vehicles = httpx.get(f"{base}/api/v1/vehicles", headers=headers).json()["items"]
+        assert [(v["sysid"], v["connection_url"]) for v in vehicles] == [
+            (1, f"udpin://0.0.0.0:{sim_port}"),
+            (2, f"udpin://0.0.0.0:{sim_port + 1}"),
+        ]
+        zones = httpx.get(f"{base}/api/v1/zones", params={"kind": "patrol"}, headers=headers).json()
+        assert zones["total"] == 7
+        assert httpx.get(f"{base}/api/v1/health").json()["runtime"] is True
+        # The simulator runs as a child process and announces both vehicles.
+        deadline = time.monotonic() + 15
+        while Path(log.name).read_text().count("sim vehicle sysid=") < 2:
+            assert time.monotonic() < deadline, Path(log.name).read_text()
+            time.sleep(0.2)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert any("sim" in " ".join(c.cmdline()) for c in children)
+    finally:
+        children = psutil.Process(proc.pid).children(recursive=True) if proc.poll() is None else []
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+    assert proc.returncode == 0, Path(log.name).read_text()
+    _gone, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == [], "the simulator outlived the service"
