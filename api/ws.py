@@ -193,7 +193,7 @@ def make_router(
     authenticate: Authenticate = app_state_authenticate,
     hub: HubGetter = app_state_hub,
     max_events: int = 1000,
-    linger_s: float = 0.01,
+    linger_s: float = 0.005,
     send_timeout_s: float = 30.0,
 ) -> APIRouter:
     """A router with the ``/ws`` endpoint; the defaults find the hub and token check on ``app.state``."""

@@ -198,6 +198,18 @@ async def _mqtt_counter(
                 return
 
 
+async def _loop_lag(window: Window, lags_ms: list[float]) -> None:
+    """How late this process's own event loop wakes up: CPU contention on the machine shows up here."""
+    loop = asyncio.get_running_loop()
+    while True:
+        t0 = loop.time()
+        await asyncio.sleep(0.01)
+        if window.open(time.time()):
+            lags_ms.append((loop.time() - t0 - 0.01) * 1000.0)
+        elif window.end:
+            return
+
+
 class _CpuMeter:
     """Average cores used and peak RSS of one process over the window."""
 
@@ -362,7 +374,10 @@ async def _measure(
                 name=f"client-{i}",
             )
         )
+    lags_ms: list[float] = []
+    tasks.append(asyncio.create_task(_loop_lag(window, lags_ms), name="loop-lag"))
     await asyncio.sleep(args.warmup)
+    load_before = os.getloadavg()[0]
     meters = {
         "service": _CpuMeter(service_pid),
         "sim": _CpuMeter(sim_pid),
@@ -409,6 +424,8 @@ async def _measure(
         "sim_cpu_util": cores["sim"],
         "bench_client_cpu_util": cores["bench"],
         "machine_cpus": psutil.cpu_count(),
+        "machine_load_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "bench_loop_lag_ms_p99": _pct(lags_ms, 99),
         "mqtt": mqtt,
         "mqtt_msgs_per_s": round(mqtt_count[0] / duration_s, 1),
         "vehicles_connected_s": round(connect_s, 1),
