@@ -29,12 +29,14 @@ _bearer = HTTPBearer(auto_error=False, description="an API token or the token fr
 
 def get_settings(request: Request) -> Settings:
     """The app's settings."""
-    return request.app.state.settings  # type: ignore[no-any-return]
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 def get_engine(request: Request) -> Engine:
     """The app's database engine."""
-    return request.app.state.engine  # type: ignore[no-any-return]
+    engine: Engine = request.app.state.engine
+    return engine
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -46,9 +48,9 @@ def get_session(request: Request) -> Iterator[Session]:
 def get_runtime(request: Request) -> Runtime:
     """The running Runtime (links, fleet manager, telemetry hub); 503 while it is not up."""
     runtime = getattr(request.app.state, "runtime", None)
-    if runtime is None:
+    if not isinstance(runtime, Runtime):
         raise LinkError("the vehicle runtime is not running")
-    return runtime  # type: ignore[no-any-return]
+    return runtime
 
 
 def principal_for_token(engine: Engine, token: str | None) -> Principal:

@@ -6,6 +6,7 @@ import os
 from logging.config import fileConfig
 
 from alembic import context
+from sqlalchemy.engine import Engine
 
 from api.migrations import target_metadata
 from mission.db import DEFAULT_DATABASE_URL, make_engine
@@ -17,7 +18,7 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine() -> tuple[Engine, bool]:
     engine = config.attributes.get("engine")
     if engine is not None:
         return engine, False

@@ -104,7 +104,7 @@ def active_restrictions(*, session: Session, at: datetime | None = None) -> list
 def create_zone(*, session: Session, data: ZoneCreate) -> ZoneRead:
     """Store a new zone; Conflict if the name is taken."""
     _check_name_free(session, data.name)
-    zone = Zone(**_columns(data))
+    zone = Zone.model_validate(_columns(data))
     session.add(zone)
     session.flush()
     return ZoneRead.model_validate(zone)
@@ -128,8 +128,8 @@ def list_zones(
     if kind is not None:
         query = query.where(Zone.kind == kind.value)
     if active_at is not None:
-        rows = [z for z in session.exec(query).all() if is_active(z, at=active_at)]
-        return [ZoneRead.model_validate(z) for z in rows[offset : offset + limit]], len(rows)
+        active = [z for z in session.exec(query).all() if is_active(z, at=active_at)]
+        return [ZoneRead.model_validate(z) for z in active[offset : offset + limit]], len(active)
     count = select(func.count()).select_from(Zone)
     if kind is not None:
         count = count.where(Zone.kind == kind.value)
