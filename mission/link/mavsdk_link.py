@@ -203,15 +203,15 @@ class MavsdkVehicleLink:
 
     async def arm(self) -> None:
         """Arm the motors."""
-        await self._command("arm", self._require(self._action).arm)
+        await self._command("arm", self._require(self._action, "arm").arm)
 
     async def disarm(self) -> None:
         """Disarm (PX4 refuses in the air)."""
-        await self._command("disarm", self._require(self._action).disarm)
+        await self._command("disarm", self._require(self._action, "disarm").disarm)
 
     async def takeoff(self, alt_m: float | None = None) -> None:
         """Take off to ``alt_m`` above home (PX4's MIS_TAKEOFF_ALT when None); the vehicle holds there."""
-        action = self._require(self._action)
+        action = self._require(self._action, "takeoff")
         if alt_m is not None:
             if not (math.isfinite(alt_m) and 0 < alt_m <= 1000):
                 raise self._error("takeoff", f"altitude must be in (0, 1000] m above home, got {alt_m}")
@@ -221,7 +221,7 @@ class MavsdkVehicleLink:
 
     async def upload_mission(self, items: Sequence[MissionItem | RawMissionItem]) -> None:
         """Check, encode and upload a mission; LinkError naming the refused item (then nothing flies)."""
-        mission_raw = self._require(self._mission_raw)
+        mission_raw = self._require(self._mission_raw, "upload mission")
         try:
             check_items(items)
         except ValueError as err:
@@ -249,7 +249,7 @@ class MavsdkVehicleLink:
 
     async def download_mission(self) -> list[MissionItem | RawMissionItem]:
         """The vehicle's mission (also what lets progress tracking resume after a service restart)."""
-        mission_raw = self._require(self._mission_raw)
+        mission_raw = self._require(self._mission_raw, "download mission")
         raw = await self._command("download mission", mission_raw.download_mission, timeout_s=45.0)
         items = [
             MavlinkItem(r.seq, r.frame, r.command, r.param1, r.param2, r.param3, r.param4, r.x, r.y, r.z)
@@ -260,11 +260,11 @@ class MavsdkVehicleLink:
 
     async def clear_mission(self) -> None:
         """Remove the vehicle's mission."""
-        await self._command("clear mission", self._require(self._mission_raw).clear_mission)
+        await self._command("clear mission", self._require(self._mission_raw, "clear mission").clear_mission)
 
     async def start_mission(self) -> None:
         """Switch to MISSION, retrying while PX4 refuses right after an upload, until the mode reads so."""
-        mission_raw = self._require(self._mission_raw)
+        mission_raw = self._require(self._mission_raw, "start mission")
         if self._last_upload_failed:
             raise self._error("start mission", "the last mission upload failed; upload a valid mission first")
         budget_s = max(self._command_timeout_s, 15.0)
@@ -292,7 +292,7 @@ class MavsdkVehicleLink:
 
     async def pause(self) -> None:
         """Pause the mission (PX4 holds position in AUTO.LOITER)."""
-        await self._command("pause mission", self._require(self._mission_raw).pause_mission)
+        await self._command("pause mission", self._require(self._mission_raw, "pause mission").pause_mission)
 
     async def resume(self) -> None:
         """Continue the mission from the current item."""
@@ -300,14 +300,16 @@ class MavsdkVehicleLink:
 
     async def hold(self) -> None:
         """Hold position (AUTO.LOITER)."""
-        await self._command("hold", self._require(self._action).hold)
+        await self._command("hold", self._require(self._action, "hold").hold)
         self._orbiting = False
 
     async def goto(self, lat: float, lon: float, alt_rel_m: float) -> None:
         """Fly to a point ``alt_rel_m`` above home and hold there."""
         self._check_point("goto", lat, lon, alt_rel_m)
         amsl = self._amsl("goto", alt_rel_m)
-        await self._command("goto", self._require(self._action).goto_location, lat, lon, amsl, math.nan)
+        await self._command(
+            "goto", self._require(self._action, "goto").goto_location, lat, lon, amsl, math.nan
+        )
         self._orbiting = False
 
     async def orbit(
@@ -329,7 +331,7 @@ class MavsdkVehicleLink:
         amsl = self._amsl("orbit", alt_rel_m)
         signed_radius = radius_m if clockwise else -radius_m  # MAV_CMD_DO_ORBIT: negative = counter-clockwise
         yaw = OrbitYawBehavior.HOLD_FRONT_TO_CIRCLE_CENTER
-        action = self._require(self._action)
+        action = self._require(self._action, "orbit")
         await self._command("orbit", action.do_orbit, signed_radius, speed_m_s, yaw, lat, lon, amsl)
         self._orbiting = True
 
@@ -337,16 +339,20 @@ class MavsdkVehicleLink:
         """Ground speed for the current flight (DO_CHANGE_SPEED)."""
         if not (math.isfinite(speed_m_s) and 0 < speed_m_s <= 100):
             raise self._error("set speed", f"speed_m_s must be in (0, 100], got {speed_m_s}")
-        await self._command("set speed", self._require(self._action).set_current_speed, speed_m_s)
+        await self._command(
+            "set speed", self._require(self._action, "set speed").set_current_speed, speed_m_s
+        )
 
     async def return_to_launch(self) -> None:
         """Return home and land (RTL)."""
-        await self._command("return to launch", self._require(self._action).return_to_launch)
+        await self._command(
+            "return to launch", self._require(self._action, "return to launch").return_to_launch
+        )
         self._orbiting = False
 
     async def land(self) -> None:
         """Land where the vehicle is."""
-        await self._command("land", self._require(self._action).land)
+        await self._command("land", self._require(self._action, "land").land)
         self._orbiting = False
 
     async def set_actuator(self, index: int, value: float) -> None:
@@ -355,7 +361,9 @@ class MavsdkVehicleLink:
             raise self._error("set actuator", f"actuator index must be 1..6, got {index}")
         if not (math.isfinite(value) and -1.0 <= value <= 1.0):
             raise self._error("set actuator", f"actuator value must be in -1..1, got {value}")
-        await self._command("set actuator", self._require(self._action).set_actuator, index, value)
+        await self._command(
+            "set actuator", self._require(self._action, "set actuator").set_actuator, index, value
+        )
 
     async def upload_geofence(self, fence: DomainGeofence) -> None:
         """Upload inclusion/exclusion polygons and circles (replaces the vehicle's fence)."""
@@ -386,7 +394,10 @@ class MavsdkVehicleLink:
             raise self._error("upload geofence", "the geofence has no shapes")
         data = GeofenceData(polygons, circles)
         await self._command(
-            "upload geofence", self._require(self._geofence).upload_geofence, data, timeout_s=30.0
+            "upload geofence",
+            self._require(self._geofence, "upload geofence").upload_geofence,
+            data,
+            timeout_s=30.0,
         )
 
     # ---- manager side -------------------------------------------------------------------------
@@ -608,11 +619,11 @@ class MavsdkVehicleLink:
             f"vehicle {self._sysid}: {action} failed: {why}", vehicle_id=self._sysid, action=action
         )
 
-    def _require(self, plugin: T | None) -> T:
+    def _require(self, plugin: T | None, action: str) -> T:
         if plugin is None:
             if self._closed:
-                raise self._error("command", "the link is closed")
-            raise self._error("command", f"not connected yet (no heartbeat on {self._url})")
+                raise self._error(action, "the link is closed")
+            raise self._error(action, f"never connected (no heartbeat on {self._url})")
         return plugin
 
     def _check_point(self, action: str, lat: float, lon: float, alt_rel_m: float, *, where: str = "") -> None:

@@ -9,8 +9,8 @@ import pytest
 
 from flightplans.items import LoiterTime, MissionItem, SetActuator, Takeoff, Waypoint
 from mission.errors import LinkError
-from mission.link import LinkManager, MavsdkVehicleLink, TelemetrySnapshot
-from sim import SimFleet
+from mission.link import FlightMode, LinkManager, MavsdkVehicleLink, TelemetrySnapshot
+from sim import SimConfig, SimFleet
 from tests.integration.conftest import HOME, Flight, distance_m, free_udp_base, offset, wait_for_snapshot
 
 pytestmark = pytest.mark.timeout(60)
@@ -140,3 +140,23 @@ async def test_a_restarted_service_resumes_progress_tracking() -> None:
             )
             assert done.mission.current == len(items)
         assert fleet.vehicles[0].state.mission_state == "complete"
+
+
+async def test_start_mission_retries_while_the_vehicle_refuses_after_an_upload() -> None:
+    # Real PX4 answers "Switching to Mission is currently not available" right after an upload.
+    base = free_udp_base(1)
+    config = SimConfig(mission_start_refusal_wall_s=5.0)
+    async with (
+        SimFleet(count=1, base_port=base, speed=8.0, home=HOME, config=config) as fleet,
+        LinkManager() as links,
+    ):
+        link = await links.add_vehicle(sysid=1, url=f"udpin://0.0.0.0:{base}")
+        await link.wait_ready(timeout_s=15)
+        await _fly(link, _patrol(100, 0))
+        assert link.mode is FlightMode.MISSION
+        vehicle = fleet.vehicles[0]
+        to_mission = [
+            p for c, p in vehicle.commands_received if c == 176 and (int(p[1]), int(p[2])) == (4, 4)
+        ]
+        assert len(to_mission) >= 2, "the refused first switch was not retried"
+        await wait_for_snapshot(link, lambda s: s.mission.finished, timeout_s=20, what="mission end")

@@ -1,0 +1,78 @@
+"""LinkManager's own contract: unique sysids, lookup, removal, and vehicles that never answer."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from flightplans.items import Takeoff
+from mission.errors import LinkError, NotFound
+from mission.link import LinkManager, VehicleLink
+from tests.integration.conftest import Flight, free_udp_base, wait_for_snapshot
+
+pytestmark = pytest.mark.timeout(30)
+
+
+async def test_lookup_duplicates_removal_and_re_adding(sim_flight: Flight) -> None:
+    links, link = sim_flight.links, sim_flight.link
+    assert isinstance(link, VehicleLink)
+    assert links.get(1) is link and links.all() == [link]
+
+    with pytest.raises(LinkError, match="vehicle 1: add failed: sysid already linked on udpin://"):
+        await links.add_vehicle(sysid=1, url=f"udpin://0.0.0.0:{free_udp_base(1)}")
+    with pytest.raises(LinkError, match=r"vehicle 2: add failed: udpin://0\.0\.0\.0:\d+ is already used"):
+        await links.add_vehicle(sysid=2, url=link.url)
+    with pytest.raises(ValueError, match=r"sysid must be 1\.\.255 and not 245"):
+        await links.add_vehicle(sysid=245, url=f"udpin://0.0.0.0:{free_udp_base(1)}")
+    with pytest.raises(NotFound, match=r"vehicle 9 has no link \(known: \[1\]\)"):
+        links.get(9)
+
+    ended = asyncio.Event()
+
+    async def read_until_closed() -> None:
+        async for _ in link.snapshots():
+            pass
+        ended.set()
+
+    reader = asyncio.create_task(read_until_closed())
+    await asyncio.sleep(0.3)
+    await links.remove_vehicle(1)
+    await asyncio.wait_for(ended.wait(), 2)  # the stream ends with the link
+    await reader
+    with pytest.raises(NotFound):
+        links.get(1)
+    with pytest.raises(LinkError, match="vehicle 1: arm failed: the link is closed"):
+        await link.arm()
+
+    again = await links.add_vehicle(sysid=1, url=link.url)
+    await again.wait_ready(timeout_s=10)
+    snap = await wait_for_snapshot(again, lambda s: s.link_up, timeout_s=3, what="a fresh snapshot")
+    assert snap.vehicle_id == 1 and snap.gps_ok
+
+
+async def test_a_vehicle_that_never_answers_gives_clear_errors() -> None:
+    port = free_udp_base(1)
+    url = f"udpin://0.0.0.0:{port}"
+    async with LinkManager(telemetry_hz=10.0) as links:
+        link = await links.add_vehicle(sysid=7, url=url)
+        with pytest.raises(
+            LinkError, match=rf"vehicle 7: connect failed: no heartbeat on {url} within 1 s"
+        ) as err:
+            await link.wait_connected(timeout_s=1.0)
+        assert err.value.vehicle_id == 7 and err.value.action == "connect"
+        with pytest.raises(
+            LinkError, match=rf"vehicle 7: upload mission failed: never connected \(no heartbeat on {url}"
+        ):
+            await link.upload_mission([Takeoff(alt_m=10)])
+        snap = link.latest
+        assert snap is not None and not snap.link_up and snap.lat is None and not link.connected
+
+
+async def test_bad_manager_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"telemetry_hz must be in 0\.1\.\.100, got 0"):
+        LinkManager(telemetry_hz=0)
+    with pytest.raises(ValueError, match="executor_workers must be >= 1, got 0"):
+        LinkManager(executor_workers=0)
+    with pytest.raises(RuntimeError, match="LinkManager is not running"):
+        await LinkManager().add_vehicle(sysid=1, url="udpin://0.0.0.0:14540")
