@@ -87,8 +87,11 @@ STREAM_MSG_IDS: dict[int, str] = {
 }
 _MSG_HEARTBEAT = 0
 _MSG_AUTOPILOT_VERSION = 148
-# commands without side effects: answered again even when they look like retransmissions
-_QUERY_COMMANDS = frozenset({410, 511, 512, 520})
+# Commands whose repetition would do something twice (payload actions, reboot, mission restart).
+# A resend of one of these within command_dedupe_wall_s gets the first ACK replayed instead.
+# Every other command is idempotent by nature (arm when armed, mode when in that mode...) and
+# simply runs again, so a user's deliberate repeat is never swallowed.
+_ONCE_COMMANDS = frozenset({187, 211, 42600, 246, 300, 224})
 
 
 def _int(value: float) -> int:
@@ -167,9 +170,7 @@ class SimVehicle:
         self._upload: _Upload | None = None
         self._last_upload: tuple[int, int, tuple[int, int], int] | None = None
         self._refuse_mission_start_until = 0.0
-        self._last_cmd_key: tuple[Any, ...] | None = None
-        self._last_cmd_wall = 0.0
-        self._last_cmd_outcome = Outcome(ACCEPTED)
+        self._recent_once: dict[tuple[Any, ...], tuple[float, Outcome]] = {}
         self._stream_senders: dict[str, Callable[[], None]] = {
             "SYS_STATUS": self._send_sys_status,
             "GLOBAL_POSITION_INT": self._send_global_position,
@@ -637,21 +638,24 @@ class SimVehicle:
     ) -> None:
         self.commands_received.append((command, params))
         now = time.monotonic()
-        retransmission = (
-            command not in _QUERY_COMMANDS
-            and key == self._last_cmd_key
-            and now - self._last_cmd_wall < self.config.command_dedupe_wall_s
-            and (confirmation > 0 or self._last_cmd_outcome.result == ACCEPTED)
-        )
+        window = self.config.command_dedupe_wall_s
+        if self._recent_once and len(self._recent_once) > 8:
+            self._recent_once = {k: v for k, v in self._recent_once.items() if now - v[0] < window}
         # MAVSDK resends with confirmation 0, so a resend is recognised by its bytes and timing;
         # a refused command had no effect and is simply evaluated again
+        recent = self._recent_once.get(key) if command in _ONCE_COMMANDS else None
+        retransmission = (
+            recent is not None
+            and recent[1].result == ACCEPTED
+            and (now - recent[0] < window or confirmation > 0)
+        )
         if retransmission:
-            outcome = self._last_cmd_outcome
+            assert recent is not None
+            outcome = recent[1]
         else:
             outcome = self._execute(command, params, frame)
-            self._last_cmd_key = key
-            self._last_cmd_wall = now
-            self._last_cmd_outcome = outcome
+            if command in _ONCE_COMMANDS:
+                self._recent_once[key] = (now, outcome)
         self._send(
             self._mav.command_ack_encode(
                 command, outcome.result, 0, 0, msg.get_srcSystem(), msg.get_srcComponent()

@@ -163,8 +163,8 @@ async def test_mission_flies_items_in_order_with_payload_and_holds_at_the_end(fl
 
 
 async def test_hold_pauses_and_mission_resumes_at_the_same_item(fly: FlyFactory) -> None:
-    fleet, vehicle, gcs = await fly(speed=10.0)
-    far = [Item(NAV_WAYPOINT, LAT + 0.005, LON, 20.0), Item(NAV_WAYPOINT, LAT, LON, 20.0)]
+    fleet, vehicle, gcs = await fly(speed=20.0)
+    far = [Item(NAV_WAYPOINT, LAT + 0.002, LON, 20.0), Item(NAV_WAYPOINT, LAT, LON, 20.0)]
     assert await gcs.upload(far) == 0
     await asyncio.sleep(0.4)
     assert await gcs.command_long(mavlink.MAV_CMD_COMPONENT_ARM_DISARM, 1) == 0
@@ -174,7 +174,7 @@ async def test_hold_pauses_and_mission_resumes_at_the_same_item(fly: FlyFactory)
     assert await gcs.set_mode(4, 3) == 0
     paused = await gcs.expect("MISSION_CURRENT", lambda m: m.mission_state == 4, since=since)
     assert paused.seq == 0
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.4)
     assert vehicle.state.ground_speed_m_s < 0.5
     assert await gcs.set_mode(*MISSION) == 0
     resumed = await gcs.expect("MISSION_CURRENT", lambda m: m.mission_state == 3, since=since)
