@@ -9,6 +9,7 @@ import sys
 from typing import Annotated
 
 import typer
+from sqlalchemy.engine import Engine
 
 from api import migrations
 from api.settings import Settings
@@ -35,7 +36,7 @@ def _role(value: str) -> Role:
         raise typer.BadParameter(str(err)) from None
 
 
-def _migrated_engine(settings: Settings):  # type: ignore[no-untyped-def]
+def _migrated_engine(settings: Settings) -> Engine:
     engine = make_engine(settings.database_url)
     migrations.upgrade(engine)
     return engine
@@ -99,7 +100,7 @@ def seed_demo(settings: Settings, *, vehicles: int) -> None:
     )
 
 
-def sim_command(*, count: int, base_port: int, speed: float, home: tuple[float, float]) -> list[str]:
+def sim_command(*, count: int, base_port: int, speed: float, home: tuple[float, float, float]) -> list[str]:
     """The argv that starts ``count`` simulated vehicles as a subprocess."""
     return [
         sys.executable,
@@ -112,7 +113,7 @@ def sim_command(*, count: int, base_port: int, speed: float, home: tuple[float, 
         "--speed",
         f"{speed:g}",
         "--home",
-        f"{home[0]},{home[1]}",
+        f"{home[0]},{home[1]},{home[2]}",
     ]
 
 
@@ -120,7 +121,7 @@ def sim_command(*, count: int, base_port: int, speed: float, home: tuple[float, 
 def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="HTTP port")] = None,
-    sim: Annotated[int, typer.Option("--sim", min=0, max=254, help="start N simulated drones")] = 0,
+    sim: Annotated[int, typer.Option("--sim", min=0, max=250, help="start N simulated drones")] = 0,
     demo_login: Annotated[bool, typer.Option(help="seed admin/admin (local demo only)")] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
 ) -> None:
@@ -145,7 +146,7 @@ def serve(
             count=sim,
             base_port=settings.sim_base_port,
             speed=settings.sim_speed,
-            home=(scenario.DOCKS[0].lat, scenario.DOCKS[0].lon),
+            home=(scenario.DOCKS[0].lat, scenario.DOCKS[0].lon, scenario.HOME_ALT_M),
         )
         typer.echo(f"starting {sim} simulated drones: {' '.join(argv[1:])}", err=True)
         sim_proc = subprocess.Popen(argv)

@@ -158,3 +158,27 @@ def test_serve_with_simulated_drones(cli_env: dict[str, str], tmp_path: Path) ->
     assert proc.returncode == 0, Path(log.name).read_text()
     _gone, alive = psutil.wait_procs(children, timeout=10)
     assert alive == [], "the simulator outlived the service"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_demo_login_is_admin_admin_and_warns(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from api.cli import ensure_admin
+    from tests.api.conftest import make_settings
+
+    ensure_admin(make_settings(db_url), demo_login=True)
+    assert "DEMO LOGIN admin/admin" in capsys.readouterr().err
+    ensure_admin(make_settings(db_url), demo_login=True)  # users exist: nothing created, nothing printed
+    assert capsys.readouterr().err == ""
+    engine = make_engine(db_url)
+    try:
+        with session_scope(engine) as session:
+            _token, user = auth.login(session=session, username="admin", password="admin", ttl_s=60)
+    finally:
+        engine.dispose()
+    assert user.role.value == "admin"
+
+
+def test_sim_subcommand_delegates_to_the_simulator(cli_env: dict[str, str]) -> None:
+    result = run_cli("sim", "--count", "0", env=cli_env)
+    assert result.returncode == 2
+    assert "sim: error: count must be within" in result.stderr
