@@ -1,0 +1,164 @@
+"""The Runtime against a simulated vehicle: live events, link loss, vehicle failsafes, in-process restart."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from contextlib import asynccontextmanager
+from types import SimpleNamespace
+
+import pytest
+from sqlmodel import select
+
+from mission.db import make_engine, session_scope
+from mission.fleet.models import Vehicle
+from mission.link import LinkManager
+from mission.missions.models import MissionCreate, MissionEvent
+from mission.runtime import Runtime
+from sim import SimFleet
+from tests.api.test_missions_support import HOME, free_udp_ports, make_schema
+
+pytestmark = pytest.mark.timeout(60)
+
+LINE = {"type": "LineString", "coordinates": [[109.9810, 39.8200], [109.9850, 39.8225], [109.9880, 39.8240]]}
+
+
+@pytest.fixture
+async def world(tmp_path):
+    port = free_udp_ports(1)
+    engine = make_engine(f"sqlite:///{tmp_path / 'rt.db'}")
+    make_schema(engine)
+    with session_scope(engine) as session:
+        session.add(
+            Vehicle(
+                name="drone-1",
+                connection_url=f"udpin://0.0.0.0:{port}",
+                sysid=1,
+                home_lat=HOME[0],
+                home_lon=HOME[1],
+                home_alt_m=1100.0,
+            )
+        )
+    async with SimFleet(count=1, base_port=port, speed=20.0, home=(HOME[0], HOME[1], 1100.0)) as fleet:
+        yield engine, fleet.vehicles[0], port
+    engine.dispose()
+
+
+@asynccontextmanager
+async def runtime(engine, **settings):
+    config = SimpleNamespace(telemetry_hz=10.0, registry_poll_s=0.5, **settings)
+    async with Runtime(settings=config, engine=engine) as rt:
+        link = await rt.fleet.wait_link(1, timeout_s=15)
+        await link.wait_ready(timeout_s=15)
+        yield rt
+
+
+async def _launch(rt) -> int:
+    data = MissionCreate.model_validate(
+        {
+            "name": "line",
+            "vehicle_id": 1,
+            "plan": {"kind": "custom", "geometry": LINE, "params": {"alt_m": 30}},
+        }
+    )
+    mission = rt.missions.create(data=data, actor="alice")
+    rt.missions.validate(mission_id=mission.id, actor="alice")
+    launched = await rt.missions.launch(mission_id=mission.id, actor="alice")
+    assert launched.state == "active"
+    return mission.id
+
+
+def _mission(engine, mid):
+    from mission.missions import service
+
+    with session_scope(engine) as session:
+        return service.get(session=session, mission_id=mid)
+
+
+def _events(engine, mid):
+    with session_scope(engine) as session:
+        return list(session.exec(select(MissionEvent).where(MissionEvent.mission_id == mid)).all())
+
+
+async def _until(pred, timeout_s, what):
+    deadline = time.monotonic() + timeout_s
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+async def test_transitions_reach_the_hub_live(world):
+    engine, vehicle, _ = world
+    async with runtime(engine) as rt:
+        with rt.hub.subscribe(kinds=["mission.transition"], name="test") as sub:
+            mid = await _launch(rt)
+            await _until(lambda: _mission(engine, mid).state == "completed", 40, "completion")
+            events = [r.event for r in sub.take().events]
+    moves = [(e.data["from_state"], e.data["to_state"], e.data["actor"]) for e in events]
+    assert moves[0] == ("draft", "validated", "alice")
+    assert moves[-1] == ("returning", "completed", "vehicle")
+    assert all(e.mission_id == mid and e.vehicle_id == 1 for e in events)
+
+
+async def test_in_process_restart_resumes_tracking_and_records_completion_once(world):
+    engine, vehicle, _ = world
+    async with runtime(engine) as rt:
+        mid = await _launch(rt)
+        await _until(lambda: vehicle.state.mission_seq >= 3, 20, "the vehicle to be under way")
+    # the service is gone; the vehicle flies on
+    assert _mission(engine, mid).state == "active"
+    rt = Runtime(settings=SimpleNamespace(telemetry_hz=10.0, registry_poll_s=0.5), engine=engine)
+    with rt.hub.subscribe(kinds=["mission.recovered", "mission.transition"], name="test") as sub:
+        async with rt:
+            await _until(lambda: _mission(engine, mid).state == "completed", 40, "completion after restart")
+            kinds = [r.event.kind for r in sub.take().events]
+    assert kinds[0] == "mission.recovered"
+    to_states = [e.to_state for e in _events(engine, mid)]
+    assert to_states.count("completed") == 1 and to_states.count("active") == 1
+
+
+async def test_vehicle_holding_another_mission_after_restart_is_failed_with_the_reason(world):
+    engine, vehicle, port = world
+    async with runtime(engine) as rt:
+        mid = await _launch(rt)
+        await _until(lambda: vehicle.state.mission_seq >= 2, 20, "the vehicle to be under way")
+        link = rt.fleet.link(1)
+        from flightplans.items import Takeoff, Waypoint
+
+        await link.pause()
+        # someone else (another ground station) replaces the mission while the service is away
+        other = [Takeoff(alt_m=20), Waypoint(lat=HOME[0], lon=HOME[1] + 0.001, alt_m=20)]
+    async with LinkManager(telemetry_hz=5.0) as links:
+        foreign = await links.add_vehicle(sysid=1, url=f"udpin://0.0.0.0:{port}")
+        await foreign.wait_connected(timeout_s=10)
+        await foreign.upload_mission(other)
+        await links.remove_vehicle(1)
+    async with runtime(engine):
+        await _until(lambda: _mission(engine, mid).state == "failed", 20, "the mismatch to be noticed")
+    assert "holds another mission (2 items)" in (_mission(engine, mid).reason or "")
+
+
+async def test_link_lost_beyond_the_timeout_fails_the_mission(world):
+    engine, vehicle, _ = world
+    async with runtime(engine, link_loss_timeout_s=2.0) as rt:
+        mid = await _launch(rt)
+        vehicle.blackout(6.0)
+        await _until(lambda: _mission(engine, mid).state == "failed", 15, "the link-loss failure")
+    m = _mission(engine, mid)
+    assert "link to vehicle 1 lost" in (m.reason or "")
+    assert [e.actor for e in _events(engine, mid)][-1] == "system"
+
+
+async def test_vehicle_failsafe_return_is_recorded_with_the_vehicle_as_actor(world):
+    engine, vehicle, _ = world
+    async with runtime(engine) as rt:
+        mid = await _launch(rt)
+        await _until(lambda: vehicle.state.alt_rel_m > 10, 15, "climb")
+        vehicle.battery_sag(vehicle.state.battery_pct - 6)  # critical: PX4 returns (or lands, if emergency)
+        await _until(lambda: _mission(engine, mid).state in ("returning", "completed"), 15, "the failsafe")
+        ret = [e for e in _events(engine, mid) if e.to_state == "returning"]
+        assert ret and ret[0].actor == "vehicle"
+        assert re.search(r"vehicle switched to (return|land)", ret[0].reason), ret[0].reason
+        await _until(lambda: _mission(engine, mid).state == "completed", 30, "the landing")
