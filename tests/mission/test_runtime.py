@@ -90,7 +90,7 @@ async def _until(pred, timeout_s, what):
 
 
 async def test_transitions_reach_the_hub_live(world):
-    engine, vehicle, _ = world
+    engine, _vehicle, _ = world
     async with runtime(engine) as rt:
         with rt.hub.subscribe(kinds=["mission.transition"], name="test") as sub:
             mid = await _launch(rt)
