@@ -57,6 +57,14 @@ async def test_connects_and_reports_health_at_the_throttled_rate(flight: Flight)
     assert 15 <= len(received) <= 23, f"{len(received)} snapshots in 2 s at telemetry_hz=10"
     assert all(s.link_up for s in received)
 
+    if flight.probe.is_sim:  # health follows the vehicle: GPS lost, then back
+        flight.probe.sim().set_gps_loss(True)
+        await wait_for_snapshot(link, lambda s: not s.gps_ok, timeout_s=5, what="GPS loss reported")
+        with pytest.raises(LinkError, match=r"vehicle 1: wait ready failed: not ready after 1 s: GPS"):
+            await link.wait_ready(timeout_s=1.0)
+        flight.probe.sim().set_gps_loss(False)
+        await wait_for_snapshot(link, lambda s: s.gps_ok, timeout_s=5, what="GPS back")
+
 
 async def test_mission_with_payload_completes_then_rtl_lands_and_disarms(flight: Flight) -> None:
     link = flight.link
@@ -82,6 +90,18 @@ async def test_mission_with_payload_completes_then_rtl_lands_and_disarms(flight:
     assert link.mode is FlightMode.MISSION
 
     seen: list[TelemetrySnapshot] = []
+    await wait_for_snapshot(link, lambda s: s.mission.current >= 1, timeout_s=20, what="first leg", seen=seen)
+    await link.pause()
+    paused = await wait_for_snapshot(
+        link, lambda s: s.mode is FlightMode.HOLD, timeout_s=5, what="paused (hold)"
+    )
+    await asyncio.sleep(1.0)
+    still = link.latest
+    assert still is not None and still.lat is not None and paused.lat is not None and paused.lon is not None
+    assert still.lon is not None and distance_m(paused.lat, paused.lon, still.lat, still.lon) < 15
+    assert not still.mission.finished
+    await link.resume()
+    assert link.mode is FlightMode.MISSION
     done = await wait_for_snapshot(
         link, lambda s: s.mission.finished, timeout_s=40, what="mission end", seen=seen
     )
@@ -192,3 +212,36 @@ async def test_unsupported_mission_item_is_a_clear_error_and_nothing_flies(fligh
     assert abs(snap.alt_rel_m or 0.0) < 0.5
     if flight.probe.is_sim:
         assert flight.probe.sim().mission_items() == []
+
+
+async def test_live_commands_disarm_clear_actuator_speed_and_land(flight: Flight) -> None:
+    link = flight.link
+    await link.arm()
+    await wait_for_snapshot(link, lambda s: s.armed, timeout_s=5, what="armed")
+    await link.disarm()
+    await wait_for_snapshot(link, lambda s: not s.armed, timeout_s=5, what="disarmed")
+
+    wp = offset(60, 0, origin=flight.home)
+    await link.upload_mission([Takeoff(alt_m=10), Waypoint(lat=wp[0], lon=wp[1], alt_m=10)])
+    await link.clear_mission()
+    assert await link.download_mission() == []
+    if flight.probe.is_sim:
+        assert flight.probe.sim().mission_items() == []
+
+    await _take_off(flight, 15.0)
+    await link.set_actuator(3, 0.5)  # e.g. the speaker, live
+    await link.set_speed(4.0)
+    if flight.probe.is_sim:
+        vehicle = flight.probe.sim()
+        assert [(e.index, e.value, e.source) for e in vehicle.payload_events] == [(3, 0.5, "command")]
+        assert any(c == 178 and p[1] == 4.0 for c, p in vehicle.commands_received)
+    with pytest.raises(
+        LinkError, match=r"vehicle 1: set actuator failed: actuator index must be 1\.\.6, got 7"
+    ):
+        await link.set_actuator(7, 0.5)
+
+    await link.land()
+    landed = await wait_for_snapshot(
+        link, lambda s: not s.in_air and not s.armed, timeout_s=30, what="landed and disarmed"
+    )
+    assert abs(landed.alt_rel_m or 0.0) < 1.0
