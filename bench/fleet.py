@@ -61,6 +61,7 @@ class FleetResult:
     vehicles: int
     speed: float
     stream_rates: str
+    hold_s: float
     connected: int
     missions_completed: int
     wall_s: float
@@ -182,6 +183,7 @@ async def run(
     timeout_s: float,
     executor_workers: int,
     px4_rates: bool = False,
+    hold_s: float = 0.0,
 ) -> FleetResult:
     """Fly the fleet once and measure."""
     runs = [VehicleRun(sysid=i + 1) for i in range(vehicles)]
@@ -203,6 +205,8 @@ async def run(
                     for i, (link, r) in enumerate(zip(links.all(), runs, strict=True))
                 )
             )
+            # steady state: every vehicle hovering at its last waypoint, telemetry still flowing
+            await asyncio.sleep(hold_s)
         finally:
             usage: ProcessUsage = meter.stop()
             sim_usage = sim_meter.stop()
@@ -219,6 +223,7 @@ async def run(
     return FleetResult(
         vehicles=vehicles,
         speed=speed,
+        hold_s=hold_s,
         stream_rates="px4 (position 50 Hz, attitude 100 Hz)"
         if px4_rates
         else "sim defaults (position 10 Hz)",
@@ -283,6 +288,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout-s", type=float, default=120.0, help="per vehicle: connect, and fly")
     parser.add_argument("--executor-workers", type=int, default=64)
     parser.add_argument(
+        "--hold-s", type=float, default=0.0, help="keep measuring this long after the missions"
+    )
+    parser.add_argument(
         "--px4-rates",
         action="store_true",
         help="vehicles stream at PX4 SITL rates (position 50 Hz) not sim's",
@@ -300,6 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             timeout_s=args.timeout_s,
             executor_workers=args.executor_workers,
             px4_rates=args.px4_rates,
+            hold_s=args.hold_s,
         )
     )
     print_table(result)
