@@ -54,7 +54,7 @@ async def run_fleet(
     """Run a fleet until `stop` is set or SIGINT/SIGTERM arrives; prints one line per vehicle when up."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    installed: list[int] = []
+    installed: list[signal.Signals] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
             loop.add_signal_handler(sig, stop.set)

@@ -92,16 +92,17 @@ class SimFleet:
                 local_port = 0
                 if self.config.local_port_base is not None:
                     local_port = self.config.local_port_base + vehicle.index
+                endpoint = _Endpoint(vehicle)
                 try:
                     transport, _ = await loop.create_datagram_endpoint(
-                        lambda v=vehicle: _Endpoint(v), local_addr=(bind, local_port)
+                        lambda e=endpoint: e, local_addr=(bind, local_port)  # type: ignore[misc]
                     )
                 except OSError as exc:
                     where = f"{bind}:{local_port}"
                     raise OSError(
                         exc.errno, f"vehicle sysid {vehicle.sysid}: cannot bind UDP {where}: {exc}"
                     ) from exc
-                vehicle.attach(transport)  # type: ignore[arg-type]
+                vehicle.attach(transport)
         except BaseException:
             await self.close()
             raise

@@ -549,7 +549,7 @@ class SimVehicle:
                 int(bat.consumed_mah),
                 int((bat.capacity_wh - bat.energy_wh) * 36),
                 int(bat.soc * 100),
-                int(bat.energy_wh * 3600 / power / max(self.speed, 1e-9)) if self.autopilot.armed else 0,
+                int(bat.energy_wh * 3600 / power) if self.autopilot.armed else 0,
                 self._charge_state(),
             )
         )
@@ -852,7 +852,7 @@ class SimVehicle:
         if not self._for_me(msg):
             return
         name = msg.param_id if msg.param_index < 0 else self.params.name_at(msg.param_index)
-        if name in self.params:
+        if isinstance(name, str) and name in self.params:
             self._send_param(name)
 
     def _handle_param_set(self, msg: Any) -> None:
