@@ -124,7 +124,6 @@ class MavsdkVehicleLink:
         self._health: tuple[bool, bool, bool] = (False, False, False)  # gps ok, home ok, armable
         self._home: tuple[float, float, float] | None = None
         self._progress: tuple[int, int] = (0, 0)
-        self._heartbeat_seen = False
         self._orbiting = False  # PX4 flies orbit as a POSCTL sub-mode that MAVSDK reports as POSCTL
         self._last_upload_failed = False
 
