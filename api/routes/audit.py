@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from api.deps import AdminOnly, SessionDep
 from api.pagination import Page, Paging
 from mission.audit import service as audit
+from mission.audit.fields import PrintableStr
 from mission.audit.models import AuditRead, AuditReport
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
@@ -19,8 +20,10 @@ def list_audit(
     session: SessionDep,
     paging: Paging,
     _who: AdminOnly,
-    actor: Annotated[str | None, Query(max_length=100)] = None,
-    action: Annotated[str | None, Query(max_length=100, description="action prefix, e.g. mission.")] = None,
+    actor: Annotated[PrintableStr | None, Query(max_length=100)] = None,
+    action: Annotated[
+        PrintableStr | None, Query(max_length=100, description="action prefix")
+    ] = None,
 ) -> Page[AuditRead]:
     items, total = audit.list_entries(
         session=session, limit=paging.limit, offset=paging.offset, actor=actor, action=action

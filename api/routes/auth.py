@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import AdminOnly, AnyRole, SessionDep, SettingsDep
 from api.errors import Unauthenticated
 from mission.audit import service as audit
+from mission.audit.fields import PrintableStr
 from mission.auth import service as auth
 from mission.auth.models import Principal, UserCreate, UserRead
 from mission.auth.roles import Role
@@ -20,8 +21,8 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 class LoginRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=256)
+    username: PrintableStr = Field(min_length=1, max_length=64)
+    password: PrintableStr = Field(min_length=1, max_length=256)
 
 
 class LoginResponse(BaseModel):

@@ -14,6 +14,7 @@ from sqlalchemy import JSON, Column, DateTime
 from sqlmodel import Field, SQLModel
 
 from mission.audit.clock import UtcDatetime, as_utc, utcnow
+from mission.audit.fields import PrintableStr
 
 Longitude = Annotated[float, PydField(ge=-180, le=180)]
 Latitude = Annotated[float, PydField(ge=-90, le=90)]
@@ -84,14 +85,14 @@ class ZoneCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = PydField(min_length=1, max_length=100)
+    name: PrintableStr = PydField(min_length=1, max_length=100)
     kind: ZoneKind
     shape: Shape
     floor_m: float = PydField(default=0.0, ge=-100, le=10_000)
     ceiling_m: float = PydField(default=500.0, gt=-100, le=20_000)
     active_from: datetime | None = None
     active_until: datetime | None = None
-    description: str = PydField(default="", max_length=500)
+    description: PrintableStr = PydField(default="", max_length=500)
 
     @field_validator("active_from", "active_until")
     @classmethod

@@ -10,6 +10,7 @@ from sqlalchemy import DateTime
 from sqlmodel import Field, SQLModel
 
 from mission.audit.clock import UtcDatetime, utcnow
+from mission.audit.fields import PrintableStr
 from mission.auth.roles import Role
 
 
@@ -51,7 +52,7 @@ class Principal(BaseModel):
 class TokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = PydField(min_length=1, max_length=100)
+    name: PrintableStr = PydField(min_length=1, max_length=100)
     role: Role
     expires_in_s: int | None = PydField(default=None, gt=0, le=10 * 365 * 86400)
 
@@ -78,7 +79,7 @@ class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     username: str = PydField(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
-    password: str = PydField(min_length=4, max_length=256)
+    password: PrintableStr = PydField(min_length=4, max_length=256)
     role: Role
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import JSON, Column, DateTime
 from sqlmodel import Field, SQLModel
 
 from mission.audit.clock import UtcDatetime, utcnow
+from mission.audit.fields import PrintableStr
 
 # MAVSDK connection URLs (udpin://host:port, udpout://, tcpout://, serial://dev:baud), legacy udp://.
 _URL_RE = re.compile(r"^(udpin|udpout|udp|tcpin|tcpout|tcp|serial)://[^\s]+$")
@@ -82,13 +83,13 @@ class VehicleCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = PydField(min_length=1, max_length=64)
-    connection_url: str = PydField(max_length=200)
+    name: PrintableStr = PydField(min_length=1, max_length=64)
+    connection_url: PrintableStr = PydField(max_length=200)
     sysid: int = PydField(ge=1, le=254, description="MAVLink system id, unique in the fleet")
     home_lat: float = PydField(ge=-90, le=90)
     home_lon: float = PydField(ge=-180, le=180)
     home_alt_m: float = PydField(default=0.0, ge=-500, le=9000, description="home altitude AMSL")
-    dock: str | None = PydField(default=None, max_length=100)
+    dock: PrintableStr | None = PydField(default=None, max_length=100)
     capabilities: list[Capability] = PydField(default_factory=list)
     cruise_speed_m_s: float = PydField(default=10.0, gt=0, le=60)
     endurance_s: float = PydField(default=1800.0, gt=0, le=86_400)
@@ -132,13 +133,13 @@ class VehicleUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = PydField(default=None, min_length=1, max_length=64)
-    connection_url: str | None = PydField(default=None, max_length=200)
+    name: PrintableStr | None = PydField(default=None, min_length=1, max_length=64)
+    connection_url: PrintableStr | None = PydField(default=None, max_length=200)
     sysid: int | None = PydField(default=None, ge=1, le=254)
     home_lat: float | None = PydField(default=None, ge=-90, le=90)
     home_lon: float | None = PydField(default=None, ge=-180, le=180)
     home_alt_m: float | None = PydField(default=None, ge=-500, le=9000)
-    dock: str | None = PydField(default=None, max_length=100)
+    dock: PrintableStr | None = PydField(default=None, max_length=100)
     capabilities: list[Capability] | None = None
     cruise_speed_m_s: float | None = PydField(default=None, gt=0, le=60)
     endurance_s: float | None = PydField(default=None, gt=0, le=86_400)

@@ -6,6 +6,7 @@ admin token) and must get a non-5xx answer in the common error shape. Bounded: a
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,15 +15,16 @@ import pytest
 import schemathesis
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from hypothesis import HealthCheck, settings
+from sqlalchemy import create_engine, text
 
 from api.app import create_app
 from mission.auth import service as auth
 from mission.auth.roles import Role
 from mission.db import session_scope
 from tests.api.conftest import make_settings
+from tests.conftest_db import POSTGRES_URL
 
 CORE_PATHS = r"^/api/v1/(auth|tokens|vehicles|zones|audit|health)(/|$)"
-# The fleet manager must not try to open the fuzzed connection URLs within the test.
 _spec_app = create_app(make_settings("sqlite://"))
 schema = (
     schemathesis.openapi.from_dict(_spec_app.openapi())
@@ -58,17 +60,37 @@ class FuzzClient:
         return self.portal.call(lambda: self.client.request(**kwargs))
 
 
+BASE_URL = "http://testserver"
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def fuzz_db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One database for the whole module: a SQLite file or a private PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'skywarden.db'}"
+        return
+    schema_name = f"fuzz_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema_name}"'))
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema_name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema_name}" CASCADE'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="module")
-def fuzz_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzClient]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'skywarden.db'}"
-    app = create_app(make_settings(url, registry_poll_s=60))
+def fuzz_client(fuzz_db_url: str) -> Iterator[FuzzClient]:
+    # registry_poll_s=60: the fleet manager must not try to open fuzzed connection URLs during the test.
+    app = create_app(make_settings(fuzz_db_url, registry_poll_s=60))
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    http = httpx.AsyncClient(transport=transport, base_url=BASE_URL)
     with (
         start_blocking_portal() as portal,
         portal.wrap_async_context_manager(app.router.lifespan_context(app)),
-        portal.wrap_async_context_manager(
-            httpx.AsyncClient(transport=transport, base_url="http://testserver")
-        ) as client,
+        portal.wrap_async_context_manager(http) as client,
     ):
         with session_scope(app.state.engine) as session:
             token = auth.issue_token(session=session, name="fuzz", role=Role.admin).token

@@ -69,3 +69,10 @@ async def test_bad_zones_are_422_with_the_reason(client: httpx.AsyncClient, admi
     await client.post(URL, json={"name": "x", "kind": "no_fly", "shape": SQUARE}, headers=admin)
     r = await client.post(URL, json={"name": "x", "kind": "patrol", "shape": SQUARE}, headers=admin)
     assert r.status_code == 409 and "'x' already exists" in r.json()["error"]["message"]
+
+
+async def test_nul_bytes_are_refused_not_crashed(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+    """PostgreSQL text cannot hold NUL; the answer is a 422 on both databases, never a 500."""
+    r = await client.post(URL, json={"name": "bad\u0000name", "kind": "no_fly", "shape": SQUARE}, headers=admin)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "validation_error"
