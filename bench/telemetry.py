@@ -71,6 +71,14 @@ def _broker_up(host: str = "127.0.0.1", port: int = 1883) -> bool:
 
 
 # ------------------------------------------------------------------------------------------ service side
+async def _measure_lag(lags_ms: list[float]) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        t0 = loop.time()
+        await asyncio.sleep(0.01)
+        lags_ms.append((loop.time() - t0 - 0.01) * 1000.0)
+
+
 def serve(port: int) -> None:
     """Run the service (``create_app``, settings from the environment) with the MQTT bridge until SIGTERM."""
     import uvicorn
@@ -89,20 +97,29 @@ def serve(port: int) -> None:
 
     @contextlib.asynccontextmanager
     async def lifespan(app_: Any) -> AsyncIterator[Any]:
-        async with inner(app_) as state:
-            runtime = getattr(app_.state, "runtime", None)
-            if settings.mqtt_url and runtime is not None and getattr(app_.state, "mqtt_bridge", None) is None:
-                # Until the composition root wires the bridge itself.
-                config = MqttBridgeConfig.from_settings(settings)
-                assert config is not None
-                config = dataclasses.replace(
-                    config, client_id=os.environ.get("SKYWARDEN_MQTT_CLIENT_ID", "bench")
-                )
-                async with MqttBridge(config, runtime.hub, _NoIncidents()) as bridge:
-                    app_.state.mqtt_bridge = bridge
+        lags_ms: list[float] = []
+        lag_task = asyncio.create_task(_measure_lag(lags_ms), name="bench-loop-lag")
+        try:
+            async with inner(app_) as state:
+                runtime = getattr(app_.state, "runtime", None)
+                bridge_needed = settings.mqtt_url and getattr(app_.state, "mqtt_bridge", None) is None
+                if bridge_needed and runtime is not None:
+                    # Until the composition root wires the bridge itself.
+                    config = MqttBridgeConfig.from_settings(settings)
+                    assert config is not None
+                    config = dataclasses.replace(
+                        config, client_id=os.environ.get("SKYWARDEN_MQTT_CLIENT_ID", "bench")
+                    )
+                    async with MqttBridge(config, runtime.hub, _NoIncidents()) as bridge:
+                        app_.state.mqtt_bridge = bridge
+                        yield state
+                else:
                     yield state
-            else:
-                yield state
+        finally:
+            lag_task.cancel()
+            lag_path = os.environ.get("SKYWARDEN_BENCH_LAG_FILE")
+            if lag_path:
+                await asyncio.to_thread(Path(lag_path).write_text, json.dumps(lags_ms[-20000:]))
 
     app.router.lifespan_context = lifespan
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws_per_message_deflate=False)
@@ -307,6 +324,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         SKYWARDEN_SIM_BASE_PORT=str(udp_base),
         SKYWARDEN_MQTT_TOPIC_PREFIX=prefix,
         SKYWARDEN_MQTT_CLIENT_ID=prefix,
+        SKYWARDEN_BENCH_LAG_FILE=str(workdir / "service_lag.json"),
     )
     if mqtt:
         env["SKYWARDEN_MQTT_URL"] = f"mqtt://127.0.0.1:{args.mqtt_port}"
@@ -338,9 +356,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
         url = f"ws://127.0.0.1:{http_port}/ws?token={token}"
-        figures = asyncio.run(
+        figures: dict[str, Any] = asyncio.run(
             _measure(args, url=url, prefix=prefix, mqtt=mqtt, service_pid=service.pid, sim_pid=sim.pid)
         )
+        _stop(sim)
+        _stop(service)
+        with contextlib.suppress(OSError, ValueError):
+            # The service's own loop lag over its last ~200 s: high values mean it was starved of CPU.
+            lags = json.loads((workdir / "service_lag.json").read_text())
+            figures["service_loop_lag_ms_p99"] = _pct(lags[-int(args.seconds * 100) :], 99)
         return figures
     finally:
         _stop(sim)
