@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from mission.audit.clock import utcnow
@@ -78,7 +79,13 @@ def delete(*, session: Session, vehicle_id: int) -> VehicleRead:
     vehicle = _row(session, vehicle_id)
     gone = VehicleRead.model_validate(vehicle)
     session.delete(vehicle)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as err:
+        raise Conflict(
+            f"vehicle {vehicle_id} ({gone.name}) has missions or incidents on record; "
+            "disable it (enabled=false) instead of deleting it"
+        ) from err
     return gone
 
 

@@ -108,3 +108,20 @@ async def test_unknown_ids_are_404(client: httpx.AsyncClient, admin: dict[str, s
         r = await client.request(method, f"{URL}/4242", headers=admin, **kwargs)
         assert r.status_code == 404, method
         assert r.json()["error"]["message"] == "vehicle 4242 does not exist"
+
+
+async def test_a_vehicle_with_history_cannot_be_deleted(
+    app, client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:  # type: ignore[no-untyped-def]
+    from mission.db import session_scope
+    from mission.missions.models import Mission
+
+    vid = (await client.post(URL, json=body(), headers=admin)).json()["id"]
+    with session_scope(app.state.engine) as session:
+        session.add(Mission(name="sweep", vehicle_id=vid, plan={"kind": "custom"}, created_by="pia"))
+    r = await client.delete(f"{URL}/{vid}", headers=admin)
+    assert r.status_code == 409, r.text
+    assert "has missions or incidents on record" in r.json()["error"]["message"]
+    assert (await client.get(f"{URL}/{vid}", headers=admin)).status_code == 200
+    r = await client.patch(f"{URL}/{vid}", json={"enabled": False}, headers=admin)
+    assert r.json()["enabled"] is False
