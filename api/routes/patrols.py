@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, ConfigDict
+from sqlmodel import Session
 
 from api.deps import AnyRole, SessionDep, require_roles
 from api.pagination import Page, Paging
@@ -26,7 +27,9 @@ class PatrolEnable(BaseModel):
     enabled: bool
 
 
-def _wake(request: Request) -> None:
+def _wake(request: Request, session: Session) -> None:
+    """Commit now and have the scheduler re-read the patrols (it must see the change)."""
+    session.commit()
     runtime = getattr(request.app.state, "runtime", None)
     scheduler = getattr(runtime, "scheduler", None)
     if scheduler is not None:
@@ -51,7 +54,7 @@ def create_patrol(data: PatrolCreate, request: Request, session: SessionDep, who
     )
     out = PatrolRead.model_validate(row)
     next_slot(out, after=out.created_at)  # a cron that never fires fails here, not in the scheduler
-    _wake(request)
+    _wake(request, session)
     return out
 
 
@@ -77,7 +80,7 @@ def enable_patrol(
         action="patrol.enable" if data.enabled else "patrol.disable",
         target=f"patrol:{patrol_id}",
     )
-    _wake(request)
+    _wake(request, session)
     return PatrolRead.model_validate(row)
 
 

@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 
 from flightplans.errors import PlanningError
 from flightplans.geodesy import LocalFrame, distance_m
+from flightplans.items import Geofence
 from mission.airspace.service import active_restrictions
 from mission.audit import service as audit
 from mission.audit.clock import as_utc, utcnow
@@ -44,9 +45,11 @@ from mission.incidents import service as incidents
 from mission.incidents.models import Incident, IncidentCreate, IncidentSource, IncidentState
 from mission.link.types import TelemetrySnapshot, VehicleLink
 from mission.missions import service as missions_service
+from mission.missions.gate import nofly_from
 from mission.missions.models import MissionCreate, PlanSpec
 from mission.patrols.models import CoverageGap, PatrolRun, RunStatus
 from mission.patrols.scheduler import finish_run
+from mission.planning import build_geofence
 from mission.telemetry.events import Event, EventSink
 from mission.telemetry.intake import IncidentIn
 
@@ -81,7 +84,9 @@ class DispatchConfig:
     arrive_within_m: float = 20.0
     climb_fraction: float = 0.8  # start the transit once this share of the orbit altitude is reached
     nofly_margin_m: float = 30.0
+    fence_margin_m: float = 200.0  # the flight's inclusion fence around route, scene and home
     relief_margin_s: float = 90.0
+    min_overwatch_s: float = 300.0  # a vehicle that can stay this long may start a longer overwatch
     close_after_overhead: bool = True
     poll_wall_s: float = 0.05
     leg_timeout_wall_s: float = 600.0
@@ -181,6 +186,7 @@ class Dispatcher:
             overhead_s=incident.overhead_s,
             alt_m=incident.alt_m,
             required_capabilities=frozenset(incident.required_capabilities),
+            min_overhead_s=self.config.min_overwatch_s,
         )
 
     def preview(self, incident_id: int) -> DispatchDecision:
@@ -392,10 +398,13 @@ class Dispatcher:
             link = self._fleet.link(vid)
             if chosen.preempts_patrol_run is not None or chosen.activity is Activity.PATROL:
                 await self._preempt(vid, incident_id)
+            fence = self._fence(vid, chosen, request)
             if chosen.activity is Activity.DOCKED:
                 await link.arm()
                 await link.takeoff(request.alt_m)
                 self.takeoff_ack_s.append(time.monotonic() - t0)
+            # The fence of its last mission would stop it short: replace it (while climbing, if docked).
+            await link.upload_geofence(fence)
             if not relief:
                 with session_scope(self._engine) as session:
                     incidents.mark_airborne(session=session, incident_id=incident_id, actor=ACTOR)
@@ -449,6 +458,22 @@ class Dispatcher:
         self._hub.emit(Event(kind="incident.on_scene", vehicle_id=vid, data={"incident_id": incident_id}))
         for listener in self.on_scene_listeners:
             listener(incident_id, vid)
+
+    def _fence(self, vid: int, chosen: CandidateEstimate, request: DispatchRequest) -> Geofence:
+        """The operating area of this flight (route, scene and home, grown) with the no-fly zones in it."""
+        profile = next((p for p in self._fleet.profiles() if p.id == vid), None)
+        home = (profile.home_lat, profile.home_lon) if profile is not None else None
+        points = [(lon, lat) for lat, lon in chosen.route_latlon] or [(request.lon, request.lat)]
+        path = LineString(points) if len(points) > 1 else Point(points[0])
+        with Session(self._engine) as session:
+            zones = nofly_from(active_restrictions(session=session))
+        return build_geofence(
+            path_wgs=path,
+            home=home,
+            frame=LocalFrame(request.lat, request.lon),
+            zones=zones,
+            margin_m=self.config.fence_margin_m,
+        )
 
     async def _overwatch(self, link: VehicleLink, request: DispatchRequest) -> None:
         """Orbit the scene at a safe altitude, or hover over it where an orbit would touch a no-fly zone."""

@@ -66,6 +66,8 @@ class DispatchRequest:
     alt_m: float = 60.0
     required_capabilities: frozenset[str] = frozenset()
     allow_preempt: bool = True
+    # With battery rotation a vehicle that can stay at least this long is fit: a relief takes over.
+    min_overhead_s: float | None = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.overhead_s) and self.overhead_s >= 0):
@@ -192,6 +194,19 @@ def estimate(
         return _with(
             est, feasible=False, reason=f"wind {wind.speed_m_s:.0f} m/s is stronger than cruise speed"
         )
+    if (
+        est.margin_wh < 0
+        and request.min_overhead_s is not None
+        and request.min_overhead_s < request.overhead_s
+    ):
+        spare_wh = available_wh - to_scene_wh - return_wh - perf.reserve_wh
+        stay_s = perf.hover_s_for(spare_wh)
+        if stay_s >= request.min_overhead_s:
+            return replace(
+                est,
+                overhead_wh=spare_wh,
+                reason=f"stays {stay_s:.0f} s of the {request.overhead_s:.0f} s asked; a relief takes over",
+            )
     if est.margin_wh < 0:
         return _with(
             est,

@@ -198,3 +198,17 @@ def test_no_relief_needed_when_one_battery_suffices():
         airspace=space,
     )
     assert not plan.needs_relief and plan.relief is None
+
+
+def test_overwatch_longer_than_a_battery_starts_with_a_vehicle_that_can_stay_the_minimum():
+    space = Airspace(FRAME, [], margin_m=30)
+    scene = latlon(500, 0)
+    full = vehicle(1, 0, 0, Activity.DOCKED, battery=100.0)
+    long = DispatchRequest(*scene, overhead_s=4 * 3600)
+    assert rank([full], long, airspace=space).chosen is None
+    rotating = DispatchRequest(*scene, overhead_s=4 * 3600, min_overhead_s=300)
+    chosen = rank([full], rotating, airspace=space).chosen
+    assert chosen is not None and "a relief takes over" in chosen.reason
+    assert chosen.margin_wh == pytest.approx(0.0, abs=1e-6)
+    weak = vehicle(2, 0, 0, Activity.DOCKED, battery=25.0)
+    assert rank([weak], rotating, airspace=space).chosen is None

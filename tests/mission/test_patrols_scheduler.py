@@ -94,17 +94,17 @@ def runs(engine) -> list[PatrolRun]:
 
 async def test_fires_on_time_in_accelerated_time_and_not_twice_after_restart(engine):
     add_patrol(engine)
-    clock = AcceleratedClock(START, speed=60.0)  # one simulated minute per wall second
+    clock = AcceleratedClock(START, speed=10.0)  # 10:00:00 comes after 1 wall second
     launcher = RecordingLauncher(clock, [state(1)])
     async with PatrolScheduler(engine=engine, launcher=launcher, clock=clock, catch_up_s=0):
-        await asyncio.sleep(0.5)  # 30 simulated s: past the 10:00:00 slot
+        await asyncio.sleep(1.5)  # 15 simulated s: past the 10:00:00 slot
     assert len(launcher.launches) == 1
     _run_id, vehicle_id, fired_at = launcher.launches[0]
     slot = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
     assert vehicle_id == 1
     assert timedelta(0) <= fired_at - slot < timedelta(seconds=3)  # on time, in simulated seconds
     # A restart: a new scheduler whose catch-up window covers the launched 10:00 slot again.
-    clock2 = AcceleratedClock(clock.now(), speed=60.0)
+    clock2 = AcceleratedClock(clock.now(), speed=10.0)
     launcher2 = RecordingLauncher(clock2, [state(1)])
     assert (clock2.now() - slot).total_seconds() < 50
     async with PatrolScheduler(engine=engine, launcher=launcher2, clock=clock2, catch_up_s=50):
