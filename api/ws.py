@@ -87,7 +87,7 @@ async def app_state_authenticate(conn: HTTPConnection, token: str) -> WsUser | N
     """
     check = getattr(conn.app.state, "ws_authenticate", None)
     if check is not None:
-        return await check(conn, token)  # type: ignore[no-any-return]
+        return await check(conn, token)
     try:
         principal = await asyncio.to_thread(deps.principal_for_token, conn.app.state.engine, token)
     except Unauthenticated:

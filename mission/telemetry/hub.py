@@ -334,13 +334,12 @@ class TelemetryHub:
             for sub in self._subscriptions:
                 sub._offer_snapshot(upd, now)
 
-    def emit(self, event: Event) -> EventRecord:
-        """Publish a live event to every matching subscriber, in order; returns it with its sequence."""
+    def emit(self, event: Event) -> None:
+        """Publish a live event to every matching subscriber, in order, with the next sequence number."""
         self._seq += 1
         record = EventRecord(seq=self._seq, event=event, json=event_to_json(event, seq=self._seq))
         for sub in self._subscriptions:
             sub._offer_event(record)
-        return record
 
     def latest(self) -> dict[int, TelemetrySnapshot]:
         """The latest snapshot of every vehicle seen so far."""

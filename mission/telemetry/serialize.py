@@ -29,6 +29,8 @@ def snapshot_to_dict(snapshot: TelemetrySnapshot) -> dict[str, Any]:
         # Set when the link carries the vehicle's own wall clock (SYSTEM_TIME); used for end-to-end latency.
         "vehicle_time_unix": getattr(snapshot, "vehicle_time_unix", None),
         "link_up": snapshot.link_up,
+        # A 0..1 link quality when the link layer measures one (e.g. share of expected messages received).
+        "link_quality": getattr(snapshot, "link_quality", None),
         "lat": _finite(snapshot.lat, 7),
         "lon": _finite(snapshot.lon, 7),
         "alt_amsl_m": _finite(snapshot.alt_amsl_m, 2),
