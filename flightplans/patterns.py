@@ -129,7 +129,10 @@ def perimeter(
     inset = check_nonnegative("inset_m", inset_m)
     speed = check_positive("speed_m_s", speed_m_s)
     laps = _check_count("laps", laps)
-    inner = area.buffer(-inset, join_style="mitre") if inset > 0 else area
+    # Near-coincident vertices make GEOS's offsetting divide by zero (numpy warns); the result is still
+    # checked below.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inner = area.buffer(-inset, join_style="mitre") if inset > 0 else area
     if inner.is_empty or inner.area <= 0:
         width = 2 * _max_inscribed_radius(area)
         raise PlanningError(
@@ -141,7 +144,9 @@ def perimeter(
             f"inset_m {inset:g} splits the area into {parts} separate loops; reduce inset_m "
             "or patrol each part separately"
         )
-    loop = np.asarray(orient(inner, sign=-1.0 if clockwise else 1.0).exterior.coords)[:-1]
+    loop = dedupe(np.asarray(orient(inner, sign=-1.0 if clockwise else 1.0).exterior.coords))[:-1]
+    if len(loop) > 1 and math.dist(loop[0], loop[-1]) <= 1e-6:
+        loop = loop[:-1]  # a near-duplicate of the start would be merged away on closing
     if start is not None:
         sx, sy = as_xy("start", start)
         first = int(np.argmin(np.hypot(loop[:, 0] - sx, loop[:, 1] - sy)))
@@ -158,7 +163,7 @@ def _max_inscribed_radius(area: Polygon) -> float:
 
 def _offset_coords(line: LineString, offset_m: float) -> np.ndarray:
     """Coordinates of the line offset left (+) or right (-), in the line's direction."""
-    if offset_m == 0:
+    if abs(offset_m) < 1e-9:
         return np.asarray(line.coords)
     curve = line.offset_curve(offset_m, quad_segs=8, join_style="round")
     if isinstance(curve, MultiLineString):
@@ -207,7 +212,8 @@ def corridor(
     speed = check_positive("speed_m_s", speed_m_s)
     passes = max(1, math.ceil(width / swath - 1e-9))
     spacing = width / passes
-    offsets = tuple(-width / 2 + spacing * (i + 0.5) for i in range(passes))
+    # Symmetric about the line so an odd pass count flies the line itself (offset exactly 0).
+    offsets = tuple((i - (passes - 1) / 2) * spacing for i in range(passes))
     legs = []
     for i, offset in enumerate(offsets):
         coords = _offset_coords(line, offset)

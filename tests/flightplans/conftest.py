@@ -35,7 +35,9 @@ def zones(draw: st.DrawFn) -> Polygon:
 def star_polygons(draw: st.DrawFn) -> Polygon:
     """A simple (possibly concave) star-shaped polygon around the origin, 100..1500 m across."""
     n = draw(st.integers(3, 12))
-    angles = np.sort(np.array(draw(st.lists(st.floats(0, 2 * math.pi), min_size=n, max_size=n, unique=True))))
+    # Vertices at least 0.05 rad apart: an operating area, not a zero-width spike.
+    slots = sorted(draw(st.lists(st.integers(0, 125), min_size=n, max_size=n, unique=True)))
+    angles = np.array(slots) * 0.05 + draw(st.floats(0, 0.05))
     radii = np.array(draw(st.lists(st.floats(50, 750), min_size=n, max_size=n)))
     poly = Polygon(np.column_stack([radii * np.cos(angles), radii * np.sin(angles)]))
     if not poly.is_valid or poly.area < 1000:
