@@ -24,9 +24,11 @@ import shapely
 from shapely import affinity
 from shapely.geometry import LineString, Polygon
 
+from bench import cases
 from bench.cases import Case, all_cases
 from flightplans.coverage import sweep
 from flightplans.coverage.plan import TURN_THRESHOLD_DEG
+from flightplans.split import split_area
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,7 @@ class Row:
     in_holes_m: float
     outside_m: float
     plan_ms: float
+    plan_cpu_ms: float
 
 
 def qgc_baseline(area: Polygon, *, swath_m: float, angle_deg: float = 0.0) -> LineString:
@@ -74,7 +77,7 @@ def _turns(path: LineString) -> int:
     return int(np.count_nonzero(dh > math.radians(TURN_THRESHOLD_DEG)))
 
 
-def measure(case: Case, planner: str, path: LineString, plan_ms: float) -> Row:
+def measure(case: Case, planner: str, path: LineString, plan_ms: tuple[float, float]) -> Row:
     """Honest figures for one path over one case."""
     area, w = case.area, case.swath_m
     holes = shapely.union_all([Polygon(r) for r in area.interiors]) if area.interiors else Polygon()
@@ -91,17 +94,20 @@ def measure(case: Case, planner: str, path: LineString, plan_ms: float) -> Row:
         coverage_pct=round(100 * covered, 2),
         in_holes_m=round(path.intersection(holes).length, 1) if not holes.is_empty else 0.0,
         outside_m=round(outside, 1),
-        plan_ms=round(plan_ms, 1),
+        plan_ms=round(plan_ms[0], 1),
+        plan_cpu_ms=round(plan_ms[1], 1),
     )
 
 
 def _timed(fn, repeats: int):
-    times, out = [], None
+    """Result, and median wall and CPU milliseconds (CPU time is steadier on a shared machine)."""
+    wall, cpu, out = [], [], None
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         out = fn()
-        times.append((time.perf_counter() - t) * 1000)
-    return out, statistics.median(times)
+        wall.append((time.perf_counter() - t) * 1000)
+        cpu.append((time.process_time() - c) * 1000)
+    return out, (statistics.median(wall), statistics.median(cpu))
 
 
 def run(repeats: int = 5) -> list[Row]:
@@ -115,17 +121,64 @@ def run(repeats: int = 5) -> list[Row]:
     return rows
 
 
+@dataclass(frozen=True, slots=True)
+class SplitRow:
+    case: str
+    drones: int
+    flight_times_s: list[float]
+    imbalance: float
+    coverage_pct: float
+    plan_ms: float
+    plan_cpu_ms: float
+
+
+def run_split(repeats: int = 1) -> list[SplitRow]:
+    """Split some cases among several drones and report the balance."""
+    rows = []
+    for case, k in ((cases.city_district(), 3), (cases.venue(), 3), (cases.rural_zone(), 4)):
+        plan, ms = _timed(lambda case=case, k=k: split_area(case.area, k=k, swath_m=case.swath_m), repeats)
+        rows.append(
+            SplitRow(
+                case=case.name,
+                drones=k,
+                flight_times_s=[round(t, 1) for t in plan.flight_times_s],
+                imbalance=round(plan.imbalance, 3),
+                coverage_pct=round(100 * plan.coverage, 2),
+                plan_ms=round(ms[0], 1),
+                plan_cpu_ms=round(ms[1], 1),
+            )
+        )
+    return rows
+
+
+def split_table(rows: list[SplitRow]) -> str:
+    """A markdown table of the split rows."""
+    lines = [
+        "| case | drones | flight time per drone s | imbalance (max/min) | coverage % "
+        "| plan ms (wall) | plan ms (CPU) |",
+        "|" + "---|" * 7,
+    ]
+    for r in rows:
+        times = ", ".join(f"{t:.0f}" for t in r.flight_times_s)
+        lines.append(
+            f"| {r.case} | {r.drones} | {times} | {r.imbalance:.3f} | {r.coverage_pct:.2f} "
+            f"| {r.plan_ms:.0f} | {r.plan_cpu_ms:.0f} |"
+        )
+    return "\n".join(lines)
+
+
 def table(rows: list[Row]) -> str:
     """A markdown table of the rows."""
     head = (
         "| case | planner | km^2 | swath m | length m | ratio to area/swath | turns | coverage % "
-        "| m in holes | m outside | plan ms |"
+        "| m in holes | m outside | plan ms (wall) | plan ms (CPU) |"
     )
-    lines = [head, "|" + "---|" * 11]
+    lines = [head, "|" + "---|" * 12]
     for r in rows:
         lines.append(
             f"| {r.case} | {r.planner} | {r.area_km2:.2f} | {r.swath_m:g} | {r.length_m:.0f} | {r.ratio:.3f} "
-            f"| {r.turns} | {r.coverage_pct:.2f} | {r.in_holes_m:.0f} | {r.outside_m:.0f} | {r.plan_ms:.1f} |"
+            f"| {r.turns} | {r.coverage_pct:.2f} | {r.in_holes_m:.0f} | {r.outside_m:.0f} "
+            f"| {r.plan_ms:.1f} | {r.plan_cpu_ms:.1f} |"
         )
     return "\n".join(lines)
 
@@ -137,8 +190,12 @@ def main() -> None:
     args = parser.parse_args()
     rows = run(args.repeats)
     print(table(rows))
+    splits = run_split()
+    print()
+    print(split_table(splits))
     if args.json:
-        args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
+        out = {"sweep": [asdict(r) for r in rows], "split": [asdict(r) for r in splits]}
+        args.json.write_text(json.dumps(out, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -135,7 +135,7 @@ class FreeSpace:
         if len(self.nodes):
             involved = np.unique(np.concatenate([bi, bj]))
             local = {int(v): k for k, v in enumerate(involved)}
-            a = self._to_nodes(p[involved], nearest=12)  # points x nodes
+            a = self._to_nodes(p[involved], nearest=8)  # points x nodes
             m = len(self.nodes)
             step = max(1, 4_000_000 // (m * m))
             via_first = np.concatenate(

@@ -29,7 +29,7 @@ from flightplans.validate import check_finite_point, check_positive, validate_ar
 # A heading change above this counts as a turn (the drone slows down for it).
 TURN_THRESHOLD_DEG = 30.0
 # Exact geodesic distances for each cell corner's nearest corners; farther pairs use the straight line.
-_NEAREST = 16
+_NEAREST = 10
 _MITRE = {"join_style": "mitre", "mitre_limit": 3.0}
 
 
@@ -143,15 +143,13 @@ def _patches(area: Polygon, layout: _Layout, *, swath_m: float, clearance_m: flo
     covered = shapely.buffer(shapely.multilinestrings(np.asarray(segs)), w / 2.0, quad_segs=4)
     area_rot = shapely.transform(area, frame.to_rot)
     missed = area_rot.difference(covered)
-    # The cusps between two swath ends are small and at most w/8 thick: leave them to the turns and the
-    # final check. Large leftovers (a hole's shadow, a sliver along an edge nearly parallel to the lines)
-    # and thick ones get swaths, each line only as long as the leftover is within its band.
-    thick = w / 8.0 + 0.05 * w
+    # The cusps between two swath ends are small (about w^2 / 10): leave them to the turns and the final
+    # check. Larger leftovers (a hole's shadow, a sliver along an edge nearly parallel to the lines) get
+    # swaths, each line only as long as the leftover is within its band.
     tip = 0.05 * clearance_m  # keep swath ends strictly inside the free region
     out: list[list[Swath]] = []
-    for piece in shapely.get_parts(missed):
-        if piece.area < 0.5 * w * w and piece.buffer(-thick, quad_segs=2).is_empty:
-            continue
+    pieces = shapely.get_parts(missed)
+    for piece in pieces[shapely.area(pieces) >= 0.5 * w * w]:
         x_min, y_min, x_max, y_max = piece.bounds
         # n lines, each in the middle of an equal slice of the leftover's height (slices <= one swath)
         n = max(1, math.ceil((y_max - y_min) / w - 1e-9))
