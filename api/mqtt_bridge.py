@@ -291,7 +291,7 @@ class MqttBridge:
             # Wait for the broker's PUBACK, but give up at once if the connection drops meanwhile:
             # the event stays at the head of the queue and goes out first after the reconnect.
             await self._publish_confirmed(
-                client, receiver, f"{p}/events/{event.kind}", record.json, retain=False
+                client, receiver, f"{p}/events/{_topic_level(event.kind)}", record.json, retain=False
             )
             if event.mission_id is not None:
                 await self._publish_confirmed(
@@ -428,6 +428,11 @@ class MqttBridge:
             await self._answer_error(client, topic, rej.code, str(rej), rej.where)
             return
         self.stats.commands_accepted += 1
+
+
+def _topic_level(name: str) -> str:
+    # MQTT wildcards and separators cannot appear inside one topic level.
+    return name.replace("/", "_").replace("+", "_").replace("#", "_") or "_"
 
 
 def _payload_text(payload: Any) -> str:
