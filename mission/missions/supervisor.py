@@ -476,7 +476,7 @@ class MissionSupervisor:
         )
         if before in IN_FLIGHT:
             snap = self._fleet.latest(mission.vehicle_id)
-            if snap is not None and snap.in_air:
+            if snap is None or snap.in_air or snap.armed:
                 await self._fleet.link(mission.vehicle_id).return_to_launch()
         return mission
 

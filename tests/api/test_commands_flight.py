@@ -1,0 +1,127 @@
+"""Commands over HTTP flown by a simulated vehicle through MAVSDK: what is allowed flies, what is not never leaves."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from sim import SimFleet
+from tests.api.test_missions_support import HOME, HOSPITAL, free_udp_ports, running_service
+
+pytestmark = pytest.mark.timeout(60)
+
+DO_REPOSITION = 192
+DO_ORBIT = 34
+
+
+async def _until(pred, timeout_s, what):
+    deadline = time.monotonic() + timeout_s
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+async def flying(tmp_path):
+    port = free_udp_ports(1)
+    async with (
+        SimFleet(count=1, base_port=port, speed=10.0, home=(HOME[0], HOME[1], 1100.0)) as fleet,
+        running_service(tmp_path) as svc,
+    ):
+        assert (await svc.post("root", "/api/v1/zones", HOSPITAL)).status_code == 201
+        await svc.add_vehicle(sysid=1, port=port)
+        link = await svc.runtime.fleet.wait_link(1, timeout_s=15)
+        await link.wait_ready(timeout_s=15)
+        assert (await svc.post("alice", "/api/v1/vehicles/1/control")).status_code == 200
+        yield svc, fleet.vehicles[0]
+
+
+async def _cmd(svc, command, **params):
+    return await svc.post("alice", "/api/v1/vehicles/1/commands", {"command": command, "params": params})
+
+
+def _sent(vehicle, command_id):
+    return sum(1 for cmd, _ in vehicle.commands_received if cmd == command_id)
+
+
+async def test_fly_by_commands_and_refusals_never_reach_the_vehicle(flying):
+    svc, vehicle = flying
+    assert (await _cmd(svc, "arm")).status_code == 200
+    r = await _cmd(svc, "takeoff", alt_m=25)
+    assert r.status_code == 200, r.text
+    await _until(lambda: vehicle.state.alt_rel_m > 20, 15, "takeoff")
+    # into the hospital helipad: refused with the reason, nothing sent
+    before = _sent(vehicle, DO_REPOSITION)
+    r = await _cmd(svc, "goto", lat=39.8200, lon=109.9870, alt_m=25)
+    assert r.status_code == 422 and "hospital helipad" in r.json()["error"]["message"]
+    # across it: refused too
+    r = await _cmd(svc, "goto", lat=39.8200, lon=109.9920, alt_m=25)
+    assert r.status_code == 422 and "crosses no-fly zone hospital helipad" in r.json()["error"]["message"]
+    await asyncio.sleep(0.3)
+    assert _sent(vehicle, DO_REPOSITION) == before
+    # a clear target flies
+    r = await _cmd(svc, "goto", lat=39.8210, lon=109.9810, alt_m=30)
+    assert r.status_code == 200, r.text
+    await _until(
+        lambda: abs(vehicle.state.lat - 39.8210) < 0.0002 and abs(vehicle.state.lon - 109.9810) < 0.0002,
+        20,
+        "arrival at the goto target",
+    )
+    r = await _cmd(svc, "payload", name="spotlight", on=True)
+    assert r.status_code == 200 and "actuator 2" in r.json()["message"]
+    await _until(
+        lambda: any(e.index == 2 and e.source == "command" for e in vehicle.payload_events), 5, "spotlight"
+    )
+    r = await _cmd(svc, "orbit", lat=39.8215, lon=109.9805, alt_m=30, radius_m=40)
+    assert r.status_code == 200, r.text
+    await _until(lambda: _sent(vehicle, DO_ORBIT) >= 1, 5, "the orbit command")
+    # battery below the reserve: only safe commands
+    vehicle.battery_sag(vehicle.state.battery_pct - 15)
+    await _until(lambda: (svc.runtime.fleet.latest(1).battery_pct or 100) < 20, 5, "low battery telemetry")
+    r = await _cmd(svc, "goto", lat=39.8205, lon=109.9805, alt_m=30)
+    assert r.status_code == 422 and "below the 20% reserve" in r.json()["error"]["message"]
+    assert (await _cmd(svc, "return")).status_code == 200
+    await _until(lambda: not vehicle.state.armed and vehicle.state.alt_rel_m < 1, 30, "landing at home")
+    audit = (await svc.get("root", "/api/v1/audit?limit=200")).json()["items"]
+    actions = [e["action"] for e in audit if e["actor"] == "alice"]
+    for expected in (
+        "command.arm",
+        "command.takeoff",
+        "command.goto",
+        "command.goto.refused",
+        "command.payload",
+        "command.orbit",
+        "command.return",
+    ):
+        assert expected in actions
+
+
+async def test_a_manual_hold_pauses_the_running_mission(flying):
+    svc, vehicle = flying
+    line = {
+        "type": "LineString",
+        "coordinates": [[109.9810, 39.8200], [109.9830, 39.8215], [109.9800, 39.8222]],
+    }
+    body = {
+        "name": "loop",
+        "vehicle_id": 1,
+        "plan": {"kind": "custom", "geometry": line, "params": {"alt_m": 30}},
+    }
+    mid = (await svc.post("alice", "/api/v1/missions", body)).json()["id"]
+    assert (await svc.post("alice", f"/api/v1/missions/{mid}/validate")).status_code == 200
+    assert (await svc.post("alice", f"/api/v1/missions/{mid}/launch")).json()["state"] == "active"
+    await _until(lambda: vehicle.state.alt_rel_m > 5, 15, "climb")
+    assert (await _cmd(svc, "hold")).status_code == 200
+    mission = (await svc.get("alice", f"/api/v1/missions/{mid}")).json()
+    assert mission["state"] == "paused" and mission["reason"] == "manual hold command"
+    await _until(lambda: vehicle.state.mode.lower() == "hold", 5, "hold mode")
+    assert (await svc.post("alice", f"/api/v1/missions/{mid}/resume")).json()["state"] == "active"
+    assert (await svc.post("alice", f"/api/v1/missions/{mid}/abort")).json()["state"] == "aborted"
+    await _until(
+        lambda: vehicle.state.mode.lower() in ("return", "land"),
+        5,
+        f"return after abort ({vehicle.state}, {vehicle.commands_received[-3:]})",
+    )
