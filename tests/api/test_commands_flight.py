@@ -1,4 +1,4 @@
-"""Commands over HTTP flown by a simulated vehicle through MAVSDK: what is allowed flies, what is not never leaves."""
+"""Commands over HTTP flown by a sim vehicle through MAVSDK: allowed ones fly, refused ones never leave."""
 
 from __future__ import annotations
 
