@@ -1,4 +1,4 @@
-"""POST /plans/preview: the path, metrics, violations and items of a plan, judged against the live airspace."""
+"""POST /plans/preview: path, metrics, violations and items of a plan, judged against the live airspace."""
 
 from __future__ import annotations
 
