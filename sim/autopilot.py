@@ -65,6 +65,7 @@ SEV_INFO = 6
 _GRAVITY = 9.81
 _POSITION_MODES = frozenset({"hold", "mission", "return", "takeoff", "orbit", "posctl"})
 _MAX_INSTANT_ITEMS_PER_TICK = 32
+_FALL_SPEED_M_S = 12.0
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,16 @@ class Autopilot:
             return _OK
         if self.in_air and not force:
             return Outcome(DENIED, "Disarming denied: not landed")
+        if self.in_air:
+            return self.terminate()
         self._disarm()
+        return _OK
+
+    def terminate(self) -> Outcome:
+        """Kill (forced disarm) or MAV_CMD_DO_FLIGHTTERMINATION: motors off wherever it is."""
+        if self.armed:
+            self._say(SEV_CRITICAL, "Flight termination: motors off")
+            self._disarm()
         return _OK
 
     def _disarm(self) -> None:
@@ -409,6 +419,9 @@ class Autopilot:
         self.mission_seq = 0
         self._item_started = False
         self.mission_state = MISSION_STATE_NOT_STARTED if items else MISSION_STATE_NO_MISSION
+        if items and self.mode == "mission" and self.armed:
+            # PX4 flies a mission uploaded while in mission mode from its first item
+            self.mission_state = MISSION_STATE_ACTIVE
         self.mission_changed = True
         if not items and self.mode == "mission":
             self._set_mode("hold")
@@ -508,6 +521,9 @@ class Autopilot:
     def _desired_velocity(self, dt: float) -> tuple[float, float, float, bool]:
         """Ground velocity setpoint (north, east, up) and whether cruise is airspeed-limited."""
         if not self.armed:
+            if self.in_air:
+                # motors off in the air (kill / flight termination): it falls with the wind
+                return self.wind_n, self.wind_e, -_FALL_SPEED_M_S, False
             return 0.0, 0.0, 0.0, False
         mode = self.mode
         if mode == "takeoff":

@@ -95,7 +95,8 @@ class SimFleet:
                 endpoint = _Endpoint(vehicle)
                 try:
                     transport, _ = await loop.create_datagram_endpoint(
-                        lambda e=endpoint: e, local_addr=(bind, local_port)  # type: ignore[misc]
+                        lambda e=endpoint: e,
+                        local_addr=(bind, local_port),  # type: ignore[misc]
                     )
                 except OSError as exc:
                     where = f"{bind}:{local_port}"

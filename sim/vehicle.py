@@ -91,7 +91,8 @@ _MSG_AUTOPILOT_VERSION = 148
 # A resend of one of these within command_dedupe_wall_s gets the first ACK replayed instead.
 # Every other command is idempotent by nature (arm when armed, mode when in that mode...) and
 # simply runs again, so a user's deliberate repeat is never swallowed.
-_ONCE_COMMANDS = frozenset({187, 211, 42600, 246, 300, 224})
+_MAX_ITEMS = 5000  # PX4's dataman holds a few thousand items
+_ONCE_COMMANDS = frozenset({185, 187, 211, 42600, 246, 300, 224})
 
 
 def _int(value: float) -> int:
@@ -689,6 +690,8 @@ class SimVehicle:
         if command == 400:  # COMPONENT_ARM_DISARM
             force = _int(p[1]) == _FORCE_MAGIC
             return ap.arm(force=force) if p[0] >= 0.5 else ap.disarm(force=force)
+        if command == 185:  # DO_FLIGHTTERMINATION
+            return ap.terminate() if p[0] >= 0.5 else Outcome(DENIED, "termination needs param1 = 1")
         if command == 22:  # NAV_TAKEOFF; PX4 reads param7 as AMSL
             return ap.takeoff(alt_amsl_m=_float_or_none(p[6]))
         if command == 21:  # NAV_LAND
@@ -897,6 +900,9 @@ class SimVehicle:
         up = self._upload
         if up is not None and up.mission_type == mission_type and up.count == msg.count and up.items:
             return  # a stale retransmission of the count while items flow: ignore
+        if msg.count > _MAX_ITEMS:
+            self._mission_ack(partner, mavlink.MAV_MISSION_NO_SPACE, mission_type)
+            return
         if msg.count == 0:
             self._upload = None
             self._commit(mission_type, [])

@@ -110,6 +110,10 @@ class Gcs:
         """The first HEARTBEAT (so `peer` is known)."""
         return await self.expect("HEARTBEAT", since=0, timeout_s=timeout_s)
 
+    def arrival_of(self, msg: Any) -> float:
+        """Monotonic wall time `msg` arrived."""
+        return self.arrivals[next(i for i, m in enumerate(self.messages) if m is msg)]
+
     def count(self, msg_type: str, since: int) -> int:
         """How many `msg_type` arrived after `since`."""
         return sum(1 for m in self.messages[since:] if m.get_type() == msg_type)

@@ -166,3 +166,12 @@ async def test_wind_changes_ground_speed(fly: FlyFactory, wind_n: float, expecte
     assert hud.groundspeed == pytest.approx(expected, abs=0.3)
     assert hud.airspeed == pytest.approx(10.0, abs=0.3)
     assert vehicle.state.ground_speed_m_s == pytest.approx(expected, abs=0.3)
+
+
+async def test_forced_disarm_in_flight_drops_the_vehicle(fly: FlyFactory) -> None:
+    _, vehicle, gcs = await fly()
+    await arm_and_takeoff(gcs, 20.0)
+    assert await gcs.command_long(ARM, 0, 21196) == mavlink.MAV_RESULT_ACCEPTED
+    on_ground = mavlink.MAV_LANDED_STATE_ON_GROUND
+    await gcs.wait_for("EXTENDED_SYS_STATE", lambda m: m.landed_state == on_ground, timeout_s=5)
+    assert not vehicle.state.armed and vehicle.state.alt_rel_m == 0.0

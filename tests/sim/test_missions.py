@@ -196,3 +196,43 @@ async def test_land_item_lands_and_disarms(fly: FlyFactory) -> None:
     state = await gcs.expect("EXTENDED_SYS_STATE")
     assert state.landed_state == mavlink.MAV_LANDED_STATE_ON_GROUND
     assert vehicle.state.lat == pytest.approx(LAT + 0.0003, abs=2e-5)
+
+
+async def test_clear_all_and_set_current(fly: FlyFactory) -> None:
+    _, vehicle, gcs = await fly()
+    assert await gcs.upload(square()) == 0
+    since = gcs.mark()
+    gcs.send(gcs._mav.mission_set_current_encode(1, 1, 2))
+    current = await gcs.expect("MISSION_CURRENT", lambda m: m.seq == 2, since=since)
+    assert current.total == 3
+    since = gcs.mark()
+    gcs.send(gcs._mav.mission_clear_all_encode(1, 1, 0))
+    ack = await gcs.expect("MISSION_ACK", since=since)
+    assert ack.type == mavlink.MAV_MISSION_ACCEPTED
+    assert await gcs.download() == []
+    assert vehicle.state.mission_state == "no_mission"
+    assert await gcs.set_mode(*MISSION) == mavlink.MAV_RESULT_DENIED  # nothing to fly
+
+
+async def test_delay_gripper_winch_and_rtl_items(fly: FlyFactory) -> None:
+    fleet, vehicle, gcs = await fly(speed=20.0)
+    assert (await gcs.set_param("RTL_RETURN_ALT", 15.0)).param_value == 15.0
+    items = [
+        Item(NAV_WAYPOINT, LAT + 0.0003, LON, 12.0),
+        Item(mavlink.MAV_CMD_NAV_DELAY, frame=MISSION_FRAME, params=(20.0, -1, -1, -1)),
+        Item(mavlink.MAV_CMD_DO_GRIPPER, frame=MISSION_FRAME, params=(1.0, 0.0, 0.0, 0.0)),
+        Item(mavlink.MAV_CMD_DO_WINCH, frame=MISSION_FRAME, params=(1.0, 0.0, 0.0, 0.0)),
+        Item(mavlink.MAV_CMD_NAV_RETURN_TO_LAUNCH, frame=MISSION_FRAME),
+    ]
+    assert await gcs.upload(items) == 0
+    await asyncio.sleep(0.4)
+    assert await gcs.command_long(mavlink.MAV_CMD_COMPONENT_ARM_DISARM, 1) == 0
+    since = gcs.mark()
+    assert await gcs.set_mode(*MISSION) == 0
+    after_wp = await gcs.expect("MISSION_ITEM_REACHED", lambda m: m.seq == 0, since=since, timeout_s=10)
+    after_delay = await gcs.expect("MISSION_ITEM_REACHED", lambda m: m.seq == 1, since=since, timeout_s=5)
+    delay_wall_s = gcs.arrival_of(after_delay) - gcs.arrival_of(after_wp)
+    assert delay_wall_s == pytest.approx(20.0 / 20.0, abs=0.3)  # 20 s simulated at speed 20
+    assert [(e.kind, e.index) for e in vehicle.payload_events] == [("gripper", 1), ("winch", 1)]
+    await gcs.wait_for("HEARTBEAT", lambda m: m.custom_mode == (4 << 16) | (5 << 24), timeout_s=5)
+    await fleet.wait(lambda: not vehicle.state.armed, 15)
