@@ -1,12 +1,13 @@
 """kill -9 the service mid-mission, start it again: the mission finishes and is recorded completed once.
 
 Everything runs as separate processes, as in production: the simulator (`python -m sim`) and the service
-(`skywarden serve`) on a SQLite file; the test talks to it over HTTP only.
+(`skywarden serve`, its vehicle from a fleet file) on a SQLite file; the test talks to it over HTTP only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -46,15 +47,26 @@ def _skywarden() -> list[str]:
 
 class Processes:
     def __init__(self, tmp_path: Path) -> None:
+        self.http_port = _free_tcp_port()
+        self.sim_port = free_udp_ports(1)
+        fleet = tmp_path / "fleet.json"
+        vehicle = {
+            "name": "drone-1",
+            "connection_url": f"udpin://0.0.0.0:{self.sim_port}",
+            "sysid": 1,
+            "home_lat": HOME[0],
+            "home_lon": HOME[1],
+            "home_alt_m": 1100.0,
+        }
+        fleet.write_text(json.dumps({"vehicles": [vehicle]}))
         self.env = {
             **os.environ,
+            "SKYWARDEN_FLEET_FILE": str(fleet),
             "SKYWARDEN_DATABASE_URL": f"sqlite:///{tmp_path / 'skywarden.db'}",
             "SKYWARDEN_REGISTRY_POLL_S": "0.5",
             "SKYWARDEN_TELEMETRY_HZ": "10",
         }
         self.log_dir = tmp_path
-        self.http_port = _free_tcp_port()
-        self.sim_port = free_udp_ports(1)
         self.procs: list[subprocess.Popen[bytes]] = []
         self.files: list[Any] = []
         self.service: subprocess.Popen[bytes] | None = None
@@ -132,23 +144,12 @@ async def test_kill_9_mid_mission_then_restart_finishes_and_records_once(tmp_pat
         procs.start_service()
         base = f"http://127.0.0.1:{procs.http_port}/api/v1"
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-            admin = {"Authorization": f"Bearer {procs.token('admin')}"}
             pilot = {"Authorization": f"Bearer {token}"}
 
             async def healthy() -> bool:
                 return (await http.get("/health")).status_code == 200
 
             await _until(healthy, 30, "the service to start", procs)
-            vehicle = {
-                "name": "drone-1",
-                "connection_url": f"udpin://0.0.0.0:{procs.sim_port}",
-                "sysid": 1,
-                "home_lat": HOME[0],
-                "home_lon": HOME[1],
-                "home_alt_m": 1100.0,
-            }
-            r = await http.post("/vehicles", json=vehicle, headers=admin)
-            assert r.status_code == 201, r.text
             plan = {"kind": "route", "geometry": ROUTE, "params": {"alt_m": 40}}
             r = await http.post(
                 "/missions", json={"name": "night route", "vehicle_id": 1, "plan": plan}, headers=pilot
