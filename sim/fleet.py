@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
+import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TypeVar
 
@@ -14,6 +16,7 @@ from sim.config import SimConfig
 from sim.vehicle import SimVehicle, _Endpoint
 
 T = TypeVar("T")
+_log = logging.getLogger("sim")
 
 _MAX_TICK_WALL_S = 0.25  # a stalled loop must not teleport the vehicles
 
@@ -26,7 +29,10 @@ def _bind_host(host: str) -> str:
 
 
 class SimFleet:
-    """`count` vehicles; vehicle i is sysid i+1 and sends to host:base_port+i."""
+    """`count` vehicles; vehicle i is sysid i+1 and sends to host:base_port+i.
+
+    All vehicles stand on `home` unless `homes` gives each its own (lat, lon, alt_amsl_m), e.g. docks.
+    """
 
     def __init__(
         self,
@@ -36,6 +42,8 @@ class SimFleet:
         home: tuple[float, float, float] | tuple[float, float] = (47.397742, 8.545594, 488.0),
         host: str = "127.0.0.1",
         config: SimConfig | None = None,
+        *,
+        homes: Sequence[tuple[float, float, float]] | None = None,
     ) -> None:
         if not 1 <= count <= 250:
             raise ValueError(f"count must be within 1..250 (MAVLink sysids), got {count}")
@@ -49,6 +57,11 @@ class SimFleet:
         alt = float(home[2]) if len(home) == 3 else 0.0
         if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
             raise ValueError(f"home lat/lon out of range: {lat}, {lon}")
+        if homes is not None and len(homes) != count:
+            raise ValueError(f"homes has {len(homes)} entries for {count} vehicles")
+        for i, h in enumerate(homes or ()):
+            if len(h) != 3 or not (-90.0 <= h[0] <= 90.0 and -180.0 <= h[1] <= 180.0):
+                raise ValueError(f"homes[{i}] must be (lat, lon, alt_amsl_m) in range, got {h!r}")
         self.count = count
         self.base_port = base_port
         self.speed = float(speed)
@@ -62,7 +75,9 @@ class SimFleet:
                 sysid=i + 1,
                 host=host,
                 port=base_port + i,
-                home=self.home,
+                home=self.home
+                if homes is None
+                else (float(homes[i][0]), float(homes[i][1]), float(homes[i][2])),
                 speed=self.speed,
                 config=self.config,
                 rng=random.Random(rng.random()),
@@ -92,11 +107,9 @@ class SimFleet:
                 local_port = 0
                 if self.config.local_port_base is not None:
                     local_port = self.config.local_port_base + vehicle.index
-                endpoint = _Endpoint(vehicle)
                 try:
                     transport, _ = await loop.create_datagram_endpoint(
-                        lambda e=endpoint: e,
-                        local_addr=(bind, local_port),  # type: ignore[misc]
+                        functools.partial(_Endpoint, vehicle), local_addr=(bind, local_port)
                     )
                 except OSError as exc:
                     where = f"{bind}:{local_port}"
@@ -131,7 +144,10 @@ class SimFleet:
             dt_sim = min(now - last, _MAX_TICK_WALL_S) * speed
             last = now
             for vehicle in vehicles:
-                vehicle.tick(now, dt_sim)
+                try:
+                    vehicle.tick(now, dt_sim)
+                except Exception:
+                    _log.exception("sysid %d: tick failed", vehicle.sysid)
             next_at += period
             if next_at < now:
                 next_at = now + period

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import random
 import struct
@@ -40,6 +41,7 @@ from sim.mission import (
 from sim.params import ParamStore, decode_param_value, encode_param_value
 from sim.state import MODE_BY_MAIN_SUB, PayloadEvent, VehicleState, px4_custom_mode
 
+_log = logging.getLogger("sim")
 _FORCE_MAGIC = 21196
 _COMPID = 1
 _MAV_TYPE_QUADROTOR = 2
@@ -379,8 +381,13 @@ class SimVehicle:
             return
         for msg in msgs:
             handler = self._handlers.get(msg.get_type())
-            if handler is not None:
+            if handler is None:
+                continue
+            try:
                 handler(self, msg)
+            except Exception:
+                # a malformed request must not take the vehicle down; the log names it
+                _log.exception("sysid %d: failed to handle %s", self.sysid, msg)
 
     def _for_me(self, msg: Any) -> bool:
         return msg.target_system in (0, self.sysid)

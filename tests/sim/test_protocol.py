@@ -123,6 +123,21 @@ async def test_fleet_vehicles_have_own_sysid_and_port() -> None:
         gcs_b.close()
 
 
+async def test_fleet_homes_put_each_vehicle_on_its_own_dock() -> None:
+    docks = [(39.82, 109.98, 1100.0), (39.821, 109.981, 1102.0)]
+    gcs = Gcs()
+    port = await gcs.open()
+    try:
+        async with SimFleet(count=2, base_port=port, speed=5.0, homes=docks) as fleet:
+            await gcs.wait_connected()
+            home = await gcs.expect("HOME_POSITION", since=0)
+            assert (home.latitude, home.longitude) == (398200000, 1099800000)
+            second = fleet.vehicles[1].state
+            assert (second.lat, second.lon, second.alt_amsl_m) == pytest.approx(docks[1])
+    finally:
+        gcs.close()
+
+
 def test_bad_fleet_arguments_name_the_problem() -> None:
     with pytest.raises(ValueError, match="speed factor"):
         SimFleet(count=1, speed=0)
@@ -130,6 +145,8 @@ def test_bad_fleet_arguments_name_the_problem() -> None:
         SimFleet(count=0)
     with pytest.raises(ValueError, match="home"):
         SimFleet(count=1, home=(91.0, 0.0, 0.0))
+    with pytest.raises(ValueError, match="homes has 1 entries for 2 vehicles"):
+        SimFleet(count=2, homes=[(0.0, 0.0, 0.0)])
 
 
 async def test_cli_runs_fleet_until_sigterm() -> None:
