@@ -105,6 +105,9 @@ def route_roles(dependant: Dependant) -> frozenset[Role] | None:
     return None
 
 
+_UNSET = object()
+
+
 def guard_first(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -115,9 +118,14 @@ def guard_first(
     """
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
-    allowed = route_roles(dependant) if dependant is not None else None
+    if dependant is None:
+        return
+    allowed = getattr(route, "_skywarden_roles", _UNSET)
+    if allowed is _UNSET:
+        allowed = route_roles(dependant)
+        route._skywarden_roles = allowed  # type: ignore[union-attr]  # computed once per route
     if allowed is not None:
-        _check_role(current_principal(request, credentials), allowed)
+        _check_role(current_principal(request, credentials), allowed)  # type: ignore[arg-type]
 
 
 def allowed_roles_of(dependency: Any) -> frozenset[Role] | None:
@@ -127,9 +135,7 @@ def allowed_roles_of(dependency: Any) -> frozenset[Role] | None:
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-RuntimeDep = Annotated[
-    Any, Depends(get_runtime)
-]  # TODO(lead): Annotated[Runtime, ...] once mission.runtime lands
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 AnyRole = Annotated[Principal, Depends(require_roles(*ALL_ROLES))]
 AdminOnly = Annotated[Principal, Depends(require_roles(Role.admin))]
 
