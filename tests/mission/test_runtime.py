@@ -162,3 +162,30 @@ async def test_vehicle_failsafe_return_is_recorded_with_the_vehicle_as_actor(wor
         assert ret and ret[0].actor == "vehicle"
         assert re.search(r"vehicle switched to (return|land)", ret[0].reason), ret[0].reason
         await _until(lambda: _mission(engine, mid).state == "completed", 30, "the landing")
+
+
+async def test_a_launch_accepted_before_a_crash_is_carried_out_on_restart(world):
+    engine, vehicle, _ = world
+    async with runtime(engine) as rt:
+        data = MissionCreate.model_validate(
+            {
+                "name": "line",
+                "vehicle_id": 1,
+                "plan": {"kind": "custom", "geometry": LINE, "params": {"alt_m": 30}},
+            }
+        )
+        mid = rt.missions.create(data=data, actor="alice").id
+        rt.missions.validate(mission_id=mid, actor="alice")
+    # the launch was committed (state uploading) and then the service died before it reached the vehicle
+    from mission.missions import service
+
+    with session_scope(engine) as session:
+        service.transition(
+            session=session, mission_id=mid, action="launch", actor="alice", reason="launch requested"
+        )
+    assert vehicle.mission_items() == []
+    async with runtime(engine):
+        await _until(lambda: _mission(engine, mid).state == "completed", 40, "the recovered launch to finish")
+    steps = [(e.to_state, e.actor) for e in _events(engine, mid)]
+    assert ("ready", "system") in steps and ("active", "system:recovery") in steps
+    assert [s for s, _ in steps].count("completed") == 1
