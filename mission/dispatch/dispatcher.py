@@ -36,6 +36,7 @@ from mission.dispatch.ranking import (
     DispatchDecision,
     DispatchRequest,
     VehicleState,
+    nearest_docked,
     rank,
 )
 from mission.dispatch.relief import plan_relief
@@ -94,6 +95,7 @@ class DispatchConfig:
     speed_factor: float = 1.0  # simulated seconds per wall second
     max_attempts: int = 2
     performance: PerformanceDefaults = field(default_factory=PerformanceDefaults)
+    policy: str = "first_arrival"  # or "nearest_dock", the baseline the benchmark compares with
 
 
 def decision_json(decision: DispatchDecision) -> dict[str, Any]:
@@ -272,9 +274,18 @@ class Dispatcher:
                 )
             request = self._request(incident)
         states = [s for s in self.states() if s.vehicle_id not in exclude]
-        decision = rank(
-            states, request, airspace=self.airspace(around=(request.lat, request.lon)), wind=self.wind
-        )
+        space = self.airspace(around=(request.lat, request.lon))
+        if self.config.policy == "nearest_dock":
+            base = nearest_docked(states, request, airspace=space, wind=self.wind)
+            decision = DispatchDecision(
+                chosen=base,
+                candidates=(base,) if base else (),
+                explanation=f"baseline policy: nearest docked vehicle {base.name}"
+                if base
+                else "baseline: none fit",
+            )
+        else:
+            decision = rank(states, request, airspace=space, wind=self.wind)
         stored = decision_json(decision)
         chosen = decision.chosen
         if chosen is None:

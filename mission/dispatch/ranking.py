@@ -24,7 +24,7 @@ class Activity(StrEnum):
     PATROL = "patrol"  # airborne on a patrol: may be pulled off it
     IDLE_AIRBORNE = "idle_airborne"  # airborne without a task (holding)
     INCIDENT = "incident"  # serving an incident: never re-dispatched automatically
-    RETURNING = "returning"
+    RETURNING = "returning"  # flying home: may be re-tasked while its battery allows
     UNAVAILABLE = "unavailable"  # maintenance, pilot control, disarmed away from a dock
 
 
@@ -144,7 +144,7 @@ def estimate(
     available_wh = max(0.0, min(100.0, v.battery_pct)) / 100.0 * perf.battery_wh
     if not v.link_up:
         return _refused(v, "link down", available_wh)
-    if v.activity in (Activity.INCIDENT, Activity.UNAVAILABLE, Activity.RETURNING):
+    if v.activity in (Activity.INCIDENT, Activity.UNAVAILABLE):
         return _refused(v, f"busy ({v.activity.value})", available_wh)
     if v.activity is Activity.PATROL and not request.allow_preempt:
         return _refused(v, "on patrol and the request does not allow pulling patrols", available_wh)
