@@ -11,7 +11,7 @@ running at ``--speed``. The same scenario is flown twice: with our first-arrival
 
 - ``incidents``; ``takeoff_ack_s_p50``/``_p95``: request -> take-off acked by the vehicle, wall seconds;
 - ``on_scene_s_p50``/``_p90``: request -> on scene, simulated seconds (wall x speed);
-- ``baseline_on_scene_s_p50``, ``improvement`` = 1 - ours / baseline (goals: >= 0.15; take-off ack p95 <= 1 s).
+- ``baseline_on_scene_s_p50``, ``improvement`` = 1 - ours / baseline (goals: >= 0.15, take-off p95 <= 1 s).
 """
 
 from __future__ import annotations
