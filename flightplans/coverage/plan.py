@@ -12,6 +12,7 @@ import shapely.errors
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 from shapely.ops import nearest_points
 
+from flightplans.coverage.decompose import decompose
 from flightplans.coverage.freespace import FreeSpace
 from flightplans.coverage.order import Variant, order_cells
 from flightplans.coverage.swaths import (
@@ -89,17 +90,28 @@ def _edges(rings: list[np.ndarray], frame: _Frame) -> np.ndarray:
 
 
 def candidate_angles(area: Polygon, *, limit: int = 6) -> list[float]:
-    """Sweep directions worth trying: the longest edge directions of the convex hull and of the area."""
+    """Sweep directions worth trying: the longest edge directions of the convex hull and of the area.
+
+    Directions within half a degree count as one, weighted by their total length, and are tried at the
+    exact angle of their longest edge (lines parallel to a long edge leave no sliver along it).
+
+    >>> candidate_angles(box(0, 0, 400, 100))
+    [0.0, 90.0]
+    """
     weights: dict[float, float] = {}
+    exact: dict[float, tuple[float, float]] = {}  # bucket -> (longest edge length, its angle)
     for ring in (area.convex_hull.exterior, area.exterior):
         xy = np.asarray(ring.coords)
         d = np.diff(xy, axis=0)
         length = np.hypot(d[:, 0], d[:, 1])
         ang = np.degrees(np.arctan2(d[:, 1], d[:, 0])) % 180.0
-        for a, w in zip(np.round(ang * 2) / 2 % 180.0, length, strict=True):
-            weights[float(a)] = weights.get(float(a), 0.0) + float(w)
+        for a, w in zip(ang, length, strict=True):
+            key = float(np.round(a * 2) / 2 % 180.0)
+            weights[key] = weights.get(key, 0.0) + float(w)
+            if w > exact.get(key, (0.0, 0.0))[0]:
+                exact[key] = (float(w), float(a) % 180.0)
     ranked = sorted(weights, key=weights.__getitem__, reverse=True)
-    return ranked[:limit]
+    return [round(exact[key][1], 6) % 180.0 for key in ranked[:limit]]
 
 
 def _turns(xy: np.ndarray) -> int:
@@ -429,45 +441,93 @@ def sweep(
     if start is not None:
         start = check_finite_point("start", *start)
     area = validate_area(area, min_size_m=w)
+    knobs = _Knobs(w, c, e, speed, turn_s, min_coverage, angle_candidates)
+    free = _free_region(area, knobs)
+    fs = FreeSpace(free, clearance_m=c)
+    angles = [float(angle_deg) % 180.0] if angle_deg is not None else candidate_angles(area)
+    wps, lay, uncovered = _sweep_region(area, free, fs, knobs, angles, start)
+    plan = _plan(area, wps, uncovered, [lay], knobs)
+    if angle_deg is None and plan.length_m > 1.08 * area.area / w:
+        # a bent or branching area: try sweeping its legs at their own angles
+        multi = _sweep_parts(area, fs, knobs, start)
+        if multi is not None and multi.flight_time_s < plan.flight_time_s:
+            return multi
+    return plan
 
-    free = area.buffer(-c, **_MITRE)
-    parts = [p for p in shapely.get_parts(free) if p.area >= 0.25 * w * w]
+
+@dataclass(frozen=True, slots=True)
+class _Knobs:
+    w: float
+    c: float
+    end_inset: float | None
+    speed: float
+    turn_s: float
+    min_coverage: float
+    angle_candidates: int
+
+
+def _free_region(area: Polygon, k: _Knobs) -> Polygon:
+    """The area shrunk by the clearance; refused when that leaves nothing or pieces cut off."""
+    free = area.buffer(-k.c, **_MITRE)
+    parts = [p for p in shapely.get_parts(free) if p.area >= 0.25 * k.w * k.w]
     if not parts:
-        raise PlanningError(f"area leaves no room to fly {c:g} m clear of its boundary and no-fly zones")
+        raise PlanningError(f"area leaves no room to fly {k.c:g} m clear of its boundary and no-fly zones")
     if len(parts) > 1:
         p = parts[1].representative_point()
         raise PlanningError(
             f"area splits into {len(parts)} parts that cannot be reached from one another while keeping "
-            f"{c:g} m from the boundary and no-fly zones (narrow passage), "
+            f"{k.c:g} m from the boundary and no-fly zones (narrow passage), "
             f"e.g. the part at ({p.x:.1f}, {p.y:.1f})",
             where=(p.x, p.y),
         )
-    free = parts[0]
-    fs = FreeSpace(free, clearance_m=c)
-    rings = _rings(free)
+    return parts[0]
 
-    angles = [float(angle_deg) % 180.0] if angle_deg is not None else candidate_angles(area)
-    knobs = {"swath_m": w, "clearance_m": c, "speed": speed, "turn_s": turn_s}
-    tip = 0.05 * c
-    half = max(w / 2.0 - c, tip)
-    rough = sorted(
-        (_layout(area, rings, a, exact_ends=False, shrink_m=half, **knobs) for a in angles),
+
+def _rough_layouts(area: Polygon, rings: list[np.ndarray], k: _Knobs, angles: list[float]) -> list[_Layout]:
+    tip = 0.05 * k.c
+    half = max(k.w / 2.0 - k.c, tip)
+    return sorted(
+        (
+            _layout(
+                area,
+                rings,
+                a,
+                exact_ends=False,
+                shrink_m=half,
+                swath_m=k.w,
+                clearance_m=k.c,
+                speed=k.speed,
+                turn_s=k.turn_s,
+            )
+            for a in angles
+        ),
         key=lambda lay: lay.estimate_s,
     )
+
+
+def _sweep_region(
+    area: Polygon, free: Polygon, fs: FreeSpace, k: _Knobs, angles: list[float], start
+) -> tuple[list[tuple[float, float]], _Layout, float]:
+    """Waypoints sweeping one area at the best of ``angles``, its layout and the area left uncovered."""
+    w, c = k.w, k.c
+    knobs = {"swath_m": w, "clearance_m": c, "speed": k.speed, "turn_s": k.turn_s}
+    tip = 0.05 * c
+    rings = _rings(free)
+    rough = _rough_layouts(area, rings, k, angles)
     layouts = []
-    for r in rough[: max(1, angle_candidates)]:
-        if e is None:
+    for r in rough[: max(1, k.angle_candidates)]:
+        if k.end_inset is None:
             n_swaths = sum(len(cell) for cell in r.cells)
-            end = end_inset(swath_m=w, swaths=n_swaths, area_m2=area.area, min_coverage=min_coverage)
+            end = end_inset(swath_m=w, swaths=n_swaths, area_m2=area.area, min_coverage=k.min_coverage)
         else:
-            end = e
+            end = k.end_inset
         layouts.append(_layout(area, rings, r.frame.angle_deg, shrink_m=max(end - c, tip), **knobs))
     # patch the few most promising angles, then fly the best one or two of those for real
     patched = []
     for lay in layouts:
         patches = _patches(area, lay, swath_m=w, clearance_m=c)
         cells, left = _attach(lay.cells, patches, swath_m=w)
-        extra = sum((s.x1 - s.x0 + 2 * w) / speed + 2 * turn_s for p in patches for s in p)
+        extra = sum((s.x1 - s.x0 + 2 * w) / k.speed + 2 * k.turn_s for p in patches for s in p)
         patched.append((lay.estimate_s + extra, replace(lay, cells=cells, patches=tuple(left))))
     patched.sort(key=lambda item: item[0])
     best = None
@@ -475,22 +535,31 @@ def sweep(
         if best is not None and est > 1.02 * patched[0][0]:
             break
         wps = _route(lay, fs, start)
-        t = _metrics(area, np.asarray(wps), swath_m=w, speed=speed, turn_s=turn_s)[3]
+        t = _metrics(area, np.asarray(wps), swath_m=w, speed=k.speed, turn_s=k.turn_s)[3]
         if best is None or t < best[0]:
             best = (t, lay, wps)
     assert best is not None
     _, lay, wps = best
     uncovered = _uncovered(area, LineString(wps) if len(wps) > 1 else Point(wps[0]), w).area
-    inner = free.buffer(-0.25 * c, **_MITRE)
-    for _ in range(3):
-        if uncovered <= (1.0 - min_coverage) * area.area or len(wps) < 2:
-            break
-        margin = (1.0 - min_coverage) * area.area * 0.5
-        wps = _fill(area, fs, inner, wps, swath_m=w, need_m2=uncovered - margin)
-        uncovered = _uncovered(area, LineString(wps), w).area
+    wps, uncovered = _fill_to_target(area, free, fs, wps, uncovered, k)
+    return wps, lay, uncovered
 
+
+def _fill_to_target(area, free, fs, wps, uncovered: float, k: _Knobs):
+    inner = free.buffer(-0.25 * k.c, **_MITRE)
+    for _ in range(3):
+        if uncovered <= (1.0 - k.min_coverage) * area.area or len(wps) < 2:
+            break
+        margin = (1.0 - k.min_coverage) * area.area * 0.5
+        wps = _fill(area, fs, inner, wps, swath_m=k.w, need_m2=uncovered - margin)
+        uncovered = _uncovered(area, LineString(wps), k.w).area
+    return wps, uncovered
+
+
+def _plan(area: Polygon, wps, uncovered: float, layouts: list[_Layout], k: _Knobs) -> SweepPlan:
     xy = _dedupe(np.asarray(wps))
-    path, length, turns, t = _metrics(area, xy, swath_m=w, speed=speed, turn_s=turn_s)
+    path, length, turns, t = _metrics(area, xy, swath_m=k.w, speed=k.speed, turn_s=k.turn_s)
+    main = max(layouts, key=lambda lay: sum(s.x1 - s.x0 for cell in lay.cells for s in cell))
     return SweepPlan(
         path=path,
         waypoints=tuple((float(x), float(y)) for x, y in xy),
@@ -498,8 +567,66 @@ def sweep(
         turns=turns,
         coverage=1.0 - uncovered / area.area,
         flight_time_s=t,
-        angle_deg=lay.frame.angle_deg,
-        cells=len(lay.cells) + len(lay.patches),
-        swaths=sum(len(cell) for cell in [*lay.cells, *lay.patches]),
-        swath_m=w,
+        angle_deg=main.frame.angle_deg,
+        cells=sum(len(lay.cells) + len(lay.patches) for lay in layouts),
+        swaths=sum(len(cell) for lay in layouts for cell in [*lay.cells, *lay.patches]),
+        swath_m=k.w,
     )
+
+
+def _sweep_parts(area: Polygon, fs: FreeSpace, k: _Knobs, start) -> SweepPlan | None:
+    """Sweep the legs of a concave area each at its own angle and join them inside the area."""
+
+    def estimate(poly: Polygon) -> float:
+        free = poly.buffer(-k.c, **_MITRE)
+        if not isinstance(free, Polygon) or free.is_empty:
+            return math.inf
+        rough = _rough_layouts(poly, _rings(free), k, candidate_angles(poly, limit=3))
+        return rough[0].estimate_s
+
+    parts = decompose(area, estimate_s=estimate, join_s=2 * k.w / k.speed + 4 * k.turn_s, min_size_m=k.w)
+    if len(parts) < 2:
+        return None
+    legs = []
+    layouts = []
+    for part in parts:
+        try:
+            free = _free_region(part, k)
+        except PlanningError:
+            return None
+        wps, lay, _ = _sweep_region(
+            part, free, FreeSpace(free, clearance_m=k.c), k, candidate_angles(part), None
+        )
+        legs.append(wps)
+        layouts.append(lay)
+    # join: try each leg first, then the nearest open end of the remaining legs
+    here0 = np.asarray(start, dtype=float) if start is not None else None
+    best = None
+    for first in range(len(legs)):
+        for flip in (False, True):
+            seq = [legs[first][::-1] if flip else legs[first]]
+            cost = 0.0 if here0 is None else float(np.hypot(*(np.asarray(seq[0][0]) - here0)))
+            left = [i for i in range(len(legs)) if i != first]
+            while left:
+                end = np.asarray(seq[-1][-1])
+                options = [
+                    (float(np.hypot(*(np.asarray(legs[i][0 if not f else -1]) - end))), i, f)
+                    for i in left
+                    for f in (False, True)
+                ]
+                d, i, f = min(options)
+                cost += d
+                seq.append(legs[i][::-1] if f else legs[i])
+                left.remove(i)
+            if best is None or cost < best[0]:
+                best = (cost, seq)
+    assert best is not None
+    seq = best[1]
+    joined: list[tuple[float, float]] = list(seq[0])
+    transits = fs.paths([(seq[i][-1], seq[i + 1][0]) for i in range(len(seq) - 1)])
+    for transit, leg in zip(transits, seq[1:], strict=True):
+        joined += transit[1:-1] + list(leg)
+    uncovered = _uncovered(area, LineString(joined), k.w).area
+    free_all = fs.region
+    joined, uncovered = _fill_to_target(area, free_all, fs, joined, uncovered, k)
+    return _plan(area, joined, uncovered, layouts, k)

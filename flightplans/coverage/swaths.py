@@ -28,7 +28,7 @@ class Swath:
 def line_positions(y_min: float, y_max: float, *, swath_m: float) -> np.ndarray:
     """y of each sweep line: ceil(height / swath) lines, centred, spaced one swath apart."""
     height = y_max - y_min
-    n = max(1, math.ceil(height / swath_m - 1e-9))
+    n = max(1, math.ceil(height / swath_m - 1e-6))  # a height of exactly k swaths needs k lines
     offset = (height - (n - 1) * swath_m) / 2.0
     return y_min + offset + swath_m * np.arange(n)
 
