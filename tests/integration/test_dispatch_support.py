@@ -5,6 +5,7 @@ simulated vehicles each on its own dock, all flown through real MAVSDK.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import math
 import random
@@ -108,7 +109,7 @@ class DispatchService:
     runtime: Runtime
     parts: DispatchComponents
     engine: Engine
-    fleet: SimFleet
+    fleet: SimFleet | None
     tokens: dict[str, str]
     speed: float
 
@@ -122,6 +123,7 @@ class DispatchService:
         return await self.client.get(url, headers=self.auth(user))
 
     def vehicle(self, vehicle_id: int) -> SimVehicle:
+        assert self.fleet is not None
         return self.fleet.vehicles[vehicle_id - 1]
 
 
@@ -150,10 +152,11 @@ async def dispatch_service(
     clock: Clock | None = None,
     config: DispatchConfig | None = None,
     zones: Sequence[dict[str, Any]] = (),
+    database_url: str | None = None,
 ) -> AsyncIterator[DispatchService]:
     """The app, its Runtime and the dispatch parts over vehicles on ``docks``, ready to fly."""
-    base = free_udp_base(len(docks))
-    url = f"sqlite:///{tmp_path / 'skywarden.db'}"
+    base = free_udp_base(max(1, len(docks)))
+    url = database_url or f"sqlite:///{tmp_path / 'skywarden.db'}"
     engine = make_engine(url)
     migrations.upgrade(engine)
     for name in MODEL_MODULES:
@@ -177,7 +180,7 @@ async def dispatch_service(
     config = config or DispatchConfig(speed_factor=speed, performance=PerformanceDefaults())
     try:
         async with (
-            docked_fleet(docks, base_port=base, speed=speed) as fleet,
+            docked_fleet(docks, base_port=base, speed=speed) if docks else contextlib.nullcontext() as fleet,
             Runtime(settings=settings, engine=engine) as runtime,
             DispatchComponents(
                 engine=engine,
