@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Annotated
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from api.app import create_app
-from api.deps import route_roles
+from api.deps import guard_first, require_roles, route_roles
 from mission.auth import service as auth
 from mission.auth.roles import Role
 from mission.db import session_scope
+from mission.errors import LinkError
 from tests.api.conftest import make_settings
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -125,3 +127,32 @@ async def test_forbidden_roles_get_403_and_no_token_gets_401(app: FastAPI, clien
                 f"{endpoint.method} {endpoint.path} as {role.value} refused"
             )
     assert checked >= 30
+
+
+def unavailable() -> None:
+    raise LinkError("the thing is not running")
+
+
+probe_router = APIRouter(prefix="/api/v1/probe")
+
+
+@probe_router.post("")
+def probe(
+    _thing: Annotated[None, Depends(unavailable)],
+    _who: Annotated[object, Depends(require_roles(Role.pilot))],
+) -> None:
+    return None
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_the_role_check_comes_before_the_routes_other_dependencies(
+    app: FastAPI, client: httpx.AsyncClient, auth_headers: dict[Role, dict[str, str]]
+) -> None:
+    """A route that asks for the runtime before its guard still answers 401/403 first, never 503."""
+
+    app.include_router(probe_router, dependencies=[Depends(guard_first)])
+    assert (await client.post("/api/v1/probe")).status_code == 401
+    r = await client.post("/api/v1/probe", headers=auth_headers[Role.observer])
+    assert r.status_code == 403 and "allowed roles: admin, pilot" in r.json()["error"]["message"]
+    r = await client.post("/api/v1/probe", headers=auth_headers[Role.pilot])
+    assert r.status_code == 503 and r.json()["error"]["code"] == "link_error", r.text
