@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import AdminOnly, AnyRole, SessionDep, SettingsDep
 from api.errors import Unauthenticated
+from api.pagination import Page, Paging
 from mission.audit import service as audit
 from mission.audit.fields import PrintableStr
 from mission.auth import service as auth
@@ -64,9 +65,10 @@ def logout(session: SessionDep, who: AnyRole) -> None:
     audit.record(session=session, actor=who.username, action="auth.logout")
 
 
-@router.get("/users", response_model=list[UserRead], summary="Every user (admins)")
-def list_users(session: SessionDep, _who: AdminOnly) -> list[UserRead]:
-    return auth.list_users(session=session)
+@router.get("/users", response_model=Page[UserRead], summary="Users (admins)")
+def list_users(session: SessionDep, paging: Paging, _who: AdminOnly) -> Page[UserRead]:
+    users = auth.list_users(session=session)
+    return paging.page(users[paging.offset : paging.offset + paging.limit], len(users))
 
 
 @router.post("/users", response_model=UserRead, status_code=status.HTTP_201_CREATED, summary="Create a user")

@@ -76,7 +76,7 @@ async def test_admin_creates_users_who_can_log_in(client: httpx.AsyncClient, adm
     r = await client.post("/api/v1/auth/login", json={"username": "dora", "password": "disp-pass"})
     assert r.json()["role"] == "dispatcher"
     users = (await client.get("/api/v1/auth/users", headers=admin)).json()
-    assert [u["username"] for u in users] == ["dora"]
+    assert users["total"] == 1 and [u["username"] for u in users["items"]] == ["dora"]
 
 
 async def test_garbage_tokens_are_401(client: httpx.AsyncClient) -> None:
