@@ -97,7 +97,12 @@ def rings(
     loops = []
     for i, radius in enumerate(radii):
         circle = circle_coords((cx, cy), radius, points=points_per_ring, clockwise=True)
-        loops.append((_detour(circle, obstacles, ring=i, radius_m=radius), float(LineString(circle).length)))
+        loops.append(
+            (
+                _detour(circle, obstacles, center=(cx, cy), ring=i, radius_m=radius),
+                float(LineString(circle).length),
+            )
+        )
     lap_s = [float(LineString(loop).length) / speed for loop, _ in loops]
     need = [_drones_needed(lap, revisit) for lap in lap_s]
     min_drones = sum(need)
@@ -206,7 +211,9 @@ def _allocate(lap_s: Sequence[float], drones: int) -> list[int]:
     return counts
 
 
-def _detour(circle: np.ndarray, obstacles: Obstacles, *, ring: int, radius_m: float) -> np.ndarray:
+def _detour(
+    circle: np.ndarray, obstacles: Obstacles, *, center: XY, ring: int, radius_m: float
+) -> np.ndarray:
     """The circle's coordinates with every stretch inside a (grown) no-fly zone replaced by a detour."""
     if not obstacles.grown:
         return circle
@@ -229,15 +236,51 @@ def _detour(circle: np.ndarray, obstacles: Obstacles, *, ring: int, radius_m: fl
     for i, piece in enumerate(pieces):
         coords.append(np.asarray(piece.coords))
         following = pieces[(i + 1) % len(pieces)]
+        a, b = piece.coords[-1], following.coords[0]
+        # The detour must pass the zone on the ring's side of the venue, not cut round the far side of
+        # the centre: a keyhole (a small disc on the centre and a ray away from the gap) forbids that.
+        space = Obstacles.build(
+            [*obstacles.grown, _keyhole(center, a, b, radius_m=radius_m, obstacles=obstacles)], clearance_m=0
+        )
         try:
-            bridge = shortest_path(piece.coords[-1], following.coords[0], nofly=obstacles)
+            bridge = shortest_path(a, b, nofly=space)
         except PlanningError as exc:
             raise PlanningError(
-                f"ring {ring} ({radius_m:g} m) cannot detour around a no-fly zone: {exc}", where=exc.where
+                f"ring {ring} ({radius_m:g} m) cannot detour around the no-fly zones and still circle the "
+                f"venue (with {obstacles.clearance_m:g} m clearance): {exc}",
+                where=exc.where,
             ) from exc
         coords.append(np.asarray(bridge.coords)[1:-1])
     coords.append(np.asarray(pieces[0].coords[:1]))
-    return np.vstack([c for c in coords if len(c)])
+    loop = np.vstack([c for c in coords if len(c)])
+    if abs(_winding(loop, np.asarray(center))) != 1:
+        raise PlanningError(
+            f"ring {ring} ({radius_m:g} m) cannot detour around the no-fly zones and still circle the venue "
+            f"(with {obstacles.clearance_m:g} m clearance)"
+        )
+    return loop
+
+
+def _keyhole(center: XY, a: XY, b: XY, *, radius_m: float, obstacles: Obstacles) -> Polygon:
+    """A disc on the centre plus a thin ray pointing away from the ring's gap from a to b (clockwise)."""
+    ang_a = math.atan2(a[1] - center[1], a[0] - center[0])
+    ang_b = math.atan2(b[1] - center[1], b[0] - center[0])
+    # The ring runs clockwise (decreasing angle): the gap spans from a down to b.
+    gap = (ang_a - ang_b) % (2 * math.pi)
+    away = ang_a - gap / 2 + math.pi
+    min_x, min_y, max_x, max_y = shapely.total_bounds(list(obstacles.grown))
+    far = 2 * (radius_m + math.hypot(max_x - min_x, max_y - min_y) + math.dist((min_x, min_y), center))
+    tip = (center[0] + far * math.cos(away), center[1] + far * math.sin(away))
+    ray = LineString([center, tip]).buffer(0.01, cap_style="flat")
+    return shapely.union_all([Point(center).buffer(min(5.0, radius_m / 10), quad_segs=4), ray])
+
+
+def _winding(loop: np.ndarray, center: np.ndarray) -> int:
+    """How many times a closed loop winds around ``center`` (+ counter-clockwise)."""
+    rel = loop - center
+    angles = np.arctan2(rel[:, 1], rel[:, 0])
+    turn = (np.diff(angles) + math.pi) % (2 * math.pi) - math.pi
+    return round(float(turn.sum()) / (2 * math.pi))
 
 
 def _rotate_loop(loop: LineString, offset_m: float) -> np.ndarray:
