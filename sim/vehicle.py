@@ -174,6 +174,8 @@ class SimVehicle:
         self._last_upload: tuple[int, int, tuple[int, int], int] | None = None
         self._refuse_mission_start_until = 0.0
         self._recent_once: dict[tuple[Any, ...], tuple[float, Outcome]] = {}
+        self._global_position_msg = self._mav.global_position_int_encode(0, 0, 0, 0, 0, 0, 0, 0, 0)
+        self._attitude_msg = self._mav.attitude_encode(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
         self._stream_senders: dict[str, Callable[[], None]] = {
             "SYS_STATUS": self._send_sys_status,
             "GLOBAL_POSITION_INT": self._send_global_position,
@@ -453,19 +455,18 @@ class SimVehicle:
         if not ap.gps_ok:
             return
         lat, lon = ap.latlon()
-        self._send(
-            self._mav.global_position_int_encode(
-                self._boot_ms(),
-                int(lat * 1e7),
-                int(lon * 1e7),
-                int(ap.amsl_m * 1000),
-                int(ap.alt_rel_m * 1000),
-                int(ap.vn * 100),
-                int(ap.ve * 100),
-                int(-ap.vu * 100),
-                int(ap.heading_deg * 100) % 36000,
-            )
-        )
+        # the 10 Hz streams reuse one message object each: set fields, pack
+        msg = self._global_position_msg
+        msg.time_boot_ms = self._boot_ms()
+        msg.lat = int(lat * 1e7)
+        msg.lon = int(lon * 1e7)
+        msg.alt = int(ap.amsl_m * 1000)
+        msg.relative_alt = int(ap.alt_rel_m * 1000)
+        msg.vx = int(ap.vn * 100)
+        msg.vy = int(ap.ve * 100)
+        msg.vz = int(-ap.vu * 100)
+        msg.hdg = int(ap.heading_deg * 100) % 36000
+        self._send(msg)
 
     def _send_local_position(self) -> None:
         ap = self.autopilot
@@ -488,8 +489,10 @@ class SimVehicle:
         return 0.02 * right, -0.02 * fwd, yaw if yaw <= math.pi else yaw - 2 * math.pi
 
     def _send_attitude(self) -> None:
-        roll, pitch, yaw = self._attitude()
-        self._send(self._mav.attitude_encode(self._boot_ms(), roll, pitch, yaw, 0.0, 0.0, 0.0))
+        msg = self._attitude_msg
+        msg.roll, msg.pitch, msg.yaw = self._attitude()
+        msg.time_boot_ms = self._boot_ms()
+        self._send(msg)
 
     def _send_attitude_quaternion(self) -> None:
         roll, pitch, yaw = self._attitude()
