@@ -225,19 +225,19 @@ def _pattern_waypoints(
         metrics["swath_m"] = p.swath_m
         return wps, metrics
     if isinstance(p, PerimeterParams):
-        plan = perimeter(geom_local, inset_m=p.inset_m, speed_m_s=speed_m_s)
-        return [(float(x), float(y)) for x, y in plan.waypoints], metrics
+        pplan = perimeter(geom_local, inset_m=p.inset_m, speed_m_s=speed_m_s)
+        return [(float(x), float(y)) for x, y in pplan.waypoints], metrics
     if isinstance(p, CorridorParams):
-        plan = corridor(geom_local, width_m=p.width_m, swath_m=p.swath_m, speed_m_s=speed_m_s)
-        metrics["passes"] = plan.passes
-        return [(float(x), float(y)) for x, y in plan.waypoints], metrics
+        cplan = corridor(geom_local, width_m=p.width_m, swath_m=p.swath_m, speed_m_s=speed_m_s)
+        metrics["passes"] = cplan.passes
+        return [(float(x), float(y)) for x, y in cplan.waypoints], metrics
     if isinstance(p, OrbitParams):
         c = geom_local.centroid
-        plan = orbit(
+        oplan = orbit(
             (c.x, c.y), radius_m=p.radius_m, dwell_s=p.dwell_s, clockwise=p.clockwise, speed_m_s=speed_m_s
         )
-        metrics["laps"] = round(plan.laps, 2)
-        return [(float(x), float(y)) for x, y in plan.waypoints], metrics
+        metrics["laps"] = round(oplan.laps, 2)
+        return [(float(x), float(y)) for x, y in oplan.waypoints], metrics
     if isinstance(p, RingsParams):
         c = geom_local.centroid
         rplan = rings(

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,18 +65,16 @@ def _ends_home(items: list[MissionItem]) -> bool:
     return bool(items) and isinstance(items[-1], ReturnToLaunch | Land)
 
 
-def same_mission(ours: list[MissionItem], theirs: list[MissionItem]) -> bool:
+def same_mission(ours: Sequence[MissionItem], theirs: Sequence[object]) -> bool:
     """Whether a downloaded mission is ours, allowing for MAVLink's integer degrees and float32 altitudes."""
     if len(ours) != len(theirs):
         return False
     for a, b in zip(ours, theirs, strict=True):
-        if a.kind != b.kind:
+        if a.kind != getattr(b, "kind", None):
             return False
-        for name in ("lat", "lon"):
-            if hasattr(a, name) and abs(getattr(a, name) - getattr(b, name)) > 1e-6:
+        for name, tolerance in (("lat", 1e-6), ("lon", 1e-6), ("alt_m", 0.1)):
+            if hasattr(a, name) and abs(getattr(a, name) - getattr(b, name)) > tolerance:
                 return False
-        if hasattr(a, "alt_m") and abs(a.alt_m - b.alt_m) > 0.1:  # type: ignore[union-attr]
-            return False
     return True
 
 

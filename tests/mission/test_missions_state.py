@@ -1,22 +1,18 @@
-"""The mission state machine on a real database: legal moves, refusals with reasons, exactly-once records."""
+"""The mission state machine on SQLite and PostgreSQL: legal moves, refusals with reasons, records once."""
 
 from __future__ import annotations
 
 import threading
 
 import pytest
-from sqlmodel import SQLModel
 
-import mission.airspace.models
-import mission.audit.models
-import mission.auth.models
-import mission.control.models
-import mission.fleet.models  # noqa: F401  (tables on the metadata)
-from mission.db import make_engine, session_scope
+from mission.db import session_scope
 from mission.errors import InvalidTransition, NotFound
+from mission.fleet.models import Vehicle
 from mission.missions import service
 from mission.missions.models import MissionEvent
 from mission.missions.states import TRANSITIONS, MissionState, can
+from tests import conftest_db
 
 S = MissionState
 PLAN = {
@@ -24,13 +20,22 @@ PLAN = {
     "geometry": {"type": "LineString", "coordinates": [[109.98, 39.82], [109.99, 39.82]]},
 }
 
+# Every test here runs on SQLite and on PostgreSQL, each migrated with the project's Alembic migrations.
+db_url, engine = conftest_db.db_url, conftest_db.engine
 
-@pytest.fixture
-def engine(tmp_path):
-    eng = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
-    SQLModel.metadata.create_all(eng)
-    yield eng
-    eng.dispose()
+
+@pytest.fixture(autouse=True)
+def _vehicle(engine):
+    with session_scope(engine) as session:
+        session.add(
+            Vehicle(
+                name="drone-1",
+                connection_url="udpin://0.0.0.0:14540",
+                sysid=1,
+                home_lat=39.82,
+                home_lon=109.98,
+            )
+        )
 
 
 def _new(engine) -> int:
