@@ -83,7 +83,7 @@ class DispatchConfig:
     orbit_radius_m: float = 40.0
     orbit_speed_m_s: float = 4.0
     arrive_within_m: float = 20.0
-    climb_fraction: float = 0.8  # start the transit once this share of the orbit altitude is reached
+    climb_fraction: float = 0.4  # head for the scene once this share of the orbit altitude is reached
     nofly_margin_m: float = 30.0
     fence_margin_m: float = 200.0  # the flight's inclusion fence around route, scene and home
     relief_margin_s: float = 90.0
