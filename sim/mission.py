@@ -111,6 +111,16 @@ class MissionItem:
         return self.y / 1e7
 
     @property
+    def alt_m(self) -> float:
+        """z: altitude in the item's frame (relative to home for frames 3/6, AMSL for 0/5)."""
+        return self.z
+
+    @property
+    def params(self) -> tuple[float, float, float, float]:
+        """param1..param4."""
+        return (self.param1, self.param2, self.param3, self.param4)
+
+    @property
     def has_position(self) -> bool:
         """True when the item names a position (PX4 treats lat=lon=0 as "here")."""
         return self.frame in GLOBAL_FRAMES and not (self.x == 0 and self.y == 0)

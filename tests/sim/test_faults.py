@@ -46,9 +46,9 @@ async def test_upload_completes_through_packet_loss(fly: FlyFactory) -> None:
     vehicle.set_packet_loss(25)
     items = [Item(mavlink.MAV_CMD_NAV_WAYPOINT, LAT + 0.0001 * i, LON, 20.0) for i in range(10)]
     result = None
-    for _ in range(5):  # a lost MISSION_COUNT or ACK needs a retry, as MAVSDK does
+    for _ in range(10):  # a lost MISSION_COUNT or ACK needs a retry, as MAVSDK does
         try:
-            result = await gcs.upload(items, timeout_s=4.0)
+            result = await gcs.upload(items, timeout_s=1.0)
             break
         except TimeoutError:
             continue

@@ -105,7 +105,7 @@ async def test_orbit_circles_the_centre_at_the_radius(fly: FlyFactory) -> None:
 
 
 async def test_rtl_climbs_returns_lands_and_disarms(fly: FlyFactory) -> None:
-    fleet, vehicle, gcs = await fly()
+    fleet, vehicle, gcs = await fly(speed=30.0)
     assert (await gcs.set_param("RTL_RETURN_ALT", 30.0)).param_value == 30.0
     await arm_and_takeoff(gcs, 10.0)
     away = await gcs.command_int(mavlink.MAV_CMD_DO_REPOSITION, lat=LAT + 0.001, lon=LON, z=AMSL + 10)

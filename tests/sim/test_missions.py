@@ -43,7 +43,10 @@ async def test_download_round_trips_mission_fence_and_rally(fly: FlyFactory) -> 
         (i.command, round(i.lat * 1e7), round(i.lon * 1e7), i.z) for i in items
     ]
     assert got[3].param1 == 1.0 and math.isnan(got[3].param2)
-    assert [m.command for m in vehicle.mission_items()] == [16, 16, 16, 187]
+    stored = vehicle.mission_items()
+    assert [m.command for m in stored] == [16, 16, 16, 187]
+    assert (stored[0].lat, stored[0].lon, stored[0].alt_m) == pytest.approx((LAT + 0.0004, LON, 20.0))
+    assert stored[3].params[0] == 1.0
     fence = fence_polygon(4, mavlink.MAV_CMD_NAV_FENCE_POLYGON_VERTEX_INCLUSION, mavlink.MAV_FRAME_GLOBAL)
     assert await gcs.upload(fence, mission_type=1) == mavlink.MAV_MISSION_ACCEPTED
     assert len(await gcs.download(mission_type=1)) == 4
@@ -236,3 +239,18 @@ async def test_delay_gripper_winch_and_rtl_items(fly: FlyFactory) -> None:
     assert [(e.kind, e.index) for e in vehicle.payload_events] == [("gripper", 1), ("winch", 1)]
     await gcs.wait_for("HEARTBEAT", lambda m: m.custom_mode == (4 << 16) | (5 << 24), timeout_s=5)
     await fleet.wait(lambda: not vehicle.state.armed, 15)
+
+
+async def test_circle_exclusion_fence_is_breached_inside(fly: FlyFactory) -> None:
+    _, vehicle, gcs = await fly()
+    centre = (LAT + 0.001, LON)
+    exclusion = Item(mavlink.MAV_CMD_NAV_FENCE_CIRCLE_EXCLUSION, *centre, 0.0, 0, (30.0, 0, 0, 0))
+    assert await gcs.upload([exclusion], mission_type=1) == mavlink.MAV_MISSION_ACCEPTED
+    (area,) = vehicle.fence.areas
+    assert not area.inclusion and area.radius_m == 30.0
+    frame = vehicle.autopilot.frame
+    assert vehicle.fence.breached(*frame.to_ne(*centre))
+    assert not vehicle.fence.breached(0.0, 0.0)  # home is 111 m away
+    zero_radius = Item(mavlink.MAV_CMD_NAV_FENCE_CIRCLE_INCLUSION, *centre, 0.0, 0, (0.0, 0, 0, 0))
+    assert await gcs.upload([zero_radius], mission_type=1) == mavlink.MAV_MISSION_INVALID_PARAM1
+    assert vehicle.fence.areas == (area,)  # the previous fence stays
