@@ -10,6 +10,7 @@ import heapq
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 import shapely
@@ -30,7 +31,7 @@ _QUAD_SEGS = 3
 _ON_EDGE_M = 1e-6
 
 
-PointLike = Point | tuple[float, float] | Sequence[float]
+PointLike: TypeAlias = Point | tuple[float, float] | Sequence[float]
 
 
 def as_xy(name: str, point: PointLike) -> tuple[float, float]:

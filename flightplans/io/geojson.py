@@ -125,6 +125,7 @@ def features_from_geojson(doc: dict[str, Any]) -> tuple[GeoFeature, ...]:
     """The features of a FeatureCollection (or a single Feature), geometries validated (lon, lat)."""
     if not isinstance(doc, dict):
         raise PlanningError(f"GeoJSON must be an object, got {type(doc).__name__}")
+    raw_features: Any
     if doc.get("type") == "Feature":
         raw_features = [doc]
     elif doc.get("type") == "FeatureCollection":

@@ -58,7 +58,7 @@ def test_fewer_drones_than_rings_leaves_a_ring_unserved() -> None:
     assert "get no drone" in plan.reason
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
     radii=st.lists(st.floats(30, 1500), min_size=1, max_size=4, unique=True),
     drones=st.integers(1, 12),
