@@ -280,8 +280,8 @@ class PatrolScheduler:
                 await self.tick()
             except (SkywardenError, OSError, ValueError) as exc:
                 log.warning("patrol scheduler tick failed: %s", exc)
-            sleeper = asyncio.ensure_future(self.clock.sleep(self._sleep_s() + 0.001))
-            waker = asyncio.ensure_future(self._wake.wait())
+            sleeper = asyncio.create_task(self.clock.sleep(self._sleep_s() + 0.001), name="patrols:sleep")
+            waker = asyncio.create_task(self._wake.wait(), name="patrols:wake")
             try:
                 await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
             finally:
