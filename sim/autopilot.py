@@ -145,6 +145,7 @@ class Autopilot:
         self._item_climb_first = False
         # failsafes
         self._battery_action_level = 0
+        self._battery_low_warned = False
         self._fence_triggered = False
         self._gps_lost_at: float | None = None
         # outputs drained by the protocol layer
@@ -225,6 +226,7 @@ class Autopilot:
             self.set_home(lat=lat, lon=lon, amsl_m=self.amsl_m)
         self.cruise_m_s = self.params["MPC_XY_CRUISE"]
         self._battery_action_level = 0
+        self._battery_low_warned = False
         self._landed_since = self.time_s
         self._say(SEV_INFO, "Armed by external command")
         if self.mode == "mission" and self.mission:
@@ -488,6 +490,9 @@ class Autopilot:
             return
         soc = self.battery.soc
         action = int(self.params["COM_LOW_BAT_ACT"])
+        if soc <= self.params["BAT_LOW_THR"] and not self._battery_low_warned:
+            self._battery_low_warned = True
+            self._say(SEV_WARNING, "Low battery level")
         if soc <= self.params["BAT_EMERGEN_THR"] and self._battery_action_level < 2 and action in (2, 3):
             self._battery_action_level = 2
             self._say(SEV_CRITICAL, "Failsafe: emergency battery level, landing")
