@@ -99,18 +99,6 @@ def _error(code: str, message: str, where: Any = None) -> str:
     return to_json({"type": "error", "error": {"code": code, "message": message, "where": where}})
 
 
-def _describe(sub: Subscription, *, batch: bool) -> str:
-    return to_json(
-        {
-            "type": "subscribed",
-            "vehicles": None if sub.vehicles is None else sorted(sub.vehicles),
-            "kinds": None if sub.kinds is None else sorted(sub.kinds),
-            "rate_hz": sub.rate_hz,
-            "batch": batch,
-        }
-    )
-
-
 class _Connection:
     """One websocket client: a reader for subscribe messages and a writer fed by its hub subscription."""
 
@@ -179,13 +167,21 @@ class _Connection:
                 where = ".".join(str(p) for p in first["loc"]) or None
                 await self.send_now(_error("bad_request", f"{first['msg']}", where))
                 continue
-            self.sub.configure(
-                vehicles=request.vehicles,
-                kinds=request.kinds,
-                rate_hz=request.rate_hz if request.rate_hz is not None else self.hub.default_rate_hz,
+            rate_hz = self.hub.clamp_rate(request.rate_hz or self.hub.default_rate_hz)
+            # Acknowledge first, so the state of the newly chosen vehicles follows the acknowledgement.
+            await self.send_now(
+                to_json(
+                    {
+                        "type": "subscribed",
+                        "vehicles": None if request.vehicles is None else sorted(set(request.vehicles)),
+                        "kinds": None if request.kinds is None else sorted(set(request.kinds)),
+                        "rate_hz": rate_hz,
+                        "batch": request.batch,
+                    }
+                )
             )
             self.batch = request.batch
-            await self.send_now(_describe(self.sub, batch=self.batch))
+            self.sub.configure(vehicles=request.vehicles, kinds=request.kinds, rate_hz=rate_hz)
 
 
 def make_router(

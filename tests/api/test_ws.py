@@ -88,12 +88,11 @@ async def test_subscribe_to_chosen_vehicles_and_kinds() -> None:
     for vid in (1, 2, 3):
         hub.update(snapshot(vid))
     async with ws_server(hub) as url, connect(url + "?token=tok-pilot") as ws:
+        initial = [await recv_json(ws) for _ in range(4)]  # hello, then all three vehicles
+        assert sorted(m.get("vehicle_id", 0) for m in initial) == [0, 1, 2, 3]
         await ws.send(json.dumps({"type": "subscribe", "vehicles": [3], "kinds": ["mission"], "rate_hz": 10}))
         seen: list[dict[str, Any]] = []
-        while True:  # skip the initial all-vehicle state that may precede the subscription
-            msg = await recv_json(ws)
-            if msg["type"] == "subscribed":
-                break
+        msg = await recv_json(ws)
         assert msg == {
             "type": "subscribed",
             "vehicles": [3],
