@@ -27,6 +27,13 @@ BLOCK = {
     ],
 }
 THROUGH_HOSPITAL = {"type": "LineString", "coordinates": [[109.9840, 39.8200], [109.9900, 39.8200]]}
+# A small no-fly zone ~90 m south of the block: not on the path, but inside the operating area the
+# geofence covers, so it goes to the vehicle as an exclusion.
+SUBSTATION = {
+    "name": "substation",
+    "kind": "no_fly",
+    "shape": {"type": "Circle", "center": [109.9820, 39.8187], "radius_m": 30},
+}
 
 
 async def _until(fn, timeout_s: float, what: str):
@@ -47,7 +54,8 @@ async def flying(tmp_path):
         SimFleet(count=1, base_port=port, speed=SPEED, home=(HOME[0], HOME[1], 1100.0)) as fleet,
         running_service(tmp_path) as svc,
     ):
-        assert (await svc.post("root", "/api/v1/zones", HOSPITAL)).status_code == 201
+        for zone in (HOSPITAL, SUBSTATION):
+            assert (await svc.post("root", "/api/v1/zones", zone)).status_code == 201
         await svc.add_vehicle(sysid=1, port=port)
         link = await svc.runtime.fleet.wait_link(1, timeout_s=15)
         await link.wait_ready(timeout_s=15)
@@ -79,7 +87,12 @@ async def test_sweep_mission_from_create_to_completed_with_events_and_payload(fl
     # what the vehicle holds is what was validated, with the hospital as an exclusion fence
     uploaded = vehicle.mission_items()
     assert len(uploaded) == len(r.json()["items"])
-    assert vehicle.fence is not None
+    areas = vehicle.fence.areas
+    inclusion = [a for a in areas if a.inclusion]
+    exclusion = [a for a in areas if not a.inclusion]
+    assert len(inclusion) == 1 and len(inclusion[0].polygon_latlon) >= 3
+    assert [round(a.radius_m) for a in exclusion] == [30]  # the substation; the helipad is outside the area
+    assert exclusion[0].centre_latlon == pytest.approx((39.8187, 109.9820), abs=1e-5)
     await _until(lambda: _equal(_state(svc, mid), "completed"), 45, "the mission to complete")
     events = (await svc.get("olga", f"/api/v1/missions/{mid}/events")).json()["items"]
     steps = [(e["from_state"], e["to_state"], e["actor"]) for e in events]
