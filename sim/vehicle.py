@@ -316,9 +316,12 @@ class SimVehicle:
     def _reset_streams(self) -> None:
         rates = dict(DEFAULT_STREAM_HZ)
         rates.update(self.config.stream_hz)
+        # [interval_s, next_due]; a random phase spreads a fleet's streams over different ticks
         phase = self._rng.random()
+        now = time.monotonic()
         self._streams = {
-            name: [0.0 if hz <= 0 else 1.0 / hz, phase / hz if hz > 0 else 0.0] for name, hz in rates.items()
+            name: [0.0 if hz <= 0 else 1.0 / hz, now + (phase / hz if hz > 0 else 0.0)]
+            for name, hz in rates.items()
         }
 
     # ------------------------------------------------------------------ the tick
@@ -340,7 +343,8 @@ class SimVehicle:
             if interval > 0.0 and now >= slot[1]:
                 slot[1] += interval
                 if slot[1] < now:
-                    slot[1] = now + interval
+                    # behind by more than one interval (a stalled loop): keep the phase, skip the backlog
+                    slot[1] += interval * int((now - slot[1]) / interval + 1)
                 self._stream_senders[name]()
         while ap.reached:
             self._send(self._mav.mission_item_reached_encode(ap.reached.popleft()))
