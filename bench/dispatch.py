@@ -60,9 +60,18 @@ class PolicyRun:
 
 
 def percentile(values: Sequence[float], pct: float) -> float | None:
-    from mission.incidents.metrics import percentile as pct_of
-
-    return pct_of(list(values), pct)
+    """Interpolated percentile where unserved incidents (inf) rank last; None when it falls among them."""
+    data = sorted(values)
+    if not data:
+        return None
+    k = (len(data) - 1) * pct / 100.0
+    lo, hi = math.floor(k), math.ceil(k)
+    a, b = data[lo], data[hi]
+    if math.isinf(b) and hi != lo:
+        return None
+    if math.isinf(a):
+        return None
+    return a + (b - a) * (k - lo)
 
 
 # -- the simulator, in its own process so its CPU does not slow the service's event loop ------------------
@@ -172,6 +181,22 @@ def incident_points(count: int, *, seed: int) -> list[tuple[float, float]]:
     return out
 
 
+def zone_patrol(zone_name: str, *, inset_m: float) -> dict[str, Any]:
+    """A patrol zone of the district shrunk by ``inset_m``, as a GeoJSON polygon for a perimeter patrol."""
+    from shapely.geometry import mapping
+
+    from flightplans.geodesy import LocalFrame
+    from mission.airspace.service import shape_geometry
+    from mission.scenario import PATROL_ZONES
+
+    zone = next(z for z in PATROL_ZONES if z.name == zone_name)
+    poly = shape_geometry(zone.shape)
+    frame = LocalFrame.for_geometry(poly)
+    inner = frame.to_wgs84(frame.to_local(poly).buffer(-inset_m, join_style="mitre"))
+    geo = mapping(inner)
+    return {"type": "Polygon", "coordinates": [[list(c) for c in ring] for ring in geo["coordinates"]]}
+
+
 def patrol_loop(lat: float, lon: float) -> dict[str, Any]:
     """A 1.2 x 0.8 km loop around a dock, as a GeoJSON polygon for a perimeter patrol."""
     dlat, dlon = 400 / 111_320.0, 600 / (111_320.0 * math.cos(math.radians(lat)))
@@ -193,6 +218,7 @@ async def fly_policy(policy: str, args: argparse.Namespace, points: list[tuple[f
     from mission.db import make_engine, session_scope
     from mission.dispatch.dispatcher import DispatchConfig
     from mission.dispatch.wiring import DispatchComponents
+    from mission.errors import SkywardenError
     from mission.fleet import service as fleet_service
     from mission.fleet.models import Capability, VehicleCreate
     from mission.incidents.models import Incident, IncidentCreate, IncidentSource, IncidentState
@@ -249,23 +275,30 @@ async def fly_policy(policy: str, args: argparse.Namespace, points: list[tuple[f
             for i in range(len(docks)):
                 link = await runtime.fleet.wait_link(i + 1, timeout_s=30)
                 await link.wait_ready(timeout_s=30)
-            # Patrols in progress: the first vehicle of each dock flies a loop around it.
+            # Patrols in progress: the first vehicle of each dock patrols the zone the dock serves (or, where
+            # that loop meets a no-fly zone and the safety gate refuses it, a loop round its dock).
             for k, dock in enumerate(DOCKS):
                 vid = k * args.per_dock + 1
-                plan = PlanSpec(
-                    kind="perimeter",
-                    geometry=patrol_loop(dock.lat, dock.lon),
-                    params={"alt_m": 60.0, "inset_m": 0.0},
-                )
+                mission = None
+                for geometry in (zone_patrol(dock.zone, inset_m=700.0), patrol_loop(dock.lat, dock.lon)):
+                    plan = PlanSpec(
+                        kind="perimeter", geometry=geometry, params={"alt_m": 60.0, "inset_m": 0.0}
+                    )
+                    try:
+                        mission = runtime.missions.create(
+                            data=MissionCreate(name=f"patrol {dock.name}", vehicle_id=vid, plan=plan),
+                            actor="bench",
+                        )
+                        runtime.missions.validate(mission_id=mission.id, actor="bench")
+                        break
+                    except SkywardenError:
+                        continue
+                assert mission is not None
                 with session_scope(engine) as session:
                     patrol = Patrol(name=f"loop {dock.name}", plan=plan.model_dump(), cron="0 0 1 1 *")
                     session.add(patrol)
                     session.flush()
                     patrol_id = patrol.id
-                mission = runtime.missions.create(
-                    data=MissionCreate(name=f"patrol {dock.name}", vehicle_id=vid, plan=plan), actor="bench"
-                )
-                runtime.missions.validate(mission_id=mission.id, actor="bench")
                 run_id = claim(engine=engine, patrol_id=patrol_id, scheduled_for=_now(), at=_now())
                 assert run_id is not None
                 await runtime.missions.launch(mission_id=mission.id, actor="bench")
@@ -277,7 +310,7 @@ async def fly_policy(policy: str, args: argparse.Namespace, points: list[tuple[f
                     mission_id=mission.id,
                     at=_now(),
                 )
-            await asyncio.sleep(60.0 / args.speed)  # a simulated minute out on patrol
+            await asyncio.sleep(120.0 / args.speed)  # two simulated minutes out on patrol
             dispatcher = parts.dispatcher
             ids = []
             for lat, lon in points:
@@ -303,9 +336,12 @@ async def fly_policy(policy: str, args: argparse.Namespace, points: list[tuple[f
                 await asyncio.sleep(0.5)
             run.takeoff_ack_s = list(dispatcher.takeoff_ack_s)
             with Session(engine) as session:
-                for inc in session.exec(select(Incident).where(col(Incident.id).in_(ids))).all():
+                for inc in session.exec(
+                    select(Incident).where(col(Incident.id).in_(ids)).order_by(col(Incident.id))
+                ).all():
                     if inc.on_scene_at is None:
                         run.unserved += 1
+                        run.on_scene_s.append(math.inf)  # counts against the policy, not dropped
                         continue
                     run.on_scene_s.append((inc.on_scene_at - inc.created_at).total_seconds() * args.speed)
                     decision = inc.decision or {}
@@ -335,6 +371,11 @@ def _now():  # type: ignore[no-untyped-def]
 def summarize(ours: PolicyRun, baseline: PolicyRun, *, incidents: int, speed: float) -> dict[str, Any]:
     """The JSON the benchmark writes."""
     p50 = percentile(ours.on_scene_s, 50)
+    pairs = [
+        (a, b)
+        for a, b in zip(ours.on_scene_s, baseline.on_scene_s, strict=False)
+        if math.isfinite(a) and math.isfinite(b)
+    ]
     base50 = percentile(baseline.on_scene_s, 50)
     return {
         "incidents": incidents,
@@ -346,8 +387,12 @@ def summarize(ours: PolicyRun, baseline: PolicyRun, *, incidents: int, speed: fl
         "baseline_on_scene_s_p50": base50,
         "baseline_on_scene_s_p90": percentile(baseline.on_scene_s, 90),
         "improvement": (1.0 - p50 / base50) if p50 is not None and base50 else None,
-        "served": len(ours.on_scene_s),
-        "baseline_served": len(baseline.on_scene_s),
+        # The same comparison over only the incidents both policies reached (pairs in incident order).
+        "both_served": len(pairs),
+        "on_scene_s_p50_both_served": percentile([a for a, _ in pairs], 50),
+        "baseline_on_scene_s_p50_both_served": percentile([b for _, b in pairs], 50),
+        "served": sum(1 for v in ours.on_scene_s if math.isfinite(v)),
+        "baseline_served": sum(1 for v in baseline.on_scene_s if math.isfinite(v)),
         "unserved": ours.unserved,
         "baseline_unserved": baseline.unserved,
         "served_by_airborne": ours.chosen_airborne,
@@ -362,7 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--incidents", type=int, default=20)
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     parser.add_argument("--speed", type=float, default=20.0, help="simulated seconds per wall second")
-    parser.add_argument("--interval-s", type=float, default=40.0, help="simulated seconds between incidents")
+    parser.add_argument("--interval-s", type=float, default=60.0, help="simulated seconds between incidents")
     parser.add_argument("--overhead-s", type=float, default=60.0, help="simulated seconds overhead each")
     parser.add_argument("--per-dock", type=int, default=2, help="vehicles per dock")
     parser.add_argument(
