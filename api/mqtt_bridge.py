@@ -26,9 +26,9 @@ import logging
 import ssl
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
@@ -41,6 +41,7 @@ from mission.telemetry.intake import IncidentIn, IncidentSink
 from mission.telemetry.serialize import to_json
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _MAX_ERROR_PAYLOAD_ECHO = 200
 
@@ -260,15 +261,7 @@ class MqttBridge:
             await self._publish_snapshot(client, upd, now)
         while True:
             await self._flush_events(client, receiver)
-            next_delivery = asyncio.ensure_future(sub.next())
-            done, _ = await asyncio.wait({next_delivery, receiver}, return_when=asyncio.FIRST_COMPLETED)
-            if receiver in done:
-                next_delivery.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await next_delivery
-                receiver.result()  # raises the receiver's MqttError: the connection is gone
-                raise aiomqtt.MqttError("receiver stopped")
-            delivery = next_delivery.result()
+            delivery = await _unless_disconnected(sub.next(), receiver)
             if delivery.resync_dropped:
                 self.stats.events_dropped += delivery.resync_dropped
                 log.warning(
@@ -303,15 +296,7 @@ class MqttBridge:
     async def _publish_confirmed(
         self, client: aiomqtt.Client, receiver: asyncio.Task[None], topic: str, payload: str, *, retain: bool
     ) -> None:
-        publish = asyncio.ensure_future(client.publish(topic, payload, qos=1, retain=retain))
-        done, _ = await asyncio.wait({publish, receiver}, return_when=asyncio.FIRST_COMPLETED)
-        if publish not in done:
-            publish.cancel()
-            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                await publish
-            receiver.result()
-            raise aiomqtt.MqttError("receiver stopped")
-        publish.result()
+        await _unless_disconnected(client.publish(topic, payload, qos=1, retain=retain), receiver)
         self.stats.published += 1
 
     async def _publish_snapshot(self, client: aiomqtt.Client, upd: SnapshotUpdate, now: float) -> None:
@@ -428,6 +413,22 @@ class MqttBridge:
             await self._answer_error(client, topic, rej.code, str(rej), rej.where)
             return
         self.stats.commands_accepted += 1
+
+
+async def _unless_disconnected(work: Coroutine[Any, Any, T], receiver: asyncio.Task[None]) -> T:
+    """Await ``work`` unless the connection drops first (the receiver ends): then raise MqttError."""
+    task = asyncio.ensure_future(work)
+    try:
+        done, _ = await asyncio.wait({task, receiver}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError, SubscriptionClosed):
+                await task
+    if task in done:
+        return task.result()
+    receiver.result()  # raises the receiver's MqttError
+    raise aiomqtt.MqttError("the connection to the broker ended")
 
 
 def _topic_level(name: str) -> str:
