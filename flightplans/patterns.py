@@ -85,22 +85,30 @@ def dedupe(coords: np.ndarray, *, tol_m: float = 1e-6) -> np.ndarray:
     return coords[keep]
 
 
-def metrics(coords: np.ndarray, *, speed_m_s: float) -> tuple[LineString, tuple[XY, ...], float, int, float]:
-    """(path, waypoints, length_m, turns, flight_time_s) of a polyline flown at ``speed_m_s``."""
+def metrics(
+    coords: np.ndarray, *, speed_m_s: float, turn_s: float = 0.0
+) -> tuple[LineString, tuple[XY, ...], float, int, float]:
+    """(path, waypoints, length_m, turns, flight_time_s) of a polyline flown at ``speed_m_s``, each turn
+    costing ``turn_s`` extra (as the coverage planner counts it)."""
     coords = dedupe(np.asarray(coords, dtype=float))
     if len(coords) < 2:
         raise PlanningError("the pattern has fewer than two distinct waypoints")
     path = LineString(coords)
     length = float(path.length)
     waypoints = tuple((float(x), float(y)) for x, y in coords)
-    return path, waypoints, length, count_turns(coords), length / speed_m_s
+    turns = count_turns(coords)
+    return path, waypoints, length, turns, length / speed_m_s + turns * turn_s
 
 
 def check_nonnegative(name: str, value: object) -> float:
     """Return ``value`` as a float if it is a finite number >= 0, else raise PlanningError."""
-    if value == 0 and not isinstance(value, bool):
-        return 0.0
-    return check_positive(name, value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PlanningError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise PlanningError(f"{name} must be finite, got {value!r}")
+    if value < 0:
+        raise PlanningError(f"{name} must be >= 0, got {value!r}")
+    return float(value)
 
 
 def _check_count(name: str, value: object, *, minimum: int = 1) -> int:
@@ -114,6 +122,7 @@ def perimeter(
     *,
     inset_m: float,
     speed_m_s: float = 8.0,
+    turn_s: float = 3.0,
     laps: int = 1,
     clockwise: bool = False,
     start: PointLike | None = None,
@@ -121,13 +130,14 @@ def perimeter(
     """A closed patrol loop ``inset_m`` inside the area's outer boundary (keeping clear of its holes too).
 
     >>> from shapely.geometry import box
-    >>> plan = perimeter(box(0, 0, 100, 50), inset_m=10)
-    >>> plan.length_m, plan.turns, plan.waypoints[0] == plan.waypoints[-1]
-    (220.0, 3, True)
+    >>> plan = perimeter(box(0, 0, 100, 50), inset_m=10, speed_m_s=5, turn_s=2)
+    >>> plan.length_m, plan.turns, plan.flight_time_s, plan.waypoints[0] == plan.waypoints[-1]
+    (220.0, 3, 50.0, True)
     """
     area = validate_area(area, name="area")
     inset = check_nonnegative("inset_m", inset_m)
     speed = check_positive("speed_m_s", speed_m_s)
+    turn = check_nonnegative("turn_s", turn_s)
     laps = _check_count("laps", laps)
     # Near-coincident vertices make GEOS's offsetting divide by zero (numpy warns); the result is still
     # checked below.
@@ -152,7 +162,7 @@ def perimeter(
         first = int(np.argmin(np.hypot(loop[:, 0] - sx, loop[:, 1] - sy)))
         loop = np.roll(loop, -first, axis=0)
     coords = np.vstack([np.tile(loop, (laps, 1)), loop[:1]])
-    path, waypoints, length, turns, time_s = metrics(coords, speed_m_s=speed)
+    path, waypoints, length, turns, time_s = metrics(coords, speed_m_s=speed, turn_s=turn)
     return PerimeterPlan(path, waypoints, length, turns, time_s, inset_m=inset, laps=laps)
 
 
@@ -196,20 +206,22 @@ def corridor(
     width_m: float,
     swath_m: float,
     speed_m_s: float = 8.0,
+    turn_s: float = 3.0,
 ) -> CorridorPlan:
     """Boustrophedon passes along a line (road, river, fence), enough of them to cover ``width_m``.
 
     Passes are spaced ``width_m / passes`` apart and centred on the line; the first runs along the line's
     direction on its right-hand edge, the next comes back, and so on.
 
-    >>> plan = corridor(LineString([(0, 0), (100, 0)]), width_m=40, swath_m=20)
-    >>> plan.passes, plan.offsets_m, plan.length_m
-    (2, (-10.0, 10.0), 220.0)
+    >>> plan = corridor(LineString([(0, 0), (100, 0)]), width_m=40, swath_m=20, speed_m_s=10, turn_s=3)
+    >>> plan.passes, plan.offsets_m, plan.length_m, plan.turns, plan.flight_time_s
+    (2, (-10.0, 10.0), 220.0, 2, 28.0)
     """
     line = _check_line(line, name="line")
     width = check_positive("width_m", width_m)
     swath = check_positive("swath_m", swath_m)
     speed = check_positive("speed_m_s", speed_m_s)
+    turn = check_nonnegative("turn_s", turn_s)
     passes = max(1, math.ceil(width / swath - 1e-9))
     spacing = width / passes
     # Symmetric about the line so an odd pass count flies the line itself (offset exactly 0).
@@ -218,7 +230,7 @@ def corridor(
     for i, offset in enumerate(offsets):
         coords = _offset_coords(line, offset)
         legs.append(coords if i % 2 == 0 else coords[::-1])
-    path, waypoints, length, turns, time_s = metrics(np.vstack(legs), speed_m_s=speed)
+    path, waypoints, length, turns, time_s = metrics(np.vstack(legs), speed_m_s=speed, turn_s=turn)
     return CorridorPlan(path, waypoints, length, turns, time_s, passes=passes, offsets_m=offsets)
 
 

@@ -19,7 +19,7 @@ from .conftest import star_polygons
 def test_perimeter_golden_rectangle() -> None:
     plan = perimeter(box(0, 0, 100, 50), inset_m=10, speed_m_s=5)
     assert plan.length_m == pytest.approx(220.0)
-    assert plan.flight_time_s == pytest.approx(44.0)
+    assert plan.flight_time_s == pytest.approx(44.0 + 3 * 3.0)  # 3 s per turn by default, as sweep
     assert plan.turns == 3
     assert plan.waypoints[0] == plan.waypoints[-1]
     assert sorted(set(plan.waypoints)) == [(10.0, 10.0), (10.0, 40.0), (90.0, 10.0), (90.0, 40.0)]
@@ -66,7 +66,7 @@ def test_perimeter_refuses_what_it_cannot_fly() -> None:
     dumbbell = box(0, 0, 100, 100).union(box(100, 45, 200, 55)).union(box(200, 0, 300, 100))
     with pytest.raises(PlanningError, match="splits the area into 2 separate loops"):
         perimeter(dumbbell, inset_m=10)
-    with pytest.raises(PlanningError, match="inset_m must be positive"):
+    with pytest.raises(PlanningError, match="inset_m must be >= 0, got -1"):
         perimeter(box(0, 0, 100, 100), inset_m=-1)
     with pytest.raises(PlanningError, match="inset_m must be finite"):
         perimeter(box(0, 0, 100, 100), inset_m=math.nan)
@@ -77,7 +77,7 @@ def test_perimeter_refuses_what_it_cannot_fly() -> None:
 
 
 def test_corridor_golden_two_passes() -> None:
-    plan = corridor(LineString([(0, 0), (100, 0)]), width_m=40, swath_m=20, speed_m_s=10)
+    plan = corridor(LineString([(0, 0), (100, 0)]), width_m=40, swath_m=20, speed_m_s=10, turn_s=0)
     assert plan.passes == 2
     assert plan.offsets_m == (-10.0, 10.0)
     assert plan.waypoints == ((0.0, -10.0), (100.0, -10.0), (100.0, 10.0), (0.0, 10.0))
