@@ -211,6 +211,12 @@ class FleetManager:
                     Event(kind="link.added", vehicle_id=vehicle_id, data={"sysid": conn.profile.sysid})
                 )
                 async for snapshot in link.snapshots():
+                    was_up = conn.latest is not None and conn.latest.link_up
+                    if snapshot.link_up != was_up:
+                        kind = "link.up" if snapshot.link_up else "link.down"
+                        self._hub.emit(
+                            Event(kind=kind, vehicle_id=vehicle_id, data={"sysid": conn.profile.sysid})
+                        )
                     conn.latest = snapshot
                     self._hub.update(snapshot)
                     for listener in self._listeners:

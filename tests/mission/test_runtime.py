@@ -189,3 +189,33 @@ async def test_a_launch_accepted_before_a_crash_is_carried_out_on_restart(world)
     steps = [(e.to_state, e.actor) for e in _events(engine, mid)]
     assert ("ready", "system") in steps and ("active", "system:recovery") in steps
     assert [s for s, _ in steps].count("completed") == 1
+
+
+async def test_fleet_follows_the_registry_and_reports_link_changes(world, tmp_path):
+    engine, vehicle, _ = world
+    config = SimpleNamespace(telemetry_hz=10.0, registry_poll_s=0.3)
+    rt = Runtime(settings=config, engine=engine)
+    with rt.hub.subscribe(kinds=["link.up", "link.down"], name="test") as sub:
+        async with rt:
+            await rt.fleet.wait_link(1, timeout_s=15)
+            base = free_udp_ports(2)
+            late_port = base + 1  # the second vehicle of this fleet is sysid 2
+            async with SimFleet(count=2, base_port=base, speed=20.0, home=(HOME[0], HOME[1], 1100.0)):
+                with session_scope(engine) as session:
+                    session.add(
+                        Vehicle(
+                            name="drone-2",
+                            connection_url=f"udpin://0.0.0.0:{late_port}",
+                            sysid=2,
+                            home_lat=HOME[0],
+                            home_lon=HOME[1],
+                        )
+                    )
+                second = await rt.fleet.wait_link(2, timeout_s=15)  # picked up without a restart
+                assert second.vehicle_id == 2
+            vehicle.blackout(5.0)
+            await _until(lambda: not rt.fleet.latest(1).link_up, 10, "link down")
+            await _until(lambda: rt.fleet.latest(1).link_up, 15, "link back")
+            seen = [(r.event.kind, r.event.vehicle_id) for r in sub.take().events]
+    assert ("link.up", 1) in seen and ("link.down", 1) in seen and ("link.up", 2) in seen
+    assert seen.index(("link.down", 1)) < len(seen) - 1 - seen[::-1].index(("link.up", 1))
