@@ -30,6 +30,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -289,16 +290,18 @@ async def fly_policy(policy: str, args: argparse.Namespace, points: list[tuple[f
                             data=MissionCreate(name=f"patrol {dock.name}", vehicle_id=vid, plan=plan),
                             actor="bench",
                         )
+                        assert mission.id is not None
                         runtime.missions.validate(mission_id=mission.id, actor="bench")
                         break
                     except SkywardenError:
                         continue
-                assert mission is not None
+                assert mission is not None and mission.id is not None
                 with session_scope(engine) as session:
                     patrol = Patrol(name=f"loop {dock.name}", plan=plan.model_dump(), cron="0 0 1 1 *")
                     session.add(patrol)
                     session.flush()
                     patrol_id = patrol.id
+                assert patrol_id is not None
                 run_id = claim(engine=engine, patrol_id=patrol_id, scheduled_for=_now(), at=_now())
                 assert run_id is not None
                 await runtime.missions.launch(mission_id=mission.id, actor="bench")
@@ -362,7 +365,7 @@ async def fly_policy(policy: str, args: argparse.Namespace, points: list[tuple[f
     return run
 
 
-def _now():  # type: ignore[no-untyped-def]
+def _now() -> datetime:
     from mission.audit.clock import utcnow
 
     return utcnow()

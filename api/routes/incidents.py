@@ -33,7 +33,7 @@ def get_dispatcher(request: Request) -> Dispatcher:
     dispatcher = getattr(get_runtime(request), "dispatcher", None)
     if dispatcher is None:
         raise LinkError("dispatch is not running")
-    return dispatcher  # type: ignore[no-any-return]
+    return dispatcher
 
 
 DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]

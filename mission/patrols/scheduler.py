@@ -257,7 +257,7 @@ class PatrolScheduler:
         )
 
     def _finish(self, run_id: int, status: RunStatus, reason: str, *, at: datetime, **kw: int | None) -> None:
-        finish_run(engine=self._engine, run_id=run_id, status=status, reason=reason, at=at, **kw)  # type: ignore[arg-type]
+        finish_run(engine=self._engine, run_id=run_id, status=status, reason=reason, at=at, **kw)
         if status is not RunStatus.LAUNCHED:
             log.info("patrol run %s %s: %s", run_id, status.value, reason)
         if self._on_run is not None:
