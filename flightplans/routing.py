@@ -7,6 +7,7 @@ built lazily: only the vertices A* expands get their sight lines tested, in one 
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import shapely
 from shapely.geometry import LinearRing, LineString, MultiPolygon, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 from shapely.geometry.polygon import orient
+from shapely.ops import nearest_points
 from shapely.strtree import STRtree
 
 from flightplans.errors import PlanningError
@@ -69,6 +71,7 @@ class Obstacles:
     grown: tuple[Polygon, ...]
     clearance_m: float
     tree: STRtree
+    zones: tuple[Polygon, ...]  # as given (boundary holes last), for "inside zone i" and escapes
     vertices: np.ndarray  # (n, 2) corners a shortest path can bend around
     neighbours: np.ndarray  # (n, 2, 2) each corner's previous and next ring vertex
     boundary: Polygon | None
@@ -112,10 +115,31 @@ class Obstacles:
             grown=tuple(grown),
             clearance_m=float(clearance_m),
             tree=STRtree(grown),
+            zones=tuple(zones),
             vertices=table[:, 0],
             neighbours=table[:, 1:],
             boundary=boundary,
         )
+
+    def inside_zone(self, xy: tuple[float, float]) -> int | None:
+        """Index of the (un-grown) no-fly zone containing ``xy`` in its interior, or None."""
+        p = Point(xy)
+        for i, zone in enumerate(self.zones):
+            if zone.contains_properly(p) and zone.exterior.distance(p) > _ON_EDGE_M:
+                return i
+        return None
+
+    def escape(self, xy: tuple[float, float]) -> tuple[float, float]:
+        """Nearest point just outside the grown zone containing ``xy`` (``xy`` itself when outside all)."""
+        zone = self.blocking_zone(xy)
+        if zone is None:
+            return xy
+        edge, _ = nearest_points(self.grown[zone].boundary, Point(xy))
+        dx, dy = edge.x - xy[0], edge.y - xy[1]
+        d = math.hypot(dx, dy)
+        # Step a millimetre past the edge so the point is unambiguously outside.
+        out = (edge.x + dx / d * 1e-3, edge.y + dy / d * 1e-3) if d > 0 else (edge.x, edge.y)
+        return out if self.blocking_zone(out) is None else xy
 
     def blocking_zone(self, xy: tuple[float, float]) -> int | None:
         """Index of the grown zone strictly containing ``xy``, or None."""
@@ -194,7 +218,8 @@ def shortest_path(
 ) -> LineString:
     """Shortest path (metres) from start to goal keeping ``clearance_m`` from every no-fly zone.
 
-    Raises PlanningError when start or goal lies inside a zone (or its clearance), outside the boundary,
+    A start or goal within a zone's clearance (but outside the zone) first leaves the margin by the
+    shortest way out. Raises PlanningError when start or goal lies inside a zone or outside the boundary,
     or no path exists. Pass a prebuilt ``Obstacles`` as ``nofly`` to reuse it across many calls.
 
     >>> from shapely.geometry import box
@@ -207,23 +232,47 @@ def shortest_path(
         if isinstance(nofly, Obstacles)
         else Obstacles.build(nofly, clearance_m=clearance_m, boundary=boundary)
     )
-    a = as_xy("start", start)
-    b = as_xy("goal", goal)
-    for label, xy in (("start", a), ("goal", b)):
-        zone = obstacles.blocking_zone(xy)
+    start_xy = as_xy("start", start)
+    goal_xy = as_xy("goal", goal)
+    ends_xy = []
+    for label, xy in (("start", start_xy), ("goal", goal_xy)):
+        zone = obstacles.inside_zone(xy)
         if zone is not None:
-            raise PlanningError(
-                f"{label} ({xy[0]:.1f}, {xy[1]:.1f}) is inside no-fly zone {zone} "
-                f"(grown by its {obstacles.clearance_m:g} m clearance)",
-                where=xy,
-            )
+            raise PlanningError(f"{label} ({xy[0]:.1f}, {xy[1]:.1f}) is inside no-fly zone {zone}", where=xy)
         if obstacles.boundary is not None and not obstacles.boundary.covers(Point(xy)):
             raise PlanningError(f"{label} ({xy[0]:.1f}, {xy[1]:.1f}) is outside the boundary", where=xy)
+        # Within a zone's clearance (but outside the zone) the path first leaves the clearance margin
+        # by the shortest way out (a vehicle already there must be able to get away).
+        out = obstacles.escape(xy)
+        leg = LineString([xy, out])
+        if (
+            obstacles.blocking_zone(out) is not None
+            or (obstacles.boundary is not None and not obstacles.boundary.covers(Point(out)))
+            or any(zone.relate_pattern(leg, "T********") for zone in obstacles.zones if out != xy)
+        ):
+            raise PlanningError(
+                f"{label} ({xy[0]:.1f}, {xy[1]:.1f}) is within the {obstacles.clearance_m:g} m clearance "
+                "of the no-fly zones with no way out",
+                where=xy,
+            )
+        ends_xy.append(out)
+    a, b = ends_xy
+    middle = _route(a, b, obstacles)
+    coords = [start_xy, *middle, goal_xy]
+    # Drop the escape legs' duplicates when start/goal were already clear.
+    deduped = [coords[0]] + [c for prev, c in itertools.pairwise(coords) if c != prev]
+    if len(deduped) == 1:
+        deduped.append(deduped[0])
+    return LineString(deduped)
+
+
+def _route(a: tuple[float, float], b: tuple[float, float], obstacles: Obstacles) -> list[tuple[float, float]]:
+    """Shortest path between two points outside every grown zone, as a list of vertices."""
     if a == b:
-        return LineString([a, b])
+        return [a]
     ends = np.array([a, b])
     if obstacles.visible(ends[0], ends[1:2])[0]:
-        return LineString([a, b])
+        return [a, b]
     nodes = np.vstack([ends, obstacles.vertices])
     # Start and goal have no ring neighbours: give them themselves so every line is "tangent" to them.
     neighbours = np.concatenate([np.stack([ends, ends], axis=1), obstacles.neighbours])
@@ -234,7 +283,7 @@ def shortest_path(
             f"around the no-fly zones with {obstacles.clearance_m:g} m clearance",
             where=b,
         )
-    return LineString(nodes[path])
+    return [(float(x), float(y)) for x, y in nodes[path]]
 
 
 def _astar(nodes: np.ndarray, neighbours: np.ndarray, obstacles: Obstacles) -> list[int] | None:

@@ -168,8 +168,30 @@ def test_start_or_goal_inside_a_zone_is_refused() -> None:
     zone = box(0, 0, 100, 100)
     with pytest.raises(PlanningError, match=r"start \(50.0, 50.0\) is inside no-fly zone 0"):
         shortest_path((50, 50), (500, 500), nofly=[zone], clearance_m=10)
-    with pytest.raises(PlanningError, match=r"goal \(105.0, 50.0\) is inside no-fly zone 0 .*10 m clearance"):
-        shortest_path((500, 500), (105, 50), nofly=[zone], clearance_m=10)
+    with pytest.raises(PlanningError, match=r"goal \(300.0, 50.0\) is inside no-fly zone 1"):
+        shortest_path((500, 500), (300, 50), nofly=[zone, box(200, 0, 400, 100)], clearance_m=10)
+
+
+def test_within_the_clearance_the_path_first_gets_out() -> None:
+    # A vehicle 4 m from a zone with a 10 m clearance leaves the margin the shortest way, then routes.
+    zone = box(0, 0, 100, 100)
+    path = shortest_path((104, 50), (104, 300), nofly=[zone], clearance_m=10)
+    coords = list(path.coords)
+    assert coords[0] == (104.0, 50.0) and coords[-1] == (104.0, 300.0)
+    exit_x, exit_y = coords[1]
+    assert exit_y == pytest.approx(50.0) and 110.0 <= exit_x <= 100 + 10 * _GROWTH + 0.01
+    assert LineString(coords[1:]).distance(zone) >= 10 - 1e-6
+    # Same at the goal end, and a start in the margin with the goal right beside it.
+    back = shortest_path((104, 300), (104, 50), nofly=[zone], clearance_m=10)
+    assert list(back.coords)[-1] == (104.0, 50.0)
+    assert LineString(list(back.coords)[:-1]).distance(zone) >= 10 - 1e-6
+
+
+def test_margin_with_no_way_out_is_refused() -> None:
+    # In the 8 m hole of a ring-shaped zone with a 10 m clearance: every way out crosses the zone.
+    ring = Point(0, 0).buffer(100).difference(Point(0, 0).buffer(8))
+    with pytest.raises(PlanningError, match="within the 10 m clearance of the no-fly zones with no way out"):
+        shortest_path((0, 0), (500, 0), nofly=[ring], clearance_m=10)
 
 
 def test_walled_in_goal_has_no_path() -> None:
