@@ -487,7 +487,12 @@ class MavsdkVehicleLink:
             if home_lat is not None and home_lon is not None and home_alt is not None:
                 self._home = (home_lat, home_lon, home_alt)
             progress = mission_raw.mission_progress()
-            self._progress = (progress.current, progress.total)
+            current, total = max(progress.current, 0), max(progress.total, 0)
+            # MAVSDK moves `current` to `total` only on the last MISSION_ITEM_REACHED, which is sent once and
+            # can be lost; is_mission_finished() also reads MISSION_CURRENT's mission_state, streamed at 1 Hz.
+            if total and current < total and self._mission_finished(mission_raw):
+                current = total
+            self._progress = (current, total)
             pos = telemetry.position()
             lat, lon = _num(pos.latitude_deg), _num(pos.longitude_deg)
             amsl, rel = _num(pos.absolute_altitude_m), _num(pos.relative_altitude_m)
@@ -522,13 +527,20 @@ class MavsdkVehicleLink:
             in_air=landed in _IN_AIR,
             gps_ok=gps_ok,
             home_ok=home_ok,
-            mission=MissionProgress(current=min(current, total), total=total, finished=finished)
+            mission=MissionProgress(current=current, total=total, finished=finished)
             if total
             else _NO_PROGRESS,
             home_lat=home[0] if home else None,
             home_lon=home[1] if home else None,
             home_alt_amsl_m=home[2] if home else None,
         )
+
+    @staticmethod
+    def _mission_finished(mission_raw: MissionRaw) -> bool:
+        try:
+            return bool(mission_raw.is_mission_finished())
+        except MavsdkError:  # no mission known to MAVSDK
+            return False
 
     async def _sync_mission_after_connect(self) -> None:
         # Heartbeat-derived state arrives within about a second of the link coming up.

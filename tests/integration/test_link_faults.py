@@ -160,3 +160,23 @@ async def test_start_mission_retries_while_the_vehicle_refuses_after_an_upload()
         ]
         assert len(to_mission) >= 2, "the refused first switch was not retried"
         await wait_for_snapshot(link, lambda s: s.mission.finished, timeout_s=20, what="mission end")
+
+
+async def test_mission_end_is_seen_when_the_last_item_reached_message_is_lost(sim_flight: Flight) -> None:
+    # MISSION_ITEM_REACHED is sent once; the end must still show from MISSION_CURRENT's state (1 Hz).
+    link = sim_flight.link
+    vehicle = sim_flight.probe.sim()
+    await _fly(link, _patrol(100, 0))
+    await wait_for_snapshot(link, lambda s: s.mission.current == 3, timeout_s=20, what="the last leg")
+    vehicle.set_packet_loss(100.0)
+    try:
+        for _ in range(100):
+            if vehicle.state.mission_state == "complete":
+                break
+            await asyncio.sleep(0.05)
+        assert vehicle.state.mission_state == "complete"
+        await asyncio.sleep(0.3)
+    finally:
+        vehicle.set_packet_loss(0.0)
+    done = await wait_for_snapshot(link, lambda s: s.mission.finished, timeout_s=5, what="mission end")
+    assert done.mission.current == done.mission.total == 4

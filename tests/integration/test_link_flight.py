@@ -54,7 +54,8 @@ async def test_connects_and_reports_health_at_the_throttled_rate(flight: Flight)
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    assert 15 <= len(received) <= 23, f"{len(received)} snapshots in 2 s at telemetry_hz=10"
+    # ~20 expected; the lower bound leaves room for a loaded 2-core machine, the upper one is the throttle
+    assert 10 <= len(received) <= 23, f"{len(received)} snapshots in 2 s at telemetry_hz=10"
     assert all(s.link_up for s in received)
 
     if flight.probe.is_sim:  # health follows the vehicle: GPS lost, then back
