@@ -188,7 +188,10 @@ def _activity(
     if snap is None:
         return Activity.UNAVAILABLE
     if snap.in_air:
-        if snap.mode in (FlightMode.RETURN, FlightMode.LAND):
+        low = (snap.alt_rel_m or 0.0) < 10.0
+        if snap.mode is FlightMode.LAND or (snap.mode is FlightMode.RETURN and low):
+            return Activity.UNAVAILABLE  # touching down: PX4 refuses a reposition now
+        if snap.mode is FlightMode.RETURN:
             return Activity.RETURNING
         if p.id in missions:
             return Activity.PATROL if missions[p.id] is not None else Activity.UNAVAILABLE
