@@ -219,3 +219,20 @@ async def test_fleet_follows_the_registry_and_reports_link_changes(world, tmp_pa
             seen = [(r.event.kind, r.event.vehicle_id) for r in sub.take().events]
     assert ("link.up", 1) in seen and ("link.down", 1) in seen and ("link.up", 2) in seen
     assert seen.index(("link.down", 1)) < len(seen) - 1 - seen[::-1].index(("link.up", 1))
+
+
+async def test_a_mission_that_finished_while_the_service_was_down_is_recorded_completed_on_restart(world):
+    engine, vehicle, _ = world
+    async with runtime(engine) as rt:
+        mid = await _launch(rt)
+        await _until(lambda: vehicle.state.mission_seq >= 2, 20, "the vehicle to be under way")
+    await _until(
+        lambda: not vehicle.state.armed and vehicle.state.landed_state == "on_ground", 30, "the landing"
+    )
+    assert _mission(engine, mid).state == "active"  # nobody was there to see it
+    async with runtime(engine):
+        await _until(lambda: _mission(engine, mid).state == "completed", 20, "reconciliation")
+    last = _events(engine, mid)[-1]
+    assert (last.from_state, last.to_state, last.actor) == ("active", "completed", "vehicle")
+    assert "landed" in last.reason
+    assert [e.to_state for e in _events(engine, mid)].count("completed") == 1
