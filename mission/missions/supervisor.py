@@ -525,7 +525,12 @@ class MissionSupervisor:
                     data={"current": prog.current, "total": prog.total},
                 )
             )
-        items_done = knows_ours and (prog.finished or prog.current >= track.total - 1)
+        # Without the vehicle's count (the link has not read the mission back yet) judge by what we saw last.
+        items_done = (
+            (prog.finished or prog.current >= track.total - 1)
+            if knows_ours
+            else (track.progress >= track.total - 1)
+        )
         landed = not snap.in_air and not snap.armed
         returning_mode = snap.mode in (FlightMode.RETURN, FlightMode.LAND)
         settled = now - track.since >= self._cfg.landed_grace_s
@@ -534,7 +539,7 @@ class MissionSupervisor:
             if landed and settled:
                 if items_done:
                     decision = ("complete", "vehicle finished the mission and landed")
-                else:
+                elif knows_ours:
                     decision = (
                         "fail",
                         f"vehicle landed before finishing (item {prog.current + 1} of {track.total})",
