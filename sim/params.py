@@ -23,7 +23,6 @@ class ParamSpec:
 PARAM_SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("MIS_TAKEOFF_ALT", PARAM_TYPE_REAL32, 2.5),
     ParamSpec("RTL_RETURN_ALT", PARAM_TYPE_REAL32, 60.0),
-    ParamSpec("RTL_DESCEND_ALT", PARAM_TYPE_REAL32, 30.0),
     ParamSpec("MPC_XY_CRUISE", PARAM_TYPE_REAL32, 10.0),
     ParamSpec("MPC_XY_VEL_MAX", PARAM_TYPE_REAL32, 12.0),
     ParamSpec("MPC_Z_VEL_MAX_UP", PARAM_TYPE_REAL32, 3.0),
@@ -42,8 +41,6 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
     # 3 = return to launch on breach
     ParamSpec("GF_ACTION", PARAM_TYPE_INT32, 3),
     ParamSpec("COM_DISARM_LAND", PARAM_TYPE_REAL32, 2.0),
-    ParamSpec("COM_POS_FS_DELAY", PARAM_TYPE_INT32, 1),
-    ParamSpec("MIS_DIST_1WP", PARAM_TYPE_REAL32, 900.0),
     ParamSpec("SYS_AUTOSTART", PARAM_TYPE_INT32, 10040),
     ParamSpec("MAV_TYPE", PARAM_TYPE_INT32, 2),
 )

@@ -152,7 +152,7 @@ class SimVehicle:
         self.speed = speed
         self.config = config
         self._rng = rng
-        self.params = ParamStore(config.params)
+        self.params = ParamStore({"BAT1_N_CELLS": config.battery_cells, **config.params})
         self.autopilot = Autopilot(
             home_lat=home[0], home_lon=home[1], home_amsl_m=home[2], config=config, params=self.params
         )
