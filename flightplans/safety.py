@@ -17,6 +17,7 @@ import numpy as np
 import shapely
 from shapely.geometry import LineString, Point, Polygon
 from shapely.geometry.base import BaseGeometry
+from shapely.ops import nearest_points
 
 from flightplans.energy import EnergyModel, RoutePoint
 from flightplans.errors import PlanningError
@@ -132,9 +133,13 @@ def check_plan(
     grown = [z.polygon.buffer(clearance_m, quad_segs=16) if clearance_m > 0 else z.polygon for z in zones]
     for zone, shape in zip(zones, grown, strict=True):
         label = f"no-fly zone {zone.name!r}" if zone.name else "a no-fly zone"
+        reported: set[tuple[str, int]] = set()
         for leg in legs:
-            hit = _leg_in_zone(leg, shape, zone)
+            if (leg.kind, leg.index) in reported:
+                continue  # the outbound and return legs are several moves: one report each
+            hit = _leg_in_zone(leg, shape, zone, clearance_m)
             if hit is not None:
+                reported.add((leg.kind, leg.index))
                 where = Where(leg.kind, leg.index, hit[0], hit[1])
                 violations.append(
                     Violation(
@@ -145,17 +150,17 @@ def check_plan(
                     )
                 )
         for i, p in enumerate(points):
-            if p.loiter_s > 0 and p.loiter_radius_m > 0 and zone.floor_m <= p.alt_m <= zone.ceiling_m:
-                circle = Point(p.xy).buffer(p.loiter_radius_m, quad_segs=16)
-                if circle.intersects(shape) and not shape.touches(circle):
-                    where = Where("point", i, p.xy, p.alt_m)
-                    violations.append(
-                        Violation(
-                            "nofly",
-                            f"the {p.loiter_radius_m:g} m loiter circle at {where.describe()} enters {label}",
-                            where,
-                        )
+            circling = p.loiter_s > 0 and p.loiter_radius_m > 0 and zone.floor_m <= p.alt_m <= zone.ceiling_m
+            # Exact: the circle comes within the clearance iff its centre is within radius + clearance.
+            if circling and Point(p.xy).distance(zone.polygon) < p.loiter_radius_m + clearance_m:
+                where = Where("point", i, p.xy, p.alt_m)
+                violations.append(
+                    Violation(
+                        "nofly",
+                        f"the {p.loiter_radius_m:g} m loiter circle at {where.describe()} enters {label}",
+                        where,
                     )
+                )
     if area is not None:
         violations.extend(_outside_area(points, legs, area))
     for i, p in enumerate(points):
@@ -215,45 +220,76 @@ def _check_zones(nofly: Sequence[NoFlyZone | Polygon]) -> list[NoFlyZone]:
 def _legs(points: list[RoutePoint], *, home: XY, return_home: bool, return_alt_m: float | None) -> list[_Leg]:
     first = points[0]
     # Take-off climbs vertically over home, then flies to point 0 at that point's altitude.
-    legs = [_Leg("outbound", 0, RoutePoint(home[0], home[1], first.alt_m), first)]
+    legs = [
+        _Leg("outbound", 0, RoutePoint(home[0], home[1], 0.0), RoutePoint(home[0], home[1], first.alt_m)),
+        _Leg("outbound", 0, RoutePoint(home[0], home[1], first.alt_m), first),
+    ]
     legs.extend(_Leg("segment", i, a, b) for i, (a, b) in enumerate(itertools.pairwise(points)))
     if return_home:
+        # As PX4's RTL: climb to the return altitude, fly home, land.
         last = points[-1]
         alt = last.alt_m if return_alt_m is None else max(last.alt_m, return_alt_m)
-        legs.append(
-            _Leg(
-                "return", len(points) - 1, RoutePoint(last.x, last.y, alt), RoutePoint(home[0], home[1], alt)
-            )
+        n = len(points) - 1
+        legs.extend(
+            [
+                _Leg("return", n, last, RoutePoint(last.x, last.y, alt)),
+                _Leg("return", n, RoutePoint(last.x, last.y, alt), RoutePoint(home[0], home[1], alt)),
+                _Leg("return", n, RoutePoint(home[0], home[1], alt), RoutePoint(home[0], home[1], 0.0)),
+            ]
         )
     return legs
 
 
-def _leg_in_zone(leg: _Leg, shape: Polygon, zone: NoFlyZone) -> tuple[XY, float] | None:
-    """First (xy, alt) where the leg is inside the grown zone within its altitude band, else None."""
+def _too_close(geom: BaseGeometry, zone: Polygon, clearance_m: float) -> bool:
+    """Exactly: is ``geom`` nearer than the clearance to the zone (or, with none, inside it)?"""
+    if clearance_m > 0:
+        return bool(geom.distance(zone) < clearance_m)
+    return bool(zone.relate_pattern(geom, "T********"))
+
+
+def _leg_in_zone(leg: _Leg, shape: Polygon, zone: NoFlyZone, clearance_m: float) -> tuple[XY, float] | None:
+    """First (xy, alt) where the leg is within the zone's clearance and altitude band, else None.
+
+    Whether the leg comes too close is decided exactly (distance to the zone); ``shape``, the zone
+    buffered by the clearance, only locates the stretch that does.
+    """
     a, b = leg.a, leg.b
+    band = _altitude_band(a.alt_m, b.alt_m, zone)
     if a.xy == b.xy:
-        inside = shape.intersects(Point(a.xy)) and not shape.exterior.contains(Point(a.xy))
-        lo, hi = min(a.alt_m, b.alt_m), max(a.alt_m, b.alt_m)
-        if inside and lo <= zone.ceiling_m and hi >= zone.floor_m:
-            return a.xy, max(lo, zone.floor_m)
+        if (
+            band[0] <= band[1]
+            and band[1] >= 0
+            and band[0] <= 1
+            and _too_close(Point(a.xy), zone.polygon, clearance_m)
+        ):
+            f = min(max(band[0], 0.0), 1.0)
+            return a.xy, a.alt_m + (b.alt_m - a.alt_m) * f
         return None
     segment = LineString([a.xy, b.xy])
-    if not segment.intersects(shape):
+    if not _too_close(segment, zone.polygon, clearance_m):
         return None
-    pieces = shapely.get_parts(segment.intersection(shape))
     length = segment.length
-    for piece in pieces:
+    for piece in shapely.get_parts(segment.intersection(shape)):
         if piece.geom_type != "LineString" or piece.length <= 1e-9:
-            continue  # grazing a corner or an edge point is not entering
+            continue
         ends = np.asarray(piece.coords)[[0, -1]]
         fractions = sorted(segment.project(Point(c)) / length for c in ends)
-        band = _altitude_band(a.alt_m, b.alt_m, zone)
         lo, hi = max(fractions[0], band[0]), min(fractions[1], band[1])
         if lo <= hi:
-            x = a.x + (b.x - a.x) * lo
-            y = a.y + (b.y - a.y) * lo
-            return (float(x), float(y)), a.alt_m + (b.alt_m - a.alt_m) * lo
+            return _at(a, b, lo)
+    # The buffer's chords sag a few millimetres inside the true clearance: a leg that only grazes there
+    # is located at its point nearest the zone.
+    near, _ = nearest_points(segment, zone.polygon)
+    f = segment.project(near) / length
+    if band[0] <= f <= band[1]:
+        return _at(a, b, f)
     return None
+
+
+def _at(a: RoutePoint, b: RoutePoint, f: float) -> tuple[XY, float]:
+    x = a.x + (b.x - a.x) * f
+    y = a.y + (b.y - a.y) * f
+    return (float(x), float(y)), a.alt_m + (b.alt_m - a.alt_m) * f
 
 
 def _altitude_band(alt_a: float, alt_b: float, zone: NoFlyZone) -> tuple[float, float]:

@@ -5,13 +5,19 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from shapely.geometry import LineString, Point, Polygon, box
+from shapely.geometry.base import BaseGeometry
 
 from flightplans.compile import Hold, compile_mission
 from flightplans.energy import EnergyModel, RoutePoint
 from flightplans.errors import PlanningError
 from flightplans.geodesy import LocalFrame
+from flightplans.routing import shortest_path
 from flightplans.safety import NoFlyZone, check_mission, check_plan, route_from_mission
+
+from .conftest import coord, zones
 
 AREA = box(-100, -100, 2100, 1100)
 # A zone from the ground up to 120 m across segment 0, a low zone (ground to 30 m) under segment 1,
@@ -181,3 +187,44 @@ def test_loiter_circle_outside_the_area() -> None:
     (v,) = check_plan(route, home=(50, 50), area=box(0, 0, 100, 100))
     assert v.kind == "outside_area" and v.where.kind == "point" and "loiter circle" in v.message
     assert Point(v.where.xy).equals(Point(50, 50))
+
+
+@settings(max_examples=100, deadline=None)
+@given(zone=zones(), a=st.tuples(coord, coord), b=st.tuples(coord, coord), clearance=st.floats(0, 50))
+def test_a_leg_is_flagged_exactly_when_it_comes_too_close(
+    zone: Polygon, a: tuple[float, float], b: tuple[float, float], clearance: float
+) -> None:
+    assume(math.dist(a, b) > 1)
+    route = [RoutePoint(*a, 50), RoutePoint(*b, 50)]
+    found = check_plan(route, home=a, nofly=[zone], clearance_m=clearance, return_home=False)
+    segment = LineString([a, b])
+
+    def close(geom: BaseGeometry) -> bool:
+        if clearance > 0:
+            return geom.distance(zone) < clearance
+        return zone.relate_pattern(geom, "T********")
+
+    # Home is at ``a``: taking off there is too close when ``a`` is.
+    expected = [("nofly", "outbound", 0)] if close(Point(a)) else []
+    expected += [("nofly", "segment", 0)] if close(segment) else []
+    assert [(v.kind, v.where.kind, v.where.index) for v in found] == expected
+    for v in found:
+        assert segment.distance(Point(v.where.xy)) < 1e-6
+        assert Point(v.where.xy).distance(zone) <= clearance + 1e-6
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    obstacles=st.lists(zones(), min_size=1, max_size=5), a=st.tuples(coord, coord), b=st.tuples(coord, coord)
+)
+def test_routed_paths_pass_the_safety_check(
+    obstacles: list[Polygon], a: tuple[float, float], b: tuple[float, float]
+) -> None:
+    clearance = 15.0
+    assume(all(z.distance(Point(p)) > clearance * 1.2 for z in obstacles for p in (a, b)))
+    try:
+        path = shortest_path(a, b, nofly=obstacles, clearance_m=clearance)
+    except PlanningError:
+        return  # walled in by overlapping zones
+    route = [RoutePoint(x, y, 60) for x, y in path.coords]
+    assert check_plan(route, home=a, nofly=obstacles, clearance_m=clearance, return_home=False) == ()
