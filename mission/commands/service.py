@@ -136,6 +136,14 @@ async def execute(
             alt_m=params.alt_m,
             radius_m=params.radius_m if isinstance(params, OrbitParams) else None,
         )
+    if name == "takeoff" and (here := _position(snap)) is not None:
+        climb_to_m = params.alt_m or 10.0  # type: ignore[attr-defined]
+        problems += [
+            f"taking off to {climb_to_m:g} m here climbs into {z.kind.value.replace('_', '-')} zone {z.name}"
+            f" ({z.floor_m:g}-{z.ceiling_m:g} m)"
+            for z in restrictions
+            if z.floor_m <= climb_to_m and z.geometry.intersects(Point(here[1], here[0]))
+        ]
     battery = battery_problem(
         command=name, snap=snap, profile=profile, reserve_pct=gate.battery_reserve_pct, params=params
     )

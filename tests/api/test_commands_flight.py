@@ -125,3 +125,20 @@ async def test_a_manual_hold_pauses_the_running_mission(flying):
         5,
         f"return after abort ({vehicle.state}, {vehicle.commands_received[-3:]})",
     )
+
+
+async def test_takeoff_inside_an_active_event_area_is_refused(flying):
+    svc, vehicle = flying
+    event = {
+        "name": "concert",
+        "kind": "event",
+        "shape": {"type": "Circle", "center": [HOME[1], HOME[0]], "radius_m": 300},
+        "floor_m": 0,
+        "ceiling_m": 120,
+    }
+    assert (await svc.post("root", "/api/v1/zones", event)).status_code == 201
+    assert (await _cmd(svc, "arm")).status_code == 200
+    r = await _cmd(svc, "takeoff", alt_m=20)
+    assert r.status_code == 422 and "climbs into event zone concert" in r.json()["error"]["message"]
+    await asyncio.sleep(0.5)
+    assert vehicle.state.alt_rel_m < 1
