@@ -144,6 +144,7 @@ class Window:
 
 _SNAPSHOT_HEAD = '{"type":"snapshot","vehicle_id":'
 _BATCH_HEAD = '{"type":"batch","messages":['
+_GRACE_S = 2.0  # after the window, how long snapshots sent inside it may still arrive
 
 
 def _snapshot_head(raw: str) -> tuple[int, float, float | None] | None:
@@ -175,40 +176,40 @@ async def _client(
     latencies_ms: list[float],
     basis: list[str],
 ) -> None:
+    """One websocket client; counts snapshots *sent* inside the window (received up to the grace after it)."""
     from websockets.asyncio.client import connect
 
     subscribe = {"type": "subscribe", "vehicles": None, "kinds": None, "rate_hz": rate_hz, "batch": batch}
     counts = stats.counts
+
+    def record(now: float, vid: int, received_at: float, vehicle_time: float | None) -> None:
+        sent = received_at if vehicle_time is None else vehicle_time
+        if window.start <= sent and (not window.end or sent < window.end):
+            if not basis:
+                basis.append("received_at" if vehicle_time is None else "vehicle_time_unix")
+            latencies_ms.append((now - sent) * 1000.0)
+            counts[vid] = counts.get(vid, 0) + 1
+
     async with connect(url, compression=None, max_queue=None, open_timeout=30) as ws:
         await ws.send(json.dumps(subscribe))
         loads = json.loads
         async for raw in ws:
             now = time.time()
-            if not window.open(now):
-                if window.end and now >= window.end:
-                    return
+            if not window.start:
                 continue
+            if window.end and now >= window.end + _GRACE_S:
+                return
             assert isinstance(raw, str)
             head = _snapshot_head(raw)
             if head is not None:
-                vid, received_at, vehicle_time = head
-                if not basis:
-                    basis.append("received_at" if vehicle_time is None else "vehicle_time_unix")
-                latencies_ms.append((now - (received_at if vehicle_time is None else vehicle_time)) * 1000.0)
-                counts[vid] = counts.get(vid, 0) + 1
+                record(now, *head)
                 continue
             if raw.startswith(_BATCH_HEAD):
                 # Cut the frame at each snapshot's head instead of parsing ~60 kB of JSON per frame.
                 for piece in raw.split(_SNAPSHOT_HEAD)[1:]:
                     head = _snapshot_head(_SNAPSHOT_HEAD + piece[:200])
-                    if head is None:
-                        continue
-                    vid, received_at, vehicle_time = head
-                    if not basis:
-                        basis.append("received_at" if vehicle_time is None else "vehicle_time_unix")
-                    sent = received_at if vehicle_time is None else vehicle_time
-                    latencies_ms.append((now - sent) * 1000.0)
-                    counts[vid] = counts.get(vid, 0) + 1
+                    if head is not None:
+                        record(now, *head)
                 stats.events += raw.count('{"type":"event",')
                 stats.resyncs += raw.count('{"type":"resync",')
                 continue
@@ -216,16 +217,7 @@ async def _client(
             for msg in frame["messages"] if frame["type"] == "batch" else (frame,):
                 kind = msg["type"]
                 if kind == "snapshot":
-                    sent = msg.get("vehicle_time_unix")
-                    if sent is None:
-                        sent = msg["received_at"]
-                        if not basis:
-                            basis.append("received_at")
-                    elif not basis:
-                        basis.append("vehicle_time_unix")
-                    latencies_ms.append((now - sent) * 1000.0)
-                    vid = msg["vehicle_id"]
-                    counts[vid] = counts.get(vid, 0) + 1
+                    record(now, msg["vehicle_id"], msg["received_at"], msg.get("vehicle_time_unix"))
                 elif kind == "event":
                     stats.events += 1
                 elif kind == "resync":
@@ -466,7 +458,7 @@ async def _measure(
         await asyncio.sleep(0.5)
     window.end = time.time()
     cores = {name: round(m.cores(), 3) for name, m in meters.items()}
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(_GRACE_S + 0.2)
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
