@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from websockets.sync.client import connect as ws_connect
 
 from mission.auth import service as auth
 from mission.db import make_engine, session_scope
@@ -100,7 +102,7 @@ def _free_udp_block(count: int) -> int:
     raise RuntimeError("no free UDP port block")
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(90)
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_serve_with_simulated_drones(cli_env: dict[str, str], tmp_path: Path) -> None:
     port, sim_port = _free_port(), _free_udp_block(2)
@@ -146,6 +148,16 @@ def test_serve_with_simulated_drones(cli_env: dict[str, str], tmp_path: Path) ->
             time.sleep(0.2)
         children = psutil.Process(proc.pid).children(recursive=True)
         assert any("sim" in " ".join(c.cmdline()) for c in children)
+        # End to end: both simulated drones stream telemetry to the service's websocket.
+        token = login.json()["token"]
+        seen: set[int] = set()
+        deadline = time.monotonic() + 20
+        with ws_connect(f"ws://127.0.0.1:{port}/ws?token={token}", open_timeout=5) as ws:
+            while seen != {v["id"] for v in vehicles}:
+                assert time.monotonic() < deadline, f"telemetry only from {seen}"
+                message = json.loads(ws.recv(timeout=5))
+                if message["type"] == "snapshot":
+                    seen.add(message["vehicle_id"])
     finally:
         children = psutil.Process(proc.pid).children(recursive=True) if proc.poll() is None else []
         proc.send_signal(signal.SIGINT)
