@@ -78,6 +78,17 @@ def _transformers(lat0: float, lon0: float) -> tuple[Transformer, Transformer]:
     return forward, inverse
 
 
+def _apply(transformer: Transformer, geom: BaseGeometry) -> BaseGeometry:
+    """Transform x/y of every coordinate; a z (altitude) passes through unchanged."""
+
+    def xy_only(coords: np.ndarray) -> np.ndarray:
+        out = coords.copy()
+        out[:, 0], out[:, 1] = transformer.transform(coords[:, 0], coords[:, 1])
+        return out
+
+    return shapely.transform(geom, xy_only, include_z=bool(shapely.has_z(geom)))
+
+
 @dataclass(frozen=True, slots=True)
 class LocalFrame:
     """A metric frame (x east, y north, metres) centred on (``lat0``, ``lon0``).
@@ -115,14 +126,12 @@ class LocalFrame:
     def to_local(self, geom: BaseGeometry) -> BaseGeometry:
         """A WGS84 (lon, lat) geometry in this frame's metres."""
         _check_geometry_lonlat(geom, name="geometry")
-        forward = self._forward
-        return shapely.transform(geom, lambda xy: np.column_stack(forward.transform(xy[:, 0], xy[:, 1])))
+        return _apply(self._forward, geom)
 
     def to_wgs84(self, geom: BaseGeometry) -> BaseGeometry:
         """A geometry in this frame's metres as WGS84 (lon, lat)."""
         _check_geometry_metric(geom, name="geometry")
-        inverse = self._inverse
-        return shapely.transform(geom, lambda xy: np.column_stack(inverse.transform(xy[:, 0], xy[:, 1])))
+        return _apply(self._inverse, geom)
 
     def point_to_local(self, lat: float, lon: float) -> tuple[float, float]:
         """(x east, y north) metres of a WGS84 point."""

@@ -134,7 +134,7 @@ def perimeter(
     >>> plan.length_m, plan.turns, plan.flight_time_s, plan.waypoints[0] == plan.waypoints[-1]
     (220.0, 3, 50.0, True)
     """
-    area = validate_area(area, name="area")
+    area = shapely.force_2d(validate_area(area, name="area"))
     inset = check_nonnegative("inset_m", inset_m)
     speed = check_positive("speed_m_s", speed_m_s)
     turn = check_nonnegative("turn_s", turn_s)

@@ -60,7 +60,8 @@ def check_zones(nofly: Sequence[Polygon], *, name: str = "nofly") -> list[Polygo
         parts = list(zone.geoms) if isinstance(zone, MultiPolygon) else [zone]
         for j, part in enumerate(parts):
             label = f"{name}[{i}]" if len(parts) == 1 else f"{name}[{i}] part {j}"
-            zones.append(validate_area(part, name=label, max_area_m2=math.inf))
+            # Planning is 2-D: a zone's z (if it came from 3-D GeoJSON) is dropped.
+            zones.append(shapely.force_2d(validate_area(part, name=label, max_area_m2=math.inf)))
     return zones
 
 
@@ -89,7 +90,7 @@ class Obstacles:
             raise PlanningError(f"clearance_m must be a finite number >= 0, got {clearance_m!r}")
         zones = check_zones(nofly)
         if boundary is not None:
-            boundary = validate_area(boundary, name="boundary", max_area_m2=math.inf)
+            boundary = shapely.force_2d(validate_area(boundary, name="boundary", max_area_m2=math.inf))
             # The boundary's holes are no-fly zones too.
             zones.extend(Polygon(ring) for ring in boundary.interiors)
             boundary = Polygon(boundary.exterior)

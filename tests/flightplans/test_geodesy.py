@@ -75,6 +75,15 @@ def test_geometry_round_trip_keeps_shape_and_area() -> None:
     assert back.symmetric_difference(square_m).area < 1e-3
 
 
+def test_altitudes_pass_through() -> None:
+    frame = LocalFrame(47.0, 8.0)
+    line = LineString([(8.0, 47.0, 100.0), (8.01, 47.01, 120.0)])
+    local = frame.to_local(line)
+    assert local.has_z and [c[2] for c in local.coords] == [100.0, 120.0]
+    back = frame.to_wgs84(local)
+    assert back.has_z and back.coords[1] == pytest.approx((8.01, 47.01, 120.0))
+
+
 def test_for_geometry_centres_on_bounds() -> None:
     line = LineString([(8.0, 47.0), (8.2, 47.4)])
     frame = LocalFrame.for_geometry(line)
