@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 CLOSE_UNAUTHORIZED = 4401  # like HTTP 401, in the application range of websocket close codes
 CLOSE_TOO_SLOW = 4408
 CLOSE_SHUTDOWN = 1001
+CLOSE_TRY_LATER = 1013
 _BATCH_MAX_MESSAGES = 256
 
 
@@ -209,7 +210,13 @@ def make_router(
             await websocket.send_text(_error("unauthorized", reason))
             await websocket.close(code=CLOSE_UNAUTHORIZED, reason=reason)
             return
-        the_hub = hub(websocket)
+        try:
+            the_hub = hub(websocket)
+        except RuntimeError:
+            # The runtime is still starting or already stopping; 1013 = try again later.
+            await websocket.send_text(_error("unavailable", "live telemetry is not running yet"))
+            await websocket.close(code=CLOSE_TRY_LATER, reason="live telemetry is not running yet")
+            return
         sub = the_hub.subscribe(max_events=max_events, linger_s=linger_s, name=f"ws:{user.username}")
         conn = _Connection(websocket, sub, the_hub, send_timeout_s=send_timeout_s)
         try:
