@@ -90,6 +90,7 @@ class DispatchConfig:
     min_overwatch_s: float = 300.0  # a vehicle that can stay this long may start a longer overwatch
     close_after_overhead: bool = True
     poll_wall_s: float = 0.05
+    control_check_wall_s: float = 0.5
     leg_timeout_wall_s: float = 600.0
     overwatch_period_wall_s: float = 1.0
     speed_factor: float = 1.0  # simulated seconds per wall second
@@ -436,10 +437,10 @@ class Dispatcher:
                     what="climb",
                 )
             for lat, lon in chosen.route_latlon[1:]:
-                self._check_control(vid, incident_id)
+                self._check_control(vid)
                 await link.goto(lat, lon, request.alt_m)
                 await self._wait(vid, _near(lat, lon, self.config.arrive_within_m), what="transit")
-            self._check_control(vid, incident_id)
+            self._check_control(vid)
             await self._overwatch(link, request)
         except _PilotTookOver as took:
             with session_scope(self._engine) as session:
@@ -550,15 +551,20 @@ class Dispatcher:
         self, vid: int, ok: Callable[[TelemetrySnapshot], bool], *, what: str
     ) -> TelemetrySnapshot:
         deadline = time.monotonic() + self.config.leg_timeout_wall_s
+        next_control_check = time.monotonic() + self.config.control_check_wall_s
         while True:
             snap = self._fleet.latest(vid)
             if snap is not None and snap.link_up and ok(snap):
                 return snap
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
                 raise LinkError(f"vehicle {vid}: {what} did not finish in time", vehicle_id=vid, action=what)
+            if now >= next_control_check:
+                self._check_control(vid)  # a pilot may take over mid-leg
+                next_control_check = now + self.config.control_check_wall_s
             await asyncio.sleep(self.config.poll_wall_s)
 
-    def _check_control(self, vid: int, incident_id: int) -> None:
+    def _check_control(self, vid: int) -> None:
         with Session(self._engine) as session:
             holder = control.holder_of(session=session, vehicle_id=vid)
         if holder is not None:
