@@ -17,7 +17,7 @@ from starlette.requests import HTTPConnection
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from api.ws import CLOSE_UNAUTHORIZED, WsUser, make_router
+from api.ws import CLOSE_TRY_LATER, CLOSE_UNAUTHORIZED, WsUser, make_router
 from mission.telemetry.events import Event
 from mission.telemetry.hub import TelemetryHub
 from tests.telemetry.factories import snapshot
@@ -244,3 +244,14 @@ async def test_slow_client_never_slows_others_and_is_resynced_without_silent_los
     assert resyncs >= 1
     assert slow_seqs == sorted(slow_seqs)
     assert len(slow_seqs) + dropped == emitted, "every event is either delivered or counted as dropped"
+
+
+async def test_without_a_running_hub_the_client_is_told_to_come_back_later() -> None:
+    app = FastAPI()  # no runtime and no hub on app.state: the service is still starting
+    app.include_router(make_router(authenticate=check_token))
+    async with serve(app) as port, connect(f"ws://127.0.0.1:{port}/ws?token=tok-obs") as ws:
+        body = await recv_json(ws)
+        assert body["error"]["code"] == "unavailable"
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_TRY_LATER
