@@ -1,16 +1,20 @@
 """Live telemetry benchmark: V simulated vehicles -> the service -> C websocket clients (and the MQTT broker).
 
-    python -m bench.telemetry --vehicles 50 --clients 50 --seconds 20 --json /tmp/telemetry.json
+    python -m bench.telemetry --vehicles 50 --clients 50 --seconds 20 [--batch] [--rate-hz 10] --json PATH
 
 Three processes, so the service's CPU figure is its own: ``python -m sim`` (the vehicles, streaming
 MAVLink at 10 Hz), the service (``create_app`` under uvicorn, SKYWARDEN_TELEMETRY_HZ=10, with the MQTT
 bridge when a broker is reachable), and this process, which is the client side: C websocket clients
-subscribed to everything at ``--rate-hz`` plus one MQTT subscriber counting what the bridge publishes.
+subscribed to everything at ``--rate-hz`` (one message per frame, or ``--batch`` frames) plus one MQTT
+subscriber counting what the bridge publishes.
 
 Latency is the client's receive wall time minus the snapshot's send time. The send time is
 ``vehicle_time_unix`` when the link carries the vehicle's own wall clock, else ``received_at``, the instant
 the link sampled MAVSDK's cache (so the UDP hop, MAVSDK parsing and up to one sample period of polling age
 are not counted); ``latency_basis`` in the JSON says which. All processes share this machine's clock.
+Rates and latencies count the snapshots *sent* inside the window that arrived within 2 s after it.
+``machine_load_1m``, ``bench_loop_lag_ms_p99`` and ``service_loop_lag_ms_p99`` show how much other work on
+the machine delayed the processes: on a shared 2-core box they explain most of the latency tail.
 """
 
 from __future__ import annotations
