@@ -28,7 +28,7 @@ from mission.audit import service as audit
 from mission.audit.clock import as_utc, utcnow
 from mission.control import service as control
 from mission.db import session_scope
-from mission.dispatch.energy import CALM, Wind
+from mission.dispatch.energy import CALM, Wind, cruise
 from mission.dispatch.fleet_view import DockLedger, FleetReader, PerformanceDefaults, vehicle_states
 from mission.dispatch.ranking import (
     Activity,
@@ -46,8 +46,9 @@ from mission.incidents import service as incidents
 from mission.incidents.models import Incident, IncidentCreate, IncidentSource, IncidentState
 from mission.link.types import TelemetrySnapshot, VehicleLink
 from mission.missions import service as missions_service
+from mission.missions.codec import geofence_from_json
 from mission.missions.gate import nofly_from
-from mission.missions.models import MissionCreate, PlanSpec
+from mission.missions.models import Mission, MissionCreate, PlanSpec
 from mission.patrols.models import CoverageGap, PatrolRun, RunStatus
 from mission.patrols.scheduler import finish_run
 from mission.planning import build_geofence
@@ -681,14 +682,25 @@ class Dispatcher:
             if gap is None:
                 return False
             mission_id = int(gap.remaining.get("mission_id", 0))
+            waypoints = list(gap.remaining.get("waypoints", []))
         if self._supervisor is None or not mission_id:
             return False
-        try:
-            await self._supervisor.resume(mission_id=mission_id, actor=actor)
-        except SkywardenError as err:
-            resolution = f"not resumed: {err}"
+        with Session(self._engine) as session:
+            mission = session.get(Mission, mission_id)
+            fence_json = mission.geofence if mission is not None else None
+        shortfall = self._resume_shortfall(vid, waypoints)
+        if shortfall:
+            resolution = f"not resumed: {shortfall}"
         else:
-            resolution = f"resumed by vehicle {vid}"
+            try:
+                if fence_json:
+                    # Dispatch replaced the patrol's fence with the incident's: put the patrol's back first.
+                    await self._fleet.link(vid).upload_geofence(geofence_from_json(fence_json))
+                await self._supervisor.resume(mission_id=mission_id, actor=actor)
+            except SkywardenError as err:
+                resolution = f"not resumed: {err}"
+            else:
+                resolution = f"resumed by vehicle {vid}"
         with session_scope(self._engine) as session:
             row = session.get(CoverageGap, gap.id)
             if row is not None:
@@ -696,6 +708,24 @@ class Dispatcher:
                 row.resolution = resolution[:200]
                 session.add(row)
         return resolution.startswith("resumed")
+
+    def _resume_shortfall(self, vid: int, waypoints: list[list[float]]) -> str:
+        """Why the vehicle cannot fly the rest of its patrol and home with its reserve; "" when it can."""
+        state = next((s for s in self.states() if s.vehicle_id == vid), None)
+        if state is None or not state.link_up:
+            return "vehicle not connected"
+        points = [
+            (state.lat, state.lon),
+            *[(w[0], w[1]) for w in waypoints],
+            (state.home_lat, state.home_lon),
+        ]
+        space = self.airspace(around=(state.lat, state.lon))
+        xy = [space.frame.point_to_local(lat, lon) for lat, lon in points]
+        need_wh = cruise(tuple(xy), state.perf, wind=self.wind).energy_wh + state.perf.reserve_wh
+        have_wh = state.battery_pct / 100.0 * state.perf.battery_wh
+        if have_wh < need_wh:
+            return f"battery {have_wh:.0f} Wh < {need_wh:.0f} Wh to finish the patrol and return"
+        return ""
 
     # -- closing, relief ------------------------------------------------------------------------------------
 

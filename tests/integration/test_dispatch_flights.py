@@ -218,3 +218,47 @@ async def test_payload_actions_reach_the_vehicle_as_actuator_commands_and_are_re
         # A vehicle without the payload is refused with the reason, nothing is sent.
         r = await svc.post("olga", "/api/v1/payload/vehicles/1/actions", {"action": "siren.on"})
         assert r.status_code == 403
+
+
+async def test_with_no_drone_to_backfill_the_patrol_resumes_after_the_incident(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from mission.patrols.clock import AcceleratedClock
+
+    clock = AcceleratedClock(datetime.now(UTC), speed=20.0)
+    async with dispatch_service(tmp_path, docks=[(0, 0)], clock=clock) as svc:
+        pts = [offset(0, 200), offset(0, 900), offset(300, 900), offset(300, 200), offset(0, 200)]
+        line = {"type": "LineString", "coordinates": [[p[1], p[0]] for p in pts]}
+        fire_at = (clock.now() + timedelta(minutes=1)).minute
+        body = {
+            "name": "short loop",
+            "plan": {"kind": "custom", "geometry": line, "params": {"alt_m": 40}},
+            "cron": f"{fire_at} * * * *",
+            "estimated_duration_s": 300,
+        }
+        assert (await svc.post("dan", "/api/v1/patrols", body)).status_code == 201
+        runs = await until(lambda: _launched_runs(svc), 15, "the patrol launch")
+        mission_id = runs[0]["mission_id"]
+        await until(lambda: _east_of(svc.vehicle(1).state, 500), 20, "the patrol under way")
+        inc = await incident(svc, 150, 700, overhead_s=600)
+        assert inc["vehicle_id"] == 1
+
+        async def on_scene() -> bool:
+            return (await get_incident(svc, inc["id"]))["state"] == "on_scene"
+
+        await until(on_scene, 30, "the patrol drone on scene")
+        mission = (await svc.get("olga", f"/api/v1/missions/{mission_id}")).json()
+        assert mission["state"] == "paused"
+        gaps = await _gaps(svc)
+        assert gaps[0]["resolution"] == "resume later"  # nobody else to fly it
+        r = await svc.post("dan", f"/api/v1/incidents/{inc['id']}/close", {"reason": "handled"})
+        assert r.status_code == 200
+
+        async def resumed() -> bool:
+            m = (await svc.get("olga", f"/api/v1/missions/{mission_id}")).json()
+            return m["state"] == "active"
+
+        await until(resumed, 10, "the patrol to resume")
+        await until(lambda: svc.vehicle(1).state.mode == "mission", 5, "the vehicle back on its mission")
+        gap = (await until(lambda: _gaps(svc, resolved=True), 5, "the gap closed"))[0]
+        assert gap["resolution"] == "resumed by vehicle 1" and gap["ended_at"]
