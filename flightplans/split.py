@@ -15,10 +15,11 @@ from numbers import Integral
 import numpy as np
 import shapely
 import shapely.errors
-from shapely.geometry import LineString, MultiPolygon, Polygon, box
+from shapely.geometry import LineString, MultiLineString, MultiPolygon, Polygon, box
 
 from flightplans.coverage.freespace import FreeSpace
 from flightplans.coverage.plan import _MITRE, _Frame, _turns, _uncovered, sweep
+from flightplans.coverage.robust import overlay, swept
 from flightplans.coverage.swaths import line_intervals, line_positions
 from flightplans.errors import PlanningError
 from flightplans.validate import check_positive, validate_area
@@ -91,7 +92,7 @@ class _Splitter:
         y0 = self.ys[lo] - self.w / 2 if lo > 0 else self.ys[0] - pad
         y1 = self.ys[hi - 1] + self.w / 2 if hi < len(self.ys) else self.ys[-1] + pad
         band = shapely.transform(box(self.x_min - pad, y0, self.x_max + pad, y1), self.frame.from_rot)
-        geom = self.area.intersection(band)
+        geom = overlay("intersection", self.area, band)
         parts = [p for p in shapely.get_parts(geom) if isinstance(p, Polygon) and p.area > 0]
         return parts[0] if len(parts) == 1 else MultiPolygon(parts)
 
@@ -244,9 +245,5 @@ def split_area(
 
 def _coverage(area: Polygon, sectors: list[Sector], swath_m: float) -> float:
     """Share of the whole area within half a swath of any drone's path."""
-    try:
-        seen = shapely.union_all([s.path.buffer(swath_m / 2.0, quad_segs=6) for s in sectors])
-        return float(area.intersection(seen).area / area.area)
-    except shapely.errors.GEOSException:
-        # a path that retraces itself can trip GEOS; each sector's own figure is a safe lower bound
-        return float(sum(s.coverage * s.area.area for s in sectors) / area.area)
+    seen = swept(MultiLineString([s.path for s in sectors]), swath_m / 2.0)
+    return float(overlay("intersection", area, seen).area / area.area)

@@ -9,12 +9,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 import shapely
 import shapely.errors
-from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
+from shapely.geometry import LineString, MultiLineString, MultiPolygon, Point, Polygon, box
 from shapely.ops import nearest_points
 
 from flightplans.coverage.decompose import decompose
 from flightplans.coverage.freespace import FreeSpace
 from flightplans.coverage.order import Variant, order_cells
+from flightplans.coverage.robust import overlay, swept
 from flightplans.coverage.swaths import (
     Swath,
     band_reach,
@@ -154,7 +155,7 @@ def _patches(area: Polygon, layout: _Layout, *, swath_m: float, clearance_m: flo
         return []
     covered = shapely.buffer(shapely.multilinestrings(np.asarray(segs)), w / 2.0, quad_segs=4)
     area_rot = shapely.transform(area, frame.to_rot)
-    missed = area_rot.difference(covered)
+    missed = overlay("difference", area_rot, covered)
     # The cusps between two swath ends are small (about w^2 / 10): leave them to the turns and the final
     # check. Larger leftovers (a hole's shadow, a sliver along an edge nearly parallel to the lines) get
     # swaths, each line only as long as the leftover is within its band.
@@ -168,7 +169,7 @@ def _patches(area: Polygon, layout: _Layout, *, swath_m: float, clearance_m: flo
         ys = y_min + (y_max - y_min) * (np.arange(n) + 0.5) / n
         rows = []
         for y, row in zip(ys, line_intervals(layout.edges, ys), strict=True):
-            band = piece.intersection(box(x_min - 1, y - w / 2, x_max + 1, y + w / 2))
+            band = overlay("intersection", piece, box(x_min - 1, y - w / 2, x_max + 1, y + w / 2))
             if band.is_empty:
                 continue
             bx0, _, bx1, _ = band.bounds
@@ -317,58 +318,88 @@ def _metrics(
     return path, length, turns, length / speed + turns * turn_s
 
 
-def _segments_cover(path: LineString | Point, radius_m: float):
-    """The path's buffer built leg by leg: slower, but robust where the path doubles back on itself."""
-    xy = shapely.get_coordinates(path)
-    if len(xy) < 2:
-        return Point(xy[0]).buffer(radius_m, quad_segs=6)
-    legs = shapely.linestrings(np.stack([xy[:-1], xy[1:]], axis=1))
-    return shapely.union_all(shapely.buffer(legs, radius_m, quad_segs=6))
-
-
 def _uncovered(area: Polygon, path: LineString | Point, swath_m: float):
     """The part of the area farther than half a swath from the path."""
-    cover = path.buffer(swath_m / 2.0, quad_segs=6)
-    try:
-        if cover.is_valid:
-            return area.difference(cover)
-    except shapely.errors.GEOSException:
-        pass  # GEOS can fail on buffers of paths that retrace themselves; fall through
-    return area.difference(_segments_cover(path, swath_m / 2.0))
+    return overlay("difference", area, swept(path, swath_m / 2.0))
+
+
+def _long_axis(piece) -> tuple[np.ndarray, np.ndarray, float]:
+    """Both ends of a piece's long axis (through its minimum rotated rectangle) and its length."""
+    xy = np.asarray(piece.minimum_rotated_rectangle.exterior.coords)
+    if len(xy) < 5:
+        c = np.asarray(piece.centroid.coords[0])
+        return c, c, 0.0
+    mids = (xy[:4] + xy[1:5]) / 2.0  # side midpoints: 0-2 and 1-3 are opposite
+    a = np.hypot(*(mids[0] - mids[2]))
+    b = np.hypot(*(mids[1] - mids[3]))
+    return (mids[0], mids[2], float(a)) if a >= b else (mids[1], mids[3], float(b))
+
+
+def _ring_section(ring: LineString, p: np.ndarray, q: np.ndarray) -> list[tuple[float, float]]:
+    """The shorter stretch of a closed ring between the points nearest to ``p`` and ``q``."""
+    from shapely.ops import substring
+
+    length = ring.length
+    a, b = ring.project(Point(p)), ring.project(Point(q))
+    lo, hi = min(a, b), max(a, b)
+    if hi - lo <= length / 2:
+        part = substring(ring, lo, hi)
+        return [tuple(c) for c in shapely.get_coordinates(part)]
+    first = shapely.get_coordinates(substring(ring, hi, length))
+    second = shapely.get_coordinates(substring(ring, 0.0, lo))
+    return [tuple(c) for c in np.concatenate([first, second[1:]])]
 
 
 def _fill(
-    area: Polygon,
     fs: FreeSpace,
     inner: Polygon,
     wps: list[tuple[float, float]],
+    missed,
     *,
     swath_m: float,
     need_m2: float,
-) -> list[tuple[float, float]]:
-    """Add out-and-back visits to the largest uncovered pieces until about ``need_m2`` more is covered."""
+) -> tuple[list[tuple[float, float]], list[list[tuple[float, float]]]]:
+    """Add out-and-back visits to the largest uncovered pieces until about ``need_m2`` more is covered.
+
+    A compact piece gets one visit at its middle; a sliver longer than a swath (along an edge the lines
+    nearly follow) is flown along the nearby edge of the free region, out and back. Returns the new
+    waypoints and each visit's way out (the way back retraces it, so it sees nothing new).
+    """
     path = LineString(wps)
-    pieces = sorted(shapely.get_parts(_uncovered(area, path, swath_m)), key=lambda g: -g.area)
+    pieces = sorted(shapely.get_parts(missed), key=lambda g: -g.area)
+    inner_parts = [g for g in shapely.get_parts(inner) if isinstance(g, Polygon)]
+    rings = [r for g in inner_parts for r in [g.exterior, *g.interiors]]
     gained = 0.0
-    visits: list[tuple[float, tuple[float, float]]] = []  # (distance along path, target)
+    visits: list[tuple[float, list[tuple[float, float]]]] = []  # (distance along path, points to fly)
     for piece in pieces:
         if gained >= need_m2 or piece.area < 1e-3 * swath_m * swath_m:
             break
-        target = piece.centroid if inner.covers(piece.centroid) else nearest_points(inner, piece.centroid)[0]
-        visits.append((path.project(target), (target.x, target.y)))
-        gained += min(piece.area, math.pi * swath_m * swath_m / 4.0)
+        p0, p1, length = _long_axis(piece)
+        if length > swath_m and rings:
+            ring = min(rings, key=lambda r: r.distance(piece))
+            targets = _ring_section(ring, p0, p1)
+            gained += piece.area
+        else:
+            centre = piece.centroid
+            target = centre if inner.covers(centre) else nearest_points(inner, centre)[0]
+            targets = [(target.x, target.y)]
+            gained += min(piece.area, math.pi * swath_m * swath_m / 4.0)
+        visits.append((path.project(Point(targets[0])), targets))
     if not visits:
-        return wps
+        return wps, []
     cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(np.asarray(wps), axis=0).T))])
     out = list(wps)
-    for along, target in sorted(visits, reverse=True):
+    ways_out = []
+    for along, targets in sorted(visits, key=lambda v: -v[0]):
         k = int(np.searchsorted(cum, along, side="right") - 1)
         k = min(max(k, 0), len(wps) - 2)
         q = path.interpolate(along)
         qp = (q.x, q.y)
-        detour = fs.path(qp, target)
-        out[k + 1 : k + 1] = [qp, *detour[1:], *fs.path(target, qp)[1:]]
-    return out
+        there = [qp, *fs.path(qp, targets[0])[1:], *targets[1:]]
+        back = [*targets[::-1][1:], *fs.path(targets[0], qp)[1:]]
+        out[k + 1 : k + 1] = [*there, *back]
+        ways_out.append(there)
+    return out, ways_out
 
 
 def _corner_loss_m2(end_m: float, swath_m: float) -> float:
@@ -449,8 +480,15 @@ def sweep(
     plan = _plan(area, wps, uncovered, [lay], knobs)
     if angle_deg is None and plan.length_m > 1.08 * area.area / w:
         # a bent or branching area: try sweeping its legs at their own angles
-        multi = _sweep_parts(area, fs, knobs, start)
-        if multi is not None and multi.flight_time_s < plan.flight_time_s:
+        try:
+            multi = _sweep_parts(area, fs, knobs, start)
+        except (PlanningError, shapely.errors.GEOSException):
+            multi = None  # the single sweep stands
+        if (
+            multi is not None
+            and multi.flight_time_s < plan.flight_time_s
+            and multi.coverage >= min(min_coverage, plan.coverage)
+        ):
             return multi
     return plan
 
@@ -540,20 +578,28 @@ def _sweep_region(
             best = (t, lay, wps)
     assert best is not None
     _, lay, wps = best
-    uncovered = _uncovered(area, LineString(wps) if len(wps) > 1 else Point(wps[0]), w).area
-    wps, uncovered = _fill_to_target(area, free, fs, wps, uncovered, k)
+    wps, uncovered = _fill_to_target(area, free, fs, wps, k)
     return wps, lay, uncovered
 
 
-def _fill_to_target(area, free, fs, wps, uncovered: float, k: _Knobs):
+def _fill_to_target(area, free, fs, wps, k: _Knobs):
+    """Waypoints with visits added until the coverage target is met (at most three rounds), and the area
+    they leave uncovered (m^2)."""
+    main = LineString(wps) if len(wps) > 1 else Point(wps[0])
+    cover = swept(main, k.w / 2.0)
+    missed = overlay("difference", area, cover)
     inner = free.buffer(-0.25 * k.c, **_MITRE)
+    budget = (1.0 - k.min_coverage) * area.area
     for _ in range(3):
-        if uncovered <= (1.0 - k.min_coverage) * area.area or len(wps) < 2:
+        if missed.area <= budget or len(wps) < 2:
             break
-        margin = (1.0 - k.min_coverage) * area.area * 0.5
-        wps = _fill(area, fs, inner, wps, swath_m=k.w, need_m2=uncovered - margin)
-        uncovered = _uncovered(area, LineString(wps), k.w).area
-    return wps, uncovered
+        wps, ways_out = _fill(fs, inner, wps, missed, swath_m=k.w, need_m2=missed.area - 0.5 * budget)
+        if not ways_out:
+            break
+        extra = swept(MultiLineString([LineString(w) for w in ways_out if len(w) > 1]), k.w / 2.0)
+        cover = overlay("union", cover, extra)
+        missed = overlay("difference", area, cover)
+    return wps, missed.area
 
 
 def _plan(area: Polygon, wps, uncovered: float, layouts: list[_Layout], k: _Knobs) -> SweepPlan:
@@ -626,7 +672,5 @@ def _sweep_parts(area: Polygon, fs: FreeSpace, k: _Knobs, start) -> SweepPlan | 
     transits = fs.paths([(seq[i][-1], seq[i + 1][0]) for i in range(len(seq) - 1)])
     for transit, leg in zip(transits, seq[1:], strict=True):
         joined += transit[1:-1] + list(leg)
-    uncovered = _uncovered(area, LineString(joined), k.w).area
-    free_all = fs.region
-    joined, uncovered = _fill_to_target(area, free_all, fs, joined, uncovered, k)
+    joined, uncovered = _fill_to_target(area, fs.region, fs, joined, k)
     return _plan(area, joined, uncovered, layouts, k)
