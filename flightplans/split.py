@@ -161,7 +161,7 @@ def split_area(
     """
     n_drones = _check_k(k)
     w = check_positive("swath_m", swath_m)
-    area = validate_area(area, min_size_m=w)
+    area = shapely.force_2d(validate_area(area, min_size_m=w))  # plans are flat; altitude comes later
     options = {"speed_m_s": speed_m_s, "turn_s": turn_s, "clearance_m": clearance_m}
     if angle_deg is None:
         angle_deg = sweep(area, swath_m=w, **options).angle_deg

@@ -471,7 +471,7 @@ def sweep(
         check_finite_point("angle_deg", angle_deg, 0.0)
     if start is not None:
         start = check_finite_point("start", *start)
-    area = validate_area(area, min_size_m=w)
+    area = shapely.force_2d(validate_area(area, min_size_m=w))  # plans are flat; altitude comes later
     knobs = _Knobs(w, c, e, speed, turn_s, min_coverage, angle_candidates)
     free = _free_region(area, knobs)
     fs = FreeSpace(free, clearance_m=c)

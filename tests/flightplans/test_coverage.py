@@ -113,6 +113,14 @@ def test_start_point_picks_the_nearest_entry() -> None:
     assert math.dist(near_origin.waypoints[0], (15, 15)) < 1e-6
 
 
+def test_area_with_altitudes_is_planned_flat() -> None:
+    flat = box(0, 0, 400, 300)
+    with_z = Polygon([(x, y, 120.0) for x, y in flat.exterior.coords])
+    plan = sweep(with_z, swath_m=30, angle_deg=0)
+    assert plan.length_m == pytest.approx(sweep(flat, swath_m=30, angle_deg=0).length_m)
+    assert not plan.path.has_z
+
+
 def test_plan_is_frozen() -> None:
     plan = sweep(box(0, 0, 200, 200), swath_m=30)
     with pytest.raises(AttributeError):
@@ -177,6 +185,40 @@ def test_random_areas_are_covered_safely(case: tuple[Polygon, float]) -> None:
     _assert_safe(area, plan, clearance_m=min(2.0, swath / 8))
     assert plan.length_m == pytest.approx(plan.path.length)
     assert plan.flight_time_s >= plan.length_m / 10.0
+
+
+@st.composite
+def bent_corridors(draw: st.DrawFn) -> tuple[Polygon, float] | None:
+    """A corridor 3-8 swaths wide along a polyline of 2-5 legs (mitred, rounded or bevelled bends)."""
+    swath = draw(st.floats(15, 40))
+    pts = [(0.0, 0.0)]
+    heading = draw(st.floats(0, 360))
+    for _ in range(draw(st.integers(2, 5))):
+        heading += draw(st.floats(-100, 100))
+        leg = draw(st.floats(200, 900))
+        x, y = pts[-1]
+        pts.append((x + leg * math.cos(math.radians(heading)), y + leg * math.sin(math.radians(heading))))
+    spine = LineString(pts)
+    if not spine.is_simple:
+        return None
+    join = draw(st.sampled_from(["mitre", "round", "bevel"]))
+    shape = spine.buffer(draw(st.floats(1.5, 4)) * swath, cap_style="flat", join_style=join)
+    if not isinstance(shape, Polygon) or not shape.is_valid:
+        return None
+    return shape, swath
+
+
+@settings(
+    max_examples=40, deadline=3000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
+)
+@given(bent_corridors().filter(lambda case: case is not None))
+def test_random_corridors_are_covered_safely(case: tuple[Polygon, float]) -> None:
+    # bent areas are swept leg by leg at their own angles: the joins must stay inside and cover too
+    area, swath = case
+    plan = sweep(area, swath_m=swath)
+    assert plan.coverage >= 0.99
+    assert _coverage(area, plan.path, swath) >= 0.99 - 2e-3
+    _assert_safe(area, plan, clearance_m=min(2.0, swath / 8))
 
 
 # --- bad input ----------------------------------------------------------------------------------------
