@@ -102,6 +102,8 @@ def compile_mission(
     alt = check_positive("alt_m", alt_m)
     if acceptance_m is not None:
         check_positive("acceptance_m", acceptance_m)
+    if isinstance(actions, str) or not isinstance(actions, Sequence):
+        raise PlanningError(f"actions must be a list of Actuate/Hold/Speed, got {type(actions).__name__}")
     holds: dict[int, Hold] = {}
     after: dict[int, list[MissionItem]] = {}
     for n, action in enumerate(actions):

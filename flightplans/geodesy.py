@@ -141,8 +141,9 @@ class LocalFrame:
 
     def point_to_wgs84(self, x: float, y: float) -> tuple[float, float]:
         """(lat, lon) degrees of a point in this frame."""
-        if not (math.isfinite(x) and math.isfinite(y)):
-            raise PlanningError(f"point: x/y must be finite metres, got {x}, {y}", where=(x, y))
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (x, y))
+        if not (numbers and math.isfinite(x) and math.isfinite(y)):
+            raise PlanningError(f"point: x/y must be finite metres, got {x!r}, {y!r}", where=(x, y))
         lon, lat = self._inverse.transform(x, y)
         return float(lat), float(lon)
 

@@ -271,8 +271,12 @@ def orbit(
     dwell = check_positive("dwell_s", dwell_s)
     speed = check_positive("speed_m_s", speed_m_s)
     points = _check_count("points", points, minimum=6)
-    if not math.isfinite(start_bearing_deg):
-        raise PlanningError(f"start_bearing_deg must be finite, got {start_bearing_deg!r}")
+    if (
+        isinstance(start_bearing_deg, bool)
+        or not isinstance(start_bearing_deg, int | float)
+        or not math.isfinite(start_bearing_deg)
+    ):
+        raise PlanningError(f"start_bearing_deg must be a finite number, got {start_bearing_deg!r}")
     ring = circle_coords(
         (cx, cy), radius, points=points, clockwise=clockwise, start_bearing_deg=start_bearing_deg
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -55,6 +55,8 @@ def check_zones(nofly: Sequence[Polygon], *, name: str = "nofly") -> list[Polygo
     """Validate no-fly polygons (metres); a MultiPolygon is split into its parts."""
     if isinstance(nofly, BaseGeometry):
         raise PlanningError(f"{name} must be a list of polygons, got a single {nofly.geom_type}")
+    if isinstance(nofly, str) or not isinstance(nofly, Iterable):
+        raise PlanningError(f"{name} must be a list of polygons, got {type(nofly).__name__}")
     zones: list[Polygon] = []
     for i, zone in enumerate(nofly):
         parts = list(zone.geoms) if isinstance(zone, MultiPolygon) else [zone]

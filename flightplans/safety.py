@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -32,7 +32,8 @@ from flightplans.items import (
     Takeoff,
     Waypoint,
 )
-from flightplans.validate import check_finite_point, validate_area
+from flightplans.routing import as_xy
+from flightplans.validate import validate_area
 
 XY = tuple[float, float]
 ViolationKind = Literal["nofly", "outside_area", "too_low", "too_high", "energy", "wind"]
@@ -116,15 +117,17 @@ def check_plan(
     [('nofly', 'segment'), ('nofly', 'return')]
     """
     points = _check_points(points)
-    hx, hy = check_finite_point("home", *home)
+    hx, hy = as_xy("home", home)
     if not (isinstance(clearance_m, int | float) and math.isfinite(clearance_m)) or clearance_m < 0:
         raise PlanningError(f"clearance_m must be a finite number >= 0, got {clearance_m!r}")
     zones = _check_zones(nofly)
     if area is not None:
         area = validate_area(area, name="area", max_area_m2=math.inf)
-    for name, limit in (("min_alt_m", min_alt_m), ("max_alt_m", max_alt_m)):
-        if limit is not None and not math.isfinite(limit):
-            raise PlanningError(f"{name} must be finite, got {limit!r}")
+    for name, limit in (("min_alt_m", min_alt_m), ("max_alt_m", max_alt_m), ("return_alt_m", return_alt_m)):
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int | float) or not math.isfinite(limit)
+        ):
+            raise PlanningError(f"{name} must be a finite number, got {limit!r}")
     if min_alt_m is not None and max_alt_m is not None and min_alt_m > max_alt_m:
         raise PlanningError(f"min_alt_m {min_alt_m:g} is above max_alt_m {max_alt_m:g}")
 
@@ -202,6 +205,8 @@ def _check_points(points: Sequence[RoutePoint]) -> list[RoutePoint]:
 def _check_zones(nofly: Sequence[NoFlyZone | Polygon]) -> list[NoFlyZone]:
     if isinstance(nofly, BaseGeometry):
         raise PlanningError(f"nofly must be a list of zones, got a single {nofly.geom_type}")
+    if isinstance(nofly, str) or not isinstance(nofly, Iterable):
+        raise PlanningError(f"nofly must be a list of zones, got {type(nofly).__name__}")
     zones = []
     for i, zone in enumerate(nofly):
         z = zone if isinstance(zone, NoFlyZone) else NoFlyZone(zone)

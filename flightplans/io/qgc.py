@@ -209,6 +209,11 @@ def from_qgc(doc: dict[str, Any] | str) -> QgcPlan:
     items = tuple(_item_from_json(raw, n, home_amsl) for n, raw in enumerate(raw_items))
     shapes: list[FencePolygon | FenceCircle] = []
     fence = doc.get("geoFence") or {"polygons": [], "circles": []}
+    if not isinstance(fence, dict):
+        raise PlanningError(".plan geoFence must be an object")
+    rally_doc = doc.get("rallyPoints") or {}
+    if not isinstance(rally_doc, dict):
+        raise PlanningError(".plan rallyPoints must be an object")
     for n, poly in enumerate(fence.get("polygons") or []):
         where = f".plan geoFence.polygons[{n}]"
         vertices = poly.get("polygon") if isinstance(poly, dict) else None
@@ -225,7 +230,7 @@ def from_qgc(doc: dict[str, Any] | str) -> QgcPlan:
         radius = check_positive(f"{where}.circle.radius", body.get("radius"))
         shapes.append(FenceCircle(lat, lon, radius, inclusion=bool(circ.get("inclusion", True))))
     rally = []
-    for n, point in enumerate((doc.get("rallyPoints") or {}).get("points") or []):
+    for n, point in enumerate(rally_doc.get("points") or []):
         where = f".plan rallyPoints.points[{n}]"
         if not (isinstance(point, list) and len(point) == 3):
             raise PlanningError(f"{where} must be [lat, lon, alt]")

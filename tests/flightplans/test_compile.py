@@ -88,6 +88,7 @@ def test_a_rings_plan_must_be_compiled_per_drone() -> None:
         ),
         ({"actions": ["siren"]}, r"actions\[0\] must be Actuate, Hold or Speed"),
         ({"frame": (52.0, 13.0)}, "frame must be a LocalFrame"),
+        ({"actions": None}, "actions must be a list of Actuate/Hold/Speed, got NoneType"),
     ],
 )
 def test_bad_input_is_named(kwargs: dict, needle: str) -> None:

@@ -139,6 +139,8 @@ def test_bad_geometries_are_named() -> None:
         frame.to_wgs84(nan_line)
     with pytest.raises(PlanningError, match="finite"):
         frame.point_to_wgs84(math.inf, 0.0)
+    with pytest.raises(PlanningError, match="x/y must be finite metres, got None, 1"):
+        frame.point_to_wgs84(None, 1)
     bowtie = {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}
     with pytest.raises(PlanningError, match="Self-intersection"):
         geometry_from_geojson(bowtie)

@@ -155,6 +155,7 @@ def test_orbit_direction(clockwise: bool) -> None:
         ({"center": (math.inf, 0)}, "center: x must be finite"),
         ({"center": Point()}, "center is an empty point"),
         ({"points": 3}, "points must be an integer >= 6"),
+        ({"start_bearing_deg": None}, "start_bearing_deg must be a finite number, got None"),
     ],
 )
 def test_orbit_bad_input(kwargs: dict, needle: str) -> None:

@@ -172,7 +172,9 @@ def test_compiled_mission_is_checked_end_to_end() -> None:
         ),
         ({"area": LineString([(0, 0), (1, 1)])}, "area must be a shapely Polygon"),
         ({"min_alt_m": 100, "max_alt_m": 50}, "min_alt_m 100 is above max_alt_m 50"),
-        ({"max_alt_m": math.nan}, "max_alt_m must be finite"),
+        ({"max_alt_m": math.nan}, "max_alt_m must be a finite number, got nan"),
+        ({"home": None}, r"home must be an \(x, y\) pair"),
+        ({"nofly": None}, "nofly must be a list of zones, got NoneType"),
     ],
 )
 def test_bad_input_is_named(kwargs: dict, needle: str) -> None:
