@@ -126,7 +126,7 @@ def serve(port: int) -> None:
                 await asyncio.to_thread(Path(lag_path).write_text, json.dumps(lags_ms[-20000:]))
 
     app.router.lifespan_context = lifespan
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws_per_message_deflate=False)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
 # ------------------------------------------------------------------------------------------- client side
