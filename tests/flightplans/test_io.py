@@ -192,7 +192,7 @@ def _doc() -> dict:
             r"rallyPoints.points\[1\] must be \[lat, lon, alt\]",
         ),
         (lambda d: d.pop("mission"), "no 'mission' object"),
-        (lambda d: d.update(geoFence=[]), "geoFence must be an object"),
+        (lambda d: d.update(geoFence=[1]), "geoFence must be an object"),
         (lambda d: d.update(rallyPoints=[1]), "rallyPoints must be an object"),
     ],
 )
