@@ -259,20 +259,24 @@ async def fly_policy(policy: str, args: argparse.Namespace, points: list[tuple[f
                 ),
             )
     sim = start_sim(docks, base_port=base, speed=args.speed)
-    settings = SimpleNamespace(telemetry_hz=10.0, registry_poll_s=1.0)
     config = DispatchConfig(speed_factor=args.speed, policy=policy, relief_margin_s=60.0)
+    settings = SimpleNamespace(telemetry_hz=10.0, registry_poll_s=1.0, dispatch_config=config)
     try:
         async with (
             Runtime(settings=settings, engine=engine) as runtime,
-            DispatchComponents(
-                engine=engine,
-                fleet=runtime.fleet,
-                hub=runtime.hub,
-                supervisor=runtime.missions,
-                settings=settings,
-                config=config,
-            ) as parts,
+            contextlib.AsyncExitStack() as stack,
         ):
+            parts = getattr(runtime, "dispatch", None)
+            if parts is None:  # a Runtime without dispatch wired in
+                parts = await stack.enter_async_context(
+                    DispatchComponents(
+                        engine=engine,
+                        fleet=runtime.fleet,
+                        hub=runtime.hub,
+                        supervisor=runtime.missions,
+                        settings=settings,
+                    )
+                )
             for i in range(len(docks)):
                 link = await runtime.fleet.wait_link(i + 1, timeout_s=30)
                 await link.wait_ready(timeout_s=30)

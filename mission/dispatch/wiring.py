@@ -44,6 +44,9 @@ class DispatchComponents:
         clock: Clock | None = None,
         config: DispatchConfig | None = None,
     ) -> None:
+        # Tests and the benchmark may hand a clock and a config in through the settings object.
+        clock = clock or _setting(settings, "patrol_clock", None)
+        config = config or _setting(settings, "dispatch_config", None)
         self.config = config or DispatchConfig(
             auto_launch=bool(_setting(settings, "dispatch_auto_launch", True)),
             speed_factor=float(_setting(settings, "dispatch_speed_factor", 1.0)),

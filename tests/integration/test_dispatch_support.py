@@ -176,24 +176,29 @@ async def dispatch_service(
         if not any(getattr(r, "path", "") in paths for r in router.routes):
             app.include_router(router)
     app.state.engine = engine
-    settings = SimpleNamespace(telemetry_hz=10.0, registry_poll_s=0.5)
     config = config or DispatchConfig(speed_factor=speed, performance=PerformanceDefaults())
+    settings = SimpleNamespace(
+        telemetry_hz=10.0, registry_poll_s=0.5, patrol_clock=clock, dispatch_config=config
+    )
     try:
         async with (
             docked_fleet(docks, base_port=base, speed=speed) if docks else contextlib.nullcontext() as fleet,
             Runtime(settings=settings, engine=engine) as runtime,
-            DispatchComponents(
-                engine=engine,
-                fleet=runtime.fleet,
-                hub=runtime.hub,
-                supervisor=runtime.missions,
-                settings=settings,
-                clock=clock,
-                config=config,
-            ) as parts,
+            contextlib.AsyncExitStack() as stack,
         ):
-            runtime.dispatcher = parts.dispatcher  # type: ignore[attr-defined]
-            runtime.scheduler = parts.scheduler  # type: ignore[attr-defined]
+            parts = getattr(runtime, "dispatch", None)
+            if parts is None:  # a Runtime without dispatch wired in: add it as the Runtime does
+                parts = await stack.enter_async_context(
+                    DispatchComponents(
+                        engine=engine,
+                        fleet=runtime.fleet,
+                        hub=runtime.hub,
+                        supervisor=runtime.missions,
+                        settings=settings,
+                    )
+                )
+                runtime.dispatcher = parts.dispatcher  # type: ignore[attr-defined]
+                runtime.scheduler = parts.scheduler  # type: ignore[attr-defined]
             app.state.runtime = runtime
             async with httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://skywarden.test", timeout=60
