@@ -1,7 +1,7 @@
 """Runtime: the service's live parts, built once by the API lifespan and torn down in reverse order.
 
     async with Runtime(settings=settings, engine=engine) as rt:
-        rt.hub, rt.links, rt.fleet, rt.missions
+        rt.hub, rt.links, rt.fleet, rt.missions, rt.dispatcher, rt.scheduler
 
 ``settings`` is any object with the attributes read below (api.settings.Settings in the service); missing
 ones take the defaults here, so tests can pass a small namespace.
@@ -14,10 +14,13 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from mission.dispatch.dispatcher import Dispatcher
+from mission.dispatch.wiring import DispatchComponents
 from mission.fleet.manager import FleetManager
 from mission.link import LinkManager
 from mission.missions.gate import GateConfig
 from mission.missions.supervisor import MissionSupervisor, SupervisorConfig
+from mission.patrols.scheduler import PatrolScheduler
 from mission.telemetry.hub import TelemetryHub
 
 
@@ -27,7 +30,7 @@ def _setting(settings: Any, name: str, default: Any) -> Any:
 
 
 class Runtime:
-    """Owns the LinkManager, the FleetManager, the TelemetryHub and the MissionSupervisor."""
+    """Owns the links, fleet manager, telemetry hub, mission supervisor and dispatch (dispatcher, patrols)."""
 
     def __init__(self, *, settings: Any, engine: Engine) -> None:
         self.settings = settings
@@ -44,6 +47,9 @@ class Runtime:
         self.links: LinkManager
         self.fleet: FleetManager
         self.missions: MissionSupervisor
+        self.dispatch: DispatchComponents
+        self.dispatcher: Dispatcher
+        self.scheduler: PatrolScheduler
 
     async def __aenter__(self) -> Runtime:
         try:
@@ -68,6 +74,16 @@ class Runtime:
             )
             await self._stack.enter_async_context(self.fleet)
             await self._stack.enter_async_context(self.missions)
+            self.dispatch = await self._stack.enter_async_context(
+                DispatchComponents(
+                    engine=self.engine,
+                    fleet=self.fleet,
+                    hub=self.hub,
+                    supervisor=self.missions,
+                    settings=self.settings,
+                )
+            )
+            self.dispatcher, self.scheduler = self.dispatch.dispatcher, self.dispatch.scheduler
         except BaseException:
             await self._stack.aclose()
             raise
