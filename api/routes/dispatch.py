@@ -13,6 +13,7 @@ from sqlmodel import col, func, select
 from api.deps import AnyRole, SessionDep, require_roles
 from api.pagination import Page, Paging
 from api.routes.incidents import DecisionOut, DispatcherDep
+from mission.audit import service as audit
 from mission.auth.models import Principal
 from mission.auth.roles import Role
 from mission.dispatch.dispatcher import decision_json
@@ -125,8 +126,15 @@ def get_wind(dispatcher: DispatcherDep, _who: AnyRole) -> WindIn:
 
 
 @router.put("/wind", response_model=WindIn, summary="Set the wind dispatch plans with")
-def set_wind(data: WindIn, dispatcher: DispatcherDep, _who: DispatcherRole) -> WindIn:
+def set_wind(data: WindIn, session: SessionDep, dispatcher: DispatcherDep, who: DispatcherRole) -> WindIn:
     dispatcher.wind = Wind(data.speed_m_s, data.from_deg)
+    audit.record(
+        session=session,
+        actor=who.username,
+        action="dispatch.wind",
+        target="dispatch",
+        details=data.model_dump(),
+    )
     return data
 
 

@@ -146,7 +146,6 @@ class Dispatcher:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self.takeoff_ack_s: list[float] = []  # request -> take-off acknowledged, wall seconds
-        self.on_scene_listeners: list[Callable[[int, int], None]] = []
 
     async def __aenter__(self) -> Dispatcher:
         self._loop_task = asyncio.create_task(self._overwatch_loop(), name="dispatch:overwatch")
@@ -469,8 +468,6 @@ class Dispatcher:
                 details={"vehicle_id": vid},
             )
         self._hub.emit(Event(kind="incident.on_scene", vehicle_id=vid, data={"incident_id": incident_id}))
-        for listener in self.on_scene_listeners:
-            listener(incident_id, vid)
 
     def _fence(self, vid: int, chosen: CandidateEstimate, request: DispatchRequest) -> Geofence:
         """The operating area of this flight (route, scene and home, grown) with the no-fly zones in it."""

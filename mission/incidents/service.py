@@ -96,20 +96,6 @@ def list_incidents(
     return list(rows), int(session.exec(count).one())
 
 
-def open_for_vehicle(*, session: Session, vehicle_id: int) -> Incident | None:
-    """The unclosed incident a vehicle is serving, if any."""
-    return session.exec(
-        select(Incident)
-        .where(col(Incident.vehicle_id) == vehicle_id)
-        .where(
-            col(Incident.state).in_(
-                [s.value for s in (IncidentState.ASSIGNED, IncidentState.EN_ROUTE, IncidentState.ON_SCENE)]
-            )
-        )
-        .order_by(col(Incident.id).desc())
-    ).first()
-
-
 def transition(
     *,
     session: Session,
