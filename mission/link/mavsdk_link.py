@@ -62,6 +62,11 @@ _IN_AIR = frozenset({LandedState.IN_AIR, LandedState.TAKING_OFF, LandedState.LAN
 _NO_PROGRESS = MissionProgress(current=0, total=0, finished=False)
 _LINK_DOWN_SNAPSHOT_PERIOD_S = 1.0
 _RECONNECT_GRACE_S = 2.0
+_RETRY_COMMAND = frozenset({"TIMEOUT"})
+# A mission transfer that times out or is cancelled half-way on a lossy link is simply started again; PX4
+# answers a transfer that collides with a stale one with MAV_MISSION_ERROR ("busy").
+_RETRY_TRANSFER = frozenset({"TIMEOUT", "TRANSFER_CANCELLED", "BUSY", "PROTOCOL_ERROR", "ERROR"})
+_TRANSFER_RETRIES = 8
 
 
 def _num(value: float) -> float | None:
@@ -234,22 +239,36 @@ class MavsdkVehicleLink:
         encoded = [_to_raw_item(m) for m in to_mavlink(items, takeoff_at=takeoff_at)]
 
         def explain(err: BaseException) -> str:
+            suspects = unsupported_suspects(items)
             if getattr(err, "result", None) == MissionRawResult.UNSUPPORTED:
-                suspects = unsupported_suspects(items)
                 named = "; ".join(suspects) if suspects else "one of the items"
                 return f"the vehicle rejected {named} as unsupported in a mission; nothing was uploaded"
+            if suspects:  # a refusal other than "unsupported": still point at the unchecked items
+                return f"{_reason(err)} (unchecked raw items: {'; '.join(suspects)})"
             return _reason(err)
 
         self._last_upload_failed = True
         await self._command(
-            "upload mission", mission_raw.upload_mission, encoded, timeout_s=45.0, explain=explain
+            "upload mission",
+            mission_raw.upload_mission,
+            encoded,
+            timeout_s=45.0,
+            retries=_TRANSFER_RETRIES,
+            retry_on=_RETRY_TRANSFER,
+            explain=explain,
         )
         self._last_upload_failed = False
 
     async def download_mission(self) -> list[MissionItem | RawMissionItem]:
         """The vehicle's mission (also what lets progress tracking resume after a service restart)."""
         mission_raw = self._require(self._mission_raw, "download mission")
-        raw = await self._command("download mission", mission_raw.download_mission, timeout_s=45.0)
+        raw = await self._command(
+            "download mission",
+            mission_raw.download_mission,
+            timeout_s=45.0,
+            retries=_TRANSFER_RETRIES,
+            retry_on=_RETRY_TRANSFER,
+        )
         items = [
             MavlinkItem(r.seq, r.frame, r.command, r.param1, r.param2, r.param3, r.param4, r.x, r.y, r.z)
             for r in raw
@@ -396,7 +415,9 @@ class MavsdkVehicleLink:
             "upload geofence",
             self._require(self._geofence, "upload geofence").upload_geofence,
             data,
-            timeout_s=30.0,
+            timeout_s=45.0,
+            retries=_TRANSFER_RETRIES,
+            retry_on=_RETRY_TRANSFER,
         )
 
     # ---- manager side -------------------------------------------------------------------------
@@ -577,12 +598,14 @@ class MavsdkVehicleLink:
         *args: Any,
         timeout_s: float | None = None,
         retries: int = 2,
+        retry_on: frozenset[str] = _RETRY_COMMAND,
         explain: Callable[[BaseException], str] | None = None,
     ) -> T:
         """Run one blocking MAVSDK call on the link executor; a failure becomes LinkError naming the vehicle.
 
-        MAVSDK already resends a command 4 times over 2 s; a TIMEOUT result is retried ``retries`` more times
-        because a lossy link can eat all of those (the commands used here are idempotent on the vehicle).
+        MAVSDK already resends a command 4 times over 2 s; a result named in ``retry_on`` (TIMEOUT for
+        commands) is retried ``retries`` more times because a lossy link can eat all of those. Everything
+        retried here is idempotent on the vehicle (mode switches, arm, a whole mission replaced).
         """
         if self._closed:
             raise self._error(action, "the link is closed")
@@ -612,16 +635,16 @@ class MavsdkVehicleLink:
                 raise self._error(action, f"no answer within {budget_s:.0f} s") from None
             except MavsdkError as err:
                 result = getattr(err, "result", None)
-                timed_out = result is not None and result.name == "TIMEOUT"
-                if (
-                    timed_out
-                    and attempt <= retries
-                    and self._connected
-                    and deadline - self._loop.time() > 1.0
-                ):
-                    log.info("vehicle %d: %s timed out, retrying (%d)", self._sysid, action, attempt)
+                retryable = result is not None and result.name in retry_on
+                time_left = deadline - self._loop.time() > 1.5
+                if retryable and attempt <= retries and self._connected and time_left:
+                    log.info("vehicle %d: %s: %s, retrying (%d)", self._sysid, action, _reason(err), attempt)
+                    await asyncio.sleep(0.3)  # let the vehicle drop its half-done transfer state
                     continue
-                raise self._error(action, explain(err) if explain else _reason(err)) from err
+                why = explain(err) if explain else _reason(err)
+                if attempt > 1:
+                    why += f" (after {attempt} attempts)"
+                raise self._error(action, why) from err
             except RuntimeError as err:  # plugin destroyed or executor shut down under us
                 raise self._error(action, f"the link is closed ({err})") from err
 
