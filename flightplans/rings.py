@@ -239,9 +239,7 @@ def _detour(
         a, b = piece.coords[-1], following.coords[0]
         # The detour must pass the zone on the ring's side of the venue, not cut round the far side of
         # the centre: a keyhole (a small disc on the centre and a ray away from the gap) forbids that.
-        space = Obstacles.build(
-            [*obstacles.grown, _keyhole(center, a, b, radius_m=radius_m, obstacles=obstacles)], clearance_m=0
-        )
+        space = obstacles.with_obstacle(_keyhole(center, a, b, radius_m=radius_m, obstacles=obstacles))
         try:
             bridge = shortest_path(a, b, nofly=space)
         except PlanningError as exc:

@@ -96,10 +96,29 @@ class Obstacles:
             # The boundary's holes are no-fly zones too.
             zones.extend(Polygon(ring) for ring in boundary.interiors)
             boundary = Polygon(boundary.exterior)
-        grown: list[Polygon] = []
+        inflated: list[Polygon] = []
         if zones:
             # Sub-micrometre clearances are below float noise at these coordinates: treat them as none.
-            inflated = [_grow(z, clearance_m) for z in zones] if clearance_m > 1e-6 else zones
+            inflated = [_grow(z, clearance_m) for z in zones] if clearance_m > 1e-6 else list(zones)
+        return cls._index(inflated, clearance_m=float(clearance_m), zones=tuple(zones), boundary=boundary)
+
+    def with_obstacle(self, extra: Polygon) -> Obstacles:
+        """These obstacles plus one more (already grown, trusted) polygon, e.g. a routing constraint."""
+        return self._index(
+            [*self.grown, extra], clearance_m=self.clearance_m, zones=self.zones, boundary=self.boundary
+        )
+
+    @classmethod
+    def _index(
+        cls,
+        inflated: list[Polygon],
+        *,
+        clearance_m: float,
+        zones: tuple[Polygon, ...],
+        boundary: Polygon | None,
+    ) -> Obstacles:
+        grown: list[Polygon] = []
+        if inflated:
             merged = shapely.union_all(inflated)
             # Degenerate overlaps can leave slivers of lines or points in the union: keep the areas.
             grown = [g for g in shapely.get_parts(merged) if isinstance(g, Polygon) and g.area > 0]
@@ -116,9 +135,9 @@ class Obstacles:
             table = table[shapely.covers(boundary, shapely.points(table[:, 0]))]
         return cls(
             grown=tuple(grown),
-            clearance_m=float(clearance_m),
+            clearance_m=clearance_m,
             tree=STRtree(grown),
-            zones=tuple(zones),
+            zones=zones,
             vertices=table[:, 0],
             neighbours=table[:, 1:],
             boundary=boundary,
