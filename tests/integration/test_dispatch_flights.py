@@ -215,7 +215,10 @@ async def test_payload_actions_reach_the_vehicle_as_actuator_commands_and_are_re
         assert uses[0]["lat"] == pytest.approx(offset(0, 0)[0], abs=1e-4)
         audit = (await svc.get("root", "/api/v1/audit?action=payload.speaker.play")).json()["items"]
         assert audit and audit[0]["actor"] == "alice"
-        # A vehicle without the payload is refused with the reason, nothing is sent.
+        docks = (await svc.get("olga", "/api/v1/dispatch/docks")).json()
+        assert docks[0]["vehicle_id"] == 1 and docks[0]["docked"] and docks[0]["battery_pct"] > 90
+        assert docks[0]["full_in_s"] is not None
+        # Observers cannot use payloads.
         r = await svc.post("olga", "/api/v1/payload/vehicles/1/actions", {"action": "siren.on"})
         assert r.status_code == 403
 
