@@ -7,6 +7,8 @@ import math
 import xml.etree.ElementTree as ET
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from shapely.geometry import Point, Polygon, box
 
 from flightplans.compile import Actuate, Hold, Speed, compile_mission
@@ -325,3 +327,38 @@ def test_kml_bad_input_is_named() -> None:
         plan_to_kml(perimeter(box(0, 0, 100, 100), inset_m=5), frame=FRAME, alt_m=0)
     with pytest.raises(PlanningError, match="geometry is empty"):
         plan_to_kml(perimeter(box(0, 0, 100, 100), inset_m=5), frame=FRAME, alt_m=30, nofly=[Polygon()])
+
+
+_lat = st.floats(-90, 90)
+_lon = st.floats(-180, 180)
+_alt = st.floats(0.5, 500)
+_items = st.one_of(
+    st.builds(Takeoff, _alt),
+    st.builds(ChangeSpeed, st.floats(0.1, 30)),
+    st.builds(
+        Waypoint,
+        _lat,
+        _lon,
+        _alt,
+        hold_s=st.floats(0, 600),
+        acceptance_m=st.one_of(st.none(), st.floats(0.1, 50)),
+    ),
+    st.builds(LoiterTime, _lat, _lon, _alt, seconds=st.floats(0, 3600), radius_m=st.floats(0, 200)),
+    st.builds(SetActuator, st.integers(1, 6), st.floats(-1, 1)),
+    st.builds(Land, _lat, _lon),
+    st.builds(ReturnToLaunch),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    items=st.lists(_items, min_size=1, max_size=12),
+    rally=st.lists(st.builds(RallyPoint, _lat, _lon, _alt), max_size=3),
+    circles=st.lists(st.builds(FenceCircle, _lat, _lon, st.floats(1, 5000), st.booleans()), max_size=3),
+)
+def test_any_mission_survives_the_qgc_round_trip(items, rally, circles) -> None:
+    fence = Geofence((*FENCE.shapes[:2], *circles))
+    plan = from_qgc(dumps_qgc(items, geofence=fence, rally=rally, **HOME))
+    assert plan.items == tuple(items)
+    assert plan.geofence == fence
+    assert plan.rally == tuple(rally)
