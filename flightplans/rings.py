@@ -80,6 +80,10 @@ def rings(
 ) -> RingsPlan:
     """Concentric checkpoint rings around ``center`` shared by ``drones`` drones, phase-offset.
 
+    Each ring's loop detours around ``nofly`` (kept ``clearance_m`` away; a prebuilt ``Obstacles`` brings
+    its own clearance). ``feasible`` says whether every ring is revisited within ``revisit_s``; ``reason``
+    says why not and ``min_drones`` how many would do. Each of ``assignments`` is one drone's lap.
+
     >>> plan = rings((0, 0), radii_m=[100, 300], drones=4, revisit_s=70, speed_m_s=10)
     >>> [r.drones for r in plan.rings], plan.feasible, round(plan.worst_gap_s, 1)
     ([1, 3], True, 62.8)
