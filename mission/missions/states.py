@@ -31,6 +31,7 @@ TRANSITIONS: dict[str, tuple[frozenset[MissionState], MissionState]] = {
     "uploaded": (frozenset({S.UPLOADING}), S.READY),
     "upload_failed": (frozenset({S.UPLOADING}), S.VALIDATED),
     "start": (frozenset({S.READY}), S.ACTIVE),
+    "start_failed": (frozenset({S.READY}), S.VALIDATED),
     "pause": (frozenset({S.ACTIVE}), S.PAUSED),
     "resume": (frozenset({S.PAUSED}), S.ACTIVE),
     "return": (frozenset({S.ACTIVE, S.PAUSED, S.READY}), S.RETURNING),

@@ -400,8 +400,16 @@ class MissionSupervisor:
                         await link.arm()
                     await link.start_mission()
             except (LinkError, VehicleUnavailable) as err:
+                # Still on the ground (pre-arm refused, link gone): the mission can be launched again.
+                snap = self._fleet.latest(vehicle_id)
+                airborne = snap is not None and snap.in_air
                 self._apply(
-                    mission_id, "fail", actor=SYSTEM, reason=f"start failed: {err}", expect_from=S.READY
+                    mission_id,
+                    "fail" if airborne else "start_failed",
+                    actor=SYSTEM,
+                    reason=f"start failed: {err}"
+                    + ("" if airborne else "; launch again when the vehicle is ready"),
+                    expect_from=S.READY,
                 )
                 raise
             mission = self._apply(

@@ -167,3 +167,27 @@ async def _airborne(vehicle):
 
 async def _mode(vehicle, mode):
     return vehicle.state.mode.lower() == mode
+
+
+async def test_a_vehicle_refusing_to_arm_leaves_the_mission_ready_to_launch_again(flying):
+    svc, vehicle = flying
+    line = {"type": "LineString", "coordinates": [[109.9805, 39.8200], [109.9815, 39.8205]]}
+    body = {
+        "name": "short",
+        "vehicle_id": 1,
+        "plan": {"kind": "custom", "geometry": line, "params": {"alt_m": 20}},
+    }
+    mid = (await svc.post("alice", "/api/v1/missions", body)).json()["id"]
+    assert (await svc.post("alice", f"/api/v1/missions/{mid}/validate")).status_code == 200
+    vehicle.set_gps_loss(True)  # pre-arm checks fail
+    r = await svc.post("alice", f"/api/v1/missions/{mid}/launch")
+    assert r.status_code == 503 and "arm" in r.json()["error"]["message"]
+    mission = (await svc.get("alice", f"/api/v1/missions/{mid}")).json()
+    assert mission["state"] == "validated" and "launch again" in mission["reason"]
+    assert not vehicle.state.armed
+    vehicle.set_gps_loss(False)
+    link = svc.runtime.fleet.link(1)
+    await link.wait_ready(timeout_s=15)
+    r = await svc.post("alice", f"/api/v1/missions/{mid}/launch")
+    assert r.status_code == 200 and r.json()["state"] == "active"
+    await _until(lambda: _equal(_state(svc, mid), "completed"), 40, "the mission to complete")
