@@ -21,6 +21,7 @@ from flightplans.coverage.swaths import (
     band_reach,
     build_cells,
     build_swaths,
+    interval_widths,
     line_intervals,
     line_positions,
     traverse,
@@ -476,20 +477,24 @@ def sweep(
     free = _free_region(area, knobs)
     fs = FreeSpace(free, clearance_m=c)
     angles = [float(angle_deg) % 180.0] if angle_deg is not None else candidate_angles(area)
+    if angle_deg is None:
+        # a bent or branching area may fly faster leg by leg, each at its own angle
+        try:
+            multi, gain = _sweep_parts(area, fs, knobs, start)
+        except (PlanningError, shapely.errors.GEOSException):
+            multi, gain = None, 1.0  # the single sweep stands
+        if multi is not None and gain < 0.9 and multi.coverage >= min_coverage:
+            return multi  # clearly better on estimate: skip planning it whole
+    else:
+        multi = None
     wps, lay, uncovered = _sweep_region(area, free, fs, knobs, angles, start)
     plan = _plan(area, wps, uncovered, [lay], knobs)
-    if angle_deg is None and plan.length_m > 1.08 * area.area / w:
-        # a bent or branching area: try sweeping its legs at their own angles
-        try:
-            multi = _sweep_parts(area, fs, knobs, start)
-        except (PlanningError, shapely.errors.GEOSException):
-            multi = None  # the single sweep stands
-        if (
-            multi is not None
-            and multi.flight_time_s < plan.flight_time_s
-            and multi.coverage >= min(min_coverage, plan.coverage)
-        ):
-            return multi
+    if (
+        multi is not None
+        and multi.flight_time_s < plan.flight_time_s
+        and multi.coverage >= min(min_coverage, plan.coverage)
+    ):
+        return multi
     return plan
 
 
@@ -620,26 +625,51 @@ def _plan(area: Polygon, wps, uncovered: float, layouts: list[_Layout], k: _Knob
     )
 
 
-def _sweep_parts(area: Polygon, fs: FreeSpace, k: _Knobs, start) -> SweepPlan | None:
-    """Sweep the legs of a concave area each at its own angle and join them inside the area."""
+def _quick_estimate_s(area: Polygon, free_rings: list[np.ndarray], angle: float, k: _Knobs) -> float:
+    """A rough flight time at one angle from the line intervals alone (no swaths or cells built)."""
+    c = area.centroid
+    frame = _Frame(angle, c.x, c.y)
+    area_rot = frame.to_rot(np.asarray(area.exterior.coords))
+    ys = line_positions(float(area_rot[:, 1].min()), float(area_rot[:, 1].max()), swath_m=k.w)
+    counts, widths = interval_widths(_edges(free_rings, frame), ys)
+    flown = float(np.clip(widths - k.w, 0.0, None).sum())
+    n_sw = int(counts.sum())
+    cells = int(counts[0]) + int(np.clip(np.diff(counts), 0, None).sum()) if len(counts) else 0
+    return (flown + n_sw * k.w + 2 * cells * k.w) / k.speed + (2 * n_sw + 2 * cells) * k.turn_s
+
+
+def _sweep_parts(area: Polygon, fs: FreeSpace, k: _Knobs, start) -> tuple[SweepPlan | None, float]:
+    """Sweep the legs of a concave area each at its own angle and join them inside the area.
+
+    Returns the plan (None when no cut pays off) and the estimated time ratio of parts to whole.
+    """
+    if not _has_reflex_corner(area):
+        return None, 1.0
+    memo: dict[bytes, float] = {}
 
     def estimate(poly: Polygon) -> float:
-        free = poly.buffer(-k.c, **_MITRE)
-        if not isinstance(free, Polygon) or free.is_empty:
-            return math.inf
-        rough = _rough_layouts(poly, _rings(free), k, candidate_angles(poly, limit=3))
-        return rough[0].estimate_s
+        key = poly.wkb
+        if key not in memo:
+            free = poly.buffer(-k.c, **_MITRE)
+            if not isinstance(free, Polygon) or free.is_empty:
+                memo[key] = math.inf
+            else:
+                rings = _rings(free)
+                memo[key] = min(_quick_estimate_s(poly, rings, a, k) for a in candidate_angles(poly, limit=3))
+        return memo[key]
 
-    parts = decompose(area, estimate_s=estimate, join_s=2 * k.w / k.speed + 4 * k.turn_s, min_size_m=k.w)
+    join_s = 2 * k.w / k.speed + 4 * k.turn_s
+    parts = decompose(area, estimate_s=estimate, join_s=join_s, min_size_m=k.w)
     if len(parts) < 2:
-        return None
+        return None, 1.0
+    gain = (sum(estimate(p) for p in parts) + join_s * (len(parts) - 1)) / estimate(area)
     legs = []
     layouts = []
     for part in parts:
         try:
             free = _free_region(part, k)
         except PlanningError:
-            return None
+            return None, 1.0
         wps, lay, _ = _sweep_region(
             part, free, FreeSpace(free, clearance_m=k.c), k, candidate_angles(part), None
         )
@@ -673,4 +703,12 @@ def _sweep_parts(area: Polygon, fs: FreeSpace, k: _Knobs, start) -> SweepPlan | 
     for transit, leg in zip(transits, seq[1:], strict=True):
         joined += transit[1:-1] + list(leg)
     joined, uncovered = _fill_to_target(area, fs.region, fs, joined, k)
-    return _plan(area, joined, uncovered, layouts, k)
+    return _plan(area, joined, uncovered, layouts, k), gain
+
+
+def _has_reflex_corner(area: Polygon) -> bool:
+    xy = np.asarray(area.exterior.coords)[:-1]
+    a = xy - np.roll(xy, 1, axis=0)
+    b = np.roll(xy, -1, axis=0) - xy
+    cross = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
+    return bool((cross < -1e-9).any())  # validate_area oriented the shell counter-clockwise

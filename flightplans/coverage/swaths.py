@@ -33,8 +33,8 @@ def line_positions(y_min: float, y_max: float, *, swath_m: float) -> np.ndarray:
     return y_min + offset + swath_m * np.arange(n)
 
 
-def line_intervals(edges: np.ndarray, ys: np.ndarray) -> list[list[tuple[float, float]]]:
-    """For each y, the sorted (lo, hi) x-intervals inside the rings whose edges are (x0, y0, x1, y1) rows."""
+def _crossings(edges: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted x of every edge crossing per line (inf-padded) and the number of crossings per line."""
     x0, y0, x1, y1 = edges.T
     lo_y, hi_y = np.minimum(y0, y1), np.maximum(y0, y1)
     yy = ys[:, None]
@@ -43,7 +43,24 @@ def line_intervals(edges: np.ndarray, ys: np.ndarray) -> list[list[tuple[float, 
         xs = x0[None, :] + (yy - y0[None, :]) * (x1 - x0)[None, :] / (y1 - y0)[None, :]
     xs = np.where(crosses, xs, np.inf)
     xs.sort(axis=1)
-    counts = crosses.sum(axis=1)
+    return xs, crosses.sum(axis=1)
+
+
+def interval_widths(edges: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per line, the number of inside intervals and (flattened) every interval's width; for estimates."""
+    xs, counts = _crossings(edges, ys)
+    pairs = counts // 2
+    width = max(int(pairs.max(initial=0)), 1)
+    starts = xs[:, 0 : 2 * width : 2]
+    ends = xs[:, 1 : 2 * width : 2]
+    valid = np.arange(width)[None, :] < pairs[:, None]
+    with np.errstate(invalid="ignore"):  # inf - inf in the padding, masked out below
+        return pairs, (ends - starts)[valid]
+
+
+def line_intervals(edges: np.ndarray, ys: np.ndarray) -> list[list[tuple[float, float]]]:
+    """For each y, the sorted (lo, hi) x-intervals inside the rings whose edges are (x0, y0, x1, y1) rows."""
+    xs, counts = _crossings(edges, ys)
     out: list[list[tuple[float, float]]] = []
     for row, count in zip(xs, counts, strict=True):
         pairs = row[: count - count % 2].reshape(-1, 2)
