@@ -106,7 +106,7 @@ FenceShape = FencePolygon | FenceCircle
 
 @dataclass(frozen=True, slots=True)
 class Geofence:
-    """What goes to a vehicle with its mission: the operating area (inclusion) and no-fly zones (exclusion)."""
+    """What goes to a vehicle with its mission: operating area (inclusion) and no-fly zones (exclusion)."""
 
     shapes: tuple[FenceShape, ...]
 

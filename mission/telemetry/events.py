@@ -1,7 +1,7 @@
 """Live events that the service publishes to operators (websocket, MQTT) as they happen.
 
-Mission transitions, failsafes, incidents, payload use and link changes are all ``Event``s. The durable record of
-each lives in its own table (mission events, audit log); this is the transport form.
+Mission transitions, failsafes, incidents, payload use and link changes are all ``Event``s. The durable
+record of each lives in its own table (mission events, audit log); this is the transport form.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    kind: str  # e.g. "mission.transition", "vehicle.failsafe", "incident.created", "payload.used", "link.down"
+    kind: str  # "mission.transition", "vehicle.failsafe", "incident.created", "payload.used", "link.down"
     data: dict[str, Any] = field(default_factory=dict)
     vehicle_id: int | None = None
     mission_id: int | None = None
