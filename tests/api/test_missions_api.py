@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests import conftest_db
 from tests.api.test_missions_support import HOME, HOSPITAL, free_udp_ports, running_service
 
 # A short line east of home, clear of the hospital (its geofence margin reaches the helipad).
@@ -12,9 +13,13 @@ CLEAR_LINE = {"type": "LineString", "coordinates": [[109.9810, 39.8205], [109.98
 THROUGH_HOSPITAL = {"type": "LineString", "coordinates": [[109.9840, 39.8200], [109.9900, 39.8200]]}
 
 
+# These run on SQLite and on PostgreSQL.
+db_url = conftest_db.db_url
+
+
 @pytest.fixture
-async def svc(tmp_path):
-    async with running_service(tmp_path) as service:
+async def svc(tmp_path, db_url):
+    async with running_service(tmp_path, db_url=db_url) as service:
         r = await service.post("root", "/api/v1/zones", HOSPITAL)
         assert r.status_code == 201, r.text
         await service.add_vehicle(sysid=1, port=free_udp_ports(1))

@@ -115,9 +115,11 @@ def make_schema(engine: Engine) -> None:
 
 
 @asynccontextmanager
-async def running_service(tmp_path: Path, **settings: Any) -> AsyncIterator[Service]:
-    """The app with its Runtime, on a fresh SQLite file, with one token per user in USERS."""
-    url = f"sqlite:///{tmp_path / 'skywarden.db'}"
+async def running_service(
+    tmp_path: Path, *, db_url: str | None = None, **settings: Any
+) -> AsyncIterator[Service]:
+    """The app with its Runtime on ``db_url`` (default: a fresh SQLite file), one token per user in USERS."""
+    url = db_url or f"sqlite:///{tmp_path / 'skywarden.db'}"
     engine = make_engine(url)
     make_schema(engine)
     tokens: dict[str, str] = {}
