@@ -108,7 +108,14 @@ class _Splitter:
             if float(np.hypot(*np.diff(xy[:3], axis=0).T).max()) < self.w:
                 continue  # a sliver the neighbouring swaths already reach
             try:
-                plan = sweep(part, swath_m=self.w, angle_deg=self.frame.angle_deg, **self.options)
+                plan = sweep(
+                    part,
+                    swath_m=self.w,
+                    angle_deg=self.frame.angle_deg,
+                    speed_m_s=self.options["speed_m_s"],
+                    turn_s=self.options["turn_s"],
+                    clearance_m=self.options["clearance_m"],
+                )
             except PlanningError as err:
                 raise PlanningError(f"sector of lines {lo}..{hi - 1}: {err}", where=err.where) from err
             pieces.append((list(plan.waypoints), plan.swaths))
@@ -164,7 +171,9 @@ def split_area(
     area = shapely.force_2d(validate_area(area, min_size_m=w))  # plans are flat; altitude comes later
     options = {"speed_m_s": speed_m_s, "turn_s": turn_s, "clearance_m": clearance_m}
     if angle_deg is None:
-        angle_deg = sweep(area, swath_m=w, **options).angle_deg
+        angle_deg = sweep(
+            area, swath_m=w, speed_m_s=speed_m_s, turn_s=turn_s, clearance_m=clearance_m
+        ).angle_deg
     splitter = _Splitter(area, swath_m=w, angle_deg=float(angle_deg), options=options)
     n = len(splitter.ys)
     if n < n_drones:

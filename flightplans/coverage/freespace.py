@@ -166,6 +166,7 @@ class FreeSpace:
                 out.append([(float(a[0]), float(a[1])), (float(b[0]), float(b[1]))])
                 continue
             q = int(np.flatnonzero(need == k)[0])
+            assert to_nodes is not None  # computed whenever some leg is blocked
             out.append(self._via_nodes(a, b, to_nodes[q], to_nodes[len(need) + q]))
         return out
 

@@ -114,10 +114,10 @@ class _Tour:
             best_ij = (int(i[k]), int(j[k])) if delta[k] < -1e-6 else None
             if best_ij is None:
                 break
-            i, j = best_ij
-            block_c = cells[i : j + 1][::-1].copy()
-            block_v = self.reverse[cells[i : j + 1], vars_[i : j + 1]][::-1].copy()
-            cells[i : j + 1], vars_[i : j + 1] = block_c, block_v
+            lo, hi = best_ij
+            block_c = cells[lo : hi + 1][::-1].copy()
+            block_v = self.reverse[cells[lo : hi + 1], vars_[lo : hi + 1]][::-1].copy()
+            cells[lo : hi + 1], vars_[lo : hi + 1] = block_c, block_v
             improved_any = True
         return cells, vars_, improved_any
 
@@ -177,7 +177,10 @@ def order_cells(
     if start is not None:
         first_cost = tour.d[tour.START][tour.entry] + 0.0 * tour.length
         flat = np.argsort(first_cost, axis=None)[:3]
-        firsts = [np.unravel_index(int(f), first_cost.shape) for f in flat]
+        firsts: list[tuple[int, int]] = []
+        for f in flat:
+            c, v = np.unravel_index(int(f), first_cost.shape)
+            firsts.append((int(c), int(v)))
     else:
         firsts = [(c, 0) for c in sorted({0, n - 1, n // 2})]
     best = None

@@ -168,7 +168,7 @@ def _patches(area: Polygon, layout: _Layout, *, swath_m: float, clearance_m: flo
         # n lines, each in the middle of an equal slice of the leftover's height (slices <= one swath)
         n = max(1, math.ceil((y_max - y_min) / w - 1e-9))
         ys = y_min + (y_max - y_min) * (np.arange(n) + 0.5) / n
-        rows = []
+        rows: list[list[Swath]] = []
         for y, row in zip(ys, line_intervals(layout.edges, ys), strict=True):
             band = overlay("intersection", piece, box(x_min - 1, y - w / 2, x_max + 1, y + w / 2))
             if band.is_empty:
@@ -553,7 +553,6 @@ def _sweep_region(
 ) -> tuple[list[tuple[float, float]], _Layout, float]:
     """Waypoints sweeping one area at the best of ``angles``, its layout and the area left uncovered."""
     w, c = k.w, k.c
-    knobs = {"swath_m": w, "clearance_m": c, "speed": k.speed, "turn_s": k.turn_s}
     tip = 0.05 * c
     rings = _rings(free)
     rough = _rough_layouts(area, rings, k, angles)
@@ -564,7 +563,18 @@ def _sweep_region(
             end = end_inset(swath_m=w, swaths=n_swaths, area_m2=area.area, min_coverage=k.min_coverage)
         else:
             end = k.end_inset
-        layouts.append(_layout(area, rings, r.frame.angle_deg, shrink_m=max(end - c, tip), **knobs))
+        layouts.append(
+            _layout(
+                area,
+                rings,
+                r.frame.angle_deg,
+                shrink_m=max(end - c, tip),
+                swath_m=w,
+                clearance_m=c,
+                speed=k.speed,
+                turn_s=k.turn_s,
+            )
+        )
     # patch the few most promising angles, then fly the best one or two of those for real
     patched = []
     for lay in layouts:
