@@ -27,8 +27,8 @@ from mission.fleet.manager import FleetManager, Hub
 from mission.link.types import FlightMode, TelemetrySnapshot
 from mission.missions import service
 from mission.missions.codec import geofence_from_json, items_from_json
-from mission.missions.gate import GateConfig, evaluate_plan
-from mission.missions.models import Mission, MissionCreate
+from mission.missions.gate import GateConfig, GateResult, evaluate_plan
+from mission.missions.models import Mission, MissionCreate, PlanSpec
 from mission.missions.states import IN_FLIGHT, MissionState
 from mission.telemetry.events import Event
 
@@ -288,9 +288,7 @@ class MissionSupervisor:
             audit_details={"items": len(preview.items)},
         )
 
-    def _evaluate(self, vehicle_id: int, plan: dict[str, Any]) -> Any:
-        from mission.missions.models import PlanSpec
-
+    def _evaluate(self, vehicle_id: int, plan: dict[str, Any]) -> GateResult:
         profile = self._fleet.profile(vehicle_id)
         with session_scope(self._engine) as session:
             return evaluate_plan(
