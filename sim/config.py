@@ -53,7 +53,7 @@ class SimConfig:
     # protocol timings in wall seconds (MAVSDK's retries and timeouts run on the wall clock)
     mission_start_refusal_wall_s: float = 0.3
     mission_upload_timeout_wall_s: float = 5.0
-    mission_rerequest_wall_s: float = 0.5
+    mission_rerequest_wall_s: float = 0.25
     command_dedupe_wall_s: float = 1.5
     # reboot silence is simulated time (scaled by the speed factor)
     reboot_silence_s: float = 2.0

@@ -911,9 +911,8 @@ class SimVehicle:
         if mission_type not in (MISSION, FENCE, RALLY):
             self._mission_ack(partner, mavlink.MAV_MISSION_UNSUPPORTED, mission_type)
             return
-        up = self._upload
-        if up is not None and up.mission_type == mission_type and up.count == msg.count and up.items:
-            return  # a stale retransmission of the count while items flow: ignore
+        # A count while a transfer runs restarts it: before any item it is MAVSDK resending a lost
+        # count; after items it is a new upload from a GCS that gave up on the old one.
         if msg.count > _MAX_ITEMS:
             self._mission_ack(partner, mavlink.MAV_MISSION_NO_SPACE, mission_type)
             return
@@ -949,9 +948,9 @@ class SimVehicle:
         if msg.mission_type != up.mission_type:
             return
         if msg.seq != len(up.items):
-            if msg.seq < len(up.items):
-                self._request_item(up)
-            return  # out of order: ignored (the request timer asks again)
+            # a duplicate or out-of-order item is ignored, as PX4 does; the request timer asks again.
+            # Re-requesting on duplicates would make MAVSDK resend and burn its retry budget.
+            return
         item = MissionItem(
             seq=msg.seq,
             frame=msg.frame,
