@@ -254,3 +254,16 @@ async def test_circle_exclusion_fence_is_breached_inside(fly: FlyFactory) -> Non
     zero_radius = Item(mavlink.MAV_CMD_NAV_FENCE_CIRCLE_INCLUSION, *centre, 0.0, 0, (0.0, 0, 0, 0))
     assert await gcs.upload([zero_radius], mission_type=1) == mavlink.MAV_MISSION_INVALID_PARAM1
     assert vehicle.fence.areas == (area,)  # the previous fence stays
+
+
+async def test_new_count_mid_transfer_restarts_the_upload(fly: FlyFactory) -> None:
+    _, vehicle, gcs = await fly()
+    items = square()
+    since = gcs.mark()
+    gcs.send(gcs.count_msg(3))
+    await gcs.expect("MISSION_REQUEST_INT", lambda m: m.seq == 0, since=since)
+    gcs.send(gcs.item_msg(0, items[0]))
+    await gcs.expect("MISSION_REQUEST_INT", lambda m: m.seq == 1, since=since)
+    # the GCS gave up and uploads a two-item mission instead
+    assert await gcs.upload(items[:2]) == mavlink.MAV_MISSION_ACCEPTED
+    assert len(vehicle.mission_items()) == 2
