@@ -38,6 +38,9 @@ from typing import Any
 from shapely.geometry import Point
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The demo fleet's packs (mission.scenario: 250 Wh); the sim draws ~220 W at 10 m/s, so an hour is safe.
+BATTERY_WH = 250.0
+ENDURANCE_S = 3600.0
 MODEL_MODULES = (
     "mission.missions.models",
     "mission.control.models",
@@ -87,7 +90,7 @@ def serve_sim(spec: dict[str, Any]) -> None:
         fleet = SimFleet(
             count=len(docks), base_port=spec["base_port"], speed=spec["speed"], home=tuple(docks[0])
         )
-        config = SimConfig()
+        config = SimConfig(battery_capacity_wh=BATTERY_WH)
         fleet.vehicles = [
             SimVehicle(
                 index=i,
@@ -254,8 +257,8 @@ async def fly_policy(policy: str, args: argparse.Namespace, points: list[tuple[f
                     dock=DOCKS[i // args.per_dock].name,
                     capabilities=[Capability.camera],
                     cruise_speed_m_s=10.0,
-                    endurance_s=1500.0,
-                    battery_wh=90.0,
+                    endurance_s=ENDURANCE_S,
+                    battery_wh=BATTERY_WH,
                 ),
             )
     sim = start_sim(docks, base_port=base, speed=args.speed)
