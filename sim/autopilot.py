@@ -471,8 +471,8 @@ class Autopilot:
         self.time_s += dt
         if self.armed and self.in_air:
             self._failsafes()
-        vn_d, ve_d, vu_d, speed_limited = self._desired_velocity(dt)
-        self._integrate(dt, vn_d, ve_d, vu_d, speed_limited)
+        vn_d, ve_d, vu_d = self._desired_velocity(dt)
+        self._integrate(dt, vn_d, ve_d, vu_d)
         self._update_landing()
         self._drain_battery(dt)
 
@@ -523,13 +523,13 @@ class Autopilot:
             elif not breached:
                 self._fence_triggered = False
 
-    def _desired_velocity(self, dt: float) -> tuple[float, float, float, bool]:
-        """Ground velocity setpoint (north, east, up) and whether cruise is airspeed-limited."""
+    def _desired_velocity(self, dt: float) -> tuple[float, float, float]:
+        """Ground velocity setpoint (north, east, up) for the current mode."""
         if not self.armed:
             if self.in_air:
                 # motors off in the air (kill / flight termination): it falls with the wind
-                return self.wind_n, self.wind_e, -_FALL_SPEED_M_S, False
-            return 0.0, 0.0, 0.0, False
+                return self.wind_n, self.wind_e, -_FALL_SPEED_M_S
+            return 0.0, 0.0, 0.0
         mode = self.mode
         if mode == "takeoff":
             target = self._hold_target or (self.north_m, self.east_m, self._takeoff_target_amsl)
@@ -541,7 +541,7 @@ class Autopilot:
         if not self.in_air:
             if mode == "mission" and self.mission_state == MISSION_STATE_ACTIVE:
                 return self._mission(dt)
-            return 0.0, 0.0, 0.0, False
+            return 0.0, 0.0, 0.0
         if mode == "land":
             return self._descend(dt)
         if mode == "return":
@@ -553,7 +553,7 @@ class Autopilot:
         # hold and the manual modes
         if not self.gps_ok:
             # no position: altitude hold only, the wind carries the vehicle
-            return self.wind_n, self.wind_e, 0.0, False
+            return self.wind_n, self.wind_e, 0.0
         if self._hold_target is None:
             self._hold_target = self._stopping_point()
         return self._goto(self._hold_target, dt, self._hold_speed_m_s or self.cruise_m_s)
@@ -566,13 +566,13 @@ class Autopilot:
 
     def _goto(
         self, target: tuple[float, float, float], dt: float, speed_m_s: float
-    ) -> tuple[float, float, float, bool]:
+    ) -> tuple[float, float, float]:
         dn = target[0] - self.north_m
         de = target[1] - self.east_m
         dist = math.hypot(dn, de)
         vu = self._climb_toward(target[2], dt)
         if dist < 0.01:
-            return 0.0, 0.0, vu, False
+            return 0.0, 0.0, vu
         un, ue = dn / dist, de / dist
         # airspeed-limited ground speed along the track: |g*u - wind| = airspeed
         w_along = self.wind_n * un + self.wind_e * ue
@@ -580,14 +580,14 @@ class Autopilot:
         ground = max(0.0, w_along + math.sqrt(disc)) if disc >= 0 else 0.0
         brake = math.sqrt(2.0 * 0.8 * self.params["MPC_ACC_HOR"] * dist)
         speed = min(ground, brake, dist / dt)
-        return un * speed, ue * speed, vu, speed >= ground - 1e-6
+        return un * speed, ue * speed, vu
 
     def _climb_toward(self, target_amsl: float, dt: float) -> float:
         dz = target_amsl - self.amsl_m
         vu = dz / max(1.0, dt)
         return max(-self.params["MPC_Z_VEL_MAX_DN"], min(self.params["MPC_Z_VEL_MAX_UP"], vu))
 
-    def _descend(self, dt: float) -> tuple[float, float, float, bool]:
+    def _descend(self, dt: float) -> tuple[float, float, float]:
         rel = self.amsl_m - self.ground_amsl_m
         speed = (
             self.params["MPC_LAND_SPEED"]
@@ -598,18 +598,18 @@ class Autopilot:
             self.landed_state = LANDED_LANDING
         if not self.gps_ok or self._land_point is None:
             vn, ve = (self.wind_n, self.wind_e) if not self.gps_ok else (0.0, 0.0)
-            return vn, ve, -min(speed, rel / dt + 0.01), False
+            return vn, ve, -min(speed, rel / dt + 0.01)
         over = (self._land_point[0], self._land_point[1], self.amsl_m)
-        vn, ve, _, _ = self._goto(over, dt, self.cruise_m_s)
-        return vn, ve, -min(speed, rel / dt + 0.01), False
+        vn, ve, _ = self._goto(over, dt, self.cruise_m_s)
+        return vn, ve, -min(speed, rel / dt + 0.01)
 
-    def _rtl(self, dt: float) -> tuple[float, float, float, bool]:
+    def _rtl(self, dt: float) -> tuple[float, float, float]:
         home = (self.home_ne[0], self.home_ne[1], self._rtl_alt_amsl)
         if self._rtl_phase == "climb":
             if self.amsl_m >= self._rtl_alt_amsl - self.params["NAV_MC_ALT_RAD"]:
                 self._rtl_phase = "return"
             else:
-                return 0.0, 0.0, self._climb_toward(self._rtl_alt_amsl, dt), False
+                return 0.0, 0.0, self._climb_toward(self._rtl_alt_amsl, dt)
         if self._rtl_phase == "return":
             if math.hypot(home[0] - self.north_m, home[1] - self.east_m) <= self.params["NAV_ACC_RAD"]:
                 self._rtl_phase = "land"
@@ -618,7 +618,7 @@ class Autopilot:
                 return self._goto(home, dt, self.cruise_m_s)
         return self._descend(dt)
 
-    def _orbit(self) -> tuple[float, float, float, bool]:
+    def _orbit(self) -> tuple[float, float, float]:
         pn = self.north_m - self._orbit_centre[0]
         pe = self.east_m - self._orbit_centre[1]
         dist = math.hypot(pn, pe)
@@ -636,13 +636,13 @@ class Autopilot:
             vn, ve = vn * limit / mag, ve * limit / mag
         dz = self._orbit_amsl - self.amsl_m
         vu = max(-self.params["MPC_Z_VEL_MAX_DN"], min(self.params["MPC_Z_VEL_MAX_UP"], dz))
-        return vn, ve, vu, False
+        return vn, ve, vu
 
     # ------------------------------------------------------------------ mission execution
-    def _mission(self, dt: float) -> tuple[float, float, float, bool]:
+    def _mission(self, dt: float) -> tuple[float, float, float]:
         if self.mission_state == MISSION_STATE_COMPLETE or not self.mission:
             if not self.in_air:
-                return 0.0, 0.0, 0.0, False
+                return 0.0, 0.0, 0.0
             if self._hold_target is None:
                 self._hold_target = self._stopping_point()
             return self._goto(self._hold_target, dt, self.cruise_m_s)
@@ -656,7 +656,7 @@ class Autopilot:
                 if self.amsl_m < climb_to - self.params["NAV_MC_ALT_RAD"]:
                     if not self.in_air:
                         self.landed_state = LANDED_TAKEOFF
-                    return 0.0, 0.0, self._climb_toward(climb_to, dt), False
+                    return 0.0, 0.0, self._climb_toward(climb_to, dt)
                 self._item_climb_first = False
             result = self._run_item(item, dt)
             if result is not None:
@@ -666,7 +666,7 @@ class Autopilot:
                 break
         if self.mode == "mission" and self.in_air:
             return self._goto(self._hold_target or self._stopping_point(), dt, self.cruise_m_s)
-        return 0.0, 0.0, 0.0, False
+        return 0.0, 0.0, 0.0
 
     def _start_item(self, item: MissionItem) -> None:
         self._item_started = True
@@ -695,7 +695,7 @@ class Autopilot:
             self.mission_seq += 1
         self.mission_changed = True
 
-    def _run_item(self, item: MissionItem, dt: float) -> tuple[float, float, float, bool] | None:
+    def _run_item(self, item: MissionItem, dt: float) -> tuple[float, float, float] | None:
         """Velocity setpoint while the item runs, or None when it finished this tick."""
         cmd = item.command
         if cmd == NAV_TAKEOFF:
@@ -727,8 +727,8 @@ class Autopilot:
             if self._item_wait_until is None:
                 self._item_wait_until = self.time_s + max(0.0, item.param1)
             if self.time_s < self._item_wait_until:
-                hold = (self.north_m, self.east_m, self.amsl_m) if not self.in_air else self._item_target
-                return self._goto(hold, dt, self.cruise_m_s) if self.in_air else (0.0, 0.0, 0.0, False)
+                # wait where the delay started (item target = position when it began)
+                return self._goto(self._item_target, dt, self.cruise_m_s) if self.in_air else (0.0, 0.0, 0.0)
             self._item_reached()
             return None
         if cmd == NAV_LAND:
@@ -757,7 +757,7 @@ class Autopilot:
         return None
 
     # ------------------------------------------------------------------ physics
-    def _integrate(self, dt: float, vn_d: float, ve_d: float, vu_d: float, _speed_limited: bool) -> None:
+    def _integrate(self, dt: float, vn_d: float, ve_d: float, vu_d: float) -> None:
         accel = self.params["MPC_ACC_HOR"] * dt
         dvn = vn_d - self.vn
         dve = ve_d - self.ve
