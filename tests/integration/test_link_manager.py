@@ -27,6 +27,9 @@ async def test_lookup_duplicates_removal_and_re_adding(sim_flight: Flight) -> No
         await links.add_vehicle(sysid=245, url=f"udpin://0.0.0.0:{free_udp_base(1)}")
     with pytest.raises(NotFound, match=r"vehicle 9 has no link \(known: \[1\]\)"):
         links.get(9)
+    with pytest.raises(LinkError, match=r"vehicle 3: add failed: cannot open udpin://:14999"):
+        await links.add_vehicle(sysid=3, url="udpin://:14999")  # MAVSDK wants an address to listen on
+    assert links.all() == [link]
 
     ended = asyncio.Event()
 
