@@ -22,7 +22,7 @@ from flightplans.items import Land, MissionItem, ReturnToLaunch
 from mission.audit import service as audit
 from mission.control import service as control
 from mission.db import session_scope
-from mission.errors import AirspaceViolation, InvalidTransition, LinkError, VehicleUnavailable
+from mission.errors import AirspaceViolation, InvalidTransition, LinkError, SkywardenError, VehicleUnavailable
 from mission.fleet.manager import FleetManager, Hub
 from mission.link.types import FlightMode, TelemetrySnapshot
 from mission.missions import service
@@ -78,6 +78,15 @@ def same_mission(ours: Sequence[MissionItem], theirs: Sequence[object]) -> bool:
     return True
 
 
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    """Retrieve a finished task's error so none goes unseen (a caller may have stopped waiting)."""
+    if task.cancelled():
+        return
+    err = task.exception()
+    if err is not None and not isinstance(err, SkywardenError):
+        log.error("task %s failed", task.get_name(), exc_info=err)
+
+
 class MissionSupervisor:
     """The lifecycle actions the API calls, the progress tracker, the link watchdog and restart recovery."""
 
@@ -127,6 +136,7 @@ class MissionSupervisor:
         task.set_name(name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_log_failure)
         return task
 
     # -- the record ----------------------------------------------------------------------------------------
@@ -597,7 +607,7 @@ class MissionSupervisor:
         if state in (S.UPLOADING, S.READY):
             try:
                 await self._drive(mission_id, actor="system:recovery")
-            except (LinkError, VehicleUnavailable) as err:
+            except SkywardenError as err:  # already recorded on the mission; nobody waits for this one
                 log.warning("mission %s: recovery of launch failed: %s", mission_id, err)
             return
         with session_scope(self._engine) as session:
