@@ -97,7 +97,7 @@ async def test_orbit_circles_the_centre_at_the_radius(fly: FlyFactory) -> None:
     assert (main, sub) == (3, 1)
     await fleet.wait(lambda: abs(distance_m(vehicle.state.lat, vehicle.state.lon) - 25) < 1.5, 10)
     headings = set()
-    for _ in range(16):
+    for _ in range(12):
         pos = await gcs.position()
         assert distance_m(pos.lat / 1e7, pos.lon / 1e7) == pytest.approx(25, abs=2.5)
         headings.add(pos.hdg // 9000)
@@ -155,7 +155,7 @@ async def test_geofence_breach_triggers_return(fly: FlyFactory) -> None:
     assert distance_m(vehicle.state.lat, vehicle.state.lon) < 90  # turned back near the fence
 
 
-@pytest.mark.parametrize(("wind_n", "expected"), [(-4.0, 6.0), (0.0, 10.0), (4.0, 14.0)])
+@pytest.mark.parametrize(("wind_n", "expected"), [(-4.0, 6.0), (4.0, 14.0)], ids=["headwind", "tailwind"])
 async def test_wind_changes_ground_speed(fly: FlyFactory, wind_n: float, expected: float) -> None:
     fleet, vehicle, gcs = await fly(config=SimConfig(params={"MPC_XY_CRUISE": 10.0}))
     vehicle.set_wind(wind_n, 0.0)

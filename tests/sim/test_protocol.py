@@ -48,14 +48,14 @@ async def test_autopilot_version_and_home_on_request(fly: FlyFactory) -> None:
 async def test_position_streams_at_10_hz_wall_and_honours_set_message_interval(fly: FlyFactory) -> None:
     _, _, gcs = await fly(speed=5.0)
     since = gcs.mark()
-    await asyncio.sleep(1.5)
-    assert 10 <= gcs.count("GLOBAL_POSITION_INT", since) <= 18
+    await asyncio.sleep(1.2)
+    assert 8 <= gcs.count("GLOBAL_POSITION_INT", since) <= 15
     assert 1 <= gcs.count("HEARTBEAT", since) <= 2  # 1 Hz wall even at speed 5
     result = await gcs.command_long(mavlink.MAV_CMD_SET_MESSAGE_INTERVAL, 33, 500_000)
     assert result == mavlink.MAV_RESULT_ACCEPTED
     since = gcs.mark()
-    await asyncio.sleep(1.5)
-    assert 2 <= gcs.count("GLOBAL_POSITION_INT", since) <= 4
+    await asyncio.sleep(1.2)
+    assert 2 <= gcs.count("GLOBAL_POSITION_INT", since) <= 3
     assert await gcs.command_long(mavlink.MAV_CMD_SET_MESSAGE_INTERVAL, 33, -1) == 0
     since = gcs.mark()
     await asyncio.sleep(0.3)
