@@ -23,6 +23,7 @@ import importlib
 import json
 import math
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -369,6 +370,10 @@ async def fly_policy(policy: str, args: argparse.Namespace, points: list[tuple[f
     finally:
         stop_sim(sim)
         engine.dispose()
+        if not args.keep_db:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(f"{policy}: database kept at {workdir}/skywarden.db", file=sys.stderr)
     return run
 
 
@@ -424,6 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--drain-s", type=float, default=60.0, help="wall seconds to wait for the last arrivals"
     )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--keep-db", action="store_true", help="keep each run's SQLite database to inspect")
     parser.add_argument("--serve-sim", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_sim is not None:
