@@ -88,6 +88,7 @@ class DispatchConfig:
     nofly_margin_m: float = 30.0
     fence_margin_m: float = 200.0  # the flight's inclusion fence around route, scene and home
     relief_margin_s: float = 90.0
+    preempt_max_priority: int = 3  # incidents this urgent (1 = most) may pull a drone off its patrol
     min_overwatch_s: float = 300.0  # a vehicle that can stay this long may start a longer overwatch
     close_after_overhead: bool = True
     poll_wall_s: float = 0.05
@@ -190,6 +191,7 @@ class Dispatcher:
             alt_m=incident.alt_m,
             required_capabilities=frozenset(incident.required_capabilities),
             min_overhead_s=self.config.min_overwatch_s,
+            allow_preempt=incident.priority <= self.config.preempt_max_priority,
         )
 
     def preview(self, incident_id: int) -> DispatchDecision:
