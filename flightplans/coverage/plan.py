@@ -163,7 +163,14 @@ def _patches(area: Polygon, layout: _Layout, *, swath_m: float, clearance_m: flo
     tip = 0.05 * clearance_m  # keep swath ends strictly inside the free region
     out: list[list[Swath]] = []
     pieces = shapely.get_parts(missed)
-    for piece in pieces[shapely.area(pieces) >= 0.5 * w * w]:
+    big = pieces[shapely.area(pieces) >= 0.5 * w * w]
+    if len(big):
+        # open them a little: cusps whose caps just touch the boundary can join into one long piece
+        opened = shapely.get_parts(
+            shapely.buffer(shapely.buffer(big, -0.02 * w, quad_segs=2), 0.02 * w, quad_segs=2)
+        )
+        big = opened[shapely.area(opened) >= 0.5 * w * w]
+    for piece in big:
         x_min, y_min, x_max, y_max = piece.bounds
         # n lines, each in the middle of an equal slice of the leftover's height (slices <= one swath)
         n = max(1, math.ceil((y_max - y_min) / w - 1e-9))
@@ -528,7 +535,7 @@ def _free_region(area: Polygon, k: _Knobs) -> Polygon:
 
 def _rough_layouts(area: Polygon, rings: list[np.ndarray], k: _Knobs, angles: list[float]) -> list[_Layout]:
     tip = 0.05 * k.c
-    half = max(k.w / 2.0 - k.c, tip)
+    half = max(k.w / 2.0 - 1.1 * k.c, tip)
     return sorted(
         (
             _layout(
@@ -554,7 +561,9 @@ def _sweep_region(
     """Waypoints sweeping one area at the best of ``angles``, its layout and the area left uncovered."""
     w, c = k.w, k.c
     tip = 0.05 * c
-    rings = _rings(free)
+    # Swaths end on a slightly smaller region than the one legs are checked against, so an end where a
+    # line grazes the boundary at a shallow angle is still clearly inside.
+    rings = _rings(free.buffer(-0.1 * c, **_MITRE))
     rough = _rough_layouts(area, rings, k, angles)
     layouts = []
     for r in rough[: max(1, k.angle_candidates)]:
@@ -568,7 +577,7 @@ def _sweep_region(
                 area,
                 rings,
                 r.frame.angle_deg,
-                shrink_m=max(end - c, tip),
+                shrink_m=max(end - 1.1 * c, tip),  # ends measured from the area, not the inset region
                 swath_m=w,
                 clearance_m=c,
                 speed=k.speed,

@@ -19,11 +19,13 @@ from flightplans.geodesy import LocalFrame
 
 
 def _coverage(area: Polygon, path: LineString, swath_m: float) -> float:
-    """Independent check: share of the area within half a swath of the path, buffered leg by leg."""
-    xy = shapely.get_coordinates(path)
-    legs = shapely.linestrings(np.stack([xy[:-1], xy[1:]], axis=1))
-    swept = shapely.union_all(shapely.buffer(legs, swath_m / 2.0, quad_segs=16))
-    return area.intersection(swept).area / area.area
+    """Independent check: share of a fine grid of points in the area within half a swath of the path."""
+    x_min, y_min, x_max, y_max = area.bounds
+    step = math.sqrt(area.area / 12_000)
+    xs, ys = np.meshgrid(np.arange(x_min, x_max, step), np.arange(y_min, y_max, step))
+    points = shapely.points(xs.ravel(), ys.ravel())
+    inside = points[shapely.contains(area, points)]
+    return float(np.mean(shapely.distance(path, inside) <= swath_m / 2.0))
 
 
 def _assert_safe(area: Polygon, plan: SweepPlan, *, clearance_m: float) -> None:
@@ -54,7 +56,9 @@ def test_rectangle_along_x_has_known_swaths_and_length() -> None:
     assert sorted({round(y, 6) for _, y in plan.waypoints}) == [15 + 30 * k for k in range(10)]
     assert {round(x, 6) for x, _ in plan.waypoints} == {15.0, 385.0}
     assert plan.flight_time_s == pytest.approx(plan.length_m / 10.0 + 18 * 3.0)
-    assert plan.coverage == pytest.approx(_coverage(box(0, 0, 400, 300), plan.path, 30), abs=2e-3)
+    # the plan buffers with polygonised round caps, so it can only under-report, by a little
+    sampled = _coverage(box(0, 0, 400, 300), plan.path, 30)
+    assert sampled - 4e-3 <= plan.coverage <= sampled + 1e-3
     assert plan.coverage >= 0.99
 
 
@@ -181,7 +185,7 @@ def test_random_areas_are_covered_safely(case: tuple[Polygon, float]) -> None:
     area, swath = case
     plan = sweep(area, swath_m=swath)
     assert plan.coverage >= 0.99
-    assert _coverage(area, plan.path, swath) >= 0.99 - 2e-3  # finer buffer, same answer
+    assert _coverage(area, plan.path, swath) >= 0.99 - 3e-3  # sampled, not buffered: same answer
     _assert_safe(area, plan, clearance_m=min(2.0, swath / 8))
     assert plan.length_m == pytest.approx(plan.path.length)
     assert plan.flight_time_s >= plan.length_m / 10.0
@@ -217,7 +221,7 @@ def test_random_corridors_are_covered_safely(case: tuple[Polygon, float]) -> Non
     area, swath = case
     plan = sweep(area, swath_m=swath)
     assert plan.coverage >= 0.99
-    assert _coverage(area, plan.path, swath) >= 0.99 - 2e-3
+    assert _coverage(area, plan.path, swath) >= 0.99 - 3e-3
     _assert_safe(area, plan, clearance_m=min(2.0, swath / 8))
 
 
