@@ -1,0 +1,164 @@
+// Panel entry: login, data loading, the live websocket, tabs.
+import { auth, api, get, getAll, post, connectLive } from "./api.js";
+import { state, on, emit, roles } from "./state.js";
+import { h, toast } from "./ui.js";
+import { createMap, renderZones, fitDistrict, updateVehicle, refreshSelection, focusVehicle, renderMissionPaths } from "./map.js";
+import { mountFleet } from "./views/fleet.js";
+import { mountMissions } from "./views/missions.js";
+import { mountDispatch } from "./views/dispatch.js";
+import { mountAirspace, selectZone } from "./views/airspace.js";
+import { mountFeed, mountAudit } from "./views/feed.js";
+import { cancel as cancelDrawing, isDrawing } from "./draw.js";
+
+const $ = (sel) => document.querySelector(sel);
+let live = null;
+let timers = [];
+
+async function boot() {
+  try { state.config = await (await fetch("/panel/config.json")).json(); } catch { /* no tiles */ }
+  if (auth.token) {
+    try {
+      state.me = await get("/auth/me");
+      return start();
+    } catch { auth.token = null; }
+  }
+  showLogin();
+}
+
+function showLogin(message = "") {
+  $("#app").hidden = true;
+  $("#login").hidden = false;
+  $("#login-error").textContent = message;
+  $("#login-user").focus();
+}
+
+$("#login-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  $("#login-submit").disabled = true;
+  try {
+    const res = await api("POST", "/auth/login", { username: $("#login-user").value.trim(), password: $("#login-pass").value });
+    auth.token = res.token;
+    state.me = { username: res.username, role: res.role };
+    location.reload(); // a clean start for the signed-in role
+  } catch (err) {
+    $("#login-error").textContent = err.status === 401 || err.status === 403 ? "Wrong username or password." : err.message;
+  } finally {
+    $("#login-submit").disabled = false;
+  }
+});
+
+$("#logout").addEventListener("click", async () => {
+  try { await post("/auth/logout"); } catch { /* token may be gone already */ }
+  auth.token = null;
+  location.reload();
+});
+
+window.addEventListener("skywarden:unauthorized", () => {
+  auth.token = null;
+  live?.close();
+  timers.forEach(clearInterval);
+  showLogin("Your session ended; sign in again.");
+});
+
+function setTab(tab) {
+  if (tab !== "pilot" && tab !== "airspace" && tab !== "dispatch") cancelDrawing();
+  document.querySelectorAll(".tab").forEach((b) => b.classList.toggle("active", b.dataset.tab === tab));
+  document.querySelectorAll(".view").forEach((v) => {
+    const show = v.dataset.view === tab;
+    if (show && v.hidden) v.dispatchEvent(new Event("panel:show"));
+    v.hidden = !show;
+  });
+}
+
+async function loadVehicles() {
+  const items = await getAll("/vehicles");
+  state.vehicles = new Map(items.map((v) => [v.id, v]));
+  state.sysidToId = new Map(items.map((v) => [v.sysid, v.id]));
+  emit("vehicles");
+}
+
+async function loadZones() {
+  state.zones = await getAll("/zones");
+  renderZones(state.zones, { onClick: (z) => { if (isDrawing()) return; setTab("airspace"); selectZone(z); } });
+  emit("zones");
+}
+
+async function loadMissions() {
+  const page = await get("/missions", { limit: 50 });
+  for (const m of page.items) state.missions.set(m.id, m);
+  emit("missions");
+  renderMissionPaths([...state.missions.values()].filter((m) => ["uploading", "ready", "active", "paused", "returning"].includes(m.state)));
+}
+
+async function loadIncidents() {
+  state.incidents = (await get("/incidents", { limit: 50 })).items;
+  emit("incidents");
+}
+
+function onLive(msg) {
+  if (msg.type === "snapshot") {
+    // Snapshots carry the MAVLink sysid; the API speaks registry ids.
+    const id = state.sysidToId.get(msg.vehicle_id) ?? msg.vehicle_id;
+    state.telemetry.set(id, msg);
+    updateVehicle(id, msg);
+    emit("telemetry", id);
+  } else if (msg.type === "event") {
+    state.events.unshift(msg);
+    if (state.events.length > 300) state.events.pop();
+    emit("event", msg);
+    if (msg.kind.startsWith("mission.")) loadMissions().catch(() => {});
+    if (msg.kind.startsWith("incident.")) loadIncidents().catch(() => {});
+    if (msg.kind === "link.added") loadVehicles().catch(() => {});
+  }
+}
+
+async function start() {
+  $("#login").hidden = true;
+  $("#app").hidden = false;
+  const me = state.me;
+  $("#who").replaceChildren(me.username, h("span", { class: `pill role ${me.role === "observer" ? "" : "info"}`, "data-testid": "role" }, me.role));
+  document.body.dataset.role = me.role;
+  document.querySelectorAll(".admin-only").forEach((el) => { el.hidden = !roles.admin(); });
+  $("#tabs").addEventListener("click", (ev) => { const t = ev.target.closest(".tab"); if (t) setTab(t.dataset.tab); });
+  on("tab", setTab);
+  on("vehicle:select", (id) => {
+    if (isDrawing()) return;
+    state.selectedVehicle = id;
+    refreshSelection();
+    focusVehicle(id);
+    setTab("fleet");
+    emit("vehicle:selected", id);
+  });
+  on("mission:changed", (m) => { if (m) state.missions.set(m.id, m); emit("missions"); loadMissions().catch(() => {}); });
+  on("incidents:refresh", () => loadIncidents().catch(() => {}));
+  on("zones:refresh", () => loadZones().catch(() => {}));
+
+  createMap($("#map"));
+  await Promise.all([loadVehicles(), loadZones().then(() => fitDistrict(state.zones.filter((z) => z.kind === "patrol")))]).catch((err) => toast(err.message, "bad"));
+  await Promise.all([loadMissions(), loadIncidents()]).catch(() => {});
+
+  mountFleet($('[data-view="fleet"]'));
+  mountMissions($('[data-view="pilot"]'));
+  mountDispatch($('[data-view="dispatch"]'));
+  mountAirspace($('[data-view="airspace"]'));
+  mountFeed($('[data-view="feed"]'));
+  mountAudit($('[data-view="audit"]'));
+  emit("vehicles");
+  emit("incidents");
+
+  live = connectLive({
+    onMessage: onLive,
+    onState: (s) => {
+      const el = $("#ws-state");
+      el.textContent = s;
+      el.className = `pill ${s === "live" ? "ok" : s === "connecting" ? "warn" : "bad"}`;
+    },
+  });
+  timers.push(setInterval(() => loadMissions().catch(() => {}), 3000));
+  timers.push(setInterval(() => loadIncidents().catch(() => {}), 5000));
+  const tick = () => { $("#clock").textContent = `${new Date().toISOString().slice(11, 19)} UTC`; };
+  tick();
+  timers.push(setInterval(tick, 1000));
+}
+
+boot();

@@ -1,0 +1,127 @@
+// Small DOM helpers and formatting shared by the views.
+
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") el.className = v;
+    else if (k === "dataset") Object.assign(el.dataset, v);
+    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "html") el.innerHTML = v;
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+export function fmtTime(value) {
+  if (value === null || value === undefined) return "—";
+  const d = typeof value === "number" ? new Date(value * 1000) : new Date(value);
+  return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+}
+
+export function fmtDateTime(value) {
+  if (!value) return "—";
+  const d = new Date(value);
+  return `${d.toLocaleDateString([], { month: "short", day: "numeric" })} ${fmtTime(value)}`;
+}
+
+export function fmtDuration(s) {
+  if (s === null || s === undefined || !isFinite(s)) return "—";
+  s = Math.round(s);
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${String(s % 60).padStart(2, "0")} s`;
+  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
+}
+
+export function fmtDistance(m) {
+  if (m === null || m === undefined || !isFinite(m)) return "—";
+  return m >= 1000 ? `${(m / 1000).toFixed(2)} km` : `${Math.round(m)} m`;
+}
+
+export const num = (v, digits = 0, unit = "") =>
+  v === null || v === undefined || !isFinite(v) ? "—" : `${Number(v).toFixed(digits)}${unit}`;
+
+const STATE_TONE = {
+  active: "ok", completed: "info", ready: "info", uploading: "warn", paused: "warn", returning: "warn",
+  validated: "info", draft: "", aborted: "bad", failed: "bad",
+  new: "bad", assigned: "warn", en_route: "warn", on_scene: "ok", closed: "",
+  launched: "ok", claimed: "info", skipped: "warn", preempted: "warn",
+};
+
+export function pill(text, tone) {
+  return h("span", { class: `pill ${tone ?? STATE_TONE[text] ?? ""}` }, String(text).replace(/_/g, " "));
+}
+
+let toastTimer = null;
+export function toast(message, tone = "") {
+  const el = document.getElementById("toast");
+  el.textContent = message;
+  el.className = `toast ${tone}`;
+  el.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { el.hidden = true; }, tone === "bad" ? 6000 : 3000);
+}
+
+/** Run an API action from a button: disable it meanwhile, toast the error body's message. */
+export async function act(button, fn, okMessage) {
+  if (button) button.disabled = true;
+  try {
+    const result = await fn();
+    if (okMessage) toast(typeof okMessage === "function" ? okMessage(result) : okMessage, "ok");
+    return result;
+  } catch (err) {
+    toast(err.message || String(err), "bad");
+    throw err;
+  } finally {
+    if (button) button.disabled = false;
+  }
+}
+
+export function readOnlyNote(text = "Read-only: your role can view but not change this.") {
+  return h("div", { class: "readonly-note", "data-testid": "readonly" }, text);
+}
+
+export function kv(pairs) {
+  const dl = h("dl", { class: "kv" });
+  for (const [k, v] of pairs) dl.append(h("dt", {}, k), h("dd", {}, v));
+  return dl;
+}
+
+/**
+ * A throttled re-render for a live view: at most every ``intervalMs``, and never while the pointer is
+ * down inside ``root`` or an input there has focus, so a click or half-typed text is not lost.
+ */
+export function liveRenderer(root, render, intervalMs = 500) {
+  let queued = false;
+  let last = 0;
+  let pointerDown = false;
+  root.addEventListener("pointerdown", () => { pointerDown = true; });
+  window.addEventListener("pointerup", () => setTimeout(() => { pointerDown = false; }, 0));
+  const run = () => { last = performance.now(); render(); };
+  const tick = () => {
+    const a = document.activeElement;
+    const typing = root.contains(a) && ["INPUT", "TEXTAREA", "SELECT"].includes(a.tagName);
+    if (pointerDown || typing) { setTimeout(tick, 300); return; }
+    queued = false;
+    run();
+  };
+  return {
+    queue() {
+      if (queued) return;
+      queued = true;
+      setTimeout(tick, Math.max(0, intervalMs - (performance.now() - last)));
+    },
+    now: run,
+  };
+}
+
+/** Replace ``el``'s children, skipping null/undefined/false (conditional parts of a view). */
+export function fill(el, ...children) {
+  el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  return el;
+}

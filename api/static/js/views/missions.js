@@ -1,0 +1,201 @@
+// Pilot: draw a plan (area sweep, perimeter, corridor, orbit, rings, route), preview it, launch it; the mission list.
+import { state, on, emit, roles } from "../state.js";
+import { post } from "../api.js";
+import { h, pill, act, fmtDuration, fmtDistance, fmtTime, readOnlyNote, toast, liveRenderer, fill } from "../ui.js";
+import { L, showOverlay, clearOverlay, getMap } from "../map.js";
+import { draw, cancel } from "../draw.js";
+import { missionActions } from "./fleet.js";
+
+const KINDS = {
+  sweep: { label: "Area sweep", draw: "polygon", params: [["swath_m", "Swath (m)", 40]] },
+  perimeter: { label: "Perimeter", draw: "polygon", params: [["inset_m", "Inset (m)", 10]] },
+  corridor: { label: "Corridor", draw: "line", params: [["width_m", "Width (m)", 60], ["swath_m", "Swath (m)", 40]] },
+  orbit: { label: "Orbit", draw: "point", params: [["radius_m", "Radius (m)", 100], ["dwell_s", "Dwell (s)", 60]] },
+  rings: { label: "Rings", draw: "point", params: [["radii_m", "Ring radii (m, comma)", "300"], ["revisit_s", "Revisit (s)", 600]] },
+  route: { label: "Route", draw: "points", params: [] },
+};
+
+const form = { kind: "sweep", geometry: null, preview: null, vehicleId: null };
+let root;
+let listEl;
+let previewEl;
+let listRenderer;
+
+export function mountMissions(el) {
+  root = el;
+  fill(root, 
+    h("h2", {}, "New mission"),
+    roles.pilot() ? buildForm() : readOnlyNote("Read-only: observers and dispatchers cannot create or launch missions."),
+    h("h2", {}, "Missions"),
+    (listEl = h("div", { class: "list", "data-testid": "mission-list" })),
+  );
+  const listRoot = listEl;
+  listRenderer = liveRenderer(listRoot, renderList, 1000);
+  on("missions", () => listRenderer.queue());
+  on("vehicles", () => { if (roles.pilot()) fillVehicles(); });
+  renderList();
+}
+
+let vehicleSelect;
+let nameInput;
+let altInput;
+let paramBox;
+let kindSeg;
+
+function fillVehicles() {
+  const current = vehicleSelect.value;
+  fill(vehicleSelect, ...[...state.vehicles.values()].sort((a, b) => a.id - b.id).map((v) => h("option", { value: v.id }, `${v.name} (${v.dock ?? "no dock"})`)));
+  if (current) vehicleSelect.value = current;
+}
+
+function buildForm() {
+  vehicleSelect = h("select", { "data-testid": "mission-vehicle", onchange: () => invalidate() });
+  nameInput = h("input", { "data-testid": "mission-name", value: "Patrol sweep", maxlength: 100 });
+  altInput = h("input", { type: "number", value: 60, min: 5, max: 500, step: 5, "data-testid": "mission-alt", onchange: () => invalidate() });
+  paramBox = h("div", { class: "grid2" });
+  kindSeg = h("div", { class: "seg", role: "radiogroup" }, Object.entries(KINDS).map(([k, spec]) =>
+    h("button", { "data-kind": k, class: k === form.kind ? "on" : "", onclick: () => setKind(k) }, spec.label)));
+  previewEl = h("div", { "data-testid": "plan-preview" });
+  fillVehicles();
+  renderParams();
+  return h("div", {},
+    h("div", { class: "grid2" }, h("label", {}, "Vehicle", vehicleSelect), h("label", {}, "Name", nameInput)),
+    kindSeg,
+    h("div", { class: "grid2" }, h("label", {}, "Altitude (m)", altInput)),
+    paramBox,
+    h("div", { class: "row" },
+      h("button", { "data-testid": "draw-plan", onclick: startDrawing }, "Draw on map"),
+      h("button", { "data-testid": "preview-plan", onclick: (e) => runPreview(e.currentTarget) }, "Preview"),
+      h("button", { class: "primary", "data-testid": "launch-plan", onclick: (e) => launch(e.currentTarget) }, "Launch")),
+    previewEl);
+}
+
+function setKind(kind) {
+  form.kind = kind;
+  form.geometry = null;
+  kindSeg.querySelectorAll("button").forEach((b) => b.classList.toggle("on", b.dataset.kind === kind));
+  if (nameInput.value.startsWith("Patrol ")) nameInput.value = `Patrol ${KINDS[kind].label.toLowerCase()}`;
+  renderParams();
+  invalidate();
+  clearOverlay();
+}
+
+function renderParams() {
+  fill(paramBox, ...KINDS[form.kind].params.map(([key, label, value]) =>
+    h("label", {}, label, h("input", { name: key, value, "data-param": key, onchange: () => invalidate() }))));
+}
+
+function params() {
+  const out = { alt_m: Number(altInput.value) };
+  for (const input of paramBox.querySelectorAll("input")) {
+    const key = input.dataset.param;
+    out[key] = key === "radii_m" ? input.value.split(",").map((s) => Number(s.trim())).filter((n) => n > 0) : Number(input.value);
+  }
+  return out;
+}
+
+function invalidate() {
+  form.preview = null;
+  renderPreview();
+}
+
+async function startDrawing() {
+  const geometry = await draw(KINDS[form.kind].draw);
+  if (!geometry) return;
+  form.geometry = geometry;
+  showGeometry();
+  await runPreview();
+}
+
+function showGeometry(pathGeo) {
+  const layers = [];
+  if (form.geometry) {
+    if (form.geometry.type === "Point") {
+      const [lon, lat] = form.geometry.coordinates;
+      layers.push(L.circleMarker([lat, lon], { radius: 6, color: "#f0b43c", pane: "overlay" }));
+    } else {
+      layers.push(L.geoJSON(form.geometry, { pane: "overlay", style: () => ({ color: "#f0b43c", weight: 2, fillOpacity: 0.08 }) }));
+    }
+  }
+  if (pathGeo) layers.push(L.geoJSON(pathGeo, { pane: "overlay", style: () => ({ color: "#ffffff", weight: 2, opacity: 0.9 }) }));
+  showOverlay(layers);
+}
+
+function plan() {
+  return { kind: form.kind, geometry: form.geometry, params: params() };
+}
+
+async function runPreview(button) {
+  if (!form.geometry) { toast("Draw the plan on the map first", "bad"); return null; }
+  const preview = await act(button, () => post("/plans/preview", plan(), { vehicle_id: vehicleSelect.value }));
+  form.preview = preview;
+  showGeometry(preview.path);
+  renderPreview();
+  return preview;
+}
+
+function metric(value, label) {
+  return h("div", { class: "metric" }, h("b", {}, value), h("span", {}, label));
+}
+
+function renderPreview() {
+  if (!previewEl) return;
+  const p = form.preview;
+  if (!p) {
+    fill(previewEl, h("p", { class: "muted" }, form.geometry ? "Geometry drawn · press Preview." : `Draw the ${KINDS[form.kind].label.toLowerCase()} on the map.`));
+    return;
+  }
+  const m = p.metrics || {};
+  fill(previewEl, 
+    h("div", { class: "metrics", "data-testid": "plan-metrics" },
+      metric(fmtDistance(m.length_m), "path length"),
+      metric(fmtDuration(m.flight_time_s), "flight time"),
+      metric(m.energy_wh !== undefined ? `${Math.round(m.energy_wh)} Wh` : "—", `energy of ${m.usable_wh ? Math.round(m.usable_wh) : "?"} Wh`),
+      metric(m.waypoints ?? p.items.length, "waypoints"),
+      m.coverage !== undefined ? metric(`${(m.coverage * 100).toFixed(1)}%`, "coverage") : metric(`${m.alt_m ?? "—"} m`, "altitude"),
+      metric(m.speed_m_s ? `${m.speed_m_s} m/s` : "—", "speed")),
+    p.violations.length
+      ? h("ul", { class: "violations", "data-testid": "plan-violations" }, p.violations.map((v) => h("li", {}, h("b", {}, v.kind.replace(/_/g, " ")), ": ", v.message)))
+      : h("div", { class: "okline", "data-testid": "plan-ok" }, "✓ No violations: the plan may fly."));
+}
+
+async function launch(button) {
+  const preview = form.preview || (await runPreview(button));
+  if (!preview) return;
+  if (preview.violations.length) { toast("Fix the violations before launch", "bad"); return; }
+  button.disabled = true;
+  try {
+    const mission = await act(null, () => post("/missions", { name: nameInput.value.trim() || "Mission", vehicle_id: Number(vehicleSelect.value), plan: plan() }));
+    emit("mission:changed", mission);
+    await act(null, () => post(`/missions/${mission.id}/validate`));
+    const launched = await act(null, () => post(`/missions/${mission.id}/launch`), `Mission #${mission.id} launched`);
+    emit("mission:changed", launched);
+    form.geometry = null;
+    form.preview = null;
+    clearOverlay();
+    renderPreview();
+    emit("vehicle:select", launched.vehicle_id);
+  } catch { /* toasted */ } finally {
+    button.disabled = false;
+  }
+}
+
+function renderList() {
+  const missions = [...state.missions.values()].sort((a, b) => b.id - a.id).slice(0, 30);
+  if (!missions.length) { fill(listEl, h("p", { class: "muted" }, "No missions yet.")); return; }
+  fill(listEl, ...missions.map((m) => {
+    const v = state.vehicles.get(m.vehicle_id);
+    return h("div", { class: "card", "data-testid": "mission-card", "data-mission-id": m.id, "data-state": m.state },
+      h("div", { class: "head" }, h("b", {}, `#${m.id} ${m.name}`), pill(m.state)),
+      h("div", { class: "sub" },
+        h("span", {}, v?.name ?? `vehicle ${m.vehicle_id}`), h("span", {}, m.plan?.kind ?? ""),
+        h("span", { class: "mono" }, `${m.progress_current}/${m.progress_total}`),
+        h("span", {}, m.started_at ? `started ${fmtTime(m.started_at)}` : `by ${m.created_by}`),
+        m.reason ? h("span", { class: "muted" }, m.reason) : null),
+      m.progress_total ? h("div", { class: "bar" }, h("i", { style: `width:${(100 * m.progress_current) / m.progress_total}%` })) : null,
+      roles.pilot() ? missionActions(m) : null);
+  }));
+}
+
+export function leaveMissions() { cancel(); }
+export { getMap };

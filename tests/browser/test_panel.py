@@ -1,0 +1,157 @@
+"""The web panel in a real headless Chromium against the running service with simulated drones."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
+
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SWEEP_VEHICLE = "drone-2"
+
+
+def _marker_position(page, vehicle_id: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    el = page.locator(f".veh-icon[data-vehicle-id='{vehicle_id}']")
+    return float(el.get_attribute("data-lat")), float(el.get_attribute("data-lon"))
+
+
+def test_login_shows_the_fleet_and_the_offline_map(page_for, service) -> None:  # type: ignore[no-untyped-def]
+    page = page_for("observer")
+    assert page.locator("[data-testid=vehicle-card]").count() == 3
+    assert page.locator("[data-testid=role]").inner_text() == "observer"
+    # No tiles on this network: zones, scale bar and vehicles on the neutral background.
+    assert "Offline map" in page.locator("[data-testid=tile-state]").inner_text()
+    assert page.locator(".leaflet-control-scale-line").is_visible()
+    assert page.locator(".zone-label").count() >= 7
+    page.locator("[data-testid=vehicle-card]").first.click()
+    detail = page.locator("[data-testid=vehicle-detail]")
+    assert "Battery" in detail.inner_text()
+
+
+def test_wrong_password_is_refused(browser, service) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(service.url + "/")
+    page.fill("#login-user", "pilot")
+    page.fill("#login-pass", "not-the-password")
+    page.click("#login-submit")
+    page.wait_for_selector("#login-error:text('Wrong username or password')")
+    assert page.locator("#app").is_hidden()
+    context.close()
+
+
+def test_pilot_draws_a_sweep_launches_it_and_watches_it_complete(page_for, service) -> None:  # type: ignore[no-untyped-def]
+    page = page_for("pilot")
+    card = page.locator(f"[data-testid=vehicle-card]:has-text('{SWEEP_VEHICLE}')")
+    vehicle_id = int(card.get_attribute("data-vehicle-id"))
+    card.click()  # centres the map on it
+    page.click(".tab[data-tab=pilot]")
+    page.select_option("[data-testid=mission-vehicle]", str(vehicle_id))
+    page.fill("[data-testid=mission-name]", "browser sweep")
+    for _ in range(3):
+        page.click(".leaflet-control-zoom-in")
+        page.wait_for_timeout(300)
+    box = page.locator(f".veh-icon[data-vehicle-id='{vehicle_id}']").bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.click("[data-testid=draw-plan]")
+    assert page.locator("#draw-bar").is_visible()
+    # About 190 x 150 m north-east of the dock (zoom 16: ~1.9 m per pixel at this latitude).
+    for dx, dy in [(40, -40), (140, -40), (140, -120), (40, -120)]:
+        page.mouse.click(x + dx, y + dy)
+        page.wait_for_timeout(120)
+    page.click("#draw-finish")
+    page.wait_for_selector("[data-testid=plan-metrics]")
+    assert page.locator("[data-testid=plan-ok]").is_visible(), page.locator(
+        "[data-testid=plan-preview]"
+    ).inner_text()
+    assert "flight time" in page.locator("[data-testid=plan-metrics]").inner_text()
+
+    before = _marker_position(page, vehicle_id)
+    page.click("[data-testid=launch-plan]")
+    page.wait_for_selector("#toast:text('launched')", timeout=20_000)
+
+    # The drone moves on the map...
+    deadline = time.monotonic() + 30
+    while _marker_position(page, vehicle_id) == before and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+    assert _marker_position(page, vehicle_id) != before, "the vehicle never moved on the map"
+    detail = page.locator("[data-testid=vehicle-mission]")
+    assert "browser sweep" in detail.inner_text()
+
+    # ...and the mission runs to completion.
+    page.click(".tab[data-tab=pilot]")
+    mission = page.locator("[data-testid=mission-card]:has-text('browser sweep')").first
+    mission.wait_for()
+    deadline = time.monotonic() + 70
+    while mission.get_attribute("data-state") != "completed" and time.monotonic() < deadline:
+        assert mission.get_attribute("data-state") not in {"failed", "aborted"}, mission.inner_text()
+        page.wait_for_timeout(500)
+    assert mission.get_attribute("data-state") == "completed", mission.inner_text()
+
+
+def test_dispatcher_creates_and_dispatches_an_incident(page_for, service) -> None:  # type: ignore[no-untyped-def]
+    page = page_for("dispatcher")
+    page.click(".tab[data-tab=dispatch]")
+    page.fill("[data-testid=incident-lat]", "39.8390")
+    page.fill("[data-testid=incident-lon]", "109.9400")
+    page.select_option("[data-testid=incident-kind]", "burglary")
+    page.click("[data-testid=incident-create]")
+    table = page.locator("[data-testid=candidates]")
+    table.wait_for(timeout=10_000)
+    best = table.locator("tr.best")
+    assert best.count() == 1
+    assert " s" in best.inner_text()  # an ETA
+    page.click("[data-testid=dispatch-incident]")
+    detail = page.locator("[data-testid=incident-detail]")
+    page.wait_for_function(
+        "() => /assigned|en route|on scene/"
+        ".test(document.querySelector('[data-testid=incident-detail] .pill').textContent)",
+        timeout=15_000,
+    )
+    timeline = page.locator("[data-testid=incident-timeline] li")
+    assert timeline.count() >= 2, detail.inner_text()
+    page.click("[data-testid=close-incident]")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=incident-detail] .pill').textContent.trim() === 'closed'",
+        timeout=15_000,
+    )
+
+
+def test_observer_sees_everything_and_cannot_launch(page_for, service) -> None:  # type: ignore[no-untyped-def]
+    page = page_for("observer")
+    page.click(".tab[data-tab=pilot]")
+    assert page.locator("[data-view=pilot] [data-testid=readonly]").is_visible()
+    assert page.locator("[data-testid=launch-plan]").count() == 0
+    assert page.locator("[data-testid=mission-card] [data-action]").count() == 0
+    page.click(".tab[data-tab=fleet]")
+    page.locator("[data-testid=vehicle-card]").first.click()
+    page.locator("[data-testid=vehicle-detail]").wait_for()
+    assert page.locator("[data-command]").count() == 0
+    page.click(".tab[data-tab=dispatch]")
+    assert page.locator("[data-testid=incident-create]").count() == 0
+    assert page.locator(".tab[data-tab=audit]").is_hidden()
+    # The service refuses it too, whatever the page shows.
+    token = service.login("observer")
+    status, body = service.api("POST", "/missions/1/launch", token=token)
+    assert status == 403, body
+
+
+@pytest.mark.parametrize("width", [1366, 1024])
+def test_views_fit_laptop_and_tablet_widths(page_for, service, tmp_path, width: int) -> None:  # type: ignore[no-untyped-def]
+    page = page_for("admin", width=width)
+    for tab in ("fleet", "pilot", "dispatch", "airspace", "feed", "audit"):
+        page.click(f".tab[data-tab={tab}]")
+        page.wait_for_timeout(250)
+        overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{tab} view overflows {width} px by {overflow} px"
+        assert page.locator("#map").bounding_box()["width"] > width * 0.5
+        page.screenshot(path=str(tmp_path / f"{tab}-{width}.png"))
+    if os.environ.get("SKYWARDEN_UPDATE_SCREENSHOTS") and width == 1366:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        for shot in tmp_path.glob("*.png"):
+            shutil.copy(shot, SHOTS / shot.name)
