@@ -201,7 +201,10 @@ def estimate(
     ):
         spare_wh = available_wh - to_scene_wh - return_wh - perf.reserve_wh
         stay_s = perf.hover_s_for(spare_wh)
-        if stay_s >= request.min_overhead_s:
+        # Only an overwatch longer than a full battery allows is rotated; a shorter one needs a vehicle
+        # that can stay for all of it.
+        full_stay_s = perf.hover_s_for(perf.battery_wh - to_scene_wh - return_wh - perf.reserve_wh)
+        if full_stay_s < request.overhead_s and stay_s >= request.min_overhead_s:
             return replace(
                 est,
                 overhead_wh=spare_wh,

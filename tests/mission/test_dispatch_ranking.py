@@ -212,3 +212,9 @@ def test_overwatch_longer_than_a_battery_starts_with_a_vehicle_that_can_stay_the
     assert chosen.margin_wh == pytest.approx(0.0, abs=1e-6)
     weak = vehicle(2, 0, 0, Activity.DOCKED, battery=25.0)
     assert rank([weak], rotating, airspace=space).chosen is None
+    # An overwatch one full battery covers is never started on a half-empty one to be relieved later.
+    half = vehicle(3, 0, 0, Activity.DOCKED, battery=60.0)  # could stay ~500 s, a full one ~1300 s
+    short = DispatchRequest(*scene, overhead_s=1000, min_overhead_s=300)
+    assert rank([full], short, airspace=space).chosen is not None
+    refused = rank([half], short, airspace=space).candidates[0]
+    assert not refused.feasible and refused.reason.startswith("battery too low")
