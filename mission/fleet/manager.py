@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -210,7 +211,14 @@ class FleetManager:
                 self._hub.emit(
                     Event(kind="link.added", vehicle_id=vehicle_id, data={"sysid": conn.profile.sysid})
                 )
-                async for snapshot in link.snapshots():
+                async for link_snapshot in link.snapshots():
+                    # The link speaks sysids; everything above the fleet (hub, websocket, MQTT, missions)
+                    # speaks registry ids, so the snapshot is re-keyed once here.
+                    snapshot = (
+                        link_snapshot
+                        if link_snapshot.vehicle_id == vehicle_id
+                        else dataclasses.replace(link_snapshot, vehicle_id=vehicle_id)
+                    )
                     was_up = conn.latest is not None and conn.latest.link_up
                     if snapshot.link_up != was_up:
                         kind = "link.up" if snapshot.link_up else "link.down"

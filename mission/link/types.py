@@ -40,7 +40,7 @@ class MissionProgress:
 class TelemetrySnapshot:
     """One throttled view of a vehicle, as the service sees it."""
 
-    vehicle_id: int  # the MAVLink sysid
+    vehicle_id: int  # the link's MAVLink sysid; the fleet manager re-keys it to the registry id
     received_at: float  # time.time() when the link produced this snapshot
     link_up: bool
     lat: float | None

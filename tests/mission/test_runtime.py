@@ -236,3 +236,25 @@ async def test_a_mission_that_finished_while_the_service_was_down_is_recorded_co
     assert (last.from_state, last.to_state, last.actor) == ("active", "completed", "vehicle")
     assert "landed" in last.reason
     assert [e.to_state for e in _events(engine, mid)].count("completed") == 1
+
+
+async def test_snapshots_reach_the_hub_under_the_registry_id_not_the_sysid(world):
+    engine, _, _ = world
+    base = free_udp_ports(3)
+    async with SimFleet(count=3, base_port=base, speed=20.0, home=(HOME[0], HOME[1], 1100.0)):
+        with session_scope(engine) as session:
+            session.add(  # registry id 2, MAVLink sysid 3
+                Vehicle(
+                    name="drone-3",
+                    connection_url=f"udpin://0.0.0.0:{base + 2}",
+                    sysid=3,
+                    home_lat=HOME[0],
+                    home_lon=HOME[1],
+                )
+            )
+        async with runtime(engine) as rt:
+            await rt.fleet.wait_link(2, timeout_s=15)
+            await _until(lambda: 2 in rt.hub.latest(), 10, "the second vehicle's telemetry")
+            assert rt.hub.latest()[2].vehicle_id == 2
+            assert 3 not in rt.hub.latest()
+            assert rt.fleet.latest(2).vehicle_id == 2
