@@ -417,8 +417,6 @@ class Dispatcher:
                 await link.arm()
                 await link.takeoff(request.alt_m)
                 self.takeoff_ack_s.append(time.monotonic() - t0)
-            # The fence of its last mission would stop it short: replace it (while climbing, if docked).
-            await link.upload_geofence(fence)
             if not relief:
                 with session_scope(self._engine) as session:
                     incidents.mark_airborne(session=session, incident_id=incident_id, actor=ACTOR)
@@ -432,6 +430,8 @@ class Dispatcher:
                 self._hub.emit(
                     Event(kind="incident.en_route", vehicle_id=vid, data={"incident_id": incident_id})
                 )
+            # The fence of its last mission would stop it short: replace it (while climbing, if docked).
+            await link.upload_geofence(fence)
             if chosen.activity is Activity.DOCKED:
                 await self._wait(
                     vid,
