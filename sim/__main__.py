@@ -35,7 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--count", type=int, default=1, help="number of vehicles (sysid 1..N)")
     parser.add_argument("--base-port", type=int, default=14540, help="vehicle i sends to HOST:BASE_PORT+i")
     parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second")
-    parser.add_argument("--home", type=parse_home, default=DEFAULT_HOME, help="LAT,LON[,ALT_AMSL]")
+    parser.add_argument(
+        "--home",
+        type=parse_home,
+        action="append",
+        default=None,
+        help="LAT,LON[,ALT_AMSL]; once for the whole fleet, or once per vehicle (e.g. each at its dock)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="where the vehicles send MAVLink")
     parser.add_argument("--seed", type=int, default=None, help="random seed for packet loss")
     return parser
@@ -50,6 +56,7 @@ async def run_fleet(
     host: str = "127.0.0.1",
     config: SimConfig | None = None,
     stop: asyncio.Event | None = None,
+    homes: Sequence[tuple[float, float, float]] | None = None,
 ) -> None:
     """Run a fleet until `stop` is set or SIGINT/SIGTERM arrives; prints one line per vehicle when up."""
     stop = stop or asyncio.Event()
@@ -63,12 +70,13 @@ async def run_fleet(
             pass  # not the main thread: the caller stops us through `stop`
     try:
         async with SimFleet(
-            count=count, base_port=base_port, speed=speed, home=home, host=host, config=config
+            count=count, base_port=base_port, speed=speed, home=home, host=host, config=config, homes=homes
         ) as fleet:
-            for v in fleet.vehicles:
+            for i, v in enumerate(fleet.vehicles):
+                at = homes[i] if homes else home
                 print(
                     f"sim vehicle sysid={v.sysid} udp {host}:{v.port} from local port {v.local_port} "
-                    f"home={home[0]:.7f},{home[1]:.7f},{home[2]:.1f} speed={speed:g}",
+                    f"home={at[0]:.7f},{at[1]:.7f},{at[2]:.1f} speed={speed:g}",
                     flush=True,
                 )
             await stop.wait()
@@ -79,7 +87,11 @@ async def run_fleet(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the process exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    given = args.home or [DEFAULT_HOME]
+    if len(given) not in (1, args.count):
+        parser.error(f"--home given {len(given)} times for {args.count} vehicles: once, or once per vehicle")
     try:
         config = SimConfig(random_seed=args.seed)
         asyncio.run(
@@ -87,7 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 count=args.count,
                 base_port=args.base_port,
                 speed=args.speed,
-                home=args.home,
+                home=given[0],
+                homes=given if len(given) > 1 else None,
                 host=args.host,
                 config=config,
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import sys
 import time
 
 import pytest
@@ -153,7 +154,7 @@ async def test_cli_runs_fleet_until_sigterm() -> None:
     gcs = Gcs()
     port = await gcs.open()
     proc = await asyncio.create_subprocess_exec(
-        ".venv/bin/python", "-m", "sim", "--count", "1", "--base-port", str(port), "--speed", "5",
+        sys.executable, "-m", "sim", "--count", "1", "--base-port", str(port), "--speed", "5",
         "--home", "39.82,109.98,1100",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
@@ -170,10 +171,35 @@ async def test_cli_runs_fleet_until_sigterm() -> None:
     assert code == 0
 
 
+async def test_cli_puts_each_vehicle_at_its_own_home_when_given_one_per_vehicle() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sim", "--count", "2", "--base-port", "14990", "--speed", "5",
+        "--home", "39.8100,109.9500,1100", "--home", "39.8300,110.0100,1105",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        lines = [await asyncio.wait_for(proc.stdout.readline(), 10) for _ in range(2)]
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 10)
+    assert b"sysid=1" in lines[0] and b"home=39.8100000,109.9500000,1100.0" in lines[0]
+    assert b"sysid=2" in lines[1] and b"home=39.8300000,110.0100000,1105.0" in lines[1]
+
+
+async def test_cli_refuses_a_home_count_that_matches_neither_one_nor_the_fleet() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sim", "--count", "3", "--home", "39.81,109.95", "--home", "39.83,110.01",
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(proc.communicate(), 10)
+    assert proc.returncode == 2 and b"--home given 2 times for 3 vehicles" in err
+
+
 async def test_cli_rejects_bad_home() -> None:
     started = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
-        ".venv/bin/python", "-m", "sim", "--home", "abc", stderr=asyncio.subprocess.PIPE,
+        sys.executable, "-m", "sim", "--home", "abc", stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     _, err = await asyncio.wait_for(proc.communicate(), 10)
     assert proc.returncode == 2 and b"--home" in err
