@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,38 +100,25 @@ def _free_udp_base(count: int) -> int:
     raise RuntimeError("no run of free UDP ports for the sim vehicles")
 
 
-@pytest.fixture(scope="session")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """``skywarden serve --sim 3`` as a subprocess, ready with linked vehicles and one user per role."""
-    workdir = tmp_path_factory.mktemp("service")
+@contextmanager
+def running_service(
+    workdir: Path, *, vehicles: int = SIM_VEHICLES, sim_speed: float = SIM_SPEED
+) -> Iterator[Service]:
+    """``skywarden serve --sim N`` as a subprocess in ``workdir``, ready with one user per role."""
     port = _free_tcp_port()
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "SKYWARDEN_DATABASE_URL": f"sqlite:///{workdir / 'skywarden.db'}",
-        "SKYWARDEN_SIM_SPEED": str(SIM_SPEED),
-        "SKYWARDEN_SIM_BASE_PORT": str(_free_udp_base(SIM_VEHICLES)),
+        "SKYWARDEN_SIM_SPEED": str(sim_speed),
+        "SKYWARDEN_SIM_BASE_PORT": str(_free_udp_base(vehicles)),
         "SKYWARDEN_TILE_URL": "",  # a closed network: the panel's offline map
     }
     log = (workdir / "serve.log").open("wb")
+    argv = [sys.executable, str(ROOT / "tests/browser/serve_panel.py"), "serve", "--port", str(port)]
+    argv += ["--sim", str(vehicles), "--demo-login", "--log-level", "warning"]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "tests/browser/serve_panel.py"),
-            "serve",
-            "--port",
-            str(port),
-            "--sim",
-            str(SIM_VEHICLES),
-            "--demo-login",
-            "--log-level",
-            "warning",
-        ],
-        cwd=workdir,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+        argv, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     svc = Service(url=f"http://127.0.0.1:{port}", passwords=PASSWORDS)
     try:
@@ -155,6 +143,13 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """The service with 3 sim drones, shared by the browser tests."""
+    with running_service(tmp_path_factory.mktemp("service")) as svc:
+        yield svc
 
 
 def _wait_ready(svc: Service, proc: subprocess.Popen[bytes], workdir: Path, timeout_s: float = 40.0) -> None:
@@ -185,6 +180,24 @@ def browser() -> Iterator[object]:
         chromium.close()
 
 
+def signed_in_page(
+    browser, service: Service, role: str, *, width: int = 1366, height: int = 768, errors=None
+):  # type: ignore[no-untyped-def]
+    """A new page (own context) signed in as ``role``'s user, with vehicles listed and the live link up;
+    uncaught page errors are appended to ``errors`` when given."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    if errors is not None:
+        page.on("pageerror", lambda err: errors.append(str(err)))
+    page.goto(service.url + "/")
+    page.fill("#login-user", role)
+    page.fill("#login-pass", service.passwords[role])
+    page.click("#login-submit")
+    page.wait_for_selector("[data-testid=vehicle-card]", timeout=10_000)
+    page.wait_for_selector("#ws-state:text('live')", timeout=10_000)
+    return page
+
+
 @pytest.fixture
 def page_for(browser, service: Service):  # type: ignore[no-untyped-def]
     """``page_for(role, width=1366, height=768)``: a fresh page signed in as that role's user."""
@@ -192,16 +205,8 @@ def page_for(browser, service: Service):  # type: ignore[no-untyped-def]
     errors: list[str] = []
 
     def open_page(role: str, *, width: int = 1366, height: int = 768):  # type: ignore[no-untyped-def]
-        context = browser.new_context(viewport={"width": width, "height": height})
-        contexts.append(context)
-        page = context.new_page()
-        page.on("pageerror", lambda err: errors.append(str(err)))
-        page.goto(service.url + "/")
-        page.fill("#login-user", role)
-        page.fill("#login-pass", service.passwords[role])
-        page.click("#login-submit")
-        page.wait_for_selector("[data-testid=vehicle-card]", timeout=10_000)
-        page.wait_for_selector("#ws-state:text('live')", timeout=10_000)
+        page = signed_in_page(browser, service, role, width=width, height=height, errors=errors)
+        contexts.append(page.context)
         return page
 
     yield open_page

@@ -28,7 +28,7 @@ export function vehicleColor(id) {
 export function getMap() { return map; }
 
 export function createMap(element) {
-  map = L.map(element, { zoomControl: true, preferCanvas: false, attributionControl: true }).setView(DISTRICT_CENTER, 13);
+  map = L.map(element, { zoomControl: true, zoomSnap: 0.25, attributionControl: true }).setView(DISTRICT_CENTER, 13);
   map.attributionControl.setPrefix("");
   L.control.scale({ metric: true, imperial: false, position: "bottomleft" }).addTo(map);
   const wrap = element.parentElement;
@@ -37,11 +37,14 @@ export function createMap(element) {
   map.createPane("zones").style.zIndex = 350;
   map.createPane("paths").style.zIndex = 420;
   map.createPane("overlay").style.zIndex = 450;
+  map.createPane("zoneLabels").style.zIndex = 550; // below the vehicle markers and their name tags
+  map.getPane("zoneLabels").style.pointerEvents = "none";
   zoneLayer = L.layerGroup().addTo(map);
   pathLayer = L.layerGroup().addTo(map);
   overlayLayer = L.layerGroup().addTo(map);
   incidentLayer = L.layerGroup().addTo(map);
   vehicleLayer = L.layerGroup().addTo(map);
+  map.on("zoomend", stackTags);
   addLegend();
   return map;
 }
@@ -77,7 +80,7 @@ function addTiles(url, wrap) {
 }
 
 function addLegend() {
-  const legend = L.control({ position: "topright" });
+  const legend = L.control({ position: "bottomright" });
   legend.onAdd = () => {
     const div = L.DomUtil.create("div", "legend");
     div.innerHTML =
@@ -103,7 +106,7 @@ export function renderZones(zones, { onClick } = {}) {
   for (const zone of zones) {
     const style = ZONE_STYLE[zone.kind] || ZONE_STYLE.patrol;
     const layer = zoneShapeLayer(zone.shape, style);
-    layer.bindTooltip(zone.name, { permanent: zone.kind !== "patrol" || map.getZoom() >= 13, direction: "center", className: "zone-label" });
+    layer.bindTooltip(zone.name, { permanent: zone.kind !== "patrol" || map.getZoom() >= 13, direction: "center", className: "zone-label", pane: "zoneLabels" });
     if (onClick) layer.on("click", (ev) => onClick(zone, ev));
     layer.addTo(zoneLayer);
   }
@@ -118,8 +121,8 @@ export function fitDistrict(zones) {
 function vehicleIconHtml(vehicle, color) {
   return `<div class="veh">
     <svg viewBox="0 0 34 34" width="34" height="34"><g>
-      <circle cx="17" cy="17" r="9" fill="${color}33" stroke="${color}" stroke-width="2"/>
-      <path d="M17 3 L22 13 L17 11 L12 13 Z" fill="${color}" stroke="#0b0f14" stroke-width=".8"/>
+      <circle class="halo" cx="17" cy="17" r="15" fill="none" stroke="${color}" stroke-width="1.5" stroke-dasharray="3 3"/>
+      <path d="M17 4 L26 27 L17 21.5 L8 27 Z" fill="${color}" stroke="#0b0f14" stroke-width="1.6" stroke-linejoin="round"/>
     </g></svg>
     <div class="veh-tag"><b>${vehicle?.name ?? "vehicle"}</b> <span class="veh-info"></span></div>
   </div>`;
@@ -155,6 +158,7 @@ export function updateVehicle(id, snap) {
     const info = el.querySelector(".veh-info");
     if (info) info.textContent = `${snap.mode ?? ""} · ${snap.battery_pct === null ? "—" : Math.round(snap.battery_pct) + "%"}${mission ? progress : ""}`;
   }
+  stackTags();
   let trail = state.trails.get(id);
   if (!trail) state.trails.set(id, (trail = []));
   const last = trail[trail.length - 1];
@@ -164,6 +168,26 @@ export function updateVehicle(id, snap) {
     if (trail.length > TRAIL_POINTS) trail.splice(0, trail.length - TRAIL_POINTS);
     entry.trail.setLatLngs(trail);
   }
+}
+
+let stackQueued = false;
+
+/** Vehicles on one spot (e.g. at one dock) get their name tags stacked instead of printed over each other. */
+export function stackTags() {
+  if (stackQueued) return;
+  stackQueued = true;
+  setTimeout(() => {
+    stackQueued = false;
+    const placed = [];
+    for (const [, entry] of [...markers].sort((a, b) => a[0] - b[0])) {
+      const el = entry.marker.getElement();
+      if (!el) continue;
+      const p = map.latLngToContainerPoint(entry.marker.getLatLng());
+      const below = placed.filter((q) => Math.abs(q.x - p.x) < 60 && Math.abs(q.y - p.y) < 18).length;
+      placed.push(p);
+      el.querySelector(".veh-tag").style.top = `${2 + below * 19}px`;
+    }
+  }, 400);
 }
 
 export function refreshSelection() {

@@ -125,3 +125,10 @@ export function fill(el, ...children) {
   el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
   return el;
 }
+
+/** An ETA as m:ss (compact, for tables). */
+export function fmtEta(s) {
+  if (s === null || s === undefined || !isFinite(s)) return "—";
+  s = Math.round(s);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}

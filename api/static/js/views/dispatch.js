@@ -2,7 +2,7 @@
 // and the response timeline.
 import { state, on, emit, roles } from "../state.js";
 import { get, post } from "../api.js";
-import { h, pill, act, fmtDuration, fmtDistance, fmtTime, readOnlyNote, liveRenderer, fill } from "../ui.js";
+import { h, pill, act, fmtEta, fmtDistance, fmtTime, readOnlyNote, liveRenderer, fill } from "../ui.js";
 import { L, showOverlay, renderIncidents, getMap } from "../map.js";
 import { pickPoint } from "../draw.js";
 
@@ -21,9 +21,9 @@ export function mountDispatch(el) {
   fill(root, 
     h("h2", {}, "New incident"),
     roles.dispatcher() ? buildForm() : readOnlyNote("Read-only: only dispatchers create and dispatch incidents."),
-    h("h2", {}, "Open incidents"),
-    listEl,
     detailEl,
+    h("h2", {}, "Incidents"),
+    listEl,
   );
   listRenderer = liveRenderer(listEl, renderList, 1000);
   on("incidents", () => {
@@ -116,9 +116,9 @@ function renderDetail(inc) {
       h("div", { class: "sub" }, h("span", { class: "mono" }, `${inc.lat.toFixed(5)}, ${inc.lon.toFixed(5)}`), h("span", {}, v ? `assigned ${v.name}` : "unassigned"), inc.notes ? h("span", {}, inc.notes) : null)),
     candidates ? h("p", { class: "muted", "data-testid": "dispatch-explanation" }, candidates.explanation) : null,
     rows.length ? h("table", { class: "tbl", "data-testid": "candidates" },
-      h("thead", {}, h("tr", {}, h("th", {}, "#"), h("th", {}, "Vehicle"), h("th", {}, "ETA"), h("th", {}, "Route"), h("th", {}, "Margin"), h("th", {}, "Status"))),
+      h("thead", {}, h("tr", {}, h("th", {}, "#"), h("th", {}, "Vehicle"), h("th", { title: "minutes:seconds to on scene" }, "ETA"), h("th", {}, "Route"), h("th", {}, "Margin"), h("th", {}, "Status"))),
       h("tbody", {}, rows.map((c, i) => h("tr", { class: c.vehicle_id === candidates.chosen_vehicle_id ? "best" : "", "data-vehicle-id": c.vehicle_id },
-        h("td", {}, c.feasible ? i + 1 : "–"), h("td", {}, c.name), h("td", { class: "mono" }, c.feasible ? fmtDuration(c.eta_s) : "—"),
+        h("td", {}, c.feasible ? i + 1 : "–"), h("td", {}, c.name), h("td", { class: "mono" }, c.feasible ? fmtEta(c.eta_s) : "—"),
         h("td", { class: "mono" }, c.feasible ? fmtDistance(c.route_m) : "—"), h("td", { class: "mono" }, c.feasible ? `${Math.round(c.margin_wh)} Wh` : "—"),
         h("td", {}, c.feasible ? c.activity : h("span", { class: "muted" }, c.reason)))))) : null,
     roles.dispatcher() && inc.state !== "closed" ? h("div", { class: "row", style: "margin-top:8px" },
