@@ -43,6 +43,7 @@ ROUTERS: tuple[str, ...] = (
     "api.routes.security_events",
     "api.routes.payload",
     "api.ws",
+    "api.routes.panel",
 )
 
 # Routers whose routes are not plain HTTP API routes (the websocket authenticates with its own handshake).

@@ -100,20 +100,30 @@ def seed_demo(settings: Settings, *, vehicles: int) -> None:
     )
 
 
-def sim_command(*, count: int, base_port: int, speed: float, home: tuple[float, float, float]) -> list[str]:
-    """The argv that starts ``count`` simulated vehicles as a subprocess."""
+def sim_command(*, base_port: int, speed: float, homes: list[tuple[float, float, float]]) -> list[str]:
+    """The argv starting one simulated vehicle per home (sysid i+1 at ``base_port + i``) as a subprocess."""
+    argv = [sys.executable, "-m", "sim", "--count", str(len(homes)), "--base-port", str(base_port)]
+    argv += ["--speed", f"{speed:g}"]
+    for lat, lon, alt_m in homes:
+        argv += ["--home", f"{lat},{lon},{alt_m}"]
+    return argv
+
+
+def sim_homes(settings: Settings, *, count: int) -> list[tuple[float, float, float]]:
+    """Where simulated vehicles 1..count stand: their registered home, else the demo dock they would get."""
+    from mission import scenario
+    from mission.fleet import service as fleet
+
+    defaults = scenario.demo_vehicles(count=count, base_port=settings.sim_base_port)
+    engine = make_engine(settings.database_url)
+    try:
+        with session_scope(engine) as session:
+            rows = [fleet.get_by_sysid(session=session, sysid=i + 1) for i in range(count)]
+    finally:
+        engine.dispose()
     return [
-        sys.executable,
-        "-m",
-        "sim",
-        "--count",
-        str(count),
-        "--base-port",
-        str(base_port),
-        "--speed",
-        f"{speed:g}",
-        "--home",
-        f"{home[0]},{home[1]},{home[2]}",
+        (v.home_lat, v.home_lon, v.home_alt_m) if v else (d.home_lat, d.home_lon, d.home_alt_m)
+        for v, d in zip(rows, defaults, strict=True)
     ]
 
 
@@ -129,7 +139,6 @@ def serve(
     import uvicorn
 
     from api.app import create_app
-    from mission import scenario
 
     overrides: dict[str, object] = {}
     if host is not None:
@@ -143,12 +152,11 @@ def serve(
     if sim:
         seed_demo(settings, vehicles=sim)
         argv = sim_command(
-            count=sim,
             base_port=settings.sim_base_port,
             speed=settings.sim_speed,
-            home=(scenario.DOCKS[0].lat, scenario.DOCKS[0].lon, scenario.HOME_ALT_M),
+            homes=sim_homes(settings, count=sim),
         )
-        typer.echo(f"starting {sim} simulated drones: {' '.join(argv[1:])}", err=True)
+        typer.echo(f"starting {sim} simulated drones at their docks: {' '.join(argv[1:])}", err=True)
         sim_proc = subprocess.Popen(argv)
     try:
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)

@@ -141,11 +141,16 @@ def test_serve_with_simulated_drones(cli_env: dict[str, str], tmp_path: Path) ->
         zones = httpx.get(f"{base}/api/v1/zones", params={"kind": "patrol"}, headers=headers).json()
         assert zones["total"] == 7
         assert httpx.get(f"{base}/api/v1/health").json()["runtime"] is True
-        # The simulator runs as a child process and announces both vehicles.
+        # The simulator runs as a child process and stands each vehicle on its registered dock.
         deadline = time.monotonic() + 15
         while Path(log.name).read_text().count("sim vehicle sysid=") < 2:
             assert time.monotonic() < deadline, Path(log.name).read_text()
             time.sleep(0.2)
+        sim_lines = [ln for ln in Path(log.name).read_text().splitlines() if ln.startswith("sim vehicle")]
+        for v in vehicles:
+            line = next(line for line in sim_lines if f"sysid={v['sysid']} " in line)
+            assert f"home={v['home_lat']:.7f},{v['home_lon']:.7f}" in line
+        assert vehicles[0]["home_lat"] != vehicles[1]["home_lat"]  # two different docks
         children = psutil.Process(proc.pid).children(recursive=True)
         assert any("sim" in " ".join(c.cmdline()) for c in children)
         # End to end: both simulated drones stream telemetry to the service's websocket.
