@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import time
-from pathlib import Path
 
 import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 SWEEP_VEHICLE = "drone-2"
 
 
@@ -102,6 +98,13 @@ def test_pilot_draws_a_sweep_launches_it_and_watches_it_complete(page_for, servi
     detail = page.locator("[data-testid=vehicle-mission]")
     assert "browser sweep" in detail.inner_text()
 
+    # Pause holds it in place; resume carries on.
+    page.wait_for_selector("[data-testid=vehicle-mission][data-state=active]", timeout=15_000)
+    page.click("[data-testid=vehicle-mission] [data-action=pause]")
+    page.wait_for_selector("[data-testid=vehicle-mission][data-state=paused]", timeout=15_000)
+    page.click("[data-testid=vehicle-mission] [data-action=resume]")
+    page.wait_for_selector("[data-testid=vehicle-mission][data-state=active]", timeout=15_000)
+
     # ...and the mission runs to completion.
     page.click(".tab[data-tab=pilot]")
     mission = page.locator("[data-testid=mission-card]:has-text('browser sweep')").first
@@ -170,7 +173,3 @@ def test_views_fit_laptop_and_tablet_widths(page_for, service, tmp_path, width: 
         assert overflow <= 0, f"{tab} view overflows {width} px by {overflow} px"
         assert page.locator("#map").bounding_box()["width"] > width * 0.5
         page.screenshot(path=str(tmp_path / f"{tab}-{width}.png"))
-    if os.environ.get("SKYWARDEN_UPDATE_SCREENSHOTS") and width == 1366:
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        for shot in tmp_path.glob("*.png"):
-            shutil.copy(shot, SHOTS / shot.name)

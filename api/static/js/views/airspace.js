@@ -53,8 +53,15 @@ function focus(zone) {
   const layer = zoneShapeLayer(zone.shape, {});
   const map = getMap();
   layer.addTo(map);
-  map.fitBounds(layer.getBounds(), { padding: [60, 60], maxZoom: 16 });
+  map.fitBounds(layer.getBounds(), { padding: [80, 80], maxZoom: 15 });
   map.removeLayer(layer);
+}
+
+/** An ISO instant as the local wall time a datetime-local input shows. */
+function toLocalInput(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
 }
 
 function edit(zone) {
@@ -63,8 +70,8 @@ function edit(zone) {
   const kind = h("select", { "data-testid": "zone-kind" }, ["no_fly", "patrol", "event"].map((k) => h("option", { value: k, selected: k === zone.kind }, k.replace("_", "-"))));
   const floor = h("input", { type: "number", value: zone.floor_m, min: 0 });
   const ceiling = h("input", { type: "number", value: zone.ceiling_m, min: 1 });
-  const from = h("input", { type: "datetime-local", value: zone.active_from ? zone.active_from.slice(0, 16) : "" });
-  const until = h("input", { type: "datetime-local", value: zone.active_until ? zone.active_until.slice(0, 16) : "" });
+  const from = h("input", { type: "datetime-local", value: toLocalInput(zone.active_from) });
+  const until = h("input", { type: "datetime-local", value: toLocalInput(zone.active_until) });
   const shapeNote = h("p", { class: "muted" });
   const showShape = () => {
     shapeNote.textContent = editing.shape ? `Shape: ${editing.shape.type === "Circle" ? `circle, r ${editing.shape.radius_m} m` : `${editing.shape.coordinates[0].length - 1} corners`}` : "No shape yet: draw it on the map.";

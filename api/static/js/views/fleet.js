@@ -80,7 +80,7 @@ function detail(v) {
   box.append(h("h2", {}, "Mission"));
   if (m) {
     box.append(
-      h("div", { class: "card", "data-testid": "vehicle-mission" },
+      h("div", { class: "card", "data-testid": "vehicle-mission", "data-state": m.state },
         h("div", { class: "head" }, h("b", {}, `#${m.id} ${m.name}`), pill(m.state)),
         h("div", { class: "sub" }, h("span", {}, `${m.plan?.kind ?? ""}`), h("span", { class: "mono" }, `item ${m.progress_current}/${m.progress_total}`)),
         h("div", { class: "bar" }, h("i", { style: `width:${m.progress_total ? (100 * m.progress_current) / m.progress_total : 0}%` })),
