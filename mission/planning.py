@@ -17,21 +17,17 @@ from shapely.geometry import LineString, MultiPoint, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
+from flightplans.compile import Action, Actuate, Hold, compile_mission
 from flightplans.coverage import sweep
 from flightplans.energy import EnergyModel, RoutePoint
 from flightplans.errors import PlanningError
 from flightplans.geodesy import LocalFrame, geometry_from_geojson, geometry_to_geojson
 from flightplans.items import (
-    ChangeSpeed,
     FenceCircle,
     FencePolygon,
     FenceShape,
     Geofence,
     MissionItem,
-    ReturnToLaunch,
-    SetActuator,
-    Takeoff,
-    Waypoint,
 )
 from flightplans.patterns import corridor, orbit, perimeter
 from flightplans.rings import rings
@@ -161,6 +157,8 @@ class PlanContext:
     reserve_pct: float = 20.0
     actuators: dict[str, int] = field(default_factory=dict)
     fence_margin_m: float = 150.0
+    max_alt_m: float | None = None  # ceiling above home (AGL); None = no ceiling
+    return_alt_m: float | None = None  # the vehicle's RTL return altitude; None = returns at mission altitude
 
 
 def parse_params(kind: str, params: dict[str, Any]) -> _Common:
@@ -410,9 +408,13 @@ def _check(
         clearance_m=params.clearance_m * 0.5,  # routes keep the full clearance; allow for rounding
         energy=model,
         return_home=home_xy is not None,
+        max_alt_m=context.max_alt_m,
+        return_alt_m=context.return_alt_m,
     )
     out.extend(ViolationOut(kind=v.kind, message=v.message, where=_where_json(frame, v.where)) for v in found)
-    estimate = model.estimate(points, home=home) if model is not None else None
+    estimate = (
+        model.estimate(points, home=home, return_alt_m=context.return_alt_m) if model is not None else None
+    )
     if context.endurance_s is not None and estimate is not None and estimate.time_s > context.endurance_s:
         out.append(
             ViolationOut(
@@ -438,15 +440,12 @@ def _compile(
             )
         indexes.append(context.actuators[name])
     hold_s = getattr(params, "hold_s", 0.0) or 0.0
-    items: list[MissionItem] = [Takeoff(alt_m=params.alt_m), ChangeSpeed(speed_m_s=speed_m_s)]
-    for n, (x, y) in enumerate(route):
-        lat, lon = frame.point_to_wgs84(x, y)
-        items.append(Waypoint(lat=round(lat, 7), lon=round(lon, 7), alt_m=params.alt_m, hold_s=hold_s))
-        if n == 0:
-            items.extend(SetActuator(index=i, value=1.0) for i in indexes)
-    items.extend(SetActuator(index=i, value=-1.0) for i in indexes)
-    items.append(ReturnToLaunch())
-    return items
+    last = len(route) - 1
+    actions: list[Action] = [Actuate(at=0, index=i, value=1.0) for i in indexes]
+    actions += [Actuate(at=last, index=i, value=-1.0) for i in indexes]
+    if hold_s > 0:
+        actions += [Hold(at=n, seconds=hold_s) for n in range(len(route))]
+    return list(compile_mission(route, frame=frame, alt_m=params.alt_m, speed_m_s=speed_m_s, actions=actions))
 
 
 def build_geofence(

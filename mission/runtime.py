@@ -38,6 +38,10 @@ class Runtime:
         self.gate = GateConfig(
             battery_reserve_pct=float(_setting(settings, "battery_reserve_pct", 20.0)),
             fence_margin_m=float(_setting(settings, "fence_margin_m", 150.0)),
+            clearance_m=float(_setting(settings, "clearance_m", 20.0)),
+            max_alt_m=float(_setting(settings, "max_alt_m", 120.0)),
+            return_alt_m=float(_setting(settings, "return_alt_m", 60.0)),
+            time_margin_s=float(_setting(settings, "airspace_time_margin_s", 600.0)),
         )
         self.supervisor_config = SupervisorConfig(
             link_loss_timeout_s=float(_setting(settings, "link_loss_timeout_s", 30.0)),

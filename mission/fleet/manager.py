@@ -182,9 +182,16 @@ class FleetManager:
             elif new != conn.profile:
                 conn.profile = new
         for vid, profile in wanted.items():
-            if vid not in self._conns:
+            conn = self._conns.get(vid)
+            if conn is None:
                 task = asyncio.create_task(self._run_vehicle(vid), name=f"fleet:vehicle:{vid}")
                 self._conns[vid] = _Connection(profile=profile, task=task)
+            elif conn.task.done():
+                # A vehicle task must never end on its own; if one did, say why and start it again.
+                err = None if conn.task.cancelled() else conn.task.exception()
+                log.error("vehicle %s: connection task ended (%r); restarting it", vid, err)
+                conn.link = None
+                conn.task = asyncio.create_task(self._run_vehicle(vid), name=f"fleet:vehicle:{vid}")
 
     async def _disconnect(self, vehicle_id: int) -> None:
         conn = self._conns.pop(vehicle_id)
@@ -235,6 +242,8 @@ class FleetManager:
                 delay_s = self._backoff_s[0]
             except (LinkError, OSError, ValueError) as err:
                 log.warning("vehicle %s: connect failed: %s; retrying in %.1f s", vehicle_id, err, delay_s)
+            except Exception:  # a bug in the link or a hub must not end this vehicle's connection for good
+                log.exception("vehicle %s: link task failed; reconnecting in %.1f s", vehicle_id, delay_s)
             conn.link = None
             with contextlib.suppress(Exception):
                 await self._links.remove_vehicle(conn.profile.sysid)

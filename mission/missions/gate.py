@@ -1,13 +1,16 @@
-"""The safety gate: a mission's plan judged against the airspace of now and its vehicle's battery."""
+"""The safety gate: a plan judged against the airspace of its whole flight and its vehicle's battery."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
-from mission.airspace.service import Restriction, active_restrictions
+from mission.airspace.models import Zone, ZoneRead
+from mission.airspace.service import RESTRICTION_KINDS, Restriction, shape_geometry
+from mission.audit.clock import as_utc, utcnow
 from mission.fleet.manager import VehicleProfile
 from mission.link.types import TelemetrySnapshot
 from mission.missions.models import PlanSpec
@@ -20,6 +23,10 @@ class GateConfig:
 
     battery_reserve_pct: float = 20.0
     fence_margin_m: float = 150.0
+    clearance_m: float = 20.0  # distance direct commands keep from restricted zones
+    max_alt_m: float = 120.0  # ceiling above home for missions and commands (AGL)
+    return_alt_m: float = 60.0  # the vehicles' RTL return altitude (PX4 RTL_RETURN_ALT)
+    time_margin_s: float = 600.0  # restrictions starting this long after the planned landing count too
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,19 +45,61 @@ def nofly_from(restrictions: list[Restriction]) -> tuple[NoFly, ...]:
     )
 
 
+def restrictions_during(*, session: Session, start: datetime, end: datetime) -> list[Restriction]:
+    """No-fly zones and event areas active at any moment of [start, end] (a flight's time span)."""
+    start, end = as_utc(start), as_utc(end)
+    rows = session.exec(
+        select(Zone).where(col(Zone.kind).in_([k.value for k in RESTRICTION_KINDS])).order_by(col(Zone.id))
+    ).all()
+    out = []
+    for row in rows:
+        if row.active_from is not None and as_utc(row.active_from) > end:
+            continue
+        if row.active_until is not None and as_utc(row.active_until) <= start:
+            continue
+        zone = ZoneRead.model_validate(row)
+        out.append(
+            Restriction(
+                zone_id=zone.id,
+                name=zone.name,
+                kind=zone.kind,
+                shape=zone.shape,
+                geometry=shape_geometry(zone.shape),
+                floor_m=zone.floor_m,
+                ceiling_m=zone.ceiling_m,
+                active_until=zone.active_until,
+            )
+        )
+    return out
+
+
+def restrictions_for_flight(*, session: Session, flight_s: float, config: GateConfig) -> list[Restriction]:
+    """Restrictions active at any time from now to the end of a ``flight_s`` flight plus the margin."""
+    now = utcnow()
+    return restrictions_during(
+        session=session, start=now, end=now + timedelta(seconds=max(0.0, flight_s) + config.time_margin_s)
+    )
+
+
 def context_for(
     *,
     session: Session,
     profile: VehicleProfile | None,
     snapshot: TelemetrySnapshot | None,
     config: GateConfig,
+    flight_s: float = 0.0,
 ) -> PlanContext:
-    """The planning context of now: active restrictions, the vehicle's home, performance and charge."""
-    nofly = nofly_from(active_restrictions(session=session))
+    """The context of a ``flight_s`` flight from now: restrictions, home, performance, charge."""
+    nofly = nofly_from(restrictions_for_flight(session=session, flight_s=flight_s, config=config))
+    limits: dict[str, Any] = {
+        "nofly": nofly,
+        "reserve_pct": config.battery_reserve_pct,
+        "fence_margin_m": config.fence_margin_m,
+        "max_alt_m": config.max_alt_m,
+        "return_alt_m": config.return_alt_m,
+    }
     if profile is None:
-        return PlanContext(
-            nofly=nofly, reserve_pct=config.battery_reserve_pct, fence_margin_m=config.fence_margin_m
-        )
+        return PlanContext(**limits)
     home = (profile.home_lat, profile.home_lon)
     if (
         snapshot is not None
@@ -60,15 +109,13 @@ def context_for(
     ):
         home = (snapshot.home_lat, snapshot.home_lon)
     return PlanContext(
-        nofly=nofly,
         home=home,
         cruise_speed_m_s=profile.cruise_speed_m_s,
         battery_wh=profile.battery_wh,
         battery_pct=None if snapshot is None or not snapshot.link_up else snapshot.battery_pct,
         endurance_s=profile.endurance_s,
-        reserve_pct=config.battery_reserve_pct,
         actuators=dict(profile.actuators),
-        fence_margin_m=config.fence_margin_m,
+        **limits,
     )
 
 
@@ -80,8 +127,22 @@ def evaluate_plan(
     snapshot: TelemetrySnapshot | None,
     config: GateConfig,
 ) -> GateResult:
-    """Preview the plan in today's context; the caller refuses it when ``preview.violations`` is not empty."""
+    """Preview the plan against every restriction active during its flight; refuse when violations exist.
+
+    The flight time is not known before planning: plan once over [now, now + margin], then again over
+    [now, now + flight time + margin] until the set of restrictions no longer grows.
+    """
     request = plan if isinstance(plan, PlanRequest) else PlanRequest.model_validate(plan.model_dump())
-    ctx = context_for(session=session, profile=profile, snapshot=snapshot, config=config)
-    result = preview(request, context=ctx)
+    flight_s = 0.0
+    for _ in range(3):
+        ctx = context_for(
+            session=session, profile=profile, snapshot=snapshot, config=config, flight_s=flight_s
+        )
+        result = preview(request, context=ctx)
+        flight_s = float(result.metrics.get("flight_time_s") or 0.0)
+        wider = {
+            r.zone_id for r in restrictions_for_flight(session=session, flight_s=flight_s, config=config)
+        }
+        if len(wider) <= len(ctx.nofly):
+            break
     return GateResult(preview=result, geofence=result.geofence)

@@ -17,17 +17,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
 
+from flightplans.errors import PlanningError
 from flightplans.items import Land, MissionItem, ReturnToLaunch
 from mission.audit import service as audit
 from mission.control import service as control
 from mission.db import session_scope
 from mission.errors import AirspaceViolation, InvalidTransition, LinkError, SkywardenError, VehicleUnavailable
 from mission.fleet.manager import FleetManager, Hub
+from mission.incidents.models import Incident, IncidentState
 from mission.link.types import FlightMode, TelemetrySnapshot
 from mission.missions import service
 from mission.missions.codec import geofence_from_json, items_from_json
-from mission.missions.gate import GateConfig, GateResult, evaluate_plan
+from mission.missions.gate import GateConfig, GateResult, context_for, evaluate_plan, restrictions_for_flight
+from mission.missions.homing import fly_home, home_route, remaining_problems
 from mission.missions.models import Mission, MissionCreate, PlanSpec
 from mission.missions.states import IN_FLIGHT, MissionState
 from mission.telemetry.events import Event
@@ -37,6 +41,9 @@ log = logging.getLogger(__name__)
 S = MissionState
 SYSTEM = "system"
 VEHICLE = "vehicle"
+RECOVERY = "system:recovery"
+# Incidents in these states hold their vehicle: no mission may be launched on it.
+INCIDENT_HOLDS = (IncidentState.ASSIGNED, IncidentState.EN_ROUTE, IncidentState.ON_SCENE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +83,20 @@ def same_mission(ours: Sequence[MissionItem], theirs: Sequence[object]) -> bool:
             if hasattr(a, name) and abs(getattr(a, name) - getattr(b, name)) > tolerance:
                 return False
     return True
+
+
+def _incident_holding(session: Session, vehicle_id: int) -> None:
+    """VehicleUnavailable when an assigned, en-route or on-scene incident holds the vehicle."""
+    held = session.exec(
+        select(Incident)
+        .where(col(Incident.vehicle_id) == vehicle_id)
+        .where(col(Incident.state).in_([s.value for s in INCIDENT_HOLDS]))
+    ).first()
+    if held is not None:
+        raise VehicleUnavailable(
+            f"vehicle {vehicle_id} is held by incident {held.id} ({held.kind}, {held.state});"
+            " close or reassign the incident first"
+        )
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:
@@ -318,12 +339,13 @@ class MissionSupervisor:
             busy = service.current_for_vehicle(session=session, vehicle_id=vehicle_id)
         if state != S.VALIDATED:
             if state in (S.UPLOADING, S.READY, S.ACTIVE) and mission_id in self._drivers:
-                return await asyncio.shield(self._drivers[mission_id])
+                return await self._await_driver(mission_id, self._drivers[mission_id])
             raise InvalidTransition(
                 f"mission {mission_id} is {state.value}; launch is only possible from validated"
             )
         if busy is not None and busy.id != mission_id:
             raise VehicleUnavailable(f"vehicle {vehicle_id} is flying mission {busy.id} ({busy.state})")
+        self._require_on_ground_and_free(vehicle_id)
         self._fleet.link(vehicle_id)  # refuse now if the vehicle is not connected
         result = self._evaluate(vehicle_id, plan)
         if result.preview.violations:
@@ -338,6 +360,7 @@ class MissionSupervisor:
             other = service.current_for_vehicle(session=session, vehicle_id=vehicle_id)
             if other is not None and other.id != mission_id:
                 raise VehicleUnavailable(f"vehicle {vehicle_id} is flying mission {other.id} ({other.state})")
+            _incident_holding(session, vehicle_id)
 
         self._apply(
             mission_id,
@@ -354,7 +377,29 @@ class MissionSupervisor:
             audit_action="mission.launch",
             check=_still_free,
         )
-        return await asyncio.shield(self._drive(mission_id, actor=actor))
+        return await self._await_driver(mission_id, self._drive(mission_id, actor=actor))
+
+    async def _await_driver(self, mission_id: int, task: asyncio.Task[Mission]) -> Mission:
+        """The launch's outcome; a launch stopped by an abort is an InvalidTransition, not a cancellation."""
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            me = asyncio.current_task()
+            if task.cancelled() and (me is None or not me.cancelling()):
+                raise InvalidTransition(f"mission {mission_id} was aborted during its launch") from None
+            raise
+
+    def _require_on_ground_and_free(self, vehicle_id: int) -> None:
+        """VehicleUnavailable when an active incident holds the vehicle or it is airborne already."""
+        with session_scope(self._engine) as session:
+            _incident_holding(session, vehicle_id)
+        snap = self._fleet.latest(vehicle_id)
+        if snap is not None and snap.link_up and (snap.in_air or snap.armed):
+            what = "airborne" if snap.in_air else "armed"
+            raise VehicleUnavailable(
+                f"vehicle {vehicle_id} is {what} ({snap.mode.value}) on something else; a mission launches"
+                " from the ground: land it first"
+            )
 
     def _drive(self, mission_id: int, *, actor: str) -> asyncio.Task[Mission]:
         task = self._drivers.get(mission_id)
@@ -405,7 +450,9 @@ class MissionSupervisor:
                 snap = link.latest
                 if not (snap is not None and snap.armed and snap.mode == FlightMode.MISSION):
                     if snap is None or not snap.armed:
+                        self._require_state(mission_id, S.READY, before="arming")
                         await link.arm()
+                    self._require_state(mission_id, S.READY, before="starting the mission")
                     await link.start_mission()
             except (LinkError, VehicleUnavailable) as err:
                 # Still on the ground (pre-arm refused, link gone): the mission can be launched again.
@@ -424,6 +471,13 @@ class MissionSupervisor:
                 mission_id, "start", actor=actor, reason="vehicle flying the mission", expect_from=S.READY
             )
         return mission
+
+    def _require_state(self, mission_id: int, state: MissionState, *, before: str) -> None:
+        """InvalidTransition unless the mission is still ``state`` (an abort may have come in meanwhile)."""
+        with session_scope(self._engine) as session:
+            now = MissionState(service.get(session=session, mission_id=mission_id).state)
+        if now != state:
+            raise InvalidTransition(f"mission {mission_id} is {now.value}; not {before}")
 
     async def pause(self, *, mission_id: int, actor: str) -> Mission:
         """Hold the vehicle where it is; the mission can be resumed."""
@@ -445,7 +499,8 @@ class MissionSupervisor:
         return mission
 
     async def resume(self, *, mission_id: int, actor: str) -> Mission:
-        """Continue a paused mission from the item it was flying."""
+        """Continue a paused mission from the item it was flying, once the rest passes the safety gate."""
+        self._gate_remaining(mission_id, actor=actor)
         mission = self._apply(
             mission_id,
             "resume",
@@ -463,6 +518,87 @@ class MissionSupervisor:
             raise
         return mission
 
+    def _gate_remaining(self, mission_id: int, *, actor: str) -> None:
+        """The safety gate on the rest of a mission from the vehicle's position, zones and charge of now."""
+        with session_scope(self._engine) as session:
+            mission = service.get(session=session, mission_id=mission_id)
+            vehicle_id, raw_items = mission.vehicle_id, list(mission.items or [])
+            state = MissionState(mission.state)
+        if state != S.PAUSED:
+            return  # the transition refuses it with the reason
+        snap = self._fleet.latest(vehicle_id)
+        if snap is None or not snap.link_up or snap.lat is None or snap.lon is None:
+            raise VehicleUnavailable(
+                f"vehicle {vehicle_id} reports no position; the rest of mission {mission_id}"
+                " cannot be checked"
+            )
+        if snap.battery_pct is None:
+            raise VehicleUnavailable(
+                f"vehicle {vehicle_id} reports no battery charge; the rest of mission {mission_id}"
+                " cannot be checked"
+            )
+        profile = self._fleet.profile(vehicle_id)
+        with session_scope(self._engine) as session:
+            ctx = context_for(session=session, profile=profile, snapshot=snap, config=self._gate)
+            restrictions = restrictions_for_flight(
+                session=session,
+                flight_s=profile.endurance_s * snap.battery_pct / 100.0,
+                config=self._gate,
+            )
+        home = ctx.home or (profile.home_lat, profile.home_lon)
+        problems = remaining_problems(
+            items=items_from_json(raw_items),
+            current=snap.mission.current,
+            snapshot=snap,
+            home=home,
+            restrictions=restrictions,
+            context=ctx,
+            config=self._gate,
+        )
+        if problems:
+            with session_scope(self._engine) as session:
+                audit.record(
+                    session=session,
+                    actor=actor,
+                    action="mission.resume.refused",
+                    target=f"mission:{mission_id}",
+                    details={"problems": problems},
+                )
+            raise AirspaceViolation(
+                f"mission {mission_id} cannot resume from where vehicle {vehicle_id} is: "
+                + "; ".join(problems),
+                violations=list(problems),
+            )
+
+    async def send_home(self, vehicle_id: int) -> None:
+        """RTL, first along a routed detour when the straight way home crosses a restriction."""
+        link = self._fleet.link(vehicle_id)
+        snap = self._fleet.latest(vehicle_id)
+        profile = self._fleet.profile(vehicle_id)
+        home = (profile.home_lat, profile.home_lon)
+        if snap is not None and snap.home_ok and snap.home_lat is not None and snap.home_lon is not None:
+            home = (snap.home_lat, snap.home_lon)
+        if snap is None or snap.lat is None or snap.lon is None or not snap.in_air:
+            await link.return_to_launch()
+            return
+        with session_scope(self._engine) as session:
+            restrictions = restrictions_for_flight(
+                session=session, flight_s=profile.endurance_s, config=self._gate
+            )
+        try:
+            route = home_route(
+                here=(snap.lat, snap.lon),
+                home=home,
+                alt_m=snap.alt_rel_m or 0.0,
+                restrictions=restrictions,
+                config=self._gate,
+            )
+        except PlanningError as err:  # no way around: straight home beats staying up
+            log.warning("vehicle %s: no detour home (%s); returning straight", vehicle_id, err)
+            await link.return_to_launch()
+            return
+        await fly_home(link=link, route=route, snapshot=snap)
+
     async def return_home(self, *, mission_id: int, actor: str) -> Mission:
         """Send the vehicle home; the mission completes when it has landed."""
         mission = self._apply(
@@ -473,11 +609,21 @@ class MissionSupervisor:
             audit_action="mission.return",
             check=self._authority(actor),
         )
-        await self._fleet.link(mission.vehicle_id).return_to_launch()
+        await self.send_home(mission.vehicle_id)
         return mission
 
     async def abort(self, *, mission_id: int, actor: str) -> Mission:
         """End the mission now; a vehicle in the air is sent home."""
+        with session_scope(self._engine) as session:
+            row = service.get(session=session, mission_id=mission_id)
+            control.require_authority(
+                session=session, vehicle_id=row.vehicle_id, username=actor, explicit=False
+            )
+        driver = self._drivers.pop(mission_id, None)
+        if driver is not None and not driver.done():
+            # Stop the launch in progress first, so it cannot arm or start after the abort.
+            driver.cancel()
+            await asyncio.gather(driver, return_exceptions=True)
         with session_scope(self._engine) as session:
             before = MissionState(service.get(session=session, mission_id=mission_id).state)
         mission = self._apply(
@@ -491,7 +637,7 @@ class MissionSupervisor:
         if before in IN_FLIGHT:
             snap = self._fleet.latest(mission.vehicle_id)
             if snap is None or snap.in_air or snap.armed:
-                await self._fleet.link(mission.vehicle_id).return_to_launch()
+                await self.send_home(mission.vehicle_id)
         return mission
 
     def _authority(self, actor: str) -> Callable[[Any, Mission], None]:
@@ -599,17 +745,54 @@ class MissionSupervisor:
                         )
                     except InvalidTransition:
                         self._tracks.pop(vehicle_id, None)
+                    except Exception:  # one mission's failure must not stop the watchdog for all
+                        log.exception("watchdog: mission %s on vehicle %s", track.mission_id, vehicle_id)
 
     # -- restart recovery ----------------------------------------------------------------------------------
+
+    async def _found_flying(self, mission_id: int, vehicle_id: int, state: MissionState) -> bool:
+        """A launch cut short by a restart: tracked if the vehicle is already flying it, else re-validated.
+
+        Its items were checked against the airspace, battery and control of before the crash, so it is
+        never carried on: the pilot launches it again and launch re-checks everything.
+        """
+        snap: TelemetrySnapshot | None = None
+        if state == S.READY:  # only a ready mission can have been armed and started
+            with contextlib.suppress(LinkError, VehicleUnavailable):
+                await self._fleet.wait_link(vehicle_id, timeout_s=self._cfg.reconnect_wait_s)
+                for _ in range(25):  # the first snapshot follows the connection within a few ticks
+                    if (snap := self._fleet.latest(vehicle_id)) is not None:
+                        break
+                    await asyncio.sleep(0.2)
+        if snap is not None and snap.link_up and snap.in_air:
+            self._apply(
+                mission_id,
+                "start",
+                actor=RECOVERY,
+                reason="after restart the vehicle was found flying; tracking it",
+                expect_from=S.READY,
+                audit_action="mission.recovery.start",
+            )
+            return True
+        action = "upload_failed" if state == S.UPLOADING else "start_failed"
+        with contextlib.suppress(InvalidTransition):
+            self._apply(
+                mission_id,
+                action,
+                actor=RECOVERY,
+                reason=f"service restarted while the mission was {state.value}; launch again"
+                " (airspace, battery and control are re-checked)",
+                expect_from=state,
+                audit_action="mission.recovery.revalidate",
+            )
+        return False
 
     async def _reconcile(self, mission_id: int, vehicle_id: int, state: MissionState) -> None:
         """Bring one in-flight mission back in step with its vehicle after a (re)start."""
         if state in (S.UPLOADING, S.READY):
-            try:
-                await self._drive(mission_id, actor="system:recovery")
-            except SkywardenError as err:  # already recorded on the mission; nobody waits for this one
-                log.warning("mission %s: recovery of launch failed: %s", mission_id, err)
-            return
+            if not await self._found_flying(mission_id, vehicle_id, state):
+                return
+            state = S.ACTIVE
         with session_scope(self._engine) as session:
             mission = service.get(session=session, mission_id=mission_id)
         items = items_from_json(mission.items or [])
@@ -638,9 +821,18 @@ class MissionSupervisor:
                     actor=SYSTEM,
                     reason=f"after restart vehicle {vehicle_id} holds another mission ({len(theirs)} items)",
                     expect_from=track.state,
+                    audit_action="mission.recovery.fail",
                 )
             return
         track.verified = True
+        with session_scope(self._engine) as session:
+            audit.record(
+                session=session,
+                actor=RECOVERY,
+                action="mission.recovery.track",
+                target=f"mission:{mission_id}",
+                details={"state": mission.state, "vehicle_id": vehicle_id, "items": len(items)},
+            )
         self._hub.emit(
             Event(
                 kind="mission.recovered",

@@ -136,3 +136,82 @@ async def test_list_is_paginated(svc):
     assert page["total"] == 3 and page["limit"] == 2 and len(page["items"]) == 2
     assert page["items"][0]["id"] > page["items"][1]["id"]
     assert HOME  # the fixture's vehicle lives at the demo home
+
+
+def _circle_zone(name, lon, lat, *, radius_m=120, floor_m=0, ceiling_m=300, starts_in_s=None):
+    from datetime import UTC, datetime, timedelta
+
+    zone = {
+        "name": name,
+        "kind": "event",
+        "shape": {"type": "Circle", "center": [lon, lat], "radius_m": radius_m},
+        "floor_m": floor_m,
+        "ceiling_m": ceiling_m,
+    }
+    if starts_in_s is not None:
+        zone["active_from"] = (datetime.now(UTC) + timedelta(seconds=starts_in_s)).isoformat()
+    return zone
+
+
+# ~2.7 km out and back: about 5 minutes of flight.
+LONG_LINE = {"type": "LineString", "coordinates": [[109.9810, 39.8230], [109.9810, 39.8350]]}
+
+
+async def test_a_zone_starting_during_the_flight_is_checked_and_fenced(svc):
+    # starts in 5 minutes, across the route: the mission would still be flying then
+    soon = _circle_zone("parade", 109.9810, 39.8300, starts_in_s=300)
+    assert (await svc.post("root", "/api/v1/zones", soon)).status_code == 201
+    mid = (await _create(svc, LONG_LINE)).json()["id"]
+    r = await svc.post("alice", f"/api/v1/missions/{mid}/validate")
+    assert r.status_code == 422 and "parade" in r.json()["error"]["message"], r.text
+    # the same zone starting in 5 hours does not concern this flight; the mission passes
+    later = _circle_zone("night market", 109.9810, 39.8300, starts_in_s=5 * 3600)
+    mid2 = (await _create(svc, LONG_LINE)).json()["id"]
+    zone_id = (await svc.get("root", "/api/v1/zones?limit=100")).json()["items"][-1]["id"]
+    assert (
+        await svc.client.put(f"/api/v1/zones/{zone_id}", json=later, headers=svc.auth("root"))
+    ).status_code == 200
+    assert (await svc.post("alice", f"/api/v1/missions/{mid2}/validate")).status_code == 200
+    # a zone starting in 5 minutes beside the route is not crossed but goes into the geofence
+    beside = _circle_zone("fair", 109.9830, 39.8290, radius_m=60, starts_in_s=300)
+    r = await svc.client.put(f"/api/v1/zones/{zone_id}", json=beside, headers=svc.auth("root"))
+    assert r.status_code == 200, r.text
+    mid3 = (await _create(svc, LONG_LINE)).json()["id"]
+    validated = (await svc.post("alice", f"/api/v1/missions/{mid3}/validate")).json()
+    circles = [s for s in validated["geofence"]["shapes"] if s["kind"] == "circle"]
+    assert any(abs(c["lon"] - 109.9830) < 1e-6 and c["inclusion"] is False for c in circles), circles
+
+
+async def test_missions_above_the_altitude_ceiling_are_refused(svc):
+    mid = (await _create(svc, CLEAR_LINE, params={"alt_m": 200})).json()["id"]
+    r = await svc.post("alice", f"/api/v1/missions/{mid}/validate")
+    assert r.status_code == 422 and "above the 120 m ceiling" in r.json()["error"]["message"], r.text
+
+
+async def test_the_rtl_return_altitude_is_checked(svc):
+    # a zone from 50 m up on the way home: the mission at 30 m flies under it, PX4's RTL climbs to 60 m
+    roof = _circle_zone("stadium roof", 109.9810, 39.8270, floor_m=50, ceiling_m=300)
+    assert (await svc.post("root", "/api/v1/zones", roof)).status_code == 201
+    north = {"type": "MultiPoint", "coordinates": [[109.9810, 39.8330]]}
+    mid = (await _create(svc, north, params={"alt_m": 30})).json()["id"]
+    r = await svc.post("alice", f"/api/v1/missions/{mid}/validate")
+    assert r.status_code == 422, r.text
+    assert "return leg" in r.json()["error"]["message"] and "stadium roof" in r.json()["error"]["message"]
+
+
+async def test_launch_is_refused_while_an_incident_holds_the_vehicle(svc):
+    from mission.db import session_scope
+    from mission.incidents.models import Incident
+
+    mid = (await _create(svc, CLEAR_LINE)).json()["id"]
+    assert (await svc.post("alice", f"/api/v1/missions/{mid}/validate")).status_code == 200
+    with session_scope(svc.engine) as session:
+        incident = Incident(kind="burglary", lat=39.821, lon=109.982, state="en_route", vehicle_id=1)
+        session.add(incident)
+        session.flush()
+        incident_id = incident.id
+    r = await svc.post("alice", f"/api/v1/missions/{mid}/launch")
+    assert r.status_code == 409, r.text
+    err = r.json()["error"]
+    assert err["code"] == "vehicle_unavailable" and f"held by incident {incident_id}" in err["message"]
+    assert (await svc.get("alice", f"/api/v1/missions/{mid}")).json()["state"] == "validated"
