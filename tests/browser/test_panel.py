@@ -173,3 +173,50 @@ def test_views_fit_laptop_and_tablet_widths(page_for, service, tmp_path, width: 
         assert overflow <= 0, f"{tab} view overflows {width} px by {overflow} px"
         assert page.locator("#map").bounding_box()["width"] > width * 0.5
         page.screenshot(path=str(tmp_path / f"{tab}-{width}.png"))
+
+
+def test_admin_draws_a_no_fly_zone_and_deletes_it(page_for, service) -> None:  # type: ignore[no-untyped-def]
+    page = page_for("admin")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click(".tab[data-tab=airspace]")
+    page.click("[data-testid=zone-new]")
+    page.fill("[data-testid=zone-name]", "No-fly - Browser test")
+    page.select_option("[data-testid=zone-kind]", "no_fly")
+    page.click("[data-testid=zone-draw]")
+    box = page.locator("#map").bounding_box()
+    x, y = box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.8
+    for dx, dy in [(0, 0), (60, 0), (60, 40)]:
+        page.mouse.click(x + dx, y + dy)
+        page.wait_for_timeout(120)
+    page.mouse.dblclick(x + 10, y + 50)  # the fourth corner; a double-click closes the area
+    page.click("[data-testid=zone-save]")
+    card = page.locator("[data-testid=zone-card]:has-text('No-fly - Browser test')")
+    card.wait_for(timeout=10_000)
+    status, zones = service.api("GET", "/zones?kind=no_fly", token=service.login("observer"))
+    assert status == 200
+    drawn = next(z for z in zones["items"] if z["name"] == "No-fly - Browser test")
+    assert drawn["shape"]["type"] == "Polygon"
+    assert len(drawn["shape"]["coordinates"][0]) == 5  # four corners, closed
+    card.click()
+    page.click("[data-testid=zone-editor] button.danger")
+    card.wait_for(state="detached", timeout=10_000)
+
+
+def test_pilot_takes_control_and_hands_it_off(page_for, service) -> None:  # type: ignore[no-untyped-def]
+    admin = service.login("admin")
+    status, body = service.api(
+        "POST", "/auth/users", {"username": "pilot2", "password": "pilot2-pw", "role": "pilot"}, token=admin
+    )
+    assert status == 201, body
+    page = page_for("pilot")
+    page.locator("[data-testid=vehicle-card][data-vehicle-id='3']").click()
+    holder = page.locator("[data-testid=control-holder]")
+    assert "Nobody holds" in holder.inner_text()
+    page.click("[data-testid=vehicle-detail] button:text('Take control')")
+    page.wait_for_selector("[data-testid=control-holder]:has-text('Held by pilot')")
+    page.fill("[data-testid=vehicle-detail] input[aria-label='hand off to']", "pilot2")
+    page.click("[data-testid=vehicle-detail] button:text('Hand off')")
+    page.wait_for_selector("[data-testid=control-holder]:has-text('Held by pilot2')")
+    status, control = service.api("GET", "/vehicles/3/control", token=admin)
+    assert status == 200
+    assert control["holder"] == "pilot2"
