@@ -220,3 +220,45 @@ def test_pilot_takes_control_and_hands_it_off(page_for, service) -> None:  # typ
     status, control = service.api("GET", "/vehicles/3/control", token=admin)
     assert status == 200
     assert control["holder"] == "pilot2"
+
+
+def test_pilot_previews_every_plan_kind_and_sees_violations(page_for, service) -> None:  # type: ignore[no-untyped-def]
+    page = page_for("pilot")
+    page.click(".tab[data-tab=pilot]")
+    page.select_option("[data-testid=mission-vehicle]", "1")
+    box = page.locator("#map").bounding_box()
+    cx, cy = box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5
+    shapes = {
+        "perimeter": [(0, 0), (30, 0), (30, 25), (0, 25)],
+        "corridor": [(0, 0), (40, 10), (70, 0)],
+        "orbit": [(0, 0)],
+        "rings": [(0, 0)],
+        "route": [(0, 0), (40, 30), (80, 0)],
+    }
+    for kind, clicks in shapes.items():
+        page.click(f"[data-kind={kind}]")
+        page.click("[data-testid=draw-plan]")
+        for dx, dy in clicks:
+            page.mouse.click(cx + dx, cy + dy)
+            page.wait_for_timeout(120)
+        if len(clicks) > 1:
+            page.click("#draw-finish")
+        metrics = page.locator("[data-testid=plan-metrics]")
+        metrics.wait_for(timeout=10_000)
+        assert "path length" in metrics.inner_text(), kind
+        assert page.locator("[data-testid=plan-ok], [data-testid=plan-violations]").count() == 1, kind
+
+    # A sweep over most of the district is far beyond one battery: the preview says so and launch refuses.
+    page.click("[data-kind=sweep]")
+    page.click("[data-testid=draw-plan]")
+    for fx, fy in [(0.1, 0.1), (0.9, 0.1), (0.9, 0.9), (0.1, 0.9)]:
+        page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+        page.wait_for_timeout(120)
+    page.click("#draw-finish")
+    violations = page.locator("[data-testid=plan-violations]")
+    violations.wait_for(timeout=15_000)
+    assert "energy" in violations.inner_text()
+    missions_before = service.api("GET", "/missions", token=service.login("observer"))[1]["total"]
+    page.click("[data-testid=launch-plan]")
+    page.wait_for_selector("#toast:text('Fix the violations')")
+    assert service.api("GET", "/missions", token=service.login("observer"))[1]["total"] == missions_before

@@ -21,8 +21,10 @@ function describe(ev) {
 
 export function mountFeed(el) {
   feedEl = h("ul", { class: "feed", "data-testid": "event-feed" });
-  fill(el, h("h2", {}, "Live events"), feedEl);
+  const waiting = h("p", { class: "muted" }, "Waiting for events: mission transitions, incidents, link changes and payload use appear here as they happen.");
+  fill(el, h("h2", {}, "Live events"), waiting, feedEl);
   on("event", (ev) => {
+    waiting.hidden = true;
     const tone = ev.kind.includes("fail") || ev.kind === "link.down" ? "bad" : ev.kind.startsWith("incident") ? "warn" : "";
     feedEl.prepend(h("li", { "data-kind": ev.kind }, h("span", { class: "t" }, fmtTime(ev.time)),
       h("div", {}, h("span", { class: `k ${tone === "bad" ? "error" : ""}` }, ev.kind), " ", h("span", { class: "muted" }, describe(ev)))));
