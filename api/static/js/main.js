@@ -2,7 +2,7 @@
 import { auth, api, get, getAll, post, connectLive } from "./api.js";
 import { state, on, emit, roles } from "./state.js";
 import { h, toast } from "./ui.js";
-import { createMap, renderZones, fitDistrict, updateVehicle, refreshSelection, focusVehicle, renderMissionPaths } from "./map.js";
+import { createMap, getMap, renderZones, fitDistrict, updateVehicle, refreshSelection, focusVehicle, renderMissionPaths } from "./map.js";
 import { mountFleet } from "./views/fleet.js";
 import { mountMissions } from "./views/missions.js";
 import { mountDispatch } from "./views/dispatch.js";
@@ -62,6 +62,8 @@ window.addEventListener("skywarden:unauthorized", () => {
 
 function setTab(tab) {
   if (tab !== "pilot" && tab !== "airspace" && tab !== "dispatch") cancelDrawing();
+  document.body.dataset.tab = tab;
+  setTimeout(() => getMap()?.invalidateSize(), 0); // the audit view widens the side panel
   document.querySelectorAll(".tab").forEach((b) => b.classList.toggle("active", b.dataset.tab === tab));
   document.querySelectorAll(".view").forEach((v) => {
     const show = v.dataset.view === tab;

@@ -44,7 +44,7 @@ export function mountAudit(el) {
     fill(table, ...page.items.map((a) => h("tr", {},
       h("td", { class: "mono" }, a.seq), h("td", { class: "mono" }, fmtDateTime(a.at)), h("td", {}, a.actor),
       h("td", {}, h("b", {}, a.action), a.target ? h("div", { class: "muted" }, a.target) : null,
-        Object.keys(a.details || {}).length ? h("div", { class: "muted mono", style: "font-size:11px;word-break:break-all" }, JSON.stringify(a.details).slice(0, 160)) : null))));
+        Object.keys(a.details || {}).length ? h("div", { class: "muted mono", style: "font-size:11px;word-break:break-all" }, JSON.stringify(a.details).slice(0, 240)) : null))));
     pager.textContent = `${page.total ? offset + 1 : 0}–${offset + page.items.length} of ${page.total}`;
   };
   const pager = h("span", { class: "muted" });
@@ -58,7 +58,8 @@ export function mountAudit(el) {
     h("div", { class: "row" }, h("button", { class: "small", "data-testid": "audit-verify", onclick: (e) => act(e.currentTarget, () => get("/audit/verify")).then((r) => {
       fill(status, r.ok ? pill(`chain intact · ${r.checked} entries`, "ok") : pill(`${r.problems.length} problem(s)`, "bad"));
     }).catch(() => {}) }, "Verify hash chain"), status),
-    h("table", { class: "tbl", "data-testid": "audit-table", style: "margin-top:8px" }, h("thead", {}, h("tr", {}, h("th", {}, "#"), h("th", {}, "When"), h("th", {}, "Actor"), h("th", {}, "Action"))), table));
+    h("table", { class: "tbl audit", "data-testid": "audit-table", style: "margin-top:8px" },
+      h("colgroup", {}, h("col", { class: "seq" }), h("col", { class: "when" }), h("col", { class: "actor" }), h("col")), h("thead", {}, h("tr", {}, h("th", {}, "#"), h("th", {}, "When"), h("th", {}, "Actor"), h("th", {}, "Action"))), table));
   el.addEventListener("panel:show", load);
   load().catch(() => {});
 }
