@@ -636,7 +636,11 @@ class MissionSupervisor:
         )
         if before in IN_FLIGHT:
             snap = self._fleet.latest(mission.vehicle_id)
-            if snap is None or snap.in_air or snap.armed:
+            if before in (S.UPLOADING, S.READY) and snap is not None and snap.link_up and not snap.in_air:
+                # Still on the ground: an arm the cut launch had already sent may land; disarm.
+                with contextlib.suppress(LinkError, VehicleUnavailable):
+                    await self._fleet.link(mission.vehicle_id).disarm()
+            elif snap is None or snap.in_air or snap.armed:
                 await self.send_home(mission.vehicle_id)
         return mission
 

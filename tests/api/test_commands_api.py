@@ -29,24 +29,25 @@ async def test_commands_need_a_pilot_role_and_control(svc):
     assert r.status_code == 403 and "controlled by bob" in r.json()["error"]["message"]
 
 
-async def test_goto_into_or_across_a_no_fly_zone_is_refused_with_the_reason(svc):
+async def test_moving_commands_without_telemetry_are_refused_naming_what_is_missing(svc):
     await svc.post("alice", "/api/v1/vehicles/1/control")
-    r = await _cmd(svc, "goto", {"lat": 39.8200, "lon": 109.9870, "alt_m": 60})
+    # the vehicle has never reported: no position to check the leg from, no charge to check the battery
+    r = await _cmd(svc, "goto", {"lat": 39.8210, "lon": 109.9810, "alt_m": 60})
     assert r.status_code == 422
     err = r.json()["error"]
-    assert err["code"] == "airspace_violation" and "inside no-fly zone hospital helipad" in err["message"]
+    assert err["code"] == "airspace_violation"
+    assert "reports no position" in err["message"] and "no battery reading" in err["message"]
     r = await _cmd(svc, "orbit", {"lat": 39.8200, "lon": 109.9885, "alt_m": 60, "radius_m": 100})
-    assert r.status_code == 422 and "orbit" in r.json()["error"]["message"]
-    # above the zone's ceiling is allowed airspace-wise; then the link decides (not connected here)
-    r = await _cmd(svc, "goto", {"lat": 39.8200, "lon": 109.9870, "alt_m": 350})
-    assert r.status_code == 409 and r.json()["error"]["code"] == "vehicle_unavailable"
+    assert r.status_code == 422 and "no position" in r.json()["error"]["message"]
+    # above the ceiling is named as such
+    r = await _cmd(svc, "goto", {"lat": 39.8210, "lon": 109.9810, "alt_m": 350})
+    assert r.status_code == 422 and "above the 120 m altitude ceiling" in r.json()["error"]["message"]
     audit = (await svc.get("root", "/api/v1/audit?limit=100")).json()["items"]
     refused = [e for e in audit if e["action"] == "command.goto.refused"]
-    assert (
-        refused
-        and refused[0]["actor"] == "alice"
-        and "hospital helipad" in refused[0]["details"]["problems"][0]
-    )
+    assert refused and refused[0]["actor"] == "alice"
+    # hold, return and land need no readings: the link decides (not connected here)
+    r = await _cmd(svc, "hold")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "vehicle_unavailable"
 
 
 async def test_bad_params_and_unknown_payload(svc):
@@ -57,5 +58,5 @@ async def test_bad_params_and_unknown_payload(svc):
     assert r.status_code == 422
     r = await _cmd(svc, "payload", {"name": "siren"})
     assert r.status_code == 409 and "no actuator for 'siren'" in r.json()["error"]["message"]
-    r = await _cmd(svc, "arm")
+    r = await _cmd(svc, "land")
     assert r.status_code == 409 and "not connected" in r.json()["error"]["message"]

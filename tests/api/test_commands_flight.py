@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 
 import pytest
@@ -14,6 +15,16 @@ pytestmark = pytest.mark.timeout(60)
 
 DO_REPOSITION = 192
 DO_ORBIT = 34
+# The hospital circle's western edge (150 m from its centre at 109.9870).
+HOSPITAL_EDGE_LON = 109.9870 - 150 / (111_320.0 * math.cos(math.radians(39.82)))
+# An event zone 500 m north of home, 40-80 m up.
+BRIDGE = {
+    "name": "bridge",
+    "kind": "event",
+    "shape": {"type": "Circle", "center": [HOME[1], 39.8245], "radius_m": 100},
+    "floor_m": 40,
+    "ceiling_m": 80,
+}
 
 
 async def _until(pred, timeout_s, what):
@@ -60,6 +71,16 @@ async def test_fly_by_commands_and_refusals_never_reach_the_vehicle(flying):
     # across it: refused too
     r = await _cmd(svc, "goto", lat=39.8200, lon=109.9920, alt_m=25)
     assert r.status_code == 422 and "crosses no-fly zone hospital helipad" in r.json()["error"]["message"]
+    # 2 m outside its edge: inside the 20 m clearance
+    r = await _cmd(svc, "goto", lat=39.8200, lon=HOSPITAL_EDGE_LON - 0.0000234, alt_m=25)
+    assert r.status_code == 422 and "closer than 20 m to no-fly zone hospital" in r.json()["error"]["message"]
+    # climbing from 25 m to 100 m passes through a 40-80 m zone on the way
+    assert (await svc.post("root", "/api/v1/zones", BRIDGE)).status_code == 201
+    r = await _cmd(svc, "goto", lat=39.8290, lon=HOME[1], alt_m=100)
+    assert r.status_code == 422 and "crosses event zone bridge" in r.json()["error"]["message"], r.text
+    # above the ceiling
+    r = await _cmd(svc, "goto", lat=39.8210, lon=109.9810, alt_m=150)
+    assert r.status_code == 422 and "above the 120 m altitude ceiling" in r.json()["error"]["message"]
     await asyncio.sleep(0.3)
     assert _sent(vehicle, DO_REPOSITION) == before
     # a clear target flies
@@ -142,3 +163,58 @@ async def test_takeoff_inside_an_active_event_area_is_refused(flying):
     assert r.status_code == 422 and "climbs into event zone concert" in r.json()["error"]["message"]
     await asyncio.sleep(0.5)
     assert vehicle.state.alt_rel_m < 1
+
+
+async def test_a_hold_the_vehicle_refuses_leaves_the_mission_active(flying):
+    svc, vehicle = flying
+    line = {"type": "LineString", "coordinates": [[109.9810, 39.8200], [109.9840, 39.8220]]}
+    body = {
+        "name": "line",
+        "vehicle_id": 1,
+        "plan": {"kind": "custom", "geometry": line, "params": {"alt_m": 30}},
+    }
+    mid = (await svc.post("alice", "/api/v1/missions", body)).json()["id"]
+    assert (await svc.post("alice", f"/api/v1/missions/{mid}/validate")).status_code == 200
+    assert (await svc.post("alice", f"/api/v1/missions/{mid}/launch")).json()["state"] == "active"
+    await _until(lambda: vehicle.state.alt_rel_m > 5, 15, "climb")
+    vehicle.set_gps_loss(True)  # PX4 refuses position modes without a position
+    r = await _cmd(svc, "hold")
+    vehicle.set_gps_loss(False)
+    assert r.status_code == 503, r.text
+    mission = (await svc.get("alice", f"/api/v1/missions/{mid}")).json()
+    assert mission["state"] == "active", mission  # not marked paused: the vehicle never held
+    assert (await svc.post("alice", f"/api/v1/missions/{mid}/abort")).json()["state"] == "aborted"
+
+
+async def test_return_flies_around_a_zone_on_the_straight_way_home(flying):
+    svc, vehicle = flying
+    assert (await _cmd(svc, "arm")).status_code == 200
+    assert (await _cmd(svc, "takeoff", alt_m=30)).status_code == 200
+    await _until(lambda: vehicle.state.alt_rel_m > 25, 15, "takeoff")
+    far = (39.8200, 109.9935)  # beyond the hospital, seen from home; reached north around it
+    for lat, lon in [(39.8240, 109.9800), (39.8240, 109.9935), far]:
+        r = await _cmd(svc, "goto", lat=lat, lon=lon, alt_m=30)
+        assert r.status_code == 200, r.text
+        await _until(
+            lambda lat=lat, lon=lon: (
+                abs(vehicle.state.lat - lat) < 0.0002 and abs(vehicle.state.lon - lon) < 0.0002
+            ),
+            25,
+            f"arrival at {lat}, {lon}",
+        )
+    from shapely.geometry import Point
+
+    from mission.airspace.service import circle_polygon
+
+    hospital = circle_polygon(lon=109.9870, lat=39.8200, radius_m=150)
+    closest_m = math.inf
+    r = await _cmd(svc, "return")
+    assert r.status_code == 200, r.text
+    deadline = time.monotonic() + 40
+    while vehicle.state.armed and time.monotonic() < deadline:
+        here = Point(vehicle.state.lon, vehicle.state.lat)
+        closest_m = min(closest_m, here.distance(hospital) * 85_500)
+        await asyncio.sleep(0.05)
+    assert not vehicle.state.armed, "the vehicle did not land in time"
+    assert abs(vehicle.state.lat - HOME[0]) < 0.0003 and abs(vehicle.state.lon - HOME[1]) < 0.0003
+    assert closest_m > 5, f"the way home came within {closest_m:.0f} m of the hospital helipad"

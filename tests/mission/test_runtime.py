@@ -164,7 +164,7 @@ async def test_vehicle_failsafe_return_is_recorded_with_the_vehicle_as_actor(wor
         await _until(lambda: _mission(engine, mid).state == "completed", 30, "the landing")
 
 
-async def test_a_launch_accepted_before_a_crash_is_carried_out_on_restart(world):
+async def test_a_launch_cut_short_by_a_crash_is_revalidated_not_flown_on_restart(world):
     engine, vehicle, _ = world
     async with runtime(engine) as rt:
         data = MissionCreate.model_validate(
@@ -177,18 +177,75 @@ async def test_a_launch_accepted_before_a_crash_is_carried_out_on_restart(world)
         mid = rt.missions.create(data=data, actor="alice").id
         rt.missions.validate(mission_id=mid, actor="alice")
     # the launch was committed (state uploading) and then the service died before it reached the vehicle
+    from mission.audit.models import AuditEntry
     from mission.missions import service
 
     with session_scope(engine) as session:
         service.transition(
             session=session, mission_id=mid, action="launch", actor="alice", reason="launch requested"
         )
-    assert vehicle.mission_items() == []
     async with runtime(engine):
-        await _until(lambda: _mission(engine, mid).state == "completed", 40, "the recovered launch to finish")
-    steps = [(e.to_state, e.actor) for e in _events(engine, mid)]
-    assert ("ready", "system") in steps and ("active", "system:recovery") in steps
-    assert [s for s, _ in steps].count("completed") == 1
+        await _until(lambda: _mission(engine, mid).state == "validated", 10, "the re-validation")
+        await asyncio.sleep(1.0)
+    assert vehicle.mission_items() == [] and not vehicle.state.armed  # nothing stale was flown
+    last = _events(engine, mid)[-1]
+    assert (last.from_state, last.to_state, last.actor) == ("uploading", "validated", "system:recovery")
+    assert "service restarted" in last.reason and "launch again" in last.reason
+    with session_scope(engine) as session:
+        actions = [e.action for e in session.exec(select(AuditEntry)).all()]
+    assert "mission.recovery.revalidate" in actions
+
+
+async def test_abort_during_the_launch_stops_it_before_the_vehicle_flies(world):
+    engine, vehicle, _ = world
+    async with runtime(engine) as rt:
+        data = MissionCreate.model_validate(
+            {
+                "name": "line",
+                "vehicle_id": 1,
+                "plan": {"kind": "custom", "geometry": LINE, "params": {"alt_m": 30}},
+            }
+        )
+        mid = rt.missions.create(data=data, actor="alice").id
+        rt.missions.validate(mission_id=mid, actor="alice")
+        launch = asyncio.ensure_future(rt.missions.launch(mission_id=mid, actor="alice"))
+        await _until(lambda: _mission(engine, mid).state in ("uploading", "ready"), 5, "the launch to begin")
+        aborted = await rt.missions.abort(mission_id=mid, actor="alice")
+        assert aborted.state == "aborted"
+        with pytest.raises(Exception, match="aborted during its launch"):
+            await launch
+        await asyncio.sleep(2.0)  # long enough for a stray arm/start to show
+        assert not vehicle.state.armed and vehicle.state.alt_rel_m < 1
+        assert _mission(engine, mid).state == "aborted"
+
+
+async def test_resume_is_refused_when_a_new_zone_blocks_the_rest_of_the_mission(world):
+    engine, vehicle, _ = world
+    from mission.airspace.models import ZoneCreate
+    from mission.airspace.service import create_zone
+
+    async with runtime(engine) as rt:
+        mid = await _launch(rt)
+        await _until(lambda: vehicle.state.mission_seq >= 3, 20, "the vehicle to be under way")
+        await rt.missions.pause(mission_id=mid, actor="alice")
+        # a no-fly zone declared over the last waypoint while the vehicle holds
+        with session_scope(engine) as session:
+            create_zone(
+                session=session,
+                data=ZoneCreate.model_validate(
+                    {
+                        "name": "fire",
+                        "kind": "no_fly",
+                        "shape": {"type": "Circle", "center": LINE["coordinates"][-1], "radius_m": 80},
+                        "floor_m": 0,
+                        "ceiling_m": 300,
+                    }
+                ),
+            )
+        with pytest.raises(Exception, match=r"cannot resume .*fire"):
+            await rt.missions.resume(mission_id=mid, actor="alice")
+        assert _mission(engine, mid).state == "paused"
+        await rt.missions.abort(mission_id=mid, actor="alice")
 
 
 async def test_fleet_follows_the_registry_and_reports_link_changes(world, tmp_path):
@@ -258,3 +315,29 @@ async def test_snapshots_reach_the_hub_under_the_registry_id_not_the_sysid(world
             assert rt.hub.latest()[2].vehicle_id == 2
             assert 3 not in rt.hub.latest()
             assert rt.fleet.latest(2).vehicle_id == 2
+
+
+async def test_a_vehicle_task_survives_an_unexpected_error(world):
+    engine, _vehicle, _ = world
+    from mission.fleet.manager import FleetManager
+    from mission.telemetry.hub import TelemetryHub
+
+    class FlakyHub(TelemetryHub):
+        """A hub whose first update raises: a bug somewhere above the fleet."""
+
+        failures = 0
+
+        def update(self, snapshot):
+            if self.failures == 0:
+                self.failures += 1
+                raise RuntimeError("hub bug")
+            super().update(snapshot)
+
+    hub = FlakyHub()
+    async with (
+        LinkManager(telemetry_hz=10.0) as links,
+        FleetManager(engine=engine, links=links, hub=hub, reconnect_backoff_s=(0.2, 1.0)),
+    ):
+        await _until(lambda: hub.failures == 1, 15, "the hub error")
+        await _until(lambda: 1 in hub.latest(), 15, "telemetry after the error")
+    hub.close()
