@@ -114,6 +114,11 @@ def test_pilot_draws_a_sweep_launches_it_and_watches_it_complete(page_for, servi
         assert mission.get_attribute("data-state") not in {"failed", "aborted"}, mission.inner_text()
         page.wait_for_timeout(500)
     assert mission.get_attribute("data-state") == "completed", mission.inner_text()
+    mission.click()
+    events = page.locator("[data-testid=mission-events]")
+    events.wait_for()
+    assert "→ completed" in events.inner_text()
+    assert "→ paused" in events.inner_text()
 
 
 def test_dispatcher_creates_and_dispatches_an_incident(page_for, service) -> None:  # type: ignore[no-untyped-def]

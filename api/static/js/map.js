@@ -60,7 +60,8 @@ function addTiles(url, wrap) {
   badge.addTo(map);
   const label = badge.getContainer();
   if (!url) return;
-  const tiles = L.tileLayer(url, { maxZoom: 19, attribution: "Map tiles" });
+  const attribution = url.includes("openstreetmap") ? "© OpenStreetMap contributors" : "Map tiles";
+  const tiles = L.tileLayer(url, { maxZoom: 19, attribution });
   let loaded = 0;
   let failed = 0;
   tiles.on("tileload", () => {

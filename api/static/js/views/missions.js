@@ -1,6 +1,6 @@
 // Pilot: draw a plan (area sweep, perimeter, corridor, orbit, rings, route), preview it, launch it; the mission list.
 import { state, on, emit, roles } from "../state.js";
-import { post } from "../api.js";
+import { get, post } from "../api.js";
 import { h, pill, act, fmtDuration, fmtDistance, fmtTime, readOnlyNote, toast, liveRenderer, fill } from "../ui.js";
 import { L, showOverlay, clearOverlay, getMap } from "../map.js";
 import { draw, cancel } from "../draw.js";
@@ -16,6 +16,8 @@ const KINDS = {
 };
 
 const form = { kind: "sweep", geometry: null, preview: null, vehicleId: null };
+let selectedMission = null;
+let missionEvents = [];
 let root;
 let listEl;
 let previewEl;
@@ -185,7 +187,8 @@ function renderList() {
   if (!missions.length) { fill(listEl, h("p", { class: "muted" }, "No missions yet.")); return; }
   fill(listEl, ...missions.map((m) => {
     const v = state.vehicles.get(m.vehicle_id);
-    return h("div", { class: "card", "data-testid": "mission-card", "data-mission-id": m.id, "data-state": m.state },
+    const open = selectedMission === m.id;
+    return h("div", { class: `card clickable ${open ? "selected" : ""}`, "data-testid": "mission-card", "data-mission-id": m.id, "data-state": m.state, onclick: () => toggleMission(m) },
       h("div", { class: "head" }, h("b", {}, `#${m.id} ${m.name}`), pill(m.state)),
       h("div", { class: "sub" },
         h("span", {}, v?.name ?? `vehicle ${m.vehicle_id}`), h("span", {}, m.plan?.kind ?? ""),
@@ -193,8 +196,28 @@ function renderList() {
         h("span", {}, m.started_at ? `started ${fmtTime(m.started_at)}` : `by ${m.created_by}`),
         m.reason ? h("span", { class: "muted" }, m.reason) : null),
       m.progress_total ? h("div", { class: "bar" }, h("i", { style: `width:${(100 * m.progress_current) / m.progress_total}%` })) : null,
-      roles.pilot() ? missionActions(m) : null);
+      roles.pilot() ? missionActions(m) : null,
+      open ? h("ul", { class: "timeline", "data-testid": "mission-events" }, missionEvents.map((e) =>
+        h("li", {}, h("span", { class: "mono muted" }, fmtTime(e.at)), " ", h("b", {}, `${e.from_state} → ${e.to_state}`), h("span", { class: "muted" }, ` · ${e.actor}${e.reason ? ` · ${e.reason}` : ""}`)))) : null);
   }));
+}
+
+async function toggleMission(m) {
+  if (selectedMission === m.id) {
+    selectedMission = null;
+    clearOverlay();
+    listRenderer.now();
+    return;
+  }
+  selectedMission = m.id;
+  if (m.path) showOverlay([L.geoJSON(m.path, { pane: "overlay", style: () => ({ color: "#ffffff", weight: 2, opacity: 0.9 }) })]);
+  try {
+    missionEvents = (await get(`/missions/${m.id}/events`, { limit: 100 })).items;
+  } catch (err) {
+    missionEvents = [];
+    toast(err.message, "bad");
+  }
+  listRenderer.now();
 }
 
 export function leaveMissions() { cancel(); }
