@@ -115,7 +115,7 @@ def running_service(
         "SKYWARDEN_TILE_URL": "",  # a closed network: the panel's offline map
     }
     log = (workdir / "serve.log").open("wb")
-    argv = [sys.executable, str(ROOT / "tests/browser/serve_panel.py"), "serve", "--port", str(port)]
+    argv = [sys.executable, "-m", "api.cli", "serve", "--port", str(port)]
     argv += ["--sim", str(vehicles), "--demo-login", "--log-level", "warning"]
     proc = subprocess.Popen(
         argv, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

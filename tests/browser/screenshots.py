@@ -24,16 +24,22 @@ def _square(lon: float, lat: float, *, dlon: float, dlat: float) -> dict[str, ob
 def _fly(svc: Service) -> None:
     """Drones 2 and 3 on sweeps near the dock (drone 1 stays docked for the dispatch view); one patrol."""
     pilot = svc.login("pilot")
+    homes = {}
+    for vehicle_id in (2, 3):
+        status, vehicle = svc.api("GET", f"/vehicles/{vehicle_id}", token=pilot)
+        assert status == 200 and isinstance(vehicle, dict), vehicle
+        homes[vehicle_id] = (vehicle["home_lon"], vehicle["home_lat"])
+    (lon2, lat2), (lon3, lat3) = homes[2], homes[3]
     plans = [
         (
-            "Riverside sweep",
+            "Old Town sweep",
             2,
-            {"kind": "sweep", "geometry": _square(109.928, 39.841, dlon=0.006, dlat=0.004)},
+            {"kind": "sweep", "geometry": _square(lon2 + 0.002, lat2 + 0.002, dlon=0.006, dlat=0.004)},
         ),
         (
-            "Old Town perimeter",
+            "Civic Center perimeter",
             3,
-            {"kind": "perimeter", "geometry": _square(109.940, 39.828, dlon=0.008, dlat=0.006)},
+            {"kind": "perimeter", "geometry": _square(lon3 - 0.010, lat3 - 0.008, dlon=0.008, dlat=0.006)},
         ),
     ]
     for name, vehicle_id, plan in plans:
