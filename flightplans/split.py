@@ -16,9 +16,19 @@ import numpy as np
 import shapely
 import shapely.errors
 from shapely.geometry import LineString, MultiLineString, MultiPolygon, Polygon, box
+from shapely.ops import nearest_points
 
 from flightplans.coverage.freespace import FreeSpace
-from flightplans.coverage.plan import _MITRE, _Frame, _turns, _uncovered, sweep
+from flightplans.coverage.plan import (
+    _MITRE,
+    _Frame,
+    _free_region,
+    _Knobs,
+    _turns,
+    _uncovered,
+    flyable,
+    sweep,
+)
 from flightplans.coverage.robust import overlay, swept
 from flightplans.coverage.swaths import line_intervals, line_positions
 from flightplans.errors import PlanningError
@@ -81,8 +91,9 @@ class _Splitter:
         self.line_s = np.array(
             [sum(b - a for a, b in row) / speed + len(row) * (2 * turn_s + swath_m / speed) for row in rows]
         )
-        clearance = options.get("clearance_m") or min(2.0, swath_m / 8.0)
-        free = max(shapely.get_parts(area.buffer(-clearance, **_MITRE)), key=lambda g: g.area)
+        self.clearance = clearance = options.get("clearance_m") or min(2.0, swath_m / 8.0)
+        knobs = _Knobs(swath_m, clearance, None, options["speed_m_s"], options["turn_s"], 0.99, 2)
+        free = _free_region(area, knobs)  # the whole area must be one connected flying region
         self.free = FreeSpace(free, clearance_m=clearance)
         self._cache: dict[tuple[int, int], tuple[Polygon | MultiPolygon, list[tuple[float, float]], int]] = {}
 
@@ -102,23 +113,9 @@ class _Splitter:
         if key in self._cache:
             return self._cache[key]
         geom = self.strip(lo, hi)
-        pieces = []
+        pieces: list[tuple[list[tuple[float, float]], int]] = []
         for part in shapely.get_parts(geom):
-            xy = np.asarray(part.minimum_rotated_rectangle.exterior.coords)
-            if float(np.hypot(*np.diff(xy[:3], axis=0).T).max()) < self.w:
-                continue  # a sliver the neighbouring swaths already reach
-            try:
-                plan = sweep(
-                    part,
-                    swath_m=self.w,
-                    angle_deg=self.frame.angle_deg,
-                    speed_m_s=self.options["speed_m_s"],
-                    turn_s=self.options["turn_s"],
-                    clearance_m=self.options["clearance_m"],
-                )
-            except PlanningError as err:
-                raise PlanningError(f"sector of lines {lo}..{hi - 1}: {err}", where=err.where) from err
-            pieces.append((list(plan.waypoints), plan.swaths))
+            pieces += self._cover_part(part)
         wps: list[tuple[float, float]] = []
         swaths = 0
         while pieces:
@@ -138,6 +135,35 @@ class _Splitter:
             swaths += n
         self._cache[key] = (geom, wps, swaths)
         return self._cache[key]
+
+    def _cover_part(self, part: Polygon, *, depth: int = 0) -> list[tuple[list[tuple[float, float]], int]]:
+        """Waypoint runs covering one piece of a strip: a sweep, or for a piece a strip cut into narrow
+        bits, a sweep per bit, and a single visit for a bit smaller than a swath."""
+        xy = np.asarray(part.minimum_rotated_rectangle.exterior.coords)
+        size = float(np.hypot(*np.diff(xy[:3], axis=0).T).max()) if len(xy) >= 3 else 0.0
+        if size < self.w or depth > 1:
+            centre = part.centroid
+            point = centre if self.free.region.covers(centre) else nearest_points(self.free.region, centre)[0]
+            return [([(point.x, point.y)], 0)]
+        try:
+            plan = sweep(
+                part,
+                swath_m=self.w,
+                angle_deg=self.frame.angle_deg,
+                speed_m_s=self.options["speed_m_s"],
+                turn_s=self.options["turn_s"],
+                clearance_m=self.options["clearance_m"],
+            )
+            return [(list(plan.waypoints), plan.swaths)]
+        except PlanningError:
+            pass  # the cut left a neck too narrow to fly through: sweep each side of it alone
+        out = []
+        for bit in shapely.get_parts(flyable(part, self.clearance)):
+            grown = overlay("intersection", bit.buffer(1.01 * self.clearance, **_MITRE), part)
+            for piece in shapely.get_parts(grown):
+                if isinstance(piece, Polygon) and piece.area > 0:
+                    out += self._cover_part(piece, depth=depth + 1)
+        return out
 
     def time_s(self, lo: int, hi: int) -> float:
         _, wps, _ = self.plan(lo, hi)

@@ -49,6 +49,9 @@ class FreeSpace:
         self.region = region
         shapely.prepare(region)
         inner = region.buffer(-clearance_m * _NODE_INSET, join_style="mitre", mitre_limit=3.0)
+        if len(_polygons(inner)) > len(_polygons(region)):
+            # a neck barely wider than the clearance: keep the corners on both sides of it in the graph
+            inner = region.buffer(-clearance_m * 0.02, join_style="mitre", mitre_limit=3.0)
         nodes = [_reflex_corners(p) for p in _polygons(inner)]
         self.nodes = np.concatenate(nodes) if nodes else np.zeros((0, 2))
         n = len(self.nodes)

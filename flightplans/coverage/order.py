@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+_UNREACHABLE = 1e12
+
 
 @dataclass(frozen=True, slots=True)
 class Variant:
@@ -31,9 +33,10 @@ class _Tour:
         n_pts = len(dist)
         self.START, self.END = n_pts, n_pts + 1
         d = np.zeros((n_pts + 2, n_pts + 2))
-        d[:n_pts, :n_pts] = dist
+        # no way between two points: a huge finite cost keeps the arithmetic free of inf - inf
+        d[:n_pts, :n_pts] = np.where(np.isfinite(dist), dist, _UNREACHABLE)
         if start is not None:
-            d[self.START, :n_pts] = start
+            d[self.START, :n_pts] = np.where(np.isfinite(start), start, _UNREACHABLE)
         self.d = d
         width = max(len(v) for v in variants)
         n = len(variants)
@@ -66,8 +69,8 @@ class _Tour:
         here = self.exit[first]
         for _ in range(n - 1):
             cost = self.d[here][self.entry] + 0.0 * self.length
-            cost[seen] = np.inf
             cost[~np.isfinite(self.length)] = np.inf
+            cost[seen] = np.inf
             c, v = np.unravel_index(int(np.argmin(cost)), cost.shape)
             cells.append(int(c))
             vars_.append(int(v))

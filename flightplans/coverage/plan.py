@@ -516,9 +516,20 @@ class _Knobs:
     angle_candidates: int
 
 
+def flyable(area: Polygon, clearance_m: float):
+    """The area shrunk by the clearance, without necks much thinner than the clearance itself.
+
+    A neck a few centimetres wide (a no-fly zone almost touching the boundary) is no way to fly through
+    and makes shortest paths numerically fragile, so it is opened (removed) here.
+    """
+    free = area.buffer(-clearance_m, **_MITRE)
+    # round growth: mitred corners on both sides of a cut neck would grow back into each other
+    return free.buffer(-0.1 * clearance_m, **_MITRE).buffer(0.1 * clearance_m, quad_segs=2)
+
+
 def _free_region(area: Polygon, k: _Knobs) -> Polygon:
     """The area shrunk by the clearance; refused when that leaves nothing or pieces cut off."""
-    free = area.buffer(-k.c, **_MITRE)
+    free = flyable(area, k.c)
     parts = [p for p in shapely.get_parts(free) if p.area >= 0.25 * k.w * k.w]
     if not parts:
         raise PlanningError(f"area leaves no room to fly {k.c:g} m clear of its boundary and no-fly zones")
