@@ -81,8 +81,10 @@ def measure(case: Case, planner: str, path: LineString, plan_ms: tuple[float, fl
     """Honest figures for one path over one case."""
     area, w = case.area, case.swath_m
     holes = shapely.union_all([Polygon(r) for r in area.interiors]) if area.interiors else Polygon()
-    covered = area.intersection(path.buffer(w / 2.0)).area / area.area
-    outside = path.difference(Polygon(area.exterior)).length
+    # snap-rounded overlays (1 um): floating-point GEOS overlays can be silently wrong on near-shared edges
+    grid = 1e-6
+    covered = shapely.intersection(area, path.buffer(w / 2.0), grid_size=grid).area / area.area
+    outside = shapely.difference(path, Polygon(area.exterior), grid_size=grid).length
     return Row(
         case=case.name,
         planner=planner,
@@ -92,7 +94,9 @@ def measure(case: Case, planner: str, path: LineString, plan_ms: tuple[float, fl
         ratio=round(path.length / (area.area / w), 3),
         turns=_turns(path),
         coverage_pct=round(100 * covered, 2),
-        in_holes_m=round(path.intersection(holes).length, 1) if not holes.is_empty else 0.0,
+        in_holes_m=round(shapely.intersection(path, holes, grid_size=grid).length, 1)
+        if not holes.is_empty
+        else 0.0,
         outside_m=round(outside, 1),
         plan_ms=round(plan_ms[0], 1),
         plan_cpu_ms=round(plan_ms[1], 1),
