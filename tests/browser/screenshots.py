@@ -87,16 +87,17 @@ def main() -> None:
         page = signed_in_page(browser, svc, "admin")
         time.sleep(4)  # trails grow
         page.locator("[data-testid=vehicle-card][data-vehicle-id='2']").click()
-        _zoom(page, 2)
         page.wait_for_timeout(1500)
         page.screenshot(path=str(SHOTS / "fleet.png"))
 
+        page.locator("[data-testid=vehicle-card][data-vehicle-id='1']").click()
+        _zoom(page, 2)
         page.click(".tab[data-tab=pilot]")
         page.select_option("[data-testid=mission-vehicle]", "1")
-        page.fill("[data-testid=mission-name]", "Stadium approach sweep")
+        page.fill("[data-testid=mission-name]", "Riverside car park sweep")
         box = page.locator("#map").bounding_box()
         page.click("[data-testid=draw-plan]")
-        x0, y0 = box["x"] + box["width"] * 0.47, box["y"] + box["height"] * 0.58
+        x0, y0 = box["x"] + box["width"] * 0.56, box["y"] + box["height"] * 0.28
         for dx, dy in [(0, 0), (130, -20), (150, 70), (30, 100)]:
             page.mouse.click(x0 + dx, y0 + dy)
             page.wait_for_timeout(150)
@@ -112,6 +113,8 @@ def main() -> None:
         page.fill("input[placeholder=notes]", "Caller reports two people on a warehouse roof")
         page.click("[data-testid=incident-create]")
         page.wait_for_selector("[data-testid=candidates]")
+        page.click(".leaflet-control-zoom-out")
+        page.wait_for_timeout(300)
         page.click(".leaflet-control-zoom-out")
         page.wait_for_timeout(800)
         page.screenshot(path=str(SHOTS / "dispatch.png"))

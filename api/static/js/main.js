@@ -154,6 +154,7 @@ async function start() {
       const el = $("#ws-state");
       el.textContent = s;
       el.className = `pill ${s === "live" ? "ok" : s === "connecting" ? "warn" : "bad"}`;
+      if (s === "unauthorized") window.dispatchEvent(new CustomEvent("skywarden:unauthorized"));
     },
   });
   timers.push(setInterval(() => loadMissions().catch(() => {}), 3000));
