@@ -28,6 +28,7 @@ from bench import cases
 from bench.cases import Case, all_cases
 from flightplans.coverage import sweep
 from flightplans.coverage.plan import TURN_THRESHOLD_DEG
+from flightplans.coverage.robust import swept
 from flightplans.split import split_area
 
 
@@ -83,7 +84,7 @@ def measure(case: Case, planner: str, path: LineString, plan_ms: tuple[float, fl
     holes = shapely.union_all([Polygon(r) for r in area.interiors]) if area.interiors else Polygon()
     # snap-rounded overlays (1 um): floating-point GEOS overlays can be silently wrong on near-shared edges
     grid = 1e-6
-    covered = shapely.intersection(area, path.buffer(w / 2.0), grid_size=grid).area / area.area
+    covered = shapely.intersection(area, swept(path, w / 2.0), grid_size=grid).area / area.area
     outside = shapely.difference(path, Polygon(area.exterior), grid_size=grid).length
     return Row(
         case=case.name,

@@ -453,7 +453,12 @@ def sweep(
     """Plan a back-and-forth coverage path over ``area`` (metres; holes are no-fly zones).
 
     The path stays inside the area and at least ``clearance_m`` (default min(2, swath/8) m) from its
-    boundary and holes; ``angle_deg`` fixes the sweep direction (else the fastest of a few candidates).
+    boundary and holes. Lines one swath apart run at ``angle_deg`` (counter-clockwise from +x), else at
+    the fastest of the area's main edge directions; a bent or branching area may instead be cut at reflex
+    corners and each leg swept at its own angle. Cells are ordered to shorten the transits, which go
+    around holes. Swath ends stop ``end_inset_m`` short of the edge (half a swath unless that would lose
+    too much coverage); leftovers get extra swaths, then short visits until ``min_coverage`` is met.
+    ``start`` (x, y) picks the cell to begin with; the transit to it is not part of the path.
 
     >>> from shapely.geometry import box
     >>> plan = sweep(box(0, 0, 400, 300), swath_m=30, angle_deg=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import shapely
 import shapely.errors
 from shapely.geometry.base import BaseGeometry
@@ -43,6 +44,19 @@ def overlay(op: str, a: BaseGeometry, b: BaseGeometry) -> BaseGeometry:
 
 
 def swept(path: BaseGeometry, radius_m: float) -> BaseGeometry:
-    """Everything within ``radius_m`` of a path, as a valid polygon."""
+    """Everything within ``radius_m`` of a path (or paths), as a valid polygon.
+
+    GEOS can return an invalid, too large buffer for a path that crosses itself; then the path is
+    buffered leg by leg and the legs' buffers are merged (slower, but right).
+    """
     cover = path.buffer(radius_m, quad_segs=6)
-    return cover if cover.is_valid else shapely.make_valid(cover)
+    if cover.is_valid:
+        return cover
+    legs = []
+    for line in shapely.get_parts(path):
+        xy = shapely.get_coordinates(line)
+        if len(xy) == 1:
+            legs.append(shapely.points(xy[0]))
+        else:
+            legs.extend(shapely.linestrings(np.stack([xy[:-1], xy[1:]], axis=1)))
+    return shapely.union_all(shapely.buffer(np.asarray(legs), radius_m, quad_segs=6), grid_size=1e-6)
