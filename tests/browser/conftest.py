@@ -145,9 +145,9 @@ def running_service(
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """The service with 3 sim drones, shared by the browser tests."""
+    """The service with 3 sim drones, shared by a module's browser tests (stopped when the module ends)."""
     with running_service(tmp_path_factory.mktemp("service")) as svc:
         yield svc
 
@@ -169,9 +169,10 @@ def _wait_ready(svc: Service, proc: subprocess.Popen[bytes], workdir: Path, time
     raise RuntimeError(f"service not ready in {timeout_s} s: {(workdir / 'serve.log').read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    """One headless Chromium for the whole session."""
+    """One headless Chromium per module (Playwright's sync API holds an event loop while it runs, so it
+    must be gone before any asyncio test of another module)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
