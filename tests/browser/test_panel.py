@@ -267,3 +267,33 @@ def test_pilot_previews_every_plan_kind_and_sees_violations(page_for, service) -
     page.click("[data-testid=launch-plan]")
     page.wait_for_selector("#toast:text('Fix the violations')")
     assert service.api("GET", "/missions", token=service.login("observer"))[1]["total"] == missions_before
+
+
+def test_patrols_show_their_next_run(page_for, service) -> None:  # type: ignore[no-untyped-def]
+    token = service.login("dispatcher")
+    ring = [[109.925, 39.806], [109.945, 39.806], [109.945, 39.818], [109.925, 39.818], [109.925, 39.806]]
+    patrol = {
+        "name": "Market perimeter",
+        "plan": {"kind": "perimeter", "geometry": {"type": "Polygon", "coordinates": [ring]}},
+        "cron": "15 */2 * * *",
+    }
+    status, body = service.api("POST", "/patrols", patrol, token=token)
+    assert status == 201, body
+    page = page_for("observer")
+    # The scheduler's rule, as the panel computes it (cron in the patrol's time zone).
+    next_runs = page.evaluate(
+        """async () => {
+            const { nextRun } = await import("/static/js/cron.js");
+            const from = new Date("2026-01-01T01:30:00Z");
+            return [nextRun("15 */2 * * *", "UTC", from).toISOString(),
+                    nextRun("30 20 * * 1-5", "Asia/Shanghai", from).toISOString()];
+        }"""
+    )
+    assert next_runs == ["2026-01-01T02:15:00.000Z", "2026-01-01T12:30:00.000Z"]
+    page.click(".tab[data-tab=airspace]")
+    card = page.locator("[data-testid=patrol-card]:has-text('Market perimeter')")
+    card.wait_for(timeout=10_000)
+    assert "15 */2 * * *" in card.inner_text()
+    assert card.locator("dt").nth(2).inner_text() == "Next run"
+    assert ":15:00" in card.locator("dd").nth(2).inner_text()
+    assert card.locator("button").count() == 0  # observers cannot disable it

@@ -22,9 +22,10 @@ export function mountAirspace(el) {
       roles.admin() ? h("button", { class: "small", "data-testid": "zone-new", onclick: () => edit({ id: null, name: "", kind: "no_fly", shape: null, floor_m: 0, ceiling_m: 120, description: "" }) }, "+ New zone") : null),
     roles.admin() ? null : readOnlyNote("Zones are edited by admins; you can view them."),
     editorEl,
-    zonesEl,
     h("h2", {}, "Scheduled patrols"),
     patrolsEl,
+    h("h2", {}, "All zones"),
+    zonesEl,
   );
   on("zones", renderZones);
   renderZones();
