@@ -285,11 +285,13 @@ def test_patrols_show_their_next_run(page_for, service) -> None:  # type: ignore
         """async () => {
             const { nextRun } = await import("/static/js/cron.js");
             const from = new Date("2026-01-01T01:30:00Z");
+            const night = { windowStart: "20:00", windowEnd: "06:00" };
             return [nextRun("15 */2 * * *", "UTC", from).toISOString(),
-                    nextRun("30 20 * * 1-5", "Asia/Shanghai", from).toISOString()];
+                    nextRun("30 20 * * 1-5", "Asia/Shanghai", from).toISOString(),
+                    nextRun("0 */2 * * *", "UTC", new Date("2026-01-01T07:00:00Z"), night).toISOString()];
         }"""
     )
-    assert next_runs == ["2026-01-01T02:15:00.000Z", "2026-01-01T12:30:00.000Z"]
+    assert next_runs == ["2026-01-01T02:15:00.000Z", "2026-01-01T12:30:00.000Z", "2026-01-01T20:00:00.000Z"]
     page.click(".tab[data-tab=airspace]")
     card = page.locator("[data-testid=patrol-card]:has-text('Market perimeter')")
     card.wait_for(timeout=10_000)

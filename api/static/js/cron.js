@@ -26,8 +26,24 @@ function partsIn(date, timeZone) {
   return { minute: Number(out.minute), hour: Number(out.hour), day: Number(out.day), month: Number(out.month), dow };
 }
 
-/** The next Date at or after ``from`` matching ``cron`` in ``timeZone``, or null within 8 days. */
-export function nextRun(cron, timeZone = "UTC", from = new Date()) {
+function minutesOf(hhmm) {
+  const [h, m] = String(hhmm).split(":").map(Number);
+  return h * 60 + (m || 0);
+}
+
+/** Whether local minute-of-day ``t`` lies in [start, end), a window that may wrap past midnight. */
+function inWindow(t, start, end) {
+  if (start === null || end === null) return true;
+  return start <= end ? t >= start && t < end : t >= start || t < end;
+}
+
+/**
+ * The next Date at or after ``from`` matching ``cron`` in ``timeZone`` (and inside the local
+ * ``windowStart``-``windowEnd`` window, "HH:MM", when given), or null within 8 days.
+ */
+export function nextRun(cron, timeZone = "UTC", from = new Date(), { windowStart = null, windowEnd = null } = {}) {
+  const wStart = windowStart ? minutesOf(windowStart) : null;
+  const wEnd = windowEnd ? minutesOf(windowEnd) : null;
   const f = cron.trim().split(/\s+/);
   if (f.length !== 5) return null;
   let spec;
@@ -43,7 +59,7 @@ export function nextRun(cron, timeZone = "UTC", from = new Date()) {
     const domAny = f[2] === "*";
     const dowAny = f[4] === "*";
     const dayOk = domAny && dowAny ? true : domAny ? spec[4].has(p.dow) : dowAny ? spec[2].has(p.day) : spec[2].has(p.day) || spec[4].has(p.dow);
-    if (spec[0].has(p.minute) && dayOk && spec[3].has(p.month)) return new Date(t);
+    if (spec[0].has(p.minute) && dayOk && spec[3].has(p.month) && inWindow(p.hour * 60 + p.minute, wStart, wEnd)) return new Date(t);
   }
   return null;
 }

@@ -109,7 +109,7 @@ async function loadPatrols() {
   }
   if (!patrols.items.length) { fill(patrolsEl, h("p", { class: "muted" }, "No patrols scheduled.")); return; }
   fill(patrolsEl, ...patrols.items.map((p) => {
-    const next = p.enabled ? nextRun(p.cron, p.timezone) : null;
+    const next = p.enabled ? nextRun(p.cron, p.timezone, new Date(), { windowStart: p.window_start, windowEnd: p.window_end }) : null;
     const last = runs.items.find((r) => r.patrol_id === p.id);
     return h("div", { class: "card", "data-testid": "patrol-card" },
       h("div", { class: "head" }, h("b", {}, p.name), p.enabled ? pill("enabled", "ok") : pill("disabled", "")),
