@@ -394,11 +394,10 @@ class MissionSupervisor:
         with session_scope(self._engine) as session:
             _incident_holding(session, vehicle_id)
         snap = self._fleet.latest(vehicle_id)
-        if snap is not None and snap.link_up and (snap.in_air or snap.armed):
-            what = "airborne" if snap.in_air else "armed"
+        if snap is not None and snap.link_up and snap.in_air:
             raise VehicleUnavailable(
-                f"vehicle {vehicle_id} is {what} ({snap.mode.value}) on something else; a mission launches"
-                " from the ground: land it first"
+                f"vehicle {vehicle_id} is airborne ({snap.mode.value}) on something else; a mission launches"
+                " from the ground and is checked from its home: land it first"
             )
 
     def _drive(self, mission_id: int, *, actor: str) -> asyncio.Task[Mission]:

@@ -186,35 +186,67 @@ async def test_a_hold_the_vehicle_refuses_leaves_the_mission_active(flying):
     assert (await svc.post("alice", f"/api/v1/missions/{mid}/abort")).json()["state"] == "aborted"
 
 
-async def test_return_flies_around_a_zone_on_the_straight_way_home(flying):
-    svc, vehicle = flying
+@pytest.fixture
+async def fast(tmp_path):
+    port = free_udp_ports(1)
+    async with (
+        SimFleet(count=1, base_port=port, speed=30.0, home=(HOME[0], HOME[1], 1100.0)) as fleet,
+        running_service(tmp_path) as svc,
+    ):
+        await svc.add_vehicle(sysid=1, port=port)
+        link = await svc.runtime.fleet.wait_link(1, timeout_s=15)
+        await link.wait_ready(timeout_s=15)
+        assert (await svc.post("alice", "/api/v1/vehicles/1/control")).status_code == 200
+        yield svc, fleet.vehicles[0]
+
+
+async def test_return_flies_around_a_zone_on_the_straight_way_home(fast):
+    svc, vehicle = fast
     assert (await _cmd(svc, "arm")).status_code == 200
     assert (await _cmd(svc, "takeoff", alt_m=30)).status_code == 200
     await _until(lambda: vehicle.state.alt_rel_m > 25, 15, "takeoff")
-    far = (39.8200, 109.9935)  # beyond the hospital, seen from home; reached north around it
-    for lat, lon in [(39.8240, 109.9800), (39.8240, 109.9935), far]:
-        r = await _cmd(svc, "goto", lat=lat, lon=lon, alt_m=30)
-        assert r.status_code == 200, r.text
-        await _until(
-            lambda lat=lat, lon=lon: (
-                abs(vehicle.state.lat - lat) < 0.0002 and abs(vehicle.state.lon - lon) < 0.0002
-            ),
-            25,
-            f"arrival at {lat}, {lon}",
-        )
+    # airborne on direct commands: no mission may be launched on it
+    await _until(lambda: svc.runtime.fleet.latest(1).in_air, 10, "in-air telemetry")
+    line = {"type": "LineString", "coordinates": [[109.9810, 39.8205], [109.9830, 39.8210]]}
+    body = {
+        "name": "l",
+        "vehicle_id": 1,
+        "plan": {"kind": "custom", "geometry": line, "params": {"alt_m": 30}},
+    }
+    mid = (await svc.post("alice", "/api/v1/missions", body)).json()["id"]
+    assert (await svc.post("alice", f"/api/v1/missions/{mid}/validate")).status_code == 200
+    r = await svc.post("alice", f"/api/v1/missions/{mid}/launch")
+    assert r.status_code == 409 and "vehicle 1 is airborne" in r.json()["error"]["message"], r.text
+    far = (HOME[0], HOME[1] + 0.0050)  # ~430 m east
+    assert (await _cmd(svc, "goto", lat=far[0], lon=far[1], alt_m=30)).status_code == 200
+    await _until(
+        lambda: abs(vehicle.state.lat - far[0]) < 0.0002 and abs(vehicle.state.lon - far[1]) < 0.0002,
+        20,
+        "arrival east",
+    )
+    # meanwhile a no-fly zone is declared on the straight line home
+    fire = {
+        "name": "fire",
+        "kind": "no_fly",
+        "shape": {"type": "Circle", "center": [HOME[1] + 0.0025, HOME[0]], "radius_m": 60},
+        "floor_m": 0,
+        "ceiling_m": 300,
+    }
+    assert (await svc.post("root", "/api/v1/zones", fire)).status_code == 201
     from shapely.geometry import Point
 
     from mission.airspace.service import circle_polygon
 
-    hospital = circle_polygon(lon=109.9870, lat=39.8200, radius_m=150)
-    closest_m = math.inf
+    zone = circle_polygon(lon=HOME[1] + 0.0025, lat=HOME[0], radius_m=60)
+    m_per_deg = 111_320.0 * math.cos(math.radians(HOME[0]))
     r = await _cmd(svc, "return")
     assert r.status_code == 200, r.text
-    deadline = time.monotonic() + 40
+    closest_m = math.inf
+    deadline = time.monotonic() + 25
     while vehicle.state.armed and time.monotonic() < deadline:
         here = Point(vehicle.state.lon, vehicle.state.lat)
-        closest_m = min(closest_m, here.distance(hospital) * 85_500)
-        await asyncio.sleep(0.05)
+        closest_m = min(closest_m, here.distance(zone) * m_per_deg)
+        await asyncio.sleep(0.02)
     assert not vehicle.state.armed, "the vehicle did not land in time"
     assert abs(vehicle.state.lat - HOME[0]) < 0.0003 and abs(vehicle.state.lon - HOME[1]) < 0.0003
-    assert closest_m > 5, f"the way home came within {closest_m:.0f} m of the hospital helipad"
+    assert closest_m > 5, f"the way home came within {closest_m:.0f} m of the no-fly zone"
