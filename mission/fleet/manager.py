@@ -182,16 +182,16 @@ class FleetManager:
             elif new != conn.profile:
                 conn.profile = new
         for vid, profile in wanted.items():
-            conn = self._conns.get(vid)
-            if conn is None:
+            current = self._conns.get(vid)
+            if current is None:
                 task = asyncio.create_task(self._run_vehicle(vid), name=f"fleet:vehicle:{vid}")
                 self._conns[vid] = _Connection(profile=profile, task=task)
-            elif conn.task.done():
+            elif current.task.done():
                 # A vehicle task must never end on its own; if one did, say why and start it again.
-                err = None if conn.task.cancelled() else conn.task.exception()
+                err = None if current.task.cancelled() else current.task.exception()
                 log.error("vehicle %s: connection task ended (%r); restarting it", vid, err)
-                conn.link = None
-                conn.task = asyncio.create_task(self._run_vehicle(vid), name=f"fleet:vehicle:{vid}")
+                current.link = None
+                current.task = asyncio.create_task(self._run_vehicle(vid), name=f"fleet:vehicle:{vid}")
 
     async def _disconnect(self, vehicle_id: int) -> None:
         conn = self._conns.pop(vehicle_id)

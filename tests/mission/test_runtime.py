@@ -336,8 +336,17 @@ async def test_a_vehicle_task_survives_an_unexpected_error(world):
     hub = FlakyHub()
     async with (
         LinkManager(telemetry_hz=10.0) as links,
-        FleetManager(engine=engine, links=links, hub=hub, reconnect_backoff_s=(0.2, 1.0)),
+        FleetManager(
+            engine=engine, links=links, hub=hub, registry_poll_s=0.3, reconnect_backoff_s=(0.2, 1.0)
+        ) as fleet,
     ):
         await _until(lambda: hub.failures == 1, 15, "the hub error")
         await _until(lambda: 1 in hub.latest(), 15, "telemetry after the error")
+        # a vehicle task that ends anyway (here: cancelled from outside) is started again
+        fleet._conns[1].task.cancel()
+        await asyncio.sleep(0.1)
+        ended_at = time.time()
+        await _until(
+            lambda: hub.latest()[1].received_at > ended_at + 0.5, 15, "telemetry from a restarted task"
+        )
     hub.close()
