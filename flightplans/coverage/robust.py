@@ -43,20 +43,32 @@ def overlay(op: str, a: BaseGeometry, b: BaseGeometry) -> BaseGeometry:
     raise PlanningError(f"geometry {op} failed even on a 1 cm grid; simplify the area and try again")
 
 
-def swept(path: BaseGeometry, radius_m: float) -> BaseGeometry:
+def _legs_cover(xy: np.ndarray, radius_m: float) -> BaseGeometry:
+    legs = shapely.linestrings(np.stack([xy[:-1], xy[1:]], axis=1))
+    return shapely.union_all(shapely.buffer(legs, radius_m, quad_segs=6), grid_size=1e-6)
+
+
+def swept(path: BaseGeometry, radius_m: float, *, chunk: int = 24) -> BaseGeometry:
     """Everything within ``radius_m`` of a path (or paths), as a valid polygon.
 
-    GEOS can return an invalid, too large buffer for a path that crosses itself; then the path is
-    buffered leg by leg and the legs' buffers are merged (slower, but right).
+    GEOS can return an invalid, wrong-sized buffer for a path that crosses itself. Then the path is
+    buffered in runs of ``chunk`` legs, a run that still fails leg by leg, and the pieces merged.
+
+    >>> from shapely.geometry import LineString
+    >>> round(swept(LineString([(0, 0), (10, 0)]), 1.0).area, 1)
+    23.1
     """
     cover = path.buffer(radius_m, quad_segs=6)
     if cover.is_valid:
         return cover
-    legs = []
+    pieces = []
     for line in shapely.get_parts(path):
         xy = shapely.get_coordinates(line)
-        if len(xy) == 1:
-            legs.append(shapely.points(xy[0]))
-        else:
-            legs.extend(shapely.linestrings(np.stack([xy[:-1], xy[1:]], axis=1)))
-    return shapely.union_all(shapely.buffer(np.asarray(legs), radius_m, quad_segs=6), grid_size=1e-6)
+        if len(xy) < 2:
+            pieces.append(shapely.points(xy[0]).buffer(radius_m, quad_segs=6))
+            continue
+        for i in range(0, len(xy) - 1, chunk):
+            run = xy[i : i + chunk + 1]
+            piece = shapely.linestrings(run).buffer(radius_m, quad_segs=6)
+            pieces.append(piece if piece.is_valid else _legs_cover(run, radius_m))
+    return shapely.union_all(np.asarray(pieces, dtype=object), grid_size=1e-6)
