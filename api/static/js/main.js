@@ -75,7 +75,6 @@ function setTab(tab) {
 async function loadVehicles() {
   const items = await getAll("/vehicles");
   state.vehicles = new Map(items.map((v) => [v.id, v]));
-  state.sysidToId = new Map(items.map((v) => [v.sysid, v.id]));
   emit("vehicles");
 }
 
@@ -99,8 +98,7 @@ async function loadIncidents() {
 
 function onLive(msg) {
   if (msg.type === "snapshot") {
-    // Snapshots carry the MAVLink sysid; the API speaks registry ids.
-    const id = state.sysidToId.get(msg.vehicle_id) ?? msg.vehicle_id;
+    const id = msg.vehicle_id; // registry id, as everywhere in the API
     state.telemetry.set(id, msg);
     updateVehicle(id, msg);
     emit("telemetry", id);

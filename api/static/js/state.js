@@ -6,7 +6,6 @@ export const state = {
   me: null, // {username, role}
   config: { tile_url: "" },
   vehicles: new Map(), // registry id -> VehicleRead
-  sysidToId: new Map(),
   telemetry: new Map(), // registry id -> latest snapshot
   trails: new Map(), // registry id -> [[lat, lon], ...]
   missions: new Map(), // mission id -> MissionRead (recent)
