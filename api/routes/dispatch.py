@@ -18,7 +18,7 @@ from mission.auth.models import Principal
 from mission.auth.roles import Role
 from mission.dispatch.dispatcher import decision_json
 from mission.dispatch.energy import Wind
-from mission.dispatch.ranking import DispatchRequest, rank
+from mission.dispatch.ranking import DispatchRequest
 from mission.incidents import service as incidents
 from mission.incidents.metrics import ResponseSummary
 from mission.patrols.models import CoverageGap, CoverageGapRead
@@ -78,9 +78,7 @@ def candidates(
     request = DispatchRequest(
         lat, lon, overhead_s=overhead_s, alt_m=alt_m, required_capabilities=frozenset(capabilities or ())
     )
-    decision = rank(
-        dispatcher.states(), request, airspace=dispatcher.airspace(around=(lat, lon)), wind=dispatcher.wind
-    )
+    decision = dispatcher.decide(request)
     return DecisionOut(**decision_json(decision))
 
 

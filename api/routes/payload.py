@@ -74,6 +74,7 @@ async def use_payload(
         vehicle_id=vehicle_id,
         request=data,
         actor=who.username,
+        role=str(who.role),
     )
     return PayloadUseRead.model_validate(use)
 

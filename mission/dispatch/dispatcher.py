@@ -12,8 +12,9 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from datetime import timedelta
 from typing import Any, Protocol
 
 from shapely.geometry import LineString, Point
@@ -23,7 +24,7 @@ from sqlmodel import Session, col, select
 from flightplans.errors import PlanningError
 from flightplans.geodesy import LocalFrame, distance_m
 from flightplans.items import Geofence
-from mission.airspace.service import active_restrictions
+from mission.airspace.service import Restriction
 from mission.audit import service as audit
 from mission.audit.clock import as_utc, utcnow
 from mission.control import service as control
@@ -39,7 +40,7 @@ from mission.dispatch.ranking import (
     nearest_docked,
     rank,
 )
-from mission.dispatch.relief import plan_relief
+from mission.dispatch.relief import plan_relief, time_until_leave_s
 from mission.dispatch.routing import Airspace, NoFlyZone
 from mission.errors import InvalidTransition, LinkError, SkywardenError, VehicleUnavailable
 from mission.incidents import service as incidents
@@ -47,7 +48,7 @@ from mission.incidents.models import Incident, IncidentCreate, IncidentSource, I
 from mission.link.types import TelemetrySnapshot, VehicleLink
 from mission.missions import service as missions_service
 from mission.missions.codec import geofence_from_json
-from mission.missions.gate import nofly_from
+from mission.missions.gate import nofly_from, restrictions_during
 from mission.missions.models import Mission, MissionCreate, PlanSpec
 from mission.patrols.models import CoverageGap, PatrolRun, RunStatus
 from mission.patrols.scheduler import finish_run
@@ -97,6 +98,8 @@ class DispatchConfig:
     overwatch_period_wall_s: float = 1.0
     speed_factor: float = 1.0  # simulated seconds per wall second
     max_attempts: int = 2
+    # Restrictions starting up to this long after a flight's expected end count too (simulated seconds).
+    airspace_margin_s: float = 600.0
     performance: PerformanceDefaults = field(default_factory=PerformanceDefaults)
     policy: str = "first_arrival"  # or "nearest_dock", the baseline the benchmark compares with
 
@@ -144,6 +147,8 @@ class Dispatcher:
         self.ledger = DockLedger()
         self._flights: dict[int, asyncio.Task[None]] = {}  # vehicle id -> its flight task
         self._relief: dict[int, int] = {}  # incident id -> relief vehicle id in flight
+        self._homing: dict[int, asyncio.Task[Any]] = {}  # vehicle id -> its flight home
+        self._left: set[tuple[int, int]] = set()  # (incident, vehicle) sent home for its reserve
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self.takeoff_ack_s: list[float] = []  # request -> take-off acknowledged, wall seconds
@@ -168,12 +173,54 @@ class Dispatcher:
 
     # -- what dispatch sees -------------------------------------------------------------------------------
 
-    def airspace(self, *, around: tuple[float, float]) -> Airspace:
-        """The active no-fly and event zones, in a frame centred near ``around`` (lat, lon)."""
+    def restrictions(self, *, span_s: float = 0.0) -> list[Restriction]:
+        """Zones active at any time of a ``span_s`` (simulated s) flight from now, plus the margin."""
+        wall_s = (max(0.0, span_s) + self.config.airspace_margin_s) / max(self.config.speed_factor, 1e-9)
+        now = utcnow()
         with Session(self._engine) as session:
-            restrictions = active_restrictions(session=session)
+            return restrictions_during(session=session, start=now, end=now + timedelta(seconds=wall_s))
+
+    def airspace(self, *, around: tuple[float, float], span_s: float = 0.0) -> Airspace:
+        """The zones active during a ``span_s`` flight from now, in a frame centred near ``around``."""
+        restrictions = self.restrictions(span_s=span_s)
         zones = [NoFlyZone(r.name, r.geometry) for r in restrictions if r.geometry.geom_type == "Polygon"]
         return Airspace(LocalFrame(*around), zones, margin_m=self.config.nofly_margin_m)
+
+    def decide(
+        self, request: DispatchRequest, *, states: Sequence[VehicleState] | None = None
+    ) -> DispatchDecision:
+        """Rank ``states`` (default: the fleet) for ``request`` against the airspace of the whole flight.
+
+        The flight's length is not known before ranking: rank over the overwatch time, then again over
+        out + overwatch + back of the chosen vehicle until that span no longer grows.
+        """
+        pool = list(states) if states is not None else self.states()
+        span_s = request.overhead_s
+        decision = DispatchDecision(chosen=None, candidates=(), explanation="no ranking")
+        for _ in range(3):
+            space = self.airspace(around=(request.lat, request.lon), span_s=span_s)
+            decision = self._rank(pool, request, space)
+            if decision.chosen is None:
+                return decision
+            need_s = request.overhead_s + 2.0 * decision.chosen.eta_s
+            if need_s <= span_s:
+                return decision
+            span_s = need_s
+        return decision
+
+    def _rank(
+        self, states: list[VehicleState], request: DispatchRequest, space: Airspace
+    ) -> DispatchDecision:
+        if self.config.policy != "nearest_dock":
+            return rank(states, request, airspace=space, wind=self.wind)
+        base = nearest_docked(states, request, airspace=space, wind=self.wind)
+        return DispatchDecision(
+            chosen=base,
+            candidates=(base,) if base else (),
+            explanation=f"baseline policy: nearest docked vehicle {base.name}"
+            if base
+            else "baseline: none fit",
+        )
 
     def states(self) -> list[VehicleState]:
         """Every vehicle as a candidate; vehicles this dispatcher is flying count as busy."""
@@ -198,12 +245,7 @@ class Dispatcher:
         """The ranked candidates for an incident now, changing nothing."""
         with Session(self._engine) as session:
             incident = incidents.get(session=session, incident_id=incident_id)
-        return rank(
-            self.states(),
-            self._request(incident),
-            airspace=self.airspace(around=(incident.lat, incident.lon)),
-            wind=self.wind,
-        )
+        return self.decide(self._request(incident))
 
     # -- intake ---------------------------------------------------------------------------------------------
 
@@ -277,18 +319,7 @@ class Dispatcher:
                 )
             request = self._request(incident)
         states = [s for s in self.states() if s.vehicle_id not in exclude]
-        space = self.airspace(around=(request.lat, request.lon))
-        if self.config.policy == "nearest_dock":
-            base = nearest_docked(states, request, airspace=space, wind=self.wind)
-            decision = DispatchDecision(
-                chosen=base,
-                candidates=(base,) if base else (),
-                explanation=f"baseline policy: nearest docked vehicle {base.name}"
-                if base
-                else "baseline: none fit",
-            )
-        else:
-            decision = rank(states, request, airspace=space, wind=self.wind)
+        decision = self.decide(request, states=states)
         stored = decision_json(decision)
         chosen = decision.chosen
         if chosen is None:
@@ -350,9 +381,7 @@ class Dispatcher:
         state = next((s for s in self.states() if s.vehicle_id == vehicle_id), None)
         if state is None:
             raise VehicleUnavailable(f"vehicle {vehicle_id} is no longer registered")
-        est = rank(
-            [state], request, airspace=self.airspace(around=(request.lat, request.lon)), wind=self.wind
-        )
+        est = self.decide(request, states=[state])
         if est.chosen is None:
             raise VehicleUnavailable(
                 f"vehicle {vehicle_id} cannot serve incident {incident_id}: {est.explanation}"
@@ -406,44 +435,23 @@ class Dispatcher:
         exclude: frozenset[int],
         relief_for: int | None,
     ) -> None:
+        """One flight to a scene. On every failing exit an airborne, unheld vehicle is sent home."""
         vid = chosen.vehicle_id
         relief = relief_for is not None
         try:
-            link = self._fleet.link(vid)
-            if chosen.preempts_patrol_run is not None or chosen.activity is Activity.PATROL:
-                await self._preempt(vid, incident_id)
-            fence = self._fence(vid, chosen, request)
-            if chosen.activity is Activity.DOCKED:
-                await link.arm()
-                await link.takeoff(request.alt_m)
-                self.takeoff_ack_s.append(time.monotonic() - t0)
-            if not relief:
-                with session_scope(self._engine) as session:
-                    incidents.mark_airborne(session=session, incident_id=incident_id, actor=ACTOR)
-                    incidents.transition(
-                        session=session,
-                        incident_id=incident_id,
-                        to=IncidentState.EN_ROUTE,
-                        actor=ACTOR,
-                        details={"vehicle_id": vid},
-                    )
-                self._hub.emit(
-                    Event(kind="incident.en_route", vehicle_id=vid, data={"incident_id": incident_id})
+            await self._fly_to_scene(incident_id, chosen, request, t0=t0, relief=relief)
+            if relief:
+                await self._relieved(incident_id, old_vehicle=relief_for, new_vehicle=vid)
+                return
+            with session_scope(self._engine) as session:
+                incidents.transition(
+                    session=session,
+                    incident_id=incident_id,
+                    to=IncidentState.ON_SCENE,
+                    actor=ACTOR,
+                    details={"vehicle_id": vid},
                 )
-            # The fence of its last mission would stop it short: replace it (while climbing, if docked).
-            await link.upload_geofence(fence)
-            if chosen.activity is Activity.DOCKED:
-                await self._wait(
-                    vid,
-                    lambda s: (s.alt_rel_m or 0.0) >= request.alt_m * self.config.climb_fraction,
-                    what="climb",
-                )
-            for lat, lon in chosen.route_latlon[1:]:
-                self._check_control(vid)
-                await link.goto(lat, lon, request.alt_m)
-                await self._wait(vid, _near(lat, lon, self.config.arrive_within_m), what="transit")
-            self._check_control(vid)
-            await self._overwatch(link, request)
+            self._hub.emit(Event(kind="incident.on_scene", vehicle_id=vid, data={"incident_id": incident_id}))
         except _PilotTookOver as took:
             with session_scope(self._engine) as session:
                 incidents.note(
@@ -453,32 +461,111 @@ class Dispatcher:
                     actor=took.holder,
                     details={"vehicle_id": vid},
                 )
-            return
-        except (LinkError, VehicleUnavailable) as err:
-            log.warning("incident %s: vehicle %s failed: %s", incident_id, vid, err)
-            await self._flight_failed(incident_id, vid, err, attempt=attempt, exclude=exclude, relief=relief)
-            return
-        if relief:
-            await self._relieved(incident_id, old_vehicle=relief_for, new_vehicle=vid)
-            return
-        with session_scope(self._engine) as session:
-            incidents.transition(
-                session=session,
-                incident_id=incident_id,
-                to=IncidentState.ON_SCENE,
-                actor=ACTOR,
-                details={"vehicle_id": vid},
-            )
-        self._hub.emit(Event(kind="incident.on_scene", vehicle_id=vid, data={"incident_id": incident_id}))
+        except Exception as err:  # anything at all: the vehicle must not be left flying unsupervised
+            if isinstance(err, SkywardenError | PlanningError):
+                log.warning("incident %s: vehicle %s failed: %s", incident_id, vid, err)
+            else:
+                log.exception("incident %s: flight of vehicle %s failed unexpectedly", incident_id, vid)
+            try:
+                self._home_if_airborne(vid, incident_id=incident_id, reason=f"flight failed: {err}")
+                await self._flight_failed(
+                    incident_id, vid, err, attempt=attempt, exclude=exclude, relief=relief
+                )
+            except Exception:
+                log.exception(
+                    "incident %s: recovering from the failed flight of vehicle %s", incident_id, vid
+                )
 
-    def _fence(self, vid: int, chosen: CandidateEstimate, request: DispatchRequest) -> Geofence:
+    async def _fly_to_scene(
+        self,
+        incident_id: int,
+        chosen: CandidateEstimate,
+        request: DispatchRequest,
+        *,
+        t0: float,
+        relief: bool,
+    ) -> None:
+        vid = chosen.vehicle_id
+        link = self._fleet.link(vid)
+        if chosen.preempts_patrol_run is not None or chosen.activity is Activity.PATROL:
+            await self._preempt(vid, incident_id)
+        span_s = request.overhead_s + 2.0 * chosen.eta_s
+        fence = self._fence(vid, chosen, request, span_s=span_s)
+        # The fence of its last mission would stop it short: replace it, and before arming, so that a
+        # fence the vehicle refuses keeps it on the ground.
+        self._audit("geofence", vid, incident_id=incident_id, shapes=len(fence.shapes))
+        await link.upload_geofence(fence)
+        if chosen.activity is Activity.DOCKED:
+            self._check_control(vid)
+            self._audit("arm", vid, incident_id=incident_id)
+            await link.arm()
+            self._audit("takeoff", vid, incident_id=incident_id, alt_m=request.alt_m)
+            await link.takeoff(request.alt_m)
+            self.takeoff_ack_s.append(time.monotonic() - t0)
+        if not relief:
+            with session_scope(self._engine) as session:
+                incidents.mark_airborne(session=session, incident_id=incident_id, actor=ACTOR)
+                incidents.transition(
+                    session=session,
+                    incident_id=incident_id,
+                    to=IncidentState.EN_ROUTE,
+                    actor=ACTOR,
+                    details={"vehicle_id": vid},
+                )
+            self._hub.emit(Event(kind="incident.en_route", vehicle_id=vid, data={"incident_id": incident_id}))
+        if chosen.activity is Activity.DOCKED:
+            await self._wait(
+                vid,
+                lambda s: (s.alt_rel_m or 0.0) >= request.alt_m * self.config.climb_fraction,
+                what="climb",
+            )
+        for lat, lon in chosen.route_latlon[1:]:
+            self._check_control(vid)
+            self._audit("goto", vid, incident_id=incident_id, lat=lat, lon=lon, alt_m=request.alt_m)
+            await link.goto(lat, lon, request.alt_m)
+            await self._wait(vid, _near(lat, lon, self.config.arrive_within_m), what="transit")
+        self._check_control(vid)
+        await self._overwatch(link, request, vid=vid, incident_id=incident_id)
+
+    def _audit(self, action: str, vid: int, **details: Any) -> None:
+        """Write a vehicle action to the hash-chained audit log (before it is sent)."""
+        with session_scope(self._engine) as session:
+            audit.record(
+                session=session,
+                actor=ACTOR,
+                action=f"dispatch.{action}",
+                target=f"vehicle:{vid}",
+                details=details,
+            )
+
+    def _holder(self, vid: int) -> str | None:
+        with Session(self._engine) as session:
+            return control.holder_of(session=session, vehicle_id=vid)
+
+    def _home_if_airborne(self, vid: int, *, incident_id: int | None, reason: str) -> None:
+        """Send the vehicle home (routed) when it is in the air; _send_home leaves a pilot's vehicle alone."""
+        snap = self._fleet.latest(vid)
+        if snap is not None and snap.in_air:
+            self._spawn_home(vid, incident_id=incident_id, reason=reason)
+
+    def _spawn_home(self, vid: int, *, incident_id: int | None, reason: str) -> None:
+        running = self._homing.get(vid)
+        if running is not None and not running.done():
+            return
+        task = self._spawn(
+            self._send_home(vid, incident_id=incident_id, reason=reason), name=f"vehicle:{vid}:home"
+        )
+        self._homing[vid] = task
+
+    def _fence(
+        self, vid: int, chosen: CandidateEstimate, request: DispatchRequest, *, span_s: float
+    ) -> Geofence:
         """The operating area of this flight (route, scene and home, grown) with the no-fly zones in it."""
         profile = next((p for p in self._fleet.profiles() if p.id == vid), None)
         home = (profile.home_lat, profile.home_lon) if profile is not None else None
         points = [(lon, lat) for lat, lon in chosen.route_latlon] or [(request.lon, request.lat)]
         path = LineString(points) if len(points) > 1 else Point(points[0])
-        with Session(self._engine) as session:
-            zones = nofly_from(active_restrictions(session=session))
+        zones = nofly_from(self.restrictions(span_s=span_s))
         return build_geofence(
             path_wgs=path,
             home=home,
@@ -487,12 +574,23 @@ class Dispatcher:
             margin_m=self.config.fence_margin_m,
         )
 
-    async def _overwatch(self, link: VehicleLink, request: DispatchRequest) -> None:
+    async def _overwatch(
+        self, link: VehicleLink, request: DispatchRequest, *, vid: int, incident_id: int
+    ) -> None:
         """Orbit the scene at a safe altitude, or hover over it where an orbit would touch a no-fly zone."""
-        space = self.airspace(around=(request.lat, request.lon))
+        space = self.airspace(around=(request.lat, request.lon), span_s=request.overhead_s)
         ring = Point(0.0, 0.0).buffer(self.config.orbit_radius_m + space.margin_m)
         clear = not any(ring.intersects(z) for _, z in space.zones_xy)
         if clear:
+            self._audit(
+                "orbit",
+                vid,
+                incident_id=incident_id,
+                lat=request.lat,
+                lon=request.lon,
+                alt_m=request.alt_m,
+                radius_m=self.config.orbit_radius_m,
+            )
             await link.orbit(
                 request.lat,
                 request.lon,
@@ -501,6 +599,7 @@ class Dispatcher:
                 speed_m_s=self.config.orbit_speed_m_s,
             )
         else:
+            self._audit("hold", vid, incident_id=incident_id, reason="an orbit would touch a no-fly zone")
             await link.hold()
 
     async def _flight_failed(
@@ -597,6 +696,9 @@ class Dispatcher:
             mission_id = mission.id
             gap_id = gap.id
             alt_m = float(mission.plan.get("params", {}).get("alt_m", 60.0)) if mission.plan else 60.0
+        self._audit(
+            "preempt", vid, incident_id=incident_id, mission_id=mission_id, waypoints_left=len(remaining)
+        )
         if self._supervisor is not None:
             self._supervisor.note_manual_command(vehicle_id=vid, command="goto", actor=ACTOR)
         if run_id is not None:
@@ -687,13 +789,19 @@ class Dispatcher:
         with Session(self._engine) as session:
             mission = session.get(Mission, mission_id)
             fence_json = mission.geofence if mission is not None else None
-        shortfall = self._resume_shortfall(vid, waypoints)
+        holder = self._holder(vid)
+        shortfall = (
+            f"pilot {holder} holds the vehicle"
+            if holder is not None
+            else self._resume_shortfall(vid, waypoints)
+        )
         if shortfall:
             resolution = f"not resumed: {shortfall}"
         else:
             try:
                 if fence_json:
                     # Dispatch replaced the patrol's fence with the incident's: put the patrol's back first.
+                    self._audit("geofence", vid, mission_id=mission_id, purpose="resume patrol")
                     await self._fleet.link(vid).upload_geofence(geofence_from_json(fence_json))
                 await self._supervisor.resume(mission_id=mission_id, actor=actor)
             except SkywardenError as err:
@@ -718,7 +826,10 @@ class Dispatcher:
             *[(w[0], w[1]) for w in waypoints],
             (state.home_lat, state.home_lon),
         ]
-        space = self.airspace(around=(state.lat, state.lon))
+        space = self.airspace(
+            around=(state.lat, state.lon),
+            span_s=state.perf.battery_wh * 3600.0 / max(state.perf.cruise_power_w, 1.0),
+        )
         xy = [space.frame.point_to_local(lat, lon) for lat, lon in points]
         need_wh = cruise(tuple(xy), state.perf, wind=self.wind).energy_wh + state.perf.reserve_wh
         have_wh = state.battery_pct / 100.0 * state.perf.battery_wh
@@ -755,20 +866,77 @@ class Dispatcher:
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-            self._spawn(self._send_home(v), name=f"vehicle:{v}:home")
+            self._spawn_home(v, incident_id=incident_id, reason=f"incident closed: {reason}")
         self._hub.emit(
             Event(kind="incident.closed", vehicle_id=vid, data={"incident_id": incident_id, "reason": reason})
         )
         return incident
 
-    async def _send_home(self, vid: int) -> None:
+    async def _send_home(self, vid: int, *, incident_id: int | None = None, reason: str = "") -> None:
+        """Bring an airborne vehicle home (resuming its patrol if it was pulled off one); never a pilot's."""
+        try:
+            snap = self._fleet.latest(vid)
+            if snap is None or not snap.in_air:
+                return
+            holder = self._holder(vid)
+            if holder is not None:
+                self._note_skip(vid, incident_id=incident_id, holder=holder, what=f"return home ({reason})")
+                return
+            if await self.resume_preempted(vid):
+                return
+            await self._fly_home(vid, incident_id=incident_id, reason=reason)
+        except _PilotTookOver as took:
+            self._note_skip(vid, incident_id=incident_id, holder=took.holder, what="the rest of the way home")
+        except Exception:
+            log.exception("vehicle %s: the flight home failed; plain RTL as the last resort", vid)
+            if self._holder(vid) is None:
+                self._audit(
+                    "return", vid, incident_id=incident_id, reason="last resort after a failed detour"
+                )
+                with contextlib.suppress(SkywardenError):
+                    await self._fleet.link(vid).return_to_launch()
+
+    def _note_skip(self, vid: int, *, incident_id: int | None, holder: str, what: str) -> None:
+        log.info("vehicle %s is held by %s: dispatch skips %s", vid, holder, what)
+        if incident_id is None:
+            return
+        with session_scope(self._engine) as session:
+            incidents.note(
+                session=session,
+                incident_id=incident_id,
+                kind="pilot_holds",
+                actor=ACTOR,
+                details={"vehicle_id": vid, "holder": holder, "skipped": what},
+            )
+
+    async def _fly_home(self, vid: int, *, incident_id: int | None, reason: str) -> None:
+        """RTL; first along the routed detour when the straight way home crosses a zone (PX4 RTL does not)."""
+        link = self._fleet.link(vid)
         snap = self._fleet.latest(vid)
-        if snap is None or not snap.in_air:
-            return
-        if await self.resume_preempted(vid):
-            return
-        with contextlib.suppress(SkywardenError):
-            await self._fleet.link(vid).return_to_launch()
+        profile = next((p for p in self._fleet.profiles() if p.id == vid), None)
+        via: list[tuple[float, float]] = []
+        alt_m = 60.0
+        if snap is not None and snap.lat is not None and snap.lon is not None and profile is not None:
+            home = (profile.home_lat, profile.home_lon)
+            if snap.home_ok and snap.home_lat is not None and snap.home_lon is not None:
+                home = (snap.home_lat, snap.home_lon)
+            alt_m = min(120.0, max(10.0, snap.alt_rel_m or 0.0))
+            transit_s = distance_m(snap.lat, snap.lon, *home) / max(profile.cruise_speed_m_s, 1.0)
+            space = self.airspace(around=home, span_s=3.0 * transit_s)
+            try:
+                route = space.route((snap.lat, snap.lon), home)
+            except PlanningError as err:
+                log.warning("vehicle %s: no routed way home (%s); straight RTL", vid, err)
+            else:
+                via = space.to_latlon(route)[1:-1]
+        for lat, lon in via:
+            self._check_control(vid)
+            self._audit("goto", vid, incident_id=incident_id, lat=lat, lon=lon, alt_m=alt_m, purpose="home")
+            await link.goto(lat, lon, alt_m)
+            await self._wait(vid, _near(lat, lon, self.config.arrive_within_m), what="the way home")
+        self._check_control(vid)
+        self._audit("return", vid, incident_id=incident_id, reason=reason[:200], detour_points=len(via))
+        await link.return_to_launch()
 
     async def _relieved(self, incident_id: int, *, old_vehicle: int | None, new_vehicle: int) -> None:
         self._relief.pop(incident_id, None)
@@ -793,7 +961,7 @@ class Dispatcher:
             )
         )
         if old_vehicle is not None:
-            self._spawn(self._send_home(old_vehicle), name=f"vehicle:{old_vehicle}:home")
+            self._spawn_home(old_vehicle, incident_id=incident_id, reason="relieved")
 
     def _on_scene(self) -> list[Incident]:
         with Session(self._engine) as session:
@@ -804,11 +972,18 @@ class Dispatcher:
             )
 
     async def overwatch_tick(self) -> None:
-        """Close overwatches whose time is up; launch reliefs so no scene is left uncovered."""
+        """Close overwatches whose time is up; launch reliefs so no scene is left uncovered.
+
+        A vehicle whose leave time has come goes home even when no relief can take over (the incident is
+        then unassigned again, with a note). Incidents whose vehicle a pilot holds are left to the pilot.
+        """
         now = utcnow()
         states = None
+        tick_s = self.config.overwatch_period_wall_s * self.config.speed_factor
         for incident in self._on_scene():
             assert incident.id is not None
+            if incident.vehicle_id is not None and self._holder(incident.vehicle_id) is not None:
+                continue
             on_scene_at = as_utc(incident.on_scene_at) if incident.on_scene_at else now
             elapsed_s = (now - on_scene_at).total_seconds() * self.config.speed_factor
             remaining_s = incident.overhead_s - elapsed_s
@@ -817,17 +992,28 @@ class Dispatcher:
                     with contextlib.suppress(InvalidTransition):
                         await self.close(incident.id, actor=ACTOR, reason="overwatch time complete")
                 continue
-            if incident.id in self._relief or incident.vehicle_id is None:
+            if incident.vehicle_id is None:
                 continue
             states = states if states is not None else self.states()
             current = next((s for s in states if s.vehicle_id == incident.vehicle_id), None)
             if current is None or not current.link_up:
                 continue
-            request = DispatchRequest(
-                incident.lat, incident.lon, overhead_s=remaining_s, alt_m=incident.alt_m
-            )
-            space = self.airspace(around=(incident.lat, incident.lon))
+            space = self.airspace(around=(incident.lat, incident.lon), span_s=remaining_s)
             try:
+                if incident.id in self._relief:
+                    # A relief is on its way; the vehicle on scene still leaves when its reserve demands it.
+                    leave_in_s = time_until_leave_s(
+                        current,
+                        scene_lat=incident.lat,
+                        scene_lon=incident.lon,
+                        airspace=space,
+                        wind=self.wind,
+                    )
+                    if leave_in_s <= 0:
+                        self._leave_for_reserve(
+                            incident, leave_in_s, "relief not on scene yet", unassign=False
+                        )
+                    continue
                 plan = plan_relief(
                     current,
                     states,
@@ -842,7 +1028,15 @@ class Dispatcher:
             except PlanningError as err:
                 log.warning("incident %s: relief planning failed: %s", incident.id, err)
                 continue
-            horizon_s = self.config.overwatch_period_wall_s * self.config.speed_factor * 2
+            request = DispatchRequest(
+                incident.lat, incident.lon, overhead_s=remaining_s, alt_m=incident.alt_m
+            )
+            if plan.needs_relief and plan.relief is None and plan.leave_in_s <= tick_s:
+                self._leave_for_reserve(incident, plan.leave_in_s, plan.explanation, unassign=True)
+                states = None
+                await self._redispatch(incident.id, exclude=frozenset({current.vehicle_id}))
+                continue
+            horizon_s = tick_s * 2
             if not plan.needs_relief or plan.relief is None or (plan.launch_in_s or 0.0) > horizon_s:
                 continue
             self._relief[incident.id] = plan.relief.vehicle_id
@@ -856,6 +1050,17 @@ class Dispatcher:
                         "vehicle_id": plan.relief.vehicle_id,
                         "explanation": plan.explanation,
                         "leave_in_s": round(plan.leave_in_s, 1),
+                    },
+                )
+                audit.record(
+                    session=session,
+                    actor=ACTOR,
+                    action="dispatch.relief_launch",
+                    target=f"vehicle:{plan.relief.vehicle_id}",
+                    details={
+                        "incident_id": incident.id,
+                        "relieves_vehicle_id": current.vehicle_id,
+                        "explanation": plan.explanation,
                     },
                 )
             self._hub.emit(
@@ -876,12 +1081,48 @@ class Dispatcher:
                 relief_for=incident.vehicle_id,
             )
 
+    def _leave_for_reserve(self, incident: Incident, leave_in_s: float, why: str, *, unassign: bool) -> None:
+        """The vehicle on scene must go home now to land with its reserve: note it, announce it, send it."""
+        assert incident.id is not None and incident.vehicle_id is not None
+        vid = incident.vehicle_id
+        if (incident.id, vid) in self._left:
+            return
+        self._left.add((incident.id, vid))
+        details = {"vehicle_id": vid, "leave_in_s": round(leave_in_s, 1), "explanation": why[:300]}
+        with session_scope(self._engine) as session:
+            incidents.note(
+                session=session,
+                incident_id=incident.id,
+                kind="left_for_reserve",
+                actor=ACTOR,
+                details=details,
+            )
+            if unassign:
+                incidents.transition(
+                    session=session,
+                    incident_id=incident.id,
+                    to=IncidentState.NEW,
+                    actor=ACTOR,
+                    details={**details, "error": "vehicle left for its battery reserve; no relief"},
+                )
+        self._hub.emit(
+            Event(kind="incident.uncovered", vehicle_id=vid, data={"incident_id": incident.id, **details})
+        )
+        log.warning("incident %s: vehicle %s leaves for its reserve: %s", incident.id, vid, why)
+        self._spawn_home(vid, incident_id=incident.id, reason="battery reserve")
+
+    async def _redispatch(self, incident_id: int, *, exclude: frozenset[int]) -> None:
+        with contextlib.suppress(SkywardenError, PlanningError):
+            await self.dispatch(incident_id, actor=ACTOR, exclude=exclude)
+
     async def _overwatch_loop(self) -> None:
         while True:
             try:
                 await self.overwatch_tick()
             except (SkywardenError, PlanningError) as err:
                 log.warning("overwatch tick failed: %s", err)
+            except Exception:
+                log.exception("overwatch tick failed unexpectedly")
             await asyncio.sleep(self.config.overwatch_period_wall_s)
 
 

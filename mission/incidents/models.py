@@ -26,7 +26,7 @@ S = IncidentState
 
 # to-state -> states it may be entered from. Unassigning (back to new) happens when a launch fails.
 ALLOWED_FROM: dict[IncidentState, frozenset[IncidentState]] = {
-    S.NEW: frozenset({S.ASSIGNED, S.EN_ROUTE}),
+    S.NEW: frozenset({S.ASSIGNED, S.EN_ROUTE, S.ON_SCENE}),  # on scene: left for its reserve, no relief
     S.ASSIGNED: frozenset({S.NEW}),
     S.EN_ROUTE: frozenset({S.ASSIGNED}),
     S.ON_SCENE: frozenset({S.EN_ROUTE}),

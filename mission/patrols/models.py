@@ -9,12 +9,15 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 from pydantic import Field as PydField
 from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from flightplans.errors import PlanningError
 from mission.audit.clock import UtcDatetime, utcnow
+from mission.missions.models import PlanSpec
+from mission.planning import _parse_geometry, parse_params
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
@@ -90,6 +93,23 @@ def check_hhmm(value: str | None) -> str | None:
     return value
 
 
+def check_plan(plan: dict[str, Any]) -> dict[str, Any]:
+    """The plan as missions take it (kind, GeoJSON geometry, typed params); ValueError names what is wrong."""
+    try:
+        spec = PlanSpec.model_validate(plan)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"plan.{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in err.errors()
+        )
+        raise ValueError(problems) from None
+    try:
+        parse_params(spec.kind, spec.params)
+        _parse_geometry(spec.kind, spec.geometry)
+    except PlanningError as err:
+        raise ValueError(f"plan: {err}") from None
+    return spec.model_dump()
+
+
 def parse_hhmm(value: str) -> time:
     hh, mm = value.split(":")
     return time(int(hh), int(mm))
@@ -125,10 +145,7 @@ class PatrolCreate(BaseModel):
     @field_validator("plan")
     @classmethod
     def _plan(cls, plan: dict[str, Any]) -> dict[str, Any]:
-        for key in ("kind", "geometry"):
-            if key not in plan:
-                raise ValueError(f"plan needs {key!r}")
-        return plan
+        return check_plan(plan)
 
     @model_validator(mode="after")
     def _window(self) -> PatrolCreate:

@@ -212,46 +212,64 @@ class PatrolScheduler:
             return [PatrolRead.model_validate(r) for r in rows]
 
     async def tick(self) -> list[int]:
-        """Claim and start every slot due since the last tick; returns the run ids this tick claimed."""
+        """Claim and start every slot due since the last tick; returns the run ids this tick claimed.
+
+        One patrol failing (a bad stored plan or cron) is logged and never keeps the others' slots from
+        firing; the cursor moves on only once every patrol has been looked at.
+        """
         now = self.clock.now()
         after = self._cursor
-        self._cursor = now
         claimed: list[int] = []
         for patrol in self._patrols():
             assert patrol.id is not None
-            for slot in due_slots(patrol, after=after, until=now):
+            try:
+                slots = due_slots(patrol, after=after, until=now)
+            except Exception:
+                log.exception("patrol %s (%r): cannot compute its slots", patrol.id, patrol.name)
+                continue
+            for slot in slots:
                 run_id = claim(engine=self._engine, patrol_id=patrol.id, scheduled_for=slot, at=now)
                 if run_id is None:
                     continue
                 claimed.append(run_id)
                 await self._start(patrol, run_id, slot)
+        self._cursor = now
         return claimed
 
     async def _start(self, patrol: PatrolRead, run_id: int, slot: datetime) -> None:
+        """Launch a claimed slot; whatever goes wrong is recorded on the run as FAILED with the reason."""
         now = self.clock.now()
-        if not in_window(patrol, slot):
-            self._finish(
-                run_id, RunStatus.SKIPPED, f"{slot.isoformat()} is outside the patrol window", at=now
-            )
-            return
-        choice = choose_patrol_vehicle(self._launcher.vehicle_states(), patrol)
-        if choice.vehicle_id is None:
-            self._finish(run_id, RunStatus.SKIPPED, choice.reason, at=now)
-            return
+        vehicle_id: int | None = None
         try:
-            mission_id = await self._launcher.launch(
-                patrol=patrol, run_id=run_id, vehicle_id=choice.vehicle_id
-            )
-        except SkywardenError as exc:
+            if not in_window(patrol, slot):
+                self._finish(
+                    run_id, RunStatus.SKIPPED, f"{slot.isoformat()} is outside the patrol window", at=now
+                )
+                return
+            choice = choose_patrol_vehicle(self._launcher.vehicle_states(), patrol)
+            if choice.vehicle_id is None:
+                self._finish(run_id, RunStatus.SKIPPED, choice.reason, at=now)
+                return
+            vehicle_id = choice.vehicle_id
+            mission_id = await self._launcher.launch(patrol=patrol, run_id=run_id, vehicle_id=vehicle_id)
+        except (SkywardenError, ValueError) as exc:
+            self._finish(run_id, RunStatus.FAILED, str(exc), vehicle_id=vehicle_id, at=self.clock.now())
+            return
+        except Exception as exc:
+            log.exception("patrol run %s: unexpected error while launching", run_id)
             self._finish(
-                run_id, RunStatus.FAILED, str(exc), vehicle_id=choice.vehicle_id, at=self.clock.now()
+                run_id,
+                RunStatus.FAILED,
+                f"unexpected error: {type(exc).__name__}: {exc}",
+                vehicle_id=vehicle_id,
+                at=self.clock.now(),
             )
             return
         self._finish(
             run_id,
             RunStatus.LAUNCHED,
             "",
-            vehicle_id=choice.vehicle_id,
+            vehicle_id=vehicle_id,
             mission_id=mission_id,
             at=self.clock.now(),
         )
@@ -269,18 +287,26 @@ class PatrolScheduler:
 
     def _sleep_s(self) -> float:
         now = self.clock.now()
-        soonest = min(
-            (next_slot(p, after=now) for p in self._patrols()), default=now + timedelta(seconds=self._poll_s)
-        )
+        soonest = now + timedelta(seconds=self._poll_s)
+        for p in self._patrols():
+            try:
+                soonest = min(soonest, next_slot(p, after=now))
+            except Exception:
+                log.exception("patrol %s (%r): cannot compute its next slot", p.id, p.name)
         return max(0.0, min(self._poll_s, (soonest - now).total_seconds()))
 
     async def _loop(self) -> None:
         while True:
             try:
                 await self.tick()
-            except (SkywardenError, OSError, ValueError) as exc:
-                log.warning("patrol scheduler tick failed: %s", exc)
-            sleeper = asyncio.create_task(self.clock.sleep(self._sleep_s() + 0.001), name="patrols:sleep")
+            except Exception:
+                log.exception("patrol scheduler tick failed")
+            try:
+                sleep_s = self._sleep_s()
+            except Exception:
+                log.exception("patrol scheduler: cannot compute the next wake-up")
+                sleep_s = self._poll_s
+            sleeper = asyncio.create_task(self.clock.sleep(sleep_s + 0.001), name="patrols:sleep")
             waker = asyncio.create_task(self._wake.wait(), name="patrols:wake")
             try:
                 await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)

@@ -8,14 +8,18 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
 from mission.audit import service as audit
+from mission.auth.roles import Role
 from mission.control import service as control
 from mission.db import session_scope
-from mission.errors import Conflict, LinkError, NotFound
+from mission.errors import Conflict, NotFound, PermissionDenied, SkywardenError
 from mission.fleet.manager import VehicleProfile
+from mission.incidents.models import Incident, IncidentState
 from mission.link.types import TelemetrySnapshot, VehicleLink
 from mission.payload.actions import ActuatorCommand, PayloadAction, actuator_command
 from mission.payload.models import MessageCreate, PayloadMessage, PayloadRequest, PayloadUse
 from mission.telemetry.events import Event, EventSink
+
+OPEN_STATES = (IncidentState.ASSIGNED, IncidentState.EN_ROUTE, IncidentState.ON_SCENE)
 
 
 class PayloadFleet(Protocol):
@@ -89,6 +93,7 @@ def _record(
     ok: bool,
     error: str = "",
     mission_id: int | None = None,
+    audited: bool = False,
 ) -> PayloadUse:
     use = PayloadUse(
         actor=actor,
@@ -108,6 +113,8 @@ def _record(
     )
     session.add(use)
     session.flush()
+    if audited:  # the intent was audited before sending; a success needs no second entry
+        return use
     audit.record(
         session=session,
         actor=actor,
@@ -128,6 +135,42 @@ def _record(
     return use
 
 
+def require_payload_authority(
+    *, session: Session, vehicle_id: int, username: str, role: str, incident_id: int | None
+) -> int | None:
+    """Who may fire a payload live; returns the incident the use serves, if any.
+
+    The rule: whoever holds control of the vehicle (as /commands payload needs), or, when no pilot holds
+    it, a dispatcher (or admin) on a vehicle assigned to an open incident (assigned, en route, on scene).
+    PermissionDenied otherwise, naming what to do.
+    """
+    holder = control.holder_of(session=session, vehicle_id=vehicle_id)
+    if holder == username:
+        return incident_id
+    if holder is not None:
+        raise PermissionDenied(f"vehicle {vehicle_id} is controlled by {holder}; ask them for a handoff")
+    if role in (Role.dispatcher.value, Role.admin.value):
+        query = (
+            select(Incident)
+            .where(col(Incident.vehicle_id) == vehicle_id)
+            .where(col(Incident.state).in_([s.value for s in OPEN_STATES]))
+        )
+        if incident_id is not None:
+            query = query.where(col(Incident.id) == incident_id)
+        incident = session.exec(query.order_by(col(Incident.id).desc())).first()
+        if incident is not None:
+            return incident.id
+        which = f"incident {incident_id}" if incident_id is not None else "an open incident"
+        raise PermissionDenied(
+            f"vehicle {vehicle_id} is not assigned to {which}; a dispatcher may use payloads only on a"
+            f" vehicle serving an open incident, otherwise take control of it first"
+            f" (POST /api/v1/vehicles/{vehicle_id}/control)"
+        )
+    raise PermissionDenied(
+        f"take control of vehicle {vehicle_id} first (POST /api/v1/vehicles/{vehicle_id}/control)"
+    )
+
+
 async def use_live(
     *,
     engine: Engine,
@@ -136,19 +179,43 @@ async def use_live(
     vehicle_id: int,
     request: PayloadRequest,
     actor: str,
+    role: str,
 ) -> PayloadUse:
-    """Send a payload action now (DO_SET_ACTUATOR) and record who, where, when and the outcome."""
+    """Send a payload action now (DO_SET_ACTUATOR); audited before sending, the outcome recorded after."""
     profile = fleet.profile(vehicle_id)
     with session_scope(engine) as session:
-        control.require_authority(session=session, vehicle_id=vehicle_id, username=actor, explicit=False)
+        incident_id = require_payload_authority(
+            session=session,
+            vehicle_id=vehicle_id,
+            username=actor,
+            role=role,
+            incident_id=request.incident_id,
+        )
         command = resolve(
             session=session, profile=profile, action=request.action, message_id=request.message_id
         )
-    link = fleet.link(vehicle_id)
+    request = request.model_copy(update={"incident_id": incident_id})
     snap = fleet.latest(vehicle_id)
+    with session_scope(engine) as session:
+        audit.record(
+            session=session,
+            actor=actor,
+            action=f"payload.{request.action.value}",
+            target=f"vehicle:{profile.id}",
+            details={
+                "index": command.index,
+                "value": command.value,
+                "message_id": request.message_id,
+                "via": "live",
+                "lat": snap.lat if snap else None,
+                "lon": snap.lon if snap else None,
+                "incident_id": incident_id,
+            },
+        )
     try:
+        link = fleet.link(vehicle_id)
         await link.set_actuator(command.index, command.value)
-    except LinkError as err:
+    except SkywardenError as err:
         with session_scope(engine) as session:
             _record(
                 session,
@@ -172,6 +239,7 @@ async def use_live(
             snap=snap,
             via="live",
             ok=True,
+            audited=True,
         )
     hub.emit(
         Event(

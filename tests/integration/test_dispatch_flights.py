@@ -189,6 +189,13 @@ async def test_payload_actions_reach_the_vehicle_as_actuator_commands_and_are_re
         )
         assert r.status_code == 201, r.text
         message_id = r.json()["id"]
+        docks = (await svc.get("olga", "/api/v1/dispatch/docks")).json()
+        assert docks[0]["vehicle_id"] == 1 and docks[0]["docked"] and docks[0]["battery_pct"] > 90
+        assert docks[0]["full_in_s"] is not None
+        # A pilot needs control of the vehicle, as for /commands payload.
+        r = await svc.post("alice", "/api/v1/payload/vehicles/1/actions", {"action": "siren.on"})
+        assert r.status_code == 403 and "take control of vehicle 1" in r.json()["error"]["message"]
+        assert (await svc.post("alice", "/api/v1/vehicles/1/control")).status_code == 200
         r = await svc.post(
             "alice",
             "/api/v1/payload/vehicles/1/actions",
@@ -215,12 +222,38 @@ async def test_payload_actions_reach_the_vehicle_as_actuator_commands_and_are_re
         assert uses[0]["lat"] == pytest.approx(offset(0, 0)[0], abs=1e-4)
         audit = (await svc.get("root", "/api/v1/audit?action=payload.speaker.play")).json()["items"]
         assert audit and audit[0]["actor"] == "alice"
-        docks = (await svc.get("olga", "/api/v1/dispatch/docks")).json()
-        assert docks[0]["vehicle_id"] == 1 and docks[0]["docked"] and docks[0]["battery_pct"] > 90
-        assert docks[0]["full_in_s"] is not None
+        assert (
+            await svc.client.delete("/api/v1/vehicles/1/control", headers=svc.auth("alice"))
+        ).status_code == 200
+        # A dispatcher needs no control, but only on a vehicle serving an open incident.
+        r = await svc.post("dan", "/api/v1/payload/vehicles/1/actions", {"action": "siren.on"})
+        assert r.status_code == 403 and "not assigned to an open incident" in r.json()["error"]["message"]
+        lat, lon = offset(100, 100)
+        body = {"lat": lat, "lon": lon, "kind": "fight", "auto_dispatch": False}
+        inc = (await svc.post("dan", "/api/v1/incidents", body)).json()
+        r = await svc.post("dan", f"/api/v1/incidents/{inc['id']}/dispatch?launch=false", None)
+        assert r.status_code == 200 and r.json()["chosen_vehicle_id"] == 1
+        r = await svc.post("dan", "/api/v1/payload/vehicles/1/actions", {"action": "siren.on"})
+        assert r.status_code == 201, r.text
+        assert r.json()["incident_id"] == inc["id"] and r.json()["actor"] == "dan"
+        # ... and never against the pilot who holds it.
+        assert (await svc.post("alice", "/api/v1/vehicles/1/control")).status_code == 200
+        r = await svc.post("dan", "/api/v1/payload/vehicles/1/actions", {"action": "siren.off"})
+        assert r.status_code == 403 and "controlled by alice" in r.json()["error"]["message"]
+        assert (
+            await svc.client.delete("/api/v1/vehicles/1/control", headers=svc.auth("alice"))
+        ).status_code == 200
         # Observers cannot use payloads.
         r = await svc.post("olga", "/api/v1/payload/vehicles/1/actions", {"action": "siren.on"})
         assert r.status_code == 403
+        # A failed send is audited too (intent before the send, the failure after).
+        svc.vehicle(1).blackout(30.0)
+        r = await svc.post("dan", "/api/v1/payload/vehicles/1/actions", {"action": "siren.off"})
+        assert r.status_code == 503, r.text
+        svc.vehicle(1).blackout(0.0)
+        entries = (await svc.get("root", "/api/v1/audit?limit=5")).json()["items"]
+        assert [e["action"] for e in entries[:2]] == ["payload.siren.off.failed", "payload.siren.off"]
+        assert (await svc.get("root", "/api/v1/audit/verify")).json()["ok"]
 
 
 async def test_with_no_drone_to_backfill_the_patrol_resumes_after_the_incident(tmp_path):

@@ -44,14 +44,18 @@ async def test_schedule_fires_on_time_in_sim_time_and_not_twice_after_a_restart(
             "estimated_duration_s": 300,
         }
         assert (await svc.post("dan", "/api/v1/patrols", body)).status_code == 201
-        launched = await until(
-            lambda: [r for r in runs(svc.engine) if r.status == "launched"], 15, "the launch"
+        # Wait on the run's outcome, not on wall-clock timing: under load the launch (upload, arm, start
+        # through MAVSDK) can take several wall seconds; the claim time is what proves punctuality.
+        done = await until(
+            lambda: [r for r in runs(svc.engine) if r.status != "claimed"], 40, "the run's outcome"
         )
-        run = launched[0]
+        run = done[0]
+        assert run.status == "launched", f"run {run.status}: {run.reason}"
         assert run.scheduled_for.replace(tzinfo=UTC) == slot
         late_s = (run.claimed_at.replace(tzinfo=UTC) - slot).total_seconds()
-        assert 0 <= late_s < 2.0 * SPEED * 0.1 + 1.0  # claimed within ~0.1 wall s of the slot (sim seconds)
-        await until(lambda: svc.vehicle(1).state.armed and svc.vehicle(1).state.alt_rel_m > 5, 10, "take-off")
+        # Claimed at the slot, not a minute late: within 2 wall seconds (40 sim s) even on a loaded machine.
+        assert 0 <= late_s < 2.0 * SPEED
+        await until(lambda: svc.vehicle(1).state.armed and svc.vehicle(1).state.alt_rel_m > 5, 30, "take-off")
         assert len(svc.vehicle(1).mission_items()) > 2
         # A restart: the old scheduler stops, a new one starts with a catch-up window over the same slot.
         await svc.parts.scheduler.__aexit__(None, None, None)
