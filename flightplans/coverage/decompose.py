@@ -71,6 +71,13 @@ def decompose(
     ``estimate_s`` rates a part's flight time; each cut adds ``join_s`` for the transit between parts. A
     single cut may look no better than the whole (a leg that bends twice only gains once both bends are
     cut), so cuts within 3 % are followed down and the whole decomposition is judged at the end.
+
+    >>> l_shape = Polygon([(0, 0), (1000, 0), (1000, 100), (100, 100), (100, 1000), (0, 1000)])
+    >>> def rough(p):  # pretend each part is flown along its longer side
+    ...     x0, y0, x1, y1 = p.bounds
+    ...     return p.area / 30 + 100 * min(x1 - x0, y1 - y0) / 30
+    >>> sorted(round(p.area) for p in decompose(l_shape, estimate_s=rough, join_s=10, min_size_m=30))
+    [90000, 100000]
     """
     whole = estimate_s(area)
     parts, cost = _best_split(area, whole, estimate_s, join_s, min_size_m, depth)

@@ -199,5 +199,12 @@ class FreeSpace:
         return out
 
     def path(self, a: tuple[float, float], b: tuple[float, float]) -> list[tuple[float, float]]:
-        """The shortest polyline from a to b inside the region (both ends included)."""
+        """The shortest polyline from a to b inside the region (both ends included).
+
+        Corners it wraps are kept a quarter of the clearance away, inside the region:
+
+        >>> u = Polygon([(0, 0), (30, 0), (30, 30), (20, 30), (20, 10), (10, 10), (10, 30), (0, 30)])
+        >>> [tuple(round(v, 1) for v in p) for p in FreeSpace(u, clearance_m=1).path((5, 25), (25, 25))]
+        [(5.0, 25.0), (9.8, 9.8), (20.2, 9.8), (25.0, 25.0)]
+        """
         return self.paths([(a, b)])[0]

@@ -26,7 +26,11 @@ class Swath:
 
 
 def line_positions(y_min: float, y_max: float, *, swath_m: float) -> np.ndarray:
-    """y of each sweep line: ceil(height / swath) lines, centred, spaced one swath apart."""
+    """y of each sweep line: ceil(height / swath) lines, centred, spaced one swath apart.
+
+    >>> line_positions(0.0, 100.0, swath_m=30).tolist()
+    [5.0, 35.0, 65.0, 95.0]
+    """
     height = y_max - y_min
     n = max(1, math.ceil(height / swath_m - 1e-6))  # a height of exactly k swaths needs k lines
     offset = (height - (n - 1) * swath_m) / 2.0
