@@ -1,7 +1,7 @@
 """Split a concave area at its reflex corners into parts that are each best swept at their own angle.
 
 A bent corridor or a long L is swept faster along each leg than at any one angle. Cuts start at a reflex
-corner of the shell (extending an edge, square across an edge, or splitting the corner's angle) and run to
+corner of the shell (extending either edge, or splitting the corner's angle) and run to
 the boundary; a cut is kept when the estimated flight time of the two parts (each at its best angle, plus a
 transit) beats the whole by a margin, and parts are cut again.
 """
@@ -93,8 +93,8 @@ def _best_split(area, whole, estimate_s, join_s, min_size_m, depth) -> tuple[lis
         a, b = corner - prev, nxt - corner
         left_a = np.array([-a[1], a[0]]) / np.hypot(*a)  # shell is CCW: interior on the left
         left_b = np.array([-b[1], b[0]]) / np.hypot(*b)
-        # extend either edge, cut square across either edge, or split the corner's angle
-        for direction in (a, -b, left_a, left_b, left_a + left_b):
+        # extend either edge, or split the corner's angle
+        for direction in (a, -b, left_a + left_b):
             if tried >= MAX_CUTS_TRIED or np.hypot(*direction) < 1e-9:
                 continue
             parts = _cut(area, corner, direction)

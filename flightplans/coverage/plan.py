@@ -628,11 +628,13 @@ def _fill_to_target(area, free, fs, wps, k: _Knobs):
     main = LineString(wps) if len(wps) > 1 else Point(wps[0])
     cover = swept(main, k.w / 2.0)
     missed = overlay("difference", area, cover)
-    inner = free.buffer(-0.25 * k.c, **_MITRE)
     budget = (1.0 - k.min_coverage) * area.area
+    inner = None
     for _ in range(3):
         if missed.area <= budget or len(wps) < 2:
             break
+        if inner is None:
+            inner = free.buffer(-0.25 * k.c, **_MITRE)
         wps, ways_out = _fill(fs, inner, wps, missed, swath_m=k.w, need_m2=missed.area - 0.5 * budget)
         if not ways_out:
             break
