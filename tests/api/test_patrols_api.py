@@ -65,3 +65,21 @@ async def test_only_dispatchers_and_admins_define_patrols(svc):
     assert (await svc.post("olga", "/api/v1/patrols", patrol())).status_code == 403
     assert (await svc.post("alice", "/api/v1/patrols", patrol())).status_code == 403
     assert (await svc.post("root", "/api/v1/patrols", patrol())).status_code == 201
+
+
+async def test_a_patrol_plan_is_checked_in_full_at_creation(svc):
+    cases = [
+        ({"kind": "bogus", "geometry": 5}, "plan.kind"),
+        ({"kind": "perimeter", "geometry": 5}, "plan.geometry"),
+        ({"kind": "perimeter", "geometry": {"type": "Point", "coordinates": [109.98, 39.82]}}, "Polygon"),
+        ({"kind": "perimeter", "geometry": {"type": "Blob"}}, "'Blob' is not a geometry"),
+        ({"kind": "perimeter", "geometry": AREA, "params": {"swath_m": 30}}, "params.swath_m"),
+        ({"kind": "perimeter", "geometry": AREA, "params": {"alt_m": -4}}, "params.alt_m"),
+    ]
+    for plan, named in cases:
+        r = await svc.post("dan", "/api/v1/patrols", patrol(plan=plan))
+        assert r.status_code == 422, (plan, r.text)
+        err = r.json()["error"]
+        assert named in err["message"], (plan, err)
+        assert "plan" in (err.get("where") or "")
+    assert (await svc.get("olga", "/api/v1/patrols")).json()["total"] == 0

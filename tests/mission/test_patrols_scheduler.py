@@ -203,3 +203,45 @@ def test_a_slot_can_be_claimed_once(engine):
     first = claim(engine=engine, patrol_id=p.id, scheduled_for=slot, at=slot)
     assert first is not None
     assert claim(engine=engine, patrol_id=p.id, scheduled_for=slot, at=slot) is None
+
+
+class PickyLauncher(RecordingLauncher):
+    """Launches like RecordingLauncher, but a plan error (ValueError) on patrol ``bad``."""
+
+    def __init__(self, clock, states, *, bad: str) -> None:
+        super().__init__(clock, states)
+        self.bad = bad
+
+    async def launch(self, *, patrol, run_id, vehicle_id):
+        if patrol.name == self.bad:
+            raise ValueError(f"patrol {patrol.name}: geometry is empty")
+        return await super().launch(patrol=patrol, run_id=run_id, vehicle_id=vehicle_id)
+
+
+def store_raw_patrol(engine, *, name: str, plan: dict) -> None:
+    """A patrol row as an older release could store it, with a plan nobody checked."""
+    with session_scope(engine) as s:
+        s.add(Patrol(name=name, plan=plan, cron="* * * * *"))
+
+
+async def test_one_bad_patrol_never_stops_the_others(engine):
+    store_raw_patrol(engine, name="broken", plan={"kind": "bogus", "geometry": 5})
+    add_patrol(engine, name="planless")
+    add_patrol(engine, name="good")
+    clock = AcceleratedClock(START, speed=60.0)  # 10:00:00 after 1/6 wall s; 10:01 after 1.2 s
+    launcher = PickyLauncher(clock, [state(1), state(2), state(3)], bad="planless")
+    async with PatrolScheduler(engine=engine, launcher=launcher, clock=clock, catch_up_s=0):
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if len([r for r in runs(engine) if r.status != RunStatus.CLAIMED.value]) >= 6:
+                break
+    by_patrol: dict[int, list[PatrolRun]] = {}
+    for r in runs(engine):
+        by_patrol.setdefault(r.patrol_id, []).append(r)
+    broken, planless, good = (by_patrol.get(i, []) for i in (1, 2, 3))
+    # Every patrol's 10:00 and 10:01 slots were handled: the loop survived and the cursor skipped nothing.
+    assert len(good) >= 2 and all(r.status == RunStatus.LAUNCHED.value for r in good)
+    assert len(broken) >= 2 and all(r.status == RunStatus.FAILED.value for r in broken)
+    assert "unexpected error" in broken[0].reason
+    assert len(planless) >= 2 and all(r.status == RunStatus.FAILED.value for r in planless)
+    assert "geometry is empty" in planless[0].reason
