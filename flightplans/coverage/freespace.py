@@ -15,6 +15,8 @@ from flightplans.errors import PlanningError
 # How much deeper than the free-space boundary the graph's corner nodes sit, as a fraction of the clearance,
 # so a leg that wraps a corner never grazes the boundary it is checked against.
 _NODE_INSET = 0.25
+# Nodes checked first from each end of a blocked leg; farther ones only where they could give a shorter way.
+_FIRST_NODES = 8
 
 
 def _reflex_corners(poly: Polygon) -> np.ndarray:
@@ -83,7 +85,7 @@ class FreeSpace:
         legs = shapely.linestrings(np.stack([a, b + same[:, None] * 1e-6], axis=1))
         return np.asarray(shapely.covers(self.region, legs), dtype=bool)
 
-    def _to_nodes(self, p: np.ndarray, *, nearest: int | None = None) -> np.ndarray:
+    def _to_nodes(self, p: np.ndarray, *, nearest: int | None = None, fallback: bool = True) -> np.ndarray:
         """Straight-line distance from each point to each node, inf where the leg leaves the region.
 
         With ``nearest``, only each point's closest nodes are checked (all of them for a point that sees
@@ -104,7 +106,7 @@ class FreeSpace:
         out = np.full((n, m), np.inf)
         out[pi[ok], ni[ok]] = d[pi[ok], ni[ok]]
         blind = np.flatnonzero(~np.isfinite(out).any(axis=1))
-        if nearest is not None and len(blind):
+        if nearest is not None and fallback and len(blind):
             out[blind] = self._to_nodes(p[blind])
         return out
 
@@ -162,7 +164,7 @@ class FreeSpace:
         ends = np.asarray([p for leg in legs for p in leg], dtype=float)
         direct = self.visible_pairs(ends[0::2], ends[1::2])
         need = np.flatnonzero(~direct)
-        to_nodes = self._to_nodes(ends[np.concatenate([2 * need, 2 * need + 1])]) if len(need) else None
+        to_nodes = self._exact_to_nodes(ends[2 * need], ends[2 * need + 1]) if len(need) else None
         out = []
         for k, (a, b) in enumerate(legs):
             if direct[k]:
@@ -172,6 +174,38 @@ class FreeSpace:
             assert to_nodes is not None  # computed whenever some leg is blocked
             out.append(self._via_nodes(a, b, to_nodes[q], to_nodes[len(need) + q]))
         return out
+
+    def _exact_to_nodes(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``_to_nodes`` of all ``a`` then all ``b``, checking only the nodes a shortest path may use.
+
+        A first (or last) node j costs at least |a - j| + |j - b|; once a path of length L is known through
+        each end's nearest visible nodes, nodes whose bound is not below L cannot shorten it, so their
+        (costly) visibility is never checked. The result is the same shortest path as checking all nodes.
+        """
+        n, m = len(a), len(self.nodes)
+        ends = np.concatenate([a, b])
+        if m <= 2 * _FIRST_NODES:
+            return self._to_nodes(ends)
+        to = self._to_nodes(ends, nearest=_FIRST_NODES, fallback=False)
+        da = np.hypot(a[:, None, 0] - self.nodes[None, :, 0], a[:, None, 1] - self.nodes[None, :, 1])
+        db = np.hypot(b[:, None, 0] - self.nodes[None, :, 0], b[:, None, 1] - self.nodes[None, :, 1])
+        best = np.array([np.min(to[q][:, None] + self._dist + to[n + q][None, :]) for q in range(n)])
+        bound = da + db  # lower bound on any path from a through node j, or through j to b
+        checked = np.isfinite(to)  # a visible node is known; an unchecked or hidden one is inf
+        near_a = np.argpartition(da, _FIRST_NODES, axis=1)[:, :_FIRST_NODES]
+        near_b = np.argpartition(db, _FIRST_NODES, axis=1)[:, :_FIRST_NODES]
+        done = np.zeros((2 * n, m), dtype=bool)
+        rows = np.arange(n)[:, None]
+        done[rows, near_a] = True
+        done[n + rows, near_b] = True
+        want = (bound < best[:, None] + 1e-9) | ~np.isfinite(best)[:, None]
+        todo = np.concatenate([want, want]) & ~done & ~checked
+        pi, ni = np.nonzero(todo)
+        if len(pi):
+            ok = self.visible_pairs(ends[pi], self.nodes[ni])
+            d = np.concatenate([da, db])
+            to[pi[ok], ni[ok]] = d[pi[ok], ni[ok]]
+        return to
 
     def _via_nodes(self, a, b, from_a: np.ndarray, to_b: np.ndarray) -> list[tuple[float, float]]:
         pa, pb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)

@@ -129,31 +129,31 @@ class _Tour:
         improved_any = False
         for _ in range(3):
             moved = False
+            # slot k of the tour lies between the exit px[k] and the entry ne[k] (START and END at the ends)
+            px = np.concatenate([[self.START], self.exit[cells, vars_]])
+            ne = np.concatenate([self.entry[cells, vars_], [self.END]])
+            base = self.d[px, ne]
             for c in list(cells):
                 i = int(np.flatnonzero(cells == c)[0])
                 v = vars_[i]
-                prev_x = self.exit[cells[i - 1], vars_[i - 1]] if i > 0 else self.START
-                next_e = self.entry[cells[i + 1], vars_[i + 1]] if i + 1 < len(cells) else self.END
-                removed = (
-                    self.d[prev_x, self.entry[c, v]]
-                    + self.d[self.exit[c, v], next_e]
-                    + self.length[c, v]
-                    - self.d[prev_x, next_e]
-                )
-                rc = np.delete(cells, i)
-                rv = np.delete(vars_, i)
-                px = np.concatenate([[self.START], self.exit[rc, rv]])  # exit before slot k
-                ne = np.concatenate([self.entry[rc, rv], [self.END]])  # entry after slot k
-                ins = (
-                    self.d[px[:, None], self.entry[c][None, :]]
-                    + self.d[self.exit[c][None, :], ne[:, None]]
-                    - self.d[px, ne][:, None]
-                    + self.length[c][None, :]
-                )
+                ent_c, ext_c, len_c = self.entry[c], self.exit[c], self.length[c]
+                prev_x, next_e = px[i], ne[i + 1]
+                gap = self.d[prev_x, next_e]
+                removed = self.d[prev_x, ent_c[v]] + self.d[ext_c[v], next_e] + len_c[v] - gap
+                # insertion costs in every slot of the tour without c: slots i and i + 1 of the full tour
+                # merge into one, between c's neighbours
+                ins = self.d[px[:, None], ent_c[None, :]] + self.d[ext_c[None, :], ne[:, None]]
+                ins += len_c[None, :] - base[:, None]
+                ins[i] = self.d[prev_x, ent_c] + self.d[ext_c, next_e] + len_c - gap
+                ins[i + 1] = np.inf
                 k, w = np.unravel_index(int(np.argmin(ins)), ins.shape)
                 if ins[k, w] < removed - 1e-6:
-                    cells = np.insert(rc, k, c)
-                    vars_ = np.insert(rv, k, w)
+                    k = int(k) - (1 if k > i + 1 else 0)  # the slot in the tour without c
+                    cells = np.insert(np.delete(cells, i), k, c)
+                    vars_ = np.insert(np.delete(vars_, i), k, w)
+                    px = np.concatenate([[self.START], self.exit[cells, vars_]])
+                    ne = np.concatenate([self.entry[cells, vars_], [self.END]])
+                    base = self.d[px, ne]
                     moved = improved_any = True
             if not moved:
                 break

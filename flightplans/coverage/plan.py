@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import shapely
 import shapely.errors
-from shapely.geometry import LineString, MultiLineString, MultiPolygon, Point, Polygon, box
+from shapely.geometry import LineString, MultiLineString, MultiPolygon, Point, Polygon
 from shapely.ops import nearest_points
 
 from flightplans.coverage.decompose import decompose
@@ -97,6 +97,7 @@ def candidate_angles(area: Polygon, *, limit: int = 6) -> list[float]:
     Directions within half a degree count as one, weighted by their total length, and are tried at the
     exact angle of their longest edge (lines parallel to a long edge leave no sliver along it).
 
+    >>> from shapely.geometry import box
     >>> candidate_angles(box(0, 0, 400, 100))
     [0.0, 90.0]
     """
@@ -176,11 +177,14 @@ def _patches(area: Polygon, layout: _Layout, *, swath_m: float, clearance_m: flo
         n = max(1, math.ceil((y_max - y_min) / w - 1e-9))
         ys = y_min + (y_max - y_min) * (np.arange(n) + 0.5) / n
         rows: list[list[Swath]] = []
-        for y, row in zip(ys, line_intervals(layout.edges, ys), strict=True):
-            band = overlay("intersection", piece, box(x_min - 1, y - w / 2, x_max + 1, y + w / 2))
+        # only each band's x extent is needed: rectangle clipping gives it without a full overlay
+        bands = [shapely.clip_by_rect(piece, x_min - 1, y - w / 2, x_max + 1, y + w / 2) for y in ys]
+        extents = shapely.bounds(bands)
+        for y, row, band, (bx0, _, bx1, _) in zip(
+            ys, line_intervals(layout.edges, ys), bands, extents, strict=True
+        ):
             if band.is_empty:
                 continue
-            bx0, _, bx1, _ = band.bounds
             inset = min(w / 4.0, (bx1 - bx0) / 4.0)
             a, b = bx0 + inset, bx1 - inset
             mine = [
