@@ -503,7 +503,13 @@ def sweep(
             return multi  # clearly better on estimate: skip planning it whole
     else:
         multi = None
-    wps, lay, uncovered = _sweep_region(area, free, fs, knobs, angles, start)
+    # the parts' plan already meets the target: the whole need not be filled once its route alone is slower
+    beat_s = multi.flight_time_s if multi is not None and multi.coverage >= min_coverage else None
+    whole = _sweep_region(area, free, fs, knobs, angles, start, beat_s=beat_s)
+    if whole is None:
+        assert multi is not None
+        return multi
+    wps, lay, uncovered = whole
     plan = _plan(area, wps, uncovered, [lay], knobs)
     if (
         multi is not None
@@ -576,9 +582,20 @@ def _rough_layouts(area: Polygon, rings: list[np.ndarray], k: _Knobs, angles: li
 
 
 def _sweep_region(
-    area: Polygon, free: Polygon, fs: FreeSpace, k: _Knobs, angles: list[float], start
-) -> tuple[list[tuple[float, float]], _Layout, float]:
-    """Waypoints sweeping one area at the best of ``angles``, its layout and the area left uncovered."""
+    area: Polygon,
+    free: Polygon,
+    fs: FreeSpace,
+    k: _Knobs,
+    angles: list[float],
+    start,
+    *,
+    beat_s: float | None = None,
+) -> tuple[list[tuple[float, float]], _Layout, float] | None:
+    """Waypoints sweeping one area at the best of ``angles``, its layout and the area left uncovered.
+
+    None when the route, before the visits that fill it (which only add time), is already slower than
+    ``beat_s``.
+    """
     w, c = k.w, k.c
     tip = 0.05 * c
     # Swaths end on a slightly smaller region than the one legs are checked against, so an end where a
@@ -622,6 +639,10 @@ def _sweep_region(
             best = (t, lay, wps)
     assert best is not None
     _, lay, wps = best
+    if beat_s is not None:
+        t_flown = _metrics(area, _dedupe(np.asarray(wps)), swath_m=w, speed=k.speed, turn_s=k.turn_s)[3]
+        if t_flown > beat_s:
+            return None
     wps, uncovered = _fill_to_target(area, free, fs, wps, k)
     return wps, lay, uncovered
 
@@ -711,9 +732,9 @@ def _sweep_parts(area: Polygon, fs: FreeSpace, k: _Knobs, start) -> tuple[SweepP
             free = _free_region(part, k)
         except PlanningError:
             return None, 1.0
-        wps, lay, _ = _sweep_region(
-            part, free, FreeSpace(free, clearance_m=k.c), k, candidate_angles(part), None
-        )
+        region = _sweep_region(part, free, FreeSpace(free, clearance_m=k.c), k, candidate_angles(part), None)
+        assert region is not None  # no time to beat
+        wps, lay, _ = region
         legs.append(wps)
         layouts.append(lay)
     # join: try each leg first, then the nearest open end of the remaining legs

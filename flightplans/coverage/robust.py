@@ -43,16 +43,21 @@ def overlay(op: str, a: BaseGeometry, b: BaseGeometry) -> BaseGeometry:
     raise PlanningError(f"geometry {op} failed even on a 1 cm grid; simplify the area and try again")
 
 
-def _legs_cover(xy: np.ndarray, radius_m: float) -> BaseGeometry:
-    legs = shapely.linestrings(np.stack([xy[:-1], xy[1:]], axis=1))
-    return shapely.union_all(shapely.buffer(legs, radius_m, quad_segs=6), grid_size=1e-6)
+def _valid_runs(xy: np.ndarray, radius_m: float) -> list[BaseGeometry]:
+    """Buffers of runs of a path, each run halved until its buffer is valid (a single leg's always is)."""
+    piece = shapely.linestrings(xy).buffer(radius_m, quad_segs=6)
+    if piece.is_valid or len(xy) <= 2:
+        return [piece]
+    mid = len(xy) // 2
+    return _valid_runs(xy[: mid + 1], radius_m) + _valid_runs(xy[mid:], radius_m)
 
 
-def swept(path: BaseGeometry, radius_m: float, *, chunk: int = 24) -> BaseGeometry:
+def swept(path: BaseGeometry, radius_m: float) -> BaseGeometry:
     """Everything within ``radius_m`` of a path (or paths), as a valid polygon.
 
     GEOS can return an invalid, wrong-sized buffer for a path that crosses itself. Then the path is
-    buffered in runs of ``chunk`` legs, a run that still fails leg by leg, and the pieces merged.
+    buffered in halves, a half that still fails in halves again, and the few pieces merged (one union of
+    a handful of pieces costs far less than of one piece per leg).
 
     >>> from shapely.geometry import LineString
     >>> round(swept(LineString([(0, 0), (10, 0)]), 1.0).area, 1)
@@ -67,8 +72,5 @@ def swept(path: BaseGeometry, radius_m: float, *, chunk: int = 24) -> BaseGeomet
         if len(xy) < 2:
             pieces.append(shapely.points(xy[0]).buffer(radius_m, quad_segs=6))
             continue
-        for i in range(0, len(xy) - 1, chunk):
-            run = xy[i : i + chunk + 1]
-            piece = shapely.linestrings(run).buffer(radius_m, quad_segs=6)
-            pieces.append(piece if piece.is_valid else _legs_cover(run, radius_m))
+        pieces += _valid_runs(xy, radius_m)
     return shapely.union_all(np.asarray(pieces, dtype=object), grid_size=1e-6)
