@@ -7,10 +7,14 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 # Wall-clock stream rates (Hz) a vehicle sends unasked; SET_MESSAGE_INTERVAL overrides them per vehicle.
+# Streams due in the same tick go out in this order. SYSTEM_TIME (time_unix_usec = the wall clock at
+# sending) follows GLOBAL_POSITION_INT at the same rate, so a ground station can date each position with
+# the vehicle's own clock (end-to-end latency); at a different rate it runs on its own schedule.
 DEFAULT_STREAM_HZ: Mapping[str, float] = MappingProxyType(
     {
         "SYS_STATUS": 1.0,
         "GLOBAL_POSITION_INT": 10.0,
+        "SYSTEM_TIME": 10.0,
         "LOCAL_POSITION_NED": 5.0,
         "ATTITUDE": 10.0,
         "ATTITUDE_QUATERNION": 0.0,
@@ -20,7 +24,6 @@ DEFAULT_STREAM_HZ: Mapping[str, float] = MappingProxyType(
         "BATTERY_STATUS": 1.0,
         "MISSION_CURRENT": 1.0,
         "HOME_POSITION": 0.0,
-        "SYSTEM_TIME": 0.0,
     }
 )
 

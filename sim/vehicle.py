@@ -323,6 +323,7 @@ class SimVehicle:
             name: [0.0 if hz <= 0 else 1.0 / hz, now + (phase / hz if hz > 0 else 0.0)]
             for name, hz in rates.items()
         }
+        self._pair_system_time()
 
     # ------------------------------------------------------------------ the tick
     def tick(self, now: float, dt_sim: float) -> None:
@@ -832,7 +833,15 @@ class SimVehicle:
         else:
             return Outcome(DENIED, f"invalid interval {interval_us}")
         slot[1] = time.monotonic()
+        self._pair_system_time()
         return _OK_ACCEPTED
+
+    def _pair_system_time(self) -> None:
+        # At the position's rate SYSTEM_TIME shares its schedule, so it goes out in the same tick right after
+        # each GLOBAL_POSITION_INT (the stream order) and dates that position.
+        position, system_time = self._streams["GLOBAL_POSITION_INT"], self._streams["SYSTEM_TIME"]
+        if system_time[0] == position[0]:
+            system_time[1] = position[1]
 
     def _can_send(self, msg_id: int) -> Outcome:
         if msg_id in STREAM_MSG_IDS or msg_id in (_MSG_HEARTBEAT, _MSG_AUTOPILOT_VERSION):

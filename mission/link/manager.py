@@ -49,7 +49,12 @@ class LinkManager:
     """
 
     def __init__(
-        self, *, executor_workers: int = 64, telemetry_hz: float = 10.0, command_timeout_s: float = 10.0
+        self,
+        *,
+        executor_workers: int = 64,
+        telemetry_hz: float = 10.0,
+        command_timeout_s: float = 10.0,
+        polls_per_snapshot: int = 3,
     ) -> None:
         if executor_workers < 1:
             raise ValueError(f"executor_workers must be >= 1, got {executor_workers}")
@@ -57,8 +62,12 @@ class LinkManager:
             raise ValueError(f"telemetry_hz must be in 0.1..100, got {telemetry_hz}")
         if command_timeout_s <= 0:
             raise ValueError(f"command_timeout_s must be > 0, got {command_timeout_s}")
+        if not 1 <= polls_per_snapshot <= 10:
+            raise ValueError(f"polls_per_snapshot must be 1..10, got {polls_per_snapshot}")
         self._executor_workers = executor_workers
         self._period_s = 1.0 / telemetry_hz
+        # Polling faster than the snapshot rate makes a snapshot at most one poll older than its sample.
+        self._poll_period_s = self._period_s / polls_per_snapshot
         self._command_timeout_s = command_timeout_s
         self._links: dict[int, MavsdkVehicleLink] = {}
         self._connections: dict[int, Any] = {}
@@ -123,7 +132,12 @@ class LinkManager:
                 f"vehicle {sysid}: add failed: cannot open {url}: {err}", vehicle_id=sysid
             ) from err
         link = MavsdkVehicleLink(
-            sysid=sysid, url=url, executor=executor, command_timeout_s=self._command_timeout_s
+            sysid=sysid,
+            url=url,
+            executor=executor,
+            command_timeout_s=self._command_timeout_s,
+            snapshot_period_s=self._period_s,
+            poll_period_s=self._poll_period_s,
         )
         self._links[sysid] = link
         self._connections[sysid] = handle
@@ -176,7 +190,7 @@ class LinkManager:
     # ---- tasks --------------------------------------------------------------------------------
 
     async def _run_telemetry_tick(self) -> None:
-        """One timer for the whole fleet: each tick samples every vehicle once (the throttle)."""
+        """One timer for the whole fleet: each poll lets every vehicle publish if a new sample is due."""
         loop = asyncio.get_running_loop()
         next_at = loop.time()
         while True:
@@ -186,7 +200,7 @@ class LinkManager:
                     link.tick(now)
                 except Exception:  # one vehicle's bad sample must not stop the fleet's telemetry
                     log.exception("vehicle %d: telemetry sample failed", link.vehicle_id)
-            next_at += self._period_s
+            next_at += self._poll_period_s
             delay = next_at - loop.time()
             if delay < 0:  # fell behind (loop busy): skip ticks rather than burst
                 next_at = loop.time()

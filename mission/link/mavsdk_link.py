@@ -5,7 +5,11 @@ in one process under one core), so:
 - no MAVSDK stream subscription at all: PX4 streams position at 50 Hz, and one Python callback per message
   (plus the GIL hand-off from MAVSDK's thread) costs more than the whole service may; with 50 vehicles MAVSDK
   even starts dropping callbacks ("a subscriber is not keeping up"). Instead the manager's single telemetry
-  tick reads MAVSDK's cached values (getters, 1-5 us each) at the configured rate, on the event loop;
+  tick reads MAVSDK's cached values (getters, 1-5 us each) on the event loop;
+- that tick polls a few times per snapshot period but only reads two values (unix epoch time and position,
+  ~3 us): a snapshot is built when a new sample arrived and the vehicle's rate limit allows, so a snapshot is
+  at most one poll (not one whole period) older than the sample it carries. Without new samples (GPS lost,
+  a still vehicle that sends no SYSTEM_TIME) snapshots still come at the configured rate;
 - blocking MAVSDK calls (commands, mission transfer) run on the manager's own executor, not the loop's
   default one, so a few commands waiting on their timeout cannot stall the rest.
 """
@@ -102,6 +106,8 @@ class MavsdkVehicleLink:
         url: str,
         executor: concurrent.futures.ThreadPoolExecutor,
         command_timeout_s: float,
+        snapshot_period_s: float = 0.1,
+        poll_period_s: float = 0.1 / 3,
     ) -> None:
         self._sysid = sysid
         self._url = url
@@ -121,6 +127,17 @@ class MavsdkVehicleLink:
         self._down = asyncio.Event()
         self._latest: TelemetrySnapshot | None = None
         self._last_down_snapshot_at = 0.0
+        # Rate limit and change detection (see tick): snapshots are due on an anchored schedule, each may come
+        # up to `_early_s` before its slot so the sample-to-poll jitter does not halve the rate.
+        self._period_s = snapshot_period_s
+        self._early_s = max(poll_period_s, 0.4 * snapshot_period_s)
+        self._stale_s = 2.0 * snapshot_period_s
+        self._next_due = 0.0
+        self._sample_key: tuple[int, float, float, float] | None = None
+        self._fresh = False
+        self._sample_seen_at = 0.0
+        self._position: Any = None
+        self._vehicle_time_unix: float | None = None
         # Refreshed by tick() from MAVSDK's cached state.
         self._armed = False
         self._mav_mode = MavFlightMode.UNKNOWN
@@ -437,11 +454,12 @@ class MavsdkVehicleLink:
         log.info("vehicle %d bound on %s", self._sysid, self._url)
 
     def tick(self, now: float) -> None:
-        """From the manager's telemetry tick: refresh the link state, build and publish one snapshot."""
+        """From the manager's telemetry poll: publish a snapshot when a new sample arrived and one is due."""
         system = self._system
         connected = system is not None and system.is_connected()
         if connected != self._connected:
             self._connected = connected
+            self._vehicle_time_unix = None  # until a sample of this connection dates itself
             if connected:
                 self._down.clear()
                 self._up.set()
@@ -450,11 +468,42 @@ class MavsdkVehicleLink:
                 self._up.clear()
                 self._down.set()
                 log.warning("vehicle %d: link down", self._sysid)
-        elif not connected and now - self._last_down_snapshot_at < _LINK_DOWN_SNAPSHOT_PERIOD_S:
+        elif not connected:
+            if now - self._last_down_snapshot_at < _LINK_DOWN_SNAPSHOT_PERIOD_S:
+                return
+        elif not self._due(now):
             return
         if not connected:
             self._last_down_snapshot_at = now
-        snapshot = self._sample(now, connected)
+        self._publish(self._sample(now, connected))
+
+    def _due(self, now: float) -> bool:
+        """Change detection on the two cheapest cached values, then the per-vehicle rate limit."""
+        telemetry = self._telemetry
+        if telemetry is None:
+            return False
+        epoch_us = telemetry.unix_epoch_time()
+        pos = telemetry.position()
+        key = (epoch_us, pos.latitude_deg, pos.longitude_deg, pos.absolute_altitude_m)
+        # NaN != NaN: an unknown position would look new on every poll, so compare the text of the floats.
+        if key != self._sample_key and repr(key) != repr(self._sample_key):
+            self._sample_key = key
+            self._fresh = True
+            self._sample_seen_at = now
+        if now < self._next_due - self._early_s:
+            return False
+        if not self._fresh and now - self._sample_seen_at < self._stale_s:
+            return False  # the next sample is on its way; publishing now would only repeat the last one
+        self._fresh = False
+        self._position = pos
+        # Wall clocks before 2001 are a boot-relative or unset SYSTEM_TIME, not a date.
+        self._vehicle_time_unix = epoch_us / 1e6 if epoch_us >= 1_000_000_000_000_000 else None
+        # Anchored schedule: the average stays at the configured rate; after a late snapshot it re-anchors
+        # instead of catching up with a burst.
+        self._next_due = max(self._next_due + self._period_s, now + self._period_s - self._early_s)
+        return True
+
+    def _publish(self, snapshot: TelemetrySnapshot) -> None:
         self._latest = snapshot
         for sub in self._subscribers:
             sub.snapshot = snapshot
@@ -514,7 +563,8 @@ class MavsdkVehicleLink:
             if total and current < total and self._mission_finished(mission_raw):
                 current = total
             self._progress = (current, total)
-            pos = telemetry.position()
+            # The position (and vehicle time) read by the change detection in this very poll, if it ran.
+            pos, self._position = self._position or telemetry.position(), None
             lat, lon = _num(pos.latitude_deg), _num(pos.longitude_deg)
             amsl, rel = _num(pos.absolute_altitude_m), _num(pos.relative_altitude_m)
             vel = telemetry.velocity_ned()
@@ -554,6 +604,7 @@ class MavsdkVehicleLink:
             home_lat=home[0] if home else None,
             home_lon=home[1] if home else None,
             home_alt_amsl_m=home[2] if home else None,
+            vehicle_time_unix=self._vehicle_time_unix if connected else None,
         )
 
     @staticmethod

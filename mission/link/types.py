@@ -61,6 +61,9 @@ class TelemetrySnapshot:
     home_lat: float | None = None
     home_lon: float | None = None
     home_alt_amsl_m: float | None = None
+    # The vehicle's own wall clock (unix seconds) from its newest SYSTEM_TIME, read with the position: PX4
+    # streams it, the simulator sends it right after each position. None when the vehicle sends no wall clock.
+    vehicle_time_unix: float | None = None
 
 
 @runtime_checkable

@@ -10,7 +10,8 @@ import time
 import pytest
 from pymavlink.dialects.v20 import common as mavlink
 
-from sim import SimFleet
+from sim import SimConfig, SimFleet
+from sim.config import DEFAULT_STREAM_HZ
 from tests.sim.conftest import HOME, FlyFactory
 from tests.sim.gcs import Gcs
 
@@ -207,3 +208,33 @@ async def test_cli_rejects_bad_home() -> None:
 
 
 NAN = float("nan")
+
+
+async def test_system_time_follows_each_position_with_the_wall_clock_of_sending(fly: FlyFactory) -> None:
+    _, _, gcs = await fly(speed=5.0)
+    wall_minus_mono = time.time() - time.monotonic()
+    since = gcs.mark()
+    await asyncio.sleep(1.2)
+    msgs, arrivals = gcs.messages[since:], gcs.arrivals[since:]
+    positions = [i for i, m in enumerate(msgs[:-1]) if m.get_type() == "GLOBAL_POSITION_INT"]
+    assert 8 <= len(positions) <= 15
+    for i in positions:
+        position, after = msgs[i], msgs[i + 1]
+        assert after.get_type() == "SYSTEM_TIME", f"{after.get_type()} right after a position"
+        assert after.time_boot_ms == position.time_boot_ms  # the same tick
+        received_unix_s = arrivals[i + 1] + wall_minus_mono
+        assert 0.0 <= received_unix_s - after.time_unix_usec / 1e6 < 0.05
+    assert gcs.count("SYSTEM_TIME", since) - len(positions) in (0, 1)  # +1: a pair cut at the window's end
+
+
+async def test_system_time_rate_is_configurable_and_can_be_switched_off(fly: FlyFactory) -> None:
+    rates = {**DEFAULT_STREAM_HZ, "SYSTEM_TIME": 2.0}
+    _, _, gcs = await fly(speed=5.0, config=SimConfig(stream_hz=rates))
+    since = gcs.mark()
+    await asyncio.sleep(1.2)
+    assert 2 <= gcs.count("SYSTEM_TIME", since) <= 3
+    assert 8 <= gcs.count("GLOBAL_POSITION_INT", since) <= 15
+    _, _, quiet = await fly(speed=5.0, config=SimConfig(stream_hz={**DEFAULT_STREAM_HZ, "SYSTEM_TIME": 0.0}))
+    since = quiet.mark()
+    await asyncio.sleep(0.5)
+    assert quiet.count("SYSTEM_TIME", since) == 0 and quiet.count("GLOBAL_POSITION_INT", since) >= 3
