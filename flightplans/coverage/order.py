@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 _UNREACHABLE = 1e12
+# Cells whose or-opt moves are priced in one numpy pass (bounds memory on tours of many cells).
+_MOVE_BATCH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,37 +126,56 @@ class _Tour:
             improved_any = True
         return cells, vars_, improved_any
 
+    def _moves(self, cells: np.ndarray, vars_: np.ndarray, at: np.ndarray):
+        """For the cells at positions ``at``: the cost of removing each and of its best re-insertion (slot
+        in the tour without it, variant)."""
+        px = np.concatenate([[self.START], self.exit[cells, vars_]])  # exit before full-tour slot k
+        ne = np.concatenate([self.entry[cells, vars_], [self.END]])  # entry after full-tour slot k
+        base = self.d[px, ne]
+        c, v = cells[at], vars_[at]
+        ent_c, ext_c, len_c = self.entry[c], self.exit[c], self.length[c]  # (m, variants)
+        prev_x, next_e = px[at], ne[at + 1]
+        gap = self.d[prev_x, next_e]
+        rows = np.arange(len(at))
+        removed = self.d[prev_x, ent_c[rows, v]] + self.d[ext_c[rows, v], next_e] + len_c[rows, v] - gap
+        # (m, slots, variants); slots at and at + 1 of the full tour merge into one between c's neighbours
+        ins = self.d[px[None, :, None], ent_c[:, None, :]] + self.d[ext_c[:, None, :], ne[None, :, None]]
+        ins += len_c[:, None, :] - base[None, :, None]
+        ins[rows, at] = self.d[prev_x[:, None], ent_c] + self.d[ext_c, next_e[:, None]] + len_c - gap[:, None]
+        ins[rows, at + 1] = np.inf
+        flat = ins.reshape(len(at), -1)
+        best = np.argmin(flat, axis=1)
+        return removed, flat[rows, best], best // ins.shape[2], best % ins.shape[2]
+
     def or_opt(self, cells: np.ndarray, vars_: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
-        """Move single cells to their best position and variant."""
+        """Move single cells to their best position and variant (first improvement, in tour order).
+
+        Every remaining cell's best move is priced at once against the current tour; the first improving
+        one is made and pricing resumes after it, which visits the cells exactly as one at a time would.
+        """
         improved_any = False
         for _ in range(3):
             moved = False
-            # slot k of the tour lies between the exit px[k] and the entry ne[k] (START and END at the ends)
-            px = np.concatenate([[self.START], self.exit[cells, vars_]])
-            ne = np.concatenate([self.entry[cells, vars_], [self.END]])
-            base = self.d[px, ne]
-            for c in list(cells):
-                i = int(np.flatnonzero(cells == c)[0])
-                v = vars_[i]
-                ent_c, ext_c, len_c = self.entry[c], self.exit[c], self.length[c]
-                prev_x, next_e = px[i], ne[i + 1]
-                gap = self.d[prev_x, next_e]
-                removed = self.d[prev_x, ent_c[v]] + self.d[ext_c[v], next_e] + len_c[v] - gap
-                # insertion costs in every slot of the tour without c: slots i and i + 1 of the full tour
-                # merge into one, between c's neighbours
-                ins = self.d[px[:, None], ent_c[None, :]] + self.d[ext_c[None, :], ne[:, None]]
-                ins += len_c[None, :] - base[:, None]
-                ins[i] = self.d[prev_x, ent_c] + self.d[ext_c, next_e] + len_c - gap
-                ins[i + 1] = np.inf
-                k, w = np.unravel_index(int(np.argmin(ins)), ins.shape)
-                if ins[k, w] < removed - 1e-6:
-                    k = int(k) - (1 if k > i + 1 else 0)  # the slot in the tour without c
-                    cells = np.insert(np.delete(cells, i), k, c)
-                    vars_ = np.insert(np.delete(vars_, i), k, w)
-                    px = np.concatenate([[self.START], self.exit[cells, vars_]])
-                    ne = np.concatenate([self.entry[cells, vars_], [self.END]])
-                    base = self.d[px, ne]
-                    moved = improved_any = True
+            order = cells.copy()  # cells are tried in their order at the start of the pass
+            nxt = 0
+            while nxt < len(order):
+                todo = order[nxt : nxt + _MOVE_BATCH]
+                pos = np.empty(len(self.entry), dtype=np.int64)
+                pos[cells] = np.arange(len(cells))
+                at = pos[todo]
+                removed, cost, slot, var = self._moves(cells, vars_, at)
+                better = np.flatnonzero(cost < removed - 1e-6)
+                if not len(better):
+                    nxt += len(todo)
+                    continue
+                q = int(better[0])
+                i, k, w = int(at[q]), int(slot[q]), int(var[q])
+                k -= 1 if k > i + 1 else 0  # the slot in the tour without the cell
+                c = cells[i]
+                cells = np.insert(np.delete(cells, i), k, c)
+                vars_ = np.insert(np.delete(vars_, i), k, w)
+                moved = improved_any = True
+                nxt += q + 1
             if not moved:
                 break
         return cells, vars_, improved_any
