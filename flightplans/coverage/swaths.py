@@ -8,6 +8,7 @@ intervals that continue one another one-to-one form a boustrophedon cell, swept 
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
 import numpy as np
@@ -122,28 +123,31 @@ def build_swaths(
     return out
 
 
-def _overlap(s: Swath, t: Swath) -> bool:
-    return min(s.hi, t.hi) - max(s.lo, t.lo) > 0.0
-
-
 def build_cells(swaths: list[list[Swath]]) -> list[list[Swath]]:
-    """Group swaths of consecutive lines into boustrophedon cells (a split or a merge starts new cells)."""
+    """Group swaths of consecutive lines into boustrophedon cells (a split or a merge starts new cells).
+
+    A line's intervals are sorted and disjoint, so the ones of the previous line that a swath's interval
+    overlaps (strictly) are a contiguous run found by bisection.
+    """
     cells: list[list[Swath]] = []
     open_cell: dict[int, int] = {}  # index of a swath on the previous line -> its cell
-    prev: list[Swath] = []
+    prev_lo: list[float] = []
+    prev_hi: list[float] = []
     for row in swaths:
-        up = [[i for i, p in enumerate(prev) if _overlap(p, s)] for s in row]
-        down = [[j for j, s in enumerate(row) if _overlap(p, s)] for p in prev]
+        row_lo = [s.lo for s in row]
+        row_hi = [s.hi for s in row]
         new_open: dict[int, int] = {}
         for j, s in enumerate(row):
-            if len(up[j]) == 1 and len(down[up[j][0]]) == 1 and up[j][0] in open_cell:
-                c = open_cell[up[j][0]]
+            first, end = bisect_right(prev_hi, s.lo), bisect_left(prev_lo, s.hi)
+            c = open_cell.get(first, -1) if end - first == 1 else -1
+            # the one swath above must continue into this one only
+            if c >= 0 and bisect_left(row_lo, prev_hi[first]) - bisect_right(row_hi, prev_lo[first]) == 1:
                 cells[c].append(s)
             else:
                 c = len(cells)
                 cells.append([s])
             new_open[j] = c
-        open_cell, prev = new_open, row
+        open_cell, prev_lo, prev_hi = new_open, row_lo, row_hi
     return cells
 
 
