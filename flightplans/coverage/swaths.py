@@ -66,11 +66,14 @@ def interval_widths(edges: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.n
 def line_intervals(edges: np.ndarray, ys: np.ndarray) -> list[list[tuple[float, float]]]:
     """For each y, the sorted (lo, hi) x-intervals inside the rings whose edges are (x0, y0, x1, y1) rows."""
     xs, counts = _crossings(edges, ys)
-    out: list[list[tuple[float, float]]] = []
-    for row, count in zip(xs, counts, strict=True):
-        pairs = row[: count - count % 2].reshape(-1, 2)
-        out.append([(float(a), float(b)) for a, b in pairs if b - a > 1e-6])
-    return out
+    width = max(int((counts // 2).max(initial=0)), 1)
+    lo, hi = xs[:, 0 : 2 * width : 2], xs[:, 1 : 2 * width : 2]
+    with np.errstate(invalid="ignore"):  # inf - inf in the padding, masked out
+        keep = (np.arange(width)[None, :] < (counts // 2)[:, None]) & (hi - lo > 1e-6)
+    return [
+        [(a, b) for a, b, k in zip(row_lo, row_hi, row_keep, strict=True) if k]
+        for row_lo, row_hi, row_keep in zip(lo.tolist(), hi.tolist(), keep.tolist(), strict=True)
+    ]
 
 
 def band_reach(
