@@ -544,8 +544,7 @@ class Dispatcher:
 
     def _home_if_airborne(self, vid: int, *, incident_id: int | None, reason: str) -> None:
         """Send the vehicle home (routed) when it is in the air; _send_home leaves a pilot's vehicle alone."""
-        snap = self._fleet.latest(vid)
-        if snap is not None and snap.in_air:
+        if _maybe_airborne(self._fleet.latest(vid)):
             self._spawn_home(vid, incident_id=incident_id, reason=reason)
 
     def _spawn_home(self, vid: int, *, incident_id: int | None, reason: str) -> None:
@@ -875,8 +874,7 @@ class Dispatcher:
     async def _send_home(self, vid: int, *, incident_id: int | None = None, reason: str = "") -> None:
         """Bring an airborne vehicle home (resuming its patrol if it was pulled off one); never a pilot's."""
         try:
-            snap = self._fleet.latest(vid)
-            if snap is None or not snap.in_air:
+            if not _maybe_airborne(self._fleet.latest(vid)):
                 return
             holder = self._holder(vid)
             if holder is not None:
@@ -1130,6 +1128,13 @@ class _PilotTookOver(Exception):
     def __init__(self, holder: str) -> None:
         super().__init__(holder)
         self.holder = holder
+
+
+def _maybe_airborne(snap: TelemetrySnapshot | None) -> bool:
+    """In the air, or possibly: in_air/armed lag a take-off by a few hundred ms, altitude does not."""
+    if snap is None:
+        return False
+    return snap.in_air or snap.armed or (snap.alt_rel_m or 0.0) > 1.0
 
 
 def _with_activity(s: VehicleState, activity: Activity) -> VehicleState:

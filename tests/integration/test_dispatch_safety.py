@@ -72,6 +72,22 @@ async def test_a_flight_that_fails_in_the_air_sends_the_drone_home_and_frees_the
         assert (await svc.get("root", "/api/v1/audit/verify")).json()["ok"]
 
 
+async def test_an_unexpected_error_in_the_air_is_logged_and_the_drone_sent_home(
+    tmp_path, monkeypatch, caplog
+):
+    async with dispatch_service(tmp_path, docks=[(0, 0)], config=config()) as svc:
+        link = svc.runtime.fleet.link(1)
+
+        async def broken_goto(lat: float, lon: float, alt_rel_m: float) -> None:  # a bug, not a link error
+            raise RuntimeError("goto: unexpected None")
+
+        monkeypatch.setattr(link, "goto", broken_goto)
+        inc = await incident(svc, 300, 300, alt_m=40)
+        await until(lambda: going_home(svc, 1), 15, "the drone to be sent home")
+        assert await state_of(svc, inc["id"]) == "new"
+        assert any("failed unexpectedly" in r.getMessage() and r.exc_info is not None for r in caplog.records)
+
+
 async def test_a_refused_fence_keeps_the_drone_on_the_ground(tmp_path, monkeypatch):
     async with dispatch_service(tmp_path, docks=[(0, 0)], config=config()) as svc:
         link = svc.runtime.fleet.link(1)
