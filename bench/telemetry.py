@@ -8,11 +8,12 @@ bridge when a broker is reachable), and this process, which is the client side: 
 subscribed to everything at ``--rate-hz`` (one message per frame, or ``--batch`` frames) plus one MQTT
 subscriber counting what the bridge publishes.
 
-Latency is the client's receive wall time minus the snapshot's send time. The send time is
-``vehicle_time_unix`` when the link carries the vehicle's own wall clock, else ``received_at``, the instant
-the link sampled MAVSDK's cache (so the UDP hop, MAVSDK parsing and up to one sample period of polling age
-are not counted); ``latency_basis`` in the JSON says which. All processes share this machine's clock.
-Rates and latencies count the snapshots *sent* inside the window that arrived within 2 s after it.
+End-to-end latency (``latency_ms_*``) is the client's receive wall time minus the vehicle's send time:
+``vehicle_time_unix``, the SYSTEM_TIME the simulator sends right after each position, so the UDP hop, MAVSDK
+parsing and the sample's wait for the link's poll are counted. Without it (a vehicle that sends no wall
+clock) it falls back to ``received_at`` and ``latency_basis`` says so. ``link_to_client_ms_*`` is the part
+from the link publishing the snapshot (``received_at``) to the client. All processes share this machine's
+clock. Rates and latencies count the snapshots *sent* inside the window that arrived within 2 s after it.
 ``machine_load_1m``, ``bench_loop_lag_ms_p99`` and ``service_loop_lag_ms_p99`` show how much other work on
 the machine delayed the processes: on a shared 2-core box they explain most of the latency tail.
 """
@@ -188,6 +189,7 @@ async def _client(
     window: Window,
     stats: ClientStats,
     latencies_ms: list[float],
+    link_ms: list[float],
     basis: list[str],
 ) -> None:
     """One websocket client; counts snapshots *sent* inside the window (received up to the grace after it)."""
@@ -203,6 +205,7 @@ async def _client(
             if not basis:
                 basis.append("received_at" if vehicle_time is None else "vehicle_time_unix")
             latencies_ms.append((now - sent) * 1000.0)
+            link_ms.append((now - received_at) * 1000.0)
             counts[vid] = counts.get(vid, 0) + 1
             span = first_last.get(vid)
             first_last[vid] = (sent, sent) if span is None else (span[0], max(span[1], sent))
@@ -439,6 +442,7 @@ async def _measure(
     connect_s = await _wait_for_vehicles(url, args.vehicles, timeout_s=120)
     window = Window()
     latencies_ms: list[float] = []
+    link_ms: list[float] = []
     basis: list[str] = []
     stats = [ClientStats() for _ in range(args.clients)]
     mqtt_count = [0]
@@ -452,14 +456,14 @@ async def _measure(
     for i in range(args.clients):
         tasks.append(
             asyncio.create_task(
-                _client(url, args.rate_hz, args.batch, window, stats[i], latencies_ms, basis),
+                _client(url, args.rate_hz, args.batch, window, stats[i], latencies_ms, link_ms, basis),
                 name=f"client-{i}",
             )
         )
     lags_ms: list[float] = []
     tasks.append(asyncio.create_task(_loop_lag(window, lags_ms), name="loop-lag"))
     await asyncio.sleep(args.warmup)
-    load_before = os.getloadavg()[0]
+    load_before = os.getloadavg()
     meters = {
         "service": _CpuMeter(service_pid),
         "sim": _CpuMeter(sim_pid),
@@ -494,6 +498,9 @@ async def _measure(
         "latency_ms_p90": _pct(latencies_ms, 90),
         "latency_ms_p99": _pct(latencies_ms, 99),
         "latency_ms_max": round(max(latencies_ms), 2) if latencies_ms else None,
+        "link_to_client_ms_p50": _pct(link_ms, 50),
+        "link_to_client_ms_p99": _pct(link_ms, 99),
+        "link_to_client_ms_max": round(max(link_ms), 2) if link_ms else None,
         "snapshots_received": len(latencies_ms),
         "snapshots_per_s": round(len(latencies_ms) / duration_s, 1),
         "min_client_hz": round(min(flat), 2) if flat else 0.0,
@@ -504,7 +511,8 @@ async def _measure(
         "sim_cpu_util": cores["sim"],
         "bench_client_cpu_util": cores["bench"],
         "machine_cpus": psutil.cpu_count(),
-        "machine_load_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "machine_load_1m": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+        "machine_load_1_5_15m_at_start": [round(x, 2) for x in load_before],
         "bench_loop_lag_ms_p99": _pct(lags_ms, 99),
         "mqtt": mqtt,
         "mqtt_msgs_per_s": round(mqtt_count[0] / duration_s, 1),

@@ -27,7 +27,7 @@ def snapshot_to_dict(snapshot: TelemetrySnapshot) -> dict[str, Any]:
         "vehicle_id": snapshot.vehicle_id,
         "received_at": snapshot.received_at,
         # Set when the link carries the vehicle's own wall clock (SYSTEM_TIME); used for end-to-end latency.
-        "vehicle_time_unix": getattr(snapshot, "vehicle_time_unix", None),
+        "vehicle_time_unix": snapshot.vehicle_time_unix,
         "link_up": snapshot.link_up,
         # A 0..1 link quality when the link layer measures one (e.g. share of expected messages received).
         "link_quality": getattr(snapshot, "link_quality", None),
