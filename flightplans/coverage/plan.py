@@ -687,17 +687,35 @@ def _plan(area: Polygon, wps, uncovered: float, layouts: list[_Layout], k: _Knob
     )
 
 
-def _quick_estimate_s(area: Polygon, free_rings: list[np.ndarray], angle: float, k: _Knobs) -> float:
-    """A rough flight time at one angle from the line intervals alone (no swaths or cells built)."""
+def _quick_estimate_s(area: Polygon, free_rings: list[np.ndarray], angles: list[float], k: _Knobs) -> float:
+    """The best rough flight time over ``angles`` from the line intervals alone (no swaths or cells built).
+
+    Every angle's lines are cut against its rotated edges in one numpy pass.
+    """
     c = area.centroid
-    frame = _Frame(angle, c.x, c.y)
-    area_rot = frame.to_rot(np.asarray(area.exterior.coords))
-    ys = line_positions(float(area_rot[:, 1].min()), float(area_rot[:, 1].max()), swath_m=k.w)
-    counts, widths = interval_widths(_edges(free_rings, frame), ys)
-    flown = float(np.clip(widths - k.w, 0.0, None).sum())
-    n_sw = int(counts.sum())
-    cells = int(counts[0]) + int(np.clip(np.diff(counts), 0, None).sum()) if len(counts) else 0
-    return (flown + n_sw * k.w + 2 * cells * k.w) / k.speed + (2 * n_sw + 2 * cells) * k.turn_s
+    shell = np.asarray(area.exterior.coords)
+    pts = np.concatenate([np.column_stack([r[:-1], r[1:]]) for r in free_rings])  # (x0, y0, x1, y1) rows
+    cos = np.asarray([math.cos(math.radians(a)) for a in angles])[:, None]
+    sin = np.asarray([math.sin(math.radians(a)) for a in angles])[:, None]
+    shell_y = -(shell[:, 0] - c.x)[None, :] * sin + (shell[:, 1] - c.y)[None, :] * cos
+    x0, y0, x1, y1 = pts[:, 0] - c.x, pts[:, 1] - c.y, pts[:, 2] - c.x, pts[:, 3] - c.y
+    edges = np.stack(  # (angles, edges, 4), as _Frame.to_rot rotates them
+        [x0 * cos + y0 * sin, -x0 * sin + y0 * cos, x1 * cos + y1 * sin, -x1 * sin + y1 * cos], axis=2
+    )
+    ys = [line_positions(float(row.min()), float(row.max()), swath_m=k.w) for row in shell_y]
+    lines = np.asarray([len(y) for y in ys])
+    pairs, widths = interval_widths(edges[np.repeat(np.arange(len(angles)), lines)], np.concatenate(ys))
+    best = math.inf
+    row = wid = 0
+    for n_lines in lines.tolist():
+        counts = pairs[row : row + n_lines]
+        n_sw = int(counts.sum())
+        flown = float(np.clip(widths[wid : wid + n_sw] - k.w, 0.0, None).sum())
+        cells = int(counts[0]) + int(np.clip(np.diff(counts), 0, None).sum()) if n_lines else 0
+        est = (flown + n_sw * k.w + 2 * cells * k.w) / k.speed + (2 * n_sw + 2 * cells) * k.turn_s
+        best = min(best, est)
+        row, wid = row + n_lines, wid + n_sw
+    return best
 
 
 def _sweep_parts(area: Polygon, fs: FreeSpace, k: _Knobs, start) -> tuple[SweepPlan | None, float]:
@@ -717,7 +735,7 @@ def _sweep_parts(area: Polygon, fs: FreeSpace, k: _Knobs, start) -> tuple[SweepP
                 memo[key] = math.inf
             else:
                 rings = _rings(free)
-                memo[key] = min(_quick_estimate_s(poly, rings, a, k) for a in candidate_angles(poly, limit=3))
+                memo[key] = _quick_estimate_s(poly, rings, candidate_angles(poly, limit=3), k)
         return memo[key]
 
     join_s = 2 * k.w / k.speed + 4 * k.turn_s

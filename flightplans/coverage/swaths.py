@@ -39,20 +39,24 @@ def line_positions(y_min: float, y_max: float, *, swath_m: float) -> np.ndarray:
 
 
 def _crossings(edges: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted x of every edge crossing per line (inf-padded) and the number of crossings per line."""
-    x0, y0, x1, y1 = edges.T
+    """Sorted x of every edge crossing per line (inf-padded) and the number of crossings per line.
+
+    ``edges`` holds (x0, y0, x1, y1) rows shared by all lines, or one such table per line.
+    """
+    x0, y0, x1, y1 = (edges[..., q] if edges.ndim == 3 else edges[None, :, q] for q in range(4))
     lo_y, hi_y = np.minimum(y0, y1), np.maximum(y0, y1)
     yy = ys[:, None]
-    crosses = (lo_y[None, :] <= yy) & (yy < hi_y[None, :])
+    crosses = (lo_y <= yy) & (yy < hi_y)
     with np.errstate(divide="ignore", invalid="ignore"):
-        xs = x0[None, :] + (yy - y0[None, :]) * (x1 - x0)[None, :] / (y1 - y0)[None, :]
+        xs = x0 + (yy - y0) * (x1 - x0) / (y1 - y0)
     xs = np.where(crosses, xs, np.inf)
     xs.sort(axis=1)
     return xs, crosses.sum(axis=1)
 
 
 def interval_widths(edges: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per line, the number of inside intervals and (flattened) every interval's width; for estimates."""
+    """Per line, the number of inside intervals and (flattened, line by line) every interval's width; for
+    estimates. ``edges`` as for ``line_intervals``, or one edge table per line."""
     xs, counts = _crossings(edges, ys)
     pairs = counts // 2
     width = max(int(pairs.max(initial=0)), 1)
