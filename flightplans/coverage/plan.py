@@ -622,13 +622,18 @@ def _sweep_region(
             )
         )
     # patch the few most promising angles, then fly the best one or two of those for real
-    patched = []
-    for lay in layouts:
+    # Patches only add time, so a layout already 2 % slower than a patched one is never flown (see
+    # below) and is not patched either.
+    ranked = []
+    for i in sorted(range(len(layouts)), key=lambda i: layouts[i].estimate_s):
+        lay = layouts[i]
+        if ranked and lay.estimate_s > 1.02 * min(est for est, _, _ in ranked):
+            continue
         patches = _patches(area, lay, swath_m=w, clearance_m=c)
         cells, left = _attach(lay.cells, patches, swath_m=w)
         extra = sum((s.x1 - s.x0 + 2 * w) / k.speed + 2 * k.turn_s for p in patches for s in p)
-        patched.append((lay.estimate_s + extra, replace(lay, cells=cells, patches=tuple(left))))
-    patched.sort(key=lambda item: item[0])
+        ranked.append((lay.estimate_s + extra, i, replace(lay, cells=cells, patches=tuple(left))))
+    patched = [(est, lay) for est, _, lay in sorted(ranked, key=lambda item: item[:2])]
     best = None
     for est, lay in patched[:2]:
         if best is not None and est > 1.02 * patched[0][0]:
