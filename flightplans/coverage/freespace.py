@@ -139,18 +139,21 @@ class FreeSpace:
         out[bi, bj] = out[bj, bi] = np.inf
         if len(self.nodes):
             involved = np.unique(np.concatenate([bi, bj]))
-            local = {int(v): k for k, v in enumerate(involved)}
             a = self._to_nodes(p[involved], nearest=8)  # points x nodes
             m = len(self.nodes)
-            step = max(1, 4_000_000 // (m * m))
+            # a point sees only a few nodes: take the min over those instead of over all m
+            seen = max(1, int(np.isfinite(a).sum(axis=1).max()))
+            first = np.argsort(~np.isfinite(a), axis=1, kind="stable")[:, :seen]  # visible nodes first
+            first_d = np.take_along_axis(a, first, axis=1)
+            step = max(1, 4_000_000 // (seen * m))
             via_first = np.concatenate(
                 [
-                    np.min(a[s : s + step, :, None] + self._dist[None, :, :], axis=1)
+                    np.min(first_d[s : s + step, :, None] + self._dist[first[s : s + step]], axis=1)
                     for s in range(0, len(a), step)
                 ]
             )  # point -> ... -> node
-            li = np.array([local[int(v)] for v in bi])
-            lj = np.array([local[int(v)] for v in bj])
+            li = np.searchsorted(involved, bi)
+            lj = np.searchsorted(involved, bj)
             via = np.min(via_first[li] + a[lj], axis=1)
             out[bi, bj] = out[bj, bi] = via
         return out
