@@ -1,6 +1,6 @@
 """Coverage planner benchmark: ours against a QGroundControl-style survey on the cases in bench/cases.py.
 
-    python -m bench.coverage --json /tmp/coverage.json
+    python -m bench.coverage --json /tmp/coverage.json [--runs 3]
 
 The baseline lays parallel lines at a fixed angle, clips them to the outer boundary only (holes ignored) and
 flies each line from its first to its last crossing, so it crosses concave notches and no-fly zones.
@@ -14,9 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -188,18 +189,43 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def _median_times(runs: list[list]) -> list:
+    """The first run's rows with each row's times replaced by the median over all runs."""
+    out = []
+    for k, row in enumerate(runs[0]):
+        wall = statistics.median(r[k].plan_ms for r in runs)
+        cpu = statistics.median(r[k].plan_cpu_ms for r in runs)
+        out.append(replace(row, plan_ms=round(wall, 1), plan_cpu_ms=round(cpu, 1)))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="write the rows as JSON here")
     parser.add_argument("--repeats", type=int, default=5, help="runs per planner and case (median time)")
+    parser.add_argument("--runs", type=int, default=1, help="whole benchmark runs; times are their medians")
     args = parser.parse_args()
-    rows = run(args.repeats)
+    if args.runs < 1 or args.repeats < 1:
+        parser.error("--runs and --repeats must be at least 1")
+    load_before = os.getloadavg()
+    sweeps, splits = [], []
+    for _ in range(args.runs):
+        sweeps.append(run(args.repeats))
+        splits.append(run_split())
+    load_after = os.getloadavg()
+    rows, split_rows = _median_times(sweeps), _median_times(splits)
     print(table(rows))
-    splits = run_split()
     print()
-    print(split_table(splits))
+    print(split_table(split_rows))
+    load = f"1-minute load average {load_before[0]:.2f} before, {load_after[0]:.2f} after"
+    print(f"\n{args.runs} run(s), times are medians; {load}")
     if args.json:
-        out = {"sweep": [asdict(r) for r in rows], "split": [asdict(r) for r in splits]}
+        out = {
+            "sweep": [asdict(r) for r in rows],
+            "split": [asdict(r) for r in split_rows],
+            "runs": args.runs,
+            "load_avg_1min": [round(load_before[0], 2), round(load_after[0], 2)],
+        }
         args.json.write_text(json.dumps(out, indent=2) + "\n")
 
 
