@@ -624,7 +624,7 @@ def _sweep_region(
     # patch the few most promising angles, then fly the best one or two of those for real
     # Patches only add time, so a layout already 2 % slower than a patched one is never flown (see
     # below) and is not patched either.
-    ranked = []
+    ranked: list[tuple[float, int, _Layout]] = []
     for i in sorted(range(len(layouts)), key=lambda i: layouts[i].estimate_s):
         lay = layouts[i]
         if ranked and lay.estimate_s > 1.02 * min(est for est, _, _ in ranked):
