@@ -5,7 +5,7 @@ Public API::
     from mission.link import LinkManager, VehicleLink, TelemetrySnapshot, RawMissionItem
 
     async with LinkManager(executor_workers=64, telemetry_hz=10.0, command_timeout_s=10.0,
-                           polls_per_snapshot=3) as links:
+                           polls_per_snapshot=4) as links:
         link = await links.add_vehicle(sysid=1, url="udpin://0.0.0.0:14540")  # one connection per vehicle
         await link.wait_ready(timeout_s=30)       # connected, GPS and home ok
         await link.upload_mission(items)          # flightplans.items, or RawMissionItem for anything else
@@ -25,7 +25,7 @@ Public API::
 - ``download_mission()`` returns typed items (coordinates quantized to 1e-7 deg, altitudes float32 as on the
   wire); items without a typed equivalent come back as ``RawMissionItem``.
 - Telemetry is polled from MAVSDK's cached values by one fleet-wide tick (no per-message callbacks) at
-  ``polls_per_snapshot`` (default 3) times ``telemetry_hz``; a snapshot is published when a new sample
+  ``polls_per_snapshot`` (default 4) times ``telemetry_hz``; a snapshot is published when a new sample
   (position or SYSTEM_TIME) arrived and the vehicle's rate limit allows, so it is at most one poll older than
   its sample. ``snapshot.vehicle_time_unix`` is the vehicle's wall clock from its newest SYSTEM_TIME (None
   without one): with the simulator it dates the position, for end-to-end latency. 100 vehicles streaming at

@@ -54,7 +54,7 @@ class LinkManager:
         executor_workers: int = 64,
         telemetry_hz: float = 10.0,
         command_timeout_s: float = 10.0,
-        polls_per_snapshot: int = 3,
+        polls_per_snapshot: int = 4,
     ) -> None:
         if executor_workers < 1:
             raise ValueError(f"executor_workers must be >= 1, got {executor_workers}")

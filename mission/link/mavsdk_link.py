@@ -107,7 +107,7 @@ class MavsdkVehicleLink:
         executor: concurrent.futures.ThreadPoolExecutor,
         command_timeout_s: float,
         snapshot_period_s: float = 0.1,
-        poll_period_s: float = 0.1 / 3,
+        poll_period_s: float = 0.1 / 4,
     ) -> None:
         self._sysid = sysid
         self._url = url
