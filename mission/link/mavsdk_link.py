@@ -66,6 +66,9 @@ _IN_AIR = frozenset({LandedState.IN_AIR, LandedState.TAKING_OFF, LandedState.LAN
 _NO_PROGRESS = MissionProgress(current=0, total=0, finished=False)
 _LINK_DOWN_SNAPSHOT_PERIOD_S = 1.0
 _RECONNECT_GRACE_S = 2.0
+# Snapshot rate limit: the bucket holds two periods' worth, so sample jitter neither halves the rate nor
+# locks snapshots to a phase behind their samples; the long-run rate stays the configured one.
+_BUCKET_TOKENS = 2.0
 _RETRY_COMMAND = frozenset({"TIMEOUT"})
 # A mission transfer that times out or is cancelled half-way on a lossy link is simply started again; PX4
 # answers a transfer that collides with a stale one with MAV_MISSION_ERROR ("busy").
@@ -127,13 +130,17 @@ class MavsdkVehicleLink:
         self._down = asyncio.Event()
         self._latest: TelemetrySnapshot | None = None
         self._last_down_snapshot_at = 0.0
-        # Rate limit and change detection (see tick): snapshots are due on an anchored schedule, each may come
-        # up to `_early_s` before its slot so the sample-to-poll jitter does not halve the rate.
+        # Rate limit and change detection (see _due): a token bucket (one token per period, room for two) so
+        # a snapshot goes out as soon as its sample arrives, never closer than `_min_gap_s` to the last one.
         self._period_s = snapshot_period_s
-        self._early_s = max(poll_period_s, 0.4 * snapshot_period_s)
+        self._min_gap_s = snapshot_period_s - max(poll_period_s, 0.4 * snapshot_period_s)
         self._stale_s = 2.0 * snapshot_period_s
-        self._next_due = 0.0
-        self._sample_key: tuple[int, float, float, float] | None = None
+        self._tokens = _BUCKET_TOKENS
+        self._tokens_at = 0.0
+        self._epoch_us = 0
+        self._epoch_seen_at = 0.0
+        self._epoch_gap_s = math.inf
+        self._position_key: tuple[float, float, float] = (math.nan, math.nan, math.nan)
         self._fresh = False
         self._sample_seen_at = 0.0
         self._position: Any = None
@@ -484,13 +491,24 @@ class MavsdkVehicleLink:
             return False
         epoch_us = telemetry.unix_epoch_time()
         pos = telemetry.position()
-        key = (epoch_us, pos.latitude_deg, pos.longitude_deg, pos.absolute_altitude_m)
+        # While SYSTEM_TIME comes at about the snapshot rate (the simulator sends it right after each
+        # position) a new vehicle time marks a new sample: a poll that lands between the position and its
+        # SYSTEM_TIME must not publish the new position dated with the previous time. Otherwise a new
+        # position marks a new sample.
+        paired = self._epoch_gap_s <= 1.5 * self._period_s and now - self._epoch_seen_at <= self._stale_s
+        if epoch_us != self._epoch_us:
+            self._epoch_gap_s = now - self._epoch_seen_at
+            self._epoch_us, self._epoch_seen_at = epoch_us, now
+            if paired or self._epoch_gap_s <= 1.5 * self._period_s:
+                self._fresh, self._sample_seen_at = True, now
+        position_key = (pos.latitude_deg, pos.longitude_deg, pos.absolute_altitude_m)
         # NaN != NaN: an unknown position would look new on every poll, so compare the text of the floats.
-        if key != self._sample_key and repr(key) != repr(self._sample_key):
-            self._sample_key = key
-            self._fresh = True
-            self._sample_seen_at = now
-        if now < self._next_due - self._early_s:
+        if position_key != self._position_key and repr(position_key) != repr(self._position_key):
+            self._position_key = position_key
+            if not paired:
+                self._fresh, self._sample_seen_at = True, now
+        tokens = min(_BUCKET_TOKENS, self._tokens + (now - self._tokens_at) / self._period_s)
+        if tokens < 1.0 or now - self._tokens_at < self._min_gap_s:
             return False
         if not self._fresh and now - self._sample_seen_at < self._stale_s:
             return False  # the next sample is on its way; publishing now would only repeat the last one
@@ -498,9 +516,7 @@ class MavsdkVehicleLink:
         self._position = pos
         # Wall clocks before 2001 are a boot-relative or unset SYSTEM_TIME, not a date.
         self._vehicle_time_unix = epoch_us / 1e6 if epoch_us >= 1_000_000_000_000_000 else None
-        # Anchored schedule: the average stays at the configured rate; after a late snapshot it re-anchors
-        # instead of catching up with a burst.
-        self._next_due = max(self._next_due + self._period_s, now + self._period_s - self._early_s)
+        self._tokens, self._tokens_at = tokens - 1.0, now
         return True
 
     def _publish(self, snapshot: TelemetrySnapshot) -> None:
