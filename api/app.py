@@ -15,8 +15,10 @@ from sqlalchemy.engine import Engine
 from api import migrations
 from api.deps import guard_first
 from api.errors import install_error_handlers
+from api.mqtt_bridge import MqttBridge
 from api.settings import Settings
 from mission.audit import service as audit
+from mission.commands.remote import UserCommandSink
 from mission.db import make_engine, session_scope
 from mission.fleet import service as fleet
 from mission.fleet.fleetfile import load_fleet_file
@@ -82,15 +84,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings.database_url)
         app.state.engine = engine
         app.state.runtime = None
+        app.state.mqtt_bridge = None
         try:
             if settings.migrate_on_start:
                 await asyncio.to_thread(migrations.upgrade, engine)
             await asyncio.to_thread(sync_fleet_file, engine, settings)
             async with Runtime(settings=settings, engine=engine) as runtime:
-                app.state.runtime = runtime
-                yield
+                commands = UserCommandSink(
+                    engine=engine,
+                    fleet=runtime.fleet,
+                    hub=runtime.hub,
+                    missions=runtime.missions,
+                    gate=runtime.gate,
+                )
+                # Without mqtt_url the bridge logs once that it is off and does nothing.
+                async with MqttBridge(
+                    settings, runtime.hub, runtime.dispatcher, command_sink=commands
+                ) as bridge:
+                    app.state.runtime = runtime
+                    app.state.mqtt_bridge = bridge
+                    yield
         finally:
             app.state.runtime = None
+            app.state.mqtt_bridge = None
             engine.dispose()
 
     app = FastAPI(

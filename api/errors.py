@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from flightplans.errors import PlanningError
 from mission.errors import (
     AirspaceViolation,
+    BadRequest,
     Conflict,
     InvalidTransition,
     LinkError,
@@ -40,6 +41,7 @@ DOMAIN_STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (VehicleUnavailable, 409, "vehicle_unavailable"),
     (LinkError, 503, "link_error"),
     (PlanningError, 422, "planning_error"),
+    (BadRequest, 422, "bad_request"),
     (SkywardenError, 400, "bad_request"),
 )
 

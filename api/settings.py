@@ -32,12 +32,27 @@ class Settings(BaseSettings):
     migrate_on_start: bool = Field(
         default=True, description="run Alembic upgrade to head when the app starts"
     )
-    mqtt_url: str | None = Field(default=None, description="mqtt://host:port; None = no MQTT bridge")
+    mqtt_url: str | None = Field(
+        default=None, description="mqtt://[user:pass@]host:port; None = no MQTT bridge"
+    )
     mqtt_topic_prefix: str = "skywarden"
+    mqtt_client_id: str = "skywarden"
+    mqtt_telemetry_hz: float = Field(default=1.0, gt=0, le=10, description="per-vehicle telemetry topic rate")
+    mqtt_incident_auto_dispatch: bool = Field(
+        default=True,
+        description="dispatch incidents arriving over MQTT at once, as the API does",
+    )
+    mqtt_commands_enabled: bool = Field(default=False, description="accept vehicle commands over MQTT")
+    mqtt_command_users: dict[str, str] = Field(
+        default_factory=dict, description="MQTT username -> skywarden user that its commands run as"
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    telemetry_hz: float = Field(default=5.0, gt=0, le=50)
-    tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    telemetry_hz: float = Field(default=10.0, gt=0, le=50, description="snapshots per second per vehicle")
+    tile_url: str = Field(
+        default="",
+        description="tile URL template ({z}/{x}/{y}); empty = the offline map (closed networks)",
+    )
     fleet_file: Path | None = Field(default=None, description="YAML/JSON fleet to register on start")
     sim_base_port: int = Field(default=14540, ge=1024, le=65000)
     sim_speed: float = Field(default=1.0, gt=0, le=100)
@@ -46,6 +61,15 @@ class Settings(BaseSettings):
     link_loss_timeout_s: float = Field(default=30.0, gt=0)
     battery_reserve_pct: float = Field(default=20.0, ge=0, le=90)
     fence_margin_m: float = Field(default=150.0, ge=0)
+    clearance_m: float = Field(default=20.0, ge=0, description="distance every plan keeps from no-fly zones")
+    max_alt_m: float = Field(default=120.0, gt=0, le=500, description="altitude ceiling above home")
+    return_alt_m: float = Field(default=60.0, gt=0, le=500, description="RTL return altitude the gate models")
+    airspace_time_margin_s: float = Field(
+        default=600.0, ge=0, description="zones becoming active this long after a flight's end count too"
+    )
+    dispatch_auto_launch: bool = Field(default=True, description="launch the chosen vehicle without a click")
+    wind_speed_m_s: float = Field(default=0.0, ge=0, le=40)
+    wind_from_deg: float = Field(default=0.0, ge=0, lt=360)
     token_ttl_s: int = Field(default=12 * 3600, gt=0, description="lifetime of a panel login token")
     admin_password: str | None = Field(default=None, description="password for the seeded admin user")
     docs_enabled: bool = True

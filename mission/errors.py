@@ -7,6 +7,10 @@ class SkywardenError(Exception):
     """Base of every domain error; ``str(err)`` is a reason a user can act on."""
 
 
+class BadRequest(SkywardenError):
+    """The request itself is malformed (a field out of range, an unknown command). -> 422"""
+
+
 class NotFound(SkywardenError):
     """A named thing (vehicle, mission, zone) does not exist. -> 404"""
 

@@ -46,7 +46,7 @@ class Runtime:
         self.supervisor_config = SupervisorConfig(
             link_loss_timeout_s=float(_setting(settings, "link_loss_timeout_s", 30.0)),
         )
-        self.hub = TelemetryHub()
+        self.hub = TelemetryHub(max_rate_hz=float(_setting(settings, "telemetry_hz", 10.0)))
         self._stack = contextlib.AsyncExitStack()
         self.links: LinkManager
         self.fleet: FleetManager

@@ -21,9 +21,7 @@ def list_audit(
     paging: Paging,
     _who: AdminOnly,
     actor: Annotated[PrintableStr | None, Query(max_length=100)] = None,
-    action: Annotated[
-        PrintableStr | None, Query(max_length=100, description="action prefix")
-    ] = None,
+    action: Annotated[PrintableStr | None, Query(max_length=100, description="action prefix")] = None,
 ) -> Page[AuditRead]:
     items, total = audit.list_entries(
         session=session, limit=paging.limit, offset=paging.offset, actor=actor, action=action

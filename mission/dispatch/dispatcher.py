@@ -82,6 +82,7 @@ class DispatchConfig:
     """Tuning of dispatch. ``*_wall_s`` are wall seconds; the rest are simulated (= real on real drones)."""
 
     auto_launch: bool = True
+    mqtt_auto_dispatch: bool = True  # incidents from other systems over MQTT are dispatched at once
     orbit_radius_m: float = 40.0
     orbit_speed_m_s: float = 4.0
     arrive_within_m: float = 20.0
@@ -259,6 +260,7 @@ class Dispatcher:
             notes=incident.notes,
             source=incident.source,
             ref=incident.ref,
+            auto_dispatch=self.config.mqtt_auto_dispatch,
         )
         return await self.create(data=data, actor=f"mqtt:{incident.source}"[:64], channel=IncidentSource.MQTT)
 
@@ -605,7 +607,7 @@ class Dispatcher:
         self,
         incident_id: int,
         vid: int,
-        err: SkywardenError,
+        err: Exception,
         *,
         attempt: int,
         exclude: frozenset[int],

@@ -49,6 +49,7 @@ class DispatchComponents:
         config = config or _setting(settings, "dispatch_config", None)
         self.config = config or DispatchConfig(
             auto_launch=bool(_setting(settings, "dispatch_auto_launch", True)),
+            mqtt_auto_dispatch=bool(_setting(settings, "mqtt_incident_auto_dispatch", True)),
             speed_factor=float(_setting(settings, "dispatch_speed_factor", 1.0)),
             performance=PerformanceDefaults(
                 reserve_pct=float(_setting(settings, "battery_reserve_pct", 20.0))
