@@ -17,7 +17,7 @@ setup: $(STAMP)
 
 ## run: set up, then serve the API and web panel with $(SIM) simulated drones on SQLite (http://127.0.0.1:$(PORT)/)
 run: $(STAMP)
-	$(VENV)/bin/skywarden serve --host 127.0.0.1 --port $(PORT) --sim $(SIM)
+	$(VENV)/bin/skywarden serve --host 127.0.0.1 --port $(PORT) --sim $(SIM) --demo-login
 
 ## test: set up (venv, Chromium, Mosquitto, PostgreSQL), then run the whole suite
 test: $(STAMP)
