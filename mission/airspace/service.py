@@ -78,12 +78,20 @@ def is_active(zone: Zone | ZoneRead, *, at: datetime) -> bool:
 def active_restrictions(*, session: Session, at: datetime | None = None) -> list[Restriction]:
     """No-fly zones and event areas active at ``at`` (default now), for the safety gate."""
     when = as_utc(at) if at is not None else utcnow()
+    return restrictions_during(session=session, start=when, end=when)
+
+
+def restrictions_during(*, session: Session, start: datetime, end: datetime) -> list[Restriction]:
+    """No-fly zones and event areas active at any moment of [start, end] (a flight's time span)."""
+    start, end = as_utc(start), as_utc(end)
     rows = session.exec(
         select(Zone).where(col(Zone.kind).in_([k.value for k in RESTRICTION_KINDS])).order_by(col(Zone.id))
     ).all()
     out = []
     for row in rows:
-        if not is_active(row, at=when):
+        if row.active_from is not None and as_utc(row.active_from) > end:
+            continue
+        if row.active_until is not None and as_utc(row.active_until) <= start:
             continue
         zone = ZoneRead.model_validate(row)
         out.append(

@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 from flightplans.errors import PlanningError
 from flightplans.geodesy import LocalFrame, distance_m
 from flightplans.items import Geofence
-from mission.airspace.service import Restriction
+from mission.airspace.service import Restriction, restrictions_during
 from mission.audit import service as audit
 from mission.audit.clock import as_utc, utcnow
 from mission.control import service as control
@@ -48,7 +48,7 @@ from mission.incidents.models import Incident, IncidentCreate, IncidentSource, I
 from mission.link.types import TelemetrySnapshot, VehicleLink
 from mission.missions import service as missions_service
 from mission.missions.codec import geofence_from_json
-from mission.missions.gate import nofly_from, restrictions_during
+from mission.missions.gate import nofly_from
 from mission.missions.models import Mission, MissionCreate, PlanSpec
 from mission.patrols.models import CoverageGap, PatrolRun, RunStatus
 from mission.patrols.scheduler import finish_run

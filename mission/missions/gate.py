@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from mission.airspace.models import Zone, ZoneRead
-from mission.airspace.service import RESTRICTION_KINDS, Restriction, shape_geometry
-from mission.audit.clock import as_utc, utcnow
+from mission.airspace.service import Restriction, restrictions_during
+from mission.audit.clock import utcnow
 from mission.fleet.manager import VehicleProfile
 from mission.link.types import TelemetrySnapshot
 from mission.missions.models import PlanSpec
@@ -43,34 +42,6 @@ def nofly_from(restrictions: list[Restriction]) -> tuple[NoFly, ...]:
         )
         for r in restrictions
     )
-
-
-def restrictions_during(*, session: Session, start: datetime, end: datetime) -> list[Restriction]:
-    """No-fly zones and event areas active at any moment of [start, end] (a flight's time span)."""
-    start, end = as_utc(start), as_utc(end)
-    rows = session.exec(
-        select(Zone).where(col(Zone.kind).in_([k.value for k in RESTRICTION_KINDS])).order_by(col(Zone.id))
-    ).all()
-    out = []
-    for row in rows:
-        if row.active_from is not None and as_utc(row.active_from) > end:
-            continue
-        if row.active_until is not None and as_utc(row.active_until) <= start:
-            continue
-        zone = ZoneRead.model_validate(row)
-        out.append(
-            Restriction(
-                zone_id=zone.id,
-                name=zone.name,
-                kind=zone.kind,
-                shape=zone.shape,
-                geometry=shape_geometry(zone.shape),
-                floor_m=zone.floor_m,
-                ceiling_m=zone.ceiling_m,
-                active_until=zone.active_until,
-            )
-        )
-    return out
 
 
 def restrictions_for_flight(*, session: Session, flight_s: float, config: GateConfig) -> list[Restriction]:
