@@ -59,26 +59,55 @@ def test_wrong_password_is_refused(browser, service) -> None:  # type: ignore[no
     context.close()
 
 
+def _settled_inside_map(page, card, vehicle_id: int, *, offsets) -> tuple[float, float]:  # type: ignore
+    """The vehicle icon's centre once the map has stopped moving with every offset click inside the map.
+
+    Under load the centring pan can still be running (or be cut short by the zoom), leaving the drone near an
+    edge where a click would land on the header instead of the map: re-centre until it is well inside.
+    """
+    icon = page.locator(f".veh-icon[data-vehicle-id='{vehicle_id}']")
+    deadline = time.monotonic() + 15
+    last = None
+    while time.monotonic() < deadline:
+        box, area = icon.bounding_box(), page.locator("#map").bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        inside = all(
+            area["x"] + 20 < x + dx < area["x"] + area["width"] - 20
+            and area["y"] + 20 < y + dy < area["y"] + area["height"] - 20
+            for dx, dy in offsets
+        )
+        if inside and last is not None and abs(last[0] - x) < 1 and abs(last[1] - y) < 1:
+            return x, y
+        if not inside:
+            card.click()  # centre on it again
+        last = (x, y)
+        page.wait_for_timeout(400)
+    raise AssertionError("the map never settled with the drone away from its edges")
+
+
 def test_pilot_draws_a_sweep_launches_it_and_watches_it_complete(page_for, service) -> None:  # type: ignore[no-untyped-def]
     page = page_for("pilot")
     card = page.locator(f"[data-testid=vehicle-card]:has-text('{SWEEP_VEHICLE}')")
     vehicle_id = int(card.get_attribute("data-vehicle-id"))
     card.click()  # centres the map on it
     page.wait_for_timeout(600)  # the pan animation; zooming meanwhile would stop it
-    page.click(".tab[data-tab=pilot]")
-    page.select_option("[data-testid=mission-vehicle]", str(vehicle_id))
-    page.fill("[data-testid=mission-name]", "browser sweep")
     for _ in range(3):
         page.click(".leaflet-control-zoom-in")
         page.wait_for_timeout(300)
+    offsets = [(40, -40), (140, -40), (140, -120), (40, -120)]
+    _settled_inside_map(page, card, vehicle_id, offsets=offsets)  # re-centres while the card is on screen
+    page.click(".tab[data-tab=pilot]")
+    page.select_option("[data-testid=mission-vehicle]", str(vehicle_id))
+    page.fill("[data-testid=mission-name]", "browser sweep")
     box = page.locator(f".veh-icon[data-vehicle-id='{vehicle_id}']").bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.click("[data-testid=draw-plan]")
     assert page.locator("#draw-bar").is_visible()
     # About 190 x 150 m north-east of the dock (zoom 16: ~1.9 m per pixel at this latitude).
-    for dx, dy in [(40, -40), (140, -40), (140, -120), (40, -120)]:
+    for dx, dy in offsets:
         page.mouse.click(x + dx, y + dy)
         page.wait_for_timeout(120)
+    page.wait_for_selector("#draw-finish:enabled", timeout=5_000)
     page.click("#draw-finish")
     page.wait_for_selector("[data-testid=plan-metrics]")
     assert page.locator("[data-testid=plan-ok]").is_visible(), page.locator(
