@@ -44,6 +44,7 @@ ROUTERS: tuple[str, ...] = (
     "api.routes.patrols",
     "api.routes.security_events",
     "api.routes.payload",
+    "api.routes.flights",
     "api.ws",
     "api.routes.panel",
 )
@@ -56,6 +57,8 @@ class Health(BaseModel):
     status: str
     database: str
     runtime: bool
+    loop_stall_ms_max: float | None = None  # the event loop's worst lateness since start (or reset)
+    loop_stall_ms_p99: float | None = None
 
 
 def sync_fleet_file(engine: Engine, settings: Settings) -> None:
@@ -91,11 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await asyncio.to_thread(sync_fleet_file, engine, settings)
             async with Runtime(settings=settings, engine=engine) as runtime:
                 commands = UserCommandSink(
-                    engine=engine,
-                    fleet=runtime.fleet,
-                    hub=runtime.hub,
-                    missions=runtime.missions,
-                    gate=runtime.gate,
+                    engine=engine, flights=runtime.flights, hub=runtime.hub, missions=runtime.missions
                 )
                 # Without mqtt_url the bridge logs once that it is off and does nothing.
                 async with MqttBridge(
@@ -122,11 +121,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     @app.get(f"{API_PREFIX}/health", response_model=Health, tags=["service"], summary="Liveness (public)")
-    def health() -> Health:
+    async def health() -> Health:
+        runtime = getattr(app.state, "runtime", None)
         return Health(
             status="ok",
             database=app.state.engine.dialect.name,
-            runtime=getattr(app.state, "runtime", None) is not None,
+            runtime=runtime is not None,
+            loop_stall_ms_max=round(runtime.loop.worst_ms, 2) if runtime is not None else None,
+            loop_stall_ms_p99=round(runtime.loop.p99_ms(), 2) if runtime is not None else None,
         )
 
     for name in ROUTERS:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import subprocess
 import sys
 from typing import Annotated
 
@@ -12,6 +11,7 @@ import typer
 from sqlalchemy.engine import Engine
 
 from api import migrations
+from api.children import Children
 from api.settings import Settings
 from mission.auth import service as auth
 from mission.auth.roles import Role, parse_role
@@ -148,26 +148,17 @@ def serve(
     settings = Settings(**overrides)  # type: ignore[arg-type]
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     ensure_admin(settings, demo_login=demo_login)
-    sim_proc: subprocess.Popen[bytes] | None = None
-    if sim:
-        seed_demo(settings, vehicles=sim)
-        argv = sim_command(
-            base_port=settings.sim_base_port,
-            speed=settings.sim_speed,
-            homes=sim_homes(settings, count=sim),
-        )
-        typer.echo(f"starting {sim} simulated drones at their docks: {' '.join(argv[1:])}", err=True)
-        sim_proc = subprocess.Popen(argv)
-    try:
+    with Children() as children:  # stopped on SIGTERM/SIGINT, and by the kernel if we are killed
+        if sim:
+            seed_demo(settings, vehicles=sim)
+            argv = sim_command(
+                base_port=settings.sim_base_port,
+                speed=settings.sim_speed,
+                homes=sim_homes(settings, count=sim),
+            )
+            typer.echo(f"starting {sim} simulated drones at their docks: {' '.join(argv[1:])}", err=True)
+            children.start(argv)
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
-    finally:
-        if sim_proc is not None:
-            sim_proc.terminate()
-            try:
-                sim_proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                sim_proc.kill()
-                sim_proc.wait()
 
 
 @app.command(

@@ -361,7 +361,7 @@ class MqttBridge:
             )
             return
         try:
-            incident_id = await self.incident_sink.submit(incident)
+            incident_id = await self.incident_sink.submit(incident, actor=f"mqtt:{incident.source}"[:64])
         except SkywardenError as err:
             self.stats.incidents_rejected += 1
             await self._answer_error(client, topic, _error_code(err), str(err), None, ref=incident.ref)

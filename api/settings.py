@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
@@ -38,6 +40,10 @@ class Settings(BaseSettings):
     mqtt_topic_prefix: str = "skywarden"
     mqtt_client_id: str = "skywarden"
     mqtt_telemetry_hz: float = Field(default=1.0, gt=0, le=10, description="per-vehicle telemetry topic rate")
+    mqtt_state_interval_s: float = Field(default=5.0, gt=0, description="retained state republish period")
+    mqtt_event_queue_max: int = Field(
+        default=10_000, ge=1, description="events held while the broker is away"
+    )
     mqtt_incident_auto_dispatch: bool = Field(
         default=True,
         description="dispatch incidents arriving over MQTT at once, as the API does",
@@ -55,10 +61,31 @@ class Settings(BaseSettings):
     )
     fleet_file: Path | None = Field(default=None, description="YAML/JSON fleet to register on start")
     sim_base_port: int = Field(default=14540, ge=1024, le=65000)
-    sim_speed: float = Field(default=1.0, gt=0, le=100)
+    sim_speed: float = Field(
+        default=1.0,
+        gt=0,
+        le=100,
+        description="simulated seconds per wall second: `serve --sim` runs its drones this fast and the"
+        " service times take-off waits, overwatch and zone windows by it; 1 on real drones",
+    )
+    patrol_clock_start: datetime | None = Field(
+        default=None,
+        description="with sim_speed != 1 the patrol scheduler's simulated clock starts here (default: now)",
+    )
     registry_poll_s: float = Field(default=2.0, gt=0, le=60, description="registry re-read period")
     link_executor_workers: int = Field(default=64, ge=1, le=1024)
-    link_loss_timeout_s: float = Field(default=30.0, gt=0)
+    link_loss_timeout_s: float = Field(
+        default=30.0, gt=0, description="a flight whose vehicle is silent this long is failed"
+    )
+    reconnect_wait_s: float = Field(
+        default=20.0, gt=0, description="how long restart recovery waits for a vehicle to reconnect"
+    )
+    landed_grace_s: float = Field(
+        default=5.0, ge=0, description="a mission younger than this is not judged landed (take-off lag)"
+    )
+    supervision_tick_s: float = Field(
+        default=0.1, gt=0, le=5, description="how often the flight executor checks every flight"
+    )
     battery_reserve_pct: float = Field(default=20.0, ge=0, le=90)
     fence_margin_m: float = Field(default=150.0, ge=0)
     clearance_m: float = Field(default=20.0, ge=0, description="distance every plan keeps from no-fly zones")
@@ -67,7 +94,44 @@ class Settings(BaseSettings):
     airspace_time_margin_s: float = Field(
         default=600.0, ge=0, description="zones becoming active this long after a flight's end count too"
     )
-    dispatch_auto_launch: bool = Field(default=True, description="launch the chosen vehicle without a click")
+    dispatch_auto_launch: bool = Field(
+        default=False,
+        description="launch the chosen vehicle without an operator's click (opt-in per deployment)",
+    )
+    dispatch_auto_launch_max_priority: int = Field(
+        default=2, ge=1, le=5, description="with auto-launch on, only incidents this urgent (1 = most) launch"
+    )
+    dispatch_policy: Literal["first_arrival", "nearest_dock"] = Field(
+        default="first_arrival", description="nearest_dock is the baseline the benchmark compares with"
+    )
+    dispatch_orbit_radius_m: float = Field(default=40.0, gt=5, le=500)
+    dispatch_orbit_speed_m_s: float = Field(default=4.0, gt=0, le=20)
+    dispatch_arrive_within_m: float = Field(default=20.0, gt=0, le=200)
+    dispatch_climb_fraction: float = Field(
+        default=0.4, gt=0, le=1, description="head for the scene once this share of the altitude is reached"
+    )
+    dispatch_fence_margin_m: float = Field(
+        default=200.0, ge=0, description="a dispatch flight's fence margin"
+    )
+    dispatch_relief_margin_s: float = Field(default=90.0, ge=0, description="relief overlap on scene")
+    dispatch_preempt_max_priority: int = Field(
+        default=3, ge=1, le=5, description="incidents this urgent may pull a drone off its patrol"
+    )
+    dispatch_min_overwatch_s: float = Field(
+        default=300.0, ge=0, description="a drone that can stay this long may start a longer overwatch"
+    )
+    dispatch_close_after_overhead: bool = Field(
+        default=True, description="close an incident when its time is up"
+    )
+    dispatch_leg_timeout_s: float = Field(default=600.0, gt=0, description="wall seconds a leg may take")
+    dispatch_overwatch_period_s: float = Field(default=1.0, gt=0, description="relief loop period")
+    dispatch_max_attempts: int = Field(default=2, ge=1, le=10, description="vehicles tried per incident")
+    dispatch_takeoff_s: float = Field(default=5.0, ge=0, description="arm to airborne, for ETAs")
+    dispatch_climb_rate_m_s: float = Field(default=3.0, gt=0)
+    dispatch_descent_rate_m_s: float = Field(default=2.0, gt=0)
+    patrol_catch_up_s: float = Field(
+        default=300.0, ge=0, description="a patrol run missed by less than this (service down) still runs"
+    )
     wind_speed_m_s: float = Field(default=0.0, ge=0, le=40)
     wind_from_deg: float = Field(default=0.0, ge=0, lt=360)
     token_ttl_s: int = Field(default=12 * 3600, gt=0, description="lifetime of a panel login token")

@@ -81,6 +81,7 @@ class Violation:
     kind: ViolationKind
     message: str
     where: Where
+    zone: str = ""  # the no-fly zone's name, for "nofly"
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +151,7 @@ def check_plan(
                         f"{where.describe()} enters {label} "
                         f"({zone.floor_m:g}-{zone.ceiling_m:g} m, {clearance_m:g} m clearance)",
                         where,
+                        zone.name,
                     )
                 )
         for i, p in enumerate(points):
@@ -162,6 +164,7 @@ def check_plan(
                         "nofly",
                         f"the {p.loiter_radius_m:g} m loiter circle at {where.describe()} enters {label}",
                         where,
+                        zone.name,
                     )
                 )
     if area is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class SkywardenError(Exception):
     """Base of every domain error; ``str(err)`` is a reason a user can act on."""
@@ -26,9 +28,9 @@ class Conflict(SkywardenError):
 class AirspaceViolation(SkywardenError):
     """A plan or command would break airspace, altitude or energy rules. -> 422"""
 
-    def __init__(self, message: str, *, violations: list[object] | None = None) -> None:
+    def __init__(self, message: str, *, violations: Sequence[object] | None = None) -> None:
         super().__init__(message)
-        self.violations = violations or []
+        self.violations = list(violations or [])
 
 
 class PermissionDenied(SkywardenError):

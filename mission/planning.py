@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -19,7 +19,7 @@ from shapely.ops import unary_union
 
 from flightplans.compile import Action, Actuate, Hold, compile_mission
 from flightplans.coverage import sweep
-from flightplans.energy import EnergyModel, RoutePoint
+from flightplans.energy import RoutePoint
 from flightplans.errors import PlanningError
 from flightplans.geodesy import LocalFrame, geometry_from_geojson, geometry_to_geojson
 from flightplans.items import (
@@ -32,8 +32,16 @@ from flightplans.items import (
 from flightplans.patterns import corridor, orbit, perimeter
 from flightplans.rings import rings
 from flightplans.routing import shortest_path
-from flightplans.safety import NoFlyZone, check_plan
 from mission.missions.codec import geofence_to_json, items_to_json
+from mission.safety.rules import (
+    Battery,
+    NoFly,
+    PathLimits,
+    Refusal,
+    energy_model,
+    path_refusals,
+    route_clearance_m,
+)
 
 PlanKind = Literal["sweep", "perimeter", "corridor", "orbit", "rings", "route", "custom"]
 XY = tuple[float, float]
@@ -50,11 +58,17 @@ class PlanRequest(BaseModel):
 
 
 class ViolationOut(BaseModel):
-    """One broken rule, with where it happens."""
+    """One broken rule, with where it happens; ``code`` is stable for translations."""
 
     kind: str
     message: str
     where: Any = None
+    code: str | None = None
+
+    @classmethod
+    def from_refusal(cls, refusal: Refusal) -> ViolationOut:
+        body = refusal.as_json()
+        return cls(kind=body["kind"], message=refusal.message, where=body.get("where"), code=refusal.code)
 
 
 class PlanPreview(BaseModel):
@@ -134,17 +148,6 @@ _GEOMETRY: dict[str, tuple[str, ...]] = {
 
 
 @dataclass(frozen=True, slots=True)
-class NoFly:
-    """An airspace restriction as planning sees it: a lon/lat area between two heights above ground."""
-
-    name: str
-    geometry: BaseGeometry
-    floor_m: float
-    ceiling_m: float
-    fence: FenceShape
-
-
-@dataclass(frozen=True, slots=True)
 class PlanContext:
     """Everything outside the request that decides whether a plan may fly."""
 
@@ -152,13 +155,27 @@ class PlanContext:
     home: tuple[float, float] | None = None  # (lat, lon) where the vehicle takes off and returns
     cruise_speed_m_s: float = 10.0
     battery_wh: float | None = None
-    battery_pct: float | None = None  # current charge; None = assume full
+    battery_pct: float | None = None  # current charge; None = assume full (a preview without a vehicle)
     endurance_s: float | None = None
     reserve_pct: float = 20.0
     actuators: dict[str, int] = field(default_factory=dict)
     fence_margin_m: float = 150.0
     max_alt_m: float | None = None  # ceiling above home (AGL); None = no ceiling
     return_alt_m: float | None = None  # the vehicle's RTL return altitude; None = returns at mission altitude
+    clearance_floor_m: float = 0.0  # the service's clearance: a plan may ask for more, never less
+    wind_east_m_s: float = 0.0
+    wind_north_m_s: float = 0.0
+
+    def limits(self, *, clearance_m: float) -> PathLimits:
+        """The limits a path planned in this context is judged by."""
+        return PathLimits(
+            clearance_m=max(clearance_m, self.clearance_floor_m),
+            max_alt_m=self.max_alt_m,
+            return_alt_m=self.return_alt_m,
+            reserve_pct=self.reserve_pct,
+            wind_east_m_s=self.wind_east_m_s,
+            wind_north_m_s=self.wind_north_m_s,
+        )
 
 
 def parse_params(kind: str, params: dict[str, Any]) -> _Common:
@@ -274,36 +291,56 @@ def _pattern_waypoints(
 
 
 def _route_leg(a: XY, b: XY, nofly_local: list[Polygon], *, clearance_m: float) -> list[XY]:
-    if not nofly_local or not LineString([a, b]).intersects(
-        unary_union(nofly_local).buffer(clearance_m * 0.5)
-    ):
+    if not nofly_local or not LineString([a, b]).intersects(unary_union(nofly_local).buffer(clearance_m)):
         return [a, b]
     path = shortest_path(a, b, nofly=nofly_local, clearance_m=clearance_m)
     return [(float(x), float(y)) for x, y in path.coords]
 
 
-def preview(request: PlanRequest, *, context: PlanContext) -> PlanPreview:
-    """Plan ``request`` in ``context``: path, metrics, EVERY violation, and the items to upload."""
+@dataclass(frozen=True, slots=True)
+class CompiledPlan:
+    """A plan turned into a route and mission items, not yet judged.
+
+    ``points`` are in ``frame`` metres at heights above home, from the first waypoint after take-off to
+    the last before the way home; ``clearance_m`` is what the route must be judged with (the plan's
+    own, never below the service's floor).
+    """
+
+    frame: LocalFrame
+    home_xy: XY | None
+    points: tuple[RoutePoint, ...]
+    clearance_m: float
+    speed_m_s: float
+    items: tuple[MissionItem, ...]
+    fence: Geofence
+    path_wgs: BaseGeometry
+    metrics: dict[str, Any]
+
+
+def compile_plan(request: PlanRequest, *, context: PlanContext) -> CompiledPlan:
+    """Plan ``request`` in ``context`` around the zones active at its altitude: route, items and fence."""
     params = parse_params(request.kind, request.params)
     geom = _parse_geometry(request.kind, request.geometry)
+    clearance = max(params.clearance_m, context.clearance_floor_m)
+    # Routes keep a little more than the clearance they are judged by (rules.route_clearance_m).
+    planned = params.model_copy(update={"clearance_m": route_clearance_m(clearance)})
     frame = LocalFrame.for_geometry(geom)
     local = frame.to_local(geom)
     zones = [z for z in context.nofly if _applies(z, params.alt_m)]
     nofly_local = [frame.to_local(z.geometry) for z in zones]
     speed = params.speed_m_s or context.cruise_speed_m_s
-    pattern, metrics = _pattern_waypoints(request.kind, local, params, nofly_local, speed_m_s=speed)
+    pattern, metrics = _pattern_waypoints(request.kind, local, planned, nofly_local, speed_m_s=speed)
     if not pattern:
         raise PlanningError(f"the {request.kind} plan produced no waypoints", where="geometry")
     route: list[XY] = list(pattern)
     home_xy: XY | None = None
     if context.home is not None:
         home_xy = frame.point_to_local(*context.home)
-        transit_out = _safe_leg(home_xy, pattern[0], nofly_local, params.clearance_m)
-        transit_back = _safe_leg(pattern[-1], home_xy, nofly_local, params.clearance_m)
+        transit_out = _safe_leg(home_xy, pattern[0], nofly_local, planned.clearance_m)
+        transit_back = _safe_leg(pattern[-1], home_xy, nofly_local, planned.clearance_m)
         route = transit_out[1:-1] + route + transit_back[1:-1]
     hold_s = getattr(params, "hold_s", 0.0) or 0.0
-    points = [RoutePoint(x, y, params.alt_m, loiter_s=hold_s) for x, y in route]
-    violations, energy = _check(points=points, home_xy=home_xy, frame=frame, params=params, context=context)
+    points = tuple(RoutePoint(x, y, params.alt_m, loiter_s=hold_s) for x, y in route)
     items = _compile(route, frame=frame, params=params, speed_m_s=speed, context=context)
     full = [home_xy, *route, home_xy] if home_xy is not None else route
     path_local = LineString(full) if len(full) > 1 else LineString([full[0], full[0]])
@@ -313,11 +350,9 @@ def preview(request: PlanRequest, *, context: PlanContext) -> PlanPreview:
             "length_m": round(path_local.length, 1),
             "pattern_length_m": round(LineString(pattern).length, 1) if len(pattern) > 1 else 0.0,
             "waypoints": len(route),
-            "flight_time_s": round(energy.time_s if energy else path_local.length / speed, 1),
-            "energy_wh": round(energy.needed_wh, 1) if energy else None,
-            "usable_wh": round(energy.usable_wh, 1) if energy else None,
             "alt_m": params.alt_m,
             "speed_m_s": speed,
+            "clearance_m": clearance,
         }
     )
     fence = build_geofence(
@@ -327,12 +362,91 @@ def preview(request: PlanRequest, *, context: PlanContext) -> PlanPreview:
         zones=context.nofly,
         margin_m=context.fence_margin_m,
     )
-    return PlanPreview(
-        path=geometry_to_geojson(path_wgs),
+    return CompiledPlan(
+        frame=frame,
+        home_xy=home_xy,
+        points=points,
+        clearance_m=clearance,
+        speed_m_s=speed,
+        items=tuple(items),
+        fence=fence,
+        path_wgs=path_wgs,
         metrics=metrics,
-        violations=violations,
-        items=items_to_json(items),
-        geofence=geofence_to_json(fence),
+    )
+
+
+def judge_compiled(
+    compiled: CompiledPlan, *, context: PlanContext, battery: Battery | None
+) -> tuple[list[Refusal], float]:
+    """The safety rules on a compiled plan flown from home and back: refusals and flight time (s)."""
+    home = compiled.home_xy if compiled.home_xy is not None else compiled.points[0].xy
+    return path_refusals(
+        compiled.points,
+        frame=compiled.frame,
+        home=home,
+        zones=context.nofly,
+        limits=context.limits(clearance_m=compiled.clearance_m),
+        battery=battery,
+        returns_home=compiled.home_xy is not None,
+        speed_m_s=compiled.speed_m_s,
+    )
+
+
+def context_battery(context: PlanContext) -> Battery | None:
+    """The battery a preview judges by: the context's charge, full when unknown; None without a pack."""
+    if context.battery_wh is None:
+        return None
+    return Battery(
+        battery_wh=context.battery_wh,
+        endurance_s=context.endurance_s,
+        charge_pct=100.0 if context.battery_pct is None else context.battery_pct,
+        cruise_speed_m_s=context.cruise_speed_m_s,
+    )
+
+
+def to_preview(
+    compiled: CompiledPlan,
+    *,
+    refusals: list[Refusal],
+    flight_time_s: float,
+    battery: Battery | None,
+    reserve_pct: float,
+) -> PlanPreview:
+    """What the API shows of a judged plan."""
+    metrics = {
+        **compiled.metrics,
+        "flight_time_s": round(flight_time_s, 1),
+        "energy_wh": None,
+        "usable_wh": None,
+    }
+    if battery is not None:
+        if battery.charge_pct is not None:
+            usable = battery.battery_wh * max(0.0, battery.charge_pct - reserve_pct) / 100.0
+            metrics["usable_wh"] = round(usable, 1)
+        # What the whole flight costs (from a full pack, so the figure exists even below the reserve).
+        model = energy_model(
+            replace(battery, charge_pct=100.0), reserve_pct=0.0, speed_m_s=compiled.speed_m_s
+        )
+        if model is not None:
+            home = compiled.home_xy if compiled.home_xy is not None else compiled.points[0].xy
+            est = model.estimate(list(compiled.points), home=home, return_home=compiled.home_xy is not None)
+            metrics["energy_wh"] = round(est.needed_wh, 1)
+    return PlanPreview(
+        path=geometry_to_geojson(compiled.path_wgs),
+        metrics=metrics,
+        violations=[ViolationOut.from_refusal(r) for r in refusals],
+        items=items_to_json(list(compiled.items)),
+        geofence=geofence_to_json(compiled.fence),
+    )
+
+
+def preview(request: PlanRequest, *, context: PlanContext) -> PlanPreview:
+    """Plan ``request`` in ``context``: path, metrics, EVERY violation, and the items to upload."""
+    compiled = compile_plan(request, context=context)
+    battery = context_battery(context)
+    refusals, time_s = judge_compiled(compiled, context=context, battery=battery)
+    return to_preview(
+        compiled, refusals=refusals, flight_time_s=time_s, battery=battery, reserve_pct=context.reserve_pct
     )
 
 
@@ -341,89 +455,6 @@ def _safe_leg(a: XY, b: XY, nofly_local: list[Polygon], clearance_m: float) -> l
         return _route_leg(a, b, nofly_local, clearance_m=clearance_m)
     except PlanningError:
         return [a, b]  # no detour exists: fly straight and let the safety check say why it cannot
-
-
-def energy_model(context: PlanContext, *, speed_m_s: float) -> EnergyModel | None:
-    """The vehicle's energy model at its current charge, or None without a battery to judge."""
-    if context.battery_wh is None:
-        return None
-    # Power from the registry's own figures: a full battery lasts the rated endurance.
-    cruise_w = context.battery_wh * 3600.0 / context.endurance_s if context.endurance_s else 200.0
-    charge = 100.0 if context.battery_pct is None else max(0.0, min(100.0, context.battery_pct))
-    if charge <= context.reserve_pct:
-        return None
-    # The reserve is a share of the full pack; re-express it as a share of what is left.
-    return EnergyModel(
-        cruise_speed_m_s=speed_m_s,
-        max_airspeed_m_s=max(15.0, speed_m_s),
-        cruise_power_w=cruise_w,
-        hover_power_w=cruise_w * 0.95,
-        climb_power_w=cruise_w * 1.4,
-        battery_wh=context.battery_wh * charge / 100.0,
-        reserve_pct=min(99.0, context.reserve_pct * 100.0 / charge),
-    )
-
-
-def _where_json(frame: LocalFrame, where: Any) -> dict[str, Any]:
-    lat, lon = frame.point_to_wgs84(*where.xy)
-    return {
-        "leg": where.kind,
-        "index": where.index,
-        "lat": round(lat, 6),
-        "lon": round(lon, 6),
-        "alt_m": where.alt_m,
-    }
-
-
-def _check(
-    *,
-    points: list[RoutePoint],
-    home_xy: XY | None,
-    frame: LocalFrame,
-    params: _Common,
-    context: PlanContext,
-) -> tuple[list[ViolationOut], Any]:
-    """Every rule the route breaks (flightplans.safety over the active restrictions and the battery)."""
-    out: list[ViolationOut] = []
-    speed = params.speed_m_s or context.cruise_speed_m_s
-    model = energy_model(context, speed_m_s=speed)
-    charge = 100.0 if context.battery_pct is None else context.battery_pct
-    if context.battery_wh is not None and model is None:
-        out.append(
-            ViolationOut(
-                kind="energy",
-                message=f"battery {charge:.0f}% is at or below the {context.reserve_pct:g}% reserve",
-                where={"battery_pct": charge},
-            )
-        )
-    zones = [
-        NoFlyZone(polygon=frame.to_local(z.geometry), floor_m=z.floor_m, ceiling_m=z.ceiling_m, name=z.name)
-        for z in context.nofly
-    ]
-    home = home_xy if home_xy is not None else points[0].xy
-    found = check_plan(
-        points,
-        home=home,
-        nofly=zones,
-        clearance_m=params.clearance_m * 0.5,  # routes keep the full clearance; allow for rounding
-        energy=model,
-        return_home=home_xy is not None,
-        max_alt_m=context.max_alt_m,
-        return_alt_m=context.return_alt_m,
-    )
-    out.extend(ViolationOut(kind=v.kind, message=v.message, where=_where_json(frame, v.where)) for v in found)
-    estimate = (
-        model.estimate(points, home=home, return_alt_m=context.return_alt_m) if model is not None else None
-    )
-    if context.endurance_s is not None and estimate is not None and estimate.time_s > context.endurance_s:
-        out.append(
-            ViolationOut(
-                kind="endurance",
-                message=f"plan takes {estimate.time_s:.0f} s, over the vehicle's"
-                f" {context.endurance_s:.0f} s endurance",
-            )
-        )
-    return out, estimate
 
 
 def _compile(
@@ -471,6 +502,7 @@ def build_geofence(
 
 
 __all__ = [
+    "CompiledPlan",
     "FenceCircle",
     "NoFly",
     "PlanContext",
@@ -478,6 +510,10 @@ __all__ = [
     "PlanRequest",
     "ViolationOut",
     "build_geofence",
+    "compile_plan",
+    "context_battery",
+    "judge_compiled",
     "parse_params",
     "preview",
+    "to_preview",
 ]

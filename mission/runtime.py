@@ -1,10 +1,10 @@
 """Runtime: the service's live parts, built once by the API lifespan and torn down in reverse order.
 
     async with Runtime(settings=settings, engine=engine) as rt:
-        rt.hub, rt.links, rt.fleet, rt.missions, rt.dispatcher, rt.scheduler
+        rt.hub, rt.links, rt.fleet, rt.flights, rt.missions, rt.dispatcher, rt.scheduler
 
-``settings`` is any object with the attributes read below (api.settings.Settings in the service); missing
-ones take the defaults here, so tests can pass a small namespace.
+``settings`` is the service's ``api.settings.Settings``: every knob read here is declared there, with its
+default, and nowhere else.
 """
 
 from __future__ import annotations
@@ -17,74 +17,74 @@ from sqlalchemy.engine import Engine
 from mission.dispatch.dispatcher import Dispatcher
 from mission.dispatch.wiring import DispatchComponents
 from mission.fleet.manager import FleetManager
+from mission.flights.commander import Commander
+from mission.flights.executor import ExecutorConfig, FlightExecutor
 from mission.link import LinkManager
-from mission.missions.gate import GateConfig
+from mission.loopwatch import LoopWatch
 from mission.missions.supervisor import MissionSupervisor, SupervisorConfig
 from mission.patrols.scheduler import PatrolScheduler
+from mission.safety.gate import GateConfig
 from mission.telemetry.hub import TelemetryHub
 
 
-def _setting(settings: Any, name: str, default: Any) -> Any:
-    value = getattr(settings, name, None)
-    return default if value is None else value
-
-
 class Runtime:
-    """Owns the links, fleet manager, telemetry hub, mission supervisor and dispatch (dispatcher, patrols)."""
+    """Owns the links, fleet, telemetry hub, the flight executor (flights and missions) and dispatch."""
 
     def __init__(self, *, settings: Any, engine: Engine) -> None:
         self.settings = settings
         self.engine = engine
-        self.gate = GateConfig(
-            battery_reserve_pct=float(_setting(settings, "battery_reserve_pct", 20.0)),
-            fence_margin_m=float(_setting(settings, "fence_margin_m", 150.0)),
-            clearance_m=float(_setting(settings, "clearance_m", 20.0)),
-            max_alt_m=float(_setting(settings, "max_alt_m", 120.0)),
-            return_alt_m=float(_setting(settings, "return_alt_m", 60.0)),
-            time_margin_s=float(_setting(settings, "airspace_time_margin_s", 600.0)),
-        )
-        self.supervisor_config = SupervisorConfig(
-            link_loss_timeout_s=float(_setting(settings, "link_loss_timeout_s", 30.0)),
-        )
-        self.hub = TelemetryHub(max_rate_hz=float(_setting(settings, "telemetry_hz", 10.0)))
+        self.gate = GateConfig.from_settings(settings)
+        self.hub = TelemetryHub(max_rate_hz=settings.telemetry_hz)
+        self.loop = LoopWatch()
         self._stack = contextlib.AsyncExitStack()
         self.links: LinkManager
         self.fleet: FleetManager
+        self.commander: Commander
+        self.flights: FlightExecutor
         self.missions: MissionSupervisor
         self.dispatch: DispatchComponents
         self.dispatcher: Dispatcher
         self.scheduler: PatrolScheduler
 
     async def __aenter__(self) -> Runtime:
+        settings = self.settings
         try:
+            await self._stack.enter_async_context(self.loop)
             self.links = await self._stack.enter_async_context(
                 LinkManager(
-                    executor_workers=int(_setting(self.settings, "link_executor_workers", 64)),
-                    telemetry_hz=float(_setting(self.settings, "telemetry_hz", 10.0)),
+                    executor_workers=settings.link_executor_workers, telemetry_hz=settings.telemetry_hz
                 )
             )
             self.fleet = FleetManager(
+                engine=self.engine, links=self.links, hub=self.hub, registry_poll_s=settings.registry_poll_s
+            )
+            self.commander = Commander(engine=self.engine, links=self.fleet)
+            self.flights = FlightExecutor(
                 engine=self.engine,
-                links=self.links,
+                fleet=self.fleet,
                 hub=self.hub,
-                registry_poll_s=float(_setting(self.settings, "registry_poll_s", 2.0)),
+                commander=self.commander,
+                gate=self.gate,
+                config=ExecutorConfig.from_settings(settings),
             )
             self.missions = MissionSupervisor(
                 engine=self.engine,
                 fleet=self.fleet,
                 hub=self.hub,
-                gate=self.gate,
-                config=self.supervisor_config,
+                executor=self.flights,
+                config=SupervisorConfig.from_settings(settings),
             )
             await self._stack.enter_async_context(self.fleet)
             await self._stack.enter_async_context(self.missions)
+            await self._stack.enter_async_context(self.flights)
             self.dispatch = await self._stack.enter_async_context(
                 DispatchComponents(
                     engine=self.engine,
                     fleet=self.fleet,
                     hub=self.hub,
-                    supervisor=self.missions,
-                    settings=self.settings,
+                    executor=self.flights,
+                    missions=self.missions,
+                    settings=settings,
                 )
             )
             self.dispatcher, self.scheduler = self.dispatch.dispatcher, self.dispatch.scheduler

@@ -9,6 +9,7 @@ import random
 import struct
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pymavlink.dialects.v20 import common as mavlink
@@ -130,6 +131,20 @@ class _Upload:
         self.last_request = now
 
 
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One command or upload the vehicle accepted for processing, with the wall time it arrived."""
+
+    at: float
+    kind: str  # "command", "mission", "fence", "rally"
+    command: int | None = None
+    params: tuple[float, ...] = ()
+    frame: int | None = None
+    items: tuple[MissionItem, ...] = ()
+    battery_pct: float | None = None  # the vehicle's charge when it arrived
+    alt_rel_m: float | None = None  # its height above home then
+
+
 class SimVehicle:
     """A PX4-like multicopter reachable over MAVLink 2/UDP; see sim/README.md for behaviour."""
 
@@ -157,6 +172,8 @@ class SimVehicle:
             home_lat=home[0], home_lon=home[1], home_amsl_m=home[2], config=config, params=self.params
         )
         self.commands_received: list[tuple[int, tuple[float, ...]]] = []
+        # What the vehicle was sent and when (wall clock), as a flight log would keep it.
+        self.received: list[Received] = []
         self._mav = mavlink.MAVLink(None, srcSystem=sysid, srcComponent=_COMPID)
         self._parser = mavlink.MAVLink(None)
         self._parser.robust_parsing = True
@@ -653,6 +670,17 @@ class SimVehicle:
         frame: int | None,
     ) -> None:
         self.commands_received.append((command, params))
+        self.received.append(
+            Received(
+                at=time.time(),
+                kind="command",
+                command=command,
+                params=params,
+                frame=frame,
+                battery_pct=self.autopilot.battery.soc * 100.0,
+                alt_rel_m=self.autopilot.amsl_m - self.autopilot.home_amsl_m,
+            )
+        )
         now = time.monotonic()
         window = self.config.command_dedupe_wall_s
         if self._recent_once and len(self._recent_once) > 8:
@@ -997,6 +1025,8 @@ class SimVehicle:
 
     def _commit(self, mission_type: int, items: list[MissionItem]) -> None:
         ap = self.autopilot
+        kind = {MISSION: "mission", FENCE: "fence"}.get(mission_type, "rally")
+        self.received.append(Received(at=time.time(), kind=kind, items=tuple(items)))
         if mission_type == MISSION:
             ap.replace_mission(items)
             self._refuse_mission_start_until = time.monotonic() + self.config.mission_start_refusal_wall_s

@@ -26,10 +26,9 @@ async def command_vehicle(
 ) -> CommandResult:
     return await service.execute(
         engine=runtime.engine,
-        fleet=runtime.fleet,
-        hub=runtime.hub,
+        flights=runtime.flights,
         missions=runtime.missions,
-        gate=runtime.gate,
+        hub=runtime.hub,
         vehicle_id=vehicle_id,
         request=data,
         principal=who,

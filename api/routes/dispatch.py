@@ -72,7 +72,7 @@ def candidates(
     lat: Annotated[float, Query(ge=-90, le=90)],
     lon: Annotated[float, Query(ge=-180, le=180)],
     overhead_s: Annotated[float, Query(ge=0, le=6 * 3600)] = 300.0,
-    alt_m: Annotated[float, Query(ge=10, le=120)] = 60.0,
+    alt_m: Annotated[float, Query(gt=0, le=500, description="the gate's altitude band applies")] = 60.0,
     capabilities: Annotated[list[str] | None, Query(description="required payloads")] = None,
 ) -> DecisionOut:
     request = DispatchRequest(

@@ -23,6 +23,7 @@ from mission.incidents.models import (
     IncidentSource,
     IncidentState,
 )
+from mission.safety.gate import Asker
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 DispatcherRole = Annotated[Principal, Depends(require_roles(Role.dispatcher))]
@@ -126,7 +127,7 @@ async def dispatch_incident(
 async def launch_incident(
     incident_id: int, request: Request, who: DispatcherRole, dispatcher: DispatcherDep
 ) -> IncidentRead:
-    await dispatcher.launch(incident_id, actor=who.username)
+    await dispatcher.launch(incident_id, asker=Asker(who.username, str(who.role)))
     with session_scope(request.app.state.engine) as session:
         return IncidentRead.model_validate(service.get(session=session, incident_id=incident_id))
 

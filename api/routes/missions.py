@@ -15,6 +15,7 @@ from mission.missions.models import MissionCreate, MissionEventRead, MissionRead
 from mission.missions.states import MissionState
 from mission.missions.supervisor import MissionSupervisor
 from mission.runtime import Runtime
+from mission.safety.gate import Asker
 
 router = APIRouter(prefix="/api/v1/missions", tags=["missions"])
 Pilot = Annotated[Principal, Depends(require_roles(Role.pilot))]
@@ -28,6 +29,10 @@ def _supervisor(request: Request) -> MissionSupervisor:
 
 
 Supervisor = Annotated[MissionSupervisor, Depends(_supervisor)]
+
+
+def _asker(who: Principal) -> Asker:
+    return Asker(who.username, str(who.role))
 
 
 @router.get("", response_model=Page[MissionRead], summary="List missions, newest first")
@@ -52,7 +57,7 @@ def list_missions(
     "", response_model=MissionRead, status_code=status.HTTP_201_CREATED, summary="Create a draft mission"
 )
 async def create_mission(data: MissionCreate, who: Pilot, missions: Supervisor) -> MissionRead:
-    return MissionRead.model_validate(missions.create(data=data, actor=who.username))
+    return MissionRead.model_validate(missions.create(data=data, asker=_asker(who)))
 
 
 @router.get("/{mission_id}", response_model=MissionRead, summary="One mission")
@@ -74,31 +79,31 @@ def mission_events(
 
 @router.post("/{mission_id}/validate", response_model=MissionRead, summary="Run the safety gate")
 async def validate_mission(mission_id: int, who: Pilot, missions: Supervisor) -> MissionRead:
-    return MissionRead.model_validate(missions.validate(mission_id=mission_id, actor=who.username))
+    return MissionRead.model_validate(missions.validate(mission_id=mission_id, asker=_asker(who)))
 
 
 @router.post(
     "/{mission_id}/launch", response_model=MissionRead, summary="Upload (with its geofence) and start"
 )
 async def launch_mission(mission_id: int, who: Pilot, missions: Supervisor) -> MissionRead:
-    return MissionRead.model_validate(await missions.launch(mission_id=mission_id, actor=who.username))
+    return MissionRead.model_validate(await missions.launch(mission_id=mission_id, asker=_asker(who)))
 
 
 @router.post("/{mission_id}/pause", response_model=MissionRead, summary="Hold the vehicle in place")
 async def pause_mission(mission_id: int, who: Pilot, missions: Supervisor) -> MissionRead:
-    return MissionRead.model_validate(await missions.pause(mission_id=mission_id, actor=who.username))
+    return MissionRead.model_validate(await missions.pause(mission_id=mission_id, asker=_asker(who)))
 
 
 @router.post("/{mission_id}/resume", response_model=MissionRead, summary="Continue a paused mission")
 async def resume_mission(mission_id: int, who: Pilot, missions: Supervisor) -> MissionRead:
-    return MissionRead.model_validate(await missions.resume(mission_id=mission_id, actor=who.username))
+    return MissionRead.model_validate(await missions.resume(mission_id=mission_id, asker=_asker(who)))
 
 
 @router.post("/{mission_id}/return", response_model=MissionRead, summary="Send the vehicle home")
 async def return_mission(mission_id: int, who: Pilot, missions: Supervisor) -> MissionRead:
-    return MissionRead.model_validate(await missions.return_home(mission_id=mission_id, actor=who.username))
+    return MissionRead.model_validate(await missions.return_home(mission_id=mission_id, asker=_asker(who)))
 
 
 @router.post("/{mission_id}/abort", response_model=MissionRead, summary="End the mission now")
 async def abort_mission(mission_id: int, who: Pilot, missions: Supervisor) -> MissionRead:
-    return MissionRead.model_validate(await missions.abort(mission_id=mission_id, actor=who.username))
+    return MissionRead.model_validate(await missions.abort(mission_id=mission_id, asker=_asker(who)))

@@ -15,6 +15,7 @@ from mission.auth.roles import Role
 from mission.fleet.manager import VehicleProfile
 from mission.payload import service
 from mission.payload.models import MessageCreate, MessageRead, PayloadRequest, PayloadUseRead
+from mission.safety.gate import Asker
 
 router = APIRouter(prefix="/api/v1/payload", tags=["payload"])
 Operator = Annotated[Principal, Depends(require_roles(Role.pilot, Role.dispatcher))]
@@ -69,12 +70,11 @@ async def use_payload(
     runtime = get_runtime(request)
     use = await service.use_live(
         engine=request.app.state.engine,
-        fleet=runtime.fleet,
+        flights=runtime.flights,
         hub=runtime.hub,
         vehicle_id=vehicle_id,
         request=data,
-        actor=who.username,
-        role=str(who.role),
+        asker=Asker(who.username, str(who.role)),
     )
     return PayloadUseRead.model_validate(use)
 

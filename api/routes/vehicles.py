@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 
 from api.deps import AnyRole, IdPath, SessionDep, require_roles
 from api.pagination import Page, Paging
@@ -45,7 +45,13 @@ def get_vehicle(vehicle_id: IdPath, session: SessionDep, _who: AnyRole) -> Vehic
 
 
 @router.patch("/{vehicle_id}", response_model=VehicleRead, summary="Change some fields of a vehicle")
-def update_vehicle(vehicle_id: IdPath, data: VehicleUpdate, session: SessionDep, who: Admin) -> VehicleRead:
+def update_vehicle(
+    vehicle_id: IdPath, data: VehicleUpdate, session: SessionDep, who: Admin, request: Request
+) -> VehicleRead:
+    linked = sorted({"enabled", "connection_url", "sysid"} & data.model_fields_set)
+    runtime = getattr(request.app.state, "runtime", None)
+    if linked and runtime is not None:
+        runtime.fleet.require_grounded(vehicle_id, change=f"changing {', '.join(linked)}")
     vehicle = fleet.update(session=session, vehicle_id=vehicle_id, data=data)
     audit.record(
         session=session,
@@ -58,7 +64,10 @@ def update_vehicle(vehicle_id: IdPath, data: VehicleUpdate, session: SessionDep,
 
 
 @router.delete("/{vehicle_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a vehicle")
-def delete_vehicle(vehicle_id: IdPath, session: SessionDep, who: Admin) -> Response:
+def delete_vehicle(vehicle_id: IdPath, session: SessionDep, who: Admin, request: Request) -> Response:
+    runtime = getattr(request.app.state, "runtime", None)
+    if runtime is not None:
+        runtime.fleet.require_grounded(vehicle_id, change="removing it from the registry")
     gone = fleet.delete(session=session, vehicle_id=vehicle_id)
     audit.record(
         session=session,

@@ -19,8 +19,7 @@ from mission.commands import service
 from mission.commands.models import CommandRequest
 from mission.db import session_scope
 from mission.errors import BadRequest, PermissionDenied
-from mission.fleet.manager import FleetManager
-from mission.missions.gate import GateConfig
+from mission.flights.executor import FlightExecutor
 from mission.missions.supervisor import MissionSupervisor
 
 
@@ -31,12 +30,11 @@ class UserCommandSink:
         self,
         *,
         engine: Engine,
-        fleet: FleetManager,
+        flights: FlightExecutor,
         hub: Any,
         missions: MissionSupervisor,
-        gate: GateConfig,
     ) -> None:
-        self._engine, self._fleet, self._hub, self._missions, self._gate = engine, fleet, hub, missions, gate
+        self._engine, self._flights, self._hub, self._missions = engine, flights, hub, missions
 
     async def submit_command(
         self, *, vehicle_id: int, command: str, params: Mapping[str, Any], actor: str
@@ -56,10 +54,9 @@ class UserCommandSink:
         principal = Principal(user_id=user.id, username=user.username, role=user.role)
         await service.execute(
             engine=self._engine,
-            fleet=self._fleet,
-            hub=self._hub,
+            flights=self._flights,
             missions=self._missions,
-            gate=self._gate,
+            hub=self._hub,
             vehicle_id=vehicle_id,
             request=request,
             principal=principal,

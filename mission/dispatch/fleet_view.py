@@ -40,7 +40,7 @@ class PerformanceDefaults:
     climb_rate_m_s: float = 3.0
     descent_rate_m_s: float = 2.0
     hover_ratio: float = 0.95  # hover power / cruise power
-    climb_ratio: float = 1.3
+    climb_ratio: float = 1.4  # as the gate's energy model (mission.safety.rules.energy_model)
     reserve_pct: float = 20.0
 
 

@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from flightplans.errors import PlanningError
 from mission.dispatch.energy import CALM, Performance, Wind, climb, cruise, hover
-from mission.dispatch.routing import Airspace, Route
+from mission.safety.routing import Airspace, Route
 
 
 class Activity(StrEnum):
@@ -72,8 +72,9 @@ class DispatchRequest:
     def __post_init__(self) -> None:
         if not (math.isfinite(self.overhead_s) and self.overhead_s >= 0):
             raise PlanningError(f"overhead_s must be a finite number >= 0, got {self.overhead_s!r}")
-        if not (math.isfinite(self.alt_m) and 10.0 <= self.alt_m <= 120.0):
-            raise PlanningError(f"alt_m must be within 10..120 m, got {self.alt_m!r}")
+        # The band (the service's transit floor and ceiling) is the gate's to judge: only sanity here.
+        if not (math.isfinite(self.alt_m) and self.alt_m > 0):
+            raise PlanningError(f"alt_m must be a finite height above home, got {self.alt_m!r}")
 
 
 @dataclass(frozen=True, slots=True)

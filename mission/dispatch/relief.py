@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from mission.dispatch.energy import CALM, Wind, climb, cruise
 from mission.dispatch.ranking import CandidateEstimate, DispatchRequest, VehicleState, rank
-from mission.dispatch.routing import Airspace
+from mission.safety.routing import Airspace
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,33 +1,32 @@
-"""Dispatch's part of the Runtime: the Dispatcher and the PatrolScheduler, built and torn down together.
-
-In ``Runtime.__aenter__`` after the MissionSupervisor:
-
-    self.dispatch = await self._stack.enter_async_context(
-        DispatchComponents(engine=self.engine, fleet=self.fleet, hub=self.hub, supervisor=self.missions,
-                           settings=self.settings))
-    self.dispatcher, self.scheduler = self.dispatch.dispatcher, self.dispatch.scheduler
-"""
+"""Dispatch's part of the Runtime: the Dispatcher and the PatrolScheduler, built and torn down together."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from mission.db import session_scope
-from mission.dispatch.dispatcher import DispatchConfig, Dispatcher, DispatchFleet, MissionControl
+from mission.dispatch.backfill import MissionControl
+from mission.dispatch.config import DispatchConfig
+from mission.dispatch.dispatcher import Dispatcher
 from mission.dispatch.energy import Wind
-from mission.dispatch.fleet_view import PerformanceDefaults
-from mission.patrols.clock import Clock, WallClock
+from mission.dispatch.fleet_view import FleetReader
+from mission.flights.executor import FlightExecutor
+from mission.patrols.clock import AcceleratedClock, Clock, WallClock
 from mission.patrols.launcher import SupervisorLauncher
 from mission.patrols.models import PatrolRun
 from mission.patrols.scheduler import PatrolScheduler
 from mission.telemetry.events import EventSink
 
 
-def _setting(settings: Any, name: str, default: Any) -> Any:
-    value = getattr(settings, name, None)
-    return default if value is None else value
+def patrol_clock(settings: Any) -> Clock:
+    """The scheduler's clock: the wall clock on real drones, the simulated one at ``sim_speed`` != 1."""
+    if settings.sim_speed == 1.0 and settings.patrol_clock_start is None:
+        return WallClock()
+    start = settings.patrol_clock_start or datetime.now(UTC)
+    return AcceleratedClock(start, speed=settings.sim_speed)
 
 
 class DispatchComponents:
@@ -37,36 +36,22 @@ class DispatchComponents:
         self,
         *,
         engine: Engine,
-        fleet: DispatchFleet,
+        fleet: FleetReader,
         hub: EventSink,
-        supervisor: MissionControl,
-        settings: Any = None,
-        clock: Clock | None = None,
-        config: DispatchConfig | None = None,
+        executor: FlightExecutor,
+        missions: MissionControl,
+        settings: Any,
     ) -> None:
-        # Tests and the benchmark may hand a clock and a config in through the settings object.
-        clock = clock or _setting(settings, "patrol_clock", None)
-        config = config or _setting(settings, "dispatch_config", None)
-        self.config = config or DispatchConfig(
-            auto_launch=bool(_setting(settings, "dispatch_auto_launch", True)),
-            mqtt_auto_dispatch=bool(_setting(settings, "mqtt_incident_auto_dispatch", True)),
-            speed_factor=float(_setting(settings, "dispatch_speed_factor", 1.0)),
-            performance=PerformanceDefaults(
-                reserve_pct=float(_setting(settings, "battery_reserve_pct", 20.0))
-            ),
-        )
+        self.config = DispatchConfig.from_settings(settings)
         self.dispatcher = Dispatcher(
             engine=engine,
             fleet=fleet,
             hub=hub,
-            supervisor=supervisor,
+            executor=executor,
+            missions=missions,
             config=self.config,
-            wind=Wind(
-                float(_setting(settings, "wind_speed_m_s", 0.0)),
-                float(_setting(settings, "wind_from_deg", 0.0)),
-            ),
+            wind=Wind(settings.wind_speed_m_s, settings.wind_from_deg),
         )
-        self._engine = engine
 
         def link_run(run_id: int, mission_id: int) -> None:
             with session_scope(engine) as session:
@@ -78,10 +63,10 @@ class DispatchComponents:
         self.scheduler = PatrolScheduler(
             engine=engine,
             launcher=SupervisorLauncher(
-                missions=supervisor, states=self.dispatcher.states, on_created=link_run
+                missions=missions, states=self.dispatcher.states, on_created=link_run
             ),
-            clock=clock or WallClock(),
-            catch_up_s=float(_setting(settings, "patrol_catch_up_s", 300.0)),
+            clock=patrol_clock(settings),
+            catch_up_s=settings.patrol_catch_up_s,
         )
 
     async def __aenter__(self) -> DispatchComponents:

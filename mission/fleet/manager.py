@@ -19,7 +19,7 @@ from typing import Protocol
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from mission.errors import LinkError, NotFound, VehicleUnavailable
+from mission.errors import Conflict, LinkError, NotFound, VehicleUnavailable
 from mission.fleet.models import Vehicle
 from mission.link.types import TelemetrySnapshot, VehicleLink
 from mission.telemetry.events import Event
@@ -158,6 +158,15 @@ class FleetManager:
         if conn.link is None or not conn.link.connected:
             raise VehicleUnavailable(f"vehicle {vehicle_id} ({conn.profile.name}) is not connected")
         return conn.link
+
+    def require_grounded(self, vehicle_id: int, *, change: str) -> None:
+        """Conflict when the vehicle is armed or in the air: its link must not be cut or moved under it."""
+        snap = self.latest(vehicle_id)
+        if snap is not None and snap.link_up and (snap.armed or snap.in_air):
+            state = "in the air" if snap.in_air else "armed"
+            raise Conflict(
+                f"vehicle {vehicle_id} is {state}; {change} is refused until it has landed and disarmed"
+            )
 
     async def wait_link(self, vehicle_id: int, *, timeout_s: float) -> VehicleLink:
         """Until the vehicle is connected (VehicleUnavailable after ``timeout_s``)."""

@@ -106,7 +106,9 @@ class IncidentCreate(BaseModel):
     kind: Kind
     notes: str = PydField(default="", max_length=2000)
     overhead_s: float = PydField(default=300.0, ge=0, le=6 * 3600, description="time to stay overhead")
-    alt_m: float = PydField(default=60.0, ge=10, le=120, description="orbit altitude above home")
+    alt_m: float = PydField(
+        default=60.0, gt=0, le=500, description="orbit altitude above home (the gate's band applies)"
+    )
     required_capabilities: list[str] = PydField(default_factory=list, max_length=8)
     source: str = PydField(default="api", min_length=1, max_length=128)
     ref: str | None = PydField(default=None, max_length=128)

@@ -1,9 +1,11 @@
-"""MissionSupervisor: drives missions through their lifecycle against real vehicles.
+"""MissionSupervisor: drives uploaded missions (patrols, sweeps) through their lifecycle on real vehicles.
 
-Every step commits its new state (and audit entry) before it commands a vehicle, so a request the service
-accepted survives a crash: on start the supervisor reconciles each in-flight mission with its vehicle (it
-downloads the vehicle's mission and resumes tracking). Transitions are compare-and-set, so a mission that
-completes is recorded completed exactly once however many times the news arrives.
+It is the mission half of the one executor: every check goes through the safety gate
+(``mission.safety.gate``), every command through the executor's Commander (audited before it is sent),
+and every movement that is not the mission itself (a return home, around the zones) is a persisted
+flight of the FlightExecutor. Every step commits its new state before it commands a vehicle, so a request
+the service accepted survives a crash: on start each in-flight mission is reconciled with its vehicle.
+Transitions are compare-and-set, so a mission ends exactly once however many times the news arrives.
 """
 
 from __future__ import annotations
@@ -17,23 +19,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
 
-from flightplans.errors import PlanningError
-from flightplans.items import Land, MissionItem, ReturnToLaunch
+from flightplans.items import Land, LoiterTime, MissionItem, ReturnToLaunch, Waypoint
 from mission.audit import service as audit
-from mission.control import service as control
 from mission.db import session_scope
-from mission.errors import AirspaceViolation, InvalidTransition, LinkError, SkywardenError, VehicleUnavailable
+from mission.errors import InvalidTransition, LinkError, SkywardenError, VehicleUnavailable
 from mission.fleet.manager import FleetManager, Hub
-from mission.incidents.models import Incident, IncidentState
+from mission.flights import commander as cmd
+from mission.flights.executor import FlightExecutor
+from mission.flights.models import FlightState
 from mission.link.types import FlightMode, TelemetrySnapshot
 from mission.missions import service
 from mission.missions.codec import geofence_from_json, items_from_json
-from mission.missions.gate import GateConfig, GateResult, context_for, evaluate_plan, restrictions_for_flight
-from mission.missions.homing import fly_home, home_route, remaining_problems
 from mission.missions.models import Mission, MissionCreate, PlanSpec
 from mission.missions.states import IN_FLIGHT, MissionState
+from mission.planning import PlanPreview, PlanRequest, to_preview
+from mission.safety.gate import Action, Asker, FlightPath, GateRequest, PathPoint, Verdict, judge
 from mission.telemetry.events import Event
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,6 @@ S = MissionState
 SYSTEM = "system"
 VEHICLE = "vehicle"
 RECOVERY = "system:recovery"
-# Incidents in these states hold their vehicle: no mission may be launched on it.
-INCIDENT_HOLDS = (IncidentState.ASSIGNED, IncidentState.EN_ROUTE, IncidentState.ON_SCENE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +53,15 @@ class SupervisorConfig:
     reconnect_wait_s: float = 20.0
     landed_grace_s: float = 5.0
     watchdog_period_s: float = 1.0
+    takeoff_timeout_s: float = 30.0  # armed in MISSION mode, the vehicle must be seen in the air by then
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> SupervisorConfig:
+        return cls(
+            link_loss_timeout_s=settings.link_loss_timeout_s,
+            reconnect_wait_s=settings.reconnect_wait_s,
+            landed_grace_s=settings.landed_grace_s,
+        )
 
 
 @dataclass
@@ -66,6 +74,8 @@ class _Track:
     last_link_up: float
     since: float
     verified: bool = True  # False until a restarted service has read the vehicle's mission back
+    vehicle_returned: bool = False  # the vehicle went home on its own before the items were done
+    progress_saving: bool = False
 
 
 def _ends_home(items: list[MissionItem]) -> bool:
@@ -83,20 +93,6 @@ def same_mission(ours: Sequence[MissionItem], theirs: Sequence[object]) -> bool:
             if hasattr(a, name) and abs(getattr(a, name) - getattr(b, name)) > tolerance:
                 return False
     return True
-
-
-def _incident_holding(session: Session, vehicle_id: int) -> None:
-    """VehicleUnavailable when an assigned, en-route or on-scene incident holds the vehicle."""
-    held = session.exec(
-        select(Incident)
-        .where(col(Incident.vehicle_id) == vehicle_id)
-        .where(col(Incident.state).in_([s.value for s in INCIDENT_HOLDS]))
-    ).first()
-    if held is not None:
-        raise VehicleUnavailable(
-            f"vehicle {vehicle_id} is held by incident {held.id} ({held.kind}, {held.state});"
-            " close or reassign the incident first"
-        )
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:
@@ -117,18 +113,20 @@ class MissionSupervisor:
         engine: Engine,
         fleet: FleetManager,
         hub: Hub,
-        gate: GateConfig | None = None,
+        executor: FlightExecutor,
         config: SupervisorConfig | None = None,
     ) -> None:
         self._engine = engine
         self._fleet = fleet
         self._hub = hub
-        self._gate = gate or GateConfig()
+        self._executor = executor
+        self._commander = executor.commander
         self._cfg = config or SupervisorConfig()
         self._tracks: dict[int, _Track] = {}  # by vehicle id
         self._tasks: set[asyncio.Task[Any]] = set()
         self._drivers: dict[int, asyncio.Task[Mission]] = {}
         fleet.add_listener(self._on_snapshot)
+        executor.set_mission_probe(self.supervising)
 
     # -- lifetime -------------------------------------------------------------------------------------------
 
@@ -240,40 +238,34 @@ class MissionSupervisor:
 
     # -- operator actions ----------------------------------------------------------------------------------
 
-    def create(self, *, data: MissionCreate, actor: str) -> Mission:
-        """A draft mission; its plan is previewed now so a plan that cannot be built is refused at once."""
-        profile = self._fleet.profile(data.vehicle_id)
+    def create(self, *, data: MissionCreate, asker: Asker) -> Mission:
+        """A draft mission; its plan is judged now so a plan that cannot be built is refused at once."""
+        verdict = self._judge_plan(data.vehicle_id, data.plan, asker=asker)
+        preview = self._preview(verdict)
         with session_scope(self._engine) as session:
-            result = evaluate_plan(
-                plan=data.plan,
-                session=session,
-                profile=profile,
-                snapshot=self._fleet.latest(data.vehicle_id),
-                config=self._gate,
-            )
             mission = service.create(
                 session=session,
                 name=data.name,
                 vehicle_id=data.vehicle_id,
                 plan=data.plan.model_dump(),
-                actor=actor,
+                actor=asker.name,
             )
-            mission.path = result.preview.path
-            mission.metrics = result.preview.metrics
-            mission.violations = [v.model_dump() for v in result.preview.violations]
+            mission.path = preview.path
+            mission.metrics = preview.metrics
+            mission.violations = [v.model_dump() for v in preview.violations]
             session.add(mission)
             session.flush()
             assert mission.id is not None
             audit.record(
                 session=session,
-                actor=actor,
+                actor=asker.name,
                 action="mission.create",
                 target=f"mission:{mission.id}",
                 details={"name": data.name, "vehicle_id": data.vehicle_id, "kind": data.plan.kind},
             )
         return mission
 
-    def validate(self, *, mission_id: int, actor: str) -> Mission:
+    def validate(self, *, mission_id: int, asker: Asker) -> Mission:
         """Run the safety gate; on success the mission is validated with the items and geofence to fly."""
         with session_scope(self._engine) as session:
             mission = service.get(session=session, mission_id=mission_id)
@@ -283,9 +275,11 @@ class MissionSupervisor:
             raise InvalidTransition(
                 f"mission {mission_id} is {state.value}; validate is only possible from draft or validated"
             )
-        result = self._evaluate(vehicle_id, plan)
-        preview = result.preview
-        if preview.violations:
+        verdict = self._judge_plan(
+            vehicle_id, PlanSpec.model_validate(plan), asker=asker, mission_id=mission_id
+        )
+        preview = self._preview(verdict)
+        if not verdict.ok:
             with session_scope(self._engine) as session:
                 mission = service.get(session=session, mission_id=mission_id)
                 mission.violations = [v.model_dump() for v in preview.violations]
@@ -293,91 +287,116 @@ class MissionSupervisor:
                 session.add(mission)
                 audit.record(
                     session=session,
-                    actor=actor,
+                    actor=asker.name,
                     action="mission.validate.refused",
                     target=f"mission:{mission_id}",
-                    details={"violations": [v.message for v in preview.violations]},
+                    details=verdict.details(),
                 )
-            raise AirspaceViolation(
-                f"mission {mission_id} fails the safety gate: "
-                + "; ".join(v.message for v in preview.violations),
-                violations=[v.model_dump() for v in preview.violations],
-            )
+            verdict.raise_if_refused()
         return self._apply(
             mission_id,
             "validate",
-            actor=actor,
+            actor=asker.name,
             reason="safety gate passed",
             changes={
                 "items": preview.items,
-                "geofence": result.geofence,
+                "geofence": preview.geofence,
                 "path": preview.path,
                 "metrics": preview.metrics,
                 "violations": [],
             },
             audit_action="mission.validate",
-            audit_details={"items": len(preview.items)},
+            audit_details={"items": len(preview.items), "gate": verdict.details()},
         )
 
-    def _evaluate(self, vehicle_id: int, plan: dict[str, Any]) -> GateResult:
-        profile = self._fleet.profile(vehicle_id)
-        with session_scope(self._engine) as session:
-            return evaluate_plan(
-                plan=PlanSpec.model_validate(plan),
-                session=session,
-                profile=profile,
-                snapshot=self._fleet.latest(vehicle_id),
-                config=self._gate,
-            )
+    def _judge_plan(
+        self,
+        vehicle_id: int,
+        plan: PlanSpec,
+        *,
+        asker: Asker,
+        mission_id: int | None = None,
+        planning: bool = True,
+    ) -> Verdict:
+        """The gate on a mission's plan, flown from the vehicle's home over the airspace of its flight.
 
-    async def launch(self, *, mission_id: int, actor: str) -> Mission:
-        """Re-check the gate against the airspace and battery of now, commit, then upload and start."""
+        Ahead of the flight (``planning``) the plan itself is judged; at launch everything is.
+        """
+        return self._executor.judge(
+            GateRequest(
+                vehicle_id=vehicle_id,
+                action=Action.LAUNCH,
+                asker=asker,
+                plan=PlanRequest.model_validate(plan.model_dump()),
+                mission_id=mission_id,
+                planning=planning,
+            )
+        )
+
+    @staticmethod
+    def _preview(verdict: Verdict) -> PlanPreview:
+        assert verdict.compiled is not None
+        return to_preview(
+            verdict.compiled,
+            refusals=list(verdict.refusals),
+            flight_time_s=verdict.flight_s,
+            battery=None,
+            reserve_pct=0.0,
+        )
+
+    async def launch(self, *, mission_id: int, asker: Asker) -> Mission:
+        """Judge again against the airspace, battery and control of now, commit, then upload and start."""
         with session_scope(self._engine) as session:
             mission = service.get(session=session, mission_id=mission_id)
             vehicle_id, plan, state = mission.vehicle_id, mission.plan, MissionState(mission.state)
-            control.require_authority(session=session, vehicle_id=vehicle_id, username=actor, explicit=False)
-            busy = service.current_for_vehicle(session=session, vehicle_id=vehicle_id)
         if state != S.VALIDATED:
             if state in (S.UPLOADING, S.READY, S.ACTIVE) and mission_id in self._drivers:
                 return await self._await_driver(mission_id, self._drivers[mission_id])
             raise InvalidTransition(
                 f"mission {mission_id} is {state.value}; launch is only possible from validated"
             )
-        if busy is not None and busy.id != mission_id:
-            raise VehicleUnavailable(f"vehicle {vehicle_id} is flying mission {busy.id} ({busy.state})")
-        self._require_on_ground_and_free(vehicle_id)
+        verdict = await asyncio.to_thread(
+            self._judge_plan,
+            vehicle_id,
+            PlanSpec.model_validate(plan),
+            asker=asker,
+            mission_id=mission_id,
+            planning=False,
+        )
+        if not verdict.ok:
+            self._executor.refuse(verdict, audit_action="mission.launch.refused")
         self._fleet.link(vehicle_id)  # refuse now if the vehicle is not connected
-        result = self._evaluate(vehicle_id, plan)
-        if result.preview.violations:
-            raise AirspaceViolation(
-                f"mission {mission_id} no longer passes the safety gate: "
-                + "; ".join(v.message for v in result.preview.violations),
-                violations=[v.model_dump() for v in result.preview.violations],
-            )
+        preview = self._preview(verdict)
 
         def _still_free(session: Any, mission: Mission) -> None:
-            control.require_authority(session=session, vehicle_id=vehicle_id, username=actor, explicit=False)
-            other = service.current_for_vehicle(session=session, vehicle_id=vehicle_id)
-            if other is not None and other.id != mission_id:
-                raise VehicleUnavailable(f"vehicle {vehicle_id} is flying mission {other.id} ({other.state})")
-            _incident_holding(session, vehicle_id)
+            # The gate again inside the launch's transaction: control, incidents and other missions.
+            again = judge(
+                session=session,
+                request=GateRequest(
+                    vehicle_id=vehicle_id, action=Action.LAUNCH, asker=asker, mission_id=mission_id
+                ),
+                vehicle=self._executor.view(vehicle_id),
+                config=self._executor.gate,
+            )
+            again.raise_if_refused()
 
         self._apply(
             mission_id,
             "launch",
-            actor=actor,
+            actor=asker.name,
             reason="launch requested",
             expect_from=S.VALIDATED,
             changes={
-                "items": result.preview.items,
-                "geofence": result.geofence,
-                "path": result.preview.path,
-                "metrics": result.preview.metrics,
+                "items": preview.items,
+                "geofence": preview.geofence,
+                "path": preview.path,
+                "metrics": preview.metrics,
             },
             audit_action="mission.launch",
+            audit_details={"gate": verdict.details()},
             check=_still_free,
         )
-        return await self._await_driver(mission_id, self._drive(mission_id, actor=actor))
+        return await self._await_driver(mission_id, self._drive(mission_id, actor=asker.name))
 
     async def _await_driver(self, mission_id: int, task: asyncio.Task[Mission]) -> Mission:
         """The launch's outcome; a launch stopped by an abort is an InvalidTransition, not a cancellation."""
@@ -388,17 +407,6 @@ class MissionSupervisor:
             if task.cancelled() and (me is None or not me.cancelling()):
                 raise InvalidTransition(f"mission {mission_id} was aborted during its launch") from None
             raise
-
-    def _require_on_ground_and_free(self, vehicle_id: int) -> None:
-        """VehicleUnavailable when an active incident holds the vehicle or it is airborne already."""
-        with session_scope(self._engine) as session:
-            _incident_holding(session, vehicle_id)
-        snap = self._fleet.latest(vehicle_id)
-        if snap is not None and snap.link_up and snap.in_air:
-            raise VehicleUnavailable(
-                f"vehicle {vehicle_id} is airborne ({snap.mode.value}) on something else; a mission launches"
-                " from the ground and is checked from its home: land it first"
-            )
 
     def _drive(self, mission_id: int, *, actor: str) -> asyncio.Task[Mission]:
         task = self._drivers.get(mission_id)
@@ -411,18 +419,27 @@ class MissionSupervisor:
         return task
 
     async def _launch_sequence(self, mission_id: int, *, actor: str) -> Mission:
-        """uploading -> ready -> active; safe to run again after a crash at any point."""
+        """uploading -> ready -> active; safe to run again after a crash at any point.
+
+        PX4 refuses MISSION for a moment right after an upload, and disarms a vehicle that was armed but
+        did not take off within a few seconds (COM_DISARM_PRFLT). So the refusal is waited out first,
+        while the vehicle is disarmed and safe (the link retries until the mode reads MISSION); then it is
+        armed (MAVSDK switches a vehicle in MISSION to hold before arming) and the mission started at once.
+        Only once telemetry shows it in the air is the mission active; a vehicle that never takes off is
+        disarmed and the launch ends as a failed start (back to validated).
+        """
         with session_scope(self._engine) as session:
             mission = service.get(session=session, mission_id=mission_id)
         items = items_from_json(mission.items or [])
         fence = geofence_from_json(mission.geofence or {"shapes": []})
         vehicle_id = mission.vehicle_id
+        refs = cmd.Refs(mission_id=mission_id)
         if MissionState(mission.state) == S.UPLOADING:
             try:
                 link = await self._fleet.wait_link(vehicle_id, timeout_s=self._cfg.reconnect_wait_s)
-                await link.upload_geofence(fence)
+                await self._commander.send(vehicle_id, cmd.UploadGeofence(fence), actor=actor, refs=refs)
                 if not same_mission(items, await link.download_mission()):
-                    await link.upload_mission(items)
+                    await self._commander.send(vehicle_id, cmd.UploadMission(items), actor=actor, refs=refs)
                     if not same_mission(items, await link.download_mission()):
                         raise LinkError(
                             f"vehicle {vehicle_id}: the mission read back differs from the one uploaded"
@@ -447,16 +464,23 @@ class MissionSupervisor:
             try:
                 link = await self._fleet.wait_link(vehicle_id, timeout_s=self._cfg.reconnect_wait_s)
                 snap = link.latest
-                if not (snap is not None and snap.armed and snap.mode == FlightMode.MISSION):
+                if not (snap is not None and snap.in_air and snap.mode == FlightMode.MISSION):
                     if snap is None or not snap.armed:
+                        # Disarmed and safe: wait out PX4's refusal right after the upload here.
+                        self._require_state(mission_id, S.READY, before="checking the vehicle takes it")
+                        await self._commander.send(vehicle_id, cmd.StartMission(), actor=actor, refs=refs)
                         self._require_state(mission_id, S.READY, before="arming")
-                        await link.arm()
+                        await self._commander.send(vehicle_id, cmd.Arm(), actor=actor, refs=refs)
                     self._require_state(mission_id, S.READY, before="starting the mission")
-                    await link.start_mission()
+                    await self._commander.send(vehicle_id, cmd.StartMission(), actor=actor, refs=refs)
+                    await self._wait_airborne(vehicle_id, mission_id)
             except (LinkError, VehicleUnavailable) as err:
-                # Still on the ground (pre-arm refused, link gone): the mission can be launched again.
                 snap = self._fleet.latest(vehicle_id)
                 airborne = snap is not None and snap.in_air
+                if snap is not None and snap.armed and not airborne:
+                    # Never left the ground: it must not wait armed on its dock.
+                    with contextlib.suppress(SkywardenError):
+                        await self._commander.send(vehicle_id, cmd.Disarm(), actor=SYSTEM, refs=refs)
                 self._apply(
                     mission_id,
                     "fail" if airborne else "start_failed",
@@ -467,9 +491,31 @@ class MissionSupervisor:
                 )
                 raise
             mission = self._apply(
-                mission_id, "start", actor=actor, reason="vehicle flying the mission", expect_from=S.READY
+                mission_id,
+                "start",
+                actor=actor,
+                reason="vehicle in the air flying the mission",
+                expect_from=S.READY,
             )
         return mission
+
+    async def _wait_airborne(self, vehicle_id: int, mission_id: int) -> None:
+        """Until telemetry shows the vehicle in the air; LinkError when it did not take off in time."""
+        deadline = time.monotonic() + self._cfg.takeoff_timeout_s
+        while True:
+            snap = self._fleet.latest(vehicle_id)
+            if snap is not None and snap.link_up and snap.in_air:
+                return
+            if time.monotonic() > deadline:
+                armed = snap is not None and snap.armed
+                raise LinkError(
+                    f"vehicle {vehicle_id} did not take off within {self._cfg.takeoff_timeout_s:.0f} s of"
+                    f" being armed in mission mode ({'still armed' if armed else 'disarmed again'})",
+                    vehicle_id=vehicle_id,
+                    action="take-off",
+                )
+            self._require_state(mission_id, S.READY, before="waiting for the take-off")
+            await asyncio.sleep(0.05)
 
     def _require_state(self, mission_id: int, state: MissionState, *, before: str) -> None:
         """InvalidTransition unless the mission is still ``state`` (an abort may have come in meanwhile)."""
@@ -478,18 +524,20 @@ class MissionSupervisor:
         if now != state:
             raise InvalidTransition(f"mission {mission_id} is {now.value}; not {before}")
 
-    async def pause(self, *, mission_id: int, actor: str) -> Mission:
+    async def pause(self, *, mission_id: int, asker: Asker) -> Mission:
         """Hold the vehicle where it is; the mission can be resumed."""
         mission = self._apply(
             mission_id,
             "pause",
-            actor=actor,
+            actor=asker.name,
             reason="paused by operator",
             audit_action="mission.pause",
-            check=self._authority(actor),
+            check=self._authority(asker),
         )
         try:
-            await self._fleet.link(mission.vehicle_id).pause()
+            await self._commander.send(
+                mission.vehicle_id, cmd.PauseMission(), actor=asker.name, refs=cmd.Refs(mission_id=mission_id)
+            )
         except (LinkError, VehicleUnavailable) as err:
             self._apply(
                 mission_id, "resume", actor=SYSTEM, reason=f"pause failed: {err}", expect_from=S.PAUSED
@@ -497,19 +545,31 @@ class MissionSupervisor:
             raise
         return mission
 
-    async def resume(self, *, mission_id: int, actor: str) -> Mission:
+    async def resume(self, *, mission_id: int, asker: Asker) -> Mission:
         """Continue a paused mission from the item it was flying, once the rest passes the safety gate."""
-        self._gate_remaining(mission_id, actor=actor)
+        with session_scope(self._engine) as session:
+            row = service.get(session=session, mission_id=mission_id)
+            vehicle_id, state, raw_items = row.vehicle_id, MissionState(row.state), list(row.items or [])
+        if state == S.PAUSED:
+            verdict = await asyncio.to_thread(self._judge_rest, vehicle_id, raw_items, asker, mission_id)
+            if not verdict.ok:
+                self._executor.refuse(verdict, audit_action="mission.resume.refused")
         mission = self._apply(
             mission_id,
             "resume",
-            actor=actor,
+            actor=asker.name,
             reason="resumed by operator",
             audit_action="mission.resume",
-            check=self._authority(actor),
+            check=self._authority(asker),
         )
         try:
-            await self._fleet.link(mission.vehicle_id).resume()
+            # The mission takes the vehicle back from whatever flew it meanwhile (a pilot's goto, a hold).
+            await self._executor.end_open(
+                vehicle_id, state=FlightState.SUPERSEDED, outcome=f"mission {mission_id} resumed"
+            )
+            await self._commander.send(
+                vehicle_id, cmd.StartMission(), actor=asker.name, refs=cmd.Refs(mission_id=mission_id)
+            )
         except (LinkError, VehicleUnavailable) as err:
             self._apply(
                 mission_id, "pause", actor=SYSTEM, reason=f"resume failed: {err}", expect_from=S.ACTIVE
@@ -517,107 +577,54 @@ class MissionSupervisor:
             raise
         return mission
 
-    def _gate_remaining(self, mission_id: int, *, actor: str) -> None:
-        """The safety gate on the rest of a mission from the vehicle's position, zones and charge of now."""
-        with session_scope(self._engine) as session:
-            mission = service.get(session=session, mission_id=mission_id)
-            vehicle_id, raw_items = mission.vehicle_id, list(mission.items or [])
-            state = MissionState(mission.state)
-        if state != S.PAUSED:
-            return  # the transition refuses it with the reason
+    def _judge_rest(self, vehicle_id: int, raw_items: list[Any], asker: Asker, mission_id: int) -> Verdict:
+        """The gate on the rest of a mission, flown from where the vehicle is, with the charge of now."""
         snap = self._fleet.latest(vehicle_id)
-        if snap is None or not snap.link_up or snap.lat is None or snap.lon is None:
-            raise VehicleUnavailable(
-                f"vehicle {vehicle_id} reports no position; the rest of mission {mission_id}"
-                " cannot be checked"
-            )
-        if snap.battery_pct is None:
-            raise VehicleUnavailable(
-                f"vehicle {vehicle_id} reports no battery charge; the rest of mission {mission_id}"
-                " cannot be checked"
-            )
-        profile = self._fleet.profile(vehicle_id)
-        with session_scope(self._engine) as session:
-            ctx = context_for(session=session, profile=profile, snapshot=snap, config=self._gate)
-            restrictions = restrictions_for_flight(
-                session=session,
-                flight_s=profile.endurance_s * snap.battery_pct / 100.0,
-                config=self._gate,
-            )
-        home = ctx.home or (profile.home_lat, profile.home_lon)
-        problems = remaining_problems(
-            items=items_from_json(raw_items),
-            current=snap.mission.current,
-            snapshot=snap,
-            home=home,
-            restrictions=restrictions,
-            context=ctx,
-            config=self._gate,
+        current = snap.mission.current if snap is not None else 0
+        items = items_from_json(raw_items)
+        rest = items[max(0, current) :]
+        points = tuple(
+            PathPoint(i.lat, i.lon, i.alt_m, loiter_s=i.seconds if isinstance(i, LoiterTime) else 0.0)
+            for i in rest
+            if isinstance(i, Waypoint | LoiterTime)
         )
-        if problems:
-            with session_scope(self._engine) as session:
-                audit.record(
-                    session=session,
-                    actor=actor,
-                    action="mission.resume.refused",
-                    target=f"mission:{mission_id}",
-                    details={"problems": problems},
-                )
-            raise AirspaceViolation(
-                f"mission {mission_id} cannot resume from where vehicle {vehicle_id} is: "
-                + "; ".join(problems),
-                violations=list(problems),
+        returns_home = not rest or not isinstance(rest[-1], Land)
+        return self._executor.judge(
+            GateRequest(
+                vehicle_id=vehicle_id,
+                action=Action.RESUME,
+                asker=asker,
+                path=FlightPath(points=points, returns_home=returns_home),
+                mission_id=mission_id,
             )
+        )
 
-    async def send_home(self, vehicle_id: int) -> None:
-        """RTL, first along a routed detour when the straight way home crosses a restriction."""
-        link = self._fleet.link(vehicle_id)
-        snap = self._fleet.latest(vehicle_id)
-        profile = self._fleet.profile(vehicle_id)
-        home = (profile.home_lat, profile.home_lon)
-        if snap is not None and snap.home_ok and snap.home_lat is not None and snap.home_lon is not None:
-            home = (snap.home_lat, snap.home_lon)
-        if snap is None or snap.lat is None or snap.lon is None or not snap.in_air:
-            await link.return_to_launch()
-            return
-        with session_scope(self._engine) as session:
-            restrictions = restrictions_for_flight(
-                session=session, flight_s=profile.endurance_s, config=self._gate
-            )
-        try:
-            route = home_route(
-                here=(snap.lat, snap.lon),
-                home=home,
-                alt_m=snap.alt_rel_m or 0.0,
-                restrictions=restrictions,
-                config=self._gate,
-            )
-        except PlanningError as err:  # no way around: straight home beats staying up
-            log.warning("vehicle %s: no detour home (%s); returning straight", vehicle_id, err)
-            await link.return_to_launch()
-            return
-        await fly_home(link=link, route=route, snapshot=snap)
+    async def send_home(self, vehicle_id: int, *, asker: Asker, mission_id: int | None = None) -> None:
+        """Bring the vehicle home along a routed path: a persisted return flight of the executor."""
+        await self._executor.send_home(
+            vehicle_id,
+            asker=asker,
+            reason="mission return" if mission_id else "return",
+            mission_id=mission_id,
+        )
 
-    async def return_home(self, *, mission_id: int, actor: str) -> Mission:
-        """Send the vehicle home; the mission completes when it has landed."""
+    async def return_home(self, *, mission_id: int, asker: Asker) -> Mission:
+        """Send the vehicle home; the mission ends when it has landed."""
         mission = self._apply(
             mission_id,
             "return",
-            actor=actor,
+            actor=asker.name,
             reason="return requested by operator",
             audit_action="mission.return",
-            check=self._authority(actor),
+            check=self._authority(asker),
         )
-        await self.send_home(mission.vehicle_id)
+        await self.send_home(mission.vehicle_id, asker=asker, mission_id=mission_id)
         return mission
 
-    async def abort(self, *, mission_id: int, actor: str) -> Mission:
+    async def abort(self, *, mission_id: int, asker: Asker) -> Mission:
         """End the mission now; a vehicle in the air is sent home."""
         with session_scope(self._engine) as session:
-            row = service.get(session=session, mission_id=mission_id)
-            control.require_authority(
-                session=session, vehicle_id=row.vehicle_id, username=actor, explicit=False
-            )
+            self._authority(asker)(session, service.get(session=session, mission_id=mission_id))
         driver = self._drivers.pop(mission_id, None)
         if driver is not None and not driver.done():
             # Stop the launch in progress first, so it cannot arm or start after the abort.
@@ -628,28 +635,47 @@ class MissionSupervisor:
         mission = self._apply(
             mission_id,
             "abort",
-            actor=actor,
+            actor=asker.name,
             reason="aborted by operator",
             audit_action="mission.abort",
-            check=self._authority(actor),
+            check=self._authority(asker),
         )
         if before in IN_FLIGHT:
             snap = self._fleet.latest(mission.vehicle_id)
             if before in (S.UPLOADING, S.READY) and snap is not None and snap.link_up and not snap.in_air:
                 # Still on the ground: an arm the cut launch had already sent may land; disarm.
                 with contextlib.suppress(LinkError, VehicleUnavailable):
-                    await self._fleet.link(mission.vehicle_id).disarm()
+                    await self._commander.send(
+                        mission.vehicle_id,
+                        cmd.Disarm(),
+                        actor=asker.name,
+                        refs=cmd.Refs(mission_id=mission_id),
+                    )
             elif snap is None or snap.in_air or snap.armed:
-                await self.send_home(mission.vehicle_id)
+                await self.send_home(mission.vehicle_id, asker=asker, mission_id=mission_id)
         return mission
 
-    def _authority(self, actor: str) -> Callable[[Any, Mission], None]:
+    def _authority(self, asker: Asker) -> Callable[[Any, Mission], None]:
+        """The gate's authority rule for operating a mission (no pilot but the asker holds the vehicle)."""
+
         def check(session: Any, mission: Mission) -> None:
-            control.require_authority(
-                session=session, vehicle_id=mission.vehicle_id, username=actor, explicit=False
-            )
+            judge(
+                session=session,
+                request=GateRequest(
+                    vehicle_id=mission.vehicle_id, action=Action.HOME, asker=asker, mission_id=mission.id
+                ),
+                vehicle=self._executor.view(mission.vehicle_id),
+                config=self._executor.gate,
+            ).raise_if_refused()
 
         return check
+
+    def supervising(self, vehicle_id: int) -> str | None:
+        """``mission:ID`` when a mission of the vehicle is tracked (and, after a restart, verified)."""
+        track = self._tracks.get(vehicle_id)
+        if track is None or not track.verified:
+            return None
+        return f"mission:{track.mission_id}"
 
     def note_manual_command(self, *, vehicle_id: int, command: str, actor: str) -> None:
         """A pilot's direct command takes the vehicle off its mission: pause (hold/goto/orbit) or return."""
@@ -678,10 +704,7 @@ class MissionSupervisor:
         knows_ours = prog.total == track.total and track.total > 0
         if knows_ours and prog.current != track.progress:
             track.progress = prog.current
-            with session_scope(self._engine) as session:
-                service.set_progress(
-                    session=session, mission_id=track.mission_id, current=prog.current, total=prog.total
-                )
+            self._save_progress(track)
             self._hub.emit(
                 Event(
                     kind="mission.progress",
@@ -715,14 +738,24 @@ class MissionSupervisor:
                 decision = ("complete", "vehicle finished the mission")
             elif returning_mode and snap.in_air:
                 why = "mission items done" if items_done else f"vehicle switched to {snap.mode.value}"
+                track.vehicle_returned = not items_done
                 decision = ("return", f"{why}; returning home")
         elif track.state == S.PAUSED:
             if returning_mode and snap.in_air:
+                track.vehicle_returned = True
                 decision = ("return", f"vehicle switched to {snap.mode.value}; returning home")
             elif landed and settled:
                 decision = ("fail", "vehicle landed while the mission was paused")
         elif track.state == S.RETURNING and landed:
-            decision = ("complete", "vehicle landed")
+            if items_done:
+                decision = ("complete", "vehicle landed")
+            else:
+                # Home early: an operator's return ends it aborted, the vehicle's own (a failsafe) failed.
+                decision = (
+                    "fail" if track.vehicle_returned else "abort",
+                    f"landed after returning home at item {track.progress + 1} of {track.total};"
+                    " the rest was not flown",
+                )
         if decision is not None:
             action, reason = decision
             try:
@@ -730,6 +763,27 @@ class MissionSupervisor:
             except InvalidTransition as err:
                 log.info("mission %s: %s", track.mission_id, err)
                 self._tracks.pop(vehicle_id, None)
+
+    def _save_progress(self, track: _Track) -> None:
+        """Write the track's progress off the event loop; one write in flight, always the newest value."""
+        if track.progress_saving:
+            return
+        track.progress_saving = True
+
+        async def save() -> None:
+            written = None
+            try:
+                while written != (track.progress, track.total):
+                    written = (track.progress, track.total)
+                    await asyncio.to_thread(self._write_progress, track.mission_id, *written)
+            finally:
+                track.progress_saving = False
+
+        self._spawn(save(), name=f"mission:{track.mission_id}:progress")
+
+    def _write_progress(self, mission_id: int, current: int, total: int) -> None:
+        with session_scope(self._engine) as session:
+            service.set_progress(session=session, mission_id=mission_id, current=current, total=total)
 
     async def _watchdog(self) -> None:
         while True:
@@ -803,6 +857,10 @@ class MissionSupervisor:
         track = self._tracks.get(vehicle_id)
         if track is None:
             return
+        if state == S.RETURNING:
+            # The way home is a flight of the executor (recovered on its own); the mission waits to land.
+            self._audit_tracked(mission, vehicle_id, items)
+            return
         track.verified = False
         while True:
             try:
@@ -828,19 +886,22 @@ class MissionSupervisor:
                 )
             return
         track.verified = True
+        self._audit_tracked(mission, vehicle_id, items)
+
+    def _audit_tracked(self, mission: Mission, vehicle_id: int, items: list[MissionItem]) -> None:
         with session_scope(self._engine) as session:
             audit.record(
                 session=session,
                 actor=RECOVERY,
                 action="mission.recovery.track",
-                target=f"mission:{mission_id}",
+                target=f"mission:{mission.id}",
                 details={"state": mission.state, "vehicle_id": vehicle_id, "items": len(items)},
             )
         self._hub.emit(
             Event(
                 kind="mission.recovered",
                 vehicle_id=vehicle_id,
-                mission_id=mission_id,
+                mission_id=mission.id,
                 data={"state": mission.state, "items": len(items)},
             )
         )

@@ -9,14 +9,15 @@ from mission.dispatch.ranking import VehicleState
 from mission.missions.models import MissionCreate, PlanSpec
 from mission.patrols.models import PatrolRead
 from mission.patrols.scheduler import PatrolLauncher
+from mission.safety.gate import Asker
 
-ACTOR = "system:scheduler"
+ACTOR = Asker("system:scheduler")
 
 
 class Missions(Protocol):
-    def create(self, *, data: MissionCreate, actor: str) -> Any: ...
-    def validate(self, *, mission_id: int, actor: str) -> Any: ...
-    async def launch(self, *, mission_id: int, actor: str) -> Any: ...
+    def create(self, *, data: MissionCreate, asker: Asker) -> Any: ...
+    def validate(self, *, mission_id: int, asker: Asker) -> Any: ...
+    async def launch(self, *, mission_id: int, asker: Asker) -> Any: ...
 
 
 class SupervisorLauncher(PatrolLauncher):
@@ -42,9 +43,9 @@ class SupervisorLauncher(PatrolLauncher):
             vehicle_id=vehicle_id,
             plan=PlanSpec.model_validate(patrol.plan),
         )
-        mission = self._missions.create(data=data, actor=ACTOR)
+        mission = self._missions.create(data=data, asker=ACTOR)
         if self._on_created is not None:
             self._on_created(run_id, mission.id)
-        self._missions.validate(mission_id=mission.id, actor=ACTOR)
-        await self._missions.launch(mission_id=mission.id, actor=ACTOR)
+        self._missions.validate(mission_id=mission.id, asker=ACTOR)
+        await self._missions.launch(mission_id=mission.id, asker=ACTOR)
         return int(mission.id)

@@ -8,26 +8,28 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
 from mission.audit import service as audit
-from mission.auth.roles import Role
-from mission.control import service as control
 from mission.db import session_scope
-from mission.errors import Conflict, NotFound, PermissionDenied, SkywardenError
+from mission.errors import Conflict, LinkError, NotFound, SkywardenError
 from mission.fleet.manager import VehicleProfile
+from mission.flights.commander import Commander, Refs, SetActuator
 from mission.incidents.models import Incident, IncidentState
-from mission.link.types import TelemetrySnapshot, VehicleLink
+from mission.link.types import TelemetrySnapshot
 from mission.payload.actions import ActuatorCommand, PayloadAction, actuator_command
 from mission.payload.models import MessageCreate, PayloadMessage, PayloadRequest, PayloadUse
+from mission.safety.gate import Action, Asker, GateRequest, VehicleView, Verdict
 from mission.telemetry.events import Event, EventSink
 
 OPEN_STATES = (IncidentState.ASSIGNED, IncidentState.EN_ROUTE, IncidentState.ON_SCENE)
 
 
-class PayloadFleet(Protocol):
-    """What payload use needs of the fleet manager."""
+class Payloads(Protocol):
+    """What payload use needs of the flight executor: the gate, the vehicle, the Commander."""
 
-    def profile(self, vehicle_id: int) -> VehicleProfile: ...
-    def latest(self, vehicle_id: int) -> TelemetrySnapshot | None: ...
-    def link(self, vehicle_id: int) -> VehicleLink: ...
+    commander: Commander
+
+    def judge(self, request: GateRequest) -> Verdict: ...
+    def refuse(self, verdict: Verdict, *, audit_action: str) -> None: ...
+    def view(self, vehicle_id: int) -> VehicleView: ...
 
 
 def create_message(*, session: Session, data: MessageCreate) -> PayloadMessage:
@@ -135,128 +137,121 @@ def _record(
     return use
 
 
-def require_payload_authority(
-    *, session: Session, vehicle_id: int, username: str, role: str, incident_id: int | None
-) -> int | None:
-    """Who may fire a payload live; returns the incident the use serves, if any.
-
-    The rule: whoever holds control of the vehicle (as /commands payload needs), or, when no pilot holds
-    it, a dispatcher (or admin) on a vehicle assigned to an open incident (assigned, en route, on scene).
-    PermissionDenied otherwise, naming what to do.
-    """
-    holder = control.holder_of(session=session, vehicle_id=vehicle_id)
-    if holder == username:
-        return incident_id
-    if holder is not None:
-        raise PermissionDenied(f"vehicle {vehicle_id} is controlled by {holder}; ask them for a handoff")
-    if role in (Role.dispatcher.value, Role.admin.value):
-        query = (
-            select(Incident)
-            .where(col(Incident.vehicle_id) == vehicle_id)
-            .where(col(Incident.state).in_([s.value for s in OPEN_STATES]))
-        )
-        if incident_id is not None:
-            query = query.where(col(Incident.id) == incident_id)
-        incident = session.exec(query.order_by(col(Incident.id).desc())).first()
-        if incident is not None:
-            return incident.id
-        which = f"incident {incident_id}" if incident_id is not None else "an open incident"
-        raise PermissionDenied(
-            f"vehicle {vehicle_id} is not assigned to {which}; a dispatcher may use payloads only on a"
-            f" vehicle serving an open incident, otherwise take control of it first"
-            f" (POST /api/v1/vehicles/{vehicle_id}/control)"
-        )
-    raise PermissionDenied(
-        f"take control of vehicle {vehicle_id} first (POST /api/v1/vehicles/{vehicle_id}/control)"
-    )
-
-
-async def use_live(
+async def fire(
     *,
     engine: Engine,
-    fleet: PayloadFleet,
+    flights: Payloads,
     hub: EventSink,
     vehicle_id: int,
-    request: PayloadRequest,
-    actor: str,
-    role: str,
+    action: str,
+    command: ActuatorCommand,
+    message_id: int | None,
+    incident_id: int | None,
+    asker: Asker,
 ) -> PayloadUse:
-    """Send a payload action now (DO_SET_ACTUATOR); audited before sending, the outcome recorded after."""
-    profile = fleet.profile(vehicle_id)
-    with session_scope(engine) as session:
-        incident_id = require_payload_authority(
-            session=session,
-            vehicle_id=vehicle_id,
-            username=actor,
-            role=role,
-            incident_id=request.incident_id,
-        )
-        command = resolve(
-            session=session, profile=profile, action=request.action, message_id=request.message_id
-        )
-    request = request.model_copy(update={"incident_id": incident_id})
-    snap = fleet.latest(vehicle_id)
-    with session_scope(engine) as session:
-        audit.record(
-            session=session,
-            actor=actor,
-            action=f"payload.{request.action.value}",
-            target=f"vehicle:{profile.id}",
-            details={
-                "index": command.index,
-                "value": command.value,
-                "message_id": request.message_id,
-                "via": "live",
-                "lat": snap.lat if snap else None,
-                "lon": snap.lon if snap else None,
-                "incident_id": incident_id,
-            },
-        )
+    """The one path of a live payload action (DO_SET_ACTUATOR), whoever asks and however.
+
+    The gate's payload rule decides who may (``mission.safety.gate.payload_authority_problem``); the
+    command is audited before it is sent (a vehicle that is not connected is refused before anything is
+    written, so no entry ever records a use that did not happen); the outcome is kept in the use log.
+    """
+    verdict = flights.judge(
+        GateRequest(vehicle_id=vehicle_id, action=Action.PAYLOAD, asker=asker, incident_id=incident_id)
+    )
+    if not verdict.ok:
+        flights.refuse(verdict, audit_action=f"payload.{action}.refused")
+    if incident_id is None:
+        incident_id = _serving_incident(engine, vehicle_id)
+    view = flights.view(vehicle_id)
+    snap = view.snapshot
+    flights.commander.link_of(vehicle_id)
+    refs = Refs(
+        incident_id=incident_id,
+        extra={"payload": action, "message_id": message_id, "lat": snap.lat if snap else None},
+    )
+    error = ""
     try:
-        link = fleet.link(vehicle_id)
-        await link.set_actuator(command.index, command.value)
-    except SkywardenError as err:
-        with session_scope(engine) as session:
-            _record(
-                session,
-                actor=actor,
-                profile=profile,
-                request=request,
-                command=command,
-                snap=snap,
-                via="live",
-                ok=False,
-                error=str(err),
-            )
-        raise
-    with session_scope(engine) as session:
-        use = _record(
-            session,
-            actor=actor,
-            profile=profile,
-            request=request,
-            command=command,
-            snap=snap,
-            via="live",
-            ok=True,
-            audited=True,
+        await flights.commander.send(
+            vehicle_id, SetActuator(command.index, command.value), actor=asker.name, refs=refs
         )
+    except SkywardenError as err:
+        error = str(err)
+    with session_scope(engine) as session:
+        use = PayloadUse(
+            actor=asker.name,
+            vehicle_id=vehicle_id,
+            action=action,
+            message_id=message_id,
+            actuator_index=command.index,
+            value=command.value,
+            via="live",
+            lat=snap.lat if snap else None,
+            lon=snap.lon if snap else None,
+            alt_rel_m=snap.alt_rel_m if snap else None,
+            incident_id=incident_id,
+            ok=not error,
+            error=error[:500],
+        )
+        session.add(use)
+        session.flush()
+    if error:
+        raise LinkError(error, vehicle_id=vehicle_id, action=action)
     hub.emit(
         Event(
             kind="payload.used",
             vehicle_id=vehicle_id,
             data={
-                "action": request.action.value,
+                "action": action,
                 "index": command.index,
                 "value": command.value,
-                "actor": actor,
+                "actor": asker.name,
                 "lat": use.lat,
                 "lon": use.lon,
                 "use_id": use.id,
+                "incident_id": incident_id,
             },
         )
     )
     return use
+
+
+def _serving_incident(engine: Engine, vehicle_id: int) -> int | None:
+    with Session(engine) as session:
+        row = session.exec(
+            select(Incident)
+            .where(col(Incident.vehicle_id) == vehicle_id)
+            .where(col(Incident.state).in_([s.value for s in OPEN_STATES]))
+            .order_by(col(Incident.id).desc())
+        ).first()
+        return row.id if row is not None else None
+
+
+async def use_live(
+    *,
+    engine: Engine,
+    flights: Payloads,
+    hub: EventSink,
+    vehicle_id: int,
+    request: PayloadRequest,
+    asker: Asker,
+) -> PayloadUse:
+    """A library action (``speaker.play`` of a message, siren, spotlight) sent now through ``fire``."""
+    profile = flights.view(vehicle_id).profile
+    with session_scope(engine) as session:
+        command = resolve(
+            session=session, profile=profile, action=request.action, message_id=request.message_id
+        )
+    return await fire(
+        engine=engine,
+        flights=flights,
+        hub=hub,
+        vehicle_id=vehicle_id,
+        action=request.action.value,
+        command=command,
+        message_id=request.message_id,
+        incident_id=request.incident_id,
+        asker=asker,
+    )
 
 
 def record_mission_use(

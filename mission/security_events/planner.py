@@ -19,7 +19,7 @@ from flightplans.errors import PlanningError
 from flightplans.geodesy import LocalFrame
 from flightplans.rings import rings
 from flightplans.routing import Obstacles, shortest_path
-from mission.dispatch.routing import NoFlyZone
+from mission.safety.routing import NoFlyZone
 
 XY = tuple[float, float]
 LatLon = tuple[float, float]

@@ -11,8 +11,8 @@ from sqlmodel import Session, col, func, select
 
 from mission.airspace import service as airspace
 from mission.airspace.models import ZoneCreate, ZoneKind
-from mission.dispatch.routing import NoFlyZone
 from mission.errors import Conflict, NotFound
+from mission.safety.routing import NoFlyZone
 from mission.security_events.models import SecurityEvent, SecurityEventCreate
 from mission.security_events.planner import EventPlanSet, plan_event
 

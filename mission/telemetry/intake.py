@@ -32,6 +32,6 @@ class IncidentIn(BaseModel):
 class IncidentSink(Protocol):
     """Takes a validated incident into the domain (the dispatch service implements this)."""
 
-    async def submit(self, incident: IncidentIn) -> int:
+    async def submit(self, incident: IncidentIn, *, actor: str) -> int:
         """Create the incident; returns its id. Raises a ``mission.errors`` error when it cannot be taken."""
         ...

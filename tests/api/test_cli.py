@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -19,6 +20,7 @@ from websockets.sync.client import connect as ws_connect
 
 from mission.auth import service as auth
 from mission.db import make_engine, session_scope
+from tests.test_migrations import head
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,7 +66,7 @@ def test_token_create_refuses_an_unknown_role(cli_env: dict[str, str]) -> None:
 def test_db_upgrade_and_user_create(cli_env: dict[str, str], db_url: str) -> None:
     result = run_cli("db", "upgrade", env=cli_env)
     assert result.returncode == 0, result.stderr
-    assert "database at revision 0001" in result.stdout
+    assert f"database at revision {head()}" in result.stdout
     result = run_cli("user", "create", "pia", "--role", "pilot", "--password", "pilot-pass", env=cli_env)
     assert result.returncode == 0, result.stderr
     result = run_cli("user", "create", "pia", "--role", "pilot", "--password", "x", env=cli_env)
@@ -199,3 +201,39 @@ def test_sim_subcommand_delegates_to_the_simulator(cli_env: dict[str, str]) -> N
     result = run_cli("sim", "--count", "0", env=cli_env)
     assert result.returncode == 2
     assert "sim: error: count must be within" in result.stderr
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=["term", "int", "kill"])
+def test_serve_leaves_no_simulator_behind_however_it_is_stopped(
+    cli_env: dict[str, str], tmp_path: Path, stop: signal.Signals
+) -> None:
+    """systemd, docker and supervisors stop with SIGTERM; a crash is SIGKILL: the drones stop with it."""
+    port, sim_port = _free_port(), _free_udp_block(1)
+    env = {**cli_env, "SKYWARDEN_SIM_BASE_PORT": str(sim_port)}
+    log = (tmp_path / "serve.log").open("w+")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--sim", "1"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 40
+        children: list[psutil.Process] = []
+        while not any("sim" in " ".join(c.cmdline()) for c in children):
+            assert proc.poll() is None and time.monotonic() < deadline, Path(log.name).read_text()
+            time.sleep(0.2)
+            with contextlib.suppress(psutil.NoSuchProcess):
+                children = psutil.Process(proc.pid).children(recursive=True)
+        proc.send_signal(stop)
+        proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    _gone, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == [], f"left running after {stop.name}: {[c.cmdline() for c in alive]}"

@@ -33,15 +33,16 @@ async def test_moving_commands_without_telemetry_are_refused_naming_what_is_miss
     await svc.post("alice", "/api/v1/vehicles/1/control")
     # the vehicle has never reported: no position to check the leg from, no charge to check the battery
     r = await _cmd(svc, "goto", {"lat": 39.8210, "lon": 109.9810, "alt_m": 60})
-    assert r.status_code == 422
+    assert r.status_code == 409
     err = r.json()["error"]
-    assert err["code"] == "airspace_violation"
-    assert "reports no position" in err["message"] and "no battery reading" in err["message"]
+    assert err["code"] == "vehicle_unavailable"
+    assert "not connected" in err["message"] and "reports no position" in err["message"]
+    assert "reports no battery charge" in err["message"]
     r = await _cmd(svc, "orbit", {"lat": 39.8200, "lon": 109.9885, "alt_m": 60, "radius_m": 100})
-    assert r.status_code == 422 and "no position" in r.json()["error"]["message"]
-    # above the ceiling is named as such
+    assert r.status_code == 409 and "no position" in r.json()["error"]["message"]
+    # above the ceiling is named as such, even without a position to judge the leg from
     r = await _cmd(svc, "goto", {"lat": 39.8210, "lon": 109.9810, "alt_m": 350})
-    assert r.status_code == 422 and "above the 120 m altitude ceiling" in r.json()["error"]["message"]
+    assert "350 m up is above the 120 m ceiling" in r.json()["error"]["message"]
     audit = (await svc.get("root", "/api/v1/audit?limit=100")).json()["items"]
     refused = [e for e in audit if e["action"] == "command.goto.refused"]
     assert refused and refused[0]["actor"] == "alice"

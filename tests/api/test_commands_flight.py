@@ -70,17 +70,18 @@ async def test_fly_by_commands_and_refusals_never_reach_the_vehicle(flying):
     assert r.status_code == 422 and "hospital helipad" in r.json()["error"]["message"]
     # across it: refused too
     r = await _cmd(svc, "goto", lat=39.8200, lon=109.9920, alt_m=25)
-    assert r.status_code == 422 and "crosses no-fly zone hospital helipad" in r.json()["error"]["message"]
+    assert r.status_code == 422 and "enters no-fly zone 'hospital helipad'" in r.json()["error"]["message"]
     # 2 m outside its edge: inside the 20 m clearance
     r = await _cmd(svc, "goto", lat=39.8200, lon=HOSPITAL_EDGE_LON - 0.0000234, alt_m=25)
-    assert r.status_code == 422 and "closer than 20 m to no-fly zone hospital" in r.json()["error"]["message"]
+    message = r.json()["error"]["message"]
+    assert r.status_code == 422 and "'hospital helipad' (0-300 m, 20 m clearance)" in message
     # climbing from 25 m to 100 m passes through a 40-80 m zone on the way
     assert (await svc.post("root", "/api/v1/zones", BRIDGE)).status_code == 201
     r = await _cmd(svc, "goto", lat=39.8290, lon=HOME[1], alt_m=100)
-    assert r.status_code == 422 and "crosses event zone bridge" in r.json()["error"]["message"], r.text
+    assert r.status_code == 422 and "enters no-fly zone 'bridge'" in r.json()["error"]["message"], r.text
     # above the ceiling
     r = await _cmd(svc, "goto", lat=39.8210, lon=109.9810, alt_m=150)
-    assert r.status_code == 422 and "above the 120 m altitude ceiling" in r.json()["error"]["message"]
+    assert r.status_code == 422 and "above the 120 m ceiling" in r.json()["error"]["message"]
     await asyncio.sleep(0.3)
     assert _sent(vehicle, DO_REPOSITION) == before
     # a clear target flies
@@ -113,7 +114,7 @@ async def test_fly_by_commands_and_refusals_never_reach_the_vehicle(flying):
         "command.takeoff",
         "command.goto",
         "command.goto.refused",
-        "command.payload",
+        "cmd.set_actuator",
         "command.orbit",
         "command.return",
     ):
@@ -160,7 +161,7 @@ async def test_takeoff_inside_an_active_event_area_is_refused(flying):
     assert (await svc.post("root", "/api/v1/zones", event)).status_code == 201
     assert (await _cmd(svc, "arm")).status_code == 200
     r = await _cmd(svc, "takeoff", alt_m=20)
-    assert r.status_code == 422 and "climbs into event zone concert" in r.json()["error"]["message"]
+    assert r.status_code == 422 and "enters no-fly zone 'concert'" in r.json()["error"]["message"]
     await asyncio.sleep(0.5)
     assert vehicle.state.alt_rel_m < 1
 

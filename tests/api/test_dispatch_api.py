@@ -51,7 +51,7 @@ async def test_wind_is_set_by_dispatchers_only_and_used(svc):
         "/api/v1/dispatch/wind", json={"speed_m_s": 6, "from_deg": 270}, headers=svc.auth("dan")
     )
     assert r.status_code == 200
-    assert svc.parts.dispatcher.wind.speed_m_s == 6.0 and svc.parts.dispatcher.wind.from_deg == 270.0
+    assert svc.runtime.dispatcher.wind.speed_m_s == 6.0 and svc.runtime.dispatcher.wind.from_deg == 270.0
     r = await svc.client.put(
         "/api/v1/dispatch/wind", json={"speed_m_s": 6, "from_deg": 400}, headers=svc.auth("dan")
     )

@@ -48,8 +48,8 @@ async def test_low_battery_drone_is_never_chosen_and_the_fit_one_flies_to_orbit(
         assert not weak["feasible"] and weak["reason"].startswith("battery too low")
         assert inc["decision"]["chosen_vehicle_id"] == 2
         # Taken off without any pilot click, quickly.
-        await until(lambda: svc.parts.dispatcher.takeoff_ack_s, 5, "the take-off ack")
-        assert svc.parts.dispatcher.takeoff_ack_s[0] <= 1.0
+        await until(lambda: svc.runtime.dispatcher.takeoff_ack_s, 5, "the take-off ack")
+        assert svc.runtime.dispatcher.takeoff_ack_s[0] <= 1.0
         assert time.monotonic() - t0 < 5
         scene = offset(200, 500)
 
@@ -78,16 +78,14 @@ async def test_low_battery_drone_is_never_chosen_and_the_fit_one_flies_to_orbit(
             "the return home",
         )
         events = [e["kind"] for e in (await svc.get("olga", f"/api/v1/incidents/{inc['id']}/events")).json()]
-        assert events == ["created", "assigned", "airborne", "en_route", "on_scene", "closed"]
+        assert events == ["created", "assigned", "launch", "airborne", "en_route", "on_scene", "closed"]
 
 
 async def test_patrolling_drone_near_the_incident_beats_a_farther_docked_one(tmp_path):
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
-    from mission.patrols.clock import AcceleratedClock
-
-    clock = AcceleratedClock(datetime.now(UTC), speed=20.0)  # sim time: a minute every 3 s
-    async with dispatch_service(tmp_path, docks=[(0, 0), (0, 2600)], clock=clock) as svc:
+    async with dispatch_service(tmp_path, docks=[(0, 0), (0, 2600)]) as svc:
+        clock = svc.runtime.scheduler.clock  # sim time: a minute every 3 s
         a, b = offset(0, 200), offset(0, 1400)
         c, d = offset(300, 1400), offset(300, 200)
         line = {"type": "LineString", "coordinates": [[p[1], p[0]] for p in (a, b, c, d, a)]}
@@ -220,8 +218,9 @@ async def test_payload_actions_reach_the_vehicle_as_actuator_commands_and_are_re
             ("speaker.play", "alice", True),
         ]
         assert uses[0]["lat"] == pytest.approx(offset(0, 0)[0], abs=1e-4)
-        audit = (await svc.get("root", "/api/v1/audit?action=payload.speaker.play")).json()["items"]
-        assert audit and audit[0]["actor"] == "alice"
+        audit = (await svc.get("root", "/api/v1/audit?action=cmd.set_actuator")).json()["items"]
+        played = [e for e in audit if e["details"]["payload"] == "speaker.play"]
+        assert played and played[0]["actor"] == "alice" and played[0]["details"]["message_id"] == message_id
         assert (
             await svc.client.delete("/api/v1/vehicles/1/control", headers=svc.auth("alice"))
         ).status_code == 200
@@ -252,17 +251,16 @@ async def test_payload_actions_reach_the_vehicle_as_actuator_commands_and_are_re
         assert r.status_code == 503, r.text
         svc.vehicle(1).blackout(0.0)
         entries = (await svc.get("root", "/api/v1/audit?limit=5")).json()["items"]
-        assert [e["action"] for e in entries[:2]] == ["payload.siren.off.failed", "payload.siren.off"]
+        assert [e["action"] for e in entries[:2]] == ["cmd.set_actuator.failed", "cmd.set_actuator"]
+        assert entries[0]["details"]["payload"] == "siren.off"
         assert (await svc.get("root", "/api/v1/audit/verify")).json()["ok"]
 
 
 async def test_with_no_drone_to_backfill_the_patrol_resumes_after_the_incident(tmp_path):
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
-    from mission.patrols.clock import AcceleratedClock
-
-    clock = AcceleratedClock(datetime.now(UTC), speed=20.0)
-    async with dispatch_service(tmp_path, docks=[(0, 0)], clock=clock) as svc:
+    async with dispatch_service(tmp_path, docks=[(0, 0)]) as svc:
+        clock = svc.runtime.scheduler.clock
         pts = [offset(0, 200), offset(0, 900), offset(300, 900), offset(300, 200), offset(0, 200)]
         line = {"type": "LineString", "coordinates": [[p[1], p[0]] for p in pts]}
         fire_at = (clock.now() + timedelta(minutes=1)).minute

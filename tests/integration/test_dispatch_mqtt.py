@@ -20,7 +20,7 @@ async def test_mqtt_incident_is_dispatched_and_acknowledged(tmp_path):
     async with dispatch_service(tmp_path, docks=[(0, 0)]) as svc:
         config = MqttBridgeConfig(url="mqtt://127.0.0.1:1883", client_id=f"sw-{prefix}", topic_prefix=prefix)
         async with (
-            MqttBridge(config, svc.runtime.hub, svc.parts.dispatcher) as bridge,
+            MqttBridge(config, svc.runtime.hub, svc.runtime.dispatcher) as bridge,
             aiomqtt.Client("127.0.0.1", 1883, identifier=f"reporter-{prefix}") as reporter,
         ):
             await bridge.wait_connected(10)

@@ -11,17 +11,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from shapely.geometry import Point, box
 
-from mission.dispatch.dispatcher import DispatchConfig
-from mission.dispatch.fleet_view import PerformanceDefaults
 from mission.errors import LinkError
 from tests.integration.test_dispatch_support import DispatchService, dispatch_service, offset, until
 
 pytestmark = pytest.mark.timeout(30)
 SPEED = 20.0
-
-
-def config(**kw: float) -> DispatchConfig:
-    return DispatchConfig(speed_factor=SPEED, performance=PerformanceDefaults(), **kw)
 
 
 async def incident(svc: DispatchService, north_m: float, east_m: float, **extra) -> dict:
@@ -39,7 +33,7 @@ async def event_kinds(svc: DispatchService, incident_id: int) -> list[str]:
     return [e["kind"] for e in (await svc.get("olga", f"/api/v1/incidents/{incident_id}/events")).json()]
 
 
-async def audit_actions(svc: DispatchService, prefix: str = "dispatch.") -> list[tuple[str, str]]:
+async def audit_actions(svc: DispatchService, prefix: str = "cmd.") -> list[tuple[str, str]]:
     """(action, target) of the audit entries with ``prefix``, oldest first."""
     items = (await svc.get("root", f"/api/v1/audit?action={prefix}&limit=200")).json()["items"]
     return [(e["action"], e["target"]) for e in reversed(items)]
@@ -58,7 +52,7 @@ def going_home(svc: DispatchService, vid: int) -> bool:
 
 async def test_a_flight_that_fails_in_the_air_sends_the_drone_home_and_frees_the_incident(tmp_path):
     # A transit leg that cannot finish in time (1 wall s for a 1.5 km leg) is a failed flight.
-    async with dispatch_service(tmp_path, docks=[(0, 0)], config=config(leg_timeout_wall_s=1.0)) as svc:
+    async with dispatch_service(tmp_path, docks=[(0, 0)], dispatch_leg_timeout_s=1.0) as svc:
         inc = await incident(svc, 0, 1500, alt_m=40)
         await until(lambda: going_home(svc, 1), 15, "the failed drone to be sent home")
         assert svc.vehicle(1).state.alt_rel_m > 1  # it was in the air, unsupervised without the fix
@@ -67,15 +61,15 @@ async def test_a_flight_that_fails_in_the_air_sends_the_drone_home_and_frees_the
         assert await state_of(svc, inc["id"]) == "new"  # never left en_route
         actions = await audit_actions(svc)
         names = [a for a, _ in actions]
-        assert names[:4] == ["dispatch.geofence", "dispatch.arm", "dispatch.takeoff", "dispatch.goto"]
-        assert ("dispatch.return", "vehicle:1") in actions
+        assert names[:4] == ["cmd.upload_geofence", "cmd.arm", "cmd.takeoff", "cmd.goto"]
+        assert ("cmd.rtl", "vehicle:1") in actions
         assert (await svc.get("root", "/api/v1/audit/verify")).json()["ok"]
 
 
 async def test_an_unexpected_error_in_the_air_is_logged_and_the_drone_sent_home(
     tmp_path, monkeypatch, caplog
 ):
-    async with dispatch_service(tmp_path, docks=[(0, 0)], config=config()) as svc:
+    async with dispatch_service(tmp_path, docks=[(0, 0)]) as svc:
         link = svc.runtime.fleet.link(1)
 
         async def broken_goto(lat: float, lon: float, alt_rel_m: float) -> None:  # a bug, not a link error
@@ -89,7 +83,7 @@ async def test_an_unexpected_error_in_the_air_is_logged_and_the_drone_sent_home(
 
 
 async def test_a_refused_fence_keeps_the_drone_on_the_ground(tmp_path, monkeypatch):
-    async with dispatch_service(tmp_path, docks=[(0, 0)], config=config()) as svc:
+    async with dispatch_service(tmp_path, docks=[(0, 0)]) as svc:
         link = svc.runtime.fleet.link(1)
 
         async def refused(fence) -> None:  # the vehicle refusing the upload (fault injection at the link)
@@ -105,12 +99,13 @@ async def test_a_refused_fence_keeps_the_drone_on_the_ground(tmp_path, monkeypat
         await asyncio.sleep(0.5)
         assert not svc.vehicle(1).state.armed and svc.vehicle(1).state.alt_rel_m < 1.0
         names = [a for a, _ in await audit_actions(svc)]
-        assert names == ["dispatch.geofence"]  # audited before the upload; nothing after it
+        # Audited before the upload, its failure after it; nothing else was sent.
+        assert names == ["cmd.upload_geofence", "cmd.upload_geofence.failed"]
         assert await state_of(svc, inc["id"]) == "new"
 
 
 async def test_a_drone_at_its_leave_time_with_no_relief_goes_home(tmp_path):
-    async with dispatch_service(tmp_path, docks=[(0, 0)], config=config()) as svc:
+    async with dispatch_service(tmp_path, docks=[(0, 0)]) as svc:
         inc = await incident(svc, 300, 300, alt_m=40, overhead_s=3600)
         await on_scene(svc, inc["id"])
         svc.vehicle(1).battery_sag(72.0)  # ~24 % left: just its return and reserve
@@ -120,11 +115,11 @@ async def test_a_drone_at_its_leave_time_with_no_relief_goes_home(tmp_path):
         kinds = await event_kinds(svc, inc["id"])
         assert "left_for_reserve" in kinds and "unassigned" in kinds[kinds.index("left_for_reserve") :]
         assert await state_of(svc, inc["id"]) == "new"
-        assert ("dispatch.return", "vehicle:1") in await audit_actions(svc)
+        assert ("cmd.rtl", "vehicle:1") in await audit_actions(svc)
 
 
 async def test_closing_or_leave_time_never_override_the_pilot_who_holds_the_drone(tmp_path):
-    async with dispatch_service(tmp_path, docks=[(0, 0)], config=config()) as svc:
+    async with dispatch_service(tmp_path, docks=[(0, 0)]) as svc:
         inc = await incident(svc, 300, 300, alt_m=40, overhead_s=3600)
         await on_scene(svc, inc["id"])
         assert (await svc.post("alice", "/api/v1/vehicles/1/control")).status_code == 200
@@ -140,7 +135,7 @@ async def test_closing_or_leave_time_never_override_the_pilot_who_holds_the_dron
         await until(noted, 5, "the skipped return to be noted")
         await asyncio.sleep(0.5)
         assert not going_home(svc, 1) and svc.vehicle(1).state.mode == "orbit"
-        assert not [a for a in await audit_actions(svc) if a[0] == "dispatch.return"]
+        assert not [a for a in await audit_actions(svc) if a[0] == "cmd.rtl"]
 
 
 def _zone_polygon(north: tuple[float, float], east: tuple[float, float]) -> dict:
@@ -152,7 +147,7 @@ def _zone_polygon(north: tuple[float, float], east: tuple[float, float]) -> dict
 
 async def test_going_home_flies_around_a_no_fly_zone_across_the_straight_line(tmp_path):
     zone = {"name": "helipad", "kind": "no_fly", "shape": _zone_polygon((-150, 150), (450, 750))}
-    async with dispatch_service(tmp_path, docks=[(0, 0)], config=config(), zones=[zone]) as svc:
+    async with dispatch_service(tmp_path, docks=[(0, 0)], zones=[zone]) as svc:
         inc = await incident(svc, 0, 1200, alt_m=40)
         await on_scene(svc, inc["id"])
         r = await svc.post("dan", f"/api/v1/incidents/{inc['id']}/close", {"reason": "handled"})
@@ -170,8 +165,8 @@ async def test_going_home_flies_around_a_no_fly_zone_across_the_straight_line(tm
             await asyncio.sleep(0.05)
         assert not [p for p in track if helipad.contains(Point(p[1], p[0]))], "flew through the no-fly zone"
         actions = await audit_actions(svc)
-        home_legs = [i for i, (a, _) in enumerate(actions) if a == "dispatch.goto"]
-        rtl = actions.index(("dispatch.return", "vehicle:1"))
+        home_legs = [i for i, (a, _) in enumerate(actions) if a == "cmd.goto"]
+        rtl = actions.index(("cmd.rtl", "vehicle:1"))
         assert home_legs and home_legs[-1] < rtl  # the detour before RTL
 
 
@@ -200,7 +195,7 @@ async def test_dispatch_sees_zones_that_start_during_the_flight(tmp_path):
             "active_until": (later + timedelta(hours=1)).isoformat(),
         },
     ]
-    async with dispatch_service(tmp_path, docks=[(0, 0)], config=config(), zones=zones) as svc:
+    async with dispatch_service(tmp_path, docks=[(0, 0)], zones=zones) as svc:
         east = offset(0, 1200)
         north = offset(600, 1200)  # the straight line there crosses only the parade
 

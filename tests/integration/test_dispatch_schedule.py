@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from sqlmodel import Session, col, select
 
 from mission.dispatch.wiring import DispatchComponents
 from mission.missions.models import Mission
-from mission.patrols.clock import AcceleratedClock
 from mission.patrols.models import PatrolRun
 from tests.integration.test_dispatch_support import dispatch_service, offset, until
 
@@ -34,8 +33,9 @@ def missions(engine) -> list[Mission]:
 
 
 async def test_schedule_fires_on_time_in_sim_time_and_not_twice_after_a_restart(tmp_path):
-    clock = AcceleratedClock(datetime.now(UTC), speed=SPEED)  # the scheduler runs on the sim's time
-    async with dispatch_service(tmp_path, docks=[(0, 0)], speed=SPEED, clock=clock) as svc:
+    # The scheduler runs on the sim's time (sim_speed != 1 gives it a simulated clock).
+    async with dispatch_service(tmp_path, docks=[(0, 0)], speed=SPEED) as svc:
+        clock = svc.runtime.scheduler.clock
         slot = (clock.now() + timedelta(minutes=1)).replace(second=0, microsecond=0)
         body = {
             "name": "block loop",
@@ -58,16 +58,19 @@ async def test_schedule_fires_on_time_in_sim_time_and_not_twice_after_a_restart(
         await until(lambda: svc.vehicle(1).state.armed and svc.vehicle(1).state.alt_rel_m > 5, 30, "take-off")
         assert len(svc.vehicle(1).mission_items()) > 2
         # A restart: the old scheduler stops, a new one starts with a catch-up window over the same slot.
-        await svc.parts.scheduler.__aexit__(None, None, None)
-        clock2 = AcceleratedClock(clock.now(), speed=SPEED)
+        await svc.runtime.scheduler.__aexit__(None, None, None)
+        settings = svc.runtime.settings.model_copy(
+            update={"patrol_catch_up_s": 600.0, "patrol_clock_start": clock.now()}
+        )
         again = DispatchComponents(
             engine=svc.engine,
             fleet=svc.runtime.fleet,
             hub=svc.runtime.hub,
-            supervisor=svc.runtime.missions,
-            clock=clock2,
-            settings=type("S", (), {"patrol_catch_up_s": 600.0})(),
+            executor=svc.runtime.flights,
+            missions=svc.runtime.missions,
+            settings=settings,
         )
+        clock2 = again.scheduler.clock
         async with again.scheduler:
             await until(
                 lambda: clock2.now() > slot + timedelta(seconds=60), 10, "a sim minute after the restart"

@@ -156,9 +156,11 @@ async def test_pause_resume_and_return_home(flying):
     await _until(lambda: _mode(vehicle, "mission"), 10, "mission mode")
     r = await svc.post("alice", f"/api/v1/missions/{mid}/return")
     assert r.status_code == 200 and r.json()["state"] == "returning"
-    await _until(lambda: _equal(_state(svc, mid), "completed"), 40, "landing")
+    # Brought home by the pilot before its items were done: aborted, not completed.
+    await _until(lambda: _equal(_state(svc, mid), "aborted"), 40, "landing")
     events = (await svc.get("olga", f"/api/v1/missions/{mid}/events")).json()["items"]
-    assert [e["to_state"] for e in events][-5:] == ["active", "paused", "active", "returning", "completed"]
+    assert [e["to_state"] for e in events][-5:] == ["active", "paused", "active", "returning", "aborted"]
+    assert "the rest was not flown" in events[-1]["reason"]
 
 
 async def _airborne(vehicle):
@@ -181,7 +183,8 @@ async def test_a_vehicle_refusing_to_arm_leaves_the_mission_ready_to_launch_agai
     assert (await svc.post("alice", f"/api/v1/missions/{mid}/validate")).status_code == 200
     vehicle.set_gps_loss(True)  # pre-arm checks fail
     r = await svc.post("alice", f"/api/v1/missions/{mid}/launch")
-    assert r.status_code == 503 and "arm" in r.json()["error"]["message"]
+    # Without a position PX4 refuses MISSION: the launch stops there, the vehicle never armed.
+    assert r.status_code == 503 and "start mission failed" in r.json()["error"]["message"]
     mission = (await svc.get("alice", f"/api/v1/missions/{mid}")).json()
     assert mission["state"] == "validated" and "launch again" in mission["reason"]
     assert not vehicle.state.armed

@@ -6,7 +6,6 @@ import asyncio
 import re
 import time
 from contextlib import asynccontextmanager
-from types import SimpleNamespace
 
 import pytest
 from sqlmodel import select
@@ -16,8 +15,12 @@ from mission.fleet.models import Vehicle
 from mission.link import LinkManager
 from mission.missions.models import MissionCreate, MissionEvent
 from mission.runtime import Runtime
+from mission.safety.gate import Asker
 from sim import SimFleet
 from tests.api.test_missions_support import HOME, free_udp_ports, make_schema
+from tests.support.service import test_settings
+
+ALICE = Asker("alice", "pilot")
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -47,7 +50,7 @@ async def world(tmp_path):
 
 @asynccontextmanager
 async def runtime(engine, **settings):
-    config = SimpleNamespace(telemetry_hz=10.0, registry_poll_s=0.5, **settings)
+    config = test_settings(engine.url.render_as_string(hide_password=False), **settings)
     async with Runtime(settings=config, engine=engine) as rt:
         link = await rt.fleet.wait_link(1, timeout_s=15)
         await link.wait_ready(timeout_s=15)
@@ -62,9 +65,9 @@ async def _launch(rt) -> int:
             "plan": {"kind": "custom", "geometry": LINE, "params": {"alt_m": 30}},
         }
     )
-    mission = rt.missions.create(data=data, actor="alice")
-    rt.missions.validate(mission_id=mission.id, actor="alice")
-    launched = await rt.missions.launch(mission_id=mission.id, actor="alice")
+    mission = rt.missions.create(data=data, asker=ALICE)
+    rt.missions.validate(mission_id=mission.id, asker=ALICE)
+    launched = await rt.missions.launch(mission_id=mission.id, asker=ALICE)
     assert launched.state == "active"
     return mission.id
 
@@ -109,7 +112,7 @@ async def test_in_process_restart_resumes_tracking_and_records_completion_once(w
         await _until(lambda: vehicle.state.mission_seq >= 3, 20, "the vehicle to be under way")
     # the service is gone; the vehicle flies on
     assert _mission(engine, mid).state == "active"
-    rt = Runtime(settings=SimpleNamespace(telemetry_hz=10.0, registry_poll_s=0.5), engine=engine)
+    rt = Runtime(settings=test_settings(str(engine.url)), engine=engine)
     with rt.hub.subscribe(kinds=["mission.recovered", "mission.transition"], name="test") as sub:
         async with rt:
             await _until(lambda: _mission(engine, mid).state == "completed", 40, "completion after restart")
@@ -161,7 +164,9 @@ async def test_vehicle_failsafe_return_is_recorded_with_the_vehicle_as_actor(wor
         ret = [e for e in _events(engine, mid) if e.to_state == "returning"]
         assert ret and ret[0].actor == "vehicle"
         assert re.search(r"vehicle switched to (return|land)", ret[0].reason), ret[0].reason
-        await _until(lambda: _mission(engine, mid).state == "completed", 30, "the landing")
+        # Home before its items were done, on the vehicle's own decision: failed, never completed.
+        await _until(lambda: _mission(engine, mid).state == "failed", 30, "the landing")
+        assert "the rest was not flown" in (_mission(engine, mid).reason or "")
 
 
 async def test_a_launch_cut_short_by_a_crash_is_revalidated_not_flown_on_restart(world):
@@ -174,8 +179,8 @@ async def test_a_launch_cut_short_by_a_crash_is_revalidated_not_flown_on_restart
                 "plan": {"kind": "custom", "geometry": LINE, "params": {"alt_m": 30}},
             }
         )
-        mid = rt.missions.create(data=data, actor="alice").id
-        rt.missions.validate(mission_id=mid, actor="alice")
+        mid = rt.missions.create(data=data, asker=ALICE).id
+        rt.missions.validate(mission_id=mid, asker=ALICE)
     # the launch was committed (state uploading) and then the service died before it reached the vehicle
     from mission.audit.models import AuditEntry
     from mission.missions import service
@@ -206,11 +211,11 @@ async def test_abort_during_the_launch_stops_it_before_the_vehicle_flies(world):
                 "plan": {"kind": "custom", "geometry": LINE, "params": {"alt_m": 30}},
             }
         )
-        mid = rt.missions.create(data=data, actor="alice").id
-        rt.missions.validate(mission_id=mid, actor="alice")
-        launch = asyncio.ensure_future(rt.missions.launch(mission_id=mid, actor="alice"))
+        mid = rt.missions.create(data=data, asker=ALICE).id
+        rt.missions.validate(mission_id=mid, asker=ALICE)
+        launch = asyncio.ensure_future(rt.missions.launch(mission_id=mid, asker=ALICE))
         await _until(lambda: _mission(engine, mid).state in ("uploading", "ready"), 5, "the launch to begin")
-        aborted = await rt.missions.abort(mission_id=mid, actor="alice")
+        aborted = await rt.missions.abort(mission_id=mid, asker=ALICE)
         assert aborted.state == "aborted"
         with pytest.raises(Exception, match="aborted during its launch"):
             await launch
@@ -227,7 +232,7 @@ async def test_resume_is_refused_when_a_new_zone_blocks_the_rest_of_the_mission(
     async with runtime(engine) as rt:
         mid = await _launch(rt)
         await _until(lambda: vehicle.state.mission_seq >= 3, 20, "the vehicle to be under way")
-        await rt.missions.pause(mission_id=mid, actor="alice")
+        await rt.missions.pause(mission_id=mid, asker=ALICE)
         # a no-fly zone declared over the last waypoint while the vehicle holds
         with session_scope(engine) as session:
             create_zone(
@@ -242,15 +247,15 @@ async def test_resume_is_refused_when_a_new_zone_blocks_the_rest_of_the_mission(
                     }
                 ),
             )
-        with pytest.raises(Exception, match=r"cannot resume .*fire"):
-            await rt.missions.resume(mission_id=mid, actor="alice")
+        with pytest.raises(Exception, match=r"resume of vehicle 1 refused: .*'fire'"):
+            await rt.missions.resume(mission_id=mid, asker=ALICE)
         assert _mission(engine, mid).state == "paused"
-        await rt.missions.abort(mission_id=mid, actor="alice")
+        await rt.missions.abort(mission_id=mid, asker=ALICE)
 
 
 async def test_fleet_follows_the_registry_and_reports_link_changes(world, tmp_path):
     engine, vehicle, _ = world
-    config = SimpleNamespace(telemetry_hz=10.0, registry_poll_s=0.3)
+    config = test_settings(str(engine.url), registry_poll_s=0.3)
     rt = Runtime(settings=config, engine=engine)
     with rt.hub.subscribe(kinds=["link.up", "link.down"], name="test") as sub:
         async with rt:

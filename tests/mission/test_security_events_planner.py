@@ -9,7 +9,7 @@ from shapely.geometry import LineString, Point, box
 
 from flightplans.errors import PlanningError
 from flightplans.geodesy import LocalFrame
-from mission.dispatch.routing import NoFlyZone
+from mission.safety.routing import NoFlyZone
 from mission.security_events.planner import plan_event
 
 FRAME = LocalFrame(39.82, 109.98)

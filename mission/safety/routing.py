@@ -11,14 +11,17 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from shapely.geometry import LineString, Point, Polygon
+from shapely.geometry.base import BaseGeometry
 from shapely.ops import nearest_points
 
 from flightplans.errors import PlanningError
 from flightplans.geodesy import LocalFrame
 from flightplans.routing import Obstacles, shortest_path
+from mission.safety.rules import route_clearance_m
 
 XY = tuple[float, float]
 
@@ -147,3 +150,31 @@ def _route(space: Airspace, start: XY, goal: XY) -> Route:
         deduped.append(deduped[0])
     length = sum(math.dist(p, q) for p, q in itertools.pairwise(deduped))
     return Route(tuple(deduped), length)
+
+
+class Volume(Protocol):
+    """A restricted volume: a lon/lat area between two heights (a Restriction, or planning's NoFly)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def geometry(self) -> BaseGeometry: ...
+    @property
+    def floor_m(self) -> float: ...
+    @property
+    def ceiling_m(self) -> float: ...
+
+
+def airspace_at(
+    restrictions: Sequence[Volume], *, alt_m: float, around: tuple[float, float], clearance_m: float
+) -> Airspace:
+    """The restrictions whose floor..ceiling band holds ``alt_m``, ready to route around at ``clearance_m``.
+
+    Routes keep ``route_clearance_m(clearance_m)``, a little more than the gate judges them by.
+    """
+    zones = [
+        NoFlyZone(r.name, r.geometry)
+        for r in restrictions
+        if r.floor_m <= alt_m <= r.ceiling_m and r.geometry.geom_type == "Polygon"
+    ]
+    return Airspace(LocalFrame(*around), zones, margin_m=route_clearance_m(clearance_m))

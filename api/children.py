@@ -1,0 +1,75 @@
+"""Child processes a command starts (simulated drones, PX4 SITL): they stop when the command stops.
+
+On SIGTERM or SIGINT the command exits through its ``finally`` blocks and stops every child; on Linux each
+child is also told by the kernel (PR_SET_PDEATHSIG) to stop when its parent dies, so even ``kill -9`` of the
+service leaves nothing running or sending MAVLink.
+
+uvicorn captures SIGTERM/SIGINT while serving and raises the signal again once it has shut down; with the
+default handler in place that would kill the process before any ``finally`` ran. ``Children`` installs
+handlers that turn both signals into SystemExit instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from types import FrameType, TracebackType
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGTERM when the parent dies (Linux only; elsewhere a no-op)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+class Children:
+    """``with Children() as kids: kids.start(argv)``: every child is stopped when the block ends."""
+
+    def __init__(self, *, stop_timeout_s: float = 10.0) -> None:
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._stop_timeout_s = stop_timeout_s
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> Children:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, _exit_on_signal)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            self.stop_all()
+        finally:
+            for sig, handler in self._previous.items():
+                signal.signal(sig, handler)  # type: ignore[arg-type]
+
+    def start(self, argv: Sequence[str], **popen: object) -> subprocess.Popen[bytes]:
+        """Start ``argv`` as a child that dies with this process."""
+        proc = subprocess.Popen(list(argv), preexec_fn=_die_with_parent, **popen)  # type: ignore[call-overload]
+        self._procs.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        """SIGTERM every child still running, newest first; SIGKILL the ones that do not stop in time."""
+        for proc in reversed(self._procs):
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in reversed(self._procs):
+            try:
+                proc.wait(timeout=self._stop_timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._procs.clear()
