@@ -196,6 +196,7 @@ class LoginGuard:
         )
         self._pool: ThreadPoolExecutor | None = None
         self._in_flight = 0
+        self.password_checks = 0  # how many attempts got as far as the hash (the rest cost nothing)
 
     async def __aenter__(self) -> LoginGuard:
         self._pool = ThreadPoolExecutor(max_workers=self.policy.hash_workers, thread_name_prefix="login")
@@ -209,6 +210,7 @@ class LoginGuard:
             self._pool = None
 
     def _check_credentials(self, username: str, password: str) -> UserRead | None:
+        self.password_checks += 1
         with session_scope(self.engine) as session:
             found = auth.login_candidate(session=session, username=username)
         ok = verify_password(password, found.password_hash if found else auth.DUMMY_HASH)

@@ -164,8 +164,10 @@ def resolve_token(
         principal = Principal(
             user_id=user.id, username=user.username, role=Role(user.role), token_id=row.id, token_kind=kind
         )
+    # Often enough that an active session never looks idle, rarely enough that reads stay reads.
+    touch_every_s = min(TOUCH_INTERVAL_S, idle_timeout_s / 4) if idle_timeout_s else TOUCH_INTERVAL_S
     if touch and (
-        row.last_used_at is None or (now - as_utc(row.last_used_at)).total_seconds() >= TOUCH_INTERVAL_S
+        row.last_used_at is None or (now - as_utc(row.last_used_at)).total_seconds() >= touch_every_s
     ):
         row.last_used_at = now
         session.add(row)

@@ -10,7 +10,6 @@ from typing import Sequence, Union
 
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel  # noqa: F401
 
 
 revision: str = "0002_security"
@@ -24,7 +23,7 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column(
                 "kind",
-                sqlmodel.sql.sqltypes.AutoString(length=16),
+                sa.String(length=16),
                 nullable=False,
                 server_default="machine",
             )
