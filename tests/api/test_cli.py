@@ -15,8 +15,10 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from alembic.script import ScriptDirectory
 from websockets.sync.client import connect as ws_connect
 
+from api import migrations
 from mission.auth import service as auth
 from mission.db import make_engine, session_scope
 
@@ -64,7 +66,8 @@ def test_token_create_refuses_an_unknown_role(cli_env: dict[str, str]) -> None:
 def test_db_upgrade_and_user_create(cli_env: dict[str, str], db_url: str) -> None:
     result = run_cli("db", "upgrade", env=cli_env)
     assert result.returncode == 0, result.stderr
-    assert "database at revision 0001" in result.stdout
+    head = ScriptDirectory.from_config(migrations.alembic_config()).get_current_head()
+    assert f"database at revision {head}" in result.stdout
     result = run_cli("user", "create", "pia", "--role", "pilot", "--password", "pilot-pass", env=cli_env)
     assert result.returncode == 0, result.stderr
     result = run_cli("user", "create", "pia", "--role", "pilot", "--password", "x", env=cli_env)
