@@ -15,14 +15,20 @@ from sqlalchemy.engine import Engine
 from api import migrations
 from api.deps import guard_first
 from api.errors import install_error_handlers
+from api.middleware import BodyLimit, SecurityHeaders
 from api.mqtt_bridge import MqttBridge
 from api.settings import Settings
+from api.ws import SocketGuard
 from mission.audit import service as audit
+from mission.auth import service as auth
+from mission.auth.login import LoginGuard, LoginPolicy
+from mission.auth.throttle import ThrottlePolicy
 from mission.commands.remote import UserCommandSink
 from mission.db import make_engine, session_scope
 from mission.fleet import service as fleet
 from mission.fleet.fleetfile import load_fleet_file
 from mission.runtime import Runtime
+from mission.telemetry.intake import IncidentSenders
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +38,7 @@ API_PREFIX = "/api/v1"
 ROUTERS: tuple[str, ...] = (
     "api.routes.auth",
     "api.routes.tokens",
+    "api.routes.users",
     "api.routes.vehicles",
     "api.routes.zones",
     "api.routes.audit",
@@ -78,6 +85,37 @@ def sync_fleet_file(engine: Engine, settings: Settings) -> None:
     log.info("fleet file %s: %d created, %d updated", settings.fleet_file, created, updated)
 
 
+def login_policy(settings: Settings) -> LoginPolicy:
+    """Sign-in throttling and audit limits from the settings."""
+    return LoginPolicy(
+        throttle=ThrottlePolicy(
+            max_failures_per_account=settings.login_max_failures_per_account,
+            max_failures_per_address=settings.login_max_failures_per_address,
+            window_s=settings.login_failure_window_s,
+            lockout_s=settings.login_lockout_s,
+        ),
+        hash_workers=settings.login_hash_workers,
+        queue_max=settings.login_queue_max,
+        audit_burst=settings.login_audit_burst,
+        audit_interval_s=settings.login_audit_interval_s,
+    )
+
+
+def socket_guard(engine: Engine, settings: Settings) -> SocketGuard:
+    """The guard that closes websockets whose token or user stopped authenticating."""
+
+    def live(token_ids: set[int]) -> set[int]:
+        with session_scope(engine) as session:
+            return auth.live_token_ids(
+                session=session, token_ids=token_ids, idle_timeout_s=settings.session_idle_timeout_s
+            )
+
+    async def live_tokens(token_ids: set[int]) -> set[int]:
+        return await asyncio.to_thread(live, token_ids)
+
+    return SocketGuard(live_tokens=live_tokens, interval_s=settings.ws_recheck_s)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The service app; nothing touches the database or vehicles until the lifespan starts."""
     settings = settings or Settings()
@@ -88,17 +126,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.runtime = None
         app.state.mqtt_bridge = None
+        app.state.login_guard = None
+        app.state.socket_guard = None
         try:
             if settings.migrate_on_start:
                 await asyncio.to_thread(migrations.upgrade, engine)
             await asyncio.to_thread(sync_fleet_file, engine, settings)
-            async with Runtime(settings=settings, engine=engine) as runtime:
+            async with (
+                LoginGuard(engine=engine, policy=login_policy(settings)) as login_guard,
+                socket_guard(engine, settings) as sockets,
+                Runtime(settings=settings, engine=engine) as runtime,
+            ):
+                app.state.login_guard = login_guard
+                app.state.socket_guard = sockets
                 commands = UserCommandSink(
                     engine=engine, flights=runtime.flights, hub=runtime.hub, missions=runtime.missions
                 )
+                senders = IncidentSenders(
+                    engine=engine,
+                    users=settings.mqtt_incident_users,
+                    audit_interval_s=settings.mqtt_refusal_audit_interval_s,
+                )
                 # Without mqtt_url the bridge logs once that it is off and does nothing.
                 async with MqttBridge(
-                    settings, runtime.hub, runtime.dispatcher, command_sink=commands
+                    settings, runtime.hub, runtime.dispatcher, command_sink=commands, incident_senders=senders
                 ) as bridge:
                     app.state.runtime = runtime
                     app.state.mqtt_bridge = bridge
@@ -106,6 +157,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             app.state.runtime = None
             app.state.mqtt_bridge = None
+            app.state.login_guard = None
+            app.state.socket_guard = None
             engine.dispose()
 
     app = FastAPI(
@@ -119,6 +172,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    # Outermost first: every response (errors and 413s included) gets the security headers.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders, tile_url=settings.tile_url)
 
     @app.get(f"{API_PREFIX}/health", response_model=Health, tags=["service"], summary="Liveness (public)")
     async def health() -> Health:

@@ -2,10 +2,15 @@
 
 Every mutating route declares who may call it with ``require_roles(...)``; the role-matrix test reads
 ``allowed_roles`` off these dependencies, so a new route is covered as soon as it exists.
+
+A caller authenticates with ``Authorization: Bearer <token>`` (scripts, other systems) or with the panel's
+HttpOnly session cookie; with the cookie, every mutating request must also carry ``X-CSRF-Token`` (the value
+``POST /api/v1/auth/session`` and ``GET /api/v1/auth/me`` return), which a cross-site page cannot read.
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
@@ -18,6 +23,7 @@ from sqlmodel import Session
 from api.errors import Unauthenticated
 from api.settings import Settings
 from mission.auth import service as auth
+from mission.auth.login import LoginGuard
 from mission.auth.models import Principal
 from mission.auth.roles import ALL_ROLES, Role
 from mission.db import session_scope
@@ -25,6 +31,10 @@ from mission.errors import LinkError, PermissionDenied
 from mission.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False, description="an API token or the token from POST /api/v1/auth/login")
+
+SESSION_COOKIE = "skywarden_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_settings(request: Request) -> Settings:
@@ -53,28 +63,71 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
-def principal_for_token(engine: Engine, token: str | None) -> Principal:
+def get_login_guard(request: Request) -> LoginGuard:
+    """The app's sign-in guard (throttling, off-loop hashing, batched audit); 503 while it is not up."""
+    guard = getattr(request.app.state, "login_guard", None)
+    if not isinstance(guard, LoginGuard):
+        raise LinkError("sign-in is not available while the service starts or stops")
+    return guard
+
+
+def client_address(request: Request) -> str:
+    """The caller's address (behind the reverse proxy: the forwarded one uvicorn trusts)."""
+    return request.client.host if request.client else "unknown"
+
+
+def principal_for_token(
+    engine: Engine, token: str | None, *, idle_timeout_s: float | None = None
+) -> Principal:
     """The Principal behind ``token``; Unauthenticated if there is none (also for websockets)."""
     if not token:
-        raise Unauthenticated("missing bearer token (Authorization: Bearer <token>)")
+        raise Unauthenticated(
+            "missing credentials (Authorization: Bearer <token>, or the panel's session cookie)"
+        )
     with session_scope(engine) as session:
-        principal = auth.resolve_token(session=session, token=token)
+        principal = auth.resolve_token(session=session, token=token, idle_timeout_s=idle_timeout_s)
     if principal is None:
-        raise Unauthenticated("invalid, expired or revoked token")
+        raise Unauthenticated("invalid, expired, idle or revoked token")
     return principal
+
+
+def idle_timeout_s(app_state: Any) -> float | None:
+    """The session idle timeout of the app's settings (None for an app without settings)."""
+    settings = getattr(app_state, "settings", None)
+    return getattr(settings, "session_idle_timeout_s", None)
+
+
+def request_token(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
+) -> tuple[str | None, bool]:
+    """The caller's token and whether it came from the session cookie (the bearer header wins)."""
+    if credentials and credentials.scheme.lower() == "bearer":
+        return credentials.credentials, False
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return (cookie, True) if cookie else (None, False)
 
 
 def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """Whoever the bearer token belongs to; 401 without a valid one (looked up once per request)."""
+    """Whoever the bearer token or session cookie belongs to; 401 without a valid one, 403 for a cookie
+    request that changes something without the CSRF header (looked up once per request)."""
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached
-    token = credentials.credentials if credentials and credentials.scheme.lower() == "bearer" else None
-    principal = principal_for_token(request.app.state.engine, token)
+    token, from_cookie = request_token(request, credentials)
+    principal = principal_for_token(
+        request.app.state.engine, token, idle_timeout_s=idle_timeout_s(request.app.state)
+    )
+    if from_cookie and token and request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), auth.csrf_token(token).encode()):
+            raise PermissionDenied(
+                f"missing or wrong {CSRF_HEADER} header: required on changes made with the session cookie"
+            )
     request.state.principal = principal
+    request.state.session_token = token if from_cookie else None
     return principal
 
 

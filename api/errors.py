@@ -25,6 +25,7 @@ from mission.errors import (
     LinkError,
     NotFound,
     PermissionDenied,
+    RateLimited,
     SkywardenError,
     VehicleUnavailable,
 )
@@ -42,6 +43,7 @@ DOMAIN_STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (LinkError, 503, "link_error"),
     (PlanningError, 422, "planning_error"),
     (BadRequest, 422, "bad_request"),
+    (RateLimited, 429, "too_many_requests"),
     (SkywardenError, 400, "bad_request"),
 )
 
@@ -52,6 +54,7 @@ _HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
     429: "too_many_requests",
@@ -108,7 +111,13 @@ def install_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, LinkError):
             extra["vehicle_id"], extra["action"] = exc.vehicle_id, exc.action
         where = str(exc.where) if isinstance(exc, PlanningError) and exc.where is not None else None
-        return JSONResponse(error_body(code, str(exc) or code, where, **extra), status_code=status)
+        headers = None
+        if isinstance(exc, RateLimited):
+            extra["retry_after_s"] = exc.retry_after_s
+            headers = {"Retry-After": str(exc.retry_after_s)}
+        return JSONResponse(
+            error_body(code, str(exc) or code, where, **extra), status_code=status, headers=headers
+        )
 
     @app.exception_handler(Unauthenticated)
     async def _unauthenticated(_request: Request, exc: Exception) -> JSONResponse:

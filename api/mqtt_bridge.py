@@ -9,7 +9,13 @@ Published (``{p}`` = topic prefix, default ``skywarden``):
   ``{p}/incidents/accepted``       ``{"incident_id":..,"ref":..,"source":..}`` for each accepted report
   ``{p}/errors``                   ``{"topic":..,"error":{"code":..,"message":..,"where":..},"ref":..}``
 Subscribed:
-  ``{p}/incidents/new``            an ``IncidentIn`` JSON; validated, then handed to the ``IncidentSink``
+  ``{p}/incidents/new/{user}``     an ``IncidentIn`` JSON from MQTT user ``{user}`` (the broker's ACL
+                                   ``pattern write {p}/incidents/new/%u`` proves the sender). The sender must
+                                   be mapped (``mqtt_incident_users``) to an enabled skywarden dispatcher or
+                                   admin, checked before the payload is read; then it is validated and handed
+                                   to the ``IncidentSink`` as that user. Anything else is refused on
+                                   ``{p}/errors`` and audited (rate-limited). No mapping = intake off.
+  ``{p}/incidents/new``            the old topic: refused, naming the new one
   ``{p}/commands/{vehicle}/{user}`` only with ``commands_enabled``; see ``CommandSink``
 
 While the broker is away the bridge reconnects with exponential backoff; events keep queueing in its hub
@@ -37,13 +43,15 @@ from pydantic import ValidationError
 from mission.errors import SkywardenError
 from mission.link.types import TelemetrySnapshot
 from mission.telemetry.hub import EventRecord, SnapshotUpdate, Subscription, SubscriptionClosed, TelemetryHub
-from mission.telemetry.intake import IncidentIn, IncidentSink
+from mission.telemetry.intake import IncidentIn, IncidentSink, SenderCheck
 from mission.telemetry.serialize import to_json
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _MAX_ERROR_PAYLOAD_ECHO = 200
+_REFUSAL_BURST = 10  # error answers to one refused sender, then ...
+_REFUSAL_RATE_HZ = 2.0  # ... this many per second (a flood gets no flood of answers)
 
 
 class CommandSink(Protocol):
@@ -128,6 +136,27 @@ class BridgeStats:
     incidents_rejected: int = 0
     commands_accepted: int = 0
     commands_rejected: int = 0
+    incidents_refused: int = 0  # sender not allowed (a subset of incidents_rejected)
+    answers_suppressed: int = 0
+
+
+class _AnswerBudget:
+    """A token bucket per refused sender for error answers."""
+
+    def __init__(self, *, burst: float, rate_hz: float) -> None:
+        self.burst, self.rate_hz = burst, rate_hz
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def take(self, key: str, now: float) -> bool:
+        tokens, last = self._buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate_hz)
+        if len(self._buckets) > 10_000:
+            self._buckets.clear()
+        if tokens < 1.0:
+            self._buckets[key] = (tokens, now)
+            return False
+        self._buckets[key] = (tokens - 1.0, now)
+        return True
 
 
 def _state_key(s: TelemetrySnapshot) -> tuple[object, ...]:
@@ -145,7 +174,8 @@ class _Rejected(Exception):
 class MqttBridge:
     """``async with MqttBridge(settings_or_config, hub, incident_sink) as bridge:`` runs it until exit.
 
-    With no broker configured (``settings.mqtt_url`` is None) it logs that once and does nothing.
+    With no broker configured (``settings.mqtt_url`` is None) it logs that once and does nothing; without
+    ``incident_senders`` (or with no MQTT user mapped) incident intake is off, also said once.
     """
 
     def __init__(
@@ -155,6 +185,7 @@ class MqttBridge:
         incident_sink: IncidentSink,
         *,
         command_sink: CommandSink | None = None,
+        incident_senders: SenderCheck | None = None,
     ) -> None:
         if config is not None and not isinstance(config, MqttBridgeConfig):
             config = MqttBridgeConfig.from_settings(config)
@@ -162,6 +193,8 @@ class MqttBridge:
         self.hub = hub
         self.incident_sink = incident_sink
         self.command_sink = command_sink
+        self.incident_senders = incident_senders
+        self._answers = _AnswerBudget(burst=_REFUSAL_BURST, rate_hz=_REFUSAL_RATE_HZ)
         self.stats = BridgeStats()
         self._sub: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
@@ -170,12 +203,17 @@ class MqttBridge:
         self._last_telemetry: dict[int, float] = {}
         self._connected_event = asyncio.Event()
         p = config.topic_prefix if config is not None else "skywarden"
-        self._t_incidents_new = f"{p}/incidents/new"
+        self._t_incidents_old = f"{p}/incidents/new"
+        self._t_incidents_new = f"{p}/incidents/new/+"
         self._t_commands = f"{p}/commands/#"
 
     @property
     def enabled(self) -> bool:
         return self.config is not None
+
+    @property
+    def intake_enabled(self) -> bool:
+        return self.incident_senders is not None and self.incident_senders.enabled
 
     async def wait_connected(self, timeout_s: float = 10.0) -> None:
         """Until the bridge is connected to the broker."""
@@ -187,6 +225,10 @@ class MqttBridge:
             log.info("MQTT bridge off: no mqtt_url configured")
             return self
         cfg = self.config
+        if not self.intake_enabled:
+            log.info(
+                "MQTT incident intake off: no MQTT user is mapped to a skywarden user (mqtt_incident_users)"
+            )
         self._sub = self.hub.subscribe(
             rate_hz=self.hub.max_rate_hz, max_events=cfg.event_queue_max, linger_s=0.02, name="mqtt"
         )
@@ -240,6 +282,7 @@ class MqttBridge:
     async def _session(self, client: aiomqtt.Client) -> None:
         assert self.config is not None
         await client.subscribe(self._t_incidents_new, qos=1)
+        await client.subscribe(self._t_incidents_old, qos=1)
         if self.config.commands_enabled:
             await client.subscribe(self._t_commands, qos=1)
         # Retained state may be stale after an outage: publish every vehicle's state afresh.
@@ -322,8 +365,10 @@ class MqttBridge:
         async for message in client.messages:
             topic = message.topic.value
             try:
-                if message.topic.matches(self._t_incidents_new):
-                    await self._take_incident(client, message.payload)
+                if message.topic.matches(self._t_incidents_new) or message.topic.matches(
+                    self._t_incidents_old
+                ):
+                    await self._take_incident(client, topic, message.payload)
                 elif message.topic.matches(self._t_commands):
                     await self._take_command(client, topic, message.payload)
             except aiomqtt.MqttError:
@@ -347,8 +392,43 @@ class MqttBridge:
         await client.publish(f"{self.config.topic_prefix}/errors", to_json(body), qos=1)
         self.stats.published += 1
 
-    async def _take_incident(self, client: aiomqtt.Client, payload: Any) -> None:
-        topic = self._t_incidents_new
+    async def _refuse_sender(
+        self, client: aiomqtt.Client, topic: str, mqtt_user: str | None, code: str, reason: str
+    ) -> None:
+        self.stats.incidents_rejected += 1
+        self.stats.incidents_refused += 1
+        if self.incident_senders is not None:
+            await self.incident_senders.refused(mqtt_user=mqtt_user, topic=topic, reason=reason)
+        if self._answers.take(mqtt_user or "", time.monotonic()):
+            await self._answer_error(client, topic, code, reason, "topic")
+        else:
+            self.stats.answers_suppressed += 1
+
+    async def _take_incident(self, client: aiomqtt.Client, topic: str, payload: Any) -> None:
+        assert self.config is not None
+        p = self.config.topic_prefix
+        mqtt_user = topic[len(self._t_incidents_old) + 1 :] if topic != self._t_incidents_old else None
+        if not mqtt_user:
+            await self._refuse_sender(
+                client,
+                topic,
+                None,
+                "unauthorized",
+                f"incidents go to {p}/incidents/new/{{your MQTT username}}; the broker's ACL "
+                f"(pattern write {p}/incidents/new/%u) proves who sent them",
+            )
+            return
+        senders = self.incident_senders
+        if senders is None or not senders.enabled:
+            await self._refuse_sender(
+                client, topic, mqtt_user, "forbidden", "MQTT incident intake is off on this service"
+            )
+            return
+        try:
+            actor = await senders.actor_for(mqtt_user)
+        except SkywardenError as err:
+            await self._refuse_sender(client, topic, mqtt_user, "forbidden", str(err))
+            return
         raw = _payload_text(payload)
         ref = _peek_ref(raw)
         try:
@@ -361,15 +441,14 @@ class MqttBridge:
             )
             return
         try:
-            incident_id = await self.incident_sink.submit(incident, actor=f"mqtt:{incident.source}"[:64])
+            incident_id = await self.incident_sink.submit(incident, actor=actor)
         except SkywardenError as err:
             self.stats.incidents_rejected += 1
             await self._answer_error(client, topic, _error_code(err), str(err), None, ref=incident.ref)
             return
         self.stats.incidents_accepted += 1
-        assert self.config is not None
         accepted = {"incident_id": incident_id, "ref": incident.ref, "source": incident.source}
-        await client.publish(f"{self.config.topic_prefix}/incidents/accepted", to_json(accepted), qos=1)
+        await client.publish(f"{p}/incidents/accepted", to_json(accepted), qos=1)
         self.stats.published += 1
 
     async def _take_command(self, client: aiomqtt.Client, topic: str, payload: Any) -> None:

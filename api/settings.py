@@ -136,7 +136,7 @@ class Settings(BaseSettings):
     wind_from_deg: float = Field(default=0.0, ge=0, lt=360)
     token_ttl_s: int = Field(default=12 * 3600, gt=0, description="lifetime of a panel login token")
     admin_password: str | None = Field(default=None, description="password for the seeded admin user")
-    docs_enabled: bool = True
+    docs_enabled: bool = False
 
     @field_validator("database_url")
     @classmethod
@@ -161,6 +161,40 @@ class Settings(BaseSettings):
         if path:
             sources.append(_file_source(settings_cls, Path(path)))
         return tuple(sources)
+
+    # -- security --
+    mqtt_incident_users: dict[str, str] = Field(
+        default_factory=dict,
+        description="MQTT username -> skywarden user (dispatcher or admin) its incidents on "
+        "{prefix}/incidents/new/{mqtt_user} are reported as; empty = MQTT incident intake off",
+    )
+    mqtt_refusal_audit_interval_s: float = Field(
+        default=60.0, gt=0, description="one audit entry per refused MQTT sender per interval (then a count)"
+    )
+    login_max_failures_per_account: int = Field(default=5, ge=1, description="failures before a lockout")
+    login_max_failures_per_address: int = Field(default=20, ge=1, description="failures before a lockout")
+    login_failure_window_s: float = Field(default=900.0, gt=0, description="failures count for this long")
+    login_lockout_s: float = Field(default=300.0, gt=0, description="first lockout; doubles per strike")
+    login_hash_workers: int = Field(default=2, ge=1, le=16, description="threads checking passwords")
+    login_queue_max: int = Field(default=16, ge=0, description="sign-ins waiting for a thread, then 429")
+    login_audit_burst: int = Field(default=10, ge=0, description="failed sign-ins audited one by one ...")
+    login_audit_interval_s: float = Field(default=10.0, gt=0, description="... per interval; then a summary")
+    session_idle_timeout_s: float = Field(
+        default=1800.0, gt=0, description="a login session unused this long ends (panel and scripts)"
+    )
+    session_cookie_secure: bool | None = Field(
+        default=None, description="Secure flag on the panel's cookie; None = when the request came over HTTPS"
+    )
+    token_default_ttl_s: int = Field(
+        default=90 * 86400, gt=0, description="lifetime of a machine token issued without expires_in_s"
+    )
+    ws_auth_timeout_s: float = Field(
+        default=5.0, gt=0, description="time to send the websocket's auth message"
+    )
+    ws_recheck_s: float = Field(
+        default=2.0, gt=0, le=5, description="how often open websockets' tokens and users are checked again"
+    )
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, description="larger request bodies get 413")
 
 
 def _file_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSettingsSource:

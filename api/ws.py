@@ -1,4 +1,13 @@
-"""The live telemetry websocket ``/ws?token=...``.
+"""The live telemetry websocket ``/ws``.
+
+Authentication (never in the URL: a ``?token=`` is refused, since URLs land in access logs):
+  - the panel's HttpOnly session cookie, sent by the browser with the handshake (same origin only); or
+  - an ``Authorization: Bearer <token>`` header on the handshake (clients that can set headers); or
+  - as the first message, within ``ws_auth_timeout_s``: ``{"type":"auth","token":"swk_..."}``.
+A refused client gets ``{"type":"error","error":{"code":"unauthorized",..}}`` and close code 4401. While
+connected, the token and its user are checked again every ``ws_recheck_s`` (and at once when an admin
+revokes the token, ends the user's sessions or disables the user): the socket is then told
+``{"type":"error","error":{"code":"session_ended",..}}`` and closed with 4401.
 
 Server -> client (one JSON object per text frame):
   ``{"type":"hello","vehicles":[ids],"user":..,"role":..,"rate_hz":5.0,"max_rate_hz":10.0}`` once;
@@ -23,13 +32,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Collection, Iterable
+from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, FastAPI, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp
 
 from api import deps
 from api.errors import Unauthenticated
@@ -39,18 +50,154 @@ from mission.telemetry.serialize import to_json
 log = logging.getLogger(__name__)
 
 CLOSE_UNAUTHORIZED = 4401  # like HTTP 401, in the application range of websocket close codes
+CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_SLOW = 4408
 CLOSE_SHUTDOWN = 1001
 CLOSE_TRY_LATER = 1013
 _BATCH_MAX_MESSAGES = 256
+DEFAULT_AUTH_TIMEOUT_S = 5.0
+SESSION_ENDED = "your session ended (token revoked or expired, or user disabled); sign in again"
 
 
 @dataclass(frozen=True, slots=True)
 class WsUser:
-    """Who is connected, as far as the websocket cares."""
+    """Who is connected, as far as the websocket cares (the ids let revocation find the socket)."""
 
     username: str
     role: str
+    token_id: int | None = None
+    user_id: int | None = None
+
+
+class AuthIn(BaseModel):
+    """The first message of a client that did not authenticate with the handshake."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["auth"]
+    token: str = Field(min_length=1, max_length=512)
+
+
+EndSocket = Callable[[str], Awaitable[None]]
+LiveTokens = Callable[[set[int]], Awaitable[set[int]]]
+
+
+@dataclass(slots=True)
+class _Watched:
+    token_id: int
+    user_id: int | None
+    end: EndSocket
+    ending: bool = field(default=False)
+
+
+class SocketGuard:
+    """Ends live websockets whose token or user stopped authenticating.
+
+    ``end_now`` (thread-safe: routes call it after their change is committed) closes matching sockets at
+    once; a sweep every ``interval_s`` asks ``live_tokens`` which watched tokens still authenticate (one
+    query for all sockets) and closes the rest, which also covers expiry, idle sessions and other instances.
+    """
+
+    def __init__(self, *, live_tokens: LiveTokens, interval_s: float) -> None:
+        self.live_tokens = live_tokens
+        self.interval_s = interval_s
+        self._watched: dict[int, _Watched] = {}
+        self._doomed_tokens: set[int] = set()
+        self._doomed_users: set[int] = set()
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.ended = 0
+
+    async def __aenter__(self) -> SocketGuard:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self._run(), name="ws-socket-guard")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def watch(self, *, token_id: int, user_id: int | None, end: EndSocket) -> Callable[[], None]:
+        """Watch one socket; returns the function that stops watching it."""
+        entry = _Watched(token_id=token_id, user_id=user_id, end=end)
+        key = id(entry)
+        self._watched[key] = entry
+
+        def unwatch() -> None:
+            self._watched.pop(key, None)
+
+        return unwatch
+
+    def end_now(self, *, token_ids: Iterable[int] = (), user_ids: Iterable[int] = ()) -> None:
+        """Close every socket of these tokens or users as soon as the loop runs (callable from any thread)."""
+        tokens, users = set(token_ids), set(user_ids)
+        if self._loop is None or not (tokens or users):
+            return
+
+        def mark() -> None:
+            self._doomed_tokens |= tokens
+            self._doomed_users |= users
+            self._wake.set()
+
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            mark()
+        else:
+            self._loop.call_soon_threadsafe(mark)
+
+    async def _end(self, entries: Collection[_Watched]) -> None:
+        for entry in entries:
+            if entry.ending:
+                continue
+            entry.ending = True
+            self.ended += 1
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2.0):
+                    await entry.end(SESSION_ENDED)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_sweep = loop.time() + self.interval_s
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, next_sweep - loop.time())):
+                    await self._wake.wait()
+            self._wake.clear()
+            tokens, users = self._doomed_tokens, self._doomed_users
+            self._doomed_tokens, self._doomed_users = set(), set()
+            if tokens or users:
+                await self._end(
+                    [w for w in self._watched.values() if w.token_id in tokens or w.user_id in users]
+                )
+            if loop.time() < next_sweep:
+                continue
+            next_sweep = loop.time() + self.interval_s
+            watched = list(self._watched.values())
+            if not watched:
+                continue
+            try:
+                live = await self.live_tokens({w.token_id for w in watched})
+            except Exception:  # a database hiccup must not stop the guard; the next sweep tries again
+                log.exception("websocket token re-check failed")
+                continue
+            await self._end([w for w in watched if w.token_id not in live])
+
+
+def end_sockets(
+    app: ASGIApp | FastAPI, *, token_ids: Iterable[int] = (), user_ids: Iterable[int] = ()
+) -> None:
+    """Close the live websockets of these tokens or users at once (no-op for an app without a guard)."""
+    state = getattr(app, "state", None)
+    guard = getattr(state, "socket_guard", None)
+    if isinstance(guard, SocketGuard):
+        guard.end_now(token_ids=token_ids, user_ids=user_ids)
 
 
 Authenticate = Callable[[HTTPConnection, str], Awaitable[WsUser | None]]
@@ -90,10 +237,33 @@ async def app_state_authenticate(conn: HTTPConnection, token: str) -> WsUser | N
     if check is not None:
         return await check(conn, token)
     try:
-        principal = await asyncio.to_thread(deps.principal_for_token, conn.app.state.engine, token)
+        principal = await asyncio.to_thread(
+            deps.principal_for_token,
+            conn.app.state.engine,
+            token,
+            idle_timeout_s=deps.idle_timeout_s(conn.app.state),
+        )
     except Unauthenticated:
         return None
-    return WsUser(username=principal.username, role=principal.role.value)
+    return WsUser(
+        username=principal.username,
+        role=principal.role.value,
+        token_id=principal.token_id,
+        user_id=principal.user_id,
+    )
+
+
+def _same_origin(conn: HTTPConnection) -> bool:
+    """Whether a browser's handshake comes from a page of this service (no Origin: not a browser)."""
+    origin = conn.headers.get("origin")
+    if origin is None:
+        return True
+    return urlsplit(origin).netloc.lower() == conn.headers.get("host", "").lower()
+
+
+def _auth_timeout_s(conn: HTTPConnection) -> float:
+    settings = getattr(conn.app.state, "settings", None)
+    return float(getattr(settings, "ws_auth_timeout_s", DEFAULT_AUTH_TIMEOUT_S))
 
 
 def _error(code: str, message: str, where: Any = None) -> str:
@@ -114,6 +284,13 @@ class _Connection:
     async def send_now(self, text: str) -> None:
         async with self._send_lock:
             await self.ws.send_text(text)
+
+    async def end(self, reason: str) -> None:
+        """Tell the client its session ended and close (the reader then sees the disconnect)."""
+        async with self._send_lock:
+            with contextlib.suppress(Exception):
+                await self.ws.send_text(_error("session_ended", reason))
+            await self.ws.close(code=CLOSE_UNAUTHORIZED, reason="session ended")
 
     async def _send_delivery(self, delivery: Delivery) -> None:
         parts: list[str] = []
@@ -196,19 +373,55 @@ def make_router(
     """A router with the ``/ws`` endpoint; the defaults find the hub and token check on ``app.state``."""
     router = APIRouter()
 
+    async def refuse(websocket: WebSocket, code: int, reason: str) -> None:
+        await websocket.send_text(_error("unauthorized", reason))
+        await websocket.close(code=code, reason=reason[:120])
+
+    async def first_message_token(websocket: WebSocket) -> str | None:
+        """The token of the client's ``{"type":"auth"}`` message; None if it sends none in time."""
+        try:
+            async with asyncio.timeout(_auth_timeout_s(websocket)):
+                message = await websocket.receive()
+        except TimeoutError:
+            return None
+        raw = message.get("text") or (message.get("bytes") or b"").decode("utf-8", "replace")
+        try:
+            return AuthIn.model_validate_json(raw).token
+        except ValidationError:
+            return None
+
     @router.websocket("/ws")
     async def telemetry_ws(websocket: WebSocket) -> None:
-        token = websocket.query_params.get("token") or ""
-        if not token:
-            auth = websocket.headers.get("authorization", "")
-            if auth.lower().startswith("bearer "):
-                token = auth[7:].strip()
-        user = await authenticate(websocket, token) if token else None
         await websocket.accept()
+        if "token" in websocket.query_params:
+            await refuse(
+                websocket,
+                CLOSE_UNAUTHORIZED,
+                'a token in the URL is refused (URLs are logged); send {"type":"auth","token":"..."} '
+                "as the first message or an Authorization header",
+            )
+            return
+        token = ""
+        auth = websocket.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            token = auth[7:].strip()
+        elif websocket.cookies.get(deps.SESSION_COOKIE):
+            if not _same_origin(websocket):
+                await refuse(websocket, CLOSE_FORBIDDEN, "cross-origin websocket with the session cookie")
+                return
+            token = websocket.cookies[deps.SESSION_COOKIE]
+        if not token:
+            token = await first_message_token(websocket) or ""
+            if not token:
+                await refuse(
+                    websocket,
+                    CLOSE_UNAUTHORIZED,
+                    'missing token: send {"type":"auth","token":"..."} as the first message',
+                )
+                return
+        user = await authenticate(websocket, token)
         if user is None:
-            reason = "missing token" if not token else "invalid or expired token"
-            await websocket.send_text(_error("unauthorized", reason))
-            await websocket.close(code=CLOSE_UNAUTHORIZED, reason=reason)
+            await refuse(websocket, CLOSE_UNAUTHORIZED, "invalid, expired or revoked token")
             return
         try:
             the_hub = hub(websocket)
@@ -219,6 +432,10 @@ def make_router(
             return
         sub = the_hub.subscribe(max_events=max_events, linger_s=linger_s, name=f"ws:{user.username}")
         conn = _Connection(websocket, sub, the_hub, send_timeout_s=send_timeout_s)
+        guard = getattr(websocket.app.state, "socket_guard", None)
+        unwatch: Callable[[], None] = lambda: None  # noqa: E731
+        if isinstance(guard, SocketGuard) and user.token_id is not None:
+            unwatch = guard.watch(token_id=user.token_id, user_id=user.user_id, end=conn.end)
         try:
             await websocket.send_text(
                 to_json(
@@ -243,6 +460,7 @@ def make_router(
         except (WebSocketDisconnect, OSError):
             pass
         finally:
+            unwatch()
             sub.close()
 
     return router

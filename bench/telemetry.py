@@ -184,6 +184,7 @@ def _snapshot_head(raw: str) -> tuple[int, float, float | None] | None:
 
 async def _client(
     url: str,
+    token: str,
     rate_hz: float,
     batch: bool,
     window: Window,
@@ -210,7 +211,9 @@ async def _client(
             span = first_last.get(vid)
             first_last[vid] = (sent, sent) if span is None else (span[0], max(span[1], sent))
 
-    async with connect(url, compression=None, max_queue=None, open_timeout=30) as ws:
+    async with connect(
+        url, additional_headers=_bearer(token), compression=None, max_queue=None, open_timeout=30
+    ) as ws:
         await ws.send(json.dumps(subscribe))
         loads = json.loads
         async for raw in ws:
@@ -244,13 +247,20 @@ async def _client(
                     stats.resyncs += 1
 
 
-async def _wait_for_vehicles(url: str, vehicles: int, timeout_s: float) -> float:
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def _wait_for_vehicles(url: str, token: str, vehicles: int, timeout_s: float) -> float:
     """Until snapshots of ``vehicles`` linked-up vehicles have been seen; returns the seconds it took."""
     from websockets.asyncio.client import connect
 
     t0 = time.monotonic()
     seen: set[int] = set()
-    async with asyncio.timeout(timeout_s), connect(url, compression=None) as ws:
+    async with (
+        asyncio.timeout(timeout_s),
+        connect(url, additional_headers=_bearer(token), compression=None) as ws,
+    ):
         async for raw in ws:
             msg = json.loads(raw)
             if msg["type"] == "snapshot" and msg["link_up"] and msg["lat"] is not None:
@@ -416,9 +426,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        url = f"ws://127.0.0.1:{http_port}/ws?token={token}"
+        url = f"ws://127.0.0.1:{http_port}/ws"  # the token goes in a header: the service refuses it in URLs
         figures: dict[str, Any] = asyncio.run(
-            _measure(args, url=url, prefix=prefix, mqtt=mqtt, service_pid=service.pid, sim_pid=sim.pid)
+            _measure(
+                args, url=url, token=token, prefix=prefix, mqtt=mqtt, service_pid=service.pid, sim_pid=sim.pid
+            )
         )
         _stop(sim)
         _stop(service)
@@ -437,9 +449,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _measure(
-    args: argparse.Namespace, *, url: str, prefix: str, mqtt: bool, service_pid: int, sim_pid: int
+    args: argparse.Namespace,
+    *,
+    url: str,
+    token: str,
+    prefix: str,
+    mqtt: bool,
+    service_pid: int,
+    sim_pid: int,
 ) -> dict[str, Any]:
-    connect_s = await _wait_for_vehicles(url, args.vehicles, timeout_s=120)
+    connect_s = await _wait_for_vehicles(url, token, args.vehicles, timeout_s=120)
     window = Window()
     latencies_ms: list[float] = []
     link_ms: list[float] = []
@@ -456,7 +475,7 @@ async def _measure(
     for i in range(args.clients):
         tasks.append(
             asyncio.create_task(
-                _client(url, args.rate_hz, args.batch, window, stats[i], latencies_ms, link_ms, basis),
+                _client(url, token, args.rate_hz, args.batch, window, stats[i], latencies_ms, link_ms, basis),
                 name=f"client-{i}",
             )
         )

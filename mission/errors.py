@@ -48,3 +48,11 @@ class LinkError(SkywardenError):
         super().__init__(message)
         self.vehicle_id = vehicle_id
         self.action = action
+
+
+class RateLimited(SkywardenError):
+    """Too many attempts (failed sign-ins, a busy queue); try again after ``retry_after_s``. -> 429"""
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

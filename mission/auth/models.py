@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydField
@@ -12,6 +13,16 @@ from sqlmodel import Field, SQLModel
 from mission.audit.clock import UtcDatetime, utcnow
 from mission.audit.fields import PrintableStr
 from mission.auth.roles import Role
+
+MIN_PASSWORD_LEN = 8
+MAX_TOKEN_TTL_S = 10 * 365 * 86400
+
+
+class TokenKind(StrEnum):
+    """A machine token (issued by an admin for another system) or a login session (panel or script)."""
+
+    machine = "machine"
+    session = "session"
 
 
 class User(SQLModel, table=True):
@@ -36,6 +47,9 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     expires_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     revoked: bool = Field(default=False)
+    kind: str = Field(default=TokenKind.machine.value, max_length=16, index=True)
+    last_used_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
 
 
 class Principal(BaseModel):
@@ -47,6 +61,7 @@ class Principal(BaseModel):
     username: str
     role: Role
     token_id: int | None = None
+    token_kind: TokenKind | None = None
 
 
 class TokenCreate(BaseModel):
@@ -54,7 +69,9 @@ class TokenCreate(BaseModel):
 
     name: PrintableStr = PydField(min_length=1, max_length=100)
     role: Role
-    expires_in_s: int | None = PydField(default=None, gt=0, le=10 * 365 * 86400)
+    expires_in_s: int | None = PydField(
+        default=None, gt=0, le=MAX_TOKEN_TTL_S, description="lifetime; omitted = the service's default"
+    )
 
 
 class TokenRead(BaseModel):
@@ -67,6 +84,9 @@ class TokenRead(BaseModel):
     created_at: UtcDatetime
     expires_at: UtcDatetime | None
     revoked: bool
+    kind: TokenKind
+    last_used_at: UtcDatetime | None
+    revoked_at: UtcDatetime | None
 
 
 class IssuedToken(TokenRead):
@@ -79,8 +99,23 @@ class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     username: str = PydField(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
-    password: PrintableStr = PydField(min_length=4, max_length=256)
+    password: PrintableStr = PydField(min_length=MIN_PASSWORD_LEN, max_length=256)
     role: Role
+
+
+class UserUpdate(BaseModel):
+    """An admin's change to a user: a new role, or disabled / re-enabled."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role | None = None
+    disabled: bool | None = None
+
+
+class PasswordReset(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    password: PrintableStr = PydField(min_length=MIN_PASSWORD_LEN, max_length=256)
 
 
 class UserRead(BaseModel):

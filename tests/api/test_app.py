@@ -26,13 +26,28 @@ async def test_error_body_shape_everywhere(client: httpx.AsyncClient, admin: dic
     assert err["where"] == "body.kind" and "body.shape: Field required" in err["message"]
 
 
-async def test_health_and_docs(client: httpx.AsyncClient) -> None:
+async def test_health_and_docs_are_off_by_default(client: httpx.AsyncClient) -> None:
     health = (await client.get("/api/v1/health")).json()
     assert health["status"] == "ok" and health["runtime"] is True
-    spec = (await client.get("/api/v1/openapi.json")).json()
-    assert "/api/v1/vehicles" in spec["paths"] and "/api/v1/missions" in spec["paths"]
-    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
-    assert (await client.get("/api/v1/docs")).status_code == 200
+    assert (await client.get("/api/v1/openapi.json")).status_code == 404
+    assert (await client.get("/api/v1/docs")).status_code == 404
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_docs_when_enabled(db_url: str) -> None:
+    app = create_app(make_settings(db_url, docs_enabled=True))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
+        spec = (await client.get("/api/v1/openapi.json")).json()
+        assert "/api/v1/vehicles" in spec["paths"] and "/api/v1/missions" in spec["paths"]
+        assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+        docs = await client.get("/api/v1/docs")
+        assert docs.status_code == 200
+        # Swagger UI is inline script from a CDN: its page gets its own policy, the panel's stays strict.
+        assert "cdn.jsdelivr.net" in docs.headers["content-security-policy"]
+        assert "'unsafe-inline'" not in (await client.get("/")).headers["content-security-policy"]
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

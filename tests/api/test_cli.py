@@ -159,7 +159,8 @@ def test_serve_with_simulated_drones(cli_env: dict[str, str], tmp_path: Path) ->
         token = login.json()["token"]
         seen: set[int] = set()
         deadline = time.monotonic() + 20
-        with ws_connect(f"ws://127.0.0.1:{port}/ws?token={token}", open_timeout=5) as ws:
+        with ws_connect(f"ws://127.0.0.1:{port}/ws", open_timeout=5) as ws:
+            ws.send(json.dumps({"type": "auth", "token": token}))
             while seen != {v["id"] for v in vehicles}:
                 assert time.monotonic() < deadline, f"telemetry only from {seen}"
                 message = json.loads(ws.recv(timeout=5))

@@ -22,6 +22,7 @@ from mission.db import make_engine, session_scope
 from mission.fleet.models import Vehicle
 from sim import SimFleet
 from tests.api.test_missions_support import HOME, free_udp_ports, make_schema
+from tests.telemetry.secure_broker import SecuredMosquitto, secured_mosquitto
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.mqtt]
 
@@ -123,3 +124,104 @@ async def test_mqtt_command_needs_control_then_flies_and_is_audited_as_the_mappe
         actions = [e.action for e in session.exec(select(AuditEntry).where(AuditEntry.actor == "alice"))]
     engine.dispose()
     assert "command.arm" in actions or any(a.endswith("arm") for a in actions), actions
+
+
+BROKER_USERS = {"skywarden": "bridge-pw", "cad": "cad-pw", "mallory": "mallory-pw", "watcher": "watcher-pw"}
+
+
+@asynccontextmanager
+async def service_with_secured_intake(tmp_path, broker: SecuredMosquitto, **overrides: object):
+    """The service's lifespan with its bridge signed in to a broker running the production ACL."""
+    url = f"sqlite:///{tmp_path / 'intake.db'}"
+    engine = make_engine(url)
+    make_schema(engine)
+    with session_scope(engine) as session:
+        auth.create_user(
+            session=session, username="cad-dispatch", password="dispatch-pw", role=Role.dispatcher
+        )
+        auth.create_user(session=session, username="olga", password="observer-pw", role=Role.observer)
+        token = auth.issue_token(session=session, name="admin", role=Role.admin).token
+    engine.dispose()
+    options: dict[str, object] = {
+        "database_url": url,
+        "mqtt_url": broker.url_for("skywarden"),
+        "mqtt_client_id": "sw-intake",
+        "mqtt_incident_users": {"cad": "cad-dispatch", "watcher": "olga"},
+        "mqtt_incident_auto_dispatch": False,
+    }
+    settings = Settings(_env_file=None, **(options | overrides))  # type: ignore[call-arg, arg-type]
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sw.test") as client,
+    ):
+        client.headers["Authorization"] = f"Bearer {token}"
+        await app.state.mqtt_bridge.wait_connected(10)
+        yield app, client
+
+
+REPORT = {
+    "location": {"lat": HOME[0], "lon": HOME[1]},
+    "priority": 1,
+    "kind": "alarm",
+    "source": "cad",
+    "ref": "r-1",
+}
+
+
+async def test_incidents_from_unmapped_or_unqualified_senders_create_nothing_and_are_audited(tmp_path):
+    with secured_mosquitto(BROKER_USERS) as broker:
+        async with service_with_secured_intake(tmp_path, broker) as (_app, client):
+            for user in ("mallory", "watcher"):
+                async with aiomqtt.Client(
+                    "127.0.0.1",
+                    broker.port,
+                    identifier=f"{user}-c",
+                    username=user,
+                    password=BROKER_USERS[user],
+                ) as sender:
+                    await sender.subscribe("skywarden/errors", qos=1)
+                    await sender.publish(f"skywarden/incidents/new/{user}", json.dumps(REPORT), qos=1)
+                    refused = await _next_json(sender.messages, "/errors")
+                    assert refused["error"]["code"] == "forbidden", refused
+                for _ in range(3):
+                    await asyncio.sleep(0)
+            incidents = (await client.get("/api/v1/incidents")).json()
+            audit = (await client.get("/api/v1/audit", params={"action": "mqtt.incident_refused"})).json()
+    assert incidents["total"] == 0, "an incident from an unmapped sender must never be stored"
+    assert sorted(e["actor"] for e in audit["items"]) == ["mqtt:mallory", "mqtt:watcher"]
+    assert "role observer may not report incidents" in json.dumps(audit)
+
+
+async def test_without_a_mapping_the_service_takes_no_incident_over_mqtt(tmp_path):
+    with secured_mosquitto(BROKER_USERS) as broker:
+        async with service_with_secured_intake(tmp_path, broker, mqtt_incident_users={}) as (app, client):
+            assert not app.state.mqtt_bridge.intake_enabled
+            async with aiomqtt.Client(
+                "127.0.0.1", broker.port, identifier="cad-c", username="cad", password=BROKER_USERS["cad"]
+            ) as cad:
+                await cad.subscribe("skywarden/errors", qos=1)
+                await cad.publish("skywarden/incidents/new/cad", json.dumps(REPORT), qos=1)
+                refused = await _next_json(cad.messages, "/errors")
+            for _ in range(3):
+                await asyncio.sleep(0)
+            incidents = (await client.get("/api/v1/incidents")).json()
+    assert refused["error"]["message"] == "MQTT incident intake is off on this service"
+    assert incidents["total"] == 0
+
+
+async def test_a_mapped_dispatchers_incident_is_stored_as_that_user(tmp_path):
+    """Needs ``Dispatcher.submit(incident, *, actor)`` (the IncidentSink protocol of issue 11)."""
+    with secured_mosquitto(BROKER_USERS) as broker:
+        async with service_with_secured_intake(tmp_path, broker) as (_app, client):
+            async with aiomqtt.Client(
+                "127.0.0.1", broker.port, identifier="cad-c", username="cad", password=BROKER_USERS["cad"]
+            ) as cad:
+                await cad.subscribe("skywarden/incidents/accepted", qos=1)
+                await cad.subscribe("skywarden/errors", qos=1)
+                await cad.publish("skywarden/incidents/new/cad", json.dumps(REPORT), qos=1)
+                answer = await _next_json(cad.messages, "/accepted")
+            for _ in range(3):
+                await asyncio.sleep(0)
+            incident = (await client.get(f"/api/v1/incidents/{answer['incident_id']}")).json()
+    assert incident["created_by"] == "cad-dispatch" and incident["channel"] == "mqtt"

@@ -23,8 +23,8 @@ from mission.errors import LinkError
 from tests.api.conftest import make_settings
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
-# Mutating endpoints open to anyone: logging in needs no token.
-PUBLIC = {("POST", "/api/v1/auth/login")}
+# Mutating endpoints open to anyone: signing in needs no token.
+PUBLIC = {("POST", "/api/v1/auth/login"), ("POST", "/api/v1/auth/session")}
 # Mutating endpoints every role may use on itself only.
 SELF_SERVICE = {("POST", "/api/v1/auth/logout")}
 
@@ -86,6 +86,10 @@ CORE_ADMIN_ONLY = [
     ("POST", "/api/v1/tokens"),
     ("DELETE", "/api/v1/tokens/{token_id}"),
     ("POST", "/api/v1/auth/users"),
+    ("POST", "/api/v1/users"),
+    ("PATCH", "/api/v1/users/{user_id}"),
+    ("POST", "/api/v1/users/{user_id}/password"),
+    ("DELETE", "/api/v1/users/{user_id}/sessions"),
 ]
 
 
@@ -156,3 +160,45 @@ async def test_the_role_check_comes_before_the_routes_other_dependencies(
     assert r.status_code == 403 and "allowed roles: admin, pilot" in r.json()["error"]["message"]
     r = await client.post("/api/v1/probe", headers=auth_headers[Role.pilot])
     assert r.status_code == 503 and r.json()["error"]["code"] == "link_error", r.text
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_the_session_cookie_changes_nothing_without_the_csrf_header_and_keeps_the_roles(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """The panel's cookie is another door: every mutating route wants the CSRF header with it, and with
+    the header the role matrix is the same as with a bearer token."""
+    with session_scope(app.state.engine) as session:
+        for role in (Role.admin, Role.observer):
+            auth.create_user(session=session, username=role.value, password=f"{role.value}-pw", role=role)
+    csrf: dict[Role, str] = {}
+    cookies: dict[Role, str] = {}
+    for role in (Role.admin, Role.observer):
+        r = await client.post(
+            "/api/v1/auth/session", json={"username": role.value, "password": f"{role.value}-pw"}
+        )
+        assert r.status_code == 200, r.text
+        csrf[role] = r.json()["csrf_token"]
+        cookies[role] = r.cookies["skywarden_session"]
+        client.cookies.clear()
+    checked = 0
+    for endpoint in mutating_endpoints(app):
+        if (endpoint.method, endpoint.path) in PUBLIC | SELF_SERVICE:
+            continue
+        for role in (Role.admin, Role.observer):
+            cookie = {"Cookie": f"skywarden_session={cookies[role]}"}
+            r = await client.request(endpoint.method, endpoint.url, headers=cookie)
+            assert r.status_code == 403 and "X-CSRF-Token" in r.json()["error"]["message"], (
+                f"{endpoint.method} {endpoint.path} as {role.value} without CSRF: {r.status_code}"
+            )
+        r = await client.request(
+            endpoint.method,
+            endpoint.url,
+            headers={
+                "Cookie": f"skywarden_session={cookies[Role.observer]}",
+                "X-CSRF-Token": csrf[Role.observer],
+            },
+        )
+        assert r.status_code == 403 and "role observer may not do this" in r.json()["error"]["message"]
+        checked += 1
+    assert checked >= 12

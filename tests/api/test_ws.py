@@ -9,6 +9,7 @@ import socket
 import statistics
 import time
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -33,38 +34,73 @@ async def check_token(_conn: HTTPConnection, token: str) -> WsUser | None:
 
 
 @contextlib.asynccontextmanager
-async def ws_server(hub: TelemetryHub, *, max_events: int = 1000) -> AsyncIterator[str]:
+async def ws_server(
+    hub: TelemetryHub, *, max_events: int = 1000, auth_timeout_s: float = 5.0
+) -> AsyncIterator[str]:
     app = FastAPI()
     app.state.telemetry_hub = hub
+    app.state.settings = SimpleNamespace(ws_auth_timeout_s=auth_timeout_s)
     app.include_router(make_router(authenticate=check_token, max_events=max_events, send_timeout_s=20))
     async with serve(app) as port:
         yield f"ws://127.0.0.1:{port}/ws"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 async def recv_json(ws: ClientConnection, timeout_s: float = 2.0) -> dict[str, Any]:
     return json.loads(await asyncio.wait_for(ws.recv(), timeout_s))
 
 
-async def test_missing_or_bad_token_is_refused_with_reason() -> None:
+async def assert_refused(ws: ClientConnection, reason: str, code: int = CLOSE_UNAUTHORIZED) -> None:
+    body = await recv_json(ws, timeout_s=5)
+    assert body["type"] == "error" and body["error"]["code"] == "unauthorized", body
+    assert reason in body["error"]["message"], body
+    with pytest.raises(ConnectionClosed) as closed:
+        await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == code
+
+
+async def test_missing_bad_or_url_token_is_refused_with_reason() -> None:
     hub = TelemetryHub()
     async with ws_server(hub) as url:
-        for suffix, reason in (("", "missing token"), ("?token=nope", "invalid or expired token")):
-            async with connect(url + suffix) as ws:
-                body = await recv_json(ws)
-                assert body == {
-                    "type": "error",
-                    "error": {"code": "unauthorized", "message": reason, "where": None},
-                }
-                with pytest.raises(ConnectionClosed) as closed:
-                    await ws.recv()
-                assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_UNAUTHORIZED
+        async with connect(url, additional_headers=bearer("nope")) as ws:
+            await assert_refused(ws, "invalid, expired or revoked token")
+        async with connect(url) as ws:
+            await ws.send(json.dumps({"type": "auth", "token": "nope"}))
+            await assert_refused(ws, "invalid, expired or revoked token")
+        async with connect(url) as ws:
+            await ws.send(json.dumps({"type": "subscribe"}))  # not an auth message
+            await assert_refused(ws, "missing token")
+        # A valid token in the URL is refused too: URLs end up in access logs.
+        async with connect(url + "?token=tok-obs") as ws:
+            await assert_refused(ws, "a token in the URL is refused")
+
+
+async def test_first_message_auth_then_hello() -> None:
+    hub = TelemetryHub()
+    hub.update(snapshot(1))
+    async with ws_server(hub) as url, connect(url) as ws:
+        await ws.send(json.dumps({"type": "auth", "token": "tok-pilot"}))
+        hello = await recv_json(ws)
+        assert hello["type"] == "hello" and hello["user"] == "pia" and hello["role"] == "pilot"
+        assert (await recv_json(ws))["vehicle_id"] == 1
+
+
+async def test_a_client_that_never_authenticates_is_closed_after_the_auth_timeout() -> None:
+    hub = TelemetryHub()
+    async with ws_server(hub, auth_timeout_s=0.5) as url, connect(url) as ws:
+        start = time.monotonic()
+        await assert_refused(ws, "missing token")
+        assert time.monotonic() - start < 3
 
 
 async def test_hello_then_current_state_then_live_updates() -> None:
     hub = TelemetryHub()
     hub.update(snapshot(1))
     hub.update(snapshot(2))
-    async with ws_server(hub) as url, connect(url + "?token=tok-obs") as ws:
+    async with ws_server(hub) as url, connect(url, additional_headers=bearer("tok-obs")) as ws:
         hello = await recv_json(ws)
         assert hello["type"] == "hello" and hello["vehicles"] == [1, 2] and hello["user"] == "oscar"
         assert hello["rate_hz"] == 5.0
@@ -87,7 +123,7 @@ async def test_subscribe_to_chosen_vehicles_and_kinds() -> None:
     hub = TelemetryHub()
     for vid in (1, 2, 3):
         hub.update(snapshot(vid))
-    async with ws_server(hub) as url, connect(url + "?token=tok-pilot") as ws:
+    async with ws_server(hub) as url, connect(url, additional_headers=bearer("tok-pilot")) as ws:
         initial = [await recv_json(ws) for _ in range(4)]  # hello, then all three vehicles
         assert sorted(m.get("vehicle_id", 0) for m in initial) == [0, 1, 2, 3]
         await ws.send(json.dumps({"type": "subscribe", "vehicles": [3], "kinds": ["mission"], "rate_hz": 10}))
@@ -116,7 +152,7 @@ async def test_subscribe_to_chosen_vehicles_and_kinds() -> None:
 
 async def test_bad_subscribe_is_answered_with_the_field_at_fault() -> None:
     hub = TelemetryHub()
-    async with ws_server(hub) as url, connect(url + "?token=tok-pilot") as ws:
+    async with ws_server(hub) as url, connect(url, additional_headers=bearer("tok-pilot")) as ws:
         await recv_json(ws)  # hello
         await ws.send(json.dumps({"type": "subscribe", "rate_hz": -3}))
         body = await recv_json(ws)
@@ -132,7 +168,7 @@ async def test_bad_subscribe_is_answered_with_the_field_at_fault() -> None:
 
 async def test_batch_mode_packs_a_delivery_into_one_frame_in_order() -> None:
     hub = TelemetryHub()
-    async with ws_server(hub) as url, connect(url + "?token=tok-obs") as ws:
+    async with ws_server(hub) as url, connect(url, additional_headers=bearer("tok-obs")) as ws:
         await recv_json(ws)  # hello
         await ws.send(json.dumps({"type": "subscribe", "batch": True, "rate_hz": 10}))
         assert (await recv_json(ws))["batch"] is True
@@ -170,8 +206,10 @@ async def test_slow_client_never_slows_others_and_is_resynced_without_silent_los
     padding = "x" * 40000  # large events so the slow client's socket buffers fill quickly
     async with ws_server(hub, max_events=40) as url:
         port = int(url.split(":")[2].split("/")[0])
-        fast = [await connect(url + "?token=tok-obs") for _ in range(4)]
-        slow = await connect(url + "?token=tok-obs", sock=_slow_socket(port), max_queue=1, compression=None)
+        fast = [await connect(url, additional_headers=bearer("tok-obs")) for _ in range(4)]
+        slow = await connect(
+            url, additional_headers=bearer("tok-obs"), sock=_slow_socket(port), max_queue=1, compression=None
+        )
         for ws in fast:
             await recv_json(ws)  # hello
         await recv_json(slow)
@@ -249,7 +287,10 @@ async def test_slow_client_never_slows_others_and_is_resynced_without_silent_los
 async def test_without_a_running_hub_the_client_is_told_to_come_back_later() -> None:
     app = FastAPI()  # no runtime and no hub on app.state: the service is still starting
     app.include_router(make_router(authenticate=check_token))
-    async with serve(app) as port, connect(f"ws://127.0.0.1:{port}/ws?token=tok-obs") as ws:
+    async with (
+        serve(app) as port,
+        connect(f"ws://127.0.0.1:{port}/ws", additional_headers=bearer("tok-obs")) as ws,
+    ):
         body = await recv_json(ws)
         assert body["error"]["code"] == "unavailable"
         with pytest.raises(ConnectionClosed) as closed:

@@ -9,7 +9,6 @@ import uuid
 import aiomqtt
 import pytest
 
-from api.mqtt_bridge import MqttBridge, MqttBridgeConfig
 from tests.integration.test_dispatch_support import dispatch_service, offset, until
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.mqtt]
@@ -17,12 +16,18 @@ pytestmark = [pytest.mark.timeout(60), pytest.mark.mqtt]
 
 async def test_mqtt_incident_is_dispatched_and_acknowledged(tmp_path):
     prefix = f"skywarden-test-{uuid.uuid4().hex[:8]}"
-    async with dispatch_service(tmp_path, docks=[(0, 0)]) as svc:
-        config = MqttBridgeConfig(url="mqtt://127.0.0.1:1883", client_id=f"sw-{prefix}", topic_prefix=prefix)
-        async with (
-            MqttBridge(config, svc.runtime.hub, svc.runtime.dispatcher) as bridge,
-            aiomqtt.Client("127.0.0.1", 1883, identifier=f"reporter-{prefix}") as reporter,
-        ):
+    mqtt = {
+        "mqtt_url": "mqtt://127.0.0.1:1883",
+        "mqtt_client_id": f"sw-{prefix}",
+        "mqtt_topic_prefix": prefix,
+        # The CAD system's broker account reports as the dispatcher dan (broker ACL: %u in the topic).
+        "mqtt_incident_users": {"cad": "dan"},
+    }
+    async with dispatch_service(tmp_path, docks=[(0, 0)], **mqtt) as svc:
+        bridge = svc.app.state.mqtt_bridge
+        async with aiomqtt.Client(
+            "127.0.0.1", 1883, identifier=f"reporter-{prefix}", username="cad"
+        ) as reporter:
             await bridge.wait_connected(10)
             await reporter.subscribe(f"{prefix}/incidents/accepted", qos=1)
             await reporter.subscribe(f"{prefix}/errors", qos=1)
@@ -35,7 +40,7 @@ async def test_mqtt_incident_is_dispatched_and_acknowledged(tmp_path):
                 "ref": "evt-42",
                 "notes": "perimeter alarm",
             }
-            await reporter.publish(f"{prefix}/incidents/new", json.dumps(report), qos=1)
+            await reporter.publish(f"{prefix}/incidents/new/cad", json.dumps(report), qos=1)
             bad = {
                 "location": {"lat": 95, "lon": lon},
                 "priority": 1,
@@ -43,7 +48,7 @@ async def test_mqtt_incident_is_dispatched_and_acknowledged(tmp_path):
                 "source": "cctv-17",
                 "ref": "evt-43",
             }
-            await reporter.publish(f"{prefix}/incidents/new", json.dumps(bad), qos=1)
+            await reporter.publish(f"{prefix}/incidents/new/cad", json.dumps(bad), qos=1)
             replies: dict[str, dict] = {}
 
             async def collect() -> None:
@@ -66,7 +71,7 @@ async def test_mqtt_incident_is_dispatched_and_acknowledged(tmp_path):
         assert replies["errors"]["ref"] == "evt-43" and "lat" in json.dumps(replies["errors"]["error"])
         inc = (await svc.get("olga", f"/api/v1/incidents/{accepted['incident_id']}")).json()
         assert inc["channel"] == "mqtt" and inc["source"] == "cctv-17" and inc["ref"] == "evt-42"
-        assert inc["vehicle_id"] == 1 and inc["priority"] == 1
+        assert inc["vehicle_id"] == 1 and inc["priority"] == 1 and inc["created_by"] == "dan"
 
         async def on_scene() -> bool:
             got = await svc.get("olga", f"/api/v1/incidents/{accepted['incident_id']}")

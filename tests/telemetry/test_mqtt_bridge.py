@@ -1,4 +1,5 @@
-"""The MQTT bridge against a real Mosquitto (a private one per test, so it can be restarted freely)."""
+"""The MQTT bridge against a real Mosquitto (a private one per test, so it can be restarted freely); the
+incident intake against one that enforces the shipped production password file and ACL."""
 
 from __future__ import annotations
 
@@ -8,17 +9,26 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
 import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import select
 
+from api import migrations
 from api.mqtt_bridge import MqttBridge, MqttBridgeConfig
+from mission.audit.models import AuditEntry
+from mission.auth import service as auth
+from mission.auth.roles import Role
+from mission.db import make_engine, session_scope
 from mission.errors import Conflict, VehicleUnavailable
 from mission.telemetry.events import Event
 from mission.telemetry.hub import TelemetryHub
-from mission.telemetry.intake import IncidentIn
+from mission.telemetry.intake import IncidentIn, IncidentSenders
 from tests.telemetry.factories import snapshot
+from tests.telemetry.secure_broker import SecuredMosquitto, secured_mosquitto
 from tests.telemetry.servers import PrivateMosquitto, private_mosquitto
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.timeout(30)]
@@ -29,11 +39,13 @@ class RecordingIncidents:
 
     def __init__(self) -> None:
         self.incidents: list[IncidentIn] = []
+        self.actors: list[str] = []
 
-    async def submit(self, incident: IncidentIn) -> int:
+    async def submit(self, incident: IncidentIn, *, actor: str) -> int:
         if incident.kind == "closed-area":
             raise Conflict("incidents in a closed area are handled by the ground team")
         self.incidents.append(incident)
+        self.actors.append(actor)
         return 100 + len(self.incidents)
 
 
@@ -204,47 +216,239 @@ BAD_INCIDENTS = [
     ),
     (b"[1, 2]", "invalid_incident", None),
 ]
+GOOD_INCIDENT = {
+    "location": {"lat": 39.83, "lon": 109.97},
+    "priority": 1,
+    "kind": "burglary",
+    "notes": "alarm at the warehouse",
+    "source": "cad",
+    "ref": "CAD-77",
+}
+BROKER_USERS = {
+    "skywarden": "bridge-pw",
+    "cad": "cad-pw",
+    "mallory": "mallory-pw",
+    "watcher": "watcher-pw",
+    "ghost": "ghost-pw",
+    "retired": "retired-pw",
+    "fleet-viewer": "viewer-pw",
+}
+# MQTT user -> skywarden user: cad reports as a dispatcher; the others are mapped to users who may not.
+INCIDENT_USERS = {"cad": "cad-dispatch", "watcher": "olga", "ghost": "nobody", "retired": "old-dispatch"}
 
 
-async def test_incident_intake_accepts_good_and_answers_bad_with_a_reason(broker: PrivateMosquitto) -> None:
-    hub = TelemetryHub()
+@pytest.fixture
+def secured() -> Iterator[SecuredMosquitto]:
+    with secured_mosquitto(BROKER_USERS) as b:
+        yield b
+
+
+@pytest.fixture
+def users_db(tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'intake.db'}")
+    migrations.upgrade(engine)
+    with session_scope(engine) as session:
+        auth.create_user(
+            session=session, username="cad-dispatch", password="dispatch-pw", role=Role.dispatcher
+        )
+        auth.create_user(session=session, username="olga", password="observer-pw", role=Role.observer)
+        old = auth.create_user(
+            session=session, username="old-dispatch", password="dispatch-pw", role=Role.dispatcher
+        )
+        assert old.id is not None
+        auth.update_user(session=session, user_id=old.id, disabled=True)
+    yield engine
+    engine.dispose()
+
+
+def refusals(engine: Engine) -> list[AuditEntry]:
+    with session_scope(engine) as session:
+        return list(session.exec(select(AuditEntry).where(AuditEntry.action == "mqtt.incident_refused")))
+
+
+def secured_bridge(
+    broker: SecuredMosquitto, engine: Engine, sink: RecordingIncidents, users: dict[str, str] | None = None
+) -> MqttBridge:
+    cfg = MqttBridgeConfig(url=broker.url_for("skywarden"), client_id="skywarden-test", reconnect_max_s=0.5)
+    senders = IncidentSenders(engine=engine, users=INCIDENT_USERS if users is None else users)
+    return MqttBridge(cfg, TelemetryHub(), sink, incident_senders=senders)
+
+
+def as_user(broker: SecuredMosquitto, user: str) -> contextlib.AbstractAsyncContextManager[aiomqtt.Client]:
+    return mqtt_client(broker, f"{user}-client", username=user, password=broker.users[user])
+
+
+async def test_mapped_dispatcher_reports_incidents_bad_ones_get_a_reason(
+    secured: SecuredMosquitto, users_db: Engine
+) -> None:
     sink = RecordingIncidents()
-    async with (
-        MqttBridge(config(broker), hub, sink) as bridge,
-        mqtt_client(broker, "cad-system") as cad,
-    ):
+    async with secured_bridge(secured, users_db, sink) as bridge, as_user(secured, "cad") as cad:
         await bridge.wait_connected()
         await cad.subscribe("skywarden/errors", qos=1)
         await cad.subscribe("skywarden/incidents/accepted", qos=1)
         await asyncio.sleep(0.2)
         for payload, code, where in BAD_INCIDENTS:
-            await cad.publish("skywarden/incidents/new", payload, qos=1)
+            await cad.publish("skywarden/incidents/new/cad", payload, qos=1)
             topic, body, _ = await next_json(cad)
             assert topic == "skywarden/errors", payload
-            assert body["topic"] == "skywarden/incidents/new"
+            assert body["topic"] == "skywarden/incidents/new/cad"
             assert body["error"]["code"] == code, body
             assert body["error"]["where"] == where, body
             assert body["error"]["message"], body
-        good = {
-            "location": {"lat": 39.83, "lon": 109.97},
-            "priority": 1,
-            "kind": "burglary",
-            "notes": "alarm at the warehouse",
-            "source": "cad",
-            "ref": "CAD-77",
-        }
-        await cad.publish("skywarden/incidents/new", json.dumps(good), qos=1)
+        await cad.publish("skywarden/incidents/new/cad", json.dumps(GOOD_INCIDENT), qos=1)
         topic, body, _ = await next_json(cad)
         assert (topic, body) == (
             "skywarden/incidents/accepted",
             {"incident_id": 101, "ref": "CAD-77", "source": "cad"},
         )
-        await cad.publish("skywarden/incidents/new", json.dumps(good | {"kind": "closed-area"}), qos=1)
+        await cad.publish(
+            "skywarden/incidents/new/cad", json.dumps(GOOD_INCIDENT | {"kind": "closed-area"}), qos=1
+        )
         topic, body, _ = await next_json(cad)
         assert topic == "skywarden/errors" and body["error"]["code"] == "conflict" and body["ref"] == "CAD-77"
         assert bridge.stats.connects == 1  # nothing above crashed or reconnected the bridge
     assert [(i.kind, i.priority, i.location.lat) for i in sink.incidents] == [("burglary", 1, 39.83)]
+    assert sink.actors == ["cad-dispatch"]  # reported as the mapped skywarden user
     assert bridge.stats.incidents_rejected == len(BAD_INCIDENTS) + 1
+    assert refusals(users_db) == []
+
+
+async def test_an_unmapped_sender_is_refused_audited_once_and_never_reaches_the_sink(
+    secured: SecuredMosquitto, users_db: Engine
+) -> None:
+    sink = RecordingIncidents()
+    async with secured_bridge(secured, users_db, sink) as bridge, as_user(secured, "mallory") as mallory:
+        await bridge.wait_connected()
+        await mallory.subscribe("skywarden/errors", qos=1)
+        await asyncio.sleep(0.2)
+        await mallory.publish("skywarden/incidents/new/mallory", json.dumps(GOOD_INCIDENT), qos=1)
+        topic, body, _ = await next_json(mallory)
+        assert topic == "skywarden/errors" and body["topic"] == "skywarden/incidents/new/mallory"
+        assert body["error"]["code"] == "forbidden"
+        assert (
+            body["error"]["message"] == "MQTT user 'mallory' may not report incidents (not mapped to a user)"
+        )
+        # A flood gets a bounded number of answers and audit entries, and never an incident.
+        for _ in range(200):
+            await mallory.publish("skywarden/incidents/new/mallory", json.dumps(GOOD_INCIDENT), qos=0)
+        await until(lambda: bridge.stats.incidents_refused == 201, timeout_s=15)
+    assert sink.incidents == []
+    entries = refusals(users_db)
+    assert len(entries) == 1
+    assert entries[0].actor == "mqtt:mallory" and "not mapped" in entries[0].details["reason"]
+    assert bridge.stats.answers_suppressed >= 150
+
+
+async def test_the_broker_acl_stops_a_sender_posing_as_another_and_anonymous_or_wrong_passwords(
+    secured: SecuredMosquitto, users_db: Engine
+) -> None:
+    sink = RecordingIncidents()
+    async with secured_bridge(secured, users_db, sink) as bridge, as_user(secured, "mallory") as mallory:
+        await bridge.wait_connected()
+        await asyncio.sleep(0.2)
+        # mallory writes into cad's topic: the broker drops it (the ACL only lets mallory write as mallory).
+        await mallory.publish("skywarden/incidents/new/cad", json.dumps(GOOD_INCIDENT), qos=1)
+        await mallory.publish("skywarden/incidents/new", json.dumps(GOOD_INCIDENT), qos=1)
+        async with as_user(secured, "cad") as cad:  # the pipe works: cad's own report arrives after them
+            await cad.publish(
+                "skywarden/incidents/new/cad", json.dumps(GOOD_INCIDENT | {"ref": "real"}), qos=1
+            )
+            await until(lambda: bool(sink.incidents))
+    assert [i.ref for i in sink.incidents] == ["real"]
+    assert bridge.stats.incidents_refused == 0  # nothing of mallory's even reached the bridge
+    for kwargs in ({}, {"username": "cad", "password": "wrong"}, {"username": "nobody", "password": "x"}):
+        with pytest.raises(aiomqtt.MqttError):
+            async with mqtt_client(secured, "intruder", **kwargs):
+                pass
+
+
+@pytest.mark.parametrize(
+    ("mqtt_user", "reason"),
+    [
+        ("watcher", "'olga', whose role observer may not report incidents"),
+        ("ghost", "'nobody', who does not exist"),
+        ("retired", "'old-dispatch', who is disabled"),
+    ],
+)
+async def test_a_sender_mapped_to_a_user_without_the_right_is_refused(
+    secured: SecuredMosquitto, users_db: Engine, mqtt_user: str, reason: str
+) -> None:
+    sink = RecordingIncidents()
+    async with secured_bridge(secured, users_db, sink) as bridge, as_user(secured, mqtt_user) as sender:
+        await bridge.wait_connected()
+        await sender.subscribe("skywarden/errors", qos=1)
+        await asyncio.sleep(0.2)
+        await sender.publish(f"skywarden/incidents/new/{mqtt_user}", json.dumps(GOOD_INCIDENT), qos=1)
+        _, body, _ = await next_json(sender)
+    assert body["error"]["code"] == "forbidden" and reason in body["error"]["message"], body
+    assert sink.incidents == []
+    assert [e.actor for e in refusals(users_db)] == [f"mqtt:{mqtt_user}"]
+
+
+async def test_without_a_mapping_intake_is_off_says_so_once_and_refuses(
+    secured: SecuredMosquitto, users_db: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = RecordingIncidents()
+    with caplog.at_level(logging.INFO, logger="api.mqtt_bridge"):
+        async with (
+            secured_bridge(secured, users_db, sink, users={}) as bridge,
+            as_user(secured, "cad") as cad,
+        ):
+            await bridge.wait_connected()
+            assert not bridge.intake_enabled
+            await cad.subscribe("skywarden/errors", qos=1)
+            await asyncio.sleep(0.2)
+            await cad.publish("skywarden/incidents/new/cad", json.dumps(GOOD_INCIDENT), qos=1)
+            _, body, _ = await next_json(cad)
+    assert body["error"]["message"] == "MQTT incident intake is off on this service"
+    assert sink.incidents == []
+    off = [r.getMessage() for r in caplog.records if "intake off" in r.getMessage()]
+    assert off == [
+        "MQTT incident intake off: no MQTT user is mapped to a skywarden user (mqtt_incident_users)"
+    ]
+
+
+async def test_only_named_viewers_read_the_fleet(secured: SecuredMosquitto, users_db: Engine) -> None:
+    hub = TelemetryHub()
+    hub.update(snapshot(1))
+    cfg = MqttBridgeConfig(url=secured.url_for("skywarden"), client_id="skywarden-test")
+    async with (
+        as_user(secured, "mallory") as mallory,
+        as_user(secured, "fleet-viewer") as viewer,
+        MqttBridge(cfg, hub, RecordingIncidents()) as bridge,
+    ):
+        for client in (mallory, viewer):
+            with contextlib.suppress(aiomqtt.MqttError):  # mosquitto may refuse the subscription outright
+                await client.subscribe("skywarden/vehicles/#")
+        await bridge.wait_connected()
+        topic, body, _ = await next_json(viewer)
+        assert topic == "skywarden/vehicles/1/state" and body["vehicle_id"] == 1
+        with pytest.raises(TimeoutError):
+            await next_json(mallory, timeout_s=1.0)
+
+
+async def test_the_old_topic_is_refused_naming_the_new_one(broker: PrivateMosquitto, tmp_path: Path) -> None:
+    """On a broker without the ACL (a test or legacy set-up) an old-style report still gets a clear answer."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    migrations.upgrade(engine)
+    sink = RecordingIncidents()
+    senders = IncidentSenders(engine=engine, users={"cad": "cad-dispatch"})
+    try:
+        async with (
+            MqttBridge(config(broker), TelemetryHub(), sink, incident_senders=senders) as bridge,
+            mqtt_client(broker, "cad-system") as cad,
+        ):
+            await bridge.wait_connected()
+            await cad.subscribe("skywarden/errors", qos=1)
+            await asyncio.sleep(0.2)
+            await cad.publish("skywarden/incidents/new", json.dumps(GOOD_INCIDENT), qos=1)
+            _, body, _ = await next_json(cad)
+        assert body["error"]["code"] == "unauthorized"
+        assert "skywarden/incidents/new/{your MQTT username}" in body["error"]["message"]
+        assert sink.incidents == []
+        assert [e.actor for e in refusals(engine)] == ["mqtt:?"]
+    finally:
+        engine.dispose()
 
 
 async def test_commands_are_off_by_default(broker: PrivateMosquitto) -> None:
@@ -337,6 +541,8 @@ async def test_against_the_shared_broker_on_1883() -> None:
     cfg = MqttBridgeConfig(url="mqtt://127.0.0.1:1883", client_id=f"{prefix}-bridge", topic_prefix=prefix)
     async with MqttBridge(cfg, hub, RecordingIncidents()) as bridge:
         await bridge.wait_connected()
+        # Subscribe once the state is out, so it comes as the retained copy (not raced live).
+        await until(lambda: bridge.stats.published >= 1)
         async with aiomqtt.Client("127.0.0.1", 1883, identifier=f"{prefix}-sub") as sub:
             await sub.subscribe(f"{prefix}/vehicles/+/state")
             await sub.subscribe(f"{prefix}/events/#", qos=1)

@@ -1,7 +1,7 @@
 """flights: every vehicle movement that is not an uploaded mission, persisted with its legs
 
 Revision ID: 0003_flights
-Revises: 0001
+Revises: 0002_security
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlmodel  # noqa: F401
 from alembic import op
 
 revision: str = "0003_flights"
-down_revision: str | Sequence[str] | None = "0001"
+down_revision: str | Sequence[str] | None = "0002_security"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

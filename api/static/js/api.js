@@ -1,6 +1,8 @@
-// REST and websocket access for the panel: one bearer token, one error shape.
-
-const TOKEN_KEY = "skywarden.token";
+// REST and websocket access for the panel: one error shape, and a session the page's scripts cannot read.
+//
+// Signing in (POST /auth/session) sets an HttpOnly, SameSite=Strict cookie that the browser sends by itself
+// with every request and with the websocket handshake; no token is kept in script-readable storage. Changes
+// carry the session's CSRF token (X-CSRF-Token), held in memory only and fetched again from /auth/me on load.
 
 export class ApiError extends Error {
   constructor(status, code, message, where) {
@@ -11,12 +13,10 @@ export class ApiError extends Error {
   }
 }
 
-export const auth = {
-  get token() { return sessionStorage.getItem(TOKEN_KEY); },
-  set token(value) {
-    if (value) sessionStorage.setItem(TOKEN_KEY, value);
-    else sessionStorage.removeItem(TOKEN_KEY);
-  },
+const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
+
+export const session = {
+  csrf: null, // from POST /auth/session or GET /auth/me; never stored
 };
 
 export async function api(method, path, body, { query } = {}) {
@@ -27,15 +27,17 @@ export async function api(method, path, body, { query } = {}) {
     if ([...qs].length) url += `?${qs}`;
   }
   const headers = { Accept: "application/json" };
-  if (auth.token) headers.Authorization = `Bearer ${auth.token}`;
+  if (!SAFE.has(method) && session.csrf) headers["X-CSRF-Token"] = session.csrf;
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(url, {
+    method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body),
+  });
   if (res.status === 204) return null;
   let data = null;
   try { data = await res.json(); } catch { data = null; }
   if (!res.ok) {
     const err = data && data.error ? data.error : { code: `http_${res.status}`, message: res.statusText };
-    if (res.status === 401 && path !== "/auth/login") window.dispatchEvent(new CustomEvent("skywarden:unauthorized"));
+    if (res.status === 401 && path !== "/auth/session") window.dispatchEvent(new CustomEvent("skywarden:unauthorized"));
     throw new ApiError(res.status, err.code, err.message, err.where);
   }
   return data;
@@ -46,6 +48,24 @@ export const post = (path, body, query) => api("POST", path, body, { query });
 export const put = (path, body) => api("PUT", path, body);
 export const patch = (path, body) => api("PATCH", path, body);
 export const del = (path) => api("DELETE", path);
+
+/** Sign in: the session lives in the HttpOnly cookie; the reply gives the role and the CSRF token. */
+export async function signIn(username, password) {
+  const res = await api("POST", "/auth/session", { username, password });
+  session.csrf = res.csrf_token;
+  return res;
+}
+
+/** Who is signed in (and this session's CSRF token), or throws ApiError 401. */
+export async function whoAmI() {
+  const me = await get("/auth/me");
+  session.csrf = me.csrf_token;
+  return me;
+}
+
+export async function signOut() {
+  try { await post("/auth/logout"); } finally { session.csrf = null; }
+}
 
 /** Every item of a paginated list (follows limit/offset until total). */
 export async function getAll(path, query = {}) {
@@ -58,15 +78,15 @@ export async function getAll(path, query = {}) {
   }
 }
 
-/** A self-reconnecting websocket; calls onMessage for each message (batches unpacked). */
+/** A self-reconnecting websocket (the session cookie authenticates it); calls onMessage for each message. */
 export function connectLive({ onMessage, onState }) {
   let ws = null;
   let closed = false;
   let delay = 500;
   const open = () => {
-    if (closed || !auth.token) return;
+    if (closed) return;
     const proto = location.protocol === "https:" ? "wss" : "ws";
-    ws = new WebSocket(`${proto}://${location.host}/ws?token=${encodeURIComponent(auth.token)}`);
+    ws = new WebSocket(`${proto}://${location.host}/ws`);
     onState("connecting");
     ws.onopen = () => {
       delay = 500;
@@ -79,8 +99,8 @@ export function connectLive({ onMessage, onState }) {
       else onMessage(msg);
     };
     ws.onclose = (ev) => {
-      onState(ev.code === 4401 ? "unauthorized" : "offline");
-      if (!closed && ev.code !== 4401) setTimeout(open, delay);
+      onState(ev.code === 4401 || ev.code === 4403 ? "unauthorized" : "offline");
+      if (!closed && ev.code !== 4401 && ev.code !== 4403) setTimeout(open, delay);
       delay = Math.min(delay * 2, 8000);
     };
   };

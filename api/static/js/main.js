@@ -1,5 +1,5 @@
 // Panel entry: login, data loading, the live websocket, tabs.
-import { auth, api, get, getAll, post, connectLive } from "./api.js";
+import { get, getAll, connectLive, signIn, signOut, whoAmI } from "./api.js";
 import { state, on, emit, roles } from "./state.js";
 import { h, toast } from "./ui.js";
 import { createMap, getMap, renderZones, fitDistrict, updateVehicle, refreshSelection, focusVehicle, renderMissionPaths } from "./map.js";
@@ -8,6 +8,7 @@ import { mountMissions } from "./views/missions.js";
 import { mountDispatch } from "./views/dispatch.js";
 import { mountAirspace, selectZone } from "./views/airspace.js";
 import { mountFeed, mountAudit } from "./views/feed.js";
+import { mountUsers } from "./views/users.js";
 import { cancel as cancelDrawing, isDrawing } from "./draw.js";
 
 const $ = (sel) => document.querySelector(sel);
@@ -16,13 +17,12 @@ let timers = [];
 
 async function boot() {
   try { state.config = await (await fetch("/panel/config.json")).json(); } catch { /* no tiles */ }
-  if (auth.token) {
-    try {
-      state.me = await get("/auth/me");
-      return start();
-    } catch { auth.token = null; }
+  try {
+    state.me = await whoAmI(); // the HttpOnly session cookie, if there is a live one
+  } catch {
+    return showLogin();
   }
-  showLogin();
+  return start();
 }
 
 function showLogin(message = "") {
@@ -36,25 +36,23 @@ $("#login-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   $("#login-submit").disabled = true;
   try {
-    const res = await api("POST", "/auth/login", { username: $("#login-user").value.trim(), password: $("#login-pass").value });
-    auth.token = res.token;
+    const res = await signIn($("#login-user").value.trim(), $("#login-pass").value);
     state.me = { username: res.username, role: res.role };
     location.reload(); // a clean start for the signed-in role
   } catch (err) {
-    $("#login-error").textContent = err.status === 401 || err.status === 403 ? "Wrong username or password." : err.message;
+    $("#login-error").textContent =
+      err.status === 401 || err.status === 403 ? "Wrong username or password." : err.message; // 429 says when to retry
   } finally {
     $("#login-submit").disabled = false;
   }
 });
 
 $("#logout").addEventListener("click", async () => {
-  try { await post("/auth/logout"); } catch { /* token may be gone already */ }
-  auth.token = null;
+  try { await signOut(); } catch { /* the session may be gone already */ }
   location.reload();
 });
 
 window.addEventListener("skywarden:unauthorized", () => {
-  auth.token = null;
   live?.close();
   timers.forEach(clearInterval);
   showLogin("Your session ended; sign in again.");
@@ -143,6 +141,7 @@ async function start() {
   mountAirspace($('[data-view="airspace"]'));
   mountFeed($('[data-view="feed"]'));
   mountAudit($('[data-view="audit"]'));
+  mountUsers($('[data-view="users"]'));
   emit("vehicles");
   emit("incidents");
 

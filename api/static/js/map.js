@@ -1,6 +1,7 @@
 // The live map: optional tiles (with a clean offline look), zones, vehicles with heading and trail, overlays.
 import * as L from "/static/leaflet/leaflet-src.esm.js";
 import { state, emit, activeMissionOf } from "./state.js";
+import { h, textEl } from "./ui.js";
 
 export { L };
 
@@ -84,11 +85,13 @@ function addLegend() {
   const legend = L.control({ position: "bottomright" });
   legend.onAdd = () => {
     const div = L.DomUtil.create("div", "legend");
-    div.innerHTML =
-      '<div><i style="background:#3fa7ff55;border:1px solid #3fa7ff"></i>Patrol zone</div>' +
-      '<div><i style="background:#ff5c5c55;border:1px dashed #ff5c5c"></i>No-fly zone</div>' +
-      '<div><i style="background:#c48cff44;border:1px dashed #c48cff"></i>Event zone</div>' +
-      '<div><i style="background:#3ecf8e;border-radius:50%"></i>Vehicle (arrow = heading)</div>';
+    const row = (swatch, label) => h("div", {}, h("i", { class: `swatch ${swatch}` }), label);
+    div.append(
+      row("patrol", "Patrol zone"),
+      row("no-fly", "No-fly zone"),
+      row("event", "Event zone"),
+      row("vehicle", "Vehicle (arrow = heading)"),
+    );
     return div;
   };
   legend.addTo(map);
@@ -107,7 +110,7 @@ export function renderZones(zones, { onClick } = {}) {
   for (const zone of zones) {
     const style = ZONE_STYLE[zone.kind] || ZONE_STYLE.patrol;
     const layer = zoneShapeLayer(zone.shape, style);
-    layer.bindTooltip(zone.name, { permanent: zone.kind !== "patrol" || map.getZoom() >= 13, direction: "center", className: "zone-label", pane: "zoneLabels" });
+    layer.bindTooltip(textEl(zone.name), { permanent: zone.kind !== "patrol" || map.getZoom() >= 13, direction: "center", className: "zone-label", pane: "zoneLabels" });
     if (onClick) layer.on("click", (ev) => onClick(zone, ev));
     layer.addTo(zoneLayer);
   }
@@ -119,14 +122,25 @@ export function fitDistrict(zones) {
   if (group.getLayers().length) map.fitBounds(group.getBounds(), { padding: [20, 20] });
 }
 
-function vehicleIconHtml(vehicle, color) {
-  return `<div class="veh">
-    <svg viewBox="0 0 34 34" width="34" height="34"><g>
-      <circle class="halo" cx="17" cy="17" r="15" fill="none" stroke="${color}" stroke-width="1.5" stroke-dasharray="3 3"/>
-      <path d="M17 4 L26 27 L17 21.5 L8 27 Z" fill="${color}" stroke="#0b0f14" stroke-width="1.6" stroke-linejoin="round"/>
-    </g></svg>
-    <div class="veh-tag"><b>${vehicle?.name ?? "vehicle"}</b> <span class="veh-info"></span></div>
-  </div>`;
+const SVG = "http://www.w3.org/2000/svg";
+
+function svgEl(tag, attrs) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  return el;
+}
+
+/** The vehicle marker as DOM nodes: the name is text, so a name like <img onerror=...> stays a name. */
+function vehicleIcon(vehicle, color) {
+  const svg = svgEl("svg", { viewBox: "0 0 34 34", width: "34", height: "34" });
+  const g = svgEl("g", {});
+  g.append(
+    svgEl("circle", { class: "halo", cx: "17", cy: "17", r: "15", fill: "none", stroke: color, "stroke-width": "1.5", "stroke-dasharray": "3 3" }),
+    svgEl("path", { d: "M17 4 L26 27 L17 21.5 L8 27 Z", fill: color, stroke: "#0b0f14", "stroke-width": "1.6", "stroke-linejoin": "round" }),
+  );
+  svg.append(g);
+  return h("div", { class: "veh" }, svg,
+    h("div", { class: "veh-tag" }, h("b", {}, vehicle?.name ?? "vehicle"), " ", h("span", { class: "veh-info" })));
 }
 
 /** Draw or move a vehicle from its latest snapshot. */
@@ -136,7 +150,7 @@ export function updateVehicle(id, snap) {
   const color = vehicleColor(id);
   let entry = markers.get(id);
   if (!entry) {
-    const icon = L.divIcon({ className: "veh-icon", html: vehicleIconHtml(vehicle, color), iconSize: [34, 34], iconAnchor: [17, 17] });
+    const icon = L.divIcon({ className: "veh-icon", html: vehicleIcon(vehicle, color), iconSize: [34, 34], iconAnchor: [17, 17] });
     const marker = L.marker([snap.lat, snap.lon], { icon, zIndexOffset: 1000, keyboard: false });
     const trail = L.polyline([], { color, weight: 2, opacity: 0.7, pane: "paths" });
     marker.on("click", () => emit("vehicle:select", id));
@@ -221,9 +235,9 @@ export function renderIncidents(incidents, { onClick } = {}) {
   incidentLayer.clearLayers();
   for (const inc of incidents) {
     if (inc.state === "closed") continue;
-    const icon = L.divIcon({ className: "incident-icon", html: `<div>${inc.priority}</div>`, iconSize: [22, 22], iconAnchor: [11, 11] });
+    const icon = L.divIcon({ className: "incident-icon", html: h("div", {}, String(inc.priority)), iconSize: [22, 22], iconAnchor: [11, 11] });
     const m = L.marker([inc.lat, inc.lon], { icon, zIndexOffset: 500 });
-    m.bindTooltip(`#${inc.id} ${inc.kind} · ${inc.state.replace("_", " ")}`, { direction: "top", offset: [0, -10] });
+    m.bindTooltip(textEl(`#${inc.id} ${inc.kind} · ${inc.state.replace("_", " ")}`), { direction: "top", offset: [0, -10] });
     if (onClick) m.on("click", () => onClick(inc));
     m.addTo(incidentLayer);
   }

@@ -1,19 +1,31 @@
 // Small DOM helpers and formatting shared by the views.
 
+// Every string from the API (names, notes, kinds) goes into the DOM as text, never as HTML: h() has no way to
+// set innerHTML. Styles go through the CSSOM (allowed by the page's CSP, unlike style="" attributes), and
+// handlers through addEventListener (CSP forbids inline on*="" handlers).
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === undefined || v === null || v === false) continue;
     if (k === "class") el.className = v;
     else if (k === "dataset") Object.assign(el.dataset, v);
-    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else if (k === "html") el.innerHTML = v;
+    else if (k === "style") el.style.cssText = v;
+    else if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v);
+    else if (k.startsWith("on")) throw new Error(`h(): ${k} must be a function`);
     else el.setAttribute(k, v === true ? "" : v);
   }
   for (const c of children.flat()) {
     if (c === undefined || c === null || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
+  return el;
+}
+
+/** A text-only element for Leaflet tooltips and icons (a string there would be parsed as HTML). */
+export function textEl(text, className) {
+  const el = document.createElement("span");
+  if (className) el.className = className;
+  el.textContent = String(text ?? "");
   return el;
 }
 
