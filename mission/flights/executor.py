@@ -18,7 +18,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from sqlalchemy.engine import Engine
@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 
 RECOVERY = "system:recovery"
 EXECUTOR = "system:executor"
+ROUTE_CORNER_M = 5.0  # how close a corner of a routed path must be reached
 
 
 class Fleet(Protocol):
@@ -621,7 +622,10 @@ class FlightExecutor:
             assert leg.lat is not None and leg.lon is not None and leg.alt_m is not None
             await self._still_clear(flight)
             await send(cmd.Goto(leg.lat, leg.lon, leg.alt_m))
-            await self._until(flight, lambda s: _near(s, leg, cfg.arrive_within_m), what="the leg")
+            # A corner of a route around a zone is reached closely, so the real path keeps the planned
+            # clearance; the scene (or a station) may be reached more loosely.
+            within = min(cfg.arrive_within_m, ROUTE_CORNER_M) if leg.tag == "route" else cfg.arrive_within_m
+            await self._until(flight, lambda s: _near(s, leg, within), what="the leg")
         elif leg.kind is LegKind.ORBIT:
             assert leg.lat is not None and leg.lon is not None and leg.alt_m is not None
             await self._still_clear(flight)
@@ -654,10 +658,14 @@ class FlightExecutor:
         """
         if flight.leg_index == 0:
             return  # judged a moment ago, when it was started
-        rest = flight.typed_legs()[flight.leg_index :]
-        path = path_of(rest)
+        legs = flight.typed_legs()
+        path = path_of(legs[flight.leg_index :])
         if path is None:
             return
+        before = legs[flight.leg_index - 1]
+        if before.lat is not None and before.lon is not None and before.alt_m is not None:
+            # From the corner the plan reached: the legs as planned, against the airspace of now.
+            path = replace(path, start=PathPoint(before.lat, before.lon, before.alt_m))
         verdict = await asyncio.to_thread(
             self.judge,
             GateRequest(

@@ -177,6 +177,7 @@ class FlightPath:
     returns_home: bool = True
     clearance_m: float | None = None  # asks for more than the floor
     speed_m_s: float | None = None
+    start: PathPoint | None = None  # judged from here instead of the vehicle's position (a planned corner)
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,6 +395,8 @@ def _judge_path(
     assert request.path is not None
     path = request.path
     here = vehicle.position
+    if path.start is not None:
+        here = (path.start.lat, path.start.lon, path.start.alt_m)
     no_position: list[Refusal] = []
     if here is None:
         no_position.append(
