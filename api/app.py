@@ -44,12 +44,14 @@ ROUTERS: tuple[str, ...] = (
     "api.routes.patrols",
     "api.routes.security_events",
     "api.routes.payload",
+    "api.routes.video",
+    "api.routes.video_ws",
     "api.ws",
     "api.routes.panel",
 )
 
 # Routers whose routes are not plain HTTP API routes (the websocket authenticates with its own handshake).
-UNGUARDED = frozenset({"api.ws", "api.routes.panel"})
+UNGUARDED = frozenset({"api.ws", "api.routes.video_ws", "api.routes.panel"})
 
 
 class Health(BaseModel):

@@ -22,6 +22,8 @@ from mission.missions.gate import GateConfig
 from mission.missions.supervisor import MissionSupervisor, SupervisorConfig
 from mission.patrols.scheduler import PatrolScheduler
 from mission.telemetry.hub import TelemetryHub
+from mission.video.config import VideoConfig
+from mission.video.service import VideoService
 
 
 def _setting(settings: Any, name: str, default: Any) -> Any:
@@ -54,6 +56,7 @@ class Runtime:
         self.dispatch: DispatchComponents
         self.dispatcher: Dispatcher
         self.scheduler: PatrolScheduler
+        self.video: VideoService | None = None
 
     async def __aenter__(self) -> Runtime:
         try:
@@ -88,6 +91,13 @@ class Runtime:
                 )
             )
             self.dispatcher, self.scheduler = self.dispatch.dispatcher, self.dispatch.scheduler
+            # -- video (mission/video): live streams, evidence recordings, camera commands --
+            video = VideoConfig.from_settings(self.settings)
+            if video.enabled:
+                self.video = await self._stack.enter_async_context(
+                    VideoService(engine=self.engine, fleet=self.fleet, hub=self.hub, config=video)
+                )
+            # -- end video --
         except BaseException:
             await self._stack.aclose()
             raise

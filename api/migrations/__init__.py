@@ -26,6 +26,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "mission.patrols.models",
     "mission.payload.models",
     "mission.security_events.models",
+    "mission.video.models",
 )
 
 
