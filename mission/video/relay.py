@@ -76,15 +76,12 @@ async def open_viewer(*, vehicle_id: int, user: str, offer_sdp: str, sink: Packe
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     viewer = Viewer(id=secrets.token_hex(8), vehicle_id=vehicle_id, user=user, sink=sink, pc=pc)
     try:
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-        video = [t for t in pc.getTransceivers() if t.kind == "video"]
-        if not video:
-            raise VideoUnavailable("the offer has no video section", vehicle_id=vehicle_id)
-        transceiver = video[0]
-        transceiver.direction = "sendonly"
-        pc.addTrack(PacketTrack(sink))
+        # The sender comes first, with H.264 as its only codec: the offer's video section is matched to it
+        # and the answer can then only carry H.264, whatever the browser listed first.
+        transceiver = pc.addTransceiver(PacketTrack(sink), direction="sendonly")
         h264 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType.lower() == "video/h264"]
         transceiver.setCodecPreferences(h264)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         answer = await pc.createAnswer()
         await pc.setLocalDescription(answer)
     except BaseException:
