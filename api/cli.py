@@ -25,6 +25,8 @@ user_app = typer.Typer(help="panel users", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(user_app, name="user")
+evidence_app = typer.Typer(help="video evidence", no_args_is_help=True)
+app.add_typer(evidence_app, name="evidence")
 
 DEMO_ADMIN = ("admin", "admin")
 
@@ -265,6 +267,39 @@ def user_password(
     finally:
         engine.dispose()
     typer.echo(f"password of {username} changed")
+
+
+@evidence_app.command("verify")
+def evidence_verify(
+    recording: Annotated[list[int] | None, typer.Option(help="recording id (repeatable)")] = None,
+    incident: Annotated[int | None, typer.Option(help="every recording of this incident")] = None,
+) -> None:
+    """Prove video recordings untouched: each segment's SHA-256 against the audit log and both hash chains."""
+    from sqlmodel import Session, col, select
+
+    from mission.video import evidence
+    from mission.video.models import Recording
+
+    settings = Settings()
+    engine = make_engine(settings.database_url)
+    try:
+        with Session(engine) as session:
+            if incident is not None:
+                ids = [r.id for r in evidence.incident_recordings(session=session, incident_id=incident)]
+            elif recording:
+                ids = list(recording)
+            else:
+                ids = list(session.exec(select(Recording.id).order_by(col(Recording.id))).all())
+            report = evidence.verify(
+                session=session, storage=settings.video_storage_dir.resolve(), recording_ids=[i for i in ids if i]
+            )
+    finally:
+        engine.dispose()
+    for problem in report.problems:
+        typer.echo(f"PROBLEM {problem.kind}: {problem.message}")
+    verdict = "OK: untouched" if report.ok else f"FAILED: {len(report.problems)} problem(s)"
+    typer.echo(f"{verdict} ({report.recordings} recordings, {report.segments_checked} segments checked)")
+    raise typer.Exit(0 if report.ok else 1)
 
 
 if __name__ == "__main__":
