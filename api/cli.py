@@ -291,7 +291,9 @@ def evidence_verify(
             else:
                 ids = list(session.exec(select(Recording.id).order_by(col(Recording.id))).all())
             report = evidence.verify(
-                session=session, storage=settings.video_storage_dir.resolve(), recording_ids=[i for i in ids if i]
+                session=session,
+                storage=settings.video_storage_dir.resolve(),
+                recording_ids=[i for i in ids if i],
             )
     finally:
         engine.dispose()

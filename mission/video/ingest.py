@@ -270,12 +270,16 @@ class StreamIngest:
     def _session(self) -> str:
         """One connection: 'unreachable', 'unsupported', 'played' (then dropped) or 'stopped'."""
         url, fmt, options = open_args(self.stream, rtsp_transport=self._rtsp_transport)
+        started = time.monotonic()
         try:
             container = av.open(
                 url, format=fmt, options=options, timeout=(self._open_timeout_s, self._read_timeout_s)
             )
         except (av.error.FFmpegError, OSError) as err:
-            self._call(self._set_state, "unavailable", f"stream unreachable ({self.stream.uri}: {_why(err)})")
+            # FFmpeg reports its own timeout as whatever the half-read answer looked like
+            timed_out = time.monotonic() - started >= self._open_timeout_s - 0.25
+            why = f"no answer in time ({self._open_timeout_s:.0f} s)" if timed_out else _why(err)
+            self._call(self._set_state, "unavailable", f"stream unreachable ({self.stream.uri}: {why})")
             return "unreachable"
         played = False
         try:

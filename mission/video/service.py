@@ -297,8 +297,12 @@ class VideoService:
 
     async def _live_ingest(self, vehicle_id: int) -> StreamIngest:
         ingest = await self._ensure_ingest(vehicle_id)
-        if not await ingest.wait_live(self.config.open_timeout_s):
-            reason = ingest.reason or f"stream did not start within {self.config.open_timeout_s:.0f} s"
+        # a little longer than the ingest's own open timeout, so that its reason is the one given
+        if not await ingest.wait_live(self.config.open_timeout_s + 1.0):
+            wait = self.config.open_timeout_s + 1.0
+            reason = (
+                ingest.reason or f"stream unreachable ({ingest.stream.uri}: no answer in time, {wait:.0f} s)"
+            )
             raise VideoUnavailable(reason, vehicle_id=vehicle_id)
         return ingest
 
@@ -594,6 +598,13 @@ class VideoService:
             if holder is not None and holder != actor:
                 raise PermissionDenied(f"vehicle {vehicle_id} is controlled by {holder}; ask for a handoff")
         camera = self._camera(vehicle_id)
+        found = camera.status()
+        if command.kind in ("point_at", "point_angles") and found.gimbal is None:
+            raise VideoUnavailable(
+                "gimbal not announced (no GIMBAL_MANAGER_INFORMATION)", vehicle_id=vehicle_id
+            )
+        if command.kind not in ("point_at", "point_angles") and found.camera is None:
+            raise VideoUnavailable("camera not announced (no CAMERA_INFORMATION)", vehicle_id=vehicle_id)
         await commands.send(
             engine=self._engine, camera=camera, vehicle_id=vehicle_id, command=command, actor=actor
         )

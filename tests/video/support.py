@@ -106,7 +106,7 @@ async def video_rig(
     tmp_path: Path,
     *,
     vehicles: int = 1,
-    camera: CameraConfig = TEST_CAMERA,
+    camera: CameraConfig | None = TEST_CAMERA,
     speed: float = 10.0,
     **settings: Any,
 ) -> AsyncIterator[Rig]:
@@ -127,7 +127,9 @@ async def video_rig(
         **settings,
     }
     app = create_app(Settings(_env_file=None, **values))  # type: ignore[call-arg]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
     async with SimFleet(count=vehicles, base_port=base, speed=speed, homes=homes, config=config) as fleet:
         task = asyncio.create_task(server.serve(), name="test:uvicorn")
         try:
@@ -138,7 +140,9 @@ async def video_rig(
             with session_scope(app.state.engine) as session:
                 for name, role in USERS.items():
                     user = auth.create_user(session=session, username=name, password="secret-pw", role=role)
-                    tokens[name] = auth.issue_token(session=session, name=name, role=role, user_id=user.id).token
+                    tokens[name] = auth.issue_token(
+                        session=session, name=name, role=role, user_id=user.id
+                    ).token
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
                 rig = Rig(url=f"http://127.0.0.1:{port}", app=app, fleet=fleet, tokens=tokens, client=client)
                 for i in range(vehicles):
@@ -210,7 +214,9 @@ class Signaling:
                 elif kind == "closed":
                     self.closed[msg["id"]] = msg["reason"]
 
-    async def watch(self, vehicle_id: int, *, decode: bool = True, timeout_s: float = 20.0) -> Viewer:
+    async def watch(
+        self, vehicle_id: int, *, decode: bool = True, connect: bool = True, timeout_s: float = 20.0
+    ) -> Viewer:
         """Offer, get the answer, and consume the track; AssertionError with the reason if refused."""
         self._n += 1
         client_id = f"v{self._n}"
@@ -221,17 +227,23 @@ class Signaling:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self.answers[client_id] = future
         await self.ws.send(
-            json.dumps({"type": "watch", "id": client_id, "vehicle_id": vehicle_id, "sdp": pc.localDescription.sdp})
+            json.dumps(
+                {"type": "watch", "id": client_id, "vehicle_id": vehicle_id, "sdp": pc.localDescription.sdp}
+            )
         )
         msg = await asyncio.wait_for(future, timeout_s)
         if msg["type"] != "answer":
             await pc.close()
             raise Refused(msg.get("reason") or msg.get("message") or str(msg))
+        if not connect:  # signaled, never connected: a browser that froze right after asking
+            return viewer
         got_track: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         pc.on("track", lambda track: got_track.done() or got_track.set_result(track))
         await pc.setRemoteDescription(RTCSessionDescription(sdp=msg["sdp"], type="answer"))
         track = await asyncio.wait_for(got_track, timeout_s)
-        viewer.task = asyncio.create_task(_consume(viewer, track, decode=decode), name=f"test:viewer:{client_id}")
+        viewer.task = asyncio.create_task(
+            _consume(viewer, track, decode=decode), name=f"test:viewer:{client_id}"
+        )
         return viewer
 
     async def close(self) -> None:

@@ -36,7 +36,9 @@ async def test_recording_segments_verify_tamper_export_and_cli(tmp_path) -> None
         # recording alone keeps the stream up (nobody watches)
         await until(lambda: rig.fleet.vehicles[0].camera.server.playing == 1, timeout_s=10, what="ingest")
         await until(
-            lambda: (rig.video.status(vid).recording.segment_count or 0) >= 3, timeout_s=40, what="three segments"
+            lambda: (rig.video.status(vid).recording.segment_count or 0) >= 3,
+            timeout_s=40,
+            what="three segments",
         )
         r = await rig.api("POST", f"/video/recordings/{rid}/stop", "alice")
         assert r.status_code == 200 and r.json()["state"] == "stopped", r.text
@@ -52,12 +54,20 @@ async def test_recording_segments_verify_tamper_export_and_cli(tmp_path) -> None
         assert frames >= 15
         # every segment's hash is in the hash-chained audit log, before anyone asks
         with Session(rig.app.state.engine) as session:
-            logged = {e.details["seq"]: e.details["sha256"] for e in session.exec(select(AuditEntry).where(AuditEntry.action == "video.segment"))}
+            logged = {
+                e.details["seq"]: e.details["sha256"]
+                for e in session.exec(select(AuditEntry).where(AuditEntry.action == "video.segment"))
+            }
             assert audit.verify(session=session).ok
         assert logged == {s["seq"]: s["sha256"] for s in segs}
         r = await rig.api("GET", f"/video/recordings/{rid}/verify", "dan")
         assert r.status_code == 200 and r.json()["ok"] and r.json()["segments_checked"] == len(segs), r.text
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "SKYWARDEN_DATABASE_URL": f"sqlite:///{tmp_path / 'skywarden.db'}", "SKYWARDEN_VIDEO_STORAGE_DIR": str(storage)}
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "SKYWARDEN_DATABASE_URL": f"sqlite:///{tmp_path / 'skywarden.db'}",
+            "SKYWARDEN_VIDEO_STORAGE_DIR": str(storage),
+        }
         cli = [sys.executable, "-m", "api.cli", "evidence", "verify", "--recording", str(rid)]
         ok = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=60)
         assert ok.returncode == 0 and "OK: untouched" in ok.stdout, ok.stdout + ok.stderr
@@ -77,19 +87,28 @@ async def test_recording_segments_verify_tamper_export_and_cli(tmp_path) -> None
         assert (await rig.api("POST", f"/video/recordings/{rid}/stop", "olga")).status_code == 403
 
 
-async def test_dispatch_records_points_the_gimbal_and_stops_at_close_then_export_and_retention(tmp_path) -> None:
+async def test_dispatch_records_points_the_gimbal_and_stops_at_close_then_export_and_retention(
+    tmp_path,
+) -> None:
     async with video_rig(tmp_path) as rig:
         vid = rig.vehicle_ids[0]
         cam = rig.fleet.vehicles[0].camera
         hub = rig.runtime.hub
         r = await rig.api(
-            "POST", "/incidents", "dan", {"lat": 39.8215, "lon": 109.9812, "kind": "burglary", "auto_dispatch": False}
+            "POST",
+            "/incidents",
+            "dan",
+            {"lat": 39.8215, "lon": 109.9812, "kind": "burglary", "auto_dispatch": False},
         )
         assert r.status_code == 201, r.text
         iid = r.json()["id"]
         # what dispatch emits; video reacts to the hub's events only
         hub.emit(Event(kind="incident.assigned", vehicle_id=vid, data={"incident_id": iid}))
-        await until(lambda: (s := rig.video.status(vid).recording) and s.incident_id == iid, timeout_s=15, what="auto recording")
+        await until(
+            lambda: (s := rig.video.status(vid).recording) and s.incident_id == iid,
+            timeout_s=15,
+            what="auto recording",
+        )
         hub.emit(Event(kind="incident.on_scene", vehicle_id=vid, data={"incident_id": iid}))
         await until(lambda: cam.roi is not None, timeout_s=15, what="the gimbal on the incident")
         assert cam.roi[:2] == pytest.approx((39.8215, 109.9812)) and cam.roi[2] == pytest.approx(1320.0)
@@ -97,8 +116,12 @@ async def test_dispatch_records_points_the_gimbal_and_stops_at_close_then_export
             actions = [e.action for e in session.exec(select(AuditEntry).order_by(AuditEntry.seq))]
         assert "video.record.start" in actions and "camera.point_at" in actions
         await until(lambda: rig.video.status(vid).recording.segment_count >= 2, timeout_s=30, what="segments")
-        hub.emit(Event(kind="incident.closed", vehicle_id=vid, data={"incident_id": iid, "reason": "resolved"}))
-        await until(lambda: rig.video.status(vid).recording is None, timeout_s=20, what="the recording to stop")
+        hub.emit(
+            Event(kind="incident.closed", vehicle_id=vid, data={"incident_id": iid, "reason": "resolved"})
+        )
+        await until(
+            lambda: rig.video.status(vid).recording is None, timeout_s=20, what="the recording to stop"
+        )
         r = await rig.api("GET", f"/video/incidents/{iid}/export", "dan")
         assert r.status_code == 200 and r.headers["content-type"] == "application/zip", r.text
         with zipfile.ZipFile(io.BytesIO(r.content)) as zf:

@@ -27,7 +27,9 @@ async def test_discovery_watch_one_ingest_and_stop_when_unwatched(tmp_path) -> N
         assert cam.server.playing == 0 and not cam.source.running  # nothing streams while nobody watches
         async with signaling(rig.ws_url("dan")) as sig:
             viewers = [await sig.watch(vid) for _ in range(3)]
-            await until(lambda: all(v.frames >= 15 for v in viewers), timeout_s=30, what="frames at every viewer")
+            await until(
+                lambda: all(v.frames >= 15 for v in viewers), timeout_s=30, what="frames at every viewer"
+            )
             assert all((v.width, v.height) == (480, 270) for v in viewers)
             # three viewers, one ingest, one RTSP session at the camera
             assert rig.video.ingest_count(vid) == 1 and cam.server.playing == 1
