@@ -8,6 +8,7 @@ import { mountMissions } from "./views/missions.js";
 import { mountDispatch } from "./views/dispatch.js";
 import { mountAirspace, selectZone } from "./views/airspace.js";
 import { mountFeed, mountAudit } from "./views/feed.js";
+import { mountVideo } from "./views/video.js";
 import { cancel as cancelDrawing, isDrawing } from "./draw.js";
 
 const $ = (sel) => document.querySelector(sel);
@@ -143,6 +144,7 @@ async function start() {
   mountAirspace($('[data-view="airspace"]'));
   mountFeed($('[data-view="feed"]'));
   mountAudit($('[data-view="audit"]'));
+  mountVideo($('[data-view="video"]'), $(".map-wrap"));
   emit("vehicles");
   emit("incidents");
 
