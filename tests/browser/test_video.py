@@ -20,7 +20,8 @@ READ_FRAME = """async (sel) => {
   const c = document.createElement("canvas"); c.width = w; c.height = h;
   const g = c.getContext("2d"); g.drawImage(v, 0, 0);
   const now = Date.now();
-  const cell = Math.max(4, Math.floor(w / 54)), x0 = 2 * cell, y0 = h - 2 * cell, q = Math.max(1, Math.floor(cell / 4));
+  const cell = Math.max(4, Math.floor(w / 54)), x0 = 2 * cell, y0 = h - 2 * cell;
+  const q = Math.max(1, Math.floor(cell / 4));
   const px = g.getImageData(0, y0, w, cell).data;
   const bits = [];
   for (let i = 0; i < 50; i++) {

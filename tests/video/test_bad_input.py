@@ -1,5 +1,5 @@
-"""No video, said clearly and quickly: no camera, an unreachable or silent stream URI, a codec the relay cannot
-pass, a viewer that stalls; telemetry and commands carry on meanwhile."""
+"""No video, said clearly and quickly: no camera, an unreachable or silent stream URI, a codec the relay
+cannot pass, a viewer that stalls; telemetry and commands carry on meanwhile."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """Recording as evidence: hashed segments chained into the audit log, verify (API and CLI), tamper, export,
-retention; and recording that follows dispatch (started on assignment, gimbal on the scene, stopped at close)."""
+retention; recording that follows dispatch (started on assignment, gimbal on the scene, stopped at close)."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -69,7 +70,7 @@ async def test_recording_segments_verify_tamper_export_and_cli(tmp_path) -> None
             "SKYWARDEN_VIDEO_STORAGE_DIR": str(storage),
         }
         cli = [sys.executable, "-m", "api.cli", "evidence", "verify", "--recording", str(rid)]
-        ok = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=60)
+        ok = await asyncio.to_thread(subprocess.run, cli, env=env, capture_output=True, text=True, timeout=60)
         assert ok.returncode == 0 and "OK: untouched" in ok.stdout, ok.stdout + ok.stderr
         # one flipped byte in the middle segment, one deleted file: both named
         victim = storage / segs[1]["file"]
@@ -80,7 +81,9 @@ async def test_recording_segments_verify_tamper_export_and_cli(tmp_path) -> None
         report = (await rig.api("GET", f"/video/recordings/{rid}/verify", "dan")).json()
         kinds = {(p["seq"], p["kind"]) for p in report["problems"]}
         assert not report["ok"] and (2, "altered") in kinds and (3, "missing_file") in kinds, report
-        bad = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=60)
+        bad = await asyncio.to_thread(
+            subprocess.run, cli, env=env, capture_output=True, text=True, timeout=60
+        )
         assert bad.returncode == 1 and "altered" in bad.stdout and "missing" in bad.stdout, bad.stdout
         # observers may read the list but not verify or stop
         assert (await rig.api("GET", f"/video/recordings/{rid}/verify", "olga")).status_code == 403

@@ -57,10 +57,9 @@ async def test_observers_watch_only_when_allowed(tmp_path) -> None:
 
 
 async def test_observers_may_watch_where_the_deployment_allows(tmp_path) -> None:
-    async with video_rig(tmp_path, video_observers_allowed=True) as rig:
-        async with signaling(rig.ws_url("olga")) as sig:
-            viewer = await sig.watch(rig.vehicle_ids[0])
-            await until(lambda: viewer.frames >= 5, timeout_s=20, what="frames for the observer")
+    async with video_rig(tmp_path, video_observers_allowed=True) as rig, signaling(rig.ws_url("olga")) as sig:
+        viewer = await sig.watch(rig.vehicle_ids[0])
+        await until(lambda: viewer.frames >= 5, timeout_s=20, what="frames for the observer")
 
 
 async def test_bad_tokens_are_refused(tmp_path) -> None:
