@@ -232,7 +232,7 @@ class _viewers:
                 ctx = signaling(self.ws_url)
                 sig: Signaling = await ctx.__aenter__()
                 self._stack.append(ctx)
-                viewers.append(await sig.watch(vid))
+                viewers.append(await sig.watch(vid, stamp_every=3))
         return viewers
 
     async def __aexit__(self, *exc: object) -> None:
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--viewers", type=int, default=5, help="viewers per stream")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--size", default="640x360", help="camera WIDTHxHEIGHT")
+    parser.add_argument("--size", default="480x270", help="camera WIDTHxHEIGHT")
     parser.add_argument("--fps", type=float, default=15.0, help="camera frames per second")
     parser.add_argument("--speed", type=float, default=10.0, help="sim speed factor (take-offs and landings)")
     parser.add_argument("--segment-s", type=float, default=2.0)

@@ -215,7 +215,13 @@ class Signaling:
                     self.closed[msg["id"]] = msg["reason"]
 
     async def watch(
-        self, vehicle_id: int, *, decode: bool = True, connect: bool = True, timeout_s: float = 20.0
+        self,
+        vehicle_id: int,
+        *,
+        decode: bool = True,
+        connect: bool = True,
+        stamp_every: int = 1,
+        timeout_s: float = 20.0,
     ) -> Viewer:
         """Offer, get the answer, and consume the track; AssertionError with the reason if refused."""
         self._n += 1
@@ -242,7 +248,7 @@ class Signaling:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=msg["sdp"], type="answer"))
         track = await asyncio.wait_for(got_track, timeout_s)
         viewer.task = asyncio.create_task(
-            _consume(viewer, track, decode=decode), name=f"test:viewer:{client_id}"
+            _consume(viewer, track, decode=decode, stamp_every=stamp_every), name=f"test:viewer:{client_id}"
         )
         return viewer
 
@@ -256,7 +262,7 @@ class Refused(Exception):
     """The service answered a watch with no video; ``str`` is its reason."""
 
 
-async def _consume(viewer: Viewer, track: Any, *, decode: bool) -> None:
+async def _consume(viewer: Viewer, track: Any, *, decode: bool, stamp_every: int) -> None:
     with contextlib.suppress(Exception):
         while True:
             frame = await track.recv()
@@ -264,7 +270,7 @@ async def _consume(viewer: Viewer, track: Any, *, decode: bool) -> None:
             viewer.frames += 1
             viewer.width, viewer.height = frame.width, frame.height
             viewer.arrivals.append(time.monotonic())
-            if decode:
+            if decode and viewer.frames % stamp_every == 0:
                 luma = frame.to_ndarray(format="gray")
                 ms = time_stamp.read(luma, now_ms=int(now * 1000))
                 if ms is not None:
