@@ -1,11 +1,11 @@
 """Live video benchmark: ``python -m bench.video --streams S --viewers V --seconds T --json PATH``.
 
-Three processes: S simulated drones with cameras (``python -m sim --camera``), the service (``skywarden serve``
-on a temp SQLite with the drones registered, recording every stream as evidence), and this one with S x V
-WebRTC viewers (aiortc, one signaling websocket each) that decode every frame and read its burned-in time
-stamp. Glass-to-glass latency = the viewer's clock at decode minus the frame's capture time in the stamp.
-During the window, drones take off and land by REST commands to time the take-off acknowledgement with the
-streams running. CPU and RSS are the service process's only. Prints a table, writes JSON.
+Three processes: S simulated drones with cameras (``python -m sim --camera``), the service (``skywarden
+serve`` on a temp SQLite, the drones registered, every stream recorded as evidence), and this one with S x V
+WebRTC viewers (aiortc, one signaling websocket each) that decode every frame and read the burned-in time
+stamp. Glass-to-glass latency = the viewer's clock at decode minus the capture time in the stamp. During
+the window drones take off and land by REST commands, timing the take-off acknowledgement with the streams
+running. CPU and RSS are the service process's only. Prints a table, writes JSON.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _pct(values: list[float], q: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def _prepare(
@@ -132,8 +132,9 @@ async def _run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     sim = service = None
     log = (workdir / "processes.log").open("wb")
     try:
-        sim = subprocess.Popen(sim_argv, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
-        service = subprocess.Popen(serve_argv, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+        popen = subprocess.Popen  # started once, before anything runs
+        sim = popen(sim_argv, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+        service = popen(serve_argv, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{http_port}"
         async with (
             httpx.AsyncClient(
@@ -262,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     result["goals_met"] = goals
     print(
-        f"video benchmark {args.streams} streams x {args.viewers} viewers, {args.size} @ {args.fps:g} fps, {args.seconds:g} s"
+        f"video benchmark {args.streams} streams x {args.viewers} viewers, "
+        f"{args.size} @ {args.fps:g} fps, {args.seconds:g} s"
     )
     print(f"{'glass-to-glass p50 / p95 ms':32} {result['latency_ms_p50']} / {result['latency_ms_p95']}")
     print(f"{'slowest viewer fps (goal)':32} {result['fps_min']} ({result['fps_goal']})")
