@@ -137,7 +137,6 @@ def write_camera_world(settings: Settings) -> str:
     """The registered zones and docks as the GeoJSON the sim cameras draw; the file's path."""
     import json
     import math
-    from pathlib import Path
 
     from mission import scenario
     from mission.airspace import service as airspace
@@ -170,7 +169,8 @@ def write_camera_world(settings: Settings) -> str:
     for dock in scenario.DOCKS:
         geometry = {"type": "Point", "coordinates": [dock.lon, dock.lat]}
         features.append({"type": "Feature", "properties": {"name": dock.name}, "geometry": geometry})
-    path = Path("skywarden-camera-world.geojson").resolve()
+    path = settings.video_storage_dir.resolve() / "camera-world.geojson"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
     return str(path)
 
