@@ -52,12 +52,14 @@ ROUTERS: tuple[str, ...] = (
     "api.routes.security_events",
     "api.routes.payload",
     "api.routes.flights",
+    "api.routes.video",
+    "api.routes.video_ws",
     "api.ws",
     "api.routes.panel",
 )
 
 # Routers whose routes are not plain HTTP API routes (the websocket authenticates with its own handshake).
-UNGUARDED = frozenset({"api.ws", "api.routes.panel"})
+UNGUARDED = frozenset({"api.ws", "api.routes.video_ws", "api.routes.panel"})
 
 
 class Health(BaseModel):

@@ -25,6 +25,8 @@ user_app = typer.Typer(help="panel users", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(user_app, name="user")
+evidence_app = typer.Typer(help="video evidence", no_args_is_help=True)
+app.add_typer(evidence_app, name="evidence")
 
 DEMO_ADMIN = ("admin", "admin")
 
@@ -100,10 +102,14 @@ def seed_demo(settings: Settings, *, vehicles: int) -> None:
     )
 
 
-def sim_command(*, base_port: int, speed: float, homes: list[tuple[float, float, float]]) -> list[str]:
+def sim_command(
+    *, base_port: int, speed: float, homes: list[tuple[float, float, float]], camera_world: str | None = None
+) -> list[str]:
     """The argv starting one simulated vehicle per home (sysid i+1 at ``base_port + i``) as a subprocess."""
     argv = [sys.executable, "-m", "sim", "--count", str(len(homes)), "--base-port", str(base_port)]
     argv += ["--speed", f"{speed:g}"]
+    if camera_world is not None:  # each drone gets a camera drawing this world (sim/camera)
+        argv += ["--camera", "--camera-world", camera_world]
     for lat, lon, alt_m in homes:
         argv += ["--home", f"{lat},{lon},{alt_m}"]
     return argv
@@ -125,6 +131,48 @@ def sim_homes(settings: Settings, *, count: int) -> list[tuple[float, float, flo
         (v.home_lat, v.home_lon, v.home_alt_m) if v else (d.home_lat, d.home_lon, d.home_alt_m)
         for v, d in zip(rows, defaults, strict=True)
     ]
+
+
+def write_camera_world(settings: Settings) -> str:
+    """The registered zones and docks as the GeoJSON the sim cameras draw; the file's path."""
+    import json
+    import math
+
+    from mission import scenario
+    from mission.airspace import service as airspace
+
+    features = []
+    engine = make_engine(settings.database_url)
+    try:
+        with session_scope(engine) as session:
+            zones = airspace.list_zones(session=session, limit=1000, offset=0)[0]
+    finally:
+        engine.dispose()
+    for zone in zones:
+        shape = zone.shape
+        if shape.type == "Circle":
+            lon0, lat0 = shape.center
+            ring = [
+                [
+                    lon0
+                    + math.degrees(shape.radius_m * math.sin(a) / (6378137 * math.cos(math.radians(lat0)))),
+                    lat0 + math.degrees(shape.radius_m * math.cos(a) / 6378137),
+                ]
+                for a in (2 * math.pi * k / 48 for k in range(49))
+            ]
+        else:
+            ring = [list(p) for p in shape.coordinates[0]]
+        props = {"name": zone.name, "kind": zone.kind}
+        features.append(
+            {"type": "Feature", "properties": props, "geometry": {"type": "Polygon", "coordinates": [ring]}}
+        )
+    for dock in scenario.DOCKS:
+        geometry = {"type": "Point", "coordinates": [dock.lon, dock.lat]}
+        features.append({"type": "Feature", "properties": {"name": dock.name}, "geometry": geometry})
+    path = settings.video_storage_dir.resolve() / "camera-world.geojson"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return str(path)
 
 
 @app.command()
@@ -155,6 +203,7 @@ def serve(
                 base_port=settings.sim_base_port,
                 speed=settings.sim_speed,
                 homes=sim_homes(settings, count=sim),
+                camera_world=write_camera_world(settings) if settings.video_enabled else None,
             )
             typer.echo(f"starting {sim} simulated drones at their docks: {' '.join(argv[1:])}", err=True)
             children.start(argv)
@@ -256,6 +305,41 @@ def user_password(
     finally:
         engine.dispose()
     typer.echo(f"password of {username} changed")
+
+
+@evidence_app.command("verify")
+def evidence_verify(
+    recording: Annotated[list[int] | None, typer.Option(help="recording id (repeatable)")] = None,
+    incident: Annotated[int | None, typer.Option(help="every recording of this incident")] = None,
+) -> None:
+    """Prove video recordings untouched: each segment's SHA-256 against the audit log and both hash chains."""
+    from sqlmodel import Session, col, select
+
+    from mission.video import evidence
+    from mission.video.models import Recording
+
+    settings = Settings()
+    engine = make_engine(settings.database_url)
+    try:
+        with Session(engine) as session:
+            if incident is not None:
+                ids = [r.id for r in evidence.incident_recordings(session=session, incident_id=incident)]
+            elif recording:
+                ids = list(recording)
+            else:
+                ids = list(session.exec(select(Recording.id).order_by(col(Recording.id))).all())
+            report = evidence.verify(
+                session=session,
+                storage=settings.video_storage_dir.resolve(),
+                recording_ids=[i for i in ids if i],
+            )
+    finally:
+        engine.dispose()
+    for problem in report.problems:
+        typer.echo(f"PROBLEM {problem.kind}: {problem.message}")
+    verdict = "OK: untouched" if report.ok else f"FAILED: {len(report.problems)} problem(s)"
+    typer.echo(f"{verdict} ({report.recordings} recordings, {report.segments_checked} segments checked)")
+    raise typer.Exit(0 if report.ok else 1)
 
 
 if __name__ == "__main__":

@@ -138,6 +138,37 @@ class Settings(BaseSettings):
     admin_password: str | None = Field(default=None, description="password for the seeded admin user")
     docs_enabled: bool = False
 
+    # -- video --
+    video_enabled: bool = Field(
+        default=True, description="live video, evidence recording and camera commands"
+    )
+    video_storage_dir: Path = Field(
+        default=Path("video"), description="where recordings and snapshots are kept"
+    )
+    video_segment_s: float = Field(default=10.0, ge=1, le=600, description="length of one recording segment")
+    video_retention_days: float = Field(
+        default=30.0, gt=0, description="recordings are purged this long after they stop"
+    )
+    video_observers_allowed: bool = Field(default=False, description="observers may watch live video")
+    video_idle_stop_s: float = Field(
+        default=5.0, ge=0, le=600, description="stop a stream nobody uses after this"
+    )
+    video_open_timeout_s: float = Field(
+        default=6.0, gt=0, le=60, description="longest wait for a stream to start"
+    )
+    video_read_timeout_s: float = Field(
+        default=4.0, gt=0, le=60, description="no packet for this long = stalled"
+    )
+    video_rtsp_transport: Literal["tcp", "udp"] = "tcp"
+    video_max_viewers: int = Field(default=32, ge=1, le=500, description="viewers per stream")
+    video_viewer_stall_s: float = Field(
+        default=5.0, gt=0, le=120, description="drop a viewer stuck this long"
+    )
+    video_auto_record: bool = Field(default=True, description="record a drone's video from its dispatch on")
+    video_gimbal_on_scene: bool = Field(
+        default=True, description="point the gimbal at the incident on arrival"
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_backend(cls, url: str) -> str:

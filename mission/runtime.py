@@ -25,6 +25,8 @@ from mission.missions.supervisor import MissionSupervisor, SupervisorConfig
 from mission.patrols.scheduler import PatrolScheduler
 from mission.safety.gate import GateConfig
 from mission.telemetry.hub import TelemetryHub
+from mission.video.config import VideoConfig
+from mission.video.service import VideoService
 
 
 class Runtime:
@@ -45,6 +47,7 @@ class Runtime:
         self.dispatch: DispatchComponents
         self.dispatcher: Dispatcher
         self.scheduler: PatrolScheduler
+        self.video: VideoService | None = None
 
     async def __aenter__(self) -> Runtime:
         settings = self.settings
@@ -88,6 +91,19 @@ class Runtime:
                 )
             )
             self.dispatcher, self.scheduler = self.dispatch.dispatcher, self.dispatch.scheduler
+            # -- video (mission/video): live streams, evidence recordings, camera commands --
+            video = VideoConfig.from_settings(self.settings)
+            if video.enabled:
+                self.video = await self._stack.enter_async_context(
+                    VideoService(
+                        engine=self.engine,
+                        fleet=self.fleet,
+                        hub=self.hub,
+                        commander=self.commander,
+                        config=video,
+                    )
+                )
+            # -- end video --
         except BaseException:
             await self._stack.aclose()
             raise

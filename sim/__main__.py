@@ -1,4 +1,4 @@
-"""`python -m sim --count N --base-port 14540 --speed K --home LAT,LON[,ALT]`: run until SIGINT/SIGTERM."""
+"""`python -m sim --count N --base-port P --speed K --home LAT,LON[,ALT] [--camera]`: run until stopped."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import asyncio
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from sim.camera import CameraConfig, load_world
 from sim.config import SimConfig
 from sim.fleet import SimFleet
 
@@ -44,7 +46,51 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1", help="where the vehicles send MAVLink")
     parser.add_argument("--seed", type=int, default=None, help="random seed for packet loss")
+    cam = parser.add_argument_group(
+        "camera", "a MAVLink camera + gimbal per vehicle, streaming RTSP (sim/camera)"
+    )
+    cam.add_argument("--camera", action="store_true", help="give every vehicle a camera")
+    cam.add_argument(
+        "--camera-size", type=parse_size, default=(640, 360), help="WIDTHxHEIGHT (default 640x360)"
+    )
+    cam.add_argument("--camera-fps", type=float, default=15.0, help="frames per second (default 15)")
+    cam.add_argument("--camera-codec", choices=("h264", "h265"), default="h264")
+    cam.add_argument("--camera-bitrate", type=int, default=800_000, help="bits per second (default 800000)")
+    cam.add_argument(
+        "--camera-host", default="127.0.0.1", help="address the RTSP servers listen on and announce"
+    )
+    cam.add_argument(
+        "--camera-port-base", type=int, default=None, help="vehicle i serves RTSP on BASE+i (default: any)"
+    )
+    cam.add_argument(
+        "--camera-world", type=Path, default=None, help="GeoJSON of zones, roads and markers to draw"
+    )
     return parser
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'WIDTHxHEIGHT' to a tuple."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--camera-size must be WIDTHxHEIGHT, got {text!r}") from None
+    return width, height
+
+
+def camera_config(args: argparse.Namespace) -> CameraConfig | None:
+    """The camera of every vehicle from the CLI flags, or None without --camera."""
+    if not args.camera:
+        return None
+    return CameraConfig(
+        width=args.camera_size[0],
+        height=args.camera_size[1],
+        fps=args.camera_fps,
+        codec=args.camera_codec,
+        bitrate_bps=args.camera_bitrate,
+        rtsp_host=args.camera_host,
+        rtsp_port_base=args.camera_port_base,
+        world=load_world(args.camera_world) if args.camera_world else None,
+    )
 
 
 async def run_fleet(
@@ -76,7 +122,8 @@ async def run_fleet(
                 at = homes[i] if homes else home
                 print(
                     f"sim vehicle sysid={v.sysid} udp {host}:{v.port} from local port {v.local_port} "
-                    f"home={at[0]:.7f},{at[1]:.7f},{at[2]:.1f} speed={speed:g}",
+                    f"home={at[0]:.7f},{at[1]:.7f},{at[2]:.1f} speed={speed:g}"
+                    + (f" camera={v.camera.url}" if v.camera is not None else ""),
                     flush=True,
                 )
             await stop.wait()
@@ -93,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(given) not in (1, args.count):
         parser.error(f"--home given {len(given)} times for {args.count} vehicles: once, or once per vehicle")
     try:
-        config = SimConfig(random_seed=args.seed)
+        config = SimConfig(random_seed=args.seed, camera=camera_config(args))
         asyncio.run(
             run_fleet(
                 count=args.count,

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from sim.camera.config import CameraConfig
+
 # Wall-clock stream rates (Hz) a vehicle sends unasked; SET_MESSAGE_INTERVAL overrides them per vehicle.
 # Streams due in the same tick go out in this order. SYSTEM_TIME (time_unix_usec = the wall clock at
 # sending) follows GLOBAL_POSITION_INT at the same rate, so a ground station can date each position with
@@ -63,6 +65,8 @@ class SimConfig:
     # fixed local port for vehicle i is local_port_base + i (PX4 uses 14580+i); None = ephemeral
     local_port_base: int | None = None
     random_seed: int | None = None
+    # a MAVLink camera + gimbal streaming RTSP on every vehicle (sim/camera); None = no camera
+    camera: CameraConfig | None = None
 
     def __post_init__(self) -> None:
         if self.tick_hz <= 0:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TypeVar
 
+from sim.camera.component import attach_cameras
 from sim.config import SimConfig
 from sim.vehicle import SimVehicle, _Endpoint
 
@@ -117,6 +118,7 @@ class SimFleet:
                         exc.errno, f"vehicle sysid {vehicle.sysid}: cannot bind UDP {where}: {exc}"
                     ) from exc
                 vehicle.attach(transport)
+            await attach_cameras(self.vehicles, self.config.camera)
         except BaseException:
             await self.close()
             raise

@@ -10,7 +10,7 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymavlink.dialects.v20 import common as mavlink
 
@@ -41,6 +41,9 @@ from sim.mission import (
 )
 from sim.params import ParamStore, decode_param_value, encode_param_value
 from sim.state import MODE_BY_MAIN_SUB, PayloadEvent, VehicleState, px4_custom_mode
+
+if TYPE_CHECKING:
+    from sim.camera.component import SimCamera
 
 _log = logging.getLogger("sim")
 _FORCE_MAGIC = 21196
@@ -191,6 +194,7 @@ class SimVehicle:
         self._last_upload: tuple[int, int, tuple[int, int], int] | None = None
         self._refuse_mission_start_until = 0.0
         self._recent_once: dict[tuple[Any, ...], tuple[float, Outcome]] = {}
+        self.camera: SimCamera | None = None  # set by sim.camera.attach_cameras when the fleet has cameras
         self._global_position_msg = self._mav.global_position_int_encode(0, 0, 0, 0, 0, 0, 0, 0, 0)
         self._attitude_msg = self._mav.attitude_encode(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
         self._stream_senders: dict[str, Callable[[], None]] = {
@@ -295,6 +299,8 @@ class SimVehicle:
 
     async def close(self) -> None:
         """Cancel background work and close the socket."""
+        if self.camera is not None:
+            await self.camera.close()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -377,6 +383,8 @@ class SimVehicle:
             self._send_home_position()
         if self._upload is not None:
             self._upload_housekeeping(now)
+        if self.camera is not None:
+            self.camera.tick(now)
 
     # ------------------------------------------------------------------ I/O
     def _dropped(self) -> bool:
@@ -393,6 +401,11 @@ class SimVehicle:
             return
         self._transport.sendto(buf, self._gcs_addr)
 
+    def send_datagram(self, buf: bytes) -> None:
+        """Send packed MAVLink of another component of this vehicle (the camera) over its link."""
+        if self._transport is not None and not self._dropped():
+            self._transport.sendto(buf, self._gcs_addr)
+
     def _on_datagram(self, data: bytes, addr: tuple[Any, int]) -> None:
         if self._dropped():
             return
@@ -404,6 +417,8 @@ class SimVehicle:
         if not msgs:
             return
         for msg in msgs:
+            if self.camera is not None and self.camera.handle(msg):
+                continue
             handler = self._handlers.get(msg.get_type())
             if handler is None:
                 continue

@@ -27,6 +27,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "mission.payload.models",
     "mission.security_events.models",
     "mission.flights.models",
+    "mission.video.models",
 )
 
 

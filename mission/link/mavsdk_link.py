@@ -36,6 +36,7 @@ from mavsdk.system import System
 from flightplans.items import FenceCircle, FencePolygon, MissionItem
 from flightplans.items import Geofence as DomainGeofence
 from mission.errors import LinkError
+from mission.link.camera import MavsdkCamera
 from mission.link.mission_items import (
     LinkMissionItem,
     MavlinkItem,
@@ -122,6 +123,7 @@ class MavsdkVehicleLink:
         self._action: Action | None = None
         self._mission_raw: MissionRaw | None = None
         self._geofence: Geofence | None = None
+        self._camera: MavsdkCamera | None = None  # made on first use of ``camera``
         self._inflight: set[concurrent.futures.Future[Any]] = set()
         self._subscribers: set[_Subscriber] = set()
         self._closed = False
@@ -444,6 +446,14 @@ class MavsdkVehicleLink:
             retry_on=_RETRY_TRANSFER,
         )
 
+    @property
+    def camera(self) -> MavsdkCamera:
+        """The vehicle's camera and gimbal (MAVSDK camera and gimbal plugins), made on first use."""
+        if self._camera is None:
+            system = self._require(self._system, "camera")
+            self._camera = MavsdkCamera(system=system, vehicle_id=self._sysid, run=self._command)
+        return self._camera
+
     # ---- manager side -------------------------------------------------------------------------
 
     @property
@@ -542,6 +552,9 @@ class MavsdkVehicleLink:
             sub.event.set()
         if self._inflight:
             await asyncio.wait([asyncio.wrap_future(f) for f in self._inflight], timeout=15.0)
+        if self._camera is not None:
+            self._camera.close()
+            self._camera = None
         plugins = (self._mission_raw, self._geofence, self._action, self._telemetry)
         self._mission_raw = self._geofence = self._action = self._telemetry = None
         for plugin in plugins:

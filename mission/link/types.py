@@ -119,3 +119,76 @@ class VehicleLink(Protocol):
     def snapshots(self) -> AsyncIterator[TelemetrySnapshot]:
         """Throttled snapshots (at the configured rate) until the link is closed."""
         ...
+
+
+# ---- camera and gimbal (mission/link/camera.py) ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CameraInfo:
+    """A camera the vehicle announced (CAMERA_INFORMATION)."""
+
+    component_id: int
+    vendor: str
+    model: str
+    width_px: int
+    height_px: int
+
+
+@dataclass(frozen=True, slots=True)
+class VideoStreamInfo:
+    """A video stream the camera announced (VIDEO_STREAM_INFORMATION)."""
+
+    component_id: int
+    stream_id: int
+    uri: str
+    encoding: str  # "h264", "h265" or "unknown"
+    stream_type: str  # "rtsp", "rtp_udp", "tcp_mpeg", "mpeg_ts"
+    width_px: int
+    height_px: int
+    fps: float
+    bitrate_bps: int
+    hfov_deg: int
+    running: bool
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class GimbalInfo:
+    """A gimbal behind a gimbal manager (gimbal protocol v2)."""
+
+    gimbal_id: int  # MAVSDK's 1-based id
+    vendor: str
+    model: str
+    manager_component_id: int
+    device_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStatus:
+    """What discovery knows of a vehicle's camera, stream and gimbal now (None = not announced)."""
+
+    camera: CameraInfo | None
+    stream: VideoStreamInfo | None
+    gimbal: GimbalInfo | None
+
+
+@runtime_checkable
+class CameraControl(Protocol):
+    """A vehicle's camera and gimbal; every command raises LinkError on failure."""
+
+    def status(self) -> CameraStatus: ...
+    async def request_stream_info(self, timeout_s: float = 3.0) -> VideoStreamInfo | None:
+        """Ask the camera for VIDEO_STREAM_INFORMATION now; the answer, or None if none came."""
+        ...
+
+    async def take_photo(self) -> None: ...
+    async def start_video(self) -> None: ...
+    async def stop_video(self) -> None: ...
+    async def point_at(self, lat: float, lon: float, alt_amsl_m: float) -> None:
+        """Region of interest: the gimbal tracks this location."""
+        ...
+
+    async def point_angles(self, pitch_deg: float, yaw_deg: float) -> None:
+        """Gimbal pitch (-90 = down) and yaw relative to the vehicle's nose."""
+        ...

@@ -9,6 +9,7 @@ import { mountDispatch } from "./views/dispatch.js";
 import { mountAirspace, selectZone } from "./views/airspace.js";
 import { mountFeed, mountAudit } from "./views/feed.js";
 import { mountUsers } from "./views/users.js";
+import { mountVideo } from "./views/video.js";
 import { cancel as cancelDrawing, isDrawing } from "./draw.js";
 
 const $ = (sel) => document.querySelector(sel);
@@ -142,6 +143,7 @@ async function start() {
   mountFeed($('[data-view="feed"]'));
   mountAudit($('[data-view="audit"]'));
   mountUsers($('[data-view="users"]'));
+  mountVideo($('[data-view="video"]'), $(".map-wrap"));
   emit("vehicles");
   emit("incidents");
 

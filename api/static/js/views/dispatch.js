@@ -82,6 +82,7 @@ async function create(button) {
 
 async function select(id) {
   selected = id;
+  emit("incident:selected", id);
   candidates = null;
   renderList();
   await loadDetail();

@@ -1,0 +1,14 @@
+"""Why there is no video, as one error the API maps to 409 with the reason."""
+
+from __future__ import annotations
+
+from mission.errors import VehicleUnavailable
+
+
+class VideoUnavailable(VehicleUnavailable):
+    """No video from this vehicle now; the message starts with "no video:" and says why."""
+
+    def __init__(self, reason: str, *, vehicle_id: int) -> None:
+        super().__init__(f"no video: {reason}")
+        self.reason = reason
+        self.vehicle_id = vehicle_id
