@@ -362,6 +362,71 @@ class _Connection:
             self.sub.configure(vehicles=request.vehicles, kinds=request.kinds, rate_hz=rate_hz)
 
 
+async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
+    await websocket.send_text(_error("unauthorized", reason))
+    await websocket.close(code=code, reason=reason[:120])
+
+
+async def _first_message_token(websocket: WebSocket) -> str | None:
+    """The token of the client's ``{"type":"auth"}`` message; None if it sends none in time."""
+    try:
+        async with asyncio.timeout(_auth_timeout_s(websocket)):
+            message = await websocket.receive()
+    except TimeoutError:
+        return None
+    raw = message.get("text") or (message.get("bytes") or b"").decode("utf-8", "replace")
+    try:
+        return AuthIn.model_validate_json(raw).token
+    except ValidationError:
+        return None
+
+
+async def authenticate_socket(
+    websocket: WebSocket, *, authenticate: Authenticate = app_state_authenticate
+) -> WsUser | None:
+    """Who an accepted websocket is, without a token in its URL: an Authorization header, the panel's session
+    cookie (same origin only) or a first ``{"type":"auth","token":...}`` message. On failure the socket is
+    told why and closed, and None is returned. Every websocket of the service authenticates through here."""
+    if "token" in websocket.query_params:
+        await _refuse(
+            websocket,
+            CLOSE_UNAUTHORIZED,
+            'a token in the URL is refused (URLs are logged); send {"type":"auth","token":"..."} '
+            "as the first message or an Authorization header",
+        )
+        return None
+    token = ""
+    auth = websocket.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        token = auth[7:].strip()
+    elif websocket.cookies.get(deps.SESSION_COOKIE):
+        if not _same_origin(websocket):
+            await _refuse(websocket, CLOSE_FORBIDDEN, "cross-origin websocket with the session cookie")
+            return None
+        token = websocket.cookies[deps.SESSION_COOKIE]
+    if not token:
+        token = await _first_message_token(websocket) or ""
+        if not token:
+            await _refuse(
+                websocket,
+                CLOSE_UNAUTHORIZED,
+                'missing token: send {"type":"auth","token":"..."} as the first message',
+            )
+            return None
+    user = await authenticate(websocket, token)
+    if user is None:
+        await _refuse(websocket, CLOSE_UNAUTHORIZED, "invalid, expired or revoked token")
+    return user
+
+
+def watch_socket(websocket: WebSocket, user: WsUser, end: EndSocket) -> Callable[[], None]:
+    """Have the socket guard close this socket when its token or user stops authenticating."""
+    guard = getattr(websocket.app.state, "socket_guard", None)
+    if isinstance(guard, SocketGuard) and user.token_id is not None:
+        return guard.watch(token_id=user.token_id, user_id=user.user_id, end=end)
+    return lambda: None
+
+
 def make_router(
     *,
     authenticate: Authenticate = app_state_authenticate,
@@ -373,55 +438,11 @@ def make_router(
     """A router with the ``/ws`` endpoint; the defaults find the hub and token check on ``app.state``."""
     router = APIRouter()
 
-    async def refuse(websocket: WebSocket, code: int, reason: str) -> None:
-        await websocket.send_text(_error("unauthorized", reason))
-        await websocket.close(code=code, reason=reason[:120])
-
-    async def first_message_token(websocket: WebSocket) -> str | None:
-        """The token of the client's ``{"type":"auth"}`` message; None if it sends none in time."""
-        try:
-            async with asyncio.timeout(_auth_timeout_s(websocket)):
-                message = await websocket.receive()
-        except TimeoutError:
-            return None
-        raw = message.get("text") or (message.get("bytes") or b"").decode("utf-8", "replace")
-        try:
-            return AuthIn.model_validate_json(raw).token
-        except ValidationError:
-            return None
-
     @router.websocket("/ws")
     async def telemetry_ws(websocket: WebSocket) -> None:
         await websocket.accept()
-        if "token" in websocket.query_params:
-            await refuse(
-                websocket,
-                CLOSE_UNAUTHORIZED,
-                'a token in the URL is refused (URLs are logged); send {"type":"auth","token":"..."} '
-                "as the first message or an Authorization header",
-            )
-            return
-        token = ""
-        auth = websocket.headers.get("authorization", "")
-        if auth.lower().startswith("bearer "):
-            token = auth[7:].strip()
-        elif websocket.cookies.get(deps.SESSION_COOKIE):
-            if not _same_origin(websocket):
-                await refuse(websocket, CLOSE_FORBIDDEN, "cross-origin websocket with the session cookie")
-                return
-            token = websocket.cookies[deps.SESSION_COOKIE]
-        if not token:
-            token = await first_message_token(websocket) or ""
-            if not token:
-                await refuse(
-                    websocket,
-                    CLOSE_UNAUTHORIZED,
-                    'missing token: send {"type":"auth","token":"..."} as the first message',
-                )
-                return
-        user = await authenticate(websocket, token)
+        user = await authenticate_socket(websocket, authenticate=authenticate)
         if user is None:
-            await refuse(websocket, CLOSE_UNAUTHORIZED, "invalid, expired or revoked token")
             return
         try:
             the_hub = hub(websocket)
@@ -432,10 +453,7 @@ def make_router(
             return
         sub = the_hub.subscribe(max_events=max_events, linger_s=linger_s, name=f"ws:{user.username}")
         conn = _Connection(websocket, sub, the_hub, send_timeout_s=send_timeout_s)
-        guard = getattr(websocket.app.state, "socket_guard", None)
-        unwatch: Callable[[], None] = lambda: None  # noqa: E731
-        if isinstance(guard, SocketGuard) and user.token_id is not None:
-            unwatch = guard.watch(token_id=user.token_id, user_id=user.user_id, end=conn.end)
+        unwatch = watch_socket(websocket, user, conn.end)
         try:
             await websocket.send_text(
                 to_json(

@@ -165,7 +165,7 @@ async def _run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 r = await api.post(f"/api/v1/video/vehicles/{vid}/recordings")
                 r.raise_for_status()
                 recordings.append(r.json()["id"])
-            ws_url = url.replace("http://", "ws://") + f"/ws/video?token={watcher}"
+            ws_url = (url.replace("http://", "ws://") + "/ws/video", watcher)
             async with _viewers(ws_url, vehicles, args.viewers) as viewers:
                 await asyncio.sleep(args.warmup_s)
                 start_mono, start_wall = time.monotonic(), time.time()
@@ -222,7 +222,7 @@ async def _run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 class _viewers:
     """S x V viewers, one signaling websocket each; closed (peer connections, sockets) on exit."""
 
-    def __init__(self, ws_url: str, vehicles: list[int], per_stream: int) -> None:
+    def __init__(self, ws_url: tuple[str, str], vehicles: list[int], per_stream: int) -> None:
         self.ws_url, self.vehicles, self.per_stream = ws_url, vehicles, per_stream
         self._stack: list[Any] = []
 

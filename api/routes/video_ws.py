@@ -1,4 +1,6 @@
-"""WebRTC signaling for live video: the websocket ``/ws/video?token=...``, checked like the telemetry one.
+"""WebRTC signaling for live video: the websocket ``/ws/video``, authenticated as the telemetry one is
+(``api.ws.authenticate_socket``: the panel's cookie, an Authorization header or a first auth message, never a
+token in the URL) and closed when its session ends.
 
 Client -> server: ``{"type":"watch","id":"tile-1","vehicle_id":3,"sdp":"<offer>"}`` (a receive-only video
 offer; H.264 must be among its codecs), ``{"type":"stop","id":"tile-1"}``.
@@ -22,7 +24,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.routes.video import _status_out
-from api.ws import CLOSE_TRY_LATER, CLOSE_UNAUTHORIZED, WsUser, app_state_authenticate
+from api.ws import CLOSE_TRY_LATER, CLOSE_UNAUTHORIZED, WsUser, authenticate_socket, watch_socket
 from mission.errors import SkywardenError
 from mission.video.service import VideoService
 
@@ -120,13 +122,9 @@ class _Session:
 
 @router.websocket("/ws/video")
 async def video_ws(websocket: WebSocket) -> None:
-    token = websocket.query_params.get("token") or ""
-    user = await app_state_authenticate(websocket, token) if token else None
     await websocket.accept()
+    user = await authenticate_socket(websocket)
     if user is None:
-        reason = "missing token" if not token else "invalid or expired token"
-        await websocket.send_text(json.dumps({"type": "error", "message": reason}))
-        await websocket.close(code=CLOSE_UNAUTHORIZED, reason=reason)
         return
     runtime = getattr(websocket.app.state, "runtime", None)
     video = getattr(runtime, "video", None)
@@ -135,6 +133,13 @@ async def video_ws(websocket: WebSocket) -> None:
         await websocket.close(code=CLOSE_TRY_LATER, reason="live video is not running")
         return
     session = _Session(websocket, video, user)
+
+    async def end(reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await session.send({"type": "session_ended", "message": reason})
+        await websocket.close(code=CLOSE_UNAUTHORIZED, reason="session ended")
+
+    unwatch = watch_socket(websocket, user, end)
     try:
         can_watch = True
         try:
@@ -166,5 +171,6 @@ async def video_ws(websocket: WebSocket) -> None:
     except (WebSocketDisconnect, TimeoutError, RuntimeError, OSError):
         pass
     finally:
+        unwatch()
         with contextlib.suppress(Exception):
             await session.close()

@@ -46,7 +46,7 @@ def test_vehicle_video_decodes_records_snapshots_and_points_the_gimbal(page_for,
     page.locator("[data-testid=vehicle-card][data-vehicle-id='1']").click()
     page.wait_for_selector("[data-testid=video-dock] [data-testid=video-status]:text('live')", timeout=30_000)
     video = "[data-testid=video-dock] video"
-    page.wait_for_function(f'document.querySelector("{video}").videoWidth > 0', timeout=20_000)
+    page.wait_for_function(f'() => document.querySelector("{video}").videoWidth > 0', timeout=20_000)
     frame = page.evaluate(READ_FRAME, video)
     assert (frame["w"], frame["h"]) == (640, 360), frame
     assert frame["q2"] > frame["q1"] + 5, frame  # decoding, not a frozen picture
@@ -67,7 +67,7 @@ def test_vehicle_video_decodes_records_snapshots_and_points_the_gimbal(page_for,
     box = page.locator("#map").bounding_box()
     page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.6)
     page.wait_for_selector("#toast:text('gimbal pointed at')", timeout=10_000)
-    status, audit = _api(service, "GET", "/audit?action=camera.point_at", "admin")
+    status, audit = _api(service, "GET", "/audit?action=cmd.camera", "admin")
     assert status == 200 and audit["total"] >= 1
 
 
@@ -87,7 +87,7 @@ def test_multiview_grid_shows_every_airborne_drone(page_for, service) -> None:  
     page.wait_for_selector("[data-testid=video-grid] .video-tile[data-vehicle-id='3']", timeout=30_000)
     for vid in (2, 3):
         sel = f"[data-testid=video-grid] video[data-vehicle-id='{vid}']"
-        page.wait_for_function(f'document.querySelector("{sel}").videoWidth > 0', timeout=30_000)
+        page.wait_for_function(f'() => document.querySelector("{sel}").videoWidth > 0', timeout=30_000)
         frame = page.evaluate(READ_FRAME, sel)
         assert frame["q2"] > frame["q1"] + 5 and frame["w"] == 640, frame
     assert (

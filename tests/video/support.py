@@ -97,8 +97,9 @@ class Rig:
         headers = {"Authorization": f"Bearer {self.tokens[user]}"}
         return await self.client.request(method, f"/api/v1{path}", json=body, headers=headers)
 
-    def ws_url(self, user: str) -> str:
-        return self.url.replace("http://", "ws://") + f"/ws/video?token={self.tokens[user]}"
+    def ws_url(self, user: str) -> tuple[str, str]:
+        """The signaling socket's URL and the token it authenticates with (in a header, never the URL)."""
+        return self.url.replace("http://", "ws://") + "/ws/video", self.tokens[user]
 
 
 @contextlib.asynccontextmanager
@@ -278,8 +279,11 @@ async def _consume(viewer: Viewer, track: Any, *, decode: bool, stamp_every: int
 
 
 @contextlib.asynccontextmanager
-async def signaling(url: str) -> AsyncIterator[Signaling]:
-    ws = await websockets.connect(url, max_size=2**22)
+async def signaling(where: tuple[str, str]) -> AsyncIterator[Signaling]:
+    url, token = where
+    ws = await websockets.connect(
+        url, max_size=2**22, additional_headers={"Authorization": f"Bearer {token}"}
+    )
     sig = Signaling(ws)
     viewers: list[Viewer] = []
     original = sig.watch

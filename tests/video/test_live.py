@@ -66,8 +66,8 @@ async def test_bad_tokens_are_refused(tmp_path) -> None:
     import websockets
 
     async with video_rig(tmp_path) as rig:
-        url = rig.url.replace("http://", "ws://") + "/ws/video?token=nope"
-        async with websockets.connect(url) as ws:
+        url = rig.url.replace("http://", "ws://") + "/ws/video"
+        async with websockets.connect(url, additional_headers={"Authorization": "Bearer nope"}) as ws:
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 while True:
                     await asyncio.wait_for(ws.recv(), 10)

@@ -2,7 +2,7 @@
 // or the selected incident's drone (dispatch view), a multiview grid of every airborne drone (Video tab),
 // recording indicator, snapshot, record, photo and gimbal point-on-map. DOM built with textContent only.
 import { state, on, roles } from "../state.js";
-import { auth, post } from "../api.js";
+import { post } from "../api.js";
 import { h, toast, act } from "../ui.js";
 import { pickPoint } from "../draw.js";
 
@@ -19,7 +19,7 @@ let selectedIncident = null;
 function connect() {
   if (ws && ws.readyState <= 1) return wsReady;
   const proto = location.protocol === "https:" ? "wss" : "ws";
-  ws = new WebSocket(`${proto}://${location.host}/ws/video?token=${encodeURIComponent(auth.token || "")}`);
+  ws = new WebSocket(`${proto}://${location.host}/ws/video`);  // the session cookie authenticates it
   wsReady = new Promise((resolve) => { ws.addEventListener("open", resolve, { once: true }); });
   ws.addEventListener("message", (ev) => {
     const msg = JSON.parse(ev.data);
@@ -158,7 +158,7 @@ function renderDockControls() {
 }
 
 async function openSnapshot(id) {
-  const res = await fetch(`/api/v1/video/snapshots/${id}.jpg`, { headers: { Authorization: `Bearer ${auth.token}` } });
+  const res = await fetch(`/api/v1/video/snapshots/${id}.jpg`, { credentials: "same-origin" });
   if (!res.ok) { toast(`snapshot ${id}: ${res.status}`, "bad"); return; }
   const url = URL.createObjectURL(await res.blob());
   window.open(url, "_blank", "noopener");
