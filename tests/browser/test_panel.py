@@ -6,6 +6,7 @@ import re
 import time
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 
@@ -104,9 +105,18 @@ def test_pilot_draws_a_sweep_launches_it_and_watches_it_complete(page_for, servi
     page.click("[data-testid=draw-plan]")
     assert page.locator("#draw-bar").is_visible()
     # About 190 x 150 m north-east of the dock (zoom 16: ~1.9 m per pixel at this latitude).
-    for dx, dy in offsets:
-        page.mouse.click(x + dx, y + dy)
-        page.wait_for_timeout(120)
+    for n, (dx, dy) in enumerate(offsets, start=1):
+        # Under load a click can land while the map is still busy: click again until the vertex is there.
+        for _ in range(4):
+            page.mouse.click(x + dx, y + dy)
+            try:
+                page.wait_for_function(
+                    f"() => document.querySelectorAll('.vertex-icon').length >= {n}", timeout=2_000
+                )
+                break
+            except PlaywrightTimeoutError:
+                continue
+        page.wait_for_timeout(150)  # apart from the next click: never a double-click
     page.wait_for_selector("#draw-finish:enabled", timeout=5_000)
     page.click("#draw-finish")
     page.wait_for_selector("[data-testid=plan-metrics]")

@@ -187,7 +187,7 @@ async def test_overflow_while_broker_is_away_is_counted(broker: PrivateMosquitto
     async with MqttBridge(config(broker, event_queue_max=5), hub, RecordingIncidents()) as bridge:
         await bridge.wait_connected()
         await asyncio.to_thread(broker.stop)
-        await until(lambda: not bridge.stats.connected)
+        await until(lambda: not bridge.stats.connected, timeout_s=20)  # the keepalive notices, under load too
         for i in range(20):
             hub.emit(Event(kind="vehicle.failsafe", data={"i": i}))
         await asyncio.to_thread(broker.start)

@@ -122,8 +122,8 @@ async def video_rig(
         "registry_poll_s": 0.5,
         "video_segment_s": 2.0,
         "video_idle_stop_s": 1.0,
-        "video_open_timeout_s": 5.0,
-        "video_read_timeout_s": 3.0,
+        "video_open_timeout_s": 12.0,  # an encoder starting on a loaded 2-core machine
+        "video_read_timeout_s": 6.0,
         "sim_speed": speed,
         **settings,
     }

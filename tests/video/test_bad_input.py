@@ -38,7 +38,8 @@ async def test_no_camera_announced(tmp_path) -> None:
 
 
 async def test_unreachable_and_silent_stream_uris(tmp_path) -> None:
-    async with video_rig(tmp_path, vehicles=2) as rig:
+    # A short open timeout: the silent stream's refusal is timed by it.
+    async with video_rig(tmp_path, vehicles=2, video_open_timeout_s=5.0) as rig:
         refused_cam, silent_cam = (v.camera for v in rig.fleet.vehicles)
         await refused_cam.server.close()  # announced, but nothing listens any more
         held: list[asyncio.StreamWriter] = []

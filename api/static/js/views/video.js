@@ -207,7 +207,11 @@ export function mountVideo(view, mapWrap) {
     }));
   };
   view.addEventListener("panel:show", () => { grid.hidden = false; syncGrid(); });
-  on("tab", () => {});
+  // The dock belongs to the fleet and dispatch views: it closes when another view is shown.
+  new MutationObserver(() => {
+    const tab = document.body.dataset.tab;
+    if (tab !== "fleet" && tab !== "dispatch") showDock(null);
+  }).observe(document.body, { attributes: true, attributeFilter: ["data-tab"] });
   const observer = new MutationObserver(() => {
     const shown = !view.hidden;
     grid.hidden = !shown;
