@@ -181,8 +181,36 @@ class _Tour:
         return cells, vars_, improved_any
 
 
+def turn_penalty(points: np.ndarray, outward: np.ndarray, *, turn_m: float, threshold_deg: float = 30.0):
+    """Extra cost of the turns a straight link between two points makes: ``turn_m`` per heading change.
+
+    A link leaves point i heading along ``outward[i]`` and arrives at point j heading against
+    ``outward[j]`` (a zero row: no heading, no turn there). The result is symmetric.
+    """
+    p = np.asarray(points, dtype=float)
+    o = np.asarray(outward, dtype=float)
+    leg = p[None, :, :] - p[:, None, :]
+    norm = np.hypot(leg[..., 0], leg[..., 1])
+    cos_t = np.cos(np.radians(threshold_deg))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        u = leg / norm[..., None]
+    short = norm < 1e-6
+    # leaving i: angle between outward[i] and the leg; arriving at j: between the leg and -outward[j]
+    a = np.einsum("ik,ijk->ij", o, u)
+    b = -np.einsum("jk,ijk->ij", o, u)
+    straight = -np.einsum("ik,jk->ij", o, o)  # no leg: the heading goes from outward[i] to -outward[j]
+    has_i = np.any(o != 0, axis=1)[:, None]
+    has_j = np.any(o != 0, axis=1)[None, :]
+    turns = np.where(short, (straight < cos_t) & has_i & has_j, ((a < cos_t) & has_i) + ((b < cos_t) & has_j))
+    return turn_m * turns.astype(float)
+
+
 def order_cells(
-    variants: Sequence[Sequence[Variant]], dist: np.ndarray, *, start: np.ndarray | None = None
+    variants: Sequence[Sequence[Variant]],
+    dist: np.ndarray,
+    *,
+    start: np.ndarray | None = None,
+    seed: Sequence[int] | None = None,
 ) -> list[tuple[int, int]]:
     """A short open tour over all cells: [(cell, variant), ...] in flying order.
 
@@ -208,6 +236,10 @@ def order_cells(
     else:
         firsts = [(c, 0) for c in sorted({0, n - 1, n // 2})]
     best = None
+    if seed is not None:
+        cells = np.asarray(seed, dtype=np.int64)
+        vars_ = tour.best_variants(cells)
+        best = (tour.cost(cells, vars_), cells, vars_)
     for first in firsts:
         cells, vars_ = tour.greedy((int(first[0]), int(first[1])))
         cost = tour.cost(cells, vars_)

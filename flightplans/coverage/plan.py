@@ -14,7 +14,7 @@ from shapely.ops import nearest_points
 
 from flightplans.coverage.decompose import decompose
 from flightplans.coverage.freespace import FreeSpace
-from flightplans.coverage.order import Variant, order_cells
+from flightplans.coverage.order import Variant, order_cells, turn_penalty
 from flightplans.coverage.robust import overlay, swept
 from flightplans.coverage.swaths import (
     Swath,
@@ -115,6 +115,26 @@ def candidate_angles(area: Polygon, *, limit: int = 6) -> list[float]:
                 exact[key] = (float(w), float(a) % 180.0)
     ranked = sorted(weights, key=weights.__getitem__, reverse=True)
     return [round(exact[key][1], 6) % 180.0 for key in ranked[:limit]]
+
+
+EXTRA_ANGLES = 12
+# Candidate routes within this factor of the fastest one are filled to the coverage target and compared.
+_FILL_WITHIN = 1.08
+_EXTRA_ROUTED = 3
+# Shares of the full reach towards slanted boundaries tried before filling (see Swath.ends).
+_REACHES = (0.0, 0.5, 1.0)
+
+
+def _spread_angles(main: list[float]) -> list[float]:
+    """Directions besides the edge ones: their perpendiculars and an even spread (a ring may sweep best
+    across its long axis)."""
+    extra = [(a + 90.0) % 180.0 for a in main[:2]]
+    extra += [180.0 * i / EXTRA_ANGLES for i in range(EXTRA_ANGLES)]
+    out: list[float] = []
+    for a in extra:
+        if all(min(abs(a - b) % 180.0, 180.0 - abs(a - b) % 180.0) > 2.0 for b in [*main, *out]):
+            out.append(a)
+    return out
 
 
 def _turns(xy: np.ndarray) -> int:
@@ -252,41 +272,41 @@ def _attach(cells: list[list[Swath]], patches: list[list[Swath]], *, swath_m: fl
     return cells, left
 
 
-def _route(layout: _Layout, fs: FreeSpace, start: tuple[float, float] | None) -> list[tuple[float, float]]:
-    """Order the cells and return the waypoints (original frame) with transits routed inside."""
+def _route(
+    layout: _Layout, fs: FreeSpace, start: tuple[float, float] | None, *, speed: float, turn_s: float
+) -> list[tuple[Swath, bool]]:
+    """The flying order: every swath and whether it is flown towards +x (rotated frame).
+
+    Cells are ordered first (each flown back and forth from one of its four corners); that tour seeds a
+    tour over single swaths, which may then leave a cell to finish it later, or fly a line past a hole.
+    Links between points cost their geodesic length plus ``turn_s`` of flying per turn they make.
+    """
     frame, cells = layout.frame, [*layout.cells, *layout.patches]
+    turn_m = turn_s * speed
     corners_rot = []
     variants: list[list[Variant]] = []
-    traversals: list[list[np.ndarray]] = []
     for ci, cell in enumerate(cells):
         b, t = cell[0], cell[-1]
         corners_rot += [(b.x0, b.y), (b.x1, b.y), (t.x0, t.y), (t.x1, t.y)]  # BL, BR, TL, TR
         odd = len(cell) % 2 == 1
-        vs, trs = [], []
-        for upward in (True, False):
-            for start_left in (True, False):
-                pts = np.asarray(traverse(cell, upward=upward, start_left=start_left))
-                length = float(np.hypot(*np.diff(pts, axis=0).T).sum()) if len(pts) > 1 else 0.0
-                entry = 4 * ci + (0 if upward else 2) + (0 if start_left else 1)
-                exit_right = start_left == odd
-                exit_ = 4 * ci + (2 if upward else 0) + (1 if exit_right else 0)
-                vs.append(Variant(entry, exit_, length))
-                trs.append(pts)
-        variants.append(vs)
-        traversals.append(trs)
+        inner = sum(s.x1 - s.x0 for s in cell) + sum(abs(q.y - p.y) for p, q in itertools.pairwise(cell))
+        inner += 2 * turn_m * (len(cell) - 1)
+        # entering at the bottom or top line, on its left or right end; the exit follows from the parity
+        variants.append(
+            [
+                Variant(
+                    4 * ci + (0 if up else 2) + (0 if left else 1),
+                    4 * ci + (2 if up else 0) + (1 if left == odd else 0),
+                    inner,
+                )
+                for up in (True, False)
+                for left in (True, False)
+            ]
+        )
     corners = frame.from_rot(np.asarray(corners_rot))
-    # single-row cells share corners: plan distances between distinct points only
-    uniq, inv = np.unique(np.round(corners, 6), axis=0, return_inverse=True)
-    inv = inv.ravel()
-    start_d = None
-    if start is not None and fs.region.covers(Point(start)):
-        d = fs.distance_matrix(np.concatenate([uniq, np.asarray([start], dtype=float)]), nearest=_NEAREST)
-        start_d, dist = d[-1, :-1][inv], d[:-1, :-1][np.ix_(inv, inv)]
-    else:
-        dist = fs.distance_matrix(uniq, nearest=_NEAREST)[np.ix_(inv, inv)]
-        if start is not None:
-            start_d = np.hypot(*(corners - np.asarray(start, dtype=float)).T)
-    route = order_cells(variants, dist, start=start_d)
+    dist, start_d = _distances(corners, fs, start)
+    out_x = np.tile([-1.0, 1.0, -1.0, 1.0], len(cells))
+    route = order_cells(variants, dist + turn_penalty(corners, _outward(frame, out_x), turn_m=turn_m), start=start_d)
     for (c1, v1), (c2, v2) in itertools.pairwise(route):
         if not np.isfinite(dist[variants[c1][v1].exit, variants[c2][v2].entry]):
             p = corners[variants[c2][v2].entry]
@@ -295,8 +315,49 @@ def _route(layout: _Layout, fs: FreeSpace, start: tuple[float, float] | None) ->
                 "crossing a no-fly zone (a passage is narrower than twice the clearance)",
                 where=(float(p[0]), float(p[1])),
             )
-    pts = np.concatenate([frame.from_rot(traversals[c][v]) for c, v in route])
-    return _connect(_dedupe(pts), fs)
+    swaths: list[Swath] = []
+    for c, v in route:
+        swaths += cells[c] if v < 2 else cells[c][::-1]
+    ends_rot = np.asarray([(x, s.y) for s in swaths for x in (s.x0, s.x1)])
+    ends = frame.from_rot(ends_rot)
+    sdist, s_start = _distances(ends, fs, start)
+    out_x = np.tile([-1.0, 1.0], len(swaths))
+    out_x[np.repeat([s.x1 - s.x0 < 1e-9 for s in swaths], 2)] = 0.0  # a point swath has no heading
+    spen = turn_penalty(ends, _outward(frame, out_x), turn_m=turn_m)
+    svars = [[Variant(2 * i, 2 * i + 1, s.x1 - s.x0), Variant(2 * i + 1, 2 * i, s.x1 - s.x0)] for i, s in enumerate(swaths)]
+    order = order_cells(svars, sdist + spen, start=s_start, seed=list(range(len(swaths))))
+    return [(swaths[i], v == 0) for i, v in order]
+
+
+def _distances(points: np.ndarray, fs: FreeSpace, start) -> tuple[np.ndarray, np.ndarray | None]:
+    """Geodesic distances between points, and from ``start`` to each (straight when it is outside)."""
+    # single-row cells share corners: plan distances between distinct points only
+    uniq, inv = np.unique(np.round(points, 6), axis=0, return_inverse=True)
+    inv = inv.ravel()
+    if start is not None and fs.region.covers(Point(start)):
+        d = fs.distance_matrix(np.concatenate([uniq, np.asarray([start], dtype=float)]), nearest=_NEAREST)
+        return d[:-1, :-1][np.ix_(inv, inv)], d[-1, :-1][inv]
+    dist = fs.distance_matrix(uniq, nearest=_NEAREST)[np.ix_(inv, inv)]
+    if start is None:
+        return dist, None
+    return dist, np.hypot(*(points - np.asarray(start, dtype=float)).T)
+
+
+def _waypoints(
+    frame: _Frame, order: list[tuple[Swath, bool]], fs: FreeSpace, *, reach: float = 1.0
+) -> list[tuple[float, float]]:
+    """Waypoints (original frame) flying the swaths in order, ends pushed out by ``reach``, transits inside."""
+    rot = []
+    for s, forward in order:
+        a, b = s.ends(reach)
+        rot += [(a, s.y), (b, s.y)] if forward else [(b, s.y), (a, s.y)]
+    return _connect(_dedupe(frame.from_rot(np.asarray(rot))), fs)
+
+
+def _outward(frame: _Frame, out_x: np.ndarray) -> np.ndarray:
+    """Unit directions (original frame) of +-x in the rotated frame, scaled by ``out_x`` (0: none)."""
+    t = math.radians(frame.angle_deg)
+    return np.column_stack([out_x * math.cos(t), out_x * math.sin(t)])
 
 
 def _connect(pts: np.ndarray, fs: FreeSpace) -> list[tuple[float, float]]:
@@ -493,6 +554,7 @@ def sweep(
     free = _free_region(area, knobs)
     fs = FreeSpace(free, clearance_m=c)
     angles = [float(angle_deg) % 180.0] if angle_deg is not None else candidate_angles(area)
+    extra = _spread_angles(angles) if angle_deg is None else []
     if angle_deg is None:
         # a bent or branching area may fly faster leg by leg, each at its own angle
         try:
@@ -505,7 +567,7 @@ def sweep(
         multi = None
     # the parts' plan already meets the target: the whole need not be filled once its route alone is slower
     beat_s = multi.flight_time_s if multi is not None and multi.coverage >= min_coverage else None
-    whole = _sweep_region(area, free, fs, knobs, angles, start, beat_s=beat_s)
+    whole = _sweep_region(area, free, fs, knobs, angles, start, beat_s=beat_s, extra_angles=extra)
     if whole is None:
         assert multi is not None
         return multi
@@ -590,6 +652,7 @@ def _sweep_region(
     start,
     *,
     beat_s: float | None = None,
+    extra_angles: list[float] | None = None,
 ) -> tuple[list[tuple[float, float]], _Layout, float] | None:
     """Waypoints sweeping one area at the best of ``angles``, its layout and the area left uncovered.
 
@@ -601,9 +664,11 @@ def _sweep_region(
     # Swaths end on a slightly smaller region than the one legs are checked against, so an end where a
     # line grazes the boundary at a shallow angle is still clearly inside.
     rings = _rings(free.buffer(-0.1 * c, **_MITRE))
-    rough = _rough_layouts(area, rings, k, angles)
+    rough = _rough_layouts(area, rings, k, angles)[: max(1, k.angle_candidates)]
+    if extra_angles:
+        rough += _rough_layouts(area, rings, k, extra_angles)[:_EXTRA_ROUTED]
     layouts = []
-    for r in rough[: max(1, k.angle_candidates)]:
+    for r in rough:
         if k.end_inset is None:
             n_swaths = sum(len(cell) for cell in r.cells)
             end = end_inset(swath_m=w, swaths=n_swaths, area_m2=area.area, min_coverage=k.min_coverage)
@@ -621,35 +686,47 @@ def _sweep_region(
                 turn_s=k.turn_s,
             )
         )
-    # patch the few most promising angles, then fly the best one or two of those for real
-    # Patches only add time, so a layout already 2 % slower than a patched one is never flown (see
-    # below) and is not patched either.
-    ranked: list[tuple[float, int, _Layout]] = []
-    for i in sorted(range(len(layouts)), key=lambda i: layouts[i].estimate_s):
-        lay = layouts[i]
-        if ranked and lay.estimate_s > 1.02 * min(est for est, _, _ in ranked):
-            continue
+    # The rough estimates rank angles poorly on rings and holed areas: each candidate is patched, routed
+    # and (when its route is close to the best) filled, and the fastest filled plan is flown.
+    routed = []
+    for lay in layouts:
         patches = _patches(area, lay, swath_m=w, clearance_m=c)
         cells, left = _attach(lay.cells, patches, swath_m=w)
-        extra = sum((s.x1 - s.x0 + 2 * w) / k.speed + 2 * k.turn_s for p in patches for s in p)
-        ranked.append((lay.estimate_s + extra, i, replace(lay, cells=cells, patches=tuple(left))))
-    patched = [(est, lay) for est, _, lay in sorted(ranked, key=lambda item: item[:2])]
+        lay = replace(lay, cells=cells, patches=tuple(left))
+        order = _route(lay, fs, start, speed=k.speed, turn_s=k.turn_s)
+        tries = {reach: _waypoints(lay.frame, order, fs, reach=reach) for reach in _REACHES}
+        # pulling ends in only shortens the path: the least reach gives a lower bound on the flight time
+        bound = _time_s(tries[_REACHES[0]], k)
+        routed.append((bound, lay, tries))
+    routed.sort(key=lambda item: item[0])
+    if beat_s is not None and routed[0][0] > beat_s:
+        return None
     best = None
-    for est, lay in patched[:2]:
-        if best is not None and est > 1.02 * patched[0][0]:
+    # 5 % of the allowed uncovered area is kept as a margin against rounding in the check itself
+    budget = 0.95 * (1.0 - k.min_coverage) * area.area
+    for bound, lay, tries in routed:
+        if best is not None and bound >= best[0]:
             break
-        wps = _route(lay, fs, start)
-        t = _metrics(area, np.asarray(wps), swath_m=w, speed=k.speed, turn_s=k.turn_s)[3]
-        if best is None or t < best[0]:
-            best = (t, lay, wps)
+        # ends pulled in from a slanted boundary leave small corners to the transits and the turns: the
+        # least reach that still meets the coverage target without any visit is flown
+        for reach, wps in tries.items():
+            missed = _uncovered(area, LineString(wps), w).area if len(wps) > 1 else math.inf
+            if missed <= budget:
+                filled, uncovered = wps, missed
+                break
+        else:
+            filled, uncovered = _fill_to_target(area, free, fs, tries[_REACHES[-1]], k)
+        t_filled = _time_s(filled, k)
+        if best is None or t_filled < best[0]:
+            best = (t_filled, filled, lay, uncovered)
     assert best is not None
-    _, lay, wps = best
-    if beat_s is not None:
-        t_flown = _metrics(area, _dedupe(np.asarray(wps)), swath_m=w, speed=k.speed, turn_s=k.turn_s)[3]
-        if t_flown > beat_s:
-            return None
-    wps, uncovered = _fill_to_target(area, free, fs, wps, k)
-    return wps, lay, uncovered
+    return best[1], best[2], best[3]
+
+
+def _time_s(wps: list[tuple[float, float]], k: _Knobs) -> float:
+    xy = _dedupe(np.asarray(wps))
+    length = float(np.hypot(*np.diff(xy, axis=0).T).sum()) if len(xy) > 1 else 0.0
+    return length / k.speed + _turns(xy) * k.turn_s
 
 
 def _fill_to_target(area, free, fs, wps, k: _Knobs):

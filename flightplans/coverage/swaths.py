@@ -24,6 +24,19 @@ class Swath:
     x1: float
     lo: float
     hi: float
+    # how far each end was pushed out to reach a slanted boundary (see band_reach); 0 for no reach
+    reach0: float = 0.0
+    reach1: float = 0.0
+
+    def ends(self, reach: float = 1.0) -> tuple[float, float]:
+        """(x0, x1) with the ends pushed out by ``reach`` (0..1) of their full reach.
+
+        >>> Swath(0, 0.0, 10.0, 90.0, 0.0, 100.0, reach0=4.0).ends(0.5)
+        (12.0, 90.0)
+        """
+        if reach >= 1.0:
+            return self.x0, self.x1
+        return self.x0 + (1.0 - reach) * self.reach0, self.x1 - (1.0 - reach) * self.reach1
 
 
 def line_positions(y_min: float, y_max: float, *, swath_m: float) -> np.ndarray:
@@ -103,6 +116,11 @@ def band_reach(
     return out
 
 
+def _shrunk(lo: float, hi: float, cut_lo: float, cut_hi: float) -> tuple[float, float]:
+    a, b = lo + cut_lo, hi - cut_hi
+    return (a, b) if a <= b else ((lo + hi) / 2.0,) * 2
+
+
 def build_swaths(
     intervals: list[list[tuple[float, float]]],
     ys: np.ndarray,
@@ -121,11 +139,10 @@ def build_swaths(
         line = []
         for q, (lo, hi) in enumerate(row):
             d_lo, d_hi = reach[k][q] if reach is not None else (0.0, 0.0)
-            a = lo + max(min_shrink_m, shrink_m - d_lo)
-            b = hi - max(min_shrink_m, shrink_m - d_hi)
-            if a > b:
-                a = b = (lo + hi) / 2.0
-            line.append(Swath(k, float(ys[k]), a, b, lo, hi))
+            a, b = _shrunk(lo, hi, max(min_shrink_m, shrink_m - d_lo), max(min_shrink_m, shrink_m - d_hi))
+            a_t, b_t = _shrunk(lo, hi, max(min_shrink_m, shrink_m), max(min_shrink_m, shrink_m))
+            # both (a, b) and (a_t, b_t) are valid swaths, so is every mix of them (Swath.ends)
+            line.append(Swath(k, float(ys[k]), a, b, lo, hi, reach0=a_t - a, reach1=b - b_t))
         out.append(line)
     return out
 
