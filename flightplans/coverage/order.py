@@ -237,6 +237,7 @@ def order_cells(
         firsts = [(c, 0) for c in sorted({0, n - 1, n // 2})]
     best = None
     if seed is not None:
+        # the seed competes with the greedy tours: each is improved and the shortest kept
         cells = np.asarray(seed, dtype=np.int64)
         vars_ = tour.best_variants(cells)
         best = (tour.cost(cells, vars_), cells, vars_)

@@ -121,6 +121,8 @@ EXTRA_ANGLES = 12
 # Candidate routes within this factor of the fastest one are filled to the coverage target and compared.
 _FILL_WITHIN = 1.08
 _EXTRA_ROUTED = 3
+# Routes (fastest first by their lower bound) brought to the coverage target; the fastest result is flown.
+_FINISHED = 5
 # Shares of the full reach towards slanted boundaries tried before filling (see Swath.ends).
 _REACHES = (0.0, 0.5, 1.0)
 
@@ -554,7 +556,8 @@ def sweep(
     free = _free_region(area, knobs)
     fs = FreeSpace(free, clearance_m=c)
     angles = [float(angle_deg) % 180.0] if angle_deg is not None else candidate_angles(area)
-    extra = _spread_angles(angles) if angle_deg is None else []
+    # around holes the best direction need not follow any edge (a ring is best swept across)
+    extra = _spread_angles(angles) if angle_deg is None and area.interiors else []
     if angle_deg is None:
         # a bent or branching area may fly faster leg by leg, each at its own angle
         try:
@@ -694,33 +697,40 @@ def _sweep_region(
         cells, left = _attach(lay.cells, patches, swath_m=w)
         lay = replace(lay, cells=cells, patches=tuple(left))
         order = _route(lay, fs, start, speed=k.speed, turn_s=k.turn_s)
-        tries = {reach: _waypoints(lay.frame, order, fs, reach=reach) for reach in _REACHES}
         # pulling ends in only shortens the path: the least reach gives a lower bound on the flight time
-        bound = _time_s(tries[_REACHES[0]], k)
-        routed.append((bound, lay, tries))
+        least = _waypoints(lay.frame, order, fs, reach=_REACHES[0])
+        routed.append((_time_s(least, k), lay, order, least))
     routed.sort(key=lambda item: item[0])
     if beat_s is not None and routed[0][0] > beat_s:
         return None
     best = None
     # 5 % of the allowed uncovered area is kept as a margin against rounding in the check itself
     budget = 0.95 * (1.0 - k.min_coverage) * area.area
-    for bound, lay, tries in routed:
+    for bound, lay, order, least in routed[:_FINISHED]:
         if best is not None and bound >= best[0]:
             break
         # ends pulled in from a slanted boundary leave small corners to the transits and the turns: the
         # least reach that still meets the coverage target without any visit is flown
-        for reach, wps in tries.items():
-            missed = _uncovered(area, LineString(wps), w).area if len(wps) > 1 else math.inf
+        wps = least
+        for reach in _REACHES:
+            if reach != _REACHES[0]:
+                wps = _waypoints(lay.frame, order, fs, reach=reach)
+            missed = _missed_m2(area, wps, w) if len(wps) > 1 else math.inf
             if missed <= budget:
                 filled, uncovered = wps, missed
                 break
         else:
-            filled, uncovered = _fill_to_target(area, free, fs, tries[_REACHES[-1]], k)
+            filled, uncovered = _fill_to_target(area, free, fs, wps, k)  # wps: full reach
         t_filled = _time_s(filled, k)
         if best is None or t_filled < best[0]:
             best = (t_filled, filled, lay, uncovered)
     assert best is not None
     return best[1], best[2], best[3]
+
+
+def _missed_m2(area: Polygon, wps: list[tuple[float, float]], swath_m: float) -> float:
+    """Area left uncovered, from a coarser buffer than the plan's own figure (never less than that)."""
+    return overlay("difference", area, swept(LineString(wps), swath_m / 2.0, quad_segs=3)).area
 
 
 def _time_s(wps: list[tuple[float, float]], k: _Knobs) -> float:
