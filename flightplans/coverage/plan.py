@@ -24,7 +24,6 @@ from flightplans.coverage.swaths import (
     interval_widths,
     line_intervals,
     line_positions,
-    traverse,
 )
 from flightplans.errors import PlanningError
 from flightplans.validate import check_finite_point, check_positive, validate_area
@@ -123,6 +122,8 @@ _FILL_WITHIN = 1.08
 _EXTRA_ROUTED = 3
 # Routes (fastest first by their lower bound) brought to the coverage target; the fastest result is flown.
 _FINISHED = 5
+# Cell tours (cheapest first) refined swath by swath.
+_REFINED = 5
 # Shares of the full reach towards slanted boundaries tried before filling (see Swath.ends).
 _REACHES = (0.0, 0.5, 1.0)
 
@@ -274,13 +275,12 @@ def _attach(cells: list[list[Swath]], patches: list[list[Swath]], *, swath_m: fl
     return cells, left
 
 
-def _route(
+def _cell_tour(
     layout: _Layout, fs: FreeSpace, start: tuple[float, float] | None, *, speed: float, turn_s: float
-) -> list[tuple[Swath, bool]]:
-    """The flying order: every swath and whether it is flown towards +x (rotated frame).
+) -> tuple[float, list[Swath]]:
+    """The cells ordered (each flown back and forth from one of its four corners): the tour's cost in
+    metres and its swaths in flying order.
 
-    Cells are ordered first (each flown back and forth from one of its four corners); that tour seeds a
-    tour over single swaths, which may then leave a cell to finish it later, or fly a line past a hole.
     Links between points cost their geodesic length plus ``turn_s`` of flying per turn they make.
     """
     frame, cells = layout.frame, [*layout.cells, *layout.patches]
@@ -308,7 +308,8 @@ def _route(
     corners = frame.from_rot(np.asarray(corners_rot))
     dist, start_d = _distances(corners, fs, start)
     out_x = np.tile([-1.0, 1.0, -1.0, 1.0], len(cells))
-    route = order_cells(variants, dist + turn_penalty(corners, _outward(frame, out_x), turn_m=turn_m), start=start_d)
+    costs = dist + turn_penalty(corners, _outward(frame, out_x), turn_m=turn_m)
+    route = order_cells(variants, costs, start=start_d)
     for (c1, v1), (c2, v2) in itertools.pairwise(route):
         if not np.isfinite(dist[variants[c1][v1].exit, variants[c2][v2].entry]):
             p = corners[variants[c2][v2].entry]
@@ -320,13 +321,30 @@ def _route(
     swaths: list[Swath] = []
     for c, v in route:
         swaths += cells[c] if v < 2 else cells[c][::-1]
+    links = [
+        costs[variants[c1][v1].exit, variants[c2][v2].entry]
+        for (c1, v1), (c2, v2) in itertools.pairwise(route)
+    ]
+    cost = sum(links) + sum(variants[c][v].length_m for c, v in route)
+    return cost, swaths
+
+
+def _swath_tour(
+    frame: _Frame, swaths: list[Swath], fs: FreeSpace, start, *, speed: float, turn_s: float
+) -> list[tuple[Swath, bool]]:
+    """The cell tour's swaths reordered one by one: a swath may leave its cell to be flown later, or a line
+    be flown on past a hole. Returns each swath and whether it is flown towards +x (rotated frame)."""
+    turn_m = turn_s * speed
     ends_rot = np.asarray([(x, s.y) for s in swaths for x in (s.x0, s.x1)])
     ends = frame.from_rot(ends_rot)
     sdist, s_start = _distances(ends, fs, start)
     out_x = np.tile([-1.0, 1.0], len(swaths))
     out_x[np.repeat([s.x1 - s.x0 < 1e-9 for s in swaths], 2)] = 0.0  # a point swath has no heading
     spen = turn_penalty(ends, _outward(frame, out_x), turn_m=turn_m)
-    svars = [[Variant(2 * i, 2 * i + 1, s.x1 - s.x0), Variant(2 * i + 1, 2 * i, s.x1 - s.x0)] for i, s in enumerate(swaths)]
+    svars = [
+        [Variant(2 * i, 2 * i + 1, s.x1 - s.x0), Variant(2 * i + 1, 2 * i, s.x1 - s.x0)]
+        for i, s in enumerate(swaths)
+    ]
     order = order_cells(svars, sdist + spen, start=s_start, seed=list(range(len(swaths))))
     return [(swaths[i], v == 0) for i, v in order]
 
@@ -348,7 +366,8 @@ def _distances(points: np.ndarray, fs: FreeSpace, start) -> tuple[np.ndarray, np
 def _waypoints(
     frame: _Frame, order: list[tuple[Swath, bool]], fs: FreeSpace, *, reach: float = 1.0
 ) -> list[tuple[float, float]]:
-    """Waypoints (original frame) flying the swaths in order, ends pushed out by ``reach``, transits inside."""
+    """Waypoints (original frame) flying the swaths in order, ends pushed out by ``reach``, transits kept
+    inside."""
     rot = []
     for s, forward in order:
         a, b = s.ends(reach)
@@ -691,12 +710,18 @@ def _sweep_region(
         )
     # The rough estimates rank angles poorly on rings and holed areas: each candidate is patched, routed
     # and (when its route is close to the best) filled, and the fastest filled plan is flown.
-    routed = []
+    toured = []
     for lay in layouts:
         patches = _patches(area, lay, swath_m=w, clearance_m=c)
         cells, left = _attach(lay.cells, patches, swath_m=w)
         lay = replace(lay, cells=cells, patches=tuple(left))
-        order = _route(lay, fs, start, speed=k.speed, turn_s=k.turn_s)
+        cost, swaths = _cell_tour(lay, fs, start, speed=k.speed, turn_s=k.turn_s)
+        toured.append((cost, lay, swaths))
+    # the cell tours rank the angles well enough to refine only the best few swath by swath
+    toured.sort(key=lambda item: item[0])
+    routed = []
+    for _, lay, swaths in toured[:_REFINED]:
+        order = _swath_tour(lay.frame, swaths, fs, start, speed=k.speed, turn_s=k.turn_s)
         # pulling ends in only shortens the path: the least reach gives a lower bound on the flight time
         least = _waypoints(lay.frame, order, fs, reach=_REACHES[0])
         routed.append((_time_s(least, k), lay, order, least))
