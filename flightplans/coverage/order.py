@@ -201,8 +201,10 @@ def turn_penalty(points: np.ndarray, outward: np.ndarray, *, turn_m: float, thre
     straight = -np.einsum("ik,jk->ij", o, o)  # no leg: the heading goes from outward[i] to -outward[j]
     has_i = np.any(o != 0, axis=1)[:, None]
     has_j = np.any(o != 0, axis=1)[None, :]
-    turns = np.where(short, (straight < cos_t) & has_i & has_j, ((a < cos_t) & has_i) + ((b < cos_t) & has_j))
-    return turn_m * turns.astype(float)
+    at_i = ((a < cos_t) & has_i).astype(float)
+    at_j = ((b < cos_t) & has_j).astype(float)
+    turns = np.where(short, ((straight < cos_t) & has_i & has_j).astype(float), at_i + at_j)
+    return turn_m * turns
 
 
 def order_cells(
