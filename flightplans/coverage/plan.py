@@ -117,8 +117,6 @@ def candidate_angles(area: Polygon, *, limit: int = 6) -> list[float]:
 
 
 EXTRA_ANGLES = 12
-# Candidate routes within this factor of the fastest one are filled to the coverage target and compared.
-_FILL_WITHIN = 1.08
 _EXTRA_ROUTED = 3
 # Routes (fastest first by their lower bound) brought to the coverage target; the fastest result is flown.
 _FINISHED = 5

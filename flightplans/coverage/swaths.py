@@ -173,17 +173,3 @@ def build_cells(swaths: list[list[Swath]]) -> list[list[Swath]]:
             new_open[j] = c
         open_cell, prev_lo, prev_hi = new_open, row_lo, row_hi
     return cells
-
-
-def traverse(cell: list[Swath], *, upward: bool, start_left: bool) -> list[tuple[float, float]]:
-    """Waypoints of a back-and-forth sweep of a cell (rotated frame)."""
-    order = cell if upward else cell[::-1]
-    pts: list[tuple[float, float]] = []
-    left = start_left
-    for s in order:
-        a, b = (s.x0, s.x1) if left else (s.x1, s.x0)
-        pts.append((a, s.y))
-        if b != a:
-            pts.append((b, s.y))
-        left = not left
-    return pts
