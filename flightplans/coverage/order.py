@@ -8,7 +8,6 @@ launch point when one is given and ends wherever the last cell does.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,20 +41,21 @@ class _Tour:
         self.d = d
         width = max(len(v) for v in variants)
         n = len(variants)
-        self.entry = np.zeros((n, width), dtype=np.int64)
-        self.exit = np.zeros((n, width), dtype=np.int64)
-        self.length = np.full((n, width), np.inf)
-        for c, vs in enumerate(variants):
-            for v, var in enumerate(vs):
-                self.entry[c, v], self.exit[c, v], self.length[c, v] = var.entry, var.exit, var.length_m
-        # reverse[c, v]: the variant flying the same cell backwards
-        self.reverse = np.full((n, width), -1, dtype=np.int64)
-        for c, vs in enumerate(variants):
-            for v, var in enumerate(vs):
-                for u, other in enumerate(vs):
-                    if other.entry == var.exit and other.exit == var.entry:
-                        self.reverse[c, v] = u
-                        break
+        rows = [
+            [(v.entry, v.exit, v.length_m) for v in vs] + [(0, 0, np.inf)] * (width - len(vs))
+            for vs in variants
+        ]
+        table = np.asarray(rows, dtype=float).reshape(n, width, 3)
+        self.entry = table[:, :, 0].astype(np.int64)
+        self.exit = table[:, :, 1].astype(np.int64)
+        self.length = table[:, :, 2]
+        # reverse[c, v]: the variant flying the same cell backwards (the first such one), -1 if none
+        real = np.isfinite(self.length)
+        same = (self.entry[:, None, :] == self.exit[:, :, None]) & (
+            self.exit[:, None, :] == self.entry[:, :, None]
+        )
+        same &= real[:, None, :] & real[:, :, None]
+        self.reverse = np.where(same.any(axis=2), same.argmax(axis=2), -1)
 
     def cost(self, cells: np.ndarray, vars_: np.ndarray) -> float:
         ent = self.entry[cells, vars_]
@@ -64,35 +64,49 @@ class _Tour:
         return float(links.sum() + self.length[cells, vars_].sum())
 
     def greedy(self, first: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        n = len(self.entry)
+        n, width = self.entry.shape
         cells, vars_ = [first[0]], [first[1]]
-        seen = np.zeros(n, dtype=bool)
-        seen[first[0]] = True
+        entry = self.entry.ravel()
+        # a missing variant or a cell already flown is never picked
+        blocked = np.where(np.isfinite(self.length), 0.0, np.inf).ravel()
+        blocked[first[0] * width : (first[0] + 1) * width] = np.inf
         here = self.exit[first]
         for _ in range(n - 1):
-            cost = self.d[here][self.entry] + 0.0 * self.length
-            cost[~np.isfinite(self.length)] = np.inf
-            cost[seen] = np.inf
-            c, v = np.unravel_index(int(np.argmin(cost)), cost.shape)
-            cells.append(int(c))
-            vars_.append(int(v))
-            seen[c] = True
+            k = int(np.argmin(self.d[here, entry] + blocked))
+            c, v = divmod(k, width)
+            cells.append(c)
+            vars_.append(v)
+            blocked[c * width : (c + 1) * width] = np.inf
             here = self.exit[c, v]
         return np.asarray(cells), np.asarray(vars_)
 
     def best_variants(self, cells: np.ndarray) -> np.ndarray:
         """Exact variants for a fixed order (dynamic programming over the few variants per cell)."""
-        cost = self.d[self.START][self.entry[cells[0]]] + self.length[cells[0]]
+        width = self.entry.shape[1]
+        length = self.length[cells].tolist()
+        first = (self.d[self.START][self.entry[cells[0]]] + self.length[cells[0]]).tolist()
+        steps = self.d[self.exit[cells[:-1]][:, :, None], self.entry[cells[1:]][:, None, :]].tolist()
+        cost = first
         back = []
-        for prev, c in itertools.pairwise(cells):
-            trans = cost[:, None] + self.d[self.exit[prev][:, None], self.entry[c][None, :]]
-            arg = np.argmin(trans, axis=0)
-            cost = trans[arg, np.arange(trans.shape[1])] + self.length[c]
+        span = range(width)
+        for step, add in zip(steps, length[1:], strict=True):
+            # for each variant here, the cheapest variant before it (the first one on a tie)
+            arg = []
+            new = []
+            for j in span:
+                best_i, best = 0, cost[0] + step[0][j]
+                for i in span[1:]:
+                    t = cost[i] + step[i][j]
+                    if t < best:
+                        best_i, best = i, t
+                arg.append(best_i)
+                new.append(best + add[j])
             back.append(arg)
+            cost = new
         v = int(np.argmin(cost))
         chosen = [v]
         for arg in reversed(back):
-            v = int(arg[v])
+            v = arg[v]
             chosen.append(v)
         return np.asarray(chosen[::-1])
 
@@ -189,21 +203,24 @@ def turn_penalty(points: np.ndarray, outward: np.ndarray, *, turn_m: float, thre
     """
     p = np.asarray(points, dtype=float)
     o = np.asarray(outward, dtype=float)
-    leg = p[None, :, :] - p[:, None, :]
-    norm = np.hypot(leg[..., 0], leg[..., 1])
+    dx = p[None, :, 0] - p[:, None, 0]
+    dy = p[None, :, 1] - p[:, None, 1]
+    norm = np.hypot(dx, dy)
     cos_t = np.cos(np.radians(threshold_deg))
     with np.errstate(invalid="ignore", divide="ignore"):
-        u = leg / norm[..., None]
+        ux, uy = dx / norm, dy / norm
     short = norm < 1e-6
     # leaving i: angle between outward[i] and the leg; arriving at j: between the leg and -outward[j]
-    a = np.einsum("ik,ijk->ij", o, u)
-    b = -np.einsum("jk,ijk->ij", o, u)
-    straight = -np.einsum("ik,jk->ij", o, o)  # no leg: the heading goes from outward[i] to -outward[j]
-    has_i = np.any(o != 0, axis=1)[:, None]
-    has_j = np.any(o != 0, axis=1)[None, :]
-    at_i = ((a < cos_t) & has_i).astype(float)
-    at_j = ((b < cos_t) & has_j).astype(float)
-    turns = np.where(short, ((straight < cos_t) & has_i & has_j).astype(float), at_i + at_j)
+    a = o[:, None, 0] * ux + o[:, None, 1] * uy
+    b = -(o[None, :, 0] * ux + o[None, :, 1] * uy)
+    has = np.any(o != 0, axis=1)
+    at_i = (a < cos_t) & has[:, None]
+    at_j = (b < cos_t) & has[None, :]
+    turns = at_i.astype(float) + at_j
+    if short.any():
+        # no leg: the heading goes from outward[i] to -outward[j]
+        straight = -(o[:, None, 0] * o[None, :, 0] + o[:, None, 1] * o[None, :, 1])
+        turns[short] = ((straight < cos_t) & has[:, None] & has[None, :])[short]
     return turn_m * turns
 
 
@@ -229,7 +246,7 @@ def order_cells(
         return []
     tour = _Tour(variants, dist, start)
     if start is not None:
-        first_cost = tour.d[tour.START][tour.entry] + 0.0 * tour.length
+        first_cost = tour.d[tour.START][tour.entry] + np.where(np.isfinite(tour.length), 0.0, np.inf)
         flat = np.argsort(first_cost, axis=None)[:3]
         firsts: list[tuple[int, int]] = []
         for f in flat:

@@ -16,6 +16,7 @@ from flightplans.coverage.decompose import decompose
 from flightplans.coverage.freespace import FreeSpace
 from flightplans.coverage.order import Variant, order_cells, turn_penalty
 from flightplans.coverage.robust import overlay, swept
+from flightplans.coverage.scan import ScanArea, scan_area, uncovered_m2
 from flightplans.coverage.swaths import (
     Swath,
     band_reach,
@@ -365,15 +366,18 @@ def _distances(points: np.ndarray, fs: FreeSpace, start) -> tuple[np.ndarray, np
 
 
 def _waypoints(
-    frame: _Frame, order: list[tuple[Swath, bool]], fs: FreeSpace, *, reach: float = 1.0
-) -> list[tuple[float, float]]:
-    """Waypoints (original frame) flying the swaths in order, ends pushed out by ``reach``, transits kept
-    inside."""
-    rot = []
-    for s, forward in order:
-        a, b = s.ends(reach)
-        rot += [(a, s.y), (b, s.y)] if forward else [(b, s.y), (a, s.y)]
-    return _connect(_dedupe(frame.from_rot(np.asarray(rot))), fs)
+    frame: _Frame, order: list[tuple[Swath, bool]], fs: FreeSpace, *, reaches: tuple[float, ...] = (1.0,)
+) -> list[list[tuple[float, float]]]:
+    """Waypoints (original frame) flying the swaths in order, ends pushed out by each of ``reaches``,
+    transits kept inside: one route per reach, their blocked legs routed together."""
+    routes = []
+    for reach in reaches:
+        rot = []
+        for s, forward in order:
+            a, b = s.ends(reach)
+            rot += [(a, s.y), (b, s.y)] if forward else [(b, s.y), (a, s.y)]
+        routes.append(_dedupe(frame.from_rot(np.asarray(rot))))
+    return _connect(routes, fs)
 
 
 def _outward(frame: _Frame, out_x: np.ndarray) -> np.ndarray:
@@ -382,25 +386,24 @@ def _outward(frame: _Frame, out_x: np.ndarray) -> np.ndarray:
     return np.column_stack([out_x * math.cos(t), out_x * math.sin(t)])
 
 
-def _connect(pts: np.ndarray, fs: FreeSpace) -> list[tuple[float, float]]:
-    """Replace every leg that would leave the free region by the shortest way around."""
-    if len(pts) < 2:
-        return [(float(p[0]), float(p[1])) for p in pts]
-    ok = fs.visible_pairs(pts[:-1], pts[1:])
-    blocked = np.flatnonzero(~ok)
-    detours = dict(
-        zip(
-            blocked.tolist(),
-            fs.paths([(tuple(pts[i]), tuple(pts[i + 1])) for i in blocked]),
-            strict=True,
-        )
-    )
-    out: list[tuple[float, float]] = [(float(pts[0, 0]), float(pts[0, 1]))]
-    for i in range(len(pts) - 1):
-        if i in detours:
-            out += detours[i][1:]
-        else:
-            out.append((float(pts[i + 1, 0]), float(pts[i + 1, 1])))
+def _connect(routes: list[np.ndarray], fs: FreeSpace) -> list[list[tuple[float, float]]]:
+    """Replace every leg that would leave the free region by the shortest way around (legs shared by
+    several routes are routed once)."""
+    starts = np.concatenate([pts[:-1] for pts in routes]).reshape(-1, 2)
+    ends = np.concatenate([pts[1:] for pts in routes]).reshape(-1, 2)
+    blocked = ~fs.visible_pairs(starts, ends)
+    legs = np.concatenate([starts[blocked], ends[blocked]], axis=1)
+    ways = list(dict.fromkeys(map(tuple, legs.tolist())))
+    detours = dict(zip(ways, fs.paths([((x0, y0), (x1, y1)) for x0, y0, x1, y1 in ways]), strict=True))
+    out = []
+    first = 0
+    for pts in routes:
+        wps = [tuple(p) for p in pts.tolist()]
+        cut = np.flatnonzero(blocked[first : first + len(pts) - 1])
+        first += max(len(pts) - 1, 0)
+        for i in cut[::-1].tolist():  # from the end, so earlier indices stay valid
+            wps[i : i + 2] = detours[(*wps[i], *wps[i + 1])]
+        out.append(wps)
     return out
 
 
@@ -676,11 +679,12 @@ def _sweep_region(
     *,
     beat_s: float | None = None,
     extra_angles: list[float] | None = None,
+    share: float = 1.0,
 ) -> tuple[list[tuple[float, float]], _Layout, float] | None:
     """Waypoints sweeping one area at the best of ``angles``, its layout and the area left uncovered.
 
     None when the route, before the visits that fill it (which only add time), is already slower than
-    ``beat_s``.
+    ``beat_s``. A route may leave ``share`` of the allowed uncovered area before visits are added.
     """
     w, c = k.w, k.c
     tip = 0.05 * c
@@ -720,33 +724,33 @@ def _sweep_region(
         toured.append((cost, lay, swaths))
     # the cell tours rank the angles well enough to refine only the best few swath by swath
     toured.sort(key=lambda item: item[0])
+    budget = share * (1.0 - k.min_coverage) * area.area
+    area_rings = _rings(area)
     routed = []
     for _, lay, swaths in toured[:_REFINED]:
         order = _swath_tour(lay.frame, swaths, fs, start, speed=k.speed, turn_s=k.turn_s)
-        # pulling ends in only shortens the path: the least reach gives a lower bound on the flight time
-        least = _waypoints(lay.frame, order, fs, reach=_REACHES[0])
-        routed.append((_time_s(least, k), lay, order, least))
-    routed.sort(key=lambda item: item[0])
-    if beat_s is not None and routed[0][0] > beat_s:
-        return None
-    best = None
-    # 5 % of the allowed uncovered area is kept as a margin against rounding in the check itself
-    budget = 0.95 * (1.0 - k.min_coverage) * area.area
-    for bound, lay, order, least in routed[:_FINISHED]:
-        if best is not None and bound >= best[0]:
-            break
-        # ends pulled in from a slanted boundary leave small corners to the transits and the turns: the
-        # least reach that still meets the coverage target without any visit is flown
-        wps = least
-        for reach in _REACHES:
-            if reach != _REACHES[0]:
-                wps = _waypoints(lay.frame, order, fs, reach=reach)
-            missed = _missed_m2(area, wps, w) if len(wps) > 1 else math.inf
+        # Ends pulled in from a slanted boundary leave small corners to the transits and the turns: the
+        # least reach that meets the coverage target without any visit is flown. The scan lines measure
+        # what each reach misses for a fraction of a buffer's cost.
+        scan = _scan(area_rings, lay, w)
+        tries = []
+        for reach, wps in zip(_REACHES, _waypoints(lay.frame, order, fs, reaches=_REACHES), strict=True):
+            missed = uncovered_m2(scan, lay.frame.to_rot(np.asarray(wps)), radius_m=w / 2.0)
+            tries.append((_time_s(wps, k), reach, wps, missed))
             if missed <= budget:
-                filled, uncovered = wps, missed
                 break
-        else:
-            filled, uncovered = _fill_to_target(area, free, fs, wps, k)  # wps: full reach
+        # pulling ends in only shortens the path: the least reach gives a lower bound on the flight time
+        bound = tries[0][0]
+        guess = tries[-1][0] + _fill_guess_s(tries[-1][3] - budget, k)
+        routed.append((guess, bound, lay, order, tries))
+    if beat_s is not None and min(r[1] for r in routed) > beat_s:
+        return None
+    routed.sort(key=lambda item: item[0])
+    best = None
+    for guess, _, lay, order, tries in routed:
+        if best is not None and guess >= best[0]:
+            break
+        filled, uncovered = _finish(area, free, fs, lay, order, tries, k, budget)
         t_filled = _time_s(filled, k)
         if best is None or t_filled < best[0]:
             best = (t_filled, filled, lay, uncovered)
@@ -754,9 +758,38 @@ def _sweep_region(
     return best[1], best[2], best[3]
 
 
+def _scan(area_rings: list[np.ndarray], lay: _Layout, swath_m: float) -> ScanArea:
+    """The area on scan lines along a layout's sweep lines (in its frame)."""
+    rot = [lay.frame.to_rot(r) for r in area_rings]
+    lines = [s.y for cell in lay.cells for s in cell]
+    return scan_area(rot, swath_m=swath_m, band_edge_m=min(lines) - swath_m / 2.0)
+
+
+def _fill_guess_s(excess_m2: float, k: _Knobs) -> float:
+    """A rough time for the visits that cover ``excess_m2`` more: each gains about a quarter of a swath's
+    disc and flies a swath out and back with three turns."""
+    if excess_m2 <= 0:
+        return 0.0
+    visits = math.ceil(excess_m2 / (math.pi * k.w * k.w / 16.0))
+    return visits * (2.0 * k.w / k.speed + 3.0 * k.turn_s)
+
+
+def _finish(area, free, fs, lay: _Layout, order, tries, k: _Knobs, budget: float):
+    """The route at the least reach whose buffered cover leaves at most ``budget`` (m^2) uncovered (the
+    scans chose where to start), or the route at full reach with visits added; and the area it leaves
+    uncovered."""
+    later = _REACHES[_REACHES.index(tries[-1][1]) + 1 :]
+    routes = [tries[-1][2], *(_waypoints(lay.frame, order, fs, reaches=later) if later else [])]
+    for wps in routes:
+        missed = _missed_m2(area, wps, k.w) if len(wps) > 1 else math.inf
+        if missed <= budget:
+            return wps, missed
+    return _fill_to_target(area, free, fs, wps, k)  # wps: full reach
+
+
 def _missed_m2(area: Polygon, wps: list[tuple[float, float]], swath_m: float) -> float:
-    """Area left uncovered, from a coarser buffer than the plan's own figure (never less than that)."""
-    return overlay("difference", area, swept(LineString(wps), swath_m / 2.0, quad_segs=3)).area
+    """Area left uncovered by the path's buffer (its arcs are chords, so never less than the truth)."""
+    return overlay("difference", area, swept(LineString(wps), swath_m / 2.0)).area
 
 
 def _time_s(wps: list[tuple[float, float]], k: _Knobs) -> float:
@@ -868,7 +901,10 @@ def _sweep_parts(area: Polygon, fs: FreeSpace, k: _Knobs, start) -> tuple[SweepP
             free = _free_region(part, k)
         except PlanningError:
             return None, 1.0
-        region = _sweep_region(part, free, FreeSpace(free, clearance_m=k.c), k, candidate_angles(part), None)
+        # each part keeps a margin: the joined route must still meet the target as a whole
+        region = _sweep_region(
+            part, free, FreeSpace(free, clearance_m=k.c), k, candidate_angles(part), None, share=0.95
+        )
         assert region is not None  # no time to beat
         wps, lay, _ = region
         legs.append(wps)

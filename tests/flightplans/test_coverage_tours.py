@@ -88,8 +88,8 @@ def test_swath_tour_flies_every_swath_once_and_beats_the_cell_tour() -> None:
     _, lay, fs, _, swaths, order = _district_tours()
     assert sorted(id(s) for s, _ in order) == sorted(id(s) for s in swaths)
     cell_order = [(s, True) for s in swaths]  # the cell tour's order (its directions are re-chosen below)
-    by_cells = _waypoints(lay.frame, _directions(cell_order), fs)
-    by_swaths = _waypoints(lay.frame, order, fs)
+    (by_cells,) = _waypoints(lay.frame, _directions(cell_order), fs)
+    (by_swaths,) = _waypoints(lay.frame, order, fs)
     assert _time_s(by_swaths) <= _time_s(by_cells)
 
 
@@ -106,8 +106,8 @@ def _directions(order: list[tuple[Swath, bool]]) -> list[tuple[Swath, bool]]:
 
 def test_less_reach_shortens_the_path_and_keeps_waypoints_inside() -> None:
     case, lay, fs, _, _, order = _district_tours()
-    full = LineString(_waypoints(lay.frame, order, fs, reach=1.0))
-    least = LineString(_waypoints(lay.frame, order, fs, reach=0.0))
+    full, half, least = map(LineString, _waypoints(lay.frame, order, fs, reaches=(1.0, 0.5, 0.0)))
+    assert least.length < half.length < full.length
     assert least.length < full.length
     for x, y in least.coords:
         assert case.area.covers(Point(x, y))
