@@ -16,7 +16,7 @@ from flightplans.coverage.decompose import decompose
 from flightplans.coverage.freespace import FreeSpace
 from flightplans.coverage.order import Variant, order_cells, turn_penalty
 from flightplans.coverage.robust import overlay, swept
-from flightplans.coverage.scan import ScanArea, scan_area, uncovered_m2
+from flightplans.coverage.scan import ScanArea, scan_area, uncovered_m2, uncovered_pieces
 from flightplans.coverage.swaths import (
     Swath,
     band_reach,
@@ -119,10 +119,8 @@ def candidate_angles(area: Polygon, *, limit: int = 6) -> list[float]:
 
 EXTRA_ANGLES = 12
 _EXTRA_ROUTED = 3
-# Routes (fastest first by their lower bound) brought to the coverage target; the fastest result is flown.
-_FINISHED = 5
-# Cell tours (cheapest first) refined swath by swath.
-_REFINED = 5
+# Candidate layouts (quickest first by a straight-link screen) routed in full.
+_ROUTED = 3
 # Tours price each turn a link makes at half its flying time: the straight link only approximates the
 # turns flown, and at full weight the local search settled in worse tours on the benchmark districts.
 TURN_WEIGHT = 0.5
@@ -168,48 +166,37 @@ class _Layout:
     patches: tuple[list[Swath], ...] = ()
 
 
-def _patches(area: Polygon, layout: _Layout, *, swath_m: float, clearance_m: float) -> list[list[Swath]]:
+def _patches(layout: _Layout, scan: ScanArea, *, swath_m: float, clearance_m: float) -> list[list[Swath]]:
     """Short extra swaths over what the line grid misses: the bands a hole shadows just above and below it.
 
     A line cut by a hole leaves up to half a swath uncovered between the neighbouring line and the hole's
     edge; each such piece gets its own swath(s), centred on it, as one more cell to order.
     """
-    frame, w = layout.frame, swath_m
-    segs = [
-        ((s.x0, s.y), (s.x1 + (1e-6 if s.x1 == s.x0 else 0.0), s.y)) for cell in layout.cells for s in cell
-    ]
-    if not segs:
+    w = swath_m
+    swaths = [s for cell in layout.cells for s in cell]
+    if not swaths:
         return []
-    covered = shapely.buffer(shapely.multilinestrings(np.asarray(segs)), w / 2.0, quad_segs=4)
-    area_rot = shapely.transform(area, frame.to_rot)
-    missed = overlay("difference", area_rot, covered)
+    ends = np.asarray([(s.x0, s.x1, s.y) for s in swaths])
     # The cusps between two swath ends are small (about w^2 / 10): leave them to the turns and the final
     # check. Larger leftovers (a hole's shadow, a sliver along an edge nearly parallel to the lines) get
-    # swaths, each line only as long as the leftover is within its band.
+    # swaths, each line only as long as the leftover is within its band. Opened a little: cusps whose
+    # caps just touch the boundary do not join into one long piece.
+    pieces = uncovered_pieces(scan, ends[:, [0, 2]], ends[:, [1, 2]], radius_m=w / 2.0, open_m=0.02 * w)
     tip = 0.05 * clearance_m  # keep swath ends strictly inside the free region
     out: list[list[Swath]] = []
-    pieces = shapely.get_parts(missed)
-    big = pieces[shapely.area(pieces) >= 0.5 * w * w]
-    if len(big):
-        # open them a little: cusps whose caps just touch the boundary can join into one long piece
-        opened = shapely.get_parts(
-            shapely.buffer(shapely.buffer(big, -0.02 * w, quad_segs=2), 0.02 * w, quad_segs=2)
-        )
-        big = opened[shapely.area(opened) >= 0.5 * w * w]
-    for piece in big:
-        x_min, y_min, x_max, y_max = piece.bounds
+    for piece in pieces:
+        if piece.area_m2 < 0.5 * w * w:
+            break  # largest first
+        _, y_min, _, y_max = piece.bounds()
         # n lines, each in the middle of an equal slice of the leftover's height (slices <= one swath)
         n = max(1, math.ceil((y_max - y_min) / w - 1e-9))
         ys = y_min + (y_max - y_min) * (np.arange(n) + 0.5) / n
         rows: list[list[Swath]] = []
-        # only each band's x extent is needed: rectangle clipping gives it without a full overlay
-        bands = [shapely.clip_by_rect(piece, x_min - 1, y - w / 2, x_max + 1, y + w / 2) for y in ys]
-        extents = shapely.bounds(bands)
-        for y, row, band, (bx0, _, bx1, _) in zip(
-            ys, line_intervals(layout.edges, ys), bands, extents, strict=True
-        ):
-            if band.is_empty:
+        for y, row in zip(ys, line_intervals(layout.edges, ys), strict=True):
+            near = np.abs(piece.y - y) <= w / 2.0  # the piece's runs within this line's band
+            if not near.any():
                 continue
+            bx0, bx1 = float(piece.lo[near].min()), float(piece.hi[near].max())
             inset = min(w / 4.0, (bx1 - bx0) / 4.0)
             a, b = bx0 + inset, bx1 - inset
             mine = [
@@ -351,6 +338,37 @@ def _swath_tour(
     return [(swaths[i], v == 0) for i, v in order]
 
 
+def _screen_s(lay: _Layout, scan: ScanArea, k: _Knobs, budget: float) -> float:
+    """A quick guess at a layout's flight time: its swaths toured greedily by straight links (holes and
+    all), at the least reach whose scan meets ``budget``, plus the visits still needed."""
+    swaths = [s for cell in [*lay.cells, *lay.patches] for s in cell]
+    ends = np.asarray([(x, s.y) for s in swaths for x in (s.x0, s.x1)])  # rotated frame: sweep along x
+    dist = np.hypot(ends[:, None, 0] - ends[None, :, 0], ends[:, None, 1] - ends[None, :, 1])
+    out_x = np.tile([-1.0, 1.0], len(swaths))
+    out_x[np.repeat([s.x1 - s.x0 < 1e-9 for s in swaths], 2)] = 0.0
+    outward = np.column_stack([out_x, np.zeros_like(out_x)])
+    pen = turn_penalty(ends, outward, turn_m=TURN_WEIGHT * k.turn_s * k.speed)
+    svars = [
+        [Variant(2 * i, 2 * i + 1, s.x1 - s.x0), Variant(2 * i + 1, 2 * i, s.x1 - s.x0)]
+        for i, s in enumerate(swaths)
+    ]
+    order = order_cells(svars, dist + pen, local=False)
+    guess = math.inf
+    for reach in _REACHES:
+        rot = []
+        for i, v in order:
+            a, b = swaths[i].ends(reach)
+            y = swaths[i].y
+            rot += [(a, y), (b, y)] if v == 0 else [(b, y), (a, y)]
+        xy = _dedupe(np.asarray(rot))
+        missed = uncovered_m2(scan, xy, radius_m=k.w / 2.0)
+        t = _time_s(xy, k)
+        guess = min(guess, t + _fill_guess_s(missed - budget, k))
+        if missed <= budget:
+            break
+    return guess
+
+
 def _distances(points: np.ndarray, fs: FreeSpace, start) -> tuple[np.ndarray, np.ndarray | None]:
     """Geodesic distances between points, and from ``start`` to each (straight when it is outside)."""
     # single-row cells share corners: plan distances between distinct points only
@@ -452,36 +470,36 @@ def _fill(
     fs: FreeSpace,
     inner: Polygon,
     wps: list[tuple[float, float]],
-    missed,
+    pieces: list[tuple[float, Polygon, tuple[float, float]]],
     *,
     swath_m: float,
     need_m2: float,
 ) -> tuple[list[tuple[float, float]], list[list[tuple[float, float]]]]:
     """Add out-and-back visits to the largest uncovered pieces until about ``need_m2`` more is covered.
 
-    A compact piece gets one visit at its middle; a sliver longer than a swath (along an edge the lines
-    nearly follow) is flown along the nearby edge of the free region, out and back. Returns the new
-    waypoints and each visit's way out (the way back retraces it, so it sees nothing new).
+    ``pieces`` are (area, outline, middle), largest first. A compact piece gets one visit at its middle;
+    a sliver longer than a swath (along an edge the lines nearly follow) is flown along the nearby edge of
+    the free region, out and back. Returns the new waypoints and each visit's way out (the way back
+    retraces it, so it sees nothing new).
     """
     path = LineString(wps)
-    pieces = sorted(shapely.get_parts(missed), key=lambda g: -g.area)
     inner_parts = [g for g in shapely.get_parts(inner) if isinstance(g, Polygon)]
     rings = [r for g in inner_parts for r in [g.exterior, *g.interiors]]
     gained = 0.0
     visits: list[tuple[float, list[tuple[float, float]]]] = []  # (distance along path, points to fly)
-    for piece in pieces:
-        if gained >= need_m2 or piece.area < 1e-3 * swath_m * swath_m:
+    for area_m2, piece, middle in pieces:
+        if gained >= need_m2 or area_m2 < 1e-3 * swath_m * swath_m:
             break
         p0, p1, length = _long_axis(piece)
         if length > swath_m and rings:
             ring = min(rings, key=lambda r: r.distance(piece))
             targets = _ring_section(ring, p0, p1)
-            gained += piece.area
+            gained += area_m2
         else:
-            centre = piece.centroid
+            centre = Point(middle)
             target = centre if inner.covers(centre) else nearest_points(inner, centre)[0]
             targets = [(target.x, target.y)]
-            gained += min(piece.area, math.pi * swath_m * swath_m / 4.0)
+            gained += min(area_m2, math.pi * swath_m * swath_m / 4.0)
         visits.append((path.project(Point(targets[0])), targets))
     if not visits:
         return wps, []
@@ -498,6 +516,34 @@ def _fill(
         out[k + 1 : k + 1] = [*there, *back]
         ways_out.append(there)
     return out, ways_out
+
+
+def _scan_fill(free: Polygon, fs: FreeSpace, frame: _Frame, scan: ScanArea, wps, k: _Knobs, budget: float):
+    """Waypoints with visits added until the scan lines find at most ``budget`` (m^2) uncovered (at most
+    three rounds), and what they find uncovered."""
+    inner = free.buffer(-0.25 * k.c, **_MITRE)
+    for _ in range(3):
+        rot = frame.to_rot(np.asarray(wps, dtype=float))
+        legs = (rot[:-1], rot[1:]) if len(rot) > 1 else (rot, rot)
+        pieces = uncovered_pieces(scan, *legs, radius_m=k.w / 2.0)
+        missed = sum(p.area_m2 for p in pieces)
+        if missed <= budget or len(wps) < 2:
+            break
+        outlines = [
+            (
+                p.area_m2,
+                shapely.MultiPoint(frame.from_rot(p.outline())).convex_hull,
+                tuple(frame.from_rot(np.asarray([p.centroid()]))[0]),
+            )
+            for p in pieces
+        ]
+        wps, ways_out = _fill(fs, inner, wps, outlines, swath_m=k.w, need_m2=missed - 0.5 * budget)
+        if not ways_out:
+            break
+    else:
+        rot = frame.to_rot(np.asarray(wps, dtype=float))
+        missed = uncovered_m2(scan, rot, radius_m=k.w / 2.0)
+    return wps, missed
 
 
 def _corner_loss_m2(end_m: float, swath_m: float) -> float:
@@ -713,36 +759,37 @@ def _sweep_region(
                 turn_s=k.turn_s,
             )
         )
-    # The rough estimates rank angles poorly on rings and holed areas: each candidate is patched, routed
-    # and (when its route is close to the best) filled, and the fastest filled plan is flown.
-    toured = []
-    for lay in layouts:
-        patches = _patches(area, lay, swath_m=w, clearance_m=c)
-        cells, left = _attach(lay.cells, patches, swath_m=w)
-        lay = replace(lay, cells=cells, patches=tuple(left))
-        cost, swaths = _cell_tour(lay, fs, start, speed=k.speed, turn_s=k.turn_s)
-        toured.append((cost, lay, swaths))
-    # the cell tours rank the angles well enough to refine only the best few swath by swath
-    toured.sort(key=lambda item: item[0])
+    # The rough estimates rank angles poorly on rings and holed areas: each candidate is patched and
+    # toured quickly (straight links), the best few are routed in full and finished in order of their
+    # guessed time.
     budget = share * (1.0 - k.min_coverage) * area.area
     area_rings = _rings(area)
+    screened = []
+    for lay in layouts:
+        scan = _scan(area_rings, lay, w)
+        patches = _patches(lay, scan, swath_m=w, clearance_m=c)
+        cells, left = _attach(lay.cells, patches, swath_m=w)
+        lay = replace(lay, cells=cells, patches=tuple(left))
+        screened.append((_screen_s(lay, scan, k, budget), lay, scan))
+    screened.sort(key=lambda item: item[0])
     routed = []
-    for _, lay, swaths in toured[:_REFINED]:
+    for _, lay, scan in screened[:_ROUTED]:
+        _, swaths = _cell_tour(lay, fs, start, speed=k.speed, turn_s=k.turn_s)
         order = _swath_tour(lay.frame, swaths, fs, start, speed=k.speed, turn_s=k.turn_s)
         # Ends pulled in from a slanted boundary leave small corners to the transits and the turns: the
         # least reach that meets the coverage target without any visit is flown. The scan lines measure
         # what each reach misses for a fraction of a buffer's cost.
-        scan = _scan(area_rings, lay, w)
-        tries = []
+        tries: list[tuple[float, float | None, list[tuple[float, float]], float]] = []  # reach None: visits
         for reach, wps in zip(_REACHES, _waypoints(lay.frame, order, fs, reaches=_REACHES), strict=True):
             missed = uncovered_m2(scan, lay.frame.to_rot(np.asarray(wps)), radius_m=w / 2.0)
             tries.append((_time_s(wps, k), reach, wps, missed))
             if missed <= budget:
                 break
+        if tries[-1][3] > budget:  # even the full reach misses too much: visits are added
+            filled, missed = _scan_fill(free, fs, lay.frame, scan, tries[-1][2], k, budget)
+            tries.append((_time_s(filled, k), None, filled, missed))
         # pulling ends in only shortens the path: the least reach gives a lower bound on the flight time
-        bound = tries[0][0]
-        guess = tries[-1][0] + _fill_guess_s(tries[-1][3] - budget, k)
-        routed.append((guess, bound, lay, order, tries))
+        routed.append((tries[-1][0], tries[0][0], lay, order, tries))
     if beat_s is not None and min(r[1] for r in routed) > beat_s:
         return None
     routed.sort(key=lambda item: item[0])
@@ -775,16 +822,17 @@ def _fill_guess_s(excess_m2: float, k: _Knobs) -> float:
 
 
 def _finish(area, free, fs, lay: _Layout, order, tries, k: _Knobs, budget: float):
-    """The route at the least reach whose buffered cover leaves at most ``budget`` (m^2) uncovered (the
-    scans chose where to start), or the route at full reach with visits added; and the area it leaves
-    uncovered."""
-    later = _REACHES[_REACHES.index(tries[-1][1]) + 1 :]
+    """The route at the least reach whose buffered cover leaves at most ``budget`` (m^2) uncovered, or
+    the route with visits (the scans chose where to start: they measure a little differently); and the
+    area it leaves uncovered."""
+    reach = tries[-1][1]
+    later = _REACHES[_REACHES.index(reach) + 1 :] if reach is not None else ()
     routes = [tries[-1][2], *(_waypoints(lay.frame, order, fs, reaches=later) if later else [])]
     for wps in routes:
         missed = _missed_m2(area, wps, k.w) if len(wps) > 1 else math.inf
         if missed <= budget:
             return wps, missed
-    return _fill_to_target(area, free, fs, wps, k)  # wps: full reach
+    return _fill_to_target(area, free, fs, wps, k)  # wps: full reach, or already visited
 
 
 def _missed_m2(area: Polygon, wps: list[tuple[float, float]], swath_m: float) -> float:
@@ -792,7 +840,7 @@ def _missed_m2(area: Polygon, wps: list[tuple[float, float]], swath_m: float) ->
     return overlay("difference", area, swept(LineString(wps), swath_m / 2.0)).area
 
 
-def _time_s(wps: list[tuple[float, float]], k: _Knobs) -> float:
+def _time_s(wps: list[tuple[float, float]] | np.ndarray, k: _Knobs) -> float:
     xy = _dedupe(np.asarray(wps))
     length = float(np.hypot(*np.diff(xy, axis=0).T).sum()) if len(xy) > 1 else 0.0
     return length / k.speed + _turns(xy) * k.turn_s
@@ -811,7 +859,9 @@ def _fill_to_target(area, free, fs, wps, k: _Knobs):
             break
         if inner is None:
             inner = free.buffer(-0.25 * k.c, **_MITRE)
-        wps, ways_out = _fill(fs, inner, wps, missed, swath_m=k.w, need_m2=missed.area - 0.5 * budget)
+        pieces = sorted(shapely.get_parts(missed), key=lambda g: -g.area)
+        outlines = [(g.area, g, (g.centroid.x, g.centroid.y)) for g in pieces]
+        wps, ways_out = _fill(fs, inner, wps, outlines, swath_m=k.w, need_m2=missed.area - 0.5 * budget)
         if not ways_out:
             break
         extra = swept(MultiLineString([LineString(w) for w in ways_out if len(w) > 1]), k.w / 2.0)

@@ -81,9 +81,11 @@ def scan_area(rings: list[np.ndarray], *, swath_m: float, band_edge_m: float) ->
     return ScanArea(ys, weight, k[0::2], x[0::2], x[1::2])
 
 
-def _capsules(xy: np.ndarray, ys: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per (leg, scan line) pair that meets: the scan line and the x-interval of the leg's capsule on it."""
-    p, q = xy[:-1], xy[1:]
+def _capsules(
+    p: np.ndarray, q: np.ndarray, ys: np.ndarray, radius: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per (leg p[i] -> q[i], scan line) pair that meets: the scan line and the x-interval of the leg's
+    capsule on it."""
     seg, k = _spans(p[:, 1], q[:, 1], ys, radius)
     y = ys[k]
     px, py, qx, qy = p[seg, 0], p[seg, 1], q[seg, 0], q[seg, 1]
@@ -117,25 +119,126 @@ def _capsules(xy: np.ndarray, ys: np.ndarray, radius: float) -> tuple[np.ndarray
     return k[keep], lo[keep], hi[keep]
 
 
-def uncovered_m2(scan: ScanArea, path_xy: np.ndarray, *, radius_m: float) -> float:
-    """The part of the scanned area farther than ``radius_m`` from the path (in the scan's frame), m^2."""
-    if len(path_xy) == 1:
-        path_xy = np.concatenate([path_xy, path_xy])
-    k, lo, hi = _capsules(np.asarray(path_xy, dtype=float), scan.ys, radius_m)
+def _gaps(scan: ScanArea, k: np.ndarray, lo: np.ndarray, hi: np.ndarray):
+    """The uncovered intervals: scan line, start and end of each stretch inside the area and outside every
+    capsule interval (``k``, ``lo``, ``hi``); stretches that touch on a line are not yet merged."""
     # one sweep over both kinds of interval per scan line: +-1 for the area, +-1 for the capsules
     rows = np.concatenate([scan.row, scan.row, k, k])
     xs = np.concatenate([scan.lo, scan.hi, lo, hi])
     n_a, n_c = len(scan.row), len(k)
-    one = np.ones(n_a, dtype=np.int32)
-    d_area = np.concatenate([one, -one, np.zeros(2 * n_c, dtype=np.int32)])
-    d_cover = np.concatenate([0 * one, 0 * one, np.ones(n_c, dtype=np.int32), -np.ones(n_c, dtype=np.int32)])
-    order = np.lexsort((xs, rows))
+    d_area = np.zeros(len(rows), dtype=np.int32)
+    d_area[:n_a], d_area[n_a : 2 * n_a] = 1, -1
+    d_cover = np.zeros(len(rows), dtype=np.int32)
+    d_cover[2 * n_a : 2 * n_a + n_c], d_cover[2 * n_a + n_c :] = 1, -1
+    # scan lines first, then x: one float key sorts faster than a lexsort of two
+    span = float(max(np.abs(xs).max(initial=0.0), 1.0)) * 4.0
+    order = np.argsort(rows * span + xs)
     rows, xs = rows[order], xs[order]
     inside = np.cumsum(d_area[order]) > 0
     covered = np.cumsum(d_cover[order]) > 0
-    gap = np.diff(xs) * scan.weight_m[rows[:-1]]
-    same = rows[1:] == rows[:-1]
-    return float(gap[same & inside[:-1] & ~covered[:-1]].sum())
+    gap = (rows[1:] == rows[:-1]) & inside[:-1] & ~covered[:-1] & (xs[1:] > xs[:-1])
+    return rows[:-1][gap], xs[:-1][gap], xs[1:][gap]
 
 
-__all__ = ["LINES_PER_SWATH", "ScanArea", "scan_area", "uncovered_m2"]
+def uncovered_m2(scan: ScanArea, path_xy: np.ndarray, *, radius_m: float) -> float:
+    """The part of the scanned area farther than ``radius_m`` from the path (in the scan's frame), m^2."""
+    xy = np.asarray(path_xy, dtype=float).reshape(-1, 2)
+    k, lo, hi = _capsules(xy[:-1] if len(xy) > 1 else xy, xy[1:] if len(xy) > 1 else xy, scan.ys, radius_m)
+    rows, a, b = _gaps(scan, k, lo, hi)
+    return float(((b - a) * scan.weight_m[rows]).sum())
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """A connected part of what a path leaves uncovered: its runs on the scan lines (``y``, ``lo``, ``hi``
+    rows, each standing for a strip ``weight_m`` wide) and its area."""
+
+    y: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    weight_m: np.ndarray
+    area_m2: float
+
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(x_min, y_min, x_max, y_max), the strips' edges included."""
+        half = self.weight_m / 2.0
+        return (
+            float(self.lo.min()),
+            float((self.y - half).min()),
+            float(self.hi.max()),
+            float((self.y + half).max()),
+        )
+
+    def centroid(self) -> tuple[float, float]:
+        """The area-weighted middle of the runs."""
+        mass = (self.hi - self.lo) * self.weight_m
+        return (
+            float(((self.lo + self.hi) / 2.0 * mass).sum() / mass.sum()),
+            float((self.y * mass).sum() / mass.sum()),
+        )
+
+    def outline(self) -> np.ndarray:
+        """The runs' strip corners (for a hull around the piece)."""
+        half = self.weight_m / 2.0
+        xs = np.concatenate([self.lo, self.hi, self.lo, self.hi])
+        ys = np.concatenate([self.y - half, self.y - half, self.y + half, self.y + half])
+        return np.column_stack([xs, ys])
+
+
+def uncovered_pieces(
+    scan: ScanArea, p: np.ndarray, q: np.ndarray, *, radius_m: float, open_m: float = 0.0
+) -> list[Piece]:
+    """What the legs p[i] -> q[i] leave uncovered, as connected pieces, largest first.
+
+    Runs on neighbouring scan lines that overlap belong to one piece; with ``open_m``, only by more than
+    that much at each end (a thin neck where two cusps touch does not join them).
+    """
+    k, lo, hi = _capsules(np.asarray(p, dtype=float), np.asarray(q, dtype=float), scan.ys, radius_m)
+    rows, a, b = _gaps(scan, k, lo, hi)
+    if not len(rows):
+        return []
+    # merge stretches that touch on a line (an area or capsule end between them changed nothing)
+    start = np.ones(len(rows), dtype=bool)
+    start[1:] = (rows[1:] != rows[:-1]) | (a[1:] > b[:-1])
+    b = np.maximum.reduceat(b, np.flatnonzero(start))
+    rows, a = rows[start], a[start]
+    # opening: runs narrower than the opening vanish, the others join where they overlap by more than it
+    keep = b - a > 2.0 * open_m
+    rows, a, b = rows[keep], a[keep], b[keep]
+    if not len(rows):
+        return []
+    span = float(max(np.abs(a).max(), np.abs(b).max(), 1.0)) * 4.0
+    key_a, key_b = rows * span + a + open_m, rows * span + b - open_m  # both sorted: runs are disjoint
+    # the runs one line up that overlap run i: a contiguous range of them
+    j0 = np.searchsorted(key_b, (rows + 1) * span + a + open_m, side="right")
+    j1 = np.searchsorted(key_a, (rows + 1) * span + b - open_m, side="left")
+    count = np.maximum(j1 - j0, 0)
+    u = np.repeat(np.arange(len(rows)), count)
+    v = np.repeat(j0, count) + np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    label = _components(len(rows), u, v)
+    weight = scan.weight_m[rows]
+    ys = scan.ys[rows]
+    area = (b - a) * weight
+    out = []
+    for r in np.unique(label).tolist():
+        m = label == r
+        out.append(Piece(ys[m], a[m], b[m], weight[m], float(area[m].sum())))
+    out.sort(key=lambda piece: -piece.area_m2)
+    return out
+
+
+def _components(n: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The smallest index of each node's connected component, for edges u[i] - v[i]."""
+    label = np.arange(n)
+    while True:
+        lu, lv = label[u], label[v]
+        low = np.minimum(lu, lv)
+        if np.array_equal(lu, lv):
+            return label
+        np.minimum.at(label, lu, low)
+        np.minimum.at(label, lv, low)
+        for _ in range(4):  # pointer jumping: every node to its root's root
+            label = label[label]
+
+
+__all__ = ["LINES_PER_SWATH", "Piece", "ScanArea", "scan_area", "uncovered_m2", "uncovered_pieces"]
