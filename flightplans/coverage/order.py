@@ -195,32 +195,29 @@ class _Tour:
         return cells, vars_, improved_any
 
 
-def turn_penalty(points: np.ndarray, outward: np.ndarray, *, turn_m: float, threshold_deg: float = 30.0):
+def turn_penalty(points: np.ndarray, heading_x: np.ndarray, *, turn_m: float, threshold_deg: float = 30.0):
     """Extra cost of the turns a straight link between two points makes: ``turn_m`` per heading change.
 
-    A link leaves point i heading along ``outward[i]`` and arrives at point j heading against
-    ``outward[j]`` (a zero row: no heading, no turn there). The result is symmetric.
+    Points are in a frame whose x axis is the sweep direction: a link leaves point i heading along
+    ``heading_x[i]`` (+1 or -1 along x; 0: no heading, no turn there) and arrives at point j heading along
+    ``-heading_x[j]``. The result is symmetric.
     """
     p = np.asarray(points, dtype=float)
-    o = np.asarray(outward, dtype=float)
+    h = np.asarray(heading_x, dtype=float)
     dx = p[None, :, 0] - p[:, None, 0]
-    dy = p[None, :, 1] - p[:, None, 1]
-    norm = np.hypot(dx, dy)
-    cos_t = np.cos(np.radians(threshold_deg))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ux, uy = dx / norm, dy / norm
+    norm = np.hypot(dx, p[None, :, 1] - p[:, None, 1])
+    # a turn where the link is more than the threshold off the heading: h . leg < cos(threshold) |leg|
+    limit = np.cos(np.radians(threshold_deg)) * norm
+    has = h != 0
+    turns = ((h[:, None] * dx < limit) & has[:, None]).astype(float)
+    turns += (-h[None, :] * dx < limit) & has[None, :]
     short = norm < 1e-6
-    # leaving i: angle between outward[i] and the leg; arriving at j: between the leg and -outward[j]
-    a = o[:, None, 0] * ux + o[:, None, 1] * uy
-    b = -(o[None, :, 0] * ux + o[None, :, 1] * uy)
-    has = np.any(o != 0, axis=1)
-    at_i = (a < cos_t) & has[:, None]
-    at_j = (b < cos_t) & has[None, :]
-    turns = at_i.astype(float) + at_j
     if short.any():
-        # no leg: the heading goes from outward[i] to -outward[j]
-        straight = -(o[:, None, 0] * o[None, :, 0] + o[:, None, 1] * o[None, :, 1])
-        turns[short] = ((straight < cos_t) & has[:, None] & has[None, :])[short]
+        # no leg: the heading goes from heading[i] to -heading[j]
+        straight = (
+            (h[:, None] * h[None, :] > -np.cos(np.radians(threshold_deg))) & has[:, None] & has[None, :]
+        )
+        turns[short] = straight[short]
     return turn_m * turns
 
 

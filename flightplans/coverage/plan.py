@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -22,6 +23,7 @@ from flightplans.coverage.swaths import (
     band_reach,
     build_cells,
     build_swaths,
+    cell_ids,
     interval_widths,
     line_intervals,
     line_positions,
@@ -118,9 +120,9 @@ def candidate_angles(area: Polygon, *, limit: int = 6) -> list[float]:
 
 
 EXTRA_ANGLES = 12
-_EXTRA_ROUTED = 3
+_EXTRA_ROUTED = 2
 # Candidate layouts (quickest first by a straight-link screen) routed in full.
-_ROUTED = 3
+_ROUTED = 2
 # Tours price each turn a link makes at half its flying time: the straight link only approximates the
 # turns flown, and at full weight the local search settled in worse tours on the benchmark districts.
 TURN_WEIGHT = 0.5
@@ -221,16 +223,15 @@ def _layout(
     clearance_m: float,
     speed: float,
     turn_s: float,
-    exact_ends: bool = True,
 ) -> _Layout:
-    """Lines, swaths and cells at one angle; ``exact_ends=False`` skips the slanted-end check (estimates)."""
+    """Lines, swaths and cells at one angle."""
     c = area.centroid
     frame = _Frame(angle, c.x, c.y)
     area_rot = frame.to_rot(np.asarray(area.exterior.coords))
     ys = line_positions(float(area_rot[:, 1].min()), float(area_rot[:, 1].max()), swath_m=swath_m)
     edges = _edges(free_rings, frame)
     intervals = line_intervals(edges, ys)
-    reach = band_reach(edges, ys, intervals, half_band_m=swath_m / 2.0) if exact_ends else None
+    reach = band_reach(edges, ys, intervals, half_band_m=swath_m / 2.0)
     swaths = build_swaths(intervals, ys, shrink_m=shrink_m, reach=reach, min_shrink_m=0.05 * clearance_m)
     cells = build_cells(swaths)
     flown = sum(s.x1 - s.x0 for cell in cells for s in cell)
@@ -297,7 +298,7 @@ def _cell_tour(
     corners = frame.from_rot(np.asarray(corners_rot))
     dist, start_d = _distances(corners, fs, start)
     out_x = np.tile([-1.0, 1.0, -1.0, 1.0], len(cells))
-    costs = dist + turn_penalty(corners, _outward(frame, out_x), turn_m=turn_m)
+    costs = dist + turn_penalty(np.asarray(corners_rot), out_x, turn_m=turn_m)
     route = order_cells(variants, costs, start=start_d)
     for (c1, v1), (c2, v2) in itertools.pairwise(route):
         if not np.isfinite(dist[variants[c1][v1].exit, variants[c2][v2].entry]):
@@ -329,7 +330,7 @@ def _swath_tour(
     sdist, s_start = _distances(ends, fs, start)
     out_x = np.tile([-1.0, 1.0], len(swaths))
     out_x[np.repeat([s.x1 - s.x0 < 1e-9 for s in swaths], 2)] = 0.0  # a point swath has no heading
-    spen = turn_penalty(ends, _outward(frame, out_x), turn_m=turn_m)
+    spen = turn_penalty(ends_rot, out_x, turn_m=turn_m)
     svars = [
         [Variant(2 * i, 2 * i + 1, s.x1 - s.x0), Variant(2 * i + 1, 2 * i, s.x1 - s.x0)]
         for i, s in enumerate(swaths)
@@ -346,8 +347,7 @@ def _screen_s(lay: _Layout, scan: ScanArea, k: _Knobs, budget: float) -> float:
     dist = np.hypot(ends[:, None, 0] - ends[None, :, 0], ends[:, None, 1] - ends[None, :, 1])
     out_x = np.tile([-1.0, 1.0], len(swaths))
     out_x[np.repeat([s.x1 - s.x0 < 1e-9 for s in swaths], 2)] = 0.0
-    outward = np.column_stack([out_x, np.zeros_like(out_x)])
-    pen = turn_penalty(ends, outward, turn_m=TURN_WEIGHT * k.turn_s * k.speed)
+    pen = turn_penalty(ends, out_x, turn_m=TURN_WEIGHT * k.turn_s * k.speed)
     svars = [
         [Variant(2 * i, 2 * i + 1, s.x1 - s.x0), Variant(2 * i + 1, 2 * i, s.x1 - s.x0)]
         for i, s in enumerate(swaths)
@@ -396,12 +396,6 @@ def _waypoints(
             rot += [(a, s.y), (b, s.y)] if forward else [(b, s.y), (a, s.y)]
         routes.append(_dedupe(frame.from_rot(np.asarray(rot))))
     return _connect(routes, fs)
-
-
-def _outward(frame: _Frame, out_x: np.ndarray) -> np.ndarray:
-    """Unit directions (original frame) of +-x in the rotated frame, scaled by ``out_x`` (0: none)."""
-    t = math.radians(frame.angle_deg)
-    return np.column_stack([out_x * math.cos(t), out_x * math.sin(t)])
 
 
 def _connect(routes: list[np.ndarray], fs: FreeSpace) -> list[list[tuple[float, float]]]:
@@ -470,7 +464,7 @@ def _fill(
     fs: FreeSpace,
     inner: Polygon,
     wps: list[tuple[float, float]],
-    pieces: list[tuple[float, Polygon, tuple[float, float]]],
+    pieces: Iterable[tuple[float, Polygon, tuple[float, float]]],
     *,
     swath_m: float,
     need_m2: float,
@@ -506,13 +500,14 @@ def _fill(
     cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(np.asarray(wps), axis=0).T))])
     out = list(wps)
     ways_out = []
-    for along, targets in sorted(visits, key=lambda v: -v[0]):
+    visits.sort(key=lambda v: -v[0])
+    leave = [path.interpolate(along) for along, _ in visits]
+    ways = fs.paths([((q.x, q.y), targets[0]) for q, (_, targets) in zip(leave, visits, strict=True)])
+    for (along, targets), way in zip(visits, ways, strict=True):
         k = int(np.searchsorted(cum, along, side="right") - 1)
         k = min(max(k, 0), len(wps) - 2)
-        q = path.interpolate(along)
-        qp = (q.x, q.y)
-        there = [qp, *fs.path(qp, targets[0])[1:], *targets[1:]]
-        back = [*targets[::-1][1:], *fs.path(targets[0], qp)[1:]]
+        there = [*way, *targets[1:]]
+        back = [*targets[::-1][1:], *way[::-1][1:]]  # the same way back
         out[k + 1 : k + 1] = [*there, *back]
         ways_out.append(there)
     return out, ways_out
@@ -529,14 +524,14 @@ def _scan_fill(free: Polygon, fs: FreeSpace, frame: _Frame, scan: ScanArea, wps,
         missed = sum(p.area_m2 for p in pieces)
         if missed <= budget or len(wps) < 2:
             break
-        outlines = [
+        outlines = (  # built as the visits need them: the largest few usually do
             (
                 p.area_m2,
                 shapely.MultiPoint(frame.from_rot(p.outline())).convex_hull,
                 tuple(frame.from_rot(np.asarray([p.centroid()]))[0]),
             )
             for p in pieces
-        ]
+        )
         wps, ways_out = _fill(fs, inner, wps, outlines, swath_m=k.w, need_m2=missed - 0.5 * budget)
         if not ways_out:
             break
@@ -693,26 +688,38 @@ def _free_region(area: Polygon, k: _Knobs) -> Polygon:
     return parts[0]
 
 
-def _rough_layouts(area: Polygon, rings: list[np.ndarray], k: _Knobs, angles: list[float]) -> list[_Layout]:
-    tip = 0.05 * k.c
-    half = max(k.w / 2.0 - 1.1 * k.c, tip)
-    return sorted(
-        (
-            _layout(
-                area,
-                rings,
-                a,
-                exact_ends=False,
-                shrink_m=half,
-                swath_m=k.w,
-                clearance_m=k.c,
-                speed=k.speed,
-                turn_s=k.turn_s,
-            )
-            for a in angles
-        ),
-        key=lambda lay: lay.estimate_s,
+def _rough_layouts(
+    area: Polygon, rings: list[np.ndarray], k: _Knobs, angles: list[float]
+) -> list[tuple[float, int, float]]:
+    """(rough flight time, swaths, angle) per angle, quickest first: every angle's lines cut against its
+    rotated edges in one numpy pass, swaths pulled in by about half a swath, cells counted."""
+    if not angles:
+        return []
+    c = area.centroid
+    shell = np.asarray(area.exterior.coords)
+    pts = np.concatenate([np.column_stack([r[:-1], r[1:]]) for r in rings]) - [c.x, c.y, c.x, c.y]
+    t = np.radians(np.asarray(angles, dtype=float))
+    cos, sin = np.cos(t)[:, None], np.sin(t)[:, None]
+    shell_y = -(shell[:, 0] - c.x)[None, :] * sin + (shell[:, 1] - c.y)[None, :] * cos
+    x0, y0, x1, y1 = pts.T
+    edges = np.stack(  # (angles, edges, 4), as _Frame.to_rot rotates them
+        [x0 * cos + y0 * sin, -x0 * sin + y0 * cos, x1 * cos + y1 * sin, -x1 * sin + y1 * cos], axis=2
     )
+    ys = [line_positions(float(row.min()), float(row.max()), swath_m=k.w) for row in shell_y]
+    lines = np.asarray([len(y) for y in ys])
+    rows = line_intervals(edges[np.repeat(np.arange(len(angles)), lines)], np.concatenate(ys))
+    shrink = max(k.w / 2.0 - 1.1 * k.c, 0.05 * k.c)
+    out = []
+    first = 0
+    for angle, n_lines in zip(angles, lines.tolist(), strict=True):
+        mine = rows[first : first + n_lines]
+        first += n_lines
+        n_sw = sum(len(r) for r in mine)
+        flown = sum(max(hi - lo - 2.0 * shrink, 0.0) for r in mine for lo, hi in r)
+        n_cells = cell_ids(mine)[1]
+        est = (flown + n_sw * k.w + n_cells * 2 * k.w) / k.speed + (2 * n_sw + 2 * n_cells) * k.turn_s
+        out.append((est, n_sw, angle))
+    return sorted(out, key=lambda item: item[0])
 
 
 def _sweep_region(
@@ -741,9 +748,8 @@ def _sweep_region(
     if extra_angles:
         rough += _rough_layouts(area, rings, k, extra_angles)[:_EXTRA_ROUTED]
     layouts = []
-    for r in rough:
+    for _, n_swaths, angle in rough:
         if k.end_inset is None:
-            n_swaths = sum(len(cell) for cell in r.cells)
             end = end_inset(swath_m=w, swaths=n_swaths, area_m2=area.area, min_coverage=k.min_coverage)
         else:
             end = k.end_inset
@@ -751,7 +757,7 @@ def _sweep_region(
             _layout(
                 area,
                 rings,
-                r.frame.angle_deg,
+                angle,
                 shrink_m=max(end - 1.1 * c, tip),  # ends measured from the area, not the inset region
                 swath_m=w,
                 clearance_m=c,
@@ -785,18 +791,22 @@ def _sweep_region(
             tries.append((_time_s(wps, k), reach, wps, missed))
             if missed <= budget:
                 break
-        if tries[-1][3] > budget:  # even the full reach misses too much: visits are added
-            filled, missed = _scan_fill(free, fs, lay.frame, scan, tries[-1][2], k, budget)
-            tries.append((_time_s(filled, k), None, filled, missed))
         # pulling ends in only shortens the path: the least reach gives a lower bound on the flight time
-        routed.append((tries[-1][0], tries[0][0], lay, order, tries))
+        routed.append((tries[-1][0], tries[0][0], lay, scan, order, tries))
     if beat_s is not None and min(r[1] for r in routed) > beat_s:
         return None
+    # Quickest first, by the time before any visits (a lower bound); a route that misses too much even at
+    # full reach gets its visits only when it may still beat the best one finished.
     routed.sort(key=lambda item: item[0])
     best = None
-    for guess, _, lay, order, tries in routed:
-        if best is not None and guess >= best[0]:
+    for before, _, lay, scan, order, tries in routed:
+        if best is not None and before >= best[0]:
             break
+        if tries[-1][3] > budget:
+            filled, missed = _scan_fill(free, fs, lay.frame, scan, tries[-1][2], k, budget)
+            tries.append((_time_s(filled, k), None, filled, missed))
+            if best is not None and tries[-1][0] >= best[0]:
+                continue
         filled, uncovered = _finish(area, free, fs, lay, order, tries, k, budget)
         t_filled = _time_s(filled, k)
         if best is None or t_filled < best[0]:

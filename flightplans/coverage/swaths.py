@@ -147,29 +147,43 @@ def build_swaths(
     return out
 
 
-def build_cells(swaths: list[list[Swath]]) -> list[list[Swath]]:
-    """Group swaths of consecutive lines into boustrophedon cells (a split or a merge starts new cells).
+def cell_ids(rows: list[list[tuple[float, float]]]) -> tuple[list[list[int]], int]:
+    """The boustrophedon cell of each interval (rows of sorted, disjoint (lo, hi) per line) and how many
+    cells there are: consecutive lines' intervals continue one cell when they overlap one-to-one (a split
+    or a merge starts new cells).
 
-    A line's intervals are sorted and disjoint, so the ones of the previous line that a swath's interval
-    overlaps (strictly) are a contiguous run found by bisection.
+    A line's intervals are sorted and disjoint, so the ones of the previous line that an interval overlaps
+    (strictly) are a contiguous run found by bisection.
     """
-    cells: list[list[Swath]] = []
-    open_cell: dict[int, int] = {}  # index of a swath on the previous line -> its cell
+    ids: list[list[int]] = []
+    n_cells = 0
+    open_cell: dict[int, int] = {}  # index of an interval on the previous line -> its cell
     prev_lo: list[float] = []
     prev_hi: list[float] = []
-    for row in swaths:
-        row_lo = [s.lo for s in row]
-        row_hi = [s.hi for s in row]
+    for row in rows:
+        row_lo = [lo for lo, _ in row]
+        row_hi = [hi for _, hi in row]
         new_open: dict[int, int] = {}
-        for j, s in enumerate(row):
-            first, end = bisect_right(prev_hi, s.lo), bisect_left(prev_lo, s.hi)
+        line_ids = []
+        for j, (lo, hi) in enumerate(row):
+            first, end = bisect_right(prev_hi, lo), bisect_left(prev_lo, hi)
             c = open_cell.get(first, -1) if end - first == 1 else -1
-            # the one swath above must continue into this one only
-            if c >= 0 and bisect_left(row_lo, prev_hi[first]) - bisect_right(row_hi, prev_lo[first]) == 1:
-                cells[c].append(s)
-            else:
-                c = len(cells)
-                cells.append([s])
+            # the one interval above must continue into this one only
+            if c < 0 or bisect_left(row_lo, prev_hi[first]) - bisect_right(row_hi, prev_lo[first]) != 1:
+                c = n_cells
+                n_cells += 1
             new_open[j] = c
+            line_ids.append(c)
+        ids.append(line_ids)
         open_cell, prev_lo, prev_hi = new_open, row_lo, row_hi
+    return ids, n_cells
+
+
+def build_cells(swaths: list[list[Swath]]) -> list[list[Swath]]:
+    """Group swaths of consecutive lines into boustrophedon cells (see ``cell_ids``)."""
+    ids, n_cells = cell_ids([[(s.lo, s.hi) for s in row] for row in swaths])
+    cells: list[list[Swath]] = [[] for _ in range(n_cells)]
+    for row, row_ids in zip(swaths, ids, strict=True):
+        for s, c in zip(row, row_ids, strict=True):
+            cells[c].append(s)
     return cells

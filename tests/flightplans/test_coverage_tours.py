@@ -28,8 +28,7 @@ from flightplans.coverage.swaths import Swath
 def test_turn_penalty_counts_the_turns_of_a_straight_link() -> None:
     # swath ends on two lines 30 m apart: right end of the lower line, right and left ends of the upper
     points = np.array([[100.0, 0.0], [100.0, 30.0], [0.0, 30.0], [160.0, 0.0]])
-    outward = np.array([[1.0, 0.0], [1.0, 0.0], [-1.0, 0.0], [-1.0, 0.0]])
-    pen = turn_penalty(points, outward, turn_m=30.0)
+    pen = turn_penalty(points, np.array([1.0, 1.0, -1.0, -1.0]), turn_m=30.0)
     assert pen[0, 1] == 60.0  # a U-turn: two 90 degree heading changes
     assert pen[0, 3] == 0.0  # flying on along the same line (past a gap) turns nowhere
     assert pen[0, 2] == 60.0  # out along +x, back diagonally, then along +x again: two sharp turns
@@ -38,7 +37,7 @@ def test_turn_penalty_counts_the_turns_of_a_straight_link() -> None:
 
 def test_turn_penalty_ignores_points_without_heading() -> None:
     points = np.array([[0.0, 0.0], [0.0, 50.0]])
-    pen = turn_penalty(points, np.zeros((2, 2)), turn_m=30.0)
+    pen = turn_penalty(points, np.zeros(2), turn_m=30.0)
     assert not pen.any()
 
 
