@@ -121,8 +121,12 @@ def candidate_angles(area: Polygon, *, limit: int = 6) -> list[float]:
 
 EXTRA_ANGLES = 12
 _EXTRA_ROUTED = 2
+# ... when their screened time is within this share of the quickest one's.
+_SCREEN_WINDOW = 0.03
 # Candidate layouts (quickest first by a straight-link screen) routed in full.
 _ROUTED = 2
+# ... when their screened time is within this share of the quickest one's.
+_SCREEN_WINDOW = 0.03
 # Tours price each turn a link makes at half its flying time: the straight link only approximates the
 # turns flown, and at full weight the local search settled in worse tours on the benchmark districts.
 TURN_WEIGHT = 0.5
@@ -779,7 +783,9 @@ def _sweep_region(
         screened.append((_screen_s(lay, scan, k, budget), lay, scan))
     screened.sort(key=lambda item: item[0])
     routed = []
-    for _, lay, scan in screened[:_ROUTED]:
+    for guess, lay, scan in screened[:_ROUTED]:
+        if guess > (1.0 + _SCREEN_WINDOW) * screened[0][0]:
+            break  # clearly slower on the screen: not worth routing
         _, swaths = _cell_tour(lay, fs, start, speed=k.speed, turn_s=k.turn_s)
         order = _swath_tour(lay.frame, swaths, fs, start, speed=k.speed, turn_s=k.turn_s)
         # Ends pulled in from a slanted boundary leave small corners to the transits and the turns: the
