@@ -229,12 +229,13 @@ def order_cells(
     seed: Sequence[int] | None = None,
     greedy: bool = True,
     local: bool = True,
+    starts: int = 3,
 ) -> list[tuple[int, int]]:
     """A short open tour over all cells: [(cell, variant), ...] in flying order.
 
     ``dist`` is a point-to-point distance matrix; ``start`` (optional) the distance from the launch point to
-    each point. Greedy tours from a few first cells compete with ``seed``; ``greedy=False`` only improves
-    the seed, ``local=False`` keeps the best start as it is (no 2-opt or or-opt).
+    each point. Greedy tours from up to ``starts`` first cells compete with ``seed``; ``greedy=False``
+    only improves the seed, ``local=False`` keeps the best start as it is (no 2-opt or or-opt).
 
     >>> d = np.array([[0, 1, 5, 6], [1, 0, 4, 5], [5, 4, 0, 1], [6, 5, 1, 0]], dtype=float)
     >>> cells = [[Variant(0, 1, 1.0), Variant(1, 0, 1.0)], [Variant(2, 3, 1.0), Variant(3, 2, 1.0)]]
@@ -247,13 +248,13 @@ def order_cells(
     tour = _Tour(variants, dist, start)
     if start is not None:
         first_cost = tour.d[tour.START][tour.entry] + np.where(np.isfinite(tour.length), 0.0, np.inf)
-        flat = np.argsort(first_cost, axis=None)[:3]
+        flat = np.argsort(first_cost, axis=None)[:starts]
         firsts: list[tuple[int, int]] = []
         for f in flat:
             c, v = np.unravel_index(int(f), first_cost.shape)
             firsts.append((int(c), int(v)))
     else:
-        firsts = [(c, 0) for c in sorted({0, n - 1, n // 2})]
+        firsts = [(c, 0) for c in sorted({0, n - 1, n // 2})][:starts]
     best = None
     if seed is not None:
         # the seed competes with the greedy tours: each is improved and the shortest kept

@@ -120,13 +120,17 @@ def candidate_angles(area: Polygon, *, limit: int = 6) -> list[float]:
 
 
 EXTRA_ANGLES = 12
-_EXTRA_ROUTED = 2
+_EXTRA_ROUTED = 3
 # ... when their screened time is within this share of the quickest one's.
 _SCREEN_WINDOW = 0.03
+# A screen overestimates the routed time by a few percent (its tour is greedy, its links straight).
+_SCREEN_SLACK = 0.05
 # Candidate layouts (quickest first by a straight-link screen) routed in full.
 _ROUTED = 2
 # ... when their screened time is within this share of the quickest one's.
 _SCREEN_WINDOW = 0.03
+# A screen overestimates the routed time by a few percent (its tour is greedy, its links straight).
+_SCREEN_SLACK = 0.05
 # Tours price each turn a link makes at half its flying time: the straight link only approximates the
 # turns flown, and at full weight the local search settled in worse tours on the benchmark districts.
 TURN_WEIGHT = 0.5
@@ -343,6 +347,17 @@ def _swath_tour(
     return [(swaths[i], v == 0) for i, v in order]
 
 
+def _flown_ends(swaths: list[Swath], forward: list[bool], reach: float) -> np.ndarray:
+    """The swaths' ends (rotated frame) in flying order, pushed out by ``reach`` of their full reach."""
+    table = np.asarray([(s.x0, s.x1, s.reach0, s.reach1, s.y) for s in swaths]).reshape(-1, 5)
+    x0, x1, r0, r1, y = table.T
+    if reach < 1.0:
+        x0, x1 = x0 + (1.0 - reach) * r0, x1 - (1.0 - reach) * r1
+    fwd = np.asarray(forward, dtype=bool)
+    first, second = np.where(fwd, x0, x1), np.where(fwd, x1, x0)
+    return np.column_stack([np.column_stack([first, second]).ravel(), np.repeat(y, 2)])
+
+
 def _screen_s(lay: _Layout, scan: ScanArea, k: _Knobs, budget: float) -> float:
     """A quick guess at a layout's flight time: its swaths toured greedily by straight links (holes and
     all), at the least reach whose scan meets ``budget``, plus the visits still needed."""
@@ -356,21 +371,23 @@ def _screen_s(lay: _Layout, scan: ScanArea, k: _Knobs, budget: float) -> float:
         [Variant(2 * i, 2 * i + 1, s.x1 - s.x0), Variant(2 * i + 1, 2 * i, s.x1 - s.x0)]
         for i, s in enumerate(swaths)
     ]
-    order = order_cells(svars, dist + pen, local=False)
-    guess = math.inf
-    for reach in _REACHES:
-        rot = []
-        for i, v in order:
-            a, b = swaths[i].ends(reach)
-            y = swaths[i].y
-            rot += [(a, y), (b, y)] if v == 0 else [(b, y), (a, y)]
-        xy = _dedupe(np.asarray(rot))
-        missed = uncovered_m2(scan, xy, radius_m=k.w / 2.0)
-        t = _time_s(xy, k)
-        guess = min(guess, t + _fill_guess_s(missed - budget, k))
+    order = order_cells(svars, dist + pen, local=False, starts=1)
+    flown = [swaths[i] for i, _ in order]
+    forward = [v == 0 for _, v in order]
+
+    def at(reach: float) -> tuple[float, float]:
+        xy = _dedupe(_flown_ends(flown, forward, reach))
+        return _time_s(xy, k), uncovered_m2(scan, xy, radius_m=k.w / 2.0)
+
+    # full reach first: when even that misses too much, the visits decide and less reach only costs more
+    t, missed = at(_REACHES[-1])
+    if missed > budget:
+        return t + _fill_guess_s(missed - budget, k)
+    for reach in _REACHES[:-1]:
+        t_less, missed = at(reach)
         if missed <= budget:
-            break
-    return guess
+            return t_less
+    return t
 
 
 def _distances(points: np.ndarray, fs: FreeSpace, start) -> tuple[np.ndarray, np.ndarray | None]:
@@ -782,6 +799,8 @@ def _sweep_region(
         lay = replace(lay, cells=cells, patches=tuple(left))
         screened.append((_screen_s(lay, scan, k, budget), lay, scan))
     screened.sort(key=lambda item: item[0])
+    if beat_s is not None and screened[0][0] > (1.0 + _SCREEN_SLACK) * beat_s:
+        return None  # even the quickest screen is clearly slower: routing it would not pay
     routed = []
     for guess, lay, scan in screened[:_ROUTED]:
         if guess > (1.0 + _SCREEN_WINDOW) * screened[0][0]:
@@ -802,17 +821,22 @@ def _sweep_region(
     if beat_s is not None and min(r[1] for r in routed) > beat_s:
         return None
     # Quickest first, by the time before any visits (a lower bound); a route that misses too much even at
-    # full reach gets its visits only when it may still beat the best one finished.
+    # full reach gets its visits only when it may still beat the quickest one so far.
     routed.sort(key=lambda item: item[0])
-    best = None
+    finals: list[tuple[float, _Layout, list[tuple[Swath, bool]], list]] = []
     for before, _, lay, scan, order, tries in routed:
-        if best is not None and before >= best[0]:
+        if finals and before >= min(f[0] for f in finals):
             break
         if tries[-1][3] > budget:
             filled, missed = _scan_fill(free, fs, lay.frame, scan, tries[-1][2], k, budget)
             tries.append((_time_s(filled, k), None, filled, missed))
-            if best is not None and tries[-1][0] >= best[0]:
-                continue
+        finals.append((tries[-1][0], lay, order, tries))
+    # only a route that may win gets the buffer check (which may push it to more reach or visits)
+    finals.sort(key=lambda item: item[0])
+    best = None
+    for t_scanned, lay, order, tries in finals:
+        if best is not None and t_scanned >= best[0]:
+            break
         filled, uncovered = _finish(area, free, fs, lay, order, tries, k, budget)
         t_filled = _time_s(filled, k)
         if best is None or t_filled < best[0]:

@@ -86,6 +86,20 @@ def _capsules(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per (leg p[i] -> q[i], scan line) pair that meets: the scan line and the x-interval of the leg's
     capsule on it."""
+    # most legs run along the scan lines (swaths): their capsule on a line is the leg grown by a chord
+    flat = p[:, 1] == q[:, 1]
+    seg, k = _spans(p[flat, 1], q[flat, 1], ys, radius)
+    half = np.sqrt(np.maximum(radius * radius - (ys[k] - p[flat, 1][seg]) ** 2, 0.0))
+    x_lo = np.minimum(p[flat, 0], q[flat, 0])[seg] - half
+    x_hi = np.maximum(p[flat, 0], q[flat, 0])[seg] + half
+    k_s, lo_s, hi_s = _slanted(p[~flat], q[~flat], ys, radius)
+    return np.concatenate([k, k_s]), np.concatenate([x_lo, lo_s]), np.concatenate([x_hi, hi_s])
+
+
+def _slanted(
+    p: np.ndarray, q: np.ndarray, ys: np.ndarray, radius: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``_capsules`` for any legs: two end discs and the rectangle between them, met by each line."""
     seg, k = _spans(p[:, 1], q[:, 1], ys, radius)
     y = ys[k]
     px, py, qx, qy = p[seg, 0], p[seg, 1], q[seg, 0], q[seg, 1]
