@@ -193,16 +193,19 @@ def _patches(layout: _Layout, scan: ScanArea, *, swath_m: float, clearance_m: fl
     # caps just touch the boundary do not join into one long piece.
     pieces = uncovered_pieces(scan, ends[:, [0, 2]], ends[:, [1, 2]], radius_m=w / 2.0, open_m=0.02 * w)
     tip = 0.05 * clearance_m  # keep swath ends strictly inside the free region
-    out: list[list[Swath]] = []
-    for piece in pieces:
-        if piece.area_m2 < 0.5 * w * w:
-            break  # largest first
+    big = [p for p in pieces if p.area_m2 >= 0.5 * w * w]
+    lines = []
+    for piece in big:
         _, y_min, _, y_max = piece.bounds()
         # n lines, each in the middle of an equal slice of the leftover's height (slices <= one swath)
         n = max(1, math.ceil((y_max - y_min) / w - 1e-9))
-        ys = y_min + (y_max - y_min) * (np.arange(n) + 0.5) / n
+        lines.append(y_min + (y_max - y_min) * (np.arange(n) + 0.5) / n)
+    free = line_intervals(layout.edges, np.concatenate(lines)) if lines else []
+    out: list[list[Swath]] = []
+    first = 0
+    for piece, ys in zip(big, lines, strict=True):
         rows: list[list[Swath]] = []
-        for y, row in zip(ys, line_intervals(layout.edges, ys), strict=True):
+        for y, row in zip(ys.tolist(), free[first : first + len(ys)], strict=True):
             near = np.abs(piece.y - y) <= w / 2.0  # the piece's runs within this line's band
             if not near.any():
                 continue
@@ -214,7 +217,8 @@ def _patches(layout: _Layout, scan: ScanArea, *, swath_m: float, clearance_m: fl
                 for lo, hi in row
                 if min(hi - tip, b) - max(lo + tip, a) > 0
             ]
-            rows.append([Swath(len(rows), float(y), x0, x1, lo, hi) for x0, x1, lo, hi in mine])
+            rows.append([Swath(len(rows), y, x0, x1, lo, hi) for x0, x1, lo, hi in mine])
+        first += len(ys)
         rows = [r for r in rows if r]
         if rows:
             out.extend(build_cells(rows))

@@ -16,7 +16,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from shapely.geometry import MultiPolygon, Polygon
+
+from flightplans.coverage.swaths import expand_ranges
 
 # Scan lines per swath band.
 LINES_PER_SWATH = 12
@@ -39,19 +40,11 @@ class ScanArea:
         return float(((self.hi - self.lo) * self.weight_m[self.row]).sum())
 
 
-def _rings(geom: Polygon | MultiPolygon) -> list[np.ndarray]:
-    polys = [geom] if isinstance(geom, Polygon) else list(geom.geoms)
-    return [np.asarray(r.coords) for p in polys for r in [p.exterior, *p.interiors]]
-
-
 def _spans(y0: np.ndarray, y1: np.ndarray, ys: np.ndarray, pad: float) -> tuple[np.ndarray, np.ndarray]:
     """(item, scan line) pairs: every scan line within [min(y0, y1) - pad, max(y0, y1) + pad)."""
     first = np.searchsorted(ys, np.minimum(y0, y1) - pad, side="left")
     last = np.searchsorted(ys, np.maximum(y0, y1) + pad, side="left")
-    count = np.maximum(last - first, 0)
-    item = np.repeat(np.arange(len(y0)), count)
-    offset = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
-    return item, first[item] + offset
+    return expand_ranges(first, last)
 
 
 def scan_area(rings: list[np.ndarray], *, swath_m: float, band_edge_m: float) -> ScanArea:
@@ -226,17 +219,17 @@ def uncovered_pieces(
     # the runs one line up that overlap run i: a contiguous range of them
     j0 = np.searchsorted(key_b, (rows + 1) * span + a + open_m, side="right")
     j1 = np.searchsorted(key_a, (rows + 1) * span + b - open_m, side="left")
-    count = np.maximum(j1 - j0, 0)
-    u = np.repeat(np.arange(len(rows)), count)
-    v = np.repeat(j0, count) + np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    u, v = expand_ranges(j0, j1)
     label = _components(len(rows), u, v)
     weight = scan.weight_m[rows]
     ys = scan.ys[rows]
-    area = (b - a) * weight
-    out = []
-    for r in np.unique(label).tolist():
-        m = label == r
-        out.append(Piece(ys[m], a[m], b[m], weight[m], float(area[m].sum())))
+    order = np.argsort(label, kind="stable")
+    cut = np.flatnonzero(np.diff(label[order])) + 1
+    area = np.add.reduceat(((b - a) * weight)[order], np.concatenate([[0], cut]))
+    out = [
+        Piece(ys[m], a[m], b[m], weight[m], float(m2))
+        for m, m2 in zip(np.split(order, cut), area.tolist(), strict=True)
+    ]
     out.sort(key=lambda piece: -piece.area_m2)
     return out
 

@@ -93,6 +93,18 @@ def line_intervals(edges: np.ndarray, ys: np.ndarray) -> list[list[tuple[float, 
     ]
 
 
+def expand_ranges(first: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (i, j) with first[i] <= j < end[i], as two arrays.
+
+    >>> [a.tolist() for a in expand_ranges(np.array([0, 5, 2]), np.array([2, 5, 4]))]
+    [[0, 0, 2, 2], [0, 1, 2, 3]]
+    """
+    count = np.maximum(end - first, 0)
+    owner = np.repeat(np.arange(len(first)), count)
+    step = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    return owner, first[owner] + step
+
+
 def band_reach(
     edges: np.ndarray, ys: np.ndarray, intervals: list[list[tuple[float, float]]], *, half_band_m: float
 ) -> list[list[tuple[float, float]]]:
@@ -103,16 +115,32 @@ def band_reach(
     """
     offsets = np.array([-1.0, -0.5, 0.5, 1.0]) * half_band_m
     samples = line_intervals(edges, (ys[:, None] + offsets[None, :]).ravel())
-    out = []
-    for k, row in enumerate(intervals):
-        near = [iv for q in range(len(offsets)) for iv in samples[k * len(offsets) + q]]
-        reach = []
-        for lo, hi in row:
-            touching = [(a, b) for a, b in near if min(b, hi) - max(a, lo) > 0]
-            d_lo = max([lo - a for a, _ in touching] + [0.0])
-            d_hi = max([b - hi for _, b in touching] + [0.0])
-            reach.append((d_lo, d_hi))
-        out.append(reach)
+    line = np.asarray([k for k, row in enumerate(intervals) for _ in row], dtype=np.int64)
+    lo = np.asarray([iv[0] for row in intervals for iv in row], dtype=float)
+    hi = np.asarray([iv[1] for row in intervals for iv in row], dtype=float)
+    s_line = np.asarray([q // len(offsets) for q, row in enumerate(samples) for _ in row], dtype=np.int64)
+    s_lo = np.asarray([iv[0] for row in samples for iv in row], dtype=float)
+    s_hi = np.asarray([iv[1] for row in samples for iv in row], dtype=float)
+    d_lo, d_hi = np.zeros(len(lo)), np.zeros(len(lo))
+    if len(lo) and len(s_lo):
+        span = 4.0 * float(
+            max(np.abs(lo).max(), np.abs(hi).max(), np.abs(s_lo).max(), np.abs(s_hi).max(), 1.0)
+        )
+        # the intervals of its line that a sample overlaps (strictly): a contiguous run of them
+        first = np.searchsorted(line * span + hi, s_line * span + s_lo, side="right")
+        end = np.searchsorted(line * span + lo, s_line * span + s_hi, side="left")
+        count = np.maximum(end - first, 0)
+        sample = np.repeat(np.arange(len(s_lo)), count)
+        own = (
+            np.repeat(first, count) + np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+        )
+        np.maximum.at(d_lo, own, lo[own] - s_lo[sample])
+        np.maximum.at(d_hi, own, s_hi[sample] - hi[own])
+    out: list[list[tuple[float, float]]] = []
+    i = 0
+    for row in intervals:
+        out.append(list(zip(d_lo[i : i + len(row)].tolist(), d_hi[i : i + len(row)].tolist(), strict=True)))
+        i += len(row)
     return out
 
 
