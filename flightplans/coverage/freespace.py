@@ -13,6 +13,7 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
+from flightplans.coverage.robust import overlay
 from flightplans.errors import PlanningError
 
 # How much deeper than the free-space boundary the graph's corner nodes sit, as a fraction of the clearance,
@@ -80,6 +81,13 @@ class FreeSpace:
     def __init__(self, region: Polygon, *, clearance_m: float) -> None:
         self.region = region
         shapely.prepare(region)
+        # Whatever a leg between two points of the region's hull may run into: its holes and the pockets
+        # between its shell and the hull. A leg whose box meets none of their boxes needs no GEOS test.
+        hull = shapely.geometry.polygon.orient(shapely.convex_hull(region), 1.0)
+        pockets = shapely.get_parts(overlay("difference", hull, Polygon(region.exterior)))
+        obstacles = [*map(Polygon, region.interiors), *pockets]
+        self._boxes = shapely.bounds(np.asarray(obstacles, dtype=object)).reshape(-1, 4)
+        self._hull = np.asarray(hull.exterior.coords) if isinstance(hull, Polygon) else np.zeros((0, 2))
         inset = clearance_m * _NODE_INSET
         inner = region.buffer(-inset, join_style="mitre", mitre_limit=3.0)
         if len(_polygons(inner)) > len(_polygons(region)):
@@ -114,8 +122,36 @@ class FreeSpace:
         if len(a) == 0:
             return np.zeros(0, dtype=bool)
         same = np.all(np.abs(a - b) < 1e-9, axis=1)
-        legs = shapely.linestrings(np.stack([a, b + same[:, None] * 1e-6], axis=1))
-        return np.asarray(shapely.covers(self.region, legs), dtype=bool)
+        out = self._clear_of_obstacles(a, b)
+        test = np.flatnonzero(~out)
+        if len(test):
+            legs = shapely.linestrings(np.stack([a[test], b[test] + same[test, None] * 1e-6], axis=1))
+            out[test] = shapely.covers(self.region, legs)
+        return out
+
+    def _clear_of_obstacles(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Legs surely inside: both ends strictly inside the hull, the leg's box meeting no obstacle's box
+        (a leg between two points of a convex hull stays in it; inside it, only obstacles are not free)."""
+        if len(self._hull) < 4:
+            return np.zeros(len(a), dtype=bool)
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        box = self._boxes
+        meets = (
+            (lo[:, None, 0] <= box[None, :, 2])
+            & (hi[:, None, 0] >= box[None, :, 0])
+            & (lo[:, None, 1] <= box[None, :, 3])
+            & (hi[:, None, 1] >= box[None, :, 1])
+        ).any(axis=1)
+        # inside a counter-clockwise hull: left of every edge, with a margin for rounding
+        e0, e1 = self._hull[:-1], self._hull[1:]
+        d = e1 - e0
+        ok = ~meets
+        for p in (a, b):
+            side = d[None, :, 0] * (p[:, None, 1] - e0[None, :, 1]) - d[None, :, 1] * (
+                p[:, None, 0] - e0[None, :, 0]
+            )
+            ok &= (side > 1e-6 * np.hypot(d[:, 0], d[:, 1])[None, :]).all(axis=1)
+        return ok
 
     def _grazing(self, p: np.ndarray, nearest: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Distances from each point to each node, which nodes the line from the point grazes (a first or
@@ -151,27 +187,26 @@ class FreeSpace:
             out[blind] = self._to_nodes(p[blind])
         return out
 
-    def distance_matrix(self, points: np.ndarray, *, nearest: int | None = None) -> np.ndarray:
+    def distance_matrix(
+        self, points: np.ndarray, *, pairs: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> np.ndarray:
         """Geodesic distances between points (inf where there is no way inside the region).
 
-        With ``nearest``, only each point's ``nearest`` closest neighbours get the exact geodesic; other pairs
-        keep the straight-line distance, a lower bound that is good enough for ordering far-apart cells.
+        With ``pairs`` (i, j), only those pairs get the exact geodesic; the others keep the straight-line
+        distance, a lower bound that is good enough for ordering far-apart cells.
         """
         p = np.asarray(points, dtype=float).reshape(-1, 2)
         n = len(p)
         euclid = np.hypot(p[:, None, 0] - p[None, :, 0], p[:, None, 1] - p[None, :, 1])
         if n == 0:
             return euclid
-        if nearest is None or n <= nearest + 1:
+        if pairs is None:
             i, j = np.triu_indices(n, 1)
         else:
-            near = np.argpartition(euclid, nearest + 1, axis=1)[:, : nearest + 1]
-            i = np.repeat(np.arange(n), nearest + 1)
-            j = near.ravel()
-            i, j = np.minimum(i, j), np.maximum(i, j)
+            key = np.unique(np.minimum(*pairs) * n + np.maximum(*pairs))
+            i, j = key // n, key % n
             keep = i < j
-            pairs = np.unique(np.stack([i[keep], j[keep]], axis=1), axis=0)
-            i, j = pairs[:, 0], pairs[:, 1]
+            i, j = i[keep], j[keep]
         ok = self.visible_pairs(p[i], p[j])
         out = euclid.copy()
         if ok.all():

@@ -120,7 +120,7 @@ def candidate_angles(area: Polygon, *, limit: int = 6) -> list[float]:
 
 
 EXTRA_ANGLES = 12
-_EXTRA_ROUTED = 3
+_EXTRA_ROUTED = 2
 # ... when their screened time is within this share of the quickest one's.
 _SCREEN_WINDOW = 0.03
 # A screen overestimates the routed time by a few percent (its tour is greedy, its links straight).
@@ -277,25 +277,38 @@ def _attach(cells: list[list[Swath]], patches: list[list[Swath]], *, swath_m: fl
     return cells, left
 
 
-def _cell_tour(
-    layout: _Layout, fs: FreeSpace, start: tuple[float, float] | None, *, speed: float, turn_s: float
-) -> tuple[float, list[Swath]]:
-    """The cells ordered (each flown back and forth from one of its four corners): the tour's cost in
-    metres and its swaths in flying order.
+def _tours(
+    layout: _Layout, fs: FreeSpace, start, *, speed: float, turn_s: float
+) -> tuple[list[Swath], list[tuple[Swath, bool]]]:
+    """The cell tour's swaths, and the swaths in flying order, each with whether it is flown towards +x
+    (rotated frame).
 
-    Links between points cost their geodesic length plus ``turn_s`` of flying per turn they make.
+    First the cells are ordered (each flown back and forth from one of its four corners), then that tour's
+    swaths are reordered one by one: a swath may leave its cell to be flown later, or a line be flown on
+    past a hole. Links cost their geodesic length plus half the flying time of the turns they make; both
+    tours take their distances from one matrix over all swath ends.
     """
-    frame, cells = layout.frame, [*layout.cells, *layout.patches]
+    cells = [*layout.cells, *layout.patches]
     turn_m = TURN_WEIGHT * turn_s * speed
-    corners_rot = []
+    swaths = [s for cell in cells for s in cell]
+    ends_rot = np.asarray([(x, s.y) for s in swaths for x in (s.x0, s.x1)])
+    corner = []  # BL, BR, TL, TR of each cell, as indices of swath ends
+    first = 0
+    for cell in cells:
+        last = first + len(cell) - 1
+        corner += [2 * first, 2 * first + 1, 2 * last, 2 * last + 1]
+        first = last + 1
+    idx = np.asarray(corner)
+    dist, start_d = _distances(layout.frame.from_rot(ends_rot), fs, start, among=idx)
+    out_x = np.tile([-1.0, 1.0], len(swaths))
+    out_x[np.repeat([s.x1 - s.x0 < 1e-9 for s in swaths], 2)] = 0.0  # a point swath has no heading
+    pen = turn_penalty(ends_rot, out_x, turn_m=turn_m)
+    # cells: entered at the bottom or top line, on its left or right end; the exit follows from parity
     variants: list[list[Variant]] = []
     for ci, cell in enumerate(cells):
-        b, t = cell[0], cell[-1]
-        corners_rot += [(b.x0, b.y), (b.x1, b.y), (t.x0, t.y), (t.x1, t.y)]  # BL, BR, TL, TR
         odd = len(cell) % 2 == 1
         inner = sum(s.x1 - s.x0 for s in cell) + sum(abs(q.y - p.y) for p, q in itertools.pairwise(cell))
         inner += 2 * turn_m * (len(cell) - 1)
-        # entering at the bottom or top line, on its left or right end; the exit follows from the parity
         variants.append(
             [
                 Variant(
@@ -307,48 +320,41 @@ def _cell_tour(
                 for left in (True, False)
             ]
         )
-    corners = frame.from_rot(np.asarray(corners_rot))
-    dist, start_d = _distances(corners, fs, start)
-    out_x = np.tile([-1.0, 1.0, -1.0, 1.0], len(cells))
-    costs = dist + turn_penalty(np.asarray(corners_rot), out_x, turn_m=turn_m)
-    route = order_cells(variants, costs, start=start_d)
+    corner_dist = dist[np.ix_(idx, idx)]
+    route = order_cells(
+        variants,
+        corner_dist + pen[np.ix_(idx, idx)],
+        start=None if start_d is None else start_d[idx],
+    )
     for (c1, v1), (c2, v2) in itertools.pairwise(route):
-        if not np.isfinite(dist[variants[c1][v1].exit, variants[c2][v2].entry]):
-            p = corners[variants[c2][v2].entry]
+        if not np.isfinite(corner_dist[variants[c1][v1].exit, variants[c2][v2].entry]):
+            p = layout.frame.from_rot(ends_rot[[idx[variants[c2][v2].entry]]])[0]
             raise PlanningError(
                 f"part of the area near ({p[0]:.1f}, {p[1]:.1f}) cannot be reached without leaving it or "
                 "crossing a no-fly zone (a passage is narrower than twice the clearance)",
                 where=(float(p[0]), float(p[1])),
             )
-    swaths: list[Swath] = []
+    offsets = np.cumsum([0] + [len(cell) for cell in cells])
+    seq: list[int] = []
     for c, v in route:
-        swaths += cells[c] if v < 2 else cells[c][::-1]
-    links = [
-        costs[variants[c1][v1].exit, variants[c2][v2].entry]
-        for (c1, v1), (c2, v2) in itertools.pairwise(route)
-    ]
-    cost = sum(links) + sum(variants[c][v].length_m for c, v in route)
-    return cost, swaths
-
-
-def _swath_tour(
-    frame: _Frame, swaths: list[Swath], fs: FreeSpace, start, *, speed: float, turn_s: float
-) -> list[tuple[Swath, bool]]:
-    """The cell tour's swaths reordered one by one: a swath may leave its cell to be flown later, or a line
-    be flown on past a hole. Returns each swath and whether it is flown towards +x (rotated frame)."""
-    turn_m = TURN_WEIGHT * turn_s * speed
-    ends_rot = np.asarray([(x, s.y) for s in swaths for x in (s.x0, s.x1)])
-    ends = frame.from_rot(ends_rot)
-    sdist, s_start = _distances(ends, fs, start)
-    out_x = np.tile([-1.0, 1.0], len(swaths))
-    out_x[np.repeat([s.x1 - s.x0 < 1e-9 for s in swaths], 2)] = 0.0  # a point swath has no heading
-    spen = turn_penalty(ends_rot, out_x, turn_m=turn_m)
+        mine = list(range(offsets[c], offsets[c + 1]))
+        seq += mine if v < 2 else mine[::-1]
+    # the swath tour, its swaths numbered in the cell tour's order
+    p_ends = np.repeat(2 * np.asarray(seq), 2) + np.tile([0, 1], len(seq))
     svars = [
-        [Variant(2 * i, 2 * i + 1, s.x1 - s.x0), Variant(2 * i + 1, 2 * i, s.x1 - s.x0)]
-        for i, s in enumerate(swaths)
+        [
+            Variant(2 * i, 2 * i + 1, swaths[j].x1 - swaths[j].x0),
+            Variant(2 * i + 1, 2 * i, swaths[j].x1 - swaths[j].x0),
+        ]
+        for i, j in enumerate(seq)
     ]
-    order = order_cells(svars, sdist + spen, start=s_start, seed=list(range(len(swaths))))
-    return [(swaths[i], v == 0) for i, v in order]
+    order = order_cells(
+        svars,
+        (dist + pen)[np.ix_(p_ends, p_ends)],
+        start=None if start_d is None else start_d[p_ends],
+        seed=list(range(len(seq))),
+    )
+    return [swaths[j] for j in seq], [(swaths[seq[i]], v == 0) for i, v in order]
 
 
 def _flown_ends(swaths: list[Swath], forward: list[bool], reach: float) -> np.ndarray:
@@ -394,18 +400,44 @@ def _screen_s(lay: _Layout, scan: ScanArea, k: _Knobs, budget: float) -> float:
     return t
 
 
-def _distances(points: np.ndarray, fs: FreeSpace, start) -> tuple[np.ndarray, np.ndarray | None]:
-    """Geodesic distances between points, and from ``start`` to each (straight when it is outside)."""
+def _distances(
+    points: np.ndarray, fs: FreeSpace, start, *, among: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Geodesic distances between points, and from ``start`` to each (straight when it is outside).
+
+    Each point's nearest neighbours get the exact geodesic, among all points and, for the points listed
+    in ``among``, also among those.
+    """
     # single-row cells share corners: plan distances between distinct points only
     uniq, inv = np.unique(np.round(points, 6), axis=0, return_inverse=True)
     inv = inv.ravel()
-    if start is not None and fs.region.covers(Point(start)):
-        d = fs.distance_matrix(np.concatenate([uniq, np.asarray([start], dtype=float)]), nearest=_NEAREST)
+    with_start = start is not None and fs.region.covers(Point(start))
+    pts = np.concatenate([uniq, np.asarray([start], dtype=float)]) if with_start else uniq
+    pairs = _nearest_pairs(pts, _NEAREST)
+    if among is not None:
+        sub = np.unique(inv[among])
+        i, j = _nearest_pairs(pts[sub], _NEAREST)
+        pairs = (np.concatenate([pairs[0], sub[i]]), np.concatenate([pairs[1], sub[j]]))
+    d = fs.distance_matrix(pts, pairs=pairs)
+    if with_start:
         return d[:-1, :-1][np.ix_(inv, inv)], d[-1, :-1][inv]
-    dist = fs.distance_matrix(uniq, nearest=_NEAREST)[np.ix_(inv, inv)]
+    dist = d[np.ix_(inv, inv)]
     if start is None:
         return dist, None
     return dist, np.hypot(*(points - np.asarray(start, dtype=float)).T)
+
+
+def _nearest_pairs(points: np.ndarray, nearest: int) -> tuple[np.ndarray, np.ndarray]:
+    """(i, j), i < j, for each point and its ``nearest`` closest others (all pairs among few points)."""
+    n = len(points)
+    if n <= nearest + 1:
+        return np.triu_indices(n, 1)
+    euclid = np.hypot(points[:, None, 0] - points[None, :, 0], points[:, None, 1] - points[None, :, 1])
+    near = np.argpartition(euclid, nearest + 1, axis=1)[:, : nearest + 1]
+    i, j = np.repeat(np.arange(n), nearest + 1), near.ravel()
+    i, j = np.minimum(i, j), np.maximum(i, j)
+    key = np.unique((i * n + j)[i < j])
+    return key // n, key % n
 
 
 def _waypoints(
@@ -809,8 +841,7 @@ def _sweep_region(
     for guess, lay, scan in screened[:_ROUTED]:
         if guess > (1.0 + _SCREEN_WINDOW) * screened[0][0]:
             break  # clearly slower on the screen: not worth routing
-        _, swaths = _cell_tour(lay, fs, start, speed=k.speed, turn_s=k.turn_s)
-        order = _swath_tour(lay.frame, swaths, fs, start, speed=k.speed, turn_s=k.turn_s)
+        _, order = _tours(lay, fs, start, speed=k.speed, turn_s=k.turn_s)
         # Ends pulled in from a slanted boundary leave small corners to the transits and the turns: the
         # least reach that meets the coverage target without any visit is flown. The scan lines measure
         # what each reach misses for a fraction of a buffer's cost.

@@ -13,7 +13,7 @@ planner checks the route it flies with a buffer.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -33,6 +33,23 @@ class ScanArea:
     row: np.ndarray
     lo: np.ndarray
     hi: np.ndarray
+    # for measuring how much of a stretch of a line is inside: interval ends as one sorted key (line, x)
+    # and the inside length along the line up to each of them
+    span_m: float = 0.0
+    key: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    inside_m: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def inside_up_to(self, row: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """How much of scan line ``row`` left of ``x`` is inside the area (|x| below the span)."""
+        q = row * self.span_m + x
+        i = np.searchsorted(self.key, q, side="right") - 1
+        got = np.where(i >= 0, self.inside_m[np.maximum(i, 0)], 0.0)
+        # past an interval's start (even index) the inside length grows with x; past an end it does not
+        grows = (i >= 0) & (i % 2 == 0)
+        line_start = row * self.span_m - self.span_m / 2.0
+        same_line = (i >= 0) & (self.key[np.maximum(i, 0)] >= line_start)
+        got = np.where(same_line, got, 0.0)
+        return got + np.where(grows & same_line, q - self.key[np.maximum(i, 0)], 0.0)
 
     @property
     def area_m2(self) -> float:
@@ -71,7 +88,16 @@ def scan_area(rings: list[np.ndarray], *, swath_m: float, band_edge_m: float) ->
     order = np.lexsort((x, k))
     k, x = k[order], x[order]
     # even-odd: crossings pair up along each line (each line crosses every ring an even number of times)
-    return ScanArea(ys, weight, k[0::2], x[0::2], x[1::2])
+    row, lo, hi = k[0::2], x[0::2], x[1::2]
+    span = 4.0 * float(max(np.abs(x).max(initial=0.0), 1.0))
+    key = np.column_stack([row * span + lo, row * span + hi]).ravel()
+    # inside length along its line up to each interval end: cumulative per line
+    length = hi - lo
+    total = np.cumsum(length)
+    before_line = np.concatenate([[0.0], total])[np.searchsorted(row, row, side="left")]
+    upto_end = total - before_line
+    inside = np.column_stack([upto_end - length, upto_end]).ravel()
+    return ScanArea(ys, weight, row, lo, hi, span, key, inside)
 
 
 def _capsules(
@@ -151,8 +177,22 @@ def uncovered_m2(scan: ScanArea, path_xy: np.ndarray, *, radius_m: float) -> flo
     """The part of the scanned area farther than ``radius_m`` from the path (in the scan's frame), m^2."""
     xy = np.asarray(path_xy, dtype=float).reshape(-1, 2)
     k, lo, hi = _capsules(xy[:-1] if len(xy) > 1 else xy, xy[1:] if len(xy) > 1 else xy, scan.ys, radius_m)
-    rows, a, b = _gaps(scan, k, lo, hi)
-    return float(((b - a) * scan.weight_m[rows]).sum())
+    # merge the capsule intervals of each line (sorted by start, a running maximum of the ends), then
+    # count the inside length each merged stretch covers
+    span = scan.span_m
+    lo = np.clip(lo, -span / 4.0, span / 4.0)
+    hi = np.clip(hi, -span / 4.0, span / 4.0)
+    order = np.argsort(k * span + lo)
+    k, lo, hi = k[order], lo[order], hi[order]
+    reach = np.maximum.accumulate(k * span + hi)
+    start = np.ones(len(k), dtype=bool)
+    start[1:] = k[1:] * span + lo[1:] > reach[:-1]
+    first = np.flatnonzero(start)
+    end_key = reach[np.concatenate([first[1:] - 1, [len(k) - 1]])] if len(k) else reach
+    rows = k[first]
+    covered = scan.inside_up_to(rows, end_key - rows * span) - scan.inside_up_to(rows, lo[first])
+    area = float(((scan.hi - scan.lo) * scan.weight_m[scan.row]).sum())
+    return area - float((covered * scan.weight_m[rows]).sum())
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,15 +13,7 @@ from bench import cases
 from flightplans.coverage import sweep
 from flightplans.coverage.freespace import FreeSpace
 from flightplans.coverage.order import Variant, _Tour, order_cells, turn_penalty
-from flightplans.coverage.plan import (
-    _cell_tour,
-    _free_region,
-    _Knobs,
-    _layout,
-    _rings,
-    _swath_tour,
-    _waypoints,
-)
+from flightplans.coverage.plan import _free_region, _Knobs, _layout, _rings, _tours, _waypoints
 from flightplans.coverage.swaths import Swath
 
 
@@ -69,9 +61,8 @@ def _district_tours():
     fs = FreeSpace(free, clearance_m=k.c)
     rings = _rings(free.buffer(-0.2, join_style="mitre", mitre_limit=3.0))
     lay = _layout(case.area, rings, 0.0, swath_m=60, shrink_m=27.8, clearance_m=2.0, speed=10.0, turn_s=3.0)
-    cost, swaths = _cell_tour(lay, fs, None, speed=10.0, turn_s=3.0)
-    order = _swath_tour(lay.frame, swaths, fs, None, speed=10.0, turn_s=3.0)
-    return case, lay, fs, cost, swaths, order
+    swaths, order = _tours(lay, fs, None, speed=10.0, turn_s=3.0)
+    return case, lay, fs, swaths, order
 
 
 def _time_s(wps: list[tuple[float, float]]) -> float:
@@ -84,7 +75,7 @@ def _time_s(wps: list[tuple[float, float]]) -> float:
 
 
 def test_swath_tour_flies_every_swath_once_and_beats_the_cell_tour() -> None:
-    _, lay, fs, _, swaths, order = _district_tours()
+    _, lay, fs, swaths, order = _district_tours()
     assert sorted(id(s) for s, _ in order) == sorted(id(s) for s in swaths)
     cell_order = [(s, True) for s in swaths]  # the cell tour's order (its directions are re-chosen below)
     (by_cells,) = _waypoints(lay.frame, _directions(cell_order), fs)
@@ -104,7 +95,7 @@ def _directions(order: list[tuple[Swath, bool]]) -> list[tuple[Swath, bool]]:
 
 
 def test_less_reach_shortens_the_path_and_keeps_waypoints_inside() -> None:
-    case, lay, fs, _, _, order = _district_tours()
+    case, lay, fs, _, order = _district_tours()
     full, half, least = map(LineString, _waypoints(lay.frame, order, fs, reaches=(1.0, 0.5, 0.0)))
     assert least.length < half.length < full.length
     assert least.length < full.length
