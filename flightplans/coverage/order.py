@@ -27,10 +27,49 @@ class Variant:
     length_m: float
 
 
+@dataclass(frozen=True, slots=True)
+class VariantTable:
+    """Variants as arrays: cell c's variant v enters at point ``entry[c, v]``, leaves at ``exit[c, v]``
+    and flies ``length[c, v]`` inside (inf: no such variant)."""
+
+    entry: np.ndarray
+    exit: np.ndarray
+    length: np.ndarray
+
+    @classmethod
+    def of(cls, variants: Sequence[Sequence[Variant]]) -> VariantTable:
+        """The table of lists of variants (cells with fewer variants padded with missing ones)."""
+        width = max(len(v) for v in variants)
+        rows = [
+            [(v.entry, v.exit, v.length_m) for v in vs] + [(0, 0, np.inf)] * (width - len(vs))
+            for vs in variants
+        ]
+        table = np.asarray(rows, dtype=float).reshape(len(variants), width, 3)
+        return cls(table[:, :, 0].astype(np.int64), table[:, :, 1].astype(np.int64), table[:, :, 2])
+
+    @classmethod
+    def segments(cls, lengths: np.ndarray) -> VariantTable:
+        """Segments flown either way: segment i has points 2i and 2i + 1.
+
+        >>> VariantTable.segments(np.array([5.0])).exit.tolist()
+        [[1, 0]]
+        """
+        n = len(lengths)
+        ends = 2 * np.arange(n)[:, None] + np.array([[0, 1]])
+        return cls(
+            ends, ends[:, ::-1].copy(), np.repeat(np.asarray(lengths, dtype=float)[:, None], 2, axis=1)
+        )
+
+
 class _Tour:
     """Numpy views of the variants plus a distance matrix with START and END sentinels."""
 
-    def __init__(self, variants: Sequence[Sequence[Variant]], dist: np.ndarray, start: np.ndarray | None):
+    def __init__(
+        self,
+        variants: Sequence[Sequence[Variant]] | VariantTable,
+        dist: np.ndarray,
+        start: np.ndarray | None,
+    ):
         n_pts = len(dist)
         self.START, self.END = n_pts, n_pts + 1
         d = np.zeros((n_pts + 2, n_pts + 2))
@@ -39,16 +78,8 @@ class _Tour:
         if start is not None:
             d[self.START, :n_pts] = np.where(np.isfinite(start), start, _UNREACHABLE)
         self.d = d
-        width = max(len(v) for v in variants)
-        n = len(variants)
-        rows = [
-            [(v.entry, v.exit, v.length_m) for v in vs] + [(0, 0, np.inf)] * (width - len(vs))
-            for vs in variants
-        ]
-        table = np.asarray(rows, dtype=float).reshape(n, width, 3)
-        self.entry = table[:, :, 0].astype(np.int64)
-        self.exit = table[:, :, 1].astype(np.int64)
-        self.length = table[:, :, 2]
+        table = variants if isinstance(variants, VariantTable) else VariantTable.of(variants)
+        self.entry, self.exit, self.length = table.entry, table.exit, table.length
         # reverse[c, v]: the variant flying the same cell backwards (the first such one), -1 if none
         real = np.isfinite(self.length)
         same = (self.entry[:, None, :] == self.exit[:, :, None]) & (
@@ -222,7 +253,7 @@ def turn_penalty(points: np.ndarray, heading_x: np.ndarray, *, turn_m: float, th
 
 
 def order_cells(
-    variants: Sequence[Sequence[Variant]],
+    variants: Sequence[Sequence[Variant]] | VariantTable,
     dist: np.ndarray,
     *,
     start: np.ndarray | None = None,
@@ -242,7 +273,7 @@ def order_cells(
     >>> order_cells(cells, d, start=np.array([0.0, 1, 5, 6]))
     [(0, 0), (1, 0)]
     """
-    n = len(variants)
+    n = len(variants.entry) if isinstance(variants, VariantTable) else len(variants)
     if n == 0:
         return []
     tour = _Tour(variants, dist, start)

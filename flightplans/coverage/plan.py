@@ -15,7 +15,7 @@ from shapely.ops import nearest_points
 
 from flightplans.coverage.decompose import decompose
 from flightplans.coverage.freespace import FreeSpace
-from flightplans.coverage.order import Variant, order_cells, turn_penalty
+from flightplans.coverage.order import Variant, VariantTable, order_cells, turn_penalty
 from flightplans.coverage.robust import overlay, swept
 from flightplans.coverage.scan import ScanArea, scan_area, uncovered_m2, uncovered_pieces
 from flightplans.coverage.swaths import (
@@ -341,15 +341,8 @@ def _tours(
         seq += mine if v < 2 else mine[::-1]
     # the swath tour, its swaths numbered in the cell tour's order
     p_ends = np.repeat(2 * np.asarray(seq), 2) + np.tile([0, 1], len(seq))
-    svars = [
-        [
-            Variant(2 * i, 2 * i + 1, swaths[j].x1 - swaths[j].x0),
-            Variant(2 * i + 1, 2 * i, swaths[j].x1 - swaths[j].x0),
-        ]
-        for i, j in enumerate(seq)
-    ]
     order = order_cells(
-        svars,
+        VariantTable.segments(np.asarray([swaths[j].x1 - swaths[j].x0 for j in seq])),
         (dist + pen)[np.ix_(p_ends, p_ends)],
         start=None if start_d is None else start_d[p_ends],
         seed=list(range(len(seq))),
@@ -357,33 +350,28 @@ def _tours(
     return [swaths[j] for j in seq], [(swaths[seq[i]], v == 0) for i, v in order]
 
 
-def _flown_ends(swaths: list[Swath], forward: list[bool], reach: float) -> np.ndarray:
-    """The swaths' ends (rotated frame) in flying order, pushed out by ``reach`` of their full reach."""
-    table = np.asarray([(s.x0, s.x1, s.reach0, s.reach1, s.y) for s in swaths]).reshape(-1, 5)
+def _flown_ends(table: np.ndarray, forward: np.ndarray, reach: float) -> np.ndarray:
+    """The ends (rotated frame) of swaths given as (x0, x1, reach0, reach1, y) rows, in flying order,
+    pushed out by ``reach`` of their full reach."""
     x0, x1, r0, r1, y = table.T
     if reach < 1.0:
         x0, x1 = x0 + (1.0 - reach) * r0, x1 - (1.0 - reach) * r1
-    fwd = np.asarray(forward, dtype=bool)
-    first, second = np.where(fwd, x0, x1), np.where(fwd, x1, x0)
+    first, second = np.where(forward, x0, x1), np.where(forward, x1, x0)
     return np.column_stack([np.column_stack([first, second]).ravel(), np.repeat(y, 2)])
 
 
 def _screen_s(lay: _Layout, scan: ScanArea, k: _Knobs, budget: float) -> float:
     """A quick guess at a layout's flight time: its swaths toured greedily by straight links (holes and
     all), at the least reach whose scan meets ``budget``, plus the visits still needed."""
-    swaths = [s for cell in [*lay.cells, *lay.patches] for s in cell]
-    ends = np.asarray([(x, s.y) for s in swaths for x in (s.x0, s.x1)])  # rotated frame: sweep along x
+    table = np.asarray([(s.x0, s.x1, s.reach0, s.reach1, s.y) for c in [*lay.cells, *lay.patches] for s in c])
+    x0, x1, _, _, y = table.T
+    ends = np.column_stack([np.column_stack([x0, x1]).ravel(), np.repeat(y, 2)])  # sweep along x
     dist = np.hypot(ends[:, None, 0] - ends[None, :, 0], ends[:, None, 1] - ends[None, :, 1])
-    out_x = np.tile([-1.0, 1.0], len(swaths))
-    out_x[np.repeat([s.x1 - s.x0 < 1e-9 for s in swaths], 2)] = 0.0
+    out_x = np.tile([-1.0, 1.0], len(table))
+    out_x[np.repeat(x1 - x0 < 1e-9, 2)] = 0.0
     pen = turn_penalty(ends, out_x, turn_m=TURN_WEIGHT * k.turn_s * k.speed)
-    svars = [
-        [Variant(2 * i, 2 * i + 1, s.x1 - s.x0), Variant(2 * i + 1, 2 * i, s.x1 - s.x0)]
-        for i, s in enumerate(swaths)
-    ]
-    order = order_cells(svars, dist + pen, local=False, starts=1)
-    flown = [swaths[i] for i, _ in order]
-    forward = [v == 0 for _, v in order]
+    order = np.asarray(order_cells(VariantTable.segments(x1 - x0), dist + pen, local=False, starts=1))
+    flown, forward = table[order[:, 0]], order[:, 1] == 0
 
     def at(reach: float) -> tuple[float, float]:
         xy = _dedupe(_flown_ends(flown, forward, reach))
@@ -445,13 +433,9 @@ def _waypoints(
 ) -> list[list[tuple[float, float]]]:
     """Waypoints (original frame) flying the swaths in order, ends pushed out by each of ``reaches``,
     transits kept inside: one route per reach, their blocked legs routed together."""
-    routes = []
-    for reach in reaches:
-        rot = []
-        for s, forward in order:
-            a, b = s.ends(reach)
-            rot += [(a, s.y), (b, s.y)] if forward else [(b, s.y), (a, s.y)]
-        routes.append(_dedupe(frame.from_rot(np.asarray(rot))))
+    table = np.asarray([(s.x0, s.x1, s.reach0, s.reach1, s.y) for s, _ in order]).reshape(-1, 5)
+    forward = np.asarray([f for _, f in order], dtype=bool)
+    routes = [_dedupe(frame.from_rot(_flown_ends(table, forward, reach))) for reach in reaches]
     return _connect(routes, fs)
 
 
