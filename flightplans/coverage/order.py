@@ -97,13 +97,13 @@ class _Tour:
     def greedy(self, first: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         n, width = self.entry.shape
         cells, vars_ = [first[0]], [first[1]]
-        entry = self.entry.ravel()
+        to_entry = self.d[:, self.entry.ravel()]  # from any point to each variant's entry
         # a missing variant or a cell already flown is never picked
         blocked = np.where(np.isfinite(self.length), 0.0, np.inf).ravel()
         blocked[first[0] * width : (first[0] + 1) * width] = np.inf
         here = self.exit[first]
         for _ in range(n - 1):
-            k = int(np.argmin(self.d[here, entry] + blocked))
+            k = int(np.argmin(to_entry[here] + blocked))
             c, v = divmod(k, width)
             cells.append(c)
             vars_.append(v)
@@ -145,13 +145,13 @@ class _Tour:
         """Reverse blocks of the tour (each reversed cell flown backwards) while that shortens it."""
         n = len(cells)
         improved_any = False
+        i, j = np.triu_indices(n)
         for _ in range(4 * n):
             ent = self.entry[cells, vars_]
             ext = self.exit[cells, vars_]
             prev_x = np.concatenate([[self.START], ext[:-1]])
             next_e = np.concatenate([ent[1:], [self.END]])
             bad = np.concatenate([[0], np.cumsum(self.reverse[cells, vars_] < 0)])
-            i, j = np.triu_indices(n)
             delta = (
                 self.d[prev_x[i], ext[j]]
                 + self.d[ent[i], next_e[j]]
