@@ -17,7 +17,7 @@ from flightplans.coverage.decompose import decompose
 from flightplans.coverage.freespace import FreeSpace
 from flightplans.coverage.order import Variant, VariantTable, order_cells, turn_penalty
 from flightplans.coverage.robust import overlay, swept
-from flightplans.coverage.scan import ScanArea, scan_area, uncovered_m2, uncovered_pieces
+from flightplans.coverage.scan import ScanArea, scan_area, uncovered_m2, uncovered_pieces, uncovered_runs
 from flightplans.coverage.swaths import (
     Swath,
     band_reach,
@@ -125,12 +125,30 @@ _EXTRA_ROUTED = 2
 _SCREEN_WINDOW = 0.03
 # A screen overestimates the routed time by a few percent (its tour is greedy, its links straight).
 _SCREEN_SLACK = 0.05
+# A convex area: its sweep is searched over this many angles, these line shifts (in swaths) and each
+# side's end reach; a path flying within _LENGTH_SLACK of the quickest one's time is chosen for being
+# shorter. The scan-line model must meet the coverage target with _CONVEX_MARGIN to spare.
+_CONVEX_ANGLES = 5
+_SHIFTS = (-0.3, 0.0, 0.3)
+_LENGTH_SLACK = 0.015
+_CONVEX_MARGIN = 0.97
+_CONVEX_CHECKED = 6
+_CONVEX_LINES = 6
 # Candidate layouts (quickest first by a straight-link screen) routed in full.
 _ROUTED = 2
 # ... when their screened time is within this share of the quickest one's.
 _SCREEN_WINDOW = 0.03
 # A screen overestimates the routed time by a few percent (its tour is greedy, its links straight).
 _SCREEN_SLACK = 0.05
+# A convex area: its sweep is searched over this many angles, these line shifts (in swaths) and each
+# side's end reach; a path flying within _LENGTH_SLACK of the quickest one's time is chosen for being
+# shorter. The scan-line model must meet the coverage target with _CONVEX_MARGIN to spare.
+_CONVEX_ANGLES = 5
+_SHIFTS = (-0.3, 0.0, 0.3)
+_LENGTH_SLACK = 0.015
+_CONVEX_MARGIN = 0.97
+_CONVEX_CHECKED = 6
+_CONVEX_LINES = 6
 # Tours price each turn a link makes at half its flying time: the straight link only approximates the
 # turns flown, and at full weight the local search settled in worse tours on the benchmark districts.
 TURN_WEIGHT = 0.5
@@ -235,12 +253,13 @@ def _layout(
     clearance_m: float,
     speed: float,
     turn_s: float,
+    shift_m: float = 0.0,
 ) -> _Layout:
-    """Lines, swaths and cells at one angle."""
+    """Lines, swaths and cells at one angle, the lines moved ``shift_m`` off their centred positions."""
     c = area.centroid
     frame = _Frame(angle, c.x, c.y)
     area_rot = frame.to_rot(np.asarray(area.exterior.coords))
-    ys = line_positions(float(area_rot[:, 1].min()), float(area_rot[:, 1].max()), swath_m=swath_m)
+    ys = line_positions(float(area_rot[:, 1].min()), float(area_rot[:, 1].max()), swath_m=swath_m) + shift_m
     edges = _edges(free_rings, frame)
     intervals = line_intervals(edges, ys)
     reach = band_reach(edges, ys, intervals, half_band_m=swath_m / 2.0)
@@ -673,6 +692,10 @@ def sweep(
             return multi  # clearly better on estimate: skip planning it whole
     else:
         multi = None
+    if angle_deg is None and not area.interiors and not _has_reflex_corner(area):
+        convex = _convex_sweep(area, free, knobs, start)
+        if convex is not None:
+            return _plan(area, convex[0], convex[2], [convex[1]], knobs)
     # the parts' plan already meets the target: the whole need not be filled once its route alone is slower
     beat_s = multi.flight_time_s if multi is not None and multi.coverage >= min_coverage else None
     whole = _sweep_region(area, free, fs, knobs, angles, start, beat_s=beat_s, extra_angles=extra)
@@ -875,11 +898,133 @@ def _sweep_region(
     return best[1], best[2], best[3]
 
 
-def _scan(area_rings: list[np.ndarray], lay: _Layout, swath_m: float) -> ScanArea:
+def _convex_sweep(area: Polygon, free: Polygon, k: _Knobs, start) -> tuple[list, _Layout, float] | None:
+    """The shortest back-and-forth sweep of a convex area among a few angles, line positions and end
+    reaches (each side of the area its own), that meets the coverage target and flies within
+    ``_LENGTH_SLACK`` of the quickest one's time; None when no reach alone meets the target.
+
+    A convex area is one cell flown line by line, so each setting is judged on scan lines without
+    routing: each side's ends are measured at no and at full reach, and its uncovered area taken as
+    linear in its reach between the two.
+    """
+    w, c = k.w, k.c
+    rings = _rings(free.buffer(-0.1 * c, **_MITRE))
+    area_rings = _rings(area)
+    budget = (1.0 - k.min_coverage) * area.area
+    levels = np.linspace(0.0, 1.0, 5)
+    options = []
+    for _, n_swaths, angle in _rough_layouts(area, rings, k, candidate_angles(area))[:_CONVEX_ANGLES]:
+        end = k.end_inset
+        if end is None:
+            end = end_inset(swath_m=w, swaths=n_swaths, area_m2=area.area, min_coverage=k.min_coverage)
+        # lines may move only as far as the first and last still reach the area's extremes
+        slack = _line_slack(area, angle, w)
+        for shift in sorted({round(max(-slack, min(slack, f * w)), 6) for f in _SHIFTS}):
+            lay = _layout(
+                area, rings, angle, shrink_m=max(end - 1.1 * c, 0.05 * c), swath_m=w, clearance_m=c,
+                speed=k.speed, turn_s=k.turn_s, shift_m=shift,
+            )  # fmt: skip
+            if len(lay.cells) != 1 or lay.patches:
+                continue
+            coarse = _scan(area_rings, lay, w, lines=_CONVEX_LINES)  # enough to rank settings
+            table = np.asarray([(s.x0, s.x1, s.reach0, s.reach1, s.y) for s in lay.cells[0]])
+            for first in (True, False):
+                fwd = (np.arange(len(table)) % 2 == 0) == first
+                options += _convex_options(table, fwd, coarse, lay, levels, k, budget)
+    if not options:
+        return None
+    # the model ranks; the scan lines then check the best few, more reach where they fall short
+    quickest = min(o[1] for o in options)
+    options.sort(key=lambda o: (o[1] > (1.0 + _LENGTH_SLACK) * quickest, o[0]))
+    checked = []
+    for _, _, lay, table, fwd, r0, r1, _ in options[:_CONVEX_CHECKED]:
+        scan = _scan(area_rings, lay, w)
+        while True:
+            wps = _convex_route(lay, table, fwd, r0, r1)
+            missed, low_share = _side_missed(scan, lay.frame.to_rot(np.asarray(wps)), w)
+            if missed <= budget or (r0 >= 1.0 and r1 >= 1.0):
+                break
+            if (low_share >= 0.5 and r0 < 1.0) or r1 >= 1.0:
+                r0 = min(1.0, r0 + 0.25)
+            else:
+                r1 = min(1.0, r1 + 0.25)
+        if missed <= budget:
+            checked.append((LineString(wps).length, _time_s(wps, k), lay, wps))
+    if not checked:
+        return None
+    quickest = min(o[1] for o in checked)
+    checked.sort(key=lambda o: (o[1] > (1.0 + _LENGTH_SLACK) * quickest, o[0]))
+    for _, _, lay, wps in checked:
+        missed = _missed_m2(area, wps, w)
+        if missed <= budget:
+            return wps, lay, missed
+    return None
+
+
+def _side_missed(scan: ScanArea, xy: np.ndarray, swath_m: float) -> tuple[float, float]:
+    """What a one-cell path (scan frame) leaves uncovered, and the share of it on the -x side."""
+    rows, lo, hi = uncovered_runs(scan, xy, radius_m=swath_m / 2.0)
+    mid = (scan.lo + scan.hi)[np.searchsorted(scan.row, rows)] / 2.0
+    m2 = (hi - lo) * scan.weight_m[rows]
+    total = float(m2.sum())
+    return total, float(m2[(lo + hi) / 2.0 < mid].sum()) / total if total > 0 else 0.5
+
+
+def _line_slack(area: Polygon, angle: float, swath_m: float) -> float:
+    """How far the centred sweep lines at ``angle`` may move while the outer ones stay within half a
+    swath of the area's extremes."""
+    c = area.centroid
+    y = _Frame(angle, c.x, c.y).to_rot(np.asarray(area.exterior.coords))[:, 1]
+    ys = line_positions(float(y.min()), float(y.max()), swath_m=swath_m)
+    return max(0.0, swath_m / 2.0 - (ys[0] - float(y.min())))
+
+
+def _convex_route(lay: _Layout, table: np.ndarray, fwd: np.ndarray, r0: float, r1: float) -> list:
+    """Waypoints of a one-cell sweep with the -x ends at reach ``r0`` and the +x ends at ``r1``."""
+    x0 = table[:, 0] + (1.0 - r0) * table[:, 2]
+    x1 = table[:, 1] - (1.0 - r1) * table[:, 3]
+    rot = _dedupe(_flown_ends(np.column_stack([x0, x1, 0 * x0, 0 * x1, table[:, 4]]), fwd, 1.0))
+    return [(float(x), float(y)) for x, y in lay.frame.from_rot(rot)]
+
+
+def _convex_options(table, fwd, scan: ScanArea, lay: _Layout, levels: np.ndarray, k: _Knobs, budget: float):
+    """(length, time, layout, swaths, directions, -x reach, +x reach) of every pair of reach levels whose
+    modelled uncovered area meets the budget, for one flying order."""
+    w = k.w
+    side = []  # area missed on the -x side and on the +x side, at no and at full reach
+    for reach in (0.0, 1.0):
+        total, low = _side_missed(scan, _dedupe(_flown_ends(table, fwd, reach)), w)
+        side.append((total * low, total * (1.0 - low)))
+    # the length: swaths grow with both sides' reach; each link joins two ends on one side
+    x0, x1, g0, g1, y = table.T
+    ends_low = x0[:, None] + (1.0 - levels[None, :]) * g0[:, None]  # (swaths, levels)
+    ends_high = x1[:, None] - (1.0 - levels[None, :]) * g1[:, None]
+    dy = np.abs(np.diff(y))[:, None]
+    high_links = fwd[:-1]  # a swath flown towards +x leaves at its +x end, where the next one starts
+    link_low = np.hypot(np.diff(ends_low, axis=0), dy)[~high_links].sum(axis=0)
+    link_high = np.hypot(np.diff(ends_high, axis=0), dy)[high_links].sum(axis=0)
+    swath = (x1 - x0 - g0 - g1).sum()
+    length = swath + levels[:, None] * g0.sum() + levels[None, :] * g1.sum()
+    length = length + link_low[:, None] + link_high[None, :]
+    missed = ((1 - levels) * side[0][0] + levels * side[1][0])[:, None] + (
+        (1 - levels) * side[0][1] + levels * side[1][1]
+    )[None, :]
+    turns = 2 * (len(table) - 1)
+    out = []
+    for i, j in zip(*np.nonzero(missed <= _CONVEX_MARGIN * budget), strict=True):
+        t = length[i, j] / k.speed + turns * k.turn_s
+        out.append((float(length[i, j]), float(t), lay, table, fwd, float(levels[i]), float(levels[j]), scan))
+    return out
+
+
+def _scan(
+    area_rings: list[np.ndarray], lay: _Layout, swath_m: float, *, lines: int | None = None
+) -> ScanArea:
     """The area on scan lines along a layout's sweep lines (in its frame)."""
     rot = [lay.frame.to_rot(r) for r in area_rings]
-    lines = [s.y for cell in lay.cells for s in cell]
-    return scan_area(rot, swath_m=swath_m, band_edge_m=min(lines) - swath_m / 2.0)
+    first = min(s.y for cell in lay.cells for s in cell)
+    per_swath = {} if lines is None else {"lines_per_swath": lines}
+    return scan_area(rot, swath_m=swath_m, band_edge_m=first - swath_m / 2.0, **per_swath)
 
 
 def _fill_guess_s(excess_m2: float, k: _Knobs) -> float:

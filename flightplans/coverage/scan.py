@@ -64,16 +64,18 @@ def _spans(y0: np.ndarray, y1: np.ndarray, ys: np.ndarray, pad: float) -> tuple[
     return expand_ranges(first, last)
 
 
-def scan_area(rings: list[np.ndarray], *, swath_m: float, band_edge_m: float) -> ScanArea:
+def scan_area(
+    rings: list[np.ndarray], *, swath_m: float, band_edge_m: float, lines_per_swath: int = LINES_PER_SWATH
+) -> ScanArea:
     """The inside intervals (even-odd over ``rings``, already in the frame) on the scan lines of bands one
     swath wide, one of which starts at y = ``band_edge_m``."""
     y_min = min(float(r[:, 1].min()) for r in rings)
     y_max = max(float(r[:, 1].max()) for r in rings)
     j0 = math.floor((y_min - band_edge_m) / swath_m)
     j1 = math.ceil((y_max - band_edge_m) / swath_m)
-    step = swath_m / LINES_PER_SWATH
+    step = swath_m / lines_per_swath
     bands = band_edge_m + swath_m * np.arange(j0, j1)
-    ys = (bands[:, None] + step * (np.arange(LINES_PER_SWATH) + 0.5)[None, :]).ravel()
+    ys = (bands[:, None] + step * (np.arange(lines_per_swath) + 0.5)[None, :]).ravel()
     weight = np.full(len(ys), step)
     keep = (ys > y_min) & (ys < y_max)
     ys, weight = ys[keep], weight[keep]
@@ -131,23 +133,30 @@ def _slanted(
         half = np.sqrt(np.where(ok, h2, 0.0))
         lo = np.where(ok, np.minimum(lo, cx - half), lo)
         hi = np.where(ok, np.maximum(hi, cx + half), hi)
-    # the rectangle swept by the leg: its four sides, where the scan line crosses them
+    # The rectangle swept by the leg, P + t (Q - P) + u n with t in [0, 1] and |u| <= r: on line y its
+    # points run x = x_line(y) - u |PQ| / dy for the u that keep t in [0, 1] (legs here are not level).
+    dx, dy = qx - px, qy - py
+    flip = dy < 0
+    px, py, qx, qy = (
+        np.where(flip, qx, px),
+        np.where(flip, qy, py),
+        np.where(flip, px, qx),
+        np.where(flip, py, qy),
+    )
     dx, dy = qx - px, qy - py
     length = np.hypot(dx, dy)
+    ny = dx / length
+    on_line = px + dx * (y - py) / dy
     with np.errstate(invalid="ignore", divide="ignore"):
-        nx, ny = np.where(length > 0, -dy / length, 0.0), np.where(length > 0, dx / length, 0.0)
-    corners = [
-        (px + radius * nx, py + radius * ny),
-        (qx + radius * nx, qy + radius * ny),
-        (qx - radius * nx, qy - radius * ny),
-        (px - radius * nx, py - radius * ny),
-    ]
-    for (ax, ay), (bx, by) in zip(corners, corners[1:] + corners[:1], strict=True):
-        ok = (np.minimum(ay, by) <= y) & (y <= np.maximum(ay, by)) & (ay != by)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            x = ax + (y - ay) * (bx - ax) / (by - ay)
-        lo = np.where(ok, np.minimum(lo, x), lo)
-        hi = np.where(ok, np.maximum(hi, x), hi)
+        u_a, u_b = (y - qy) / ny, (y - py) / ny  # the t = 1 and t = 0 ends of the u range
+    vertical = ny == 0
+    u_lo = np.where(vertical, np.where((py <= y) & (y <= qy), -radius, np.inf), np.minimum(u_a, u_b))
+    u_hi = np.where(vertical, np.where((py <= y) & (y <= qy), radius, -np.inf), np.maximum(u_a, u_b))
+    u_lo, u_hi = np.maximum(u_lo, -radius), np.minimum(u_hi, radius)
+    ok = u_lo <= u_hi
+    scale = length / dy
+    lo = np.where(ok, np.minimum(lo, on_line - u_hi * scale), lo)
+    hi = np.where(ok, np.maximum(hi, on_line - u_lo * scale), hi)
     keep = hi > lo
     return k[keep], lo[keep], hi[keep]
 
@@ -193,6 +202,14 @@ def uncovered_m2(scan: ScanArea, path_xy: np.ndarray, *, radius_m: float) -> flo
     covered = scan.inside_up_to(rows, end_key - rows * span) - scan.inside_up_to(rows, lo[first])
     area = float(((scan.hi - scan.lo) * scan.weight_m[scan.row]).sum())
     return area - float((covered * scan.weight_m[rows]).sum())
+
+
+def uncovered_runs(scan: ScanArea, path_xy: np.ndarray, *, radius_m: float):
+    """What the path leaves uncovered on each scan line: (line, start, end) of each stretch (stretches that
+    touch may be split), in the scan's frame."""
+    xy = np.asarray(path_xy, dtype=float).reshape(-1, 2)
+    k, lo, hi = _capsules(xy[:-1] if len(xy) > 1 else xy, xy[1:] if len(xy) > 1 else xy, scan.ys, radius_m)
+    return _gaps(scan, k, lo, hi)
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,4 +305,12 @@ def _components(n: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
             label = label[label]
 
 
-__all__ = ["LINES_PER_SWATH", "Piece", "ScanArea", "scan_area", "uncovered_m2", "uncovered_pieces"]
+__all__ = [
+    "LINES_PER_SWATH",
+    "Piece",
+    "ScanArea",
+    "scan_area",
+    "uncovered_m2",
+    "uncovered_pieces",
+    "uncovered_runs",
+]
