@@ -120,29 +120,18 @@ def candidate_angles(area: Polygon, *, limit: int = 6) -> list[float]:
 
 
 EXTRA_ANGLES = 12
+# Of the spread directions, the quickest few on a rough estimate are laid out and screened.
 _EXTRA_ROUTED = 2
-# ... when their screened time is within this share of the quickest one's.
-_SCREEN_WINDOW = 0.03
-# A screen overestimates the routed time by a few percent (its tour is greedy, its links straight).
-_SCREEN_SLACK = 0.05
-# A convex area: its sweep is searched over this many angles, these line shifts (in swaths) and each
-# side's end reach; a path flying within _LENGTH_SLACK of the quickest one's time is chosen for being
-# shorter. The scan-line model must meet the coverage target with _CONVEX_MARGIN to spare.
-_CONVEX_ANGLES = 5
-_SHIFTS = (-0.3, 0.0, 0.3)
-_LENGTH_SLACK = 0.015
-_CONVEX_MARGIN = 0.97
-_CONVEX_CHECKED = 6
-_CONVEX_LINES = 6
-# Candidate layouts (quickest first by a straight-link screen) routed in full.
+# Candidate layouts (quickest first by a straight-link screen) routed in full ...
 _ROUTED = 2
 # ... when their screened time is within this share of the quickest one's.
 _SCREEN_WINDOW = 0.03
 # A screen overestimates the routed time by a few percent (its tour is greedy, its links straight).
 _SCREEN_SLACK = 0.05
-# A convex area: its sweep is searched over this many angles, these line shifts (in swaths) and each
-# side's end reach; a path flying within _LENGTH_SLACK of the quickest one's time is chosen for being
-# shorter. The scan-line model must meet the coverage target with _CONVEX_MARGIN to spare.
+# A convex area: its sweep is searched over this many angles, these line shifts (in swaths, within
+# their slack) and each side's end reach; a path flying within _LENGTH_SLACK of the quickest one's time
+# is chosen for being shorter. The model on coarse scan lines (_CONVEX_LINES per swath) must meet the
+# coverage target with _CONVEX_MARGIN to spare; its best _CONVEX_CHECKED settings are checked on fine ones.
 _CONVEX_ANGLES = 5
 _SHIFTS = (-0.3, 0.0, 0.3)
 _LENGTH_SLACK = 0.015
