@@ -108,7 +108,8 @@ def _capsules(
     """Per (leg p[i] -> q[i], scan line) pair that meets: the scan line and the x-interval of the leg's
     capsule on it."""
     # most legs run along the scan lines (swaths): their capsule on a line is the leg grown by a chord
-    flat = p[:, 1] == q[:, 1]
+    # (a leg within a millionth of level counts as level: the closed form below divides by its rise)
+    flat = np.abs(p[:, 1] - q[:, 1]) <= 1e-6 * np.hypot(*(q - p).T)
     seg, k = _spans(p[flat, 1], q[flat, 1], ys, radius)
     half = np.sqrt(np.maximum(radius * radius - (ys[k] - p[flat, 1][seg]) ** 2, 0.0))
     x_lo = np.minimum(p[flat, 0], q[flat, 0])[seg] - half
