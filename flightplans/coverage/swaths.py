@@ -80,17 +80,46 @@ def interval_widths(edges: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.n
         return pairs, (ends - starts)[valid]
 
 
-def line_intervals(edges: np.ndarray, ys: np.ndarray) -> list[list[tuple[float, float]]]:
-    """For each y, the sorted (lo, hi) x-intervals inside the rings whose edges are (x0, y0, x1, y1) rows."""
+def interval_table(edges: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``line_intervals`` as arrays: each interval's line index, lo and hi, line by line, sorted."""
     xs, counts = _crossings(edges, ys)
     width = max(int((counts // 2).max(initial=0)), 1)
     lo, hi = xs[:, 0 : 2 * width : 2], xs[:, 1 : 2 * width : 2]
     with np.errstate(invalid="ignore"):  # inf - inf in the padding, masked out
         keep = (np.arange(width)[None, :] < (counts // 2)[:, None]) & (hi - lo > 1e-6)
-    return [
-        [(a, b) for a, b, k in zip(row_lo, row_hi, row_keep, strict=True) if k]
-        for row_lo, row_hi, row_keep in zip(lo.tolist(), hi.tolist(), keep.tolist(), strict=True)
-    ]
+    line = np.nonzero(keep)[0]
+    return line, lo[keep], hi[keep]
+
+
+def line_intervals(edges: np.ndarray, ys: np.ndarray) -> list[list[tuple[float, float]]]:
+    """For each y, the sorted (lo, hi) x-intervals inside the rings whose edges are (x0, y0, x1, y1) rows."""
+    line, lo, hi = interval_table(edges, ys)
+    out: list[list[tuple[float, float]]] = [[] for _ in range(len(ys))]
+    for k, a, b in zip(line.tolist(), lo.tolist(), hi.tolist(), strict=True):
+        out[k].append((a, b))
+    return out
+
+
+def count_cells(line: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> int:
+    """How many boustrophedon cells ``cell_ids`` makes of intervals given as sorted arrays.
+
+    An interval continues a cell when exactly one interval of the line before overlaps it, and that one
+    overlaps no other interval of this line.
+    """
+    if not len(line):
+        return 0
+    span = 4.0 * float(max(np.abs(lo).max(), np.abs(hi).max(), 1.0))
+    key_lo, key_hi = line * span + lo, line * span + hi
+    # overlapping intervals of the line before (below) and after (above): contiguous runs
+    below = np.searchsorted(key_lo, (line - 1) * span + hi, side="left") - np.searchsorted(
+        key_hi, (line - 1) * span + lo, side="right"
+    )
+    first_below = np.searchsorted(key_hi, (line - 1) * span + lo, side="right")
+    above = np.searchsorted(key_lo, (line + 1) * span + hi, side="left") - np.searchsorted(
+        key_hi, (line + 1) * span + lo, side="right"
+    )
+    continues = (below == 1) & (above[np.minimum(first_below, len(line) - 1)] == 1)
+    return int(len(line) - continues.sum())
 
 
 def expand_ranges(first: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
