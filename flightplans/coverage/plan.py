@@ -852,25 +852,22 @@ def _sweep_region(
         # Ends pulled in from a slanted boundary leave small corners to the transits and the turns: the
         # least reach that meets the coverage target without any visit is flown. The scan lines measure
         # what each reach misses for a fraction of a buffer's cost.
-        routes = _waypoints(lay.frame, order, fs, reaches=_REACHES)
-        times = [_time_s(wps, k) for wps in routes]
-
-        def missed_at(q: int, routes=routes, lay: _Layout = lay, scan: ScanArea = scan) -> float:
-            return uncovered_m2(scan, lay.frame.to_rot(np.asarray(routes[q])), radius_m=w / 2.0)
-
         # full reach first: when even that misses too much, visits are needed whatever the reach
+        (full_route,) = _waypoints(lay.frame, order, fs, reaches=_REACHES[-1:])
+        full = uncovered_m2(scan, lay.frame.to_rot(np.asarray(full_route)), radius_m=w / 2.0)
         tries: list[tuple[float, float | None, list[tuple[float, float]], float]] = []  # reach None: visits
-        full = missed_at(len(_REACHES) - 1)
+        less = _waypoints(lay.frame, order, fs, reaches=_REACHES[:-1]) if full <= budget or beat_s else []
         if full <= budget:
-            for q in range(len(_REACHES) - 1):
-                missed = missed_at(q)
+            for reach, wps in zip(_REACHES, less, strict=False):
+                missed = uncovered_m2(scan, lay.frame.to_rot(np.asarray(wps)), radius_m=w / 2.0)
                 if missed <= budget:
-                    tries.append((times[q], _REACHES[q], routes[q], missed))
+                    tries.append((_time_s(wps, k), reach, wps, missed))
                     break
         if not tries:
-            tries.append((times[-1], _REACHES[-1], routes[-1], full))
+            tries.append((_time_s(full_route, k), _REACHES[-1], full_route, full))
         # pulling ends in only shortens the path: the least reach gives a lower bound on the flight time
-        routed.append((tries[-1][0], times[0], lay, scan, order, tries))
+        least = _time_s(less[0], k) if less else tries[-1][0]
+        routed.append((tries[-1][0], least, lay, scan, order, tries))
     if beat_s is not None and min(r[1] for r in routed) > beat_s:
         return None
     # Quickest first, by the time before any visits (a lower bound); a route that misses too much even at
