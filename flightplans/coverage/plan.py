@@ -840,7 +840,8 @@ def _sweep_region(
         patches = _patches(lay, scan, swath_m=w, clearance_m=c)
         cells, left = _attach(lay.cells, patches, swath_m=w)
         lay = replace(lay, cells=cells, patches=tuple(left))
-        screened.append((_screen_s(lay, scan, k, budget), lay, scan))
+        alone = len(layouts) == 1 and beat_s is None  # nothing to rank it against
+        screened.append((0.0 if alone else _screen_s(lay, scan, k, budget), lay, scan))
     screened.sort(key=lambda item: item[0])
     if beat_s is not None and screened[0][0] > (1.0 + _SCREEN_SLACK) * beat_s:
         return None  # even the quickest screen is clearly slower: routing it would not pay
