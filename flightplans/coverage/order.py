@@ -74,7 +74,9 @@ class _Tour:
         self.START, self.END = n_pts, n_pts + 1
         d = np.zeros((n_pts + 2, n_pts + 2))
         # no way between two points: a huge finite cost keeps the arithmetic free of inf - inf
-        d[:n_pts, :n_pts] = np.where(np.isfinite(dist), dist, _UNREACHABLE)
+        d[:n_pts, :n_pts] = dist
+        if not np.isfinite(dist).all():
+            d[:n_pts, :n_pts][~np.isfinite(dist)] = _UNREACHABLE
         if start is not None:
             d[self.START, :n_pts] = np.where(np.isfinite(start), start, _UNREACHABLE)
         self.d = d

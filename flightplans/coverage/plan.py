@@ -576,13 +576,18 @@ def _scan_fill(free: Polygon, fs: FreeSpace, frame: _Frame, scan: ScanArea, wps,
     """Waypoints with visits added until the scan lines find at most ``budget`` (m^2) uncovered (at most
     three rounds), and what they find uncovered."""
     inner = free.buffer(-0.25 * k.c, **_MITRE)
+    missed = math.inf
     for _ in range(3):
         rot = frame.to_rot(np.asarray(wps, dtype=float))
+        if missed < math.inf:  # after visits: most often enough, which the plain measure tells sooner
+            missed = uncovered_m2(scan, rot, radius_m=k.w / 2.0)
+            if missed <= budget:
+                return wps, missed
         legs = (rot[:-1], rot[1:]) if len(rot) > 1 else (rot, rot)
         pieces = uncovered_pieces(scan, *legs, radius_m=k.w / 2.0)
         missed = sum(p.area_m2 for p in pieces)
         if missed <= budget or len(wps) < 2:
-            break
+            return wps, missed
         outlines = (  # built as the visits need them: the largest few usually do
             (
                 p.area_m2,
@@ -593,11 +598,8 @@ def _scan_fill(free: Polygon, fs: FreeSpace, frame: _Frame, scan: ScanArea, wps,
         )
         wps, ways_out = _fill(fs, inner, wps, outlines, swath_m=k.w, need_m2=missed - 0.5 * budget)
         if not ways_out:
-            break
-    else:
-        rot = frame.to_rot(np.asarray(wps, dtype=float))
-        missed = uncovered_m2(scan, rot, radius_m=k.w / 2.0)
-    return wps, missed
+            return wps, missed
+    return wps, uncovered_m2(scan, frame.to_rot(np.asarray(wps, dtype=float)), radius_m=k.w / 2.0)
 
 
 def _corner_loss_m2(end_m: float, swath_m: float) -> float:
