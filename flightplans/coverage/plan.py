@@ -293,7 +293,7 @@ def _attach(cells: list[list[Swath]], patches: list[list[Swath]], *, swath_m: fl
 
 
 def _tours(
-    layout: _Layout, fs: FreeSpace, start, *, speed: float, turn_s: float
+    layout: _Layout, fs: FreeSpace, start, *, speed: float, turn_s: float, pen: np.ndarray | None = None
 ) -> tuple[list[Swath], list[tuple[Swath, bool]]]:
     """The cell tour's swaths, and the swaths in flying order, each with whether it is flown towards +x
     (rotated frame).
@@ -317,7 +317,8 @@ def _tours(
     dist, start_d = _distances(layout.frame.from_rot(ends_rot), fs, start, among=idx)
     out_x = np.tile([-1.0, 1.0], len(swaths))
     out_x[np.repeat([s.x1 - s.x0 < 1e-9 for s in swaths], 2)] = 0.0  # a point swath has no heading
-    pen = turn_penalty(ends_rot, out_x, turn_m=turn_m)
+    if pen is None:  # the screen may have priced the same links already
+        pen = turn_penalty(ends_rot, out_x, turn_m=turn_m)
     # cells: entered at the bottom or top line, on its left or right end; the exit follows from parity
     variants: list[list[Variant]] = []
     for ci, cell in enumerate(cells):
@@ -375,9 +376,10 @@ def _flown_ends(table: np.ndarray, forward: np.ndarray, reach: float) -> np.ndar
     return np.column_stack([np.column_stack([first, second]).ravel(), np.repeat(y, 2)])
 
 
-def _screen_s(lay: _Layout, scan: ScanArea, k: _Knobs, budget: float) -> float:
+def _screen_s(lay: _Layout, scan: ScanArea, k: _Knobs, budget: float) -> tuple[float, np.ndarray]:
     """A quick guess at a layout's flight time: its swaths toured greedily by straight links (holes and
-    all), at the least reach whose scan meets ``budget``, plus the visits still needed."""
+    all), at the least reach whose scan meets ``budget``, plus the visits still needed; and the turn
+    costs of the links between its swath ends (as ``_tours`` prices them)."""
     table = np.asarray([(s.x0, s.x1, s.reach0, s.reach1, s.y) for c in [*lay.cells, *lay.patches] for s in c])
     x0, x1, _, _, y = table.T
     ends = np.column_stack([np.column_stack([x0, x1]).ravel(), np.repeat(y, 2)])  # sweep along x
@@ -395,12 +397,12 @@ def _screen_s(lay: _Layout, scan: ScanArea, k: _Knobs, budget: float) -> float:
     # full reach first: when even that misses too much, the visits decide and less reach only costs more
     t, missed = at(_REACHES[-1])
     if missed > budget:
-        return t + _fill_guess_s(missed - budget, k)
+        return t + _fill_guess_s(missed - budget, k), pen
     for reach in _REACHES[:-1]:
         t_less, missed = at(reach)
         if missed <= budget:
-            return t_less
-    return t
+            return t_less, pen
+    return t, pen
 
 
 def _distances(
@@ -843,15 +845,16 @@ def _sweep_region(
         cells, left = _attach(lay.cells, patches, swath_m=w)
         lay = replace(lay, cells=cells, patches=tuple(left))
         alone = len(layouts) == 1 and beat_s is None  # nothing to rank it against
-        screened.append((0.0 if alone else _screen_s(lay, scan, k, budget), lay, scan))
+        guess, pen = (0.0, None) if alone else _screen_s(lay, scan, k, budget)
+        screened.append((guess, lay, scan, pen))
     screened.sort(key=lambda item: item[0])
     if beat_s is not None and screened[0][0] > (1.0 + _SCREEN_SLACK) * beat_s:
         return None  # even the quickest screen is clearly slower: routing it would not pay
     routed = []
-    for guess, lay, scan in screened[:_ROUTED]:
+    for guess, lay, scan, pen in screened[:_ROUTED]:
         if guess > (1.0 + _SCREEN_WINDOW) * screened[0][0]:
             break  # clearly slower on the screen: not worth routing
-        _, order = _tours(lay, fs, start, speed=k.speed, turn_s=k.turn_s)
+        _, order = _tours(lay, fs, start, speed=k.speed, turn_s=k.turn_s, pen=pen)
         # Ends pulled in from a slanted boundary leave small corners to the transits and the turns: the
         # least reach that meets the coverage target without any visit is flown. The scan lines measure
         # what each reach misses for a fraction of a buffer's cost.
