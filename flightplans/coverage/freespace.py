@@ -234,21 +234,6 @@ class FreeSpace:
             out[bi, bj] = out[bj, bi] = via
         return out
 
-    def pair_distances(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Geodesic distance from each a[i] to b[i] (inf where there is no way inside the region)."""
-        a = np.asarray(a, dtype=float).reshape(-1, 2)
-        b = np.asarray(b, dtype=float).reshape(-1, 2)
-        out = np.hypot(*(a - b).T)
-        need = np.flatnonzero(~self.visible_pairs(a, b))
-        if not len(need):
-            return out
-        out[need] = np.inf
-        if len(self.nodes):
-            to = self._exact_to_nodes(a[need], b[need])
-            n = len(need)
-            out[need] = [np.min(to[q][:, None] + self._dist + to[n + q][None, :]) for q in range(n)]
-        return out
-
     def paths(
         self, legs: list[tuple[tuple[float, float], tuple[float, float]]]
     ) -> list[list[tuple[float, float]]]:

@@ -260,15 +260,14 @@ def order_cells(
     *,
     start: np.ndarray | None = None,
     seed: Sequence[int] | None = None,
-    greedy: bool = True,
     local: bool = True,
     starts: int = 3,
 ) -> list[tuple[int, int]]:
     """A short open tour over all cells: [(cell, variant), ...] in flying order.
 
     ``dist`` is a point-to-point distance matrix; ``start`` (optional) the distance from the launch point to
-    each point. Greedy tours from up to ``starts`` first cells compete with ``seed``; ``greedy=False``
-    only improves the seed, ``local=False`` keeps the best start as it is (no 2-opt or or-opt).
+    each point. Greedy tours from up to ``starts`` first cells compete with ``seed``; ``local=False``
+    keeps the best start as it is (no 2-opt or or-opt).
 
     >>> d = np.array([[0, 1, 5, 6], [1, 0, 4, 5], [5, 4, 0, 1], [6, 5, 1, 0]], dtype=float)
     >>> cells = [[Variant(0, 1, 1.0), Variant(1, 0, 1.0)], [Variant(2, 3, 1.0), Variant(3, 2, 1.0)]]
@@ -294,7 +293,7 @@ def order_cells(
         cells = np.asarray(seed, dtype=np.int64)
         vars_ = tour.best_variants(cells)
         best = (tour.cost(cells, vars_), cells, vars_)
-    for first in firsts if greedy or best is None else []:
+    for first in firsts:
         cells, vars_ = tour.greedy((int(first[0]), int(first[1])))
         cost = tour.cost(cells, vars_)
         if best is None or cost < best[0]:
