@@ -30,23 +30,40 @@ from bench.cases import Case, all_cases
 from flightplans.coverage import sweep
 from flightplans.coverage.plan import TURN_THRESHOLD_DEG
 from flightplans.coverage.robust import swept
+from flightplans.energy import EnergyModel, RoutePoint
 from flightplans.split import split_area
+
+# The flight time column: 10 m/s cruise, 3 s lost to each turn (the planner's own default costs).
+ENERGY = EnergyModel(cruise_speed_m_s=10.0, turn_s=3.0, turn_threshold_deg=TURN_THRESHOLD_DEG)
+# Length ratio goals by kind of case (issue 17); "other" cases are held to no regression only.
+GOALS = {"district": 1.45, "venue": 1.40, "convex": 1.035}
 
 
 @dataclass(frozen=True, slots=True)
 class Row:
     case: str
     planner: str
+    kind: str
     area_km2: float
     swath_m: float
     length_m: float
     ratio: float
     turns: int
+    flight_s: float
     coverage_pct: float
     in_holes_m: float
     outside_m: float
     plan_ms: float
     plan_cpu_ms: float
+    goal_ratio: float | None
+
+
+def flight_time_s(path: LineString) -> float:
+    """Seconds to fly the path from its first point (energy model: cruise legs plus the turns)."""
+    xy = [(float(x), float(y)) for x, y in path.coords]
+    points = [RoutePoint(x, y, 0.0) for x, y in xy[1:]]
+    start = RoutePoint(xy[0][0], xy[0][1], 0.0)
+    return ENERGY.estimate(points, home=xy[0], start=start, return_home=False).time_s
 
 
 def qgc_baseline(area: Polygon, *, swath_m: float, angle_deg: float = 0.0) -> LineString:
@@ -90,11 +107,13 @@ def measure(case: Case, planner: str, path: LineString, plan_ms: tuple[float, fl
     return Row(
         case=case.name,
         planner=planner,
+        kind=case.kind,
         area_km2=round(area.area / 1e6, 3),
         swath_m=w,
         length_m=round(path.length, 1),
         ratio=round(path.length / (area.area / w), 3),
         turns=_turns(path),
+        flight_s=round(flight_time_s(path), 1),
         coverage_pct=round(100 * covered, 2),
         in_holes_m=round(shapely.intersection(path, holes, grid_size=grid).length, 1)
         if not holes.is_empty
@@ -102,6 +121,7 @@ def measure(case: Case, planner: str, path: LineString, plan_ms: tuple[float, fl
         outside_m=round(outside, 1),
         plan_ms=round(plan_ms[0], 1),
         plan_cpu_ms=round(plan_ms[1], 1),
+        goal_ratio=GOALS.get(case.kind),
     )
 
 
@@ -174,18 +194,32 @@ def split_table(rows: list[SplitRow]) -> str:
 
 
 def table(rows: list[Row]) -> str:
-    """A markdown table of the rows."""
+    """A markdown table: each case's plan beside the QGC-style survey, with the goal it is held to."""
     head = (
-        "| case | planner | km^2 | swath m | length m | ratio to area/swath | turns | coverage % "
-        "| m in holes | m outside | plan ms (wall) | plan ms (CPU) |"
+        "| case | km^2 | swath m | ratio to area/swath | goal | turns | flight s | coverage % "
+        "| m in holes / outside | plan ms (wall) | plan ms (CPU) | QGC-style ratio | QGC-style turns "
+        "| QGC-style flight s | QGC-style coverage % | QGC-style m in holes / outside |"
     )
-    lines = [head, "|" + "---|" * 12]
-    for r in rows:
-        lines.append(
-            f"| {r.case} | {r.planner} | {r.area_km2:.2f} | {r.swath_m:g} | {r.length_m:.0f} | {r.ratio:.3f} "
-            f"| {r.turns} | {r.coverage_pct:.2f} | {r.in_holes_m:.0f} | {r.outside_m:.0f} "
-            f"| {r.plan_ms:.1f} | {r.plan_cpu_ms:.1f} |"
+    lines = [head, "|" + "---|" * 16]
+    ours = [r for r in rows if r.planner == "skywarden"]
+    base = {r.case: r for r in rows if r.planner == "qgc-style"}
+    for r in ours:
+        b = base[r.case]
+        goal = (
+            "-"
+            if r.goal_ratio is None
+            else f"<= {r.goal_ratio:g} " + ("met" if r.ratio <= r.goal_ratio else "MISSED")
         )
+        ours_cells = [
+            r.case, f"{r.area_km2:.2f}", f"{r.swath_m:g}", f"{r.ratio:.3f}", goal, str(r.turns),
+            f"{r.flight_s:.0f}", f"{r.coverage_pct:.2f}", f"{r.in_holes_m:.0f} / {r.outside_m:.0f}",
+            f"{r.plan_ms:.1f}", f"{r.plan_cpu_ms:.1f}",
+        ]  # fmt: skip
+        base_cells = [
+            f"{b.ratio:.3f}", str(b.turns), f"{b.flight_s:.0f}", f"{b.coverage_pct:.2f}",
+            f"{b.in_holes_m:.0f} / {b.outside_m:.0f}",
+        ]  # fmt: skip
+        lines.append("| " + " | ".join(ours_cells + base_cells) + " |")
     return "\n".join(lines)
 
 

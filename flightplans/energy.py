@@ -28,6 +28,29 @@ def _finite(name: str, value: object, *, minimum: float | None = None) -> float:
     return float(value)
 
 
+def turn_points(xy: Sequence[XY], *, threshold_deg: float = 30.0) -> set[int]:
+    """Indices of the points where the heading changes by more than ``threshold_deg`` (repeated points
+    skipped: the heading is that of the next leg that moves).
+
+    >>> sorted(turn_points([(0, 0), (100, 0), (100, 30), (0, 30), (0, 30), (-50, 30)]))
+    [1, 2]
+    """
+    out: set[int] = set()
+    heading: float | None = None
+    last = 0
+    for i in range(1, len(xy)):
+        dx, dy = xy[i][0] - xy[i - 1][0], xy[i][1] - xy[i - 1][1]
+        if math.hypot(dx, dy) < 1e-9:
+            continue
+        h = math.atan2(dy, dx)
+        if heading is not None:
+            change = abs((h - heading + math.pi) % (2 * math.pi) - math.pi)
+            if change > math.radians(threshold_deg):
+                out.add(last)
+        heading, last = h, i
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class RoutePoint:
     """A point of a route in metres: (x east, y north), altitude above home, and what happens there.
@@ -117,6 +140,10 @@ class EnergyModel:
     reserve_pct: float = 20.0
     wind_east_m_s: float = 0.0
     wind_north_m_s: float = 0.0
+    # A multicopter slows down for a sharp heading change and speeds up again: ``turn_s`` extra seconds at
+    # hover power for each change above ``turn_threshold_deg`` (0 = turns cost nothing, as before).
+    turn_s: float = 0.0
+    turn_threshold_deg: float = 30.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -130,6 +157,10 @@ class EnergyModel:
             "battery_wh",
         ):
             check_positive(name, getattr(self, name))
+        _finite("turn_s", self.turn_s, minimum=0.0)
+        threshold = _finite("turn_threshold_deg", self.turn_threshold_deg, minimum=0.0)
+        if threshold >= 180:
+            raise PlanningError(f"turn_threshold_deg must be below 180, got {threshold!r}")
         reserve = _finite("reserve_pct", self.reserve_pct, minimum=0.0)
         if reserve >= 100:
             raise PlanningError(f"reserve_pct must be below 100, got {reserve!r}")
@@ -215,6 +246,8 @@ class EnergyModel:
         first_unsafe: int | None = None
         unflyable: int | None = None
         usable = self.usable_wh
+        turns = turn_points([here.xy, *(p.xy for p in points)], threshold_deg=self.turn_threshold_deg)
+        turn = self.loiter(self.turn_s)  # slowing down and speeding up again, about hover power
         for i, point in enumerate(points):
             leg = self.leg(here, point)
             if math.isinf(leg.energy_wh) and unflyable is None:
@@ -222,6 +255,9 @@ class EnergyModel:
             wait = self.loiter(point.loiter_s, radius_m=point.loiter_radius_m)
             spent_wh += leg.energy_wh + wait.energy_wh
             time_s += leg.time_s + wait.time_s
+            if i + 1 in turns:  # the heading changes at this point
+                spent_wh += turn.energy_wh
+                time_s += turn.time_s
             here = point
             if (
                 first_unsafe is None

@@ -1,7 +1,8 @@
 """Area coverage planning: back-and-forth sweeps around no-fly holes, in metres or WGS84.
 
-Stages (each its own module): swaths (lines, cells) -> order (cell tour) -> freespace (routing inside the
-area) -> plan (patches, waypoints, metrics). ``sweep`` and ``sweep_wgs84`` are the public entry points.
+Stages (each its own module): swaths (lines, cells) -> order (a cell tour, which seeds a tour over single
+swaths; turn-aware link costs) -> freespace (routing inside the area) -> plan (angles, patches, end reach,
+waypoints, metrics). ``sweep`` and ``sweep_wgs84`` are the public entry points.
 """
 
 from __future__ import annotations

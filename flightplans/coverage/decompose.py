@@ -18,15 +18,42 @@ from shapely.ops import split as split_by
 MAX_CUTS_TRIED = 20
 
 
+# A run of concave corners that turns less than this in all (a slight dent) is not worth a cut.
+MIN_BEND_DEG = 15.0
+
+
 def _reflex_corners(poly: Polygon) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(corner, previous, next) for each concave corner of the shell."""
+    """(corner, previous, next) for the concave corners of the shell worth cutting at.
+
+    Consecutive concave corners make one bend (an arc bitten out of the area is a run of slight ones):
+    a bend is cut at its first, middle and last corner, and only if it turns by ``MIN_BEND_DEG`` or more.
+    """
     xy = np.asarray(orient(poly, 1.0).exterior.coords)[:-1]
+    n = len(xy)
+    a = xy - np.roll(xy, 1, axis=0)
+    b = np.roll(xy, -1, axis=0) - xy
+    cross = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
+    turn = np.degrees(np.arctan2(-cross, (a * b).sum(axis=1)))  # > 0 at a concave corner
+    concave = cross < -1e-9
+    if not concave.any():
+        return []
+    # runs of consecutive concave corners, starting after a convex one (a ring: rotate to start there)
+    shift = int(np.argmin(concave)) if not concave.all() else 0
+    order = (np.arange(n) + shift) % n
+    runs: list[list[int]] = []
+    for i in order.tolist():
+        if not concave[i]:
+            runs.append([])
+        elif runs:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
     out = []
-    for i in range(len(xy)):
-        prev, here, nxt = xy[i - 1], xy[i], xy[(i + 1) % len(xy)]
-        a, b = here - prev, nxt - here
-        if a[0] * b[1] - a[1] * b[0] < -1e-9:
-            out.append((here, prev, nxt))
+    for run in runs:
+        if not run or float(turn[run].sum()) < MIN_BEND_DEG:
+            continue
+        for i in dict.fromkeys([run[0], run[len(run) // 2], run[-1]]):
+            out.append((xy[i], xy[i - 1], xy[(i + 1) % n]))
     return out
 
 

@@ -1,5 +1,8 @@
 """Shortest paths inside a polygon with holes: a visibility graph over its reflex corners, slightly inset.
 
+Only sight lines that graze the corners at their ends are tested and kept (a shortest path never cuts
+into an obstacle at a corner it bends around), which leaves a small fraction of all corner pairs.
+
 A private helper of the coverage planner (routing.py may offer the same later); everything is in metres.
 """
 
@@ -10,6 +13,7 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
+from flightplans.coverage.robust import overlay
 from flightplans.errors import PlanningError
 
 # How much deeper than the free-space boundary the graph's corner nodes sit, as a fraction of the clearance,
@@ -19,10 +23,11 @@ _NODE_INSET = 0.25
 _FIRST_NODES = 8
 
 
-def _reflex_corners(poly: Polygon) -> np.ndarray:
-    """Corners where a shortest path may bend: concave shell corners and convex hole corners."""
+def _reflex_corners(poly: Polygon) -> tuple[np.ndarray, np.ndarray]:
+    """Corners where a shortest path may bend (concave shell corners and convex hole corners), and each
+    one's previous and next ring vertex."""
     poly = shapely.geometry.polygon.orient(poly, 1.0)
-    out = []
+    out, around = [], []
     for ring in [poly.exterior, *poly.interiors]:
         xy = np.asarray(ring.coords)[:-1]
         if len(xy) < 3:
@@ -32,8 +37,34 @@ def _reflex_corners(poly: Polygon) -> np.ndarray:
         a, b = xy - prev, nxt - xy
         cross = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
         # shell CCW and holes CW: a right turn (cross < 0) is a corner that pokes into free space
-        out.append(xy[cross < -1e-9])
-    return np.concatenate(out) if out else np.zeros((0, 2))
+        keep = cross < -1e-9
+        out.append(xy[keep])
+        around.append(np.stack([prev[keep], nxt[keep]], axis=1))
+    if not out:
+        return np.zeros((0, 2)), np.zeros((0, 2, 2))
+    return np.concatenate(out), np.concatenate(around)
+
+
+def _tangent(nodes: np.ndarray, around: np.ndarray, other: np.ndarray, *, slack_m: float) -> np.ndarray:
+    """Whether the line from each node to ``other`` (same shape) only grazes the corner there.
+
+    A shortest path bends at a corner only where the lines it arrives and leaves on keep the corner's two
+    ring neighbours on one side; a line between them cuts into the obstacle. Nodes (and the ends of legs)
+    may sit a little inside the region the legs are checked against, so a line that cuts the corner by at
+    most ``slack_m`` (within its own length and the edge's) may still be flyable: it is kept.
+    """
+    ray = other - nodes
+    ray_m = np.hypot(ray[..., 0], ray[..., 1])
+    cut = []
+    for q in (0, 1):
+        edge = around[..., q, :] - nodes
+        edge_m = np.hypot(edge[..., 0], edge[..., 1])
+        cross = ray[..., 0] * edge[..., 1] - ray[..., 1] * edge[..., 0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sine = np.where((ray_m > 0) & (edge_m > 0), cross / (ray_m * edge_m), 0.0)
+        cut.append(sine * np.minimum(ray_m, edge_m))  # signed depth of the edge's side, along the line
+    through = ((cut[0] < 0) & (cut[1] > 0)) | ((cut[0] > 0) & (cut[1] < 0))
+    return ~through | (np.minimum(np.abs(cut[0]), np.abs(cut[1])) <= slack_m)
 
 
 def _polygons(geom: BaseGeometry) -> list[Polygon]:
@@ -50,30 +81,39 @@ class FreeSpace:
     def __init__(self, region: Polygon, *, clearance_m: float) -> None:
         self.region = region
         shapely.prepare(region)
-        inner = region.buffer(-clearance_m * _NODE_INSET, join_style="mitre", mitre_limit=3.0)
+        # Whatever a leg between two points of the region's hull may run into: its holes and the pockets
+        # between its shell and the hull. A leg whose box meets none of their boxes needs no GEOS test.
+        hull = shapely.geometry.polygon.orient(shapely.convex_hull(region), 1.0)
+        pockets = shapely.get_parts(overlay("difference", hull, Polygon(region.exterior)))
+        obstacles = [*map(Polygon, region.interiors), *pockets]
+        self._boxes = shapely.bounds(np.asarray(obstacles, dtype=object)).reshape(-1, 4)
+        self._hull = np.asarray(hull.exterior.coords) if isinstance(hull, Polygon) else np.zeros((0, 2))
+        inset = clearance_m * _NODE_INSET
+        inner = region.buffer(-inset, join_style="mitre", mitre_limit=3.0)
         if len(_polygons(inner)) > len(_polygons(region)):
             # a neck barely wider than the clearance: keep the corners on both sides of it in the graph
-            inner = region.buffer(-clearance_m * 0.02, join_style="mitre", mitre_limit=3.0)
-        nodes = [_reflex_corners(p) for p in _polygons(inner)]
-        self.nodes = np.concatenate(nodes) if nodes else np.zeros((0, 2))
+            inset = clearance_m * 0.02
+            inner = region.buffer(-inset, join_style="mitre", mitre_limit=3.0)
+        self._slack = 2.0 * inset
+        corners = [_reflex_corners(p) for p in _polygons(inner)]
+        self.nodes = np.concatenate([c[0] for c in corners]) if corners else np.zeros((0, 2))
+        self._around = np.concatenate([c[1] for c in corners]) if corners else np.zeros((0, 2, 2))
         n = len(self.nodes)
-        self._dist = np.full((n, n), np.inf)
-        self._next = np.full((n, n), -1, dtype=np.int64)
+        self._edge = np.full((n, n), np.inf)  # straight sight lines between nodes that may be on a path
         if n:
             i, j = np.triu_indices(n, 1)
+            grazes = _tangent(self.nodes[i], self._around[i], self.nodes[j], slack_m=self._slack)
+            grazes &= _tangent(self.nodes[j], self._around[j], self.nodes[i], slack_m=self._slack)
+            i, j = i[grazes], j[grazes]
             ok = self.visible_pairs(self.nodes[i], self.nodes[j])
             d = np.hypot(*(self.nodes[i] - self.nodes[j]).T)
-            self._dist[i[ok], j[ok]] = d[ok]
-            self._dist[j[ok], i[ok]] = d[ok]
-            np.fill_diagonal(self._dist, 0.0)
-            self._next[np.isfinite(self._dist)] = np.nonzero(np.isfinite(self._dist))[1]
-            # Floyd-Warshall, one numpy pass per pivot
-            for k in range(n):
-                via = self._dist[:, k : k + 1] + self._dist[k : k + 1, :]
-                better = via < self._dist
-                if better.any():
-                    self._dist = np.where(better, via, self._dist)
-                    self._next = np.where(better, self._next[:, k : k + 1], self._next)
+            self._edge[i[ok], j[ok]] = d[ok]
+            self._edge[j[ok], i[ok]] = d[ok]
+            np.fill_diagonal(self._edge, 0.0)
+        # Floyd-Warshall, one numpy pass per pivot; paths are read back from the edges (see _walk)
+        self._dist = self._edge.copy()
+        for k in range(n):
+            np.minimum(self._dist, self._dist[:, k : k + 1] + self._dist[k : k + 1, :], out=self._dist)
 
     def visible_pairs(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Whether each straight leg a[i] -> b[i] stays inside the region."""
@@ -82,11 +122,54 @@ class FreeSpace:
         if len(a) == 0:
             return np.zeros(0, dtype=bool)
         same = np.all(np.abs(a - b) < 1e-9, axis=1)
-        legs = shapely.linestrings(np.stack([a, b + same[:, None] * 1e-6], axis=1))
-        return np.asarray(shapely.covers(self.region, legs), dtype=bool)
+        out = self._clear_of_obstacles(a, b)
+        test = np.flatnonzero(~out)
+        if len(test):
+            legs = shapely.linestrings(np.stack([a[test], b[test] + same[test, None] * 1e-6], axis=1))
+            out[test] = shapely.covers(self.region, legs)
+        return out
+
+    def _clear_of_obstacles(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Legs surely inside: both ends strictly inside the hull, the leg's box meeting no obstacle's box
+        (a leg between two points of a convex hull stays in it; inside it, only obstacles are not free)."""
+        if len(self._hull) < 4:
+            return np.zeros(len(a), dtype=bool)
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        box = self._boxes
+        meets = (
+            (lo[:, None, 0] <= box[None, :, 2])
+            & (hi[:, None, 0] >= box[None, :, 0])
+            & (lo[:, None, 1] <= box[None, :, 3])
+            & (hi[:, None, 1] >= box[None, :, 1])
+        ).any(axis=1)
+        # inside a counter-clockwise hull: left of every edge, with a margin for rounding
+        e0, e1 = self._hull[:-1], self._hull[1:]
+        d = e1 - e0
+        ok = ~meets
+        for p in (a, b):
+            side = d[None, :, 0] * (p[:, None, 1] - e0[None, :, 1]) - d[None, :, 1] * (
+                p[:, None, 0] - e0[None, :, 0]
+            )
+            ok &= (side > 1e-6 * np.hypot(d[:, 0], d[:, 1])[None, :]).all(axis=1)
+        return ok
+
+    def _grazing(self, p: np.ndarray, nearest: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Distances from each point to each node, which nodes the line from the point grazes (a first or
+        last node is only ever such a one), and which of those to check: all, or each point's nearest."""
+        d = np.hypot(p[:, None, 0] - self.nodes[None, :, 0], p[:, None, 1] - self.nodes[None, :, 1])
+        grazes = _tangent(
+            self.nodes[None, :, :], self._around[None, :, :, :], p[:, None, :], slack_m=self._slack
+        )
+        if nearest is None or len(self.nodes) <= nearest:
+            return d, grazes, grazes
+        near = np.argpartition(np.where(grazes, d, np.inf), nearest, axis=1)[:, :nearest]
+        check = np.zeros_like(grazes)
+        np.put_along_axis(check, near, True, axis=1)
+        return d, grazes, check & grazes
 
     def _to_nodes(self, p: np.ndarray, *, nearest: int | None = None, fallback: bool = True) -> np.ndarray:
-        """Straight-line distance from each point to each node, inf where the leg leaves the region.
+        """Straight-line distance from each point to each node, inf where the leg leaves the region (or
+        cannot start a shortest path).
 
         With ``nearest``, only each point's closest nodes are checked (all of them for a point that sees
         none of its closest).
@@ -94,14 +177,8 @@ class FreeSpace:
         n, m = len(p), len(self.nodes)
         if m == 0 or n == 0:
             return np.full((n, m), np.inf)
-        d = np.hypot(p[:, None, 0] - self.nodes[None, :, 0], p[:, None, 1] - self.nodes[None, :, 1])
-        if nearest is None or m <= nearest:
-            pi = np.repeat(np.arange(n), m)
-            ni = np.tile(np.arange(m), n)
-        else:
-            near = np.argpartition(d, nearest, axis=1)[:, :nearest]
-            pi = np.repeat(np.arange(n), nearest)
-            ni = near.ravel()
+        d, _, check = self._grazing(p, nearest)
+        pi, ni = np.nonzero(check)
         ok = self.visible_pairs(p[pi], self.nodes[ni])
         out = np.full((n, m), np.inf)
         out[pi[ok], ni[ok]] = d[pi[ok], ni[ok]]
@@ -110,27 +187,26 @@ class FreeSpace:
             out[blind] = self._to_nodes(p[blind])
         return out
 
-    def distance_matrix(self, points: np.ndarray, *, nearest: int | None = None) -> np.ndarray:
+    def distance_matrix(
+        self, points: np.ndarray, *, pairs: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> np.ndarray:
         """Geodesic distances between points (inf where there is no way inside the region).
 
-        With ``nearest``, only each point's ``nearest`` closest neighbours get the exact geodesic; other pairs
-        keep the straight-line distance, a lower bound that is good enough for ordering far-apart cells.
+        With ``pairs`` (i, j), only those pairs get the exact geodesic; the others keep the straight-line
+        distance, a lower bound that is good enough for ordering far-apart cells.
         """
         p = np.asarray(points, dtype=float).reshape(-1, 2)
         n = len(p)
         euclid = np.hypot(p[:, None, 0] - p[None, :, 0], p[:, None, 1] - p[None, :, 1])
         if n == 0:
             return euclid
-        if nearest is None or n <= nearest + 1:
+        if pairs is None:
             i, j = np.triu_indices(n, 1)
         else:
-            near = np.argpartition(euclid, nearest + 1, axis=1)[:, : nearest + 1]
-            i = np.repeat(np.arange(n), nearest + 1)
-            j = near.ravel()
-            i, j = np.minimum(i, j), np.maximum(i, j)
+            key = np.unique(np.minimum(*pairs) * n + np.maximum(*pairs))
+            i, j = key // n, key % n
             keep = i < j
-            pairs = np.unique(np.stack([i[keep], j[keep]], axis=1), axis=0)
-            i, j = pairs[:, 0], pairs[:, 1]
+            i, j = i[keep], j[keep]
         ok = self.visible_pairs(p[i], p[j])
         out = euclid.copy()
         if ok.all():
@@ -187,26 +263,19 @@ class FreeSpace:
         """
         n, m = len(a), len(self.nodes)
         ends = np.concatenate([a, b])
-        if m <= 2 * _FIRST_NODES:
-            return self._to_nodes(ends)
-        to = self._to_nodes(ends, nearest=_FIRST_NODES, fallback=False)
-        da = np.hypot(a[:, None, 0] - self.nodes[None, :, 0], a[:, None, 1] - self.nodes[None, :, 1])
-        db = np.hypot(b[:, None, 0] - self.nodes[None, :, 0], b[:, None, 1] - self.nodes[None, :, 1])
+        if m == 0:
+            return np.full((2 * n, 0), np.inf)
+        d, grazes, done = self._grazing(ends, _FIRST_NODES)
+        pi, ni = np.nonzero(done)
+        ok = self.visible_pairs(ends[pi], self.nodes[ni])
+        to = np.full((2 * n, m), np.inf)
+        to[pi[ok], ni[ok]] = d[pi[ok], ni[ok]]
         best = np.array([np.min(to[q][:, None] + self._dist + to[n + q][None, :]) for q in range(n)])
-        bound = da + db  # lower bound on any path from a through node j, or through j to b
-        checked = np.isfinite(to)  # a visible node is known; an unchecked or hidden one is inf
-        near_a = np.argpartition(da, _FIRST_NODES, axis=1)[:, :_FIRST_NODES]
-        near_b = np.argpartition(db, _FIRST_NODES, axis=1)[:, :_FIRST_NODES]
-        done = np.zeros((2 * n, m), dtype=bool)
-        rows = np.arange(n)[:, None]
-        done[rows, near_a] = True
-        done[n + rows, near_b] = True
+        bound = d[:n] + d[n:]  # lower bound on any path from a through node j, or through j to b
         want = (bound < best[:, None] + 1e-9) | ~np.isfinite(best)[:, None]
-        todo = np.concatenate([want, want]) & ~done & ~checked
-        pi, ni = np.nonzero(todo)
+        pi, ni = np.nonzero(np.concatenate([want, want]) & grazes & ~done)
         if len(pi):
             ok = self.visible_pairs(ends[pi], self.nodes[ni])
-            d = np.concatenate([da, db])
             to[pi[ok], ni[ok]] = d[pi[ok], ni[ok]]
         return to
 
@@ -227,12 +296,20 @@ class FreeSpace:
                 where=(float(pa[0]), float(pa[1])),
             )
         out = [(float(pa[0]), float(pa[1]))]
-        while True:
-            out.append((float(self.nodes[i, 0]), float(self.nodes[i, 1])))
+        out += [(float(x), float(y)) for x, y in self.nodes[self._walk(i, j)]]
+        out.append((float(pb[0]), float(pb[1])))
+        return out
+
+    def _walk(self, i: int, j: int) -> list[int]:
+        """Nodes of the shortest way from node i to node j: each step the sight line that starts it."""
+        out = [i]
+        for _ in range(len(self.nodes)):
             if i == j:
                 break
-            i = int(self._next[i, j])
-        out.append((float(pb[0]), float(pb[1])))
+            via = self._edge[i] + self._dist[:, j]
+            via[i] = np.inf
+            i = int(np.argmin(via))
+            out.append(i)
         return out
 
     def path(self, a: tuple[float, float], b: tuple[float, float]) -> list[tuple[float, float]]:

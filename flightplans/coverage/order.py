@@ -8,7 +8,6 @@ launch point when one is given and ends wherever the last cell does.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,34 +27,68 @@ class Variant:
     length_m: float
 
 
+@dataclass(frozen=True, slots=True)
+class VariantTable:
+    """Variants as arrays: cell c's variant v enters at point ``entry[c, v]``, leaves at ``exit[c, v]``
+    and flies ``length[c, v]`` inside (inf: no such variant)."""
+
+    entry: np.ndarray
+    exit: np.ndarray
+    length: np.ndarray
+
+    @classmethod
+    def of(cls, variants: Sequence[Sequence[Variant]]) -> VariantTable:
+        """The table of lists of variants (cells with fewer variants padded with missing ones)."""
+        width = max(len(v) for v in variants)
+        rows = [
+            [(v.entry, v.exit, v.length_m) for v in vs] + [(0, 0, np.inf)] * (width - len(vs))
+            for vs in variants
+        ]
+        table = np.asarray(rows, dtype=float).reshape(len(variants), width, 3)
+        return cls(table[:, :, 0].astype(np.int64), table[:, :, 1].astype(np.int64), table[:, :, 2])
+
+    @classmethod
+    def segments(cls, lengths: np.ndarray) -> VariantTable:
+        """Segments flown either way: segment i has points 2i and 2i + 1.
+
+        >>> VariantTable.segments(np.array([5.0])).exit.tolist()
+        [[1, 0]]
+        """
+        n = len(lengths)
+        ends = 2 * np.arange(n)[:, None] + np.array([[0, 1]])
+        return cls(
+            ends, ends[:, ::-1].copy(), np.repeat(np.asarray(lengths, dtype=float)[:, None], 2, axis=1)
+        )
+
+
 class _Tour:
     """Numpy views of the variants plus a distance matrix with START and END sentinels."""
 
-    def __init__(self, variants: Sequence[Sequence[Variant]], dist: np.ndarray, start: np.ndarray | None):
+    def __init__(
+        self,
+        variants: Sequence[Sequence[Variant]] | VariantTable,
+        dist: np.ndarray,
+        start: np.ndarray | None,
+    ):
         n_pts = len(dist)
         self.START, self.END = n_pts, n_pts + 1
         d = np.zeros((n_pts + 2, n_pts + 2))
         # no way between two points: a huge finite cost keeps the arithmetic free of inf - inf
-        d[:n_pts, :n_pts] = np.where(np.isfinite(dist), dist, _UNREACHABLE)
+        d[:n_pts, :n_pts] = dist
+        if not np.isfinite(dist).all():
+            d[:n_pts, :n_pts][~np.isfinite(dist)] = _UNREACHABLE
         if start is not None:
             d[self.START, :n_pts] = np.where(np.isfinite(start), start, _UNREACHABLE)
         self.d = d
-        width = max(len(v) for v in variants)
-        n = len(variants)
-        self.entry = np.zeros((n, width), dtype=np.int64)
-        self.exit = np.zeros((n, width), dtype=np.int64)
-        self.length = np.full((n, width), np.inf)
-        for c, vs in enumerate(variants):
-            for v, var in enumerate(vs):
-                self.entry[c, v], self.exit[c, v], self.length[c, v] = var.entry, var.exit, var.length_m
-        # reverse[c, v]: the variant flying the same cell backwards
-        self.reverse = np.full((n, width), -1, dtype=np.int64)
-        for c, vs in enumerate(variants):
-            for v, var in enumerate(vs):
-                for u, other in enumerate(vs):
-                    if other.entry == var.exit and other.exit == var.entry:
-                        self.reverse[c, v] = u
-                        break
+        table = variants if isinstance(variants, VariantTable) else VariantTable.of(variants)
+        self.entry, self.exit, self.length = table.entry, table.exit, table.length
+        # reverse[c, v]: the variant flying the same cell backwards (the first such one), -1 if none
+        real = np.isfinite(self.length)
+        same = (self.entry[:, None, :] == self.exit[:, :, None]) & (
+            self.exit[:, None, :] == self.entry[:, :, None]
+        )
+        same &= real[:, None, :] & real[:, :, None]
+        self.reverse = np.where(same.any(axis=2), same.argmax(axis=2), -1)
 
     def cost(self, cells: np.ndarray, vars_: np.ndarray) -> float:
         ent = self.entry[cells, vars_]
@@ -64,35 +97,49 @@ class _Tour:
         return float(links.sum() + self.length[cells, vars_].sum())
 
     def greedy(self, first: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        n = len(self.entry)
+        n, width = self.entry.shape
         cells, vars_ = [first[0]], [first[1]]
-        seen = np.zeros(n, dtype=bool)
-        seen[first[0]] = True
+        to_entry = self.d[:, self.entry.ravel()]  # from any point to each variant's entry
+        # a missing variant or a cell already flown is never picked
+        blocked = np.where(np.isfinite(self.length), 0.0, np.inf).ravel()
+        blocked[first[0] * width : (first[0] + 1) * width] = np.inf
         here = self.exit[first]
         for _ in range(n - 1):
-            cost = self.d[here][self.entry] + 0.0 * self.length
-            cost[~np.isfinite(self.length)] = np.inf
-            cost[seen] = np.inf
-            c, v = np.unravel_index(int(np.argmin(cost)), cost.shape)
-            cells.append(int(c))
-            vars_.append(int(v))
-            seen[c] = True
+            k = int(np.argmin(to_entry[here] + blocked))
+            c, v = divmod(k, width)
+            cells.append(c)
+            vars_.append(v)
+            blocked[c * width : (c + 1) * width] = np.inf
             here = self.exit[c, v]
         return np.asarray(cells), np.asarray(vars_)
 
     def best_variants(self, cells: np.ndarray) -> np.ndarray:
         """Exact variants for a fixed order (dynamic programming over the few variants per cell)."""
-        cost = self.d[self.START][self.entry[cells[0]]] + self.length[cells[0]]
+        width = self.entry.shape[1]
+        length = self.length[cells].tolist()
+        first = (self.d[self.START][self.entry[cells[0]]] + self.length[cells[0]]).tolist()
+        steps = self.d[self.exit[cells[:-1]][:, :, None], self.entry[cells[1:]][:, None, :]].tolist()
+        cost = first
         back = []
-        for prev, c in itertools.pairwise(cells):
-            trans = cost[:, None] + self.d[self.exit[prev][:, None], self.entry[c][None, :]]
-            arg = np.argmin(trans, axis=0)
-            cost = trans[arg, np.arange(trans.shape[1])] + self.length[c]
+        span = range(width)
+        for step, add in zip(steps, length[1:], strict=True):
+            # for each variant here, the cheapest variant before it (the first one on a tie)
+            arg = []
+            new = []
+            for j in span:
+                best_i, best = 0, cost[0] + step[0][j]
+                for i in span[1:]:
+                    t = cost[i] + step[i][j]
+                    if t < best:
+                        best_i, best = i, t
+                arg.append(best_i)
+                new.append(best + add[j])
             back.append(arg)
+            cost = new
         v = int(np.argmin(cost))
         chosen = [v]
         for arg in reversed(back):
-            v = int(arg[v])
+            v = arg[v]
             chosen.append(v)
         return np.asarray(chosen[::-1])
 
@@ -100,13 +147,13 @@ class _Tour:
         """Reverse blocks of the tour (each reversed cell flown backwards) while that shortens it."""
         n = len(cells)
         improved_any = False
+        i, j = np.triu_indices(n)
         for _ in range(4 * n):
             ent = self.entry[cells, vars_]
             ext = self.exit[cells, vars_]
             prev_x = np.concatenate([[self.START], ext[:-1]])
             next_e = np.concatenate([ent[1:], [self.END]])
             bad = np.concatenate([[0], np.cumsum(self.reverse[cells, vars_] < 0)])
-            i, j = np.triu_indices(n)
             delta = (
                 self.d[prev_x[i], ext[j]]
                 + self.d[ent[i], next_e[j]]
@@ -181,33 +228,71 @@ class _Tour:
         return cells, vars_, improved_any
 
 
+def turn_penalty(points: np.ndarray, heading_x: np.ndarray, *, turn_m: float, threshold_deg: float = 30.0):
+    """Extra cost of the turns a straight link between two points makes: ``turn_m`` per heading change.
+
+    Points are in a frame whose x axis is the sweep direction: a link leaves point i heading along
+    ``heading_x[i]`` (+1 or -1 along x; 0: no heading, no turn there) and arrives at point j heading along
+    ``-heading_x[j]``. The result is symmetric.
+    """
+    p = np.asarray(points, dtype=float)
+    h = np.asarray(heading_x, dtype=float)
+    dx = p[None, :, 0] - p[:, None, 0]
+    norm = np.hypot(dx, p[None, :, 1] - p[:, None, 1])
+    # a turn where the link is more than the threshold off the heading: h . leg < cos(threshold) |leg|
+    limit = np.cos(np.radians(threshold_deg)) * norm
+    has = h != 0
+    turns = ((h[:, None] * dx < limit) & has[:, None]).astype(float)
+    turns += (-h[None, :] * dx < limit) & has[None, :]
+    short = norm < 1e-6
+    if short.any():
+        # no leg: the heading goes from heading[i] to -heading[j]
+        straight = (
+            (h[:, None] * h[None, :] > -np.cos(np.radians(threshold_deg))) & has[:, None] & has[None, :]
+        )
+        turns[short] = straight[short]
+    return turn_m * turns
+
+
 def order_cells(
-    variants: Sequence[Sequence[Variant]], dist: np.ndarray, *, start: np.ndarray | None = None
+    variants: Sequence[Sequence[Variant]] | VariantTable,
+    dist: np.ndarray,
+    *,
+    start: np.ndarray | None = None,
+    seed: Sequence[int] | None = None,
+    local: bool = True,
+    starts: int = 3,
 ) -> list[tuple[int, int]]:
     """A short open tour over all cells: [(cell, variant), ...] in flying order.
 
     ``dist`` is a point-to-point distance matrix; ``start`` (optional) the distance from the launch point to
-    each point.
+    each point. Greedy tours from up to ``starts`` first cells compete with ``seed``; ``local=False``
+    keeps the best start as it is (no 2-opt or or-opt).
 
     >>> d = np.array([[0, 1, 5, 6], [1, 0, 4, 5], [5, 4, 0, 1], [6, 5, 1, 0]], dtype=float)
     >>> cells = [[Variant(0, 1, 1.0), Variant(1, 0, 1.0)], [Variant(2, 3, 1.0), Variant(3, 2, 1.0)]]
     >>> order_cells(cells, d, start=np.array([0.0, 1, 5, 6]))
     [(0, 0), (1, 0)]
     """
-    n = len(variants)
+    n = len(variants.entry) if isinstance(variants, VariantTable) else len(variants)
     if n == 0:
         return []
     tour = _Tour(variants, dist, start)
     if start is not None:
-        first_cost = tour.d[tour.START][tour.entry] + 0.0 * tour.length
-        flat = np.argsort(first_cost, axis=None)[:3]
+        first_cost = tour.d[tour.START][tour.entry] + np.where(np.isfinite(tour.length), 0.0, np.inf)
+        flat = np.argsort(first_cost, axis=None)[:starts]
         firsts: list[tuple[int, int]] = []
         for f in flat:
             c, v = np.unravel_index(int(f), first_cost.shape)
             firsts.append((int(c), int(v)))
     else:
-        firsts = [(c, 0) for c in sorted({0, n - 1, n // 2})]
+        firsts = [(c, 0) for c in sorted({0, n - 1, n // 2})][:starts]
     best = None
+    if seed is not None:
+        # the seed competes with the greedy tours: each is improved and the shortest kept
+        cells = np.asarray(seed, dtype=np.int64)
+        vars_ = tour.best_variants(cells)
+        best = (tour.cost(cells, vars_), cells, vars_)
     for first in firsts:
         cells, vars_ = tour.greedy((int(first[0]), int(first[1])))
         cost = tour.cost(cells, vars_)
@@ -215,7 +300,7 @@ def order_cells(
             best = (cost, cells, vars_)
     assert best is not None
     _, cells, vars_ = best
-    for _ in range(6):
+    for _ in range(6 if local else 0):
         cells, vars_, a = tour.two_opt(cells, vars_)
         vars_ = tour.best_variants(cells)
         cells, vars_, b = tour.or_opt(cells, vars_)

@@ -17,6 +17,7 @@ MODULES = [
     "flightplans.coverage.freespace",
     "flightplans.coverage.decompose",
     "flightplans.coverage.robust",
+    "flightplans.energy",
 ]
 
 

@@ -13,7 +13,7 @@ from shapely.geometry import LineString, Point, Polygon
 from flightplans.coverage.freespace import FreeSpace
 from flightplans.coverage.order import Variant, _Tour
 from flightplans.coverage.plan import flyable
-from flightplans.coverage.swaths import Swath, build_cells
+from flightplans.coverage.swaths import Swath, build_cells, count_cells
 
 
 def _cells_by_pairs(swaths: list[list[Swath]]) -> list[list[Swath]]:
@@ -76,6 +76,19 @@ def _blocks(n: int, *, spacing_m: float, block_m: float, wall_m: float) -> Polyg
     return Polygon(shell, holes)
 
 
+def _all_pairs(free: Polygon, nodes: np.ndarray) -> np.ndarray:
+    """Shortest ways between nodes over every sight line between them (none left out as not grazing)."""
+    n = len(nodes)
+    dist = np.full((n, n), np.inf)
+    for i, j in itertools.combinations(range(n), 2):
+        if free.covers(LineString([nodes[i], nodes[j]])):
+            dist[i, j] = dist[j, i] = math.dist(nodes[i], nodes[j])
+    np.fill_diagonal(dist, 0.0)
+    for k in range(n):
+        dist = np.minimum(dist, dist[:, k : k + 1] + dist[k : k + 1, :])
+    return dist
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(3, 6), st.integers(0, 2**32 - 1))
 def test_detours_are_the_shortest_way_through_any_node(n: int, seed: int) -> None:
@@ -84,6 +97,7 @@ def test_detours_are_the_shortest_way_through_any_node(n: int, seed: int) -> Non
     free = flyable(area, 2.0)
     assert isinstance(free, Polygon)
     fs = FreeSpace(free, clearance_m=2.0)
+    full = _all_pairs(free, fs.nodes)
     x_min, y_min, x_max, y_max = free.bounds
     pts: list[tuple[float, float]] = []
     while len(pts) < 10:
@@ -95,12 +109,12 @@ def test_detours_are_the_shortest_way_through_any_node(n: int, seed: int) -> Non
         if len(path) == 2:
             assert free.covers(LineString([a, b]))
             continue
-        # every node checked from both ends: the plain shortest way through the visibility graph
+        # every node checked from both ends: the plain shortest way through the full visibility graph
         sees_a = np.array([free.covers(LineString([a, q])) for q in fs.nodes.tolist()])
         sees_b = np.array([free.covers(LineString([q, b])) for q in fs.nodes.tolist()])
         da = np.where(sees_a, np.hypot(*(fs.nodes - np.asarray(a)).T), np.inf)
         db = np.where(sees_b, np.hypot(*(fs.nodes - np.asarray(b)).T), np.inf)
-        best = float(np.min(da[:, None] + fs._dist + db[None, :]))
+        best = float(np.min(da[:, None] + full + db[None, :]))
         assert math.isclose(LineString(path).length, best, rel_tol=1e-9, abs_tol=1e-6)
 
 
@@ -154,3 +168,35 @@ def test_or_opt_makes_the_moves_of_one_cell_at_a_time(n: int, rnd) -> None:
     assert fast[0].tolist() == plain[0].tolist()
     assert fast[1].tolist() == plain[1].tolist()
     assert fast[2] == plain[2]
+
+
+@settings(max_examples=300, deadline=None)
+@given(line_rows())
+def test_cell_count_matches_the_grouping(rows: list[list[Swath]]) -> None:
+    line = np.asarray([s.line for row in rows for s in row], dtype=np.int64)
+    lo = np.asarray([s.lo for row in rows for s in row], dtype=float)
+    hi = np.asarray([s.hi for row in rows for s in row], dtype=float)
+    assert count_cells(line, lo, hi) == len(build_cells(rows))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(3, 5), st.integers(0, 2**32 - 1))
+def test_legs_clear_of_every_obstacle_box_need_no_geos_test(n: int, seed: int) -> None:
+    # a district with a notch in its shell: legs the box test passes must really stay inside
+    rnd = np.random.default_rng(seed)
+    blocks = _blocks(n, spacing_m=100.0, block_m=rnd.uniform(20, 60), wall_m=rnd.uniform(30, 45))
+    size = n * 100.0
+    area = Polygon(blocks.exterior.coords, [r.coords for r in blocks.interiors]).difference(
+        Polygon([(size / 2 - 20, size + 1), (size / 2 + 20, size + 1), (size / 2, size - 30)])
+    )
+    free = flyable(area, 2.0)
+    assert isinstance(free, Polygon)
+    fs = FreeSpace(free, clearance_m=2.0)
+    a = rnd.uniform(-20, size + 20, (400, 2))
+    b = a + rnd.normal(0, 60, (400, 2))
+    cleared = fs._clear_of_obstacles(a, b)
+    assert cleared.any()
+    for p, q in zip(a[cleared], b[cleared], strict=True):
+        assert free.covers(LineString([p, q]))
+    plain = np.array([free.covers(LineString([p, q])) for p, q in zip(a, b, strict=True)])
+    assert (fs.visible_pairs(a, b) == plain).all()

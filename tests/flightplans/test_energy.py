@@ -104,3 +104,35 @@ def test_bad_route_points_are_named() -> None:
         RoutePoint(0, 0, math.inf)
     with pytest.raises(PlanningError, match="speed_m_s must be positive"):
         RoutePoint(0, 0, 10, speed_m_s=0)
+
+
+def test_turns_cost_time_and_hover_energy_only_when_asked() -> None:
+    # a 100 x 30 m lawnmower leg pair: turns at (100, 0) and (100, 30); the start and end are no turns
+    route = [RoutePoint(100, 0, 0), RoutePoint(100, 30, 0), RoutePoint(0, 30, 0)]
+    start = RoutePoint(0, 0, 0)
+    plain = CALM.estimate(route, home=(0, 0), start=start, return_home=False)
+    assert plain.time_s == pytest.approx(23.0)  # 230 m at 10 m/s: turns are free by default
+    slowing = EnergyModel(**{**_fields(CALM), "turn_s": 3.0})
+    est = slowing.estimate(route, home=(0, 0), start=start, return_home=False)
+    assert est.time_s == pytest.approx(23.0 + 2 * 3.0)
+    assert est.flight_wh == pytest.approx(plain.flight_wh + 2 * 3.0 * 300 / 3600)  # at hover power
+
+
+def test_a_gentle_bend_is_no_turn() -> None:
+    bent = [RoutePoint(100, 0, 0), RoutePoint(200, 40, 0)]  # 22 degrees
+    model = EnergyModel(**{**_fields(CALM), "turn_s": 3.0})
+    est = model.estimate(bent, home=(0, 0), start=RoutePoint(0, 0, 0), return_home=False)
+    assert est.time_s == pytest.approx((100 + math.hypot(100, 40)) / 10)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"turn_s": -1.0}, r"turn_s must be >= 0"), ({"turn_threshold_deg": 180.0}, r"below 180")],
+)
+def test_bad_turn_settings_are_named(kwargs: dict, message: str) -> None:
+    with pytest.raises(PlanningError, match=message):
+        EnergyModel(**kwargs)
+
+
+def _fields(model: EnergyModel) -> dict:
+    return {name: getattr(model, name) for name in model.__dataclass_fields__}
