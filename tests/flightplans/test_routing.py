@@ -174,18 +174,19 @@ def test_a_dozen_zones_route_fast_enough_for_dispatch() -> None:
     shortest_path((-2000, -2000), (2000, 2000), nofly=cases[0], clearance_m=20)  # warm caches
     with_build, prebuilt = [], []
     for zones_ in cases:
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         path = shortest_path((-2000, -2000), (2000, 2000), nofly=zones_, clearance_m=20)
-        t1 = time.perf_counter()
+        t1 = time.process_time()
         obstacles = Obstacles.build(zones_, clearance_m=20)
-        t2 = time.perf_counter()
+        t2 = time.process_time()
         again = shortest_path((-2000, -2000), (2000, 2000), nofly=obstacles)
-        t3 = time.perf_counter()
+        t3 = time.process_time()
         with_build.append(t1 - t0)
         prebuilt.append(t3 - t2)
         assert again.equals(path)
         assert all(path.distance(z) >= 20 - 1e-6 for z in zones_)
-    # Typically ~5 ms with the build and ~1 ms prebuilt on one core; the bound leaves room for a busy CI box.
+    # CPU time of this process (other work on the machine does not count): typically ~5 ms with the build
+    # and ~1 ms prebuilt; the bound leaves room for a slow CI box.
     assert statistics.median(prebuilt) < 0.010
     assert statistics.median(with_build) < 0.030
 
