@@ -49,7 +49,8 @@ class Campaign:
     kills: int = 0
     recovery_s: list[float] = field(default_factory=list)
     lost: set[tuple[int, int]] = field(default_factory=set)  # (restart, vehicle)
-    requests: Counter[str] = field(default_factory=Counter)
+    requests: Counter[str] = field(default_factory=Counter)  # "kind status" -> count
+    refusals: dict[str, str] = field(default_factory=dict)  # kind -> the last refusal's reason
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -89,7 +90,7 @@ def prepare(db: Path, *, base_port: int, per_dock: int, docks: int) -> dict[str,
                         home_lon=dock.lon,
                         home_alt_m=HOME_ALT_M,
                         dock=dock.name,
-                        capabilities=[Capability.camera, Capability.speaker],
+                        capabilities=[Capability.camera, Capability.speaker, Capability.spotlight],
                         payload_actuators={"speaker": 1, "spotlight": 2},
                         cruise_speed_m_s=10.0,
                         endurance_s=3600.0,
@@ -210,15 +211,19 @@ async def keep_busy(
                 lat = CENTER_LAT + rng.uniform(-0.02, 0.02)
                 lon = CENTER_LON + rng.uniform(-0.04, 0.04)
                 body = {"lat": lat, "lon": lon, "kind": "fight", "priority": 2, "overhead_s": 240.0}
-                await http.post("/incidents", json=body, headers=dispatcher, timeout=10)
+                r = await http.post("/incidents", json=body, headers=dispatcher, timeout=10)
             elif kind == "close":
                 r = await http.get("/incidents", params={"state": "on_scene"}, headers=dispatcher, timeout=5)
                 for item in r.json().get("items", [])[:1]:
-                    await http.post(
+                    r = await http.post(
                         f"/incidents/{item['id']}/close", json={"reason": "bench"}, headers=dispatcher
                     )
             elif kind == "mission":
-                vid = rng.randint(1, vehicles)
+                rows = (await http.get("/flights/supervision", headers=pilot, timeout=5)).json()
+                grounded = [r["vehicle_id"] for r in rows if r["link_up"] and not r["in_air"]]
+                if not grounded:
+                    continue
+                vid = rng.choice(grounded)
                 dock = DOCKS[(vid - 1) // per_dock]
                 a = (dock.lon + rng.uniform(-0.006, 0.006), dock.lat + rng.uniform(-0.004, 0.004))
                 b = (dock.lon + rng.uniform(-0.006, 0.006), dock.lat + rng.uniform(-0.004, 0.004))
@@ -232,19 +237,23 @@ async def keep_busy(
                 )
                 if r.status_code == 201:
                     mid = r.json()["id"]
-                    if (await http.post(f"/missions/{mid}/validate", headers=pilot)).status_code == 200:
-                        await http.post(f"/missions/{mid}/launch", headers=pilot, timeout=30)
+                    r = await http.post(f"/missions/{mid}/validate", headers=pilot)
+                    if r.status_code == 200:
+                        r = await http.post(f"/missions/{mid}/launch", headers=pilot, timeout=30)
             else:
                 vid = rng.randint(1, vehicles)
                 await http.post(f"/vehicles/{vid}/control", headers=pilot)
                 if kind == "pilot":
                     await http.post(f"/vehicles/{vid}/commands", json={"command": "arm"}, headers=pilot)
                     body = {"command": "takeoff", "params": {"alt_m": 30}}
-                    await http.post(f"/vehicles/{vid}/commands", json=body, headers=pilot, timeout=30)
+                    r = await http.post(f"/vehicles/{vid}/commands", json=body, headers=pilot, timeout=30)
                 else:
-                    await http.post(f"/vehicles/{vid}/commands", json={"command": "return"}, headers=pilot)
+                    body = {"command": "return"}
+                    r = await http.post(f"/vehicles/{vid}/commands", json=body, headers=pilot, timeout=30)
                 await http.delete(f"/vehicles/{vid}/control", headers=pilot)
-            campaign.requests[kind] += 1
+            campaign.requests[f"{kind} {r.status_code}"] += 1
+            if r.status_code >= 400:
+                campaign.refusals[kind] = r.json().get("error", {}).get("message", "")[:200]
         except httpx.HTTPError:
             campaign.requests["refused_by_a_dead_service"] += 1
 
@@ -363,6 +372,7 @@ async def summary(
         "missions_started": len([m for m in missions if m["started_at"]]),
         "arm_commands_received": received_arms,
         "requests": dict(campaign.requests),
+        "last_refusals": campaign.refusals,
         "stuck_incident_ids": stuck,
         "load_avg_1m": os.getloadavg()[0],
         "goals": {"flights_lost": 0, "flights_doubled": 0, "incidents_stuck": 0, "recovery_s_p95_max": 5.0},
