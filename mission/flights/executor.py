@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 RECOVERY = "system:recovery"
 EXECUTOR = "system:executor"
 ROUTE_CORNER_M = 5.0  # how close a corner of a routed path must be reached
+SETTLE_S = 0.5  # after a link comes up, telemetry this old is trusted for recovery decisions
 
 
 class Fleet(Protocol):
@@ -358,6 +359,10 @@ class FlightExecutor:
         operators are told (a straight RTL across a no-fly zone is never sent).
         """
         vehicle = self.view(vehicle_id)
+        if vehicle.position is None:
+            # Right after a (re)connect the position may not be in yet: a route needs it.
+            await self._full_snapshot(vehicle_id)
+            vehicle = self.view(vehicle_id)
         snap = vehicle.snapshot
         if snap is not None and snap.link_up and not snap.in_air and (snap.alt_rel_m or 0.0) < 1.0:
             if snap.armed:
@@ -372,12 +377,15 @@ class FlightExecutor:
                 session=session, vehicle_id=vehicle_id, flight_s=profile.endurance_s, config=self.gate
             )
         try:
+            if vehicle.position is None:
+                raise PlanningError(f"vehicle {vehicle_id} reports no position to plan the way home from")
             legs = home_legs(vehicle, restrictions=restrictions, config=self.gate)
         except PlanningError as err:
+            # Holding is judged on nothing it could cross; PX4's own failsafes stay armed meanwhile.
             self._hub.emit(
                 Event(kind="vehicle.stranded", vehicle_id=vehicle_id, data={"reason": str(err)[:300]})
             )
-            log.warning("vehicle %s: no way home around the zones (%s); holding", vehicle_id, err)
+            log.warning("vehicle %s: no way home (%s); holding", vehicle_id, err)
             legs = [Leg(kind=LegKind.HOLD)]
         return await self.start(
             vehicle_id=vehicle_id,
@@ -642,6 +650,8 @@ class FlightExecutor:
             await self._stay(flight, leg)
         elif leg.kind is LegKind.HOLD:
             await send(cmd.Hold())
+            if flight.purpose == FlightPurpose.RETURN.value and leg.dwell_s is None:
+                await self._hold_until_a_way_home(flight)
             await self._stay(flight, leg)
         elif leg.kind is LegKind.RTL:
             await send(cmd.ReturnToLaunch())
@@ -692,6 +702,34 @@ class FlightExecutor:
             )
             raise _Ended()
         raise FlightFailed(f"the rest of the flight is no longer clear: {why}")
+
+    async def _hold_until_a_way_home(self, flight: Flight) -> None:
+        """A return that could not be planned (no position, no way around the zones) holds until it can."""
+        while True:
+            with contextlib.suppress(FlightFailed):
+                await self._until(flight, lambda _s: False, what="a way home", timeout_s=2.0, quiet=True)
+            vehicle = self.view(flight.vehicle_id)
+            if vehicle.position is None:
+                continue
+            with Session(self._engine) as session:
+                restrictions = restrictions_for_span(
+                    session=session,
+                    vehicle_id=flight.vehicle_id,
+                    flight_s=vehicle.profile.endurance_s,
+                    config=self.gate,
+                )
+            try:
+                home_legs(vehicle, restrictions=restrictions, config=self.gate)
+            except PlanningError:
+                continue
+            await self.send_home(
+                flight.vehicle_id,
+                asker=Asker(EXECUTOR),
+                reason="a way home can be planned now",
+                incident_id=flight.incident_id,
+                mission_id=flight.mission_id,
+            )
+            raise _Ended()
 
     async def _stay(self, flight: Flight, leg: Leg) -> None:
         if leg.dwell_s is None:
@@ -807,14 +845,10 @@ class FlightExecutor:
         """Bring an open flight found at start in step with its vehicle; True to go on flying it."""
         assert flight.id is not None
         vid = flight.vehicle_id
-        deadline = time.monotonic() + self.config.reconnect_wait_s
-        snap = self._fleet.latest(vid)
-        while snap is None or not snap.link_up:
-            if time.monotonic() > deadline:
-                self._finish(flight, FlightState.FAILED, "vehicle not reachable after a restart")
-                return False
-            await asyncio.sleep(0.1)
-            snap = self._fleet.latest(vid)
+        snap = await self._full_snapshot(vid)
+        if snap is None:
+            self._finish(flight, FlightState.FAILED, "vehicle not reachable after a restart")
+            return False
         self._last_link_up[vid] = time.monotonic()
         legs = flight.typed_legs()
         leg = legs[flight.leg_index] if flight.leg_index < len(legs) else None
@@ -840,19 +874,23 @@ class FlightExecutor:
         path = path_of(legs[flight.leg_index :])
         if path is None:
             return True
+        # The rest against the airspace of now (who asked was judged at the start; the battery is the
+        # overwatch's and the vehicle's failsafes' to watch live).
         verdict = self.judge(
             GateRequest(
                 vehicle_id=vid,
-                action=Action.DISPATCH,
+                action=Action.HOME,
                 asker=Asker(RECOVERY),
                 path=path,
                 incident_id=flight.incident_id,
                 flight_id=flight.id,
+                planning=True,
             )
         )
-        if verdict.ok:
+        blocked = [r for r in verdict.refusals if r.rule in (Rule.AIRSPACE, Rule.ALTITUDE)]
+        if not blocked:
             return True
-        why = "; ".join(r.message for r in verdict.refusals)
+        why = "; ".join(r.message for r in blocked)
         log.warning(
             "flight %s: the rest no longer passes the gate after a restart (%s); going home", flight.id, why
         )
@@ -863,6 +901,25 @@ class FlightExecutor:
             incident_id=flight.incident_id,
         )
         return False
+
+    async def _full_snapshot(self, vehicle_id: int) -> TelemetrySnapshot | None:
+        """The vehicle's first complete snapshot after a (re)connect: position, charge and a landed state
+        that agrees with its height (right after a link comes up MAVSDK has not heard every stream yet)."""
+        deadline = time.monotonic() + self.config.reconnect_wait_s
+        first_up: float | None = None
+        snap = self._fleet.latest(vehicle_id)
+        while True:
+            now = time.monotonic()
+            if snap is not None and snap.link_up:
+                first_up = first_up or now
+                complete = snap.lat is not None and snap.lon is not None and snap.battery_pct is not None
+                consistent = snap.in_air or (snap.alt_rel_m or 0.0) < 3.0
+                if complete and consistent and now - first_up >= SETTLE_S:
+                    return snap
+            if now > deadline:
+                return snap if snap is not None and snap.link_up else None
+            await asyncio.sleep(0.1)
+            snap = self._fleet.latest(vehicle_id)
 
     def _audit_recovery(self, flight: Flight, snap: TelemetrySnapshot) -> None:
         with session_scope(self._engine) as session:
