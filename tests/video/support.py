@@ -122,7 +122,7 @@ async def video_rig(
         "registry_poll_s": 0.5,
         "video_segment_s": 2.0,
         "video_idle_stop_s": 1.0,
-        "video_open_timeout_s": 12.0,  # an encoder starting on a loaded 2-core machine
+        "video_open_timeout_s": 20.0,  # an encoder starting on a loaded 2-core machine (12 s fell short in CI)
         "video_read_timeout_s": 6.0,
         "sim_speed": speed,
         **settings,
@@ -222,7 +222,7 @@ class Signaling:
         decode: bool = True,
         connect: bool = True,
         stamp_every: int = 1,
-        timeout_s: float = 20.0,
+        timeout_s: float = 30.0,
     ) -> Viewer:
         """Offer, get the answer, and consume the track; AssertionError with the reason if refused."""
         self._n += 1
