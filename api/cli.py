@@ -245,11 +245,19 @@ def db_seed_demo(
 def token_create(
     role: Annotated[str, typer.Option(help="admin, pilot, dispatcher or observer")],
     name: Annotated[str | None, typer.Option(help="a label for the token")] = None,
-    expires_in_s: Annotated[int | None, typer.Option(min=1, help="lifetime in seconds")] = None,
+    expires_in_s: Annotated[
+        int | None, typer.Option(min=1, help="lifetime in seconds (default: token_default_ttl_s)")
+    ] = None,
 ) -> None:
-    """Issue an API token; the token is the last line printed (it is not stored and cannot be shown again)."""
+    """Issue an API token; the token is the last line printed (it is not stored and cannot be shown again).
+
+    Like tokens made over the API, it always expires: without ``--expires-in-s`` it lives for the service's
+    ``token_default_ttl_s``.
+    """
     parsed = _role(role)
-    engine = _migrated_engine(Settings())
+    settings = Settings()
+    expires_in_s = expires_in_s or settings.token_default_ttl_s
+    engine = _migrated_engine(settings)
     try:
         with session_scope(engine) as session:
             label = name or f"cli-{parsed.value}"

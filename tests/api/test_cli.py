@@ -11,18 +11,26 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
+from sqlmodel import select
 from websockets.sync.client import connect as ws_connect
 
+from api.settings import Settings
 from mission.auth import service as auth
+from mission.auth.models import ApiToken
 from mission.db import make_engine, session_scope
 from tests.test_migrations import head
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -54,6 +62,15 @@ def test_token_create_prints_a_working_token_last(cli_env: dict[str, str], db_ur
         engine.dispose()
     assert principal is not None
     assert (principal.username, principal.role.value) == ("token:ci-bot", "dispatcher")
+    engine = make_engine(db_url)
+    try:
+        with session_scope(engine) as session:
+            (row,) = session.exec(select(ApiToken).where(ApiToken.name == "ci-bot")).all()
+            lifetime_s = (_aware(row.expires_at) - _aware(row.created_at)).total_seconds()
+    finally:
+        engine.dispose()
+    # no --expires-in-s: the token still expires, after the service's token_default_ttl_s
+    assert abs(lifetime_s - Settings(_env_file=None).token_default_ttl_s) < 60, lifetime_s
 
 
 def test_token_create_refuses_an_unknown_role(cli_env: dict[str, str]) -> None:
