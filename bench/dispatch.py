@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import math
+import os
 import random
 import shutil
 import signal
@@ -404,6 +405,7 @@ def summarize(ours: PolicyRun, baseline: PolicyRun, *, incidents: int, speed: fl
         # The service's event loop while dispatching (our policy's run): worst and p99 lateness.
         "loop_stall_ms_max": round(ours.loop_stall_ms_max, 1),
         "loop_stall_ms_p99": round(ours.loop_stall_ms_p99, 1),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
         "goals": {"takeoff_ack_s_p95_max": 1.0, "improvement_min": 0.15},
     }
 
