@@ -61,7 +61,9 @@ async def test_connects_and_reports_health_at_the_throttled_rate(flight: Flight)
     if flight.probe.is_sim:  # health follows the vehicle: GPS lost, then back
         flight.probe.sim().set_gps_loss(True)
         await wait_for_snapshot(link, lambda s: not s.gps_ok, timeout_s=5, what="GPS loss reported")
-        with pytest.raises(LinkError, match=r"vehicle 1: wait ready failed: not ready after 1 s: GPS"):
+        with pytest.raises(
+            LinkError, match=rf"vehicle {link.vehicle_id}: wait ready failed: not ready after 1 s: GPS"
+        ):
             await link.wait_ready(timeout_s=1.0)
         flight.probe.sim().set_gps_loss(False)
         await wait_for_snapshot(link, lambda s: s.gps_ok, timeout_s=5, what="GPS back")
@@ -182,7 +184,8 @@ async def test_geofence_upload_and_bad_fence(flight: Flight) -> None:
         assert [a.inclusion for a in areas] == [True, False]
 
     with pytest.raises(
-        LinkError, match=r"vehicle 1: upload geofence failed: shape 0: a polygon needs >= 3 points"
+        LinkError,
+        match=rf"vehicle {link.vehicle_id}: upload geofence failed: shape 0: a polygon needs >= 3 points",
     ):
         await link.upload_geofence(Geofence(shapes=(FencePolygon(points=area[:2], inclusion=True),)))
 
@@ -237,7 +240,8 @@ async def test_live_commands_disarm_clear_actuator_speed_and_land(flight: Flight
         assert [(e.index, e.value, e.source) for e in vehicle.payload_events] == [(3, 0.5, "command")]
         assert any(c == 178 and p[1] == 4.0 for c, p in vehicle.commands_received)
     with pytest.raises(
-        LinkError, match=r"vehicle 1: set actuator failed: actuator index must be 1\.\.6, got 7"
+        LinkError,
+        match=rf"vehicle {link.vehicle_id}: set actuator failed: actuator index must be 1\.\.6, got 7",
     ):
         await link.set_actuator(7, 0.5)
 
