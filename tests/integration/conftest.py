@@ -21,11 +21,20 @@ import pytest
 from mission.link import LinkManager, MavsdkVehicleLink, TelemetrySnapshot
 from sim import SimConfig, SimFleet, SimVehicle
 from sim.config import DEFAULT_STREAM_HZ
-from tests.support.px4 import Px4Factory
+from tests.support.px4 import PX4_CRUISE_M_S, Px4Factory
 
 HOME = (39.82, 109.98, 1100.0)  # lat, lon, alt AMSL
 SIM_SPEED = 10.0  # simulated seconds per wall second: a 200 m leg at 10 m/s takes 2 s
 # What PX4 SITL streams on its offboard/API link (MAVLINK.md): far more than the service wants to forward.
+SIM_CRUISE_M_S = 10.0  # sim/'s MPC_XY_CRUISE
+# Flight-time model for sizing waits (both vehicles share PX4's vertical defaults): MPC_Z_VEL_MAX_UP 3 m/s,
+# MPC_Z_VEL_MAX_DN 1.5 m/s (less on PX4 near the ground), MPC_LAND_SPEED 0.7 m/s for the last metres, plus
+# per leg the acceleration at MPC_ACC_HOR, the acceptance radius and turning to the heading.
+CLIMB_M_S = 1.5
+DESCENT_M_S = 1.0
+LAND_M_S = 0.7
+LEG_OVERHEAD_S = 8.0
+RTL_RETURN_ALT_M = 60.0  # PX4 and sim/ both climb to it before coming home
 PX4_STREAM_HZ = {
     **DEFAULT_STREAM_HZ,
     "GLOBAL_POSITION_INT": 50.0,
@@ -124,6 +133,7 @@ class Flight:
     probe: VehicleProbe
     home: tuple[float, float, float]
     speed: float = 1.0  # the vehicle's simulated seconds per wall second
+    cruise_m_s: float = SIM_CRUISE_M_S  # the vehicle's own cruise speed (MPC_XY_CRUISE) in missions and gotos
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -134,6 +144,18 @@ class Flight:
     def wall_s(self, vehicle_s: float, *, slack_s: float = 10.0) -> float:
         """A wait for something the vehicle needs ``vehicle_s`` of its own time for: x1.5 + slack."""
         return 1.5 * vehicle_s / self.speed + slack_s
+
+    def legs_s(self, *distances_m: float) -> float:
+        """Vehicle seconds to fly straight legs at cruise, each starting and ending at rest."""
+        return sum(d / self.cruise_m_s + LEG_OVERHEAD_S for d in distances_m)
+
+    def climb_s(self, alt_m: float) -> float:
+        """Vehicle seconds to climb ``alt_m`` (arming and spin-up included)."""
+        return alt_m / CLIMB_M_S + LEG_OVERHEAD_S
+
+    def descent_s(self, alt_m: float) -> float:
+        """Vehicle seconds to land from ``alt_m`` and disarm (the last metres slow)."""
+        return alt_m / DESCENT_M_S + 5.0 / LAND_M_S + 2.0 + LEG_OVERHEAD_S
 
 
 @pytest.fixture
@@ -155,7 +177,14 @@ async def flight(
             snap = link.latest
             assert snap is not None and snap.home_lat is not None and snap.home_lon is not None
             home = (snap.home_lat, snap.home_lon, snap.home_alt_amsl_m or 0.0)
-            yield Flight(link=link, links=links, probe=VehicleProbe("px4"), home=home, speed=px4.speed)
+            yield Flight(
+                link=link,
+                links=links,
+                probe=VehicleProbe("px4"),
+                home=home,
+                speed=px4.speed,
+                cruise_m_s=PX4_CRUISE_M_S,
+            )
         return
     async with _sim_flight(sim_speed) as sim:
         yield sim

@@ -29,6 +29,7 @@ SPEED_ENV = "SKYWARDEN_PX4_SPEED"
 # deadlines (EKF resets, late heartbeats) and flights stop following their timings.
 DEFAULT_SPEED = 4.0
 
+PX4_CRUISE_M_S = 5.0  # PX4 1.17's MPC_XY_CRUISE default: missions and gotos fly at it unless told otherwise
 BUSY_WAIT_S = 60.0  # waiting for free PX4 instance numbers while other tests hold them
 
 Px4Factory = Callable[..., Awaitable[list[Px4Instance]]]
