@@ -323,6 +323,7 @@ class MavsdkVehicleLink:
                 last = str(err).split("start mission failed: ", 1)[-1]
                 if not self._connected:
                     raise
+                log.info("vehicle %d: start mission refused (%s), retrying (%d)", self._sysid, last, attempts)
             else:
                 if await self._wait_mode(FlightMode.MISSION, timeout_s=3.0):
                     self._orbiting = False

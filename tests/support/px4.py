@@ -62,6 +62,34 @@ def dock_home(index: int) -> Home:
     return (dock.lat, dock.lon, HOME_ALT_M)
 
 
+async def start_fleet(
+    count: int,
+    *,
+    workdir: Path,
+    homes: Sequence[Home] | None = None,
+    speed: float | None = None,
+    params: Mapping[str, float | int] | None = None,
+) -> Px4Fleet:
+    """``count`` fresh PX4s (skip without the bundle; wait while other tests hold the instance numbers)."""
+    require_px4()
+    deadline = time.monotonic() + BUSY_WAIT_S
+    while True:
+        try:
+            return await launch(
+                count,
+                homes=list(homes) if homes is not None else [dock_home(i) for i in range(count)],
+                workdir=workdir,
+                speed=speed if speed is not None else px4_speed(),
+                params=params,
+            )
+        except Px4Busy as err:  # other tests (or checkouts) fly PX4 right now: wait for numbers
+            if time.monotonic() > deadline:
+                pytest.fail(f"PX4 SITL did not start within {BUSY_WAIT_S:.0f} s: {err}")
+            await asyncio.sleep(1.0)
+        except Px4Unavailable as err:
+            pytest.fail(f"PX4 SITL did not start: {err}")
+
+
 @pytest.fixture
 async def px4_fleet(tmp_path: Path) -> AsyncIterator[Px4Factory]:
     """Factory: ``await make(n, homes=..., speed=..., params=...)`` starts n fresh PX4s, stopped after."""
@@ -74,24 +102,9 @@ async def px4_fleet(tmp_path: Path) -> AsyncIterator[Px4Factory]:
         speed: float | None = None,
         params: Mapping[str, float | int] | None = None,
     ) -> list[Px4Instance]:
-        require_px4()
-        deadline = time.monotonic() + BUSY_WAIT_S
-        while True:
-            try:
-                fleet = await launch(
-                    count,
-                    homes=list(homes) if homes is not None else [dock_home(i) for i in range(count)],
-                    workdir=tmp_path / f"px4-run-{len(started)}",
-                    speed=speed if speed is not None else px4_speed(),
-                    params=params,
-                )
-                break
-            except Px4Busy as err:  # other tests (or checkouts) fly PX4 right now: wait for numbers
-                if time.monotonic() > deadline:
-                    pytest.fail(f"PX4 SITL did not start within {BUSY_WAIT_S:.0f} s: {err}")
-                await asyncio.sleep(1.0)
-            except Px4Unavailable as err:
-                pytest.fail(f"PX4 SITL did not start: {err}")
+        fleet = await start_fleet(
+            count, workdir=tmp_path / f"px4-run-{len(started)}", homes=homes, speed=speed, params=params
+        )
         started.append(fleet)
         return list(fleet.instances)
 
