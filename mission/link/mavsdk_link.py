@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import json
 import logging
 import math
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -27,6 +28,7 @@ from typing import Any, TypeVar
 from mavsdk.exceptions import MavsdkError
 from mavsdk.plugins.action import Action, OrbitYawBehavior
 from mavsdk.plugins.geofence import Circle, FenceType, Geofence, GeofenceData, Point, Polygon
+from mavsdk.plugins.mavlink_direct import MavlinkDirect, MavlinkMessage
 from mavsdk.plugins.mission_raw import MissionItem as RawItem
 from mavsdk.plugins.mission_raw import MissionRaw, MissionRawResult
 from mavsdk.plugins.telemetry import FlightMode as MavFlightMode
@@ -75,6 +77,17 @@ _RETRY_COMMAND = frozenset({"TIMEOUT"})
 # answers a transfer that collides with a stale one with MAV_MISSION_ERROR ("busy").
 _RETRY_TRANSFER = frozenset({"TIMEOUT", "TRANSFER_CANCELLED", "BUSY", "PROTOCOL_ERROR", "ERROR"})
 _TRANSFER_RETRIES = 8
+CMD_NAV_TAKEOFF = 22
+# MAV_RESULT of a COMMAND_ACK, for the raw commands sent through MavlinkDirect.
+_MAV_RESULT = {
+    0: "accepted",
+    1: "temporarily rejected",
+    2: "denied",
+    3: "unsupported",
+    4: "failed",
+    5: "in progress",
+    6: "cancelled",
+}
 
 
 def _num(value: float) -> float | None:
@@ -123,6 +136,7 @@ class MavsdkVehicleLink:
         self._action: Action | None = None
         self._mission_raw: MissionRaw | None = None
         self._geofence: Geofence | None = None
+        self._direct: MavlinkDirect | None = None  # raw COMMAND_LONG for what Action cannot say
         self._camera: MavsdkCamera | None = None  # made on first use of ``camera``
         self._inflight: set[concurrent.futures.Future[Any]] = set()
         self._subscribers: set[_Subscriber] = set()
@@ -240,13 +254,20 @@ class MavsdkVehicleLink:
         await self._command("disarm", self._require(self._action, "disarm").disarm)
 
     async def takeoff(self, alt_m: float | None = None) -> None:
-        """Take off to ``alt_m`` above home (PX4's MIS_TAKEOFF_ALT when None); the vehicle holds there."""
-        action = self._require(self._action, "takeoff")
-        if alt_m is not None:
-            if not (math.isfinite(alt_m) and 0 < alt_m <= 1000):
-                raise self._error("takeoff", f"altitude must be in (0, 1000] m above home, got {alt_m}")
-            await self._command("set takeoff altitude", action.set_takeoff_altitude, float(alt_m))
-        await self._command("takeoff", action.takeoff)
+        """Take off to ``alt_m`` above home (PX4's MIS_TAKEOFF_ALT when None); the vehicle holds there.
+
+        The altitude goes in the take-off command itself (NAV_TAKEOFF param7, AMSL), never into the
+        vehicle's MIS_TAKEOFF_ALT parameter: a take-off must not change the vehicle for later flights.
+        """
+        if alt_m is None:
+            await self._command("takeoff", self._require(self._action, "takeoff").takeoff)
+            self._orbiting = False
+            return
+        if not (math.isfinite(alt_m) and 0 < alt_m <= 1000):
+            raise self._error("takeoff", f"altitude must be in (0, 1000] m above home, got {alt_m}")
+        amsl = self._amsl("takeoff", alt_m)
+        # param1..6 unset (NaN): take off where the vehicle stands, keeping its heading.
+        await self._command_long("takeoff", CMD_NAV_TAKEOFF, (None, None, None, None, None, None, amsl))
         self._orbiting = False
 
     async def upload_mission(self, items: Sequence[MissionItem | RawMissionItem]) -> None:
@@ -469,6 +490,7 @@ class MavsdkVehicleLink:
         self._action = Action(system)
         self._mission_raw = MissionRaw(system)
         self._geofence = Geofence(system)
+        self._direct = MavlinkDirect(system)
         log.info("vehicle %d bound on %s", self._sysid, self._url)
 
     def tick(self, now: float) -> None:
@@ -556,7 +578,8 @@ class MavsdkVehicleLink:
         if self._camera is not None:
             self._camera.close()
             self._camera = None
-        plugins = (self._mission_raw, self._geofence, self._action, self._telemetry)
+        plugins = (self._direct, self._mission_raw, self._geofence, self._action, self._telemetry)
+        self._direct = None
         self._mission_raw = self._geofence = self._action = self._telemetry = None
         for plugin in plugins:
             if plugin is not None:
@@ -728,6 +751,28 @@ class MavsdkVehicleLink:
                 raise self._error(action, why) from err
             except RuntimeError as err:  # plugin destroyed or executor shut down under us
                 raise self._error(action, f"the link is closed ({err})") from err
+
+    async def _command_long(self, action: str, command: int, params: Sequence[float | None]) -> None:
+        """Send one COMMAND_LONG (MavlinkDirect; resent until acked) and require MAV_RESULT_ACCEPTED."""
+        direct = self._require(self._direct, action)
+        fields: dict[str, Any] = {"target_system": self._sysid, "target_component": 1, "command": command}
+        fields["confirmation"] = 0
+        for n, value in enumerate(params, start=1):
+            # JSON has no NaN: MAVSDK sends a null as NaN ("unset"); 0 would be a real value (latitude 0).
+            fields[f"param{n}"] = None if value is None else float(value)
+        message = MavlinkMessage(
+            message_name="COMMAND_LONG",
+            target_system_id=self._sysid,
+            target_component_id=1,
+            fields_json=json.dumps(fields),
+        )
+        ack = await self._command(action, direct.send_command, message)
+        try:
+            result = int(json.loads(ack.fields_json).get("result", -1))
+        except (ValueError, TypeError, AttributeError):
+            result = -1
+        if result != 0:
+            raise self._error(action, _MAV_RESULT.get(result, f"no usable acknowledgement ({result})"))
 
     def _error(self, action: str, why: str) -> LinkError:
         return LinkError(

@@ -277,7 +277,12 @@ async def test_live_commands_disarm_clear_actuator_speed_and_land(flight: Flight
     if flight.probe.is_sim:
         assert flight.probe.sim().mission_items() == []
 
-    await _take_off(flight, 15.0)
+    before = flight.probe.vehicle.autopilot.params["MIS_TAKEOFF_ALT"] if flight.probe.is_sim else None
+    await _take_off(flight, 15.0)  # the altitude is in the take-off command
+    snap = link.latest
+    assert snap is not None and (snap.alt_rel_m or 0.0) < 15.0 + 3.0, "climbed past the commanded altitude"
+    if flight.probe.is_sim:  # the vehicle's own take-off altitude is left alone
+        assert flight.probe.sim().autopilot.params["MIS_TAKEOFF_ALT"] == before
     await link.set_actuator(3, 0.5)  # e.g. the speaker, live
     await link.set_speed(4.0)
     if flight.probe.is_sim:
