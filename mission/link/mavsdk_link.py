@@ -22,6 +22,7 @@ import contextlib
 import json
 import logging
 import math
+import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -48,7 +49,7 @@ from mission.link.mission_items import (
     to_mavlink,
     unsupported_suspects,
 )
-from mission.link.types import FlightMode, MissionProgress, TelemetrySnapshot
+from mission.link.types import ActuatorResult, FlightMode, MissionProgress, TelemetrySnapshot
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -78,6 +79,11 @@ _RETRY_COMMAND = frozenset({"TIMEOUT"})
 _RETRY_TRANSFER = frozenset({"TIMEOUT", "TRANSFER_CANCELLED", "BUSY", "PROTOCOL_ERROR", "ERROR"})
 _TRANSFER_RETRIES = 8
 CMD_NAV_TAKEOFF = 22
+# Confirming a payload command from the vehicle's output reports (see set_actuator).
+_OUTPUT_MESSAGES = ("SERVO_OUTPUT_RAW", "ACTUATOR_OUTPUT_STATUS")
+_CONFIRM_WAIT_S = 1.0
+_NO_OUTPUTS_S = 0.5
+_PWM_TOLERANCE = 25.0
 # MAV_RESULT of a COMMAND_ACK, for the raw commands sent through MavlinkDirect.
 _MAV_RESULT = {
     0: "accepted",
@@ -421,15 +427,72 @@ class MavsdkVehicleLink:
         await self._command("land", self._require(self._action, "land").land)
         self._orbiting = False
 
-    async def set_actuator(self, index: int, value: float) -> None:
-        """Set payload output ``index`` (1..6, "Actuator Set N") to ``value`` in -1..1."""
+    async def set_actuator(self, index: int, value: float) -> ActuatorResult:
+        """Set payload output ``index`` (1..6, "Actuator Set N") to ``value`` in -1..1.
+
+        The COMMAND_ACK only says the vehicle accepted it (PX4 accepts it even where no output is mapped to
+        the actuator set). For ``_CONFIRM_WAIT_S`` after the ack the vehicle's output reports
+        (SERVO_OUTPUT_RAW, ACTUATOR_OUTPUT_STATUS) are watched for a channel moving to the commanded value
+        (PWM 1500 + 500 * value, PX4's default range): then the result is confirmed. A vehicle that sends
+        no output report at all is given up on after ``_NO_OUTPUTS_S``.
+        """
         if not 1 <= index <= 6:
             raise self._error("set actuator", f"actuator index must be 1..6, got {index}")
         if not (math.isfinite(value) and -1.0 <= value <= 1.0):
             raise self._error("set actuator", f"actuator value must be in -1..1, got {value}")
-        await self._command(
-            "set actuator", self._require(self._action, "set actuator").set_actuator, index, value
-        )
+        action = self._require(self._action, "set actuator")
+        watch = _OutputWatch()
+        handles = await self._watch_outputs(watch)
+        try:
+            await self._command("set actuator", action.set_actuator, index, value)
+            watch.mark_sent()
+            return await self._confirm(watch, index, value)
+        finally:
+            await self._unwatch_outputs(handles)
+
+    async def _watch_outputs(self, watch: _OutputWatch) -> list[Any]:
+        direct = self._direct
+        if direct is None:
+            return []
+        loop = asyncio.get_running_loop()
+        handles: list[Any] = []
+        for name in _OUTPUT_MESSAGES:
+            with contextlib.suppress(MavsdkError, RuntimeError):
+                handles.append(
+                    await loop.run_in_executor(
+                        self._executor, direct.subscribe_message, name, watch.on_message
+                    )
+                )
+        return handles
+
+    async def _unwatch_outputs(self, handles: list[Any]) -> None:
+        direct = self._direct
+        if direct is None:
+            return
+        loop = asyncio.get_running_loop()
+        for handle in handles:
+            with contextlib.suppress(MavsdkError, RuntimeError):
+                await loop.run_in_executor(self._executor, direct.unsubscribe_message, handle)
+
+    async def _confirm(self, watch: _OutputWatch, index: int, value: float) -> ActuatorResult:
+        expected = 1500.0 + 500.0 * value
+        sent_at = self._loop.time()
+        while True:
+            channel = watch.moved_to(expected, _PWM_TOLERANCE)
+            if channel is not None:
+                return ActuatorResult(True, f"output channel {channel} at {expected:.0f}", channel=channel)
+            waited = self._loop.time() - sent_at
+            if not watch.seen and waited >= _NO_OUTPUTS_S:
+                return ActuatorResult(
+                    False, "accepted; the vehicle reports no actuator outputs to confirm it"
+                )
+            if waited >= _CONFIRM_WAIT_S:
+                return ActuatorResult(
+                    False,
+                    f"accepted, but no output followed: map an output to Actuator Set {index}"
+                    f" (PX4: PWM_MAIN_FUNCn = {300 + index})",
+                )
+            await asyncio.sleep(0.05)
 
     async def upload_geofence(self, fence: DomainGeofence) -> None:
         """Upload inclusion/exclusion polygons and circles (replaces the vehicle's fence)."""
@@ -797,6 +860,57 @@ class MavsdkVehicleLink:
         if self._home is None:
             raise self._error(action, "home position not known yet, cannot convert the altitude to AMSL")
         return self._home[2] + alt_rel_m
+
+
+class _OutputWatch:
+    """Output reports (SERVO_OUTPUT_RAW, ACTUATOR_OUTPUT_STATUS) around one actuator command.
+
+    Filled on MAVSDK's thread, read on the loop: the last values before the command was acked, and every
+    report since.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sent = False
+        self._before: dict[int, float] = {}
+        self._after: list[dict[int, float]] = []
+        self.seen = False
+
+    def mark_sent(self) -> None:
+        with self._lock:
+            self._sent = True
+
+    def on_message(self, message: Any, _user: Any = None) -> None:
+        try:
+            outputs = _outputs(json.loads(message.fields_json))
+        except (ValueError, TypeError, AttributeError):
+            return
+        with self._lock:
+            self.seen = True
+            if self._sent:
+                self._after.append(outputs)
+            else:
+                self._before.update(outputs)
+
+    def moved_to(self, expected: float, tolerance: float) -> int | None:
+        """The first channel that reads ``expected`` since the command and did not before it."""
+        with self._lock:
+            for outputs in self._after:
+                for channel, now in sorted(outputs.items()):
+                    was = self._before.get(channel)
+                    if abs(now - expected) <= tolerance and (was is None or abs(was - expected) > tolerance):
+                        return channel
+        return None
+
+
+def _outputs(fields: dict[str, Any]) -> dict[int, float]:
+    """Output channel (1-based) -> value of one SERVO_OUTPUT_RAW or ACTUATOR_OUTPUT_STATUS message."""
+    if fields.get("message_name") == "SERVO_OUTPUT_RAW":
+        base = 16 * int(fields.get("port", 0) or 0)
+        return {base + n: float(fields[f"servo{n}_raw"]) for n in range(1, 17) if f"servo{n}_raw" in fields}
+    values = fields.get("actuator") or []
+    active = int(fields.get("active", len(values)) or 0)
+    return {n + 1: float(v) for n, v in enumerate(values[:active]) if isinstance(v, int | float)}
 
 
 def _to_raw_item(m: MavlinkItem) -> RawItem:

@@ -283,7 +283,14 @@ async def test_live_commands_disarm_clear_actuator_speed_and_land(flight: Flight
     assert snap is not None and (snap.alt_rel_m or 0.0) < 15.0 + 3.0, "climbed past the commanded altitude"
     if flight.probe.is_sim:  # the vehicle's own take-off altitude is left alone
         assert flight.probe.sim().autopilot.params["MIS_TAKEOFF_ALT"] == before
-    await link.set_actuator(3, 0.5)  # e.g. the speaker, live
+    result = await link.set_actuator(3, 0.5)  # e.g. the speaker, live
+    # Acked, never confirmed: sim/ sends no output reports; PX4 SIH reports its outputs (SERVO_OUTPUT_RAW) but
+    # has none mapped to "Actuator Set 3", and accepts the command all the same.
+    assert result.delivery == "accepted" and not result.confirmed
+    if flight.probe.is_sim:
+        assert "reports no actuator outputs" in result.note
+    else:
+        assert "map an output to Actuator Set 3 (PX4: PWM_MAIN_FUNCn = 303)" in result.note
     await link.set_speed(4.0)
     if flight.probe.is_sim:
         vehicle = flight.probe.sim()
