@@ -702,7 +702,11 @@ class MissionSupervisor:
             return
         prog = snap.mission
         knows_ours = prog.total == track.total and track.total > 0
-        if knows_ours and prog.current != track.progress:
+        # On the way home the progress is frozen where the return began: PX4 reports N of N once it has
+        # landed after an RTL, whatever item it was at, and a mission called home at item 2 of 11 must not
+        # end "completed".
+        frozen = track.state == S.RETURNING
+        if knows_ours and prog.current != track.progress and not frozen:
             track.progress = prog.current
             self._save_progress(track)
             self._hub.emit(
@@ -716,7 +720,7 @@ class MissionSupervisor:
         # Without the vehicle's count (the link has not read the mission back yet) judge by what we saw last.
         items_done = (
             (prog.finished or prog.current >= track.total - 1)
-            if knows_ours
+            if knows_ours and not frozen
             else (track.progress >= track.total - 1)
         )
         landed = not snap.in_air and not snap.armed
