@@ -34,7 +34,7 @@ import os
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -199,11 +199,12 @@ def mission_items() -> list[MissionItem]:
 async def _start_once(link: MavsdkVehicleLink) -> str:
     # One DO_SET_MODE(MISSION) without the link's retry loop: what the vehicle answers right after an upload.
     # The link exposes only the retrying start, so this reaches for its single-command helper.
-    raw = link._mission_raw  # noqa: SLF001 - bench observes the first, unretried answer
+    raw = link._mission_raw
     if raw is None:
         return "refused: not connected"
     return await attempt(
-        "start mission", lambda: link._command("start mission", raw.start_mission, retries=0)  # noqa: SLF001
+        "start mission",
+        lambda: link._command("start mission", raw.start_mission, retries=0),
     )
 
 
@@ -312,7 +313,11 @@ async def fly_relay(rec: Recorder, out: dict[str, Any]) -> None:
         RawMissionItem(command=DO_SET_RELAY, param1=0, param2=1),
         Waypoint(lat=a[0], lon=a[1], alt_m=MISSION_ALT_M),
     ]
-    out["relay_upload"] = "refused" if (await attempt("upload mission", lambda: rec.link.upload_mission(items))) != "accepted" else "accepted"
+    out["relay_upload"] = (
+        "refused"
+        if (await attempt("upload mission", lambda: rec.link.upload_mission(items))) != "accepted"
+        else "accepted"
+    )
 
 
 async def fly_takeoff_fence(rec: Recorder, out: dict[str, Any]) -> None:
@@ -330,7 +335,9 @@ async def fly_takeoff_fence(rec: Recorder, out: dict[str, Any]) -> None:
     t_up = await rec.until(
         lambda s: (s.alt_rel_m or 0.0) >= TAKEOFF_ALT_M - 1.0, timeout_sim_s=120, what="take-off altitude"
     )
-    t_hold = await rec.until(lambda s: s.mode is FlightMode.HOLD, timeout_sim_s=60, what="hold after take-off")
+    t_hold = await rec.until(
+        lambda s: s.mode is FlightMode.HOLD, timeout_sim_s=60, what="hold after take-off"
+    )
     out["takeoff_s"] = t_up - t0
     out["takeoff_modes"] = mode_sequence(rec.since(t0))
     out["takeoff_to_hold_s"] = t_hold - t0
@@ -367,10 +374,10 @@ async def sim_vehicle(speed: float) -> AsyncIterator[tuple[str, int]]:
 @contextlib.asynccontextmanager
 async def px4_vehicle(speed: float, workdir: Path) -> AsyncIterator[tuple[str, int]]:
     """One PX4 SITL at HOME (a free instance, stopped by its pid at the end): (url, sysid)."""
-    from sim.px4sitl import Px4Sitl  # the px4 helper's launcher (sim/px4sitl.py)
+    from sim.px4sitl import start_px4
 
-    async with Px4Sitl(count=1, speed=speed, homes=[HOME], workdir=workdir) as fleet:
-        yield fleet.urls[0], fleet.sysids[0]
+    async with start_px4(1, speed=speed, homes=[HOME], workdir=workdir) as vehicles:
+        yield vehicles[0].url, vehicles[0].sysid
 
 
 async def run_backend(kind: str, *, speed: float, workdir: Path) -> dict[str, Any]:
@@ -456,24 +463,43 @@ def compare(sim: dict[str, Any], px4: dict[str, Any]) -> list[Row]:
     same("mission", "mode after mission end", "mode_after_mission_end")
     time_("mission", "take-off item (s)", sim.get("takeoff_item_s"), px4.get("takeoff_item_s"))
     for leg in sorted(set(sim.get("legs", {})) | set(px4.get("legs", {}))):
-        time_("mission", f"{leg[:-2]} ({LEG_M:.0f} m at {MISSION_SPEED_M_S:g} m/s) (s)",
-              sim.get("legs", {}).get(leg), px4.get("legs", {}).get(leg))
+        time_(
+            "mission",
+            f"{leg[:-2]} ({LEG_M:.0f} m at {MISSION_SPEED_M_S:g} m/s) (s)",
+            sim.get("legs", {}).get(leg),
+            px4.get("legs", {}).get(leg),
+        )
     time_("mission", "whole mission (s)", sim.get("mission_s"), px4.get("mission_s"))
     same("orbit", "ack", "orbit_ack", fold=refusal)
     same("orbit", "mode while orbiting", "orbit_mode")
     for mark in ("1.5", "3", "6"):
         info("orbit", f"distance along the circle after {mark} s (m)", f"orbit_along_{mark}s_m")
-    time_("orbit", "time to 80 % of orbit speed (s)", sim.get("orbit_80pct_speed_s"),
-          px4.get("orbit_80pct_speed_s"), rel=0.5)
+    time_(
+        "orbit",
+        "time to 80 % of orbit speed (s)",
+        sim.get("orbit_80pct_speed_s"),
+        px4.get("orbit_80pct_speed_s"),
+        rel=0.5,
+    )
     time_("orbit", "orbit speed once built up (m/s)", sim.get("orbit_speed_m_s"), px4.get("orbit_speed_m_s"))
     time_("orbit", "orbit radius (m)", sim.get("orbit_radius_m"), px4.get("orbit_radius_m"))
     same("rtl", "mode sequence", "rtl_modes")
-    time_("rtl", "return altitude reached (m above home)", sim.get("rtl_max_alt_m"), px4.get("rtl_max_alt_m"),
-          rel=0.1)
+    time_(
+        "rtl",
+        "return altitude reached (m above home)",
+        sim.get("rtl_max_alt_m"),
+        px4.get("rtl_max_alt_m"),
+        rel=0.1,
+    )
     time_("rtl", "RTL to landed (s)", sim.get("rtl_to_landed_s"), px4.get("rtl_to_landed_s"))
     info("rtl", "touchdown (<0.5 m) to landed state (s)", "touchdown_to_landed_s")
-    time_("rtl", "landed to disarmed (s)", sim.get("landed_to_disarmed_s"), px4.get("landed_to_disarmed_s"),
-          rel=0.5)
+    time_(
+        "rtl",
+        "landed to disarmed (s)",
+        sim.get("landed_to_disarmed_s"),
+        px4.get("landed_to_disarmed_s"),
+        rel=0.5,
+    )
     info("rtl", "landed distance from home (m)", "landed_from_home_m")
     info("rtl", "relative altitude once landed (m)", "alt_rel_after_landing_m")
     same("takeoff", "ack", "takeoff_ack", fold=refusal)
@@ -487,8 +513,17 @@ def compare(sim: dict[str, Any], px4: dict[str, Any]) -> list[Row]:
     info("battery", "charge after the mission flight (%)", "battery_end_pct")
     for kind, run in (("sim", sim), ("px4", px4)):
         for name, err in run.get("errors", {}).items():
-            rows.append(Row(name, f"scenario error on {kind}", err if kind == "sim" else None,
-                            err if kind == "px4" else None, "error", "none", False))
+            rows.append(
+                Row(
+                    name,
+                    f"scenario error on {kind}",
+                    err if kind == "sim" else None,
+                    err if kind == "px4" else None,
+                    "error",
+                    "none",
+                    False,
+                )
+            )
     return rows
 
 
@@ -513,7 +548,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed", type=float, default=3.0, help="speed factor for both (PX4 lockstep)")
     parser.add_argument("--doc", type=Path, default=None, help="also write the markdown table here")
     parser.add_argument("--only", choices=("sim", "px4"), default=None, help="fly one side (debugging)")
-    parser.add_argument("--workdir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "conformance")
+    parser.add_argument(
+        "--workdir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "conformance"
+    )
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()
@@ -527,7 +564,9 @@ def main(argv: list[str] | None = None) -> int:
     text = table(rows)
     print(text)
     failing = [r for r in rows if r.within is False]
-    print(f"\n{len(rows) - len(failing)} of {len(rows)} rows within tolerance or informational", file=sys.stderr)
+    print(
+        f"\n{len(rows) - len(failing)} of {len(rows)} rows within tolerance or informational", file=sys.stderr
+    )
     payload = {
         "speed": args.speed,
         "load_avg_1m_at_start": load[0],
