@@ -171,6 +171,27 @@ def path_length_m(samples: list[Sample]) -> float:
     return total
 
 
+def trace(samples: list[Sample], *, every_s: float = 0.5) -> list[list[Any]]:
+    """A compact flight record for the JSON: [t, mode, item, ground speed, climb, alt above home, in air]."""
+    out: list[list[Any]] = []
+    for s in samples:
+        if out and s.t_s - out[-1][0] < every_s:
+            continue
+        snap = s.snap
+        out.append(
+            [
+                round(s.t_s, 2),
+                snap.mode.value,
+                snap.mission.current,
+                round(snap.ground_speed_m_s or 0.0, 2),
+                round(snap.climb_m_s or 0.0, 2),
+                round(snap.alt_rel_m or 0.0, 2),
+                snap.in_air,
+            ]
+        )
+    return out
+
+
 async def attempt(what: str, call: Callable[[], Any]) -> str:
     """'accepted' or the refusal the link reports, for a command whose outcome is itself the observation."""
     try:
@@ -295,9 +316,10 @@ async def fly_mission_orbit_rtl(rec: Recorder, out: dict[str, Any]) -> None:
     out["landed_from_home_m"] = math.hypot(*local_ne(last.lat, last.lon))
     out["alt_rel_after_landing_m"] = last.alt_rel_m
     # touchdown: the first sample below 0.5 m on the way down; how long until the landed state says so
-    descent = [s for s in rtl if s.t_s <= t_landed + 1.0]
-    low = [s for s in descent if (s.snap.alt_rel_m or 0.0) < 0.5 and s.t_s > t_rtl + 5.0]
+    # (negative when the landed state came first: PX4's barometer can read ~1 m on the ground)
+    low = [s for s in rtl if s.snap.alt_rel_m is not None and s.snap.alt_rel_m < 0.5 and s.t_s > t_rtl + 5.0]
     out["touchdown_to_landed_s"] = (t_landed - low[0].t_s) if low else None
+    out["trace"] = trace(rec.since(t_start))
     battery_end = last.battery_pct
     flight_min = (t_landed - t_start) / 60.0
     if battery_start is not None and battery_end is not None and flight_min > 0:
@@ -549,14 +571,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--doc", type=Path, default=None, help="also write the markdown table here")
     parser.add_argument("--only", choices=("sim", "px4"), default=None, help="fly one side (debugging)")
     parser.add_argument(
+        "--reuse",
+        type=Path,
+        nargs="*",
+        default=(),
+        help="take a side's observations from earlier --json outputs instead of flying it again",
+    )
+    parser.add_argument(
         "--workdir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "conformance"
     )
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()
     results: dict[str, dict[str, Any]] = {}
+    for earlier in args.reuse:
+        for kind, observed in json.loads(earlier.read_text()).items():
+            if kind in ("sim", "px4") and observed:
+                results[kind] = observed
     for kind in ("sim", "px4"):
-        if args.only and kind != args.only:
+        if (args.only and kind != args.only) or kind in results:
             continue
         print(f"flying the scenarios on {kind} at speed {args.speed:g}", file=sys.stderr)
         results[kind] = asyncio.run(run_backend(kind, speed=args.speed, workdir=args.workdir / kind))
