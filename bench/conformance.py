@@ -32,6 +32,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
@@ -592,7 +593,9 @@ def main(argv: list[str] | None = None) -> int:
         if (args.only and kind != args.only) or kind in results:
             continue
         print(f"flying the scenarios on {kind} at speed {args.speed:g}", file=sys.stderr)
-        results[kind] = asyncio.run(run_backend(kind, speed=args.speed, workdir=args.workdir / kind))
+        # a fresh PX4 workdir each run: PX4 keeps the mission and the fence in its dataman across restarts
+        workdir = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=args.workdir))
+        results[kind] = asyncio.run(run_backend(kind, speed=args.speed, workdir=workdir))
     rows = compare(results.get("sim", {}), results.get("px4", {}))
     text = table(rows)
     print(text)

@@ -343,6 +343,10 @@ class Autopilot:
         else:
             north, east = self.frame.to_ne(lat, lon)
         self._set_mode("hold")
+        if not self.geofence.empty and self.geofence.breached(north, east):
+            # PX4's navigator acks the command but ignores a target outside the fence and holds where it is
+            self._say(SEV_CRITICAL, "Reposition is outside geofence")
+            return _OK
         self._hold_target = (north, east, amsl_m if amsl_m is not None else self.amsl_m)
         self._hold_speed_m_s = min(speed_m_s, self.params["MPC_XY_VEL_MAX"]) if speed_m_s else None
         return _OK
@@ -689,8 +693,14 @@ class Autopilot:
             self.mission_state = MISSION_STATE_COMPLETE
             last = self.mission[self.mission_seq].command
             positional = last in (NAV_WAYPOINT, NAV_LOITER_TIME, NAV_LOITER_UNLIM, NAV_TAKEOFF)
-            self._hold_target = self._item_target if positional else self._stopping_point()
-            self._say(SEV_INFO, "Mission finished")
+            target = self._item_target if positional else self._stopping_point()
+            if self.in_air:
+                # PX4 (v1.17) switches to AUTO.LOITER at the end of a mission flown in the air
+                self._say(SEV_INFO, "Mission finished, loitering")
+                self._set_mode("hold")
+            else:
+                self._say(SEV_INFO, "Mission finished")
+            self._hold_target = target
         else:
             self.mission_seq += 1
         self.mission_changed = True
@@ -758,7 +768,8 @@ class Autopilot:
 
     # ------------------------------------------------------------------ physics
     def _integrate(self, dt: float, vn_d: float, ve_d: float, vu_d: float) -> None:
-        accel = self.params["MPC_ACC_HOR"] * dt
+        # PX4's orbit builds its speed up slowly (its own trajectory, ~1.4 m/s2 measured on SIH)
+        accel = (self.config.orbit_accel_m_s2 if self.mode == "orbit" else self.params["MPC_ACC_HOR"]) * dt
         dvn = vn_d - self.vn
         dve = ve_d - self.ve
         dv = math.hypot(dvn, dve)

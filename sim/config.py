@@ -44,6 +44,7 @@ class SimConfig:
     land_speed_m_s: float = 0.7
     land_slow_below_m: float = 5.0
     orbit_default_speed_m_s: float = 3.0
+    orbit_accel_m_s2: float = 1.4
     # battery: 6S LiPo
     battery_capacity_wh: float = 90.0
     battery_cells: int = 6
