@@ -348,14 +348,8 @@ async def fly_relay(rec: Recorder, out: dict[str, Any]) -> None:
 
 
 async def fly_takeoff_fence(rec: Recorder, out: dict[str, Any]) -> None:
-    """Take off; an inclusion circle around home; goto beyond it: what the vehicle does on the breach."""
+    """Take off; fly out; a fence around home uploaded behind it (the breach); back in; a goto beyond it."""
     link = rec.link
-    out["fence_upload"] = await attempt(
-        "upload geofence",
-        lambda: link.upload_geofence(
-            Geofence(shapes=(FenceCircle(lat=HOME[0], lon=HOME[1], radius_m=FENCE_RADIUS_M, inclusion=True),))
-        ),
-    )
     out["takeoff_arm"] = await attempt("arm", link.arm)
     t0 = rec.now()
     out["takeoff_ack"] = await attempt("takeoff", lambda: link.takeoff(TAKEOFF_ALT_M))
@@ -368,16 +362,47 @@ async def fly_takeoff_fence(rec: Recorder, out: dict[str, Any]) -> None:
     out["takeoff_s"] = t_up - t0
     out["takeoff_modes"] = mode_sequence(rec.since(t0))
     out["takeoff_to_hold_s"] = t_hold - t0
-    target = offset(FENCE_RADIUS_M + 120.0, 0.0)
+    # out to 1.5 fence radii, then the fence goes up around home: the vehicle is outside it (a breach)
+    out_ne = (FENCE_RADIUS_M * 1.5, 0.0)
+    far = offset(*out_ne)
     t_goto = rec.now()
-    out["goto_outside_fence"] = await attempt("goto", lambda: link.goto(target[0], target[1], TAKEOFF_ALT_M))
-    await rec.sleep(60.0)
-    after = rec.since(t_goto)
+    out["goto_ack"] = await attempt("goto", lambda: link.goto(far[0], far[1], TAKEOFF_ALT_M))
+
+    def near(point: tuple[float, float], within_m: float) -> Callable[[TelemetrySnapshot], bool]:
+        def check(s: TelemetrySnapshot) -> bool:
+            if s.lat is None or s.lon is None:
+                return False
+            n, e = local_ne(s.lat, s.lon)
+            return math.hypot(n - point[0], e - point[1]) <= within_m
+
+        return check
+
+    t_there = await rec.until(near(out_ne, 3.0), timeout_sim_s=180, what="arrival at the goto target")
+    out["goto_s"] = t_there - t_goto
+    await rec.settle(5.0)
+    fence = Geofence(shapes=(FenceCircle(lat=HOME[0], lon=HOME[1], radius_m=FENCE_RADIUS_M, inclusion=True),))
+    t_fence = rec.now()
+    out["fence_upload_outside"] = await attempt("upload geofence", lambda: link.upload_geofence(fence))
+    await rec.settle(20.0)
+    out["breach_modes"] = mode_sequence(rec.since(t_fence))
+    # back inside (a goto inside the fence), then a goto beyond it
+    inside_ne = (FENCE_RADIUS_M * 0.25, 0.0)
+    inside = offset(*inside_ne)
+    out["goto_inside_ack"] = await attempt("goto", lambda: link.goto(inside[0], inside[1], TAKEOFF_ALT_M))
+    try:
+        await rec.until(near(inside_ne, 3.0), timeout_sim_s=120, what="arrival inside the fence")
+        out["goto_inside_flown"] = "yes"
+    except LinkError:
+        out["goto_inside_flown"] = "no"
+    await rec.settle(3.0)
+    t_beyond = rec.now()
+    out["goto_outside_fence"] = await attempt("goto", lambda: link.goto(far[0], far[1], TAKEOFF_ALT_M))
+    await rec.settle(30.0)
+    after = rec.since(t_beyond)
     out["fence_modes"] = mode_sequence(after)
     dists = [math.hypot(*local_ne(s.snap.lat, s.snap.lon)) for s in after if s.snap.lat and s.snap.lon]
     out["fence_max_from_home_m"] = max(dists) if dists else None
-    out["fence_overshoot_m"] = (max(dists) - FENCE_RADIUS_M) if dists else None
-    # bring it down where it is (within the fence or not) and wait for the disarm
+    # bring it down where it is and wait for the disarm
     mode = link.mode
     if mode is not FlightMode.LAND and mode is not FlightMode.RETURN:
         out["fence_land"] = await attempt("land", link.land)
@@ -537,10 +562,15 @@ def compare(sim: dict[str, Any], px4: dict[str, Any]) -> list[Row]:
     same("takeoff", "ack", "takeoff_ack", fold=refusal)
     same("takeoff", "mode sequence", "takeoff_modes")
     time_("takeoff", f"take-off to {TAKEOFF_ALT_M:g} m (s)", sim.get("takeoff_s"), px4.get("takeoff_s"))
-    same("fence", "upload", "fence_upload", fold=refusal)
+    time_(
+        "goto", f"goto {FENCE_RADIUS_M * 1.5:g} m at MPC_XY_CRUISE (s)", sim.get("goto_s"), px4.get("goto_s")
+    )
+    same("fence", "upload with the vehicle outside", "fence_upload_outside", fold=refusal)
+    same("fence", "modes after that breach (GF_ACTION)", "breach_modes")
+    same("fence", "goto inside the fence: flown", "goto_inside_flown")
     same("fence", "goto beyond the fence: ack", "goto_outside_fence", fold=refusal)
-    same("fence", "modes after the goto (breach action)", "fence_modes")
-    info("fence", f"furthest from home (fence radius {FENCE_RADIUS_M:g} m)", "fence_max_from_home_m")
+    same("fence", "modes after the goto beyond the fence", "fence_modes")
+    info("fence", f"furthest from home after it (fence radius {FENCE_RADIUS_M:g} m)", "fence_max_from_home_m")
     info("battery", "charge used per minute of flight (%)", "battery_pct_per_min")
     info("battery", "charge after the mission flight (%)", "battery_end_pct")
     for kind, run in (("sim", sim), ("px4", px4)):
