@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType, TracebackType
 
 PR_SET_PDEATHSIG = 1
@@ -38,6 +39,7 @@ class Children:
 
     def __init__(self, *, stop_timeout_s: float = 10.0) -> None:
         self._procs: list[subprocess.Popen[bytes]] = []
+        self._stoppers: list[Callable[[], None]] = []
         self._stop_timeout_s = stop_timeout_s
         self._previous: dict[int, object] = {}
 
@@ -61,8 +63,18 @@ class Children:
         self._procs.append(proc)
         return proc
 
+    def add_stopper(self, stop: Callable[[], None]) -> None:
+        """Also run ``stop`` (e.g. a PX4 fleet's own stop) when the block ends, before the plain children."""
+        self._stoppers.append(stop)
+
     def stop_all(self) -> None:
         """SIGTERM every child still running, newest first; SIGKILL the ones that do not stop in time."""
+        while self._stoppers:
+            stop = self._stoppers.pop()
+            try:
+                stop()
+            except Exception:  # one failing stop must not leave the other children running
+                logging.getLogger(__name__).exception("stopping a child group failed")
         for proc in reversed(self._procs):
             if proc.poll() is None:
                 proc.terminate()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import secrets
 import sys
-from typing import Annotated
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlalchemy.engine import Engine
@@ -17,6 +18,9 @@ from mission.auth import service as auth
 from mission.auth.roles import Role, parse_role
 from mission.db import make_engine, session_scope
 from mission.errors import Conflict
+
+if TYPE_CHECKING:
+    from sim.px4sitl import Px4Instance
 
 app = typer.Typer(help="skywarden: drone patrol mission control", no_args_is_help=True)
 db_app = typer.Typer(help="database schema", no_args_is_help=True)
@@ -175,15 +179,109 @@ def write_camera_world(settings: Settings) -> str:
     return str(path)
 
 
+def start_px4_fleet(settings: Settings, *, count: int) -> Callable[[], None]:
+    """Start ``count`` PX4 SITL vehicles at the demo docks and register them; returns what stops them.
+
+    PX4 fixes ports by instance number I (sysid I+1, UDP 14540+I): the lowest free instances are taken, and
+    the registry follows them (a vehicle with that sysid is pointed at the instance and its dock, or created
+    as ``px4-<sysid>``). Each PX4 dies with this process (PR_SET_PDEATHSIG) even if it is killed.
+    """
+    import asyncio
+    import tempfile
+
+    from mission import scenario
+    from sim.px4sitl import Px4Unavailable, launch
+
+    docks = scenario.DOCKS
+    homes = [(d.lat, d.lon, scenario.HOME_ALT_M) for d in (docks[k % len(docks)] for k in range(count))]
+    workdir = tempfile.mkdtemp(prefix="skywarden-px4-")
+    try:
+        fleet = asyncio.run(
+            launch(
+                count,
+                homes=homes,
+                workdir=workdir,
+                speed=settings.sim_speed,
+                bundle=settings.px4_bundle,
+            )
+        )
+    except (Px4Unavailable, ValueError) as err:
+        raise typer.BadParameter(str(err), param_hint="--px4") from None
+    register_px4_vehicles(settings, fleet.instances)
+    for inst in fleet.instances:
+        typer.echo(
+            f"PX4 SITL instance {inst.index}: sysid {inst.sysid} on {inst.url}, home {inst.home}, "
+            f"speed x{inst.speed:g}, pid {inst.pid}, workdir {inst.workdir}",
+            err=True,
+        )
+
+    def stop() -> None:
+        asyncio.run(fleet.stop())
+
+    return stop
+
+
+def register_px4_vehicles(settings: Settings, instances: Sequence[Px4Instance]) -> None:
+    """Point the registry at running PX4 instances: one vehicle per sysid, at the instance's URL and home."""
+    from mission import scenario
+    from mission.audit import service as audit
+    from mission.fleet import service as fleet
+    from mission.fleet.models import VehicleUpdate
+
+    demo = {v.sysid: v for v in scenario.demo_vehicles(count=max(i.sysid for i in instances))}
+    engine = _migrated_engine(settings)
+    try:
+        with session_scope(engine) as session:
+            for inst in instances:
+                lat, lon, alt = inst.home
+                dock = next((d.name for d in scenario.DOCKS if (d.lat, d.lon) == (lat, lon)), None)
+                existing = fleet.get_by_sysid(session=session, sysid=inst.sysid)
+                if existing is None:
+                    template = demo[inst.sysid]
+                    data = template.model_copy(
+                        update={
+                            "name": f"px4-{inst.sysid}",
+                            "connection_url": inst.url,
+                            "home_lat": lat,
+                            "home_lon": lon,
+                            "home_alt_m": alt,
+                            "dock": dock,
+                        }
+                    )
+                    created = fleet.create(session=session, data=data)
+                    action, target = "vehicle.create", created.id
+                else:
+                    update = VehicleUpdate(
+                        connection_url=inst.url, home_lat=lat, home_lon=lon, home_alt_m=alt, dock=dock
+                    )
+                    fleet.update(session=session, vehicle_id=existing.id, data=update)
+                    action, target = "vehicle.update", existing.id
+                audit.record(
+                    session=session,
+                    actor="system:px4",
+                    action=action,
+                    target=f"vehicle:{target}",
+                    details={"sysid": inst.sysid, "url": inst.url, "px4_instance": inst.index},
+                )
+    finally:
+        engine.dispose()
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="HTTP port")] = None,
     sim: Annotated[int, typer.Option("--sim", min=0, max=250, help="start N simulated drones")] = 0,
+    px4: Annotated[
+        int,
+        typer.Option(
+            "--px4", min=0, max=10, help="start N real PX4 SITL drones (the bundle in ../shared/px4-sitl)"
+        ),
+    ] = 0,
     demo_login: Annotated[bool, typer.Option(help="seed admin/admin (local demo only)")] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
 ) -> None:
-    """Serve the API and web panel; with --sim N also N simulated drones at the demo docks."""
+    """Serve the API and web panel; with --sim N (or --px4 N) also N simulated (or PX4 SITL) drones."""
     import uvicorn
 
     from api.app import create_app
@@ -193,10 +291,15 @@ def serve(
         overrides["host"] = host
     if port is not None:
         overrides["port"] = port
+    if sim and px4:
+        raise typer.BadParameter("use --sim N or --px4 N, not both (they would share sysids and ports)")
     settings = Settings(**overrides)  # type: ignore[arg-type]
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     ensure_admin(settings, demo_login=demo_login)
     with Children() as children:  # stopped on SIGTERM/SIGINT, and by the kernel if we are killed
+        if px4:
+            seed_demo(settings, vehicles=0)
+            children.add_stopper(start_px4_fleet(settings, count=px4))
         if sim:
             seed_demo(settings, vehicles=sim)
             argv = sim_command(

@@ -68,6 +68,10 @@ class Settings(BaseSettings):
         description="simulated seconds per wall second: `serve --sim` runs its drones this fast and the"
         " service times take-off waits, overwatch and zone windows by it; 1 on real drones",
     )
+    px4_bundle: Path | None = Field(
+        default=None,
+        description="PX4 SITL bundle (holding run-px4-sih) for `serve --px4`; default ../shared/px4-sitl",
+    )
     patrol_clock_start: datetime | None = Field(
         default=None,
         description="with sim_speed != 1 the patrol scheduler's simulated clock starts here (default: now)",

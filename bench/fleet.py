@@ -8,6 +8,12 @@ each a short mission (takeoff, a leg out, a payload action, a second leg) and re
 vehicles, connected, missions_completed, wall_s, cpu_util (this process's average cores, sim excluded),
 rss_mb (its peak), telemetry_hz (snapshots per second received per vehicle), plus the simulator's own use.
 The goal: 50 vehicles all complete at speed 5 with the service under 1 core and under 300 MB.
+
+    python -m bench.fleet --px4 5 --speed 2 --json bench/results/fleet-px4-5.json
+
+flies the same missions on N real PX4 SITL vehicles (``sim/px4sitl``, at most 10 on one machine) and then on
+N sim/ vehicles streaming at PX4 rates, and writes ``{"px4": {...}, "sim": {...}}`` with the keys above for
+each (``sim_cpu_util``/``sim_rss_mb`` are the vehicles' own use: all PX4 processes summed, or the simulator).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -119,8 +126,10 @@ async def _fly(
         run.connected_s = time.monotonic() - t0
         started = time.monotonic()
         await link.upload_mission(items)
-        await link.arm()
+        # MISSION first, then arm (the vehicle takes off into it): a PX4 that refuses MISSION for a while
+        # after an upload would otherwise disarm itself on the ground (COM_DISARM_PRFLT) while we retry.
         await link.start_mission()
+        await link.arm()
         deadline = started + timeout_s
         while time.monotonic() < deadline:
             snap = link.latest
@@ -174,6 +183,46 @@ def stop_sim(proc: subprocess.Popen[bytes]) -> str:
     return err[-2000:]
 
 
+class _Meters:
+    """Several processes measured as one (PX4 runs one process per vehicle)."""
+
+    def __init__(self, pids: Sequence[int]) -> None:
+        self._meters = [ProcessMeter(pid).start() for pid in pids]
+
+    def stop(self) -> tuple[float, float]:
+        """(cores busy on average, peak RSS in MB), summed over the processes."""
+        usages = [m.stop() for m in self._meters]
+        return sum(u.cpu_util for u in usages), sum(u.rss_peak_mb for u in usages)
+
+
+async def run_px4(
+    *,
+    vehicles: int,
+    speed: float,
+    telemetry_hz: float,
+    timeout_s: float,
+    executor_workers: int,
+    hold_s: float,
+) -> FleetResult:
+    """Fly ``vehicles`` real PX4 SITL instances (all at HOME, missions fanned out) and measure the service."""
+    import tempfile
+
+    from sim.px4sitl import start_px4
+
+    workdir = tempfile.mkdtemp(prefix="bench-fleet-px4-")
+    async with start_px4(vehicles, homes=[HOME] * vehicles, workdir=workdir, speed=speed) as px4:
+        return await run(
+            vehicles=vehicles,
+            speed=speed,
+            base_port=0,
+            telemetry_hz=telemetry_hz,
+            timeout_s=timeout_s,
+            executor_workers=executor_workers,
+            hold_s=hold_s,
+            px4=[(p.sysid, p.url, p.pid) for p in px4],
+        )
+
+
 async def run(
     *,
     vehicles: int,
@@ -184,19 +233,23 @@ async def run(
     executor_workers: int,
     px4_rates: bool = False,
     hold_s: float = 0.0,
+    px4: Sequence[tuple[int, str, int]] = (),
 ) -> FleetResult:
-    """Fly the fleet once and measure."""
-    runs = [VehicleRun(sysid=i + 1) for i in range(vehicles)]
+    """Fly the fleet once and measure; with ``px4`` ((sysid, url, pid) each) fly those instead of sim/."""
+    targets = list(px4) or [(i + 1, f"udpin://0.0.0.0:{base_port + i}", 0) for i in range(vehicles)]
+    runs = [VehicleRun(sysid=sysid) for sysid, _, _ in targets]
     async with LinkManager(executor_workers=executor_workers, telemetry_hz=telemetry_hz) as links:
-        for i in range(vehicles):
-            await links.add_vehicle(sysid=i + 1, url=f"udpin://0.0.0.0:{base_port + i}")
+        for sysid, url, _ in targets:
+            await links.add_vehicle(sysid=sysid, url=url)
         counters = [
             asyncio.create_task(_count_snapshots(link, r), name=f"bench:snapshots:{r.sysid}")
             for link, r in zip(links.all(), runs, strict=True)
         ]
         meter = ProcessMeter().start()
-        sim = start_sim(count=vehicles, base_port=base_port, speed=speed, px4_rates=px4_rates)
-        sim_meter = ProcessMeter(sim.pid).start()
+        sim = (
+            None if px4 else start_sim(count=vehicles, base_port=base_port, speed=speed, px4_rates=px4_rates)
+        )
+        sim_meter = _Meters([pid for _, _, pid in px4] if px4 else [sim.pid])  # type: ignore[union-attr]
         t0 = time.monotonic()
         try:
             await asyncio.gather(
@@ -209,13 +262,13 @@ async def run(
             await asyncio.sleep(hold_s)
         finally:
             usage: ProcessUsage = meter.stop()
-            sim_usage = sim_meter.stop()
+            sim_cpu, sim_rss = sim_meter.stop()
             for task in counters:
                 task.cancel()
             await asyncio.gather(*counters, return_exceptions=True)
-            sim_err = stop_sim(sim)
+            sim_err = stop_sim(sim) if sim is not None else ""
         wall = time.monotonic() - t0
-    if sim.returncode not in (0, -signal.SIGINT) and sim_err:
+    if sim is not None and sim.returncode not in (0, -signal.SIGINT) and sim_err:
         print(f"sim exited {sim.returncode}: {sim_err}", file=sys.stderr)
     done = sorted(r.mission_s for r in runs if r.mission_s is not None)
     rates = [hz for r in runs if (hz := r.snapshot_hz) is not None]
@@ -224,7 +277,9 @@ async def run(
         vehicles=vehicles,
         speed=speed,
         hold_s=hold_s,
-        stream_rates="px4 (position 50 Hz, attitude 100 Hz)"
+        stream_rates="px4 sitl (real PX4 v1.17 SIH)"
+        if px4
+        else "px4 (position 50 Hz, attitude 100 Hz)"
         if px4_rates
         else "sim defaults (position 10 Hz)",
         connected=len(connect),
@@ -237,8 +292,8 @@ async def run(
         telemetry_hz=round(sum(rates) / len(rates), 2) if rates else 0.0,
         telemetry_hz_target=telemetry_hz,
         threads_peak=usage.threads_peak,
-        sim_cpu_util=round(sim_usage.cpu_util, 3),
-        sim_rss_mb=round(sim_usage.rss_peak_mb, 1),
+        sim_cpu_util=round(sim_cpu, 3),
+        sim_rss_mb=round(sim_rss, 1),
         mission_s_p50=round(done[len(done) // 2], 2) if done else None,
         mission_s_max=round(done[-1], 2) if done else None,
         errors={r.sysid: r.error for r in runs if r.error},
@@ -295,7 +350,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="vehicles stream at PX4 SITL rates (position 50 Hz) not sim's",
     )
+    parser.add_argument(
+        "--px4",
+        type=int,
+        default=0,
+        metavar="N",
+        help="fly N real PX4 SITL vehicles (1..10), then N sim/ vehicles at PX4 rates next to them",
+    )
     args = parser.parse_args(argv)
+    if args.px4:
+        if not 1 <= args.px4 <= 10:
+            parser.error(f"--px4 must be 1..10 (PX4 instance numbers 0..9), got {args.px4}")
+        return _main_px4(args)
     if not 1 <= args.vehicles <= 250:
         parser.error(f"--vehicles must be 1..250, got {args.vehicles}")
     base = args.base_port or _free_base(args.vehicles)
@@ -316,6 +382,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.json.write_text(json.dumps(asdict(result), indent=2) + "\n")
         print(f"wrote {args.json}")
     return 0 if result.missions_completed == result.vehicles else 1
+
+
+def _main_px4(args: argparse.Namespace) -> int:
+    common = {
+        "vehicles": args.px4,
+        "speed": args.speed,
+        "telemetry_hz": args.telemetry_hz,
+        "timeout_s": args.timeout_s,
+        "executor_workers": args.executor_workers,
+        "hold_s": args.hold_s,
+    }
+    load = os.getloadavg()
+    px4 = asyncio.run(run_px4(**common))
+    print(f"== {args.px4} PX4 SITL vehicles (load average at start {load[0]:.2f})")
+    print_table(px4)
+    sim = asyncio.run(run(base_port=args.base_port or _free_base(args.px4), px4_rates=True, **common))
+    print(f"== {args.px4} sim/ vehicles at PX4 stream rates")
+    print_table(sim)
+    if args.json:
+        payload = {"px4": asdict(px4), "sim": asdict(sim), "load_avg_1m_at_start": round(load[0], 2)}
+        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    done = px4.missions_completed == px4.vehicles and sim.missions_completed == sim.vehicles
+    return 0 if done else 1
 
 
 if __name__ == "__main__":

@@ -132,6 +132,8 @@ class Autopilot:
         self._orbit_clockwise = True
         self._orbit_amsl = home_amsl_m
         self._landed_since: float | None = None
+        self._takeoff_started_at: float | None = None
+        self._ground_contact_at: float | None = None
         # mission
         self.mission: list[MissionItem] = []
         self.fence_items: list[MissionItem] = []
@@ -270,9 +272,29 @@ class Autopilot:
         self._takeoff_target_amsl = max(target, self.ground_amsl_m + 1.0)
         self._hold_target = (self.north_m, self.east_m, self._takeoff_target_amsl)
         self._set_mode("takeoff")
+        self._begin_takeoff()
+        return _OK
+
+    def _begin_takeoff(self) -> None:
+        """Leaving the ground: PX4 spools up, then ramps its climb up to MPC_TKO_SPEED."""
         if not self.in_air:
             self.landed_state = LANDED_TAKEOFF
-        return _OK
+            self._takeoff_started_at = self.time_s
+
+    def _takeoff_climb(self, target_amsl: float, dt: float) -> float:
+        """Climb rate while taking off (PX4: spool-up, MPC_TKO_RAMP_T ramp, MPC_TKO_SPEED, soft stop)."""
+        if self._takeoff_started_at is None:
+            return self._climb_toward(target_amsl, dt)
+        dz = target_amsl - self.amsl_m
+        if dz <= 0:
+            return self._climb_toward(target_amsl, dt)
+        delay = self.params["COM_SPOOLUP_TIME"] + self.config.takeoff_start_delay_s
+        since = self.time_s - self._takeoff_started_at - delay
+        if since <= 0:
+            return 0.0
+        ramp = min(1.0, since / max(self.params["MPC_TKO_RAMP_T"], 1e-3))
+        soft_stop = math.sqrt(2.0 * self.config.takeoff_stop_accel_m_s2 * dz)
+        return max(0.0, min(self.params["MPC_TKO_SPEED"] * ramp, soft_stop, dz / dt))
 
     def land(self) -> Outcome:
         """MAV_CMD_NAV_LAND or mode AUTO.LAND."""
@@ -343,6 +365,10 @@ class Autopilot:
         else:
             north, east = self.frame.to_ne(lat, lon)
         self._set_mode("hold")
+        if not self.geofence.empty and self.geofence.breached(north, east):
+            # PX4's navigator acks the command but ignores a target outside the fence and holds where it is
+            self._say(SEV_CRITICAL, "Reposition is outside geofence")
+            return _OK
         self._hold_target = (north, east, amsl_m if amsl_m is not None else self.amsl_m)
         self._hold_speed_m_s = min(speed_m_s, self.params["MPC_XY_VEL_MAX"]) if speed_m_s else None
         return _OK
@@ -368,7 +394,7 @@ class Autopilot:
         )
         self._orbit_radius_m = abs(radius_m)
         self._orbit_clockwise = radius_m > 0
-        self._orbit_speed_m_s = min(
+        self._orbit_speed_m_s = self.config.orbit_speed_ratio * min(
             speed_m_s if speed_m_s else self.config.orbit_default_speed_m_s, self.params["MPC_XY_VEL_MAX"]
         )
         self._orbit_amsl = amsl_m if amsl_m is not None else self.amsl_m
@@ -462,6 +488,7 @@ class Autopilot:
 
     def _start_rtl(self) -> None:
         self._rtl_phase = "climb"
+        self.cruise_m_s = self.params["MPC_XY_CRUISE"]  # PX4 returns at its cruise speed, not a mission's
         self._rtl_alt_amsl = max(self.amsl_m, self.home_amsl_m + self.params["RTL_RETURN_ALT"])
         self._set_mode("return")
 
@@ -537,7 +564,9 @@ class Autopilot:
                 self._say(SEV_INFO, "Takeoff complete, holding")
                 self._set_mode("hold")
                 self._hold_target = target
-            return self._goto(target, dt, self.cruise_m_s)
+                self._takeoff_started_at = None
+            vn, ve, _ = self._goto(target, dt, self.cruise_m_s)
+            return vn, ve, self._takeoff_climb(self._takeoff_target_amsl, dt)
         if not self.in_air:
             if mode == "mission" and self.mission_state == MISSION_STATE_ACTIVE:
                 return self._mission(dt)
@@ -561,7 +590,7 @@ class Autopilot:
     def _stopping_point(self) -> tuple[float, float, float]:
         """Where braking at MPC_ACC_HOR from the current velocity ends (PX4 holds there)."""
         speed = math.hypot(self.vn, self.ve)
-        scale = speed / (2.0 * self.params["MPC_ACC_HOR"])
+        scale = speed / (2.0 * self.config.auto_decel_m_s2)
         return (self.north_m + self.vn * scale, self.east_m + self.ve * scale, self.amsl_m)
 
     def _goto(
@@ -578,22 +607,33 @@ class Autopilot:
         w_along = self.wind_n * un + self.wind_e * ue
         disc = w_along * w_along - (self.wind_n**2 + self.wind_e**2) + speed_m_s * speed_m_s
         ground = max(0.0, w_along + math.sqrt(disc)) if disc >= 0 else 0.0
-        brake = math.sqrt(2.0 * 0.8 * self.params["MPC_ACC_HOR"] * dist)
+        brake = math.sqrt(2.0 * self.config.auto_decel_m_s2 * dist)
         speed = min(ground, brake, dist / dt)
         return un * speed, ue * speed, vu
 
     def _climb_toward(self, target_amsl: float, dt: float) -> float:
         dz = target_amsl - self.amsl_m
-        vu = dz / max(1.0, dt)
+        # arrive without overshoot under the vertical acceleration limit
+        speed = min(math.sqrt(2.0 * self.config.auto_vert_accel_m_s2 * abs(dz)), abs(dz) / max(1.0, dt))
+        vu = math.copysign(speed, dz)
         return max(-self.params["MPC_Z_VEL_MAX_DN"], min(self.params["MPC_Z_VEL_MAX_UP"], vu))
+
+    def _land_speed(self, rel_m: float) -> float:
+        """PX4's landing speed over the ground: fast above MPC_LAND_ALT1, blended down to MPC_LAND_SPEED at
+        MPC_LAND_ALT2, crawling at MPC_LAND_CRWL below MPC_LAND_ALT3."""
+        alt1, alt2, alt3 = (self.params[n] for n in ("MPC_LAND_ALT1", "MPC_LAND_ALT2", "MPC_LAND_ALT3"))
+        fast, slow = self.params["MPC_Z_VEL_MAX_DN"], self.params["MPC_LAND_SPEED"]
+        if rel_m <= alt3:
+            return min(slow, self.params["MPC_LAND_CRWL"])
+        if rel_m <= alt2:
+            return slow
+        if rel_m >= alt1 or alt1 <= alt2:
+            return fast
+        return slow + (fast - slow) * (rel_m - alt2) / (alt1 - alt2)
 
     def _descend(self, dt: float) -> tuple[float, float, float]:
         rel = self.amsl_m - self.ground_amsl_m
-        speed = (
-            self.params["MPC_LAND_SPEED"]
-            if rel <= self.config.land_slow_below_m
-            else self.params["MPC_Z_VEL_MAX_DN"]
-        )
+        speed = self._land_speed(rel)
         if self.in_air:
             self.landed_state = LANDED_LANDING
         if not self.gps_ok or self._land_point is None:
@@ -654,10 +694,10 @@ class Autopilot:
                 # PX4 takes off to MIS_TAKEOFF_ALT first when a mission starts on the ground
                 climb_to = max(self.home_amsl_m + self.params["MIS_TAKEOFF_ALT"], self.ground_amsl_m + 1.0)
                 if self.amsl_m < climb_to - self.params["NAV_MC_ALT_RAD"]:
-                    if not self.in_air:
-                        self.landed_state = LANDED_TAKEOFF
-                    return 0.0, 0.0, self._climb_toward(climb_to, dt)
+                    self._begin_takeoff()
+                    return 0.0, 0.0, self._takeoff_climb(climb_to, dt)
                 self._item_climb_first = False
+                self._takeoff_started_at = None
             result = self._run_item(item, dt)
             if result is not None:
                 return result
@@ -689,8 +729,14 @@ class Autopilot:
             self.mission_state = MISSION_STATE_COMPLETE
             last = self.mission[self.mission_seq].command
             positional = last in (NAV_WAYPOINT, NAV_LOITER_TIME, NAV_LOITER_UNLIM, NAV_TAKEOFF)
-            self._hold_target = self._item_target if positional else self._stopping_point()
-            self._say(SEV_INFO, "Mission finished")
+            target = self._item_target if positional else self._stopping_point()
+            if self.in_air:
+                # PX4 (v1.17) switches to AUTO.LOITER at the end of a mission flown in the air
+                self._say(SEV_INFO, "Mission finished, loitering")
+                self._set_mode("hold")
+            else:
+                self._say(SEV_INFO, "Mission finished")
+            self._hold_target = target
         else:
             self.mission_seq += 1
         self.mission_changed = True
@@ -703,11 +749,12 @@ class Autopilot:
             if abs(self.amsl_m - target[2]) <= self.params["NAV_MC_ALT_RAD"] or (
                 self.in_air and self.amsl_m > target[2]
             ):
+                self._takeoff_started_at = None
                 self._item_reached()
                 return None
-            if not self.in_air:
-                self.landed_state = LANDED_TAKEOFF
-            return self._goto(target, dt, self.cruise_m_s)
+            self._begin_takeoff()
+            vn, ve, _ = self._goto(target, dt, self.cruise_m_s)
+            return vn, ve, self._takeoff_climb(target[2], dt)
         if cmd in (NAV_WAYPOINT, NAV_LOITER_TIME, NAV_LOITER_UNLIM):
             if self._item_wait_until is None:
                 accept_m = self.params["NAV_ACC_RAD"]
@@ -758,7 +805,10 @@ class Autopilot:
 
     # ------------------------------------------------------------------ physics
     def _integrate(self, dt: float, vn_d: float, ve_d: float, vu_d: float) -> None:
-        accel = self.params["MPC_ACC_HOR"] * dt
+        # PX4's jerk-limited trajectories reach MPC_ACC_HOR only briefly: what it flies on average (measured
+        # on SIH) is far lower, and its orbit builds up more slowly still
+        limit = self.config.orbit_accel_m_s2 if self.mode == "orbit" else self.config.auto_accel_m_s2
+        accel = min(limit, self.params["MPC_ACC_HOR"]) * dt
         dvn = vn_d - self.vn
         dve = ve_d - self.ve
         dv = math.hypot(dvn, dve)
@@ -767,7 +817,11 @@ class Autopilot:
             dve *= accel / dv
         self.vn += dvn
         self.ve += dve
-        self.vu = vu_d
+        if self.armed:
+            step = self.config.auto_vert_accel_m_s2 * dt
+            self.vu += max(-step, min(step, vu_d - self.vu))
+        else:
+            self.vu = vu_d
         self.north_m += self.vn * dt
         self.east_m += self.ve * dt
         self.amsl_m += self.vu * dt
@@ -783,7 +837,19 @@ class Autopilot:
 
     def _update_landing(self) -> None:
         on_ground = self.amsl_m <= self.ground_amsl_m + 0.01
-        if self.in_air and self.landed_state != LANDED_TAKEOFF and on_ground and self.vu <= 0:
+        if not (on_ground and self.in_air and self.landed_state != LANDED_TAKEOFF):
+            self._ground_contact_at = None
+        elif self._ground_contact_at is None:
+            self._ground_contact_at = self.time_s  # PX4's land detector needs a while to be sure
+        contact_s = self.time_s - self._ground_contact_at if self._ground_contact_at is not None else -1.0
+        if (
+            self.in_air
+            and self.landed_state != LANDED_TAKEOFF
+            and on_ground
+            and self.vu <= 0
+            and (contact_s >= self.config.land_detect_s or not self.armed)
+        ):
+            self._ground_contact_at = None
             self.landed_state = LANDED_ON_GROUND
             self.vn = self.ve = self.vu = 0.0
             self._landed_since = self.time_s
@@ -793,8 +859,10 @@ class Autopilot:
         elif self.landed_state == LANDED_TAKEOFF and self.amsl_m > self.ground_amsl_m + 0.5:
             if self.amsl_m >= self._climb_done_amsl():
                 self.landed_state = LANDED_IN_AIR
-        elif self.landed_state == LANDED_LANDING and (
-            self.mode not in ("land", "return", "mission") or (self.mode != "land" and self.vu >= 0)
+        elif (
+            self.landed_state == LANDED_LANDING
+            and not on_ground
+            and (self.mode not in ("land", "return", "mission") or (self.mode != "land" and self.vu >= 0))
         ):
             self.landed_state = LANDED_IN_AIR
         if self.armed and not self.in_air and self._landed_since is not None:

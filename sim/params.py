@@ -1,4 +1,7 @@
-"""PX4 parameters the simulated autopilot uses, with PX4's defaults and its bytewise encoding."""
+"""PX4 parameters the simulated autopilot uses, with PX4's defaults and its bytewise encoding.
+
+Defaults are PX4 v1.17's for the SIH quadcopter (checked with `param show` on ../shared/px4-sitl).
+"""
 
 from __future__ import annotations
 
@@ -22,12 +25,19 @@ class ParamSpec:
 
 PARAM_SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("MIS_TAKEOFF_ALT", PARAM_TYPE_REAL32, 2.5),
-    ParamSpec("RTL_RETURN_ALT", PARAM_TYPE_REAL32, 60.0),
-    ParamSpec("MPC_XY_CRUISE", PARAM_TYPE_REAL32, 10.0),
+    ParamSpec("RTL_RETURN_ALT", PARAM_TYPE_REAL32, 30.0),
+    ParamSpec("MPC_XY_CRUISE", PARAM_TYPE_REAL32, 5.0),
     ParamSpec("MPC_XY_VEL_MAX", PARAM_TYPE_REAL32, 12.0),
     ParamSpec("MPC_Z_VEL_MAX_UP", PARAM_TYPE_REAL32, 3.0),
     ParamSpec("MPC_Z_VEL_MAX_DN", PARAM_TYPE_REAL32, 1.5),
     ParamSpec("MPC_LAND_SPEED", PARAM_TYPE_REAL32, 0.7),
+    ParamSpec("MPC_LAND_ALT1", PARAM_TYPE_REAL32, 10.0),
+    ParamSpec("MPC_LAND_ALT2", PARAM_TYPE_REAL32, 5.0),
+    ParamSpec("MPC_LAND_ALT3", PARAM_TYPE_REAL32, 1.0),
+    ParamSpec("MPC_LAND_CRWL", PARAM_TYPE_REAL32, 0.3),
+    ParamSpec("MPC_TKO_SPEED", PARAM_TYPE_REAL32, 1.5),
+    ParamSpec("MPC_TKO_RAMP_T", PARAM_TYPE_REAL32, 3.0),
+    ParamSpec("COM_SPOOLUP_TIME", PARAM_TYPE_REAL32, 1.0),
     ParamSpec("MPC_ACC_HOR", PARAM_TYPE_REAL32, 3.0),
     ParamSpec("MPC_YAWRAUTO_MAX", PARAM_TYPE_REAL32, 60.0),
     ParamSpec("NAV_ACC_RAD", PARAM_TYPE_REAL32, 2.0),
@@ -38,8 +48,8 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("BAT1_N_CELLS", PARAM_TYPE_INT32, 6),
     # 3 = return at critical, land at emergency (the behaviour the issue asks for)
     ParamSpec("COM_LOW_BAT_ACT", PARAM_TYPE_INT32, 3),
-    # 3 = return to launch on breach
-    ParamSpec("GF_ACTION", PARAM_TYPE_INT32, 3),
+    # 2 = hold on breach (PX4's default; 3 = return, 5 = land)
+    ParamSpec("GF_ACTION", PARAM_TYPE_INT32, 2),
     ParamSpec("COM_DISARM_LAND", PARAM_TYPE_REAL32, 2.0),
     ParamSpec("SYS_AUTOSTART", PARAM_TYPE_INT32, 10040),
     ParamSpec("MAV_TYPE", PARAM_TYPE_INT32, 2),

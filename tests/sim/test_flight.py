@@ -139,20 +139,47 @@ async def test_low_battery_refuses_arming(fly: FlyFactory) -> None:
     assert await gcs.command_long(ARM, 1, 21196) == mavlink.MAV_RESULT_ACCEPTED  # forced
 
 
-async def test_geofence_breach_triggers_return(fly: FlyFactory) -> None:
-    _, vehicle, gcs = await fly()
-    d = 0.0005  # ~55 m square around home
+def _fence_around_home(half_side_deg: float) -> list[Item]:
+    d = half_side_deg
     corners = [(LAT - d, LON - d), (LAT - d, LON + d), (LAT + d, LON + d), (LAT + d, LON - d)]
-    fence = [
+    return [
         Item(mavlink.MAV_CMD_NAV_FENCE_POLYGON_VERTEX_INCLUSION, la, lo, 0.0, 0, (4.0, 0, 0, 0))
         for la, lo in corners
     ]
-    assert await gcs.upload(fence, mission_type=1) == 0
+
+
+async def test_reposition_outside_the_fence_is_acked_but_ignored(fly: FlyFactory) -> None:
+    """As PX4's navigator does: the command is accepted, the target refused, the vehicle holds."""
+    fleet, vehicle, gcs = await fly()
+    assert await gcs.upload(_fence_around_home(0.0005), mission_type=1) == 0  # ~55 m square
     await arm_and_takeoff(gcs, 10.0)
+    since = len(gcs.messages)
     result = await gcs.command_int(mavlink.MAV_CMD_DO_REPOSITION, lat=LAT + 0.002, lon=LON, z=AMSL + 10)
-    assert result == 0
-    await gcs.wait_for("HEARTBEAT", lambda m: m.custom_mode == (4 << 16) | (5 << 24), timeout_s=10)
-    assert distance_m(vehicle.state.lat, vehicle.state.lon) < 90  # turned back near the fence
+    assert result == mavlink.MAV_RESULT_ACCEPTED
+    await gcs.expect("STATUSTEXT", lambda m: "outside geofence" in m.text, since=since, timeout_s=10)
+    t0 = vehicle.state.sim_time_s
+    await fleet.wait(lambda: vehicle.state.sim_time_s > t0 + 10.0, 10)
+    assert vehicle.state.mode == "hold"
+    assert distance_m(vehicle.state.lat, vehicle.state.lon) < 3.0
+
+
+@pytest.mark.parametrize(
+    ("gf_action", "mode"), [(2, HOLD), (3, RETURN), (5, (4, 6))], ids=["hold", "return", "land"]
+)
+async def test_geofence_breach_triggers_gf_action(
+    fly: FlyFactory, gf_action: int, mode: tuple[int, int]
+) -> None:
+    """Outside a fence (uploaded while the vehicle is out there): GF_ACTION decides (PX4 default 2, hold)."""
+    config = SimConfig(params={"GF_ACTION": gf_action}) if gf_action != 2 else None
+    fleet, vehicle, gcs = await fly(config=config)
+    await arm_and_takeoff(gcs, 10.0)
+    assert await gcs.command_int(mavlink.MAV_CMD_DO_REPOSITION, lat=LAT + 0.0015, lon=LON, z=AMSL + 10) == 0
+    await fleet.wait(lambda: distance_m(vehicle.state.lat, vehicle.state.lon) > 150, 20)
+    since = len(gcs.messages)
+    assert await gcs.upload(_fence_around_home(0.0005), mission_type=1) == 0
+    await gcs.expect("STATUSTEXT", lambda m: "Geofence breached" in m.text, since=since, timeout_s=10)
+    main, sub = mode
+    await gcs.wait_for("HEARTBEAT", lambda m: m.custom_mode == (main << 16) | (sub << 24), timeout_s=10)
 
 
 @pytest.mark.parametrize(("wind_n", "expected"), [(-4.0, 6.0), (4.0, 14.0)], ids=["headwind", "tailwind"])

@@ -73,7 +73,7 @@ async def test_params_read_set_list_with_bytewise_integers(fly: FlyFactory) -> N
     assert vehicle.params["MIS_TAKEOFF_ALT"] == pytest.approx(17.5)
     gf = await gcs.get_param("GF_ACTION")
     assert gf.param_type == mavlink.MAV_PARAM_TYPE_INT32
-    assert struct.unpack("<i", struct.pack("<f", gf.param_value))[0] == 3
+    assert struct.unpack("<i", struct.pack("<f", gf.param_value))[0] == 2  # PX4's default: hold
     since = gcs.mark()
     gcs.send(gcs._mav.param_request_list_encode(1, 1))
     first = await gcs.expect("PARAM_VALUE", since=since)
