@@ -105,7 +105,7 @@ def seed_demo(settings: Settings, *, vehicles: int) -> None:
 def sim_command(
     *, base_port: int, speed: float, homes: list[tuple[float, float, float]], camera_world: str | None = None
 ) -> list[str]:
-    """The argv starting one simulated vehicle per home (sysid i+1 at ``base_port + i``) as a subprocess."""
+    """The argv starting one simulated vehicle per home (``scenario.sim_sysid(i)`` at ``base_port + i``)."""
     argv = [sys.executable, "-m", "sim", "--count", str(len(homes)), "--base-port", str(base_port)]
     argv += ["--speed", f"{speed:g}"]
     if camera_world is not None:  # each drone gets a camera drawing this world (sim/camera)
@@ -124,7 +124,7 @@ def sim_homes(settings: Settings, *, count: int) -> list[tuple[float, float, flo
     engine = make_engine(settings.database_url)
     try:
         with session_scope(engine) as session:
-            rows = [fleet.get_by_sysid(session=session, sysid=i + 1) for i in range(count)]
+            rows = [fleet.get_by_sysid(session=session, sysid=scenario.sim_sysid(i)) for i in range(count)]
     finally:
         engine.dispose()
     return [
@@ -179,7 +179,12 @@ def write_camera_world(settings: Settings) -> str:
 def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="HTTP port")] = None,
-    sim: Annotated[int, typer.Option("--sim", min=0, max=250, help="start N simulated drones")] = 0,
+    sim: Annotated[
+        int,
+        typer.Option(
+            "--sim", min=0, max=253, help="start N simulated drones (at most 253: MAVLink's vehicle sysids)"
+        ),
+    ] = 0,
     demo_login: Annotated[bool, typer.Option(help="seed admin/admin (local demo only)")] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
 ) -> None:
@@ -235,7 +240,7 @@ def db_upgrade(revision: Annotated[str, typer.Option(help="target revision")] = 
 
 @db_app.command("seed-demo")
 def db_seed_demo(
-    vehicles: Annotated[int, typer.Option(min=0, max=254, help="simulated drones to register")] = 0,
+    vehicles: Annotated[int, typer.Option(min=0, max=253, help="simulated drones to register")] = 0,
 ) -> None:
     """Add the demo district's zones (and optionally vehicles) to the database."""
     seed_demo(Settings(), vehicles=vehicles)

@@ -33,7 +33,7 @@ class Links(Protocol):
     """What the fleet needs of the LinkManager."""
 
     async def add_vehicle(self, *, sysid: int, url: str) -> VehicleLink: ...
-    async def remove_vehicle(self, sysid: int) -> None: ...
+    async def remove_vehicle(self, sysid: int, *, url: str | None = None) -> None: ...
 
 
 class Hub(Protocol):
@@ -122,7 +122,7 @@ class FleetManager:
         await asyncio.gather(*tasks, return_exceptions=True)
         for conn in list(self._conns.values()):
             with contextlib.suppress(Exception):
-                await self._links.remove_vehicle(conn.profile.sysid)
+                await self._links.remove_vehicle(conn.profile.sysid, url=conn.profile.url)
         self._conns.clear()
 
     def add_listener(self, listener: SnapshotListener) -> None:
@@ -207,7 +207,7 @@ class FleetManager:
         conn.task.cancel()
         await asyncio.gather(conn.task, return_exceptions=True)
         with contextlib.suppress(Exception):
-            await self._links.remove_vehicle(conn.profile.sysid)
+            await self._links.remove_vehicle(conn.profile.sysid, url=conn.profile.url)
 
     async def _sync_loop(self) -> None:
         while True:
@@ -255,6 +255,6 @@ class FleetManager:
                 log.exception("vehicle %s: link task failed; reconnecting in %.1f s", vehicle_id, delay_s)
             conn.link = None
             with contextlib.suppress(Exception):
-                await self._links.remove_vehicle(conn.profile.sysid)
+                await self._links.remove_vehicle(conn.profile.sysid, url=conn.profile.url)
             await asyncio.sleep(delay_s)
             delay_s = min(max_delay_s, delay_s * 2)
