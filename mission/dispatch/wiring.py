@@ -41,7 +41,11 @@ class DispatchComponents:
         executor: FlightExecutor,
         missions: MissionControl,
         settings: Any,
+        singletons_by_leader: bool = False,
     ) -> None:
+        # Several instances: the overwatch loop and the patrol scheduler run on the leader only (the
+        # runtime hands ``dispatcher.leading()`` and ``scheduler`` to the cluster as singletons).
+        self.singletons_by_leader = singletons_by_leader
         self.config = DispatchConfig.from_settings(settings)
         self.dispatcher = Dispatcher(
             engine=engine,
@@ -52,6 +56,7 @@ class DispatchComponents:
             config=self.config,
             wind=Wind(settings.wind_speed_m_s, settings.wind_from_deg),
         )
+        self.dispatcher.leads_here = not singletons_by_leader
 
         def link_run(run_id: int, mission_id: int) -> None:
             with session_scope(engine) as session:
@@ -71,6 +76,8 @@ class DispatchComponents:
 
     async def __aenter__(self) -> DispatchComponents:
         await self.dispatcher.__aenter__()
+        if self.singletons_by_leader:
+            return self
         try:
             await self.scheduler.__aenter__()
         except BaseException:
@@ -80,6 +87,7 @@ class DispatchComponents:
 
     async def __aexit__(self, *exc: object) -> None:
         try:
-            await self.scheduler.__aexit__(*exc)
+            if not self.singletons_by_leader:
+                await self.scheduler.__aexit__(*exc)
         finally:
             await self.dispatcher.__aexit__(*exc)

@@ -187,6 +187,10 @@ class FlightExecutor:
         self._adopted: set[int] = set()
         self._ended: set[int] = set()  # flights ended by this executor (drivers stop at their next check)
         self._first_sent: dict[int, asyncio.Future[None]] = {}  # flight -> its first command's outcome
+        # Several instances (mission.cluster): only the vehicles this instance owns are flown and recovered
+        # here; a vehicle taken over is recovered like after a restart, from its flight's persisted leg.
+        self._owns: Callable[[int], bool] = lambda _vid: True
+        self._watch_since: dict[int, float] = {}  # vehicle -> when this instance took it over
         fleet.add_listener(self._on_snapshot)
 
     # -- lifetime -------------------------------------------------------------------------------------------
@@ -195,7 +199,11 @@ class FlightExecutor:
         self._started_at = time.monotonic()
         await self._refresh_holders()
         with session_scope(self._engine) as session:
-            pending = [f.id for f in flights.open_flights(session=session) if f.id is not None]
+            pending = [
+                f.id
+                for f in flights.open_flights(session=session)
+                if f.id is not None and self._owns(f.vehicle_id)
+            ]
         for flight_id in pending:
             self._spawn_driver(flight_id, recovering=True)
         self._spawn(self._supervise(), name="flights:supervise")
@@ -212,6 +220,26 @@ class FlightExecutor:
     def add_listener(self, listener: FlightListener, *, purposes: Iterable[FlightPurpose]) -> None:
         for purpose in purposes:
             self._listeners[purpose].append(listener)
+
+    def set_ownership(self, owns: Callable[[int], bool]) -> None:
+        """Fly and recover only the vehicles ``owns`` says are this instance's (set before start)."""
+        self._owns = owns
+
+    async def adopt(self, vehicle_id: int) -> None:
+        """This instance took the vehicle over: recover its open flight, watch it for orphaned flying."""
+        self._watch_since[vehicle_id] = time.monotonic()
+        self._adopted.discard(vehicle_id)
+        with session_scope(self._engine) as session:
+            flight = flights.open_for_vehicle(session=session, vehicle_id=vehicle_id)
+        if flight is not None and flight.id is not None:
+            self._spawn_driver(flight.id, recovering=True)
+
+    async def release(self, vehicle_id: int) -> None:
+        """This instance lost the vehicle: stop driving it (the flight stays open for its new owner)."""
+        with session_scope(self._engine) as session:
+            flight = flights.open_for_vehicle(session=session, vehicle_id=vehicle_id)
+        if flight is not None and flight.id is not None:
+            await self._stop_driver(flight.id)
 
     def set_mission_probe(self, probe: Callable[[int], str | None]) -> None:
         """How to ask the mission supervisor whether it is tracking a vehicle's mission."""
@@ -815,11 +843,14 @@ class FlightExecutor:
             await asyncio.sleep(max(self.config.tick_s * 2.5, 0.25))
 
     async def _adopt_orphans(self) -> None:
-        """After a (re)start: a vehicle in the air that no flight, mission or pilot supervises goes home."""
-        if time.monotonic() - self._started_at > self.config.reconnect_wait_s + 10.0:
+        """After a (re)start or a takeover: a vehicle in the air that nothing supervises goes home."""
+        now, window_s = time.monotonic(), self.config.reconnect_wait_s + 10.0
+        if now - self._started_at > window_s and all(now - t > window_s for t in self._watch_since.values()):
             return
         for profile in self._fleet.profiles():
             vid = profile.id
+            if not self._owns(vid) or now - self._watch_since.get(vid, self._started_at) > window_s:
+                continue
             snap = self._fleet.latest(vid)
             if vid in self._adopted or snap is None or not snap.link_up or not snap.in_air:
                 continue
