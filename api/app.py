@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from api import migrations
 from api.deps import guard_first
 from api.errors import install_error_handlers
+from api.forwarding import OwnerForwarding
 from api.middleware import BodyLimit, SecurityHeaders
 from api.mqtt_bridge import MqttBridge
 from api.settings import Settings
@@ -174,6 +175,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    # Innermost: several instances answer a vehicle's commands on its owner (does nothing on one instance).
+    app.add_middleware(OwnerForwarding)
     # Outermost first: every response (errors and 413s included) gets the security headers.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, tile_url=settings.tile_url)

@@ -187,19 +187,56 @@ def serve(
     ] = 0,
     demo_login: Annotated[bool, typer.Option(help="seed admin/admin (local demo only)")] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    instance_id: Annotated[
+        str | None,
+        typer.Option(
+            "--instance-id",
+            help="this instance's name; with it the service runs as one of several sharing the fleet "
+            "(needs PostgreSQL; SKYWARDEN_CLUSTER=true does the same with a default name)",
+        ),
+    ] = None,
 ) -> None:
     """Serve the API and web panel; with --sim N also N simulated drones at the demo docks."""
-    import uvicorn
+    from pydantic import ValidationError
 
-    from api.app import create_app
+    from mission.cluster.single import SecondInstance, SingleInstanceLock
 
     overrides: dict[str, object] = {}
     if host is not None:
         overrides["host"] = host
     if port is not None:
         overrides["port"] = port
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    if instance_id is not None:
+        overrides["instance_id"] = instance_id
+        overrides["cluster"] = True
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as err:
+        first = err.errors()[0]
+        typer.echo(
+            f"skywarden serve: {'.'.join(map(str, first['loc'])) or 'settings'}: {first['msg']}", err=True
+        )
+        raise typer.Exit(2) from None
+    if settings.cluster and not settings.cluster_base_url:
+        url_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+        settings = settings.model_copy(update={"cluster_base_url": f"http://{url_host}:{settings.port}"})
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    engine = make_engine(settings.database_url)
+    try:
+        with SingleInstanceLock(engine):  # SQLite: one instance per database file
+            _serve(settings, sim=sim, demo_login=demo_login, log_level=log_level)
+    except SecondInstance as err:
+        typer.echo(f"skywarden serve: {err}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+
+
+def _serve(settings: Settings, *, sim: int, demo_login: bool, log_level: str) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
     ensure_admin(settings, demo_login=demo_login)
     with Children() as children:  # stopped on SIGTERM/SIGINT, and by the kernel if we are killed
         if sim:

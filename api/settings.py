@@ -267,8 +267,16 @@ class Settings(BaseSettings):
     cluster_balance: bool = Field(
         default=True, description="spread vehicles evenly over the live instances (idle ones are handed over)"
     )
-    cluster_secret: str = Field(
-        default="", max_length=200, description="shared secret the instances forward requests with"
+    link_port_offset: int = Field(
+        default=0,
+        ge=0,
+        le=30000,
+        description="listen on each vehicle's udpin port plus this (several instances on one host)",
+    )
+    mqtt_shared_group: str = Field(
+        default="skywarden",
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="clustered: incidents and commands arrive over $share/{group}/..., one instance each",
     )
 
 

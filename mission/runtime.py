@@ -103,7 +103,11 @@ class Runtime:
                 )
             )
             self.fleet = FleetManager(
-                engine=self.engine, links=self.links, hub=self.hub, registry_poll_s=settings.registry_poll_s
+                engine=self.engine,
+                links=self.links,
+                hub=self.hub,
+                registry_poll_s=settings.registry_poll_s,
+                listen_port_offset=settings.link_port_offset,
             )
             if settings.cluster:
                 self.cluster = Cluster(

@@ -155,7 +155,23 @@ class Dispatcher:
     # -- intake ---------------------------------------------------------------------------------------------
 
     async def submit(self, incident: IncidentIn, *, actor: str) -> int:
-        """IncidentSink: an incident from another system (MQTT), run as the mapped skywarden user."""
+        """IncidentSink: an incident from another system (MQTT), run as the mapped skywarden user.
+
+        An incident its source already reported under the same ``ref`` is taken once: a redelivery (QoS 1,
+        or a shared subscription handing the message to another instance) answers with the first one's id.
+        """
+        if incident.ref:
+            with Session(self._engine) as session:
+                first = session.exec(
+                    select(Incident.id).where(
+                        col(Incident.channel) == IncidentSource.MQTT.value,
+                        col(Incident.source) == incident.source,
+                        col(Incident.ref) == incident.ref,
+                    )
+                ).first()
+            if first is not None:
+                log.info("incident %s/%s already taken as %s", incident.source, incident.ref, first)
+                return int(first)
         data = IncidentCreate(
             lat=incident.location.lat,
             lon=incident.location.lon,
