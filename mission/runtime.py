@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from mission.cluster import Cluster, ClusterConfig
+from mission.cluster.events import EventRelay
 from mission.dispatch.dispatcher import Dispatcher
 from mission.dispatch.wiring import DispatchComponents
 from mission.fleet.manager import FleetManager
@@ -55,6 +56,7 @@ class Runtime:
         self.scheduler: PatrolScheduler
         self.video: VideoService | None = None
         self.cluster: Cluster | None = None
+        self.relay: EventRelay | None = None
 
     def enabled_vehicle_ids(self) -> list[int]:
         """Every enabled vehicle in the registry (what the cluster's leases cover)."""
@@ -110,9 +112,13 @@ class Runtime:
                 listen_port_offset=settings.link_port_offset,
             )
             if settings.cluster:
+                config = ClusterConfig.from_settings(settings)
+                self.relay = await self._stack.enter_async_context(
+                    EventRelay(engine=self.engine, hub=self.hub, instance_id=config.instance_id)
+                )
                 self.cluster = Cluster(
                     engine=self.engine,
-                    config=ClusterConfig.from_settings(settings),
+                    config=config,
                     vehicles=self.enabled_vehicle_ids,
                     can_release=lambda vid: not self._busy(vid),
                 )

@@ -23,14 +23,16 @@ from tests.cluster.instances import ServeCluster, until
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(240)]
 
 
-async def watch(url: str, token: str, seen: dict[int, list[float]]) -> None:
-    """A panel's websocket on one instance: when each vehicle's snapshots arrived."""
+async def watch(url: str, token: str, seen: dict[int, list[float]], events: list[dict]) -> None:
+    """A panel's websocket on one instance: when each vehicle's snapshots arrived, and every event."""
     async with connect(url.replace("http", "ws") + "/ws") as ws:
         await ws.send(json.dumps({"type": "auth", "token": token}))
         while True:
             msg = json.loads(await ws.recv())
             if msg["type"] == "snapshot" and msg.get("link_up"):
                 seen.setdefault(msg["vehicle_id"], []).append(time.monotonic())
+            elif msg["type"] == "event":
+                events.append(msg)
 
 
 def worst_gap_s(times: list[float], start: float, end: float) -> float:
@@ -53,7 +55,8 @@ async def test_two_instances_share_the_fleet_forward_commands_and_survive_a_kill
         assert sim is not None
 
         seen: dict[int, list[float]] = {}
-        watcher = asyncio.create_task(watch(cl.nodes[1].url, cl.tokens["olga"], seen))
+        events: list[dict] = []
+        watcher = asyncio.create_task(watch(cl.nodes[1].url, cl.tokens["olga"], seen, events))
         try:
             await until(lambda: set(seen) == set(ids), 20, "the survivor's websocket sees every vehicle")
 
@@ -69,6 +72,14 @@ async def test_two_instances_share_the_fleet_forward_commands_and_survive_a_kill
                 t=f"vehicle:{vid}",
             )
             assert takeoffs[0][0] == 1  # audited once, by the owner
+            await until(  # the owner's events reach the other instance's panel
+                lambda: any(
+                    e["kind"] == "vehicle.command" and e["data"].get("via") == "i0" and e["vehicle_id"] == vid
+                    for e in events
+                ),
+                10,
+                "the owner's command event on i1's websocket",
+            )
             lat0, lon0 = sim.state.lat, sim.state.lon
             north = lat0 + 250 / 111_320.0
             goto = {"command": "goto", "params": {"lat": north, "lon": lon0, "alt_m": 25}}
