@@ -119,6 +119,10 @@ class Cluster:
     def leads(self, name: str) -> bool:
         return name in self._leading
 
+    def leading(self) -> list[str]:
+        """The singletons this instance leads now."""
+        return sorted(self._leading)
+
     def peers(self) -> dict[str, str]:
         """Live instances (this one included) -> base URL, as of the last pass."""
         return dict(self._peers)
