@@ -166,6 +166,7 @@ class Runtime:
                     missions=self.missions,
                     settings=settings,
                     singletons_by_leader=self.cluster is not None,
+                    owns=self.cluster.owns if self.cluster is not None else None,
                 )
             )
             self.dispatcher, self.scheduler = self.dispatch.dispatcher, self.dispatch.scheduler

@@ -17,6 +17,7 @@ of each flight; with the defaults (5 s, 1 s) that is well inside PX4's data-link
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import math
@@ -101,6 +102,10 @@ class Cluster:
         self._task: asyncio.Task[None] | None = None
         self._renewed_at = 0.0
         self._first_pass = asyncio.Event()
+        # Its own thread: renewals must not wait behind the default executor's other work (a busy
+        # instance would otherwise lose its leases while alive).
+        self._db = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="cluster")
+        self.slow_passes = 0
         self.refused_stale = 0  # commands this instance tried after losing a vehicle (fenced)
 
     @property
@@ -177,7 +182,8 @@ class Cluster:
         for vid in lost:
             await self._tell(self._lost, vid)
         with contextlib.suppress(Exception):  # a clean stop hands over at once; a dead one by expiry
-            await asyncio.to_thread(self._leave)
+            await asyncio.get_running_loop().run_in_executor(self._db, self._leave)
+        self._db.shutdown(wait=False)
 
     def _leave(self) -> None:
         with self._engine.begin() as conn:
@@ -195,9 +201,14 @@ class Cluster:
 
     async def pass_once(self) -> None:
         """One heartbeat: renew, claim, balance, lead; then start and stop what changed."""
-        wanted = await asyncio.to_thread(self._vehicles)
-        kept, taken, peers, leading = await asyncio.to_thread(self._db_pass, wanted)
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
+        wanted = await loop.run_in_executor(self._db, self._vehicles)
+        kept, taken, peers, leading = await loop.run_in_executor(self._db, self._db_pass, wanted)
         self._renewed_at = time.monotonic()
+        if self._renewed_at - started > self.config.ttl_s / 2:
+            self.slow_passes += 1
+            log.warning("cluster %s: a lease pass took %.1f s", self.instance_id, self._renewed_at - started)
         self._peers = peers
         now_owned = {**kept, **taken}
         lost = [vid for vid in self._owned if vid not in now_owned]

@@ -124,3 +124,48 @@ async def test_two_instances_share_the_fleet_forward_commands_and_survive_a_kill
             assert worst_gap_s(seen.get(v, []), killed_at - 2, end) < 3.0, (v, "snapshot gap")
         r = await cl.get(1, "root", "/api/v1/audit/verify")
         assert r.status_code == 200 and r.json()["ok"], r.text
+
+
+async def test_three_instances_a_dispatch_flight_goes_on_after_its_owner_is_killed(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """The incident goes to an instance that does not own the chosen drone: the owner picks the recorded
+    flight up and flies it; killed mid-way, a survivor takes it over and it reaches the scene once."""
+    async with ServeCluster(pg_url, tmp_path, instances=3, vehicles=3) as cl:
+        ids = cl.vehicle_ids
+        await until(lambda: len(cl.owners()) == 3, 30, "every vehicle owned")
+        await until(lambda: len({o for o, _ in cl.owners().values()}) == 3, 30, "one vehicle each")
+        assert cl.sims is not None
+        north = cl.sims.vehicles[-1].state  # the northernmost drone is the nearest to the incident
+        target = ids[-1]
+        owner = cl.index_of(cl.owners()[target][0])
+        reporter = (owner + 1) % 3
+        body = {"lat": north.lat + 400 / 111_320, "lon": north.lon, "kind": "intrusion", "priority": 1}
+        r = await cl.post(reporter, "dan", "/api/v1/incidents", body)
+        assert r.status_code == 201, r.text
+        incident = r.json()["id"]
+
+        def incident_state() -> tuple[str, int | None]:
+            row = cl.sql("SELECT state, vehicle_id FROM incidents WHERE id = :i", i=incident)[0]
+            return row[0], row[1]
+
+        await until(lambda: incident_state()[0] == "en_route", 60, "en route")
+        assert incident_state()[1] == target
+        sim = cl.sims.vehicles[-1]
+        await until(lambda: sim.state.alt_rel_m > 10, 30, "airborne")
+        cl.kill(owner)
+        took = await until(lambda: cl.owners().get(target, ("", 0))[0] != f"i{owner}", 15, "takeover")
+        assert took < 10.0, took
+        await until(lambda: incident_state()[0] == "on_scene", 90, "on scene after the takeover")
+        dispatches = cl.sql(
+            "SELECT count(*) FROM flights WHERE incident_id = :i AND purpose = 'dispatch'", i=incident
+        )
+        assert dispatches[0][0] == 1  # flown on, never launched twice
+        takeoffs = cl.sql(
+            "SELECT count(*) FROM audit_log WHERE action = 'cmd.takeoff' AND target = :t",
+            t=f"vehicle:{target}",
+        )
+        assert takeoffs[0][0] == 1
+        survivor = next(k for k in range(3) if k != owner)
+        r = await cl.get(survivor, "root", "/api/v1/audit/verify")
+        assert r.status_code == 200 and r.json()["ok"], r.text
