@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from api import migrations
 from api.deps import guard_first
 from api.errors import install_error_handlers
+from api.forwarding import OwnerForwarding
 from api.middleware import BodyLimit, SecurityHeaders
 from api.mqtt_bridge import MqttBridge
 from api.settings import Settings
@@ -68,6 +69,11 @@ class Health(BaseModel):
     runtime: bool
     loop_stall_ms_max: float | None = None  # the event loop's worst lateness since start (or reset)
     loop_stall_ms_p99: float | None = None
+    # several instances (SKYWARDEN_CLUSTER): who this is, what it owns and leads, and fenced commands
+    instance_id: str | None = None
+    vehicles_owned: list[int] | None = None
+    leads: list[str] | None = None
+    commands_refused_stale_epoch: int | None = None
 
 
 def sync_fleet_file(engine: Engine, settings: Settings) -> None:
@@ -174,6 +180,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    # Innermost: several instances answer a vehicle's commands on its owner (does nothing on one instance).
+    app.add_middleware(OwnerForwarding)
     # Outermost first: every response (errors and 413s included) gets the security headers.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, tile_url=settings.tile_url)
@@ -181,12 +189,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get(f"{API_PREFIX}/health", response_model=Health, tags=["service"], summary="Liveness (public)")
     async def health() -> Health:
         runtime = getattr(app.state, "runtime", None)
+        cluster = getattr(runtime, "cluster", None)
         return Health(
             status="ok",
             database=app.state.engine.dialect.name,
             runtime=runtime is not None,
             loop_stall_ms_max=round(runtime.loop.worst_ms, 2) if runtime is not None else None,
             loop_stall_ms_p99=round(runtime.loop.p99_ms(), 2) if runtime is not None else None,
+            instance_id=cluster.instance_id if cluster is not None else None,
+            vehicles_owned=sorted(cluster.owned()) if cluster is not None else None,
+            leads=cluster.leading() if cluster is not None else None,
+            commands_refused_stale_epoch=cluster.refused_stale if cluster is not None else None,
         )
 
     for name in ROUTERS:

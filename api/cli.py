@@ -109,7 +109,7 @@ def seed_demo(settings: Settings, *, vehicles: int) -> None:
 def sim_command(
     *, base_port: int, speed: float, homes: list[tuple[float, float, float]], camera_world: str | None = None
 ) -> list[str]:
-    """The argv starting one simulated vehicle per home (sysid i+1 at ``base_port + i``) as a subprocess."""
+    """The argv starting one simulated vehicle per home (``scenario.sim_sysid(i)`` at ``base_port + i``)."""
     argv = [sys.executable, "-m", "sim", "--count", str(len(homes)), "--base-port", str(base_port)]
     argv += ["--speed", f"{speed:g}"]
     if camera_world is not None:  # each drone gets a camera drawing this world (sim/camera)
@@ -128,7 +128,7 @@ def sim_homes(settings: Settings, *, count: int) -> list[tuple[float, float, flo
     engine = make_engine(settings.database_url)
     try:
         with session_scope(engine) as session:
-            rows = [fleet.get_by_sysid(session=session, sysid=i + 1) for i in range(count)]
+            rows = [fleet.get_by_sysid(session=session, sysid=scenario.sim_sysid(i)) for i in range(count)]
     finally:
         engine.dispose()
     return [
@@ -271,7 +271,12 @@ def register_px4_vehicles(settings: Settings, instances: Sequence[Px4Instance]) 
 def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="HTTP port")] = None,
-    sim: Annotated[int, typer.Option("--sim", min=0, max=250, help="start N simulated drones")] = 0,
+    sim: Annotated[
+        int,
+        typer.Option(
+            "--sim", min=0, max=253, help="start N simulated drones (at most 253: MAVLink's vehicle sysids)"
+        ),
+    ] = 0,
     px4: Annotated[
         int,
         typer.Option(
@@ -280,11 +285,19 @@ def serve(
     ] = 0,
     demo_login: Annotated[bool, typer.Option(help="seed admin/admin (local demo only)")] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    instance_id: Annotated[
+        str | None,
+        typer.Option(
+            "--instance-id",
+            help="this instance's name; with it the service runs as one of several sharing the fleet "
+            "(needs PostgreSQL; SKYWARDEN_CLUSTER=true does the same with a default name)",
+        ),
+    ] = None,
 ) -> None:
     """Serve the API and web panel; with --sim N (or --px4 N) also N simulated (or PX4 SITL) drones."""
-    import uvicorn
+    from pydantic import ValidationError
 
-    from api.app import create_app
+    from mission.cluster.single import SecondInstance, SingleInstanceLock
 
     overrides: dict[str, object] = {}
     if host is not None:
@@ -293,8 +306,37 @@ def serve(
         overrides["port"] = port
     if sim and px4:
         raise typer.BadParameter("use --sim N or --px4 N, not both (they would share sysids and ports)")
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    if instance_id is not None:
+        overrides["instance_id"] = instance_id
+        overrides["cluster"] = True
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as err:
+        first = err.errors()[0]
+        typer.echo(
+            f"skywarden serve: {'.'.join(map(str, first['loc'])) or 'settings'}: {first['msg']}", err=True
+        )
+        raise typer.Exit(2) from None
+    if settings.cluster and not settings.cluster_base_url:
+        url_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+        settings = settings.model_copy(update={"cluster_base_url": f"http://{url_host}:{settings.port}"})
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    engine = make_engine(settings.database_url)
+    try:
+        with SingleInstanceLock(engine):  # SQLite: one instance per database file
+            _serve(settings, sim=sim, px4=px4, demo_login=demo_login, log_level=log_level)
+    except SecondInstance as err:
+        typer.echo(f"skywarden serve: {err}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+
+
+def _serve(settings: Settings, *, sim: int, px4: int, demo_login: bool, log_level: str) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
     ensure_admin(settings, demo_login=demo_login)
     with Children() as children:  # stopped on SIGTERM/SIGINT, and by the kernel if we are killed
         if px4:
@@ -338,7 +380,7 @@ def db_upgrade(revision: Annotated[str, typer.Option(help="target revision")] = 
 
 @db_app.command("seed-demo")
 def db_seed_demo(
-    vehicles: Annotated[int, typer.Option(min=0, max=254, help="simulated drones to register")] = 0,
+    vehicles: Annotated[int, typer.Option(min=0, max=253, help="simulated drones to register")] = 0,
 ) -> None:
     """Add the demo district's zones (and optionally vehicles) to the database."""
     seed_demo(Settings(), vehicles=vehicles)

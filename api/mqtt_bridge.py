@@ -78,6 +78,9 @@ class MqttBridgeConfig:
     commands_enabled: bool = False
     # MQTT username -> the skywarden username that commands from it are run (and audited) as.
     command_users: Mapping[str, str] = field(default_factory=dict)
+    # Several instances: incidents and commands come over a shared subscription ($share/{group}/...), so
+    # the broker gives each message to one instance of the group.
+    shared_group: str | None = None
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -106,7 +109,21 @@ class MqttBridgeConfig:
         kwargs = {
             key: getattr(settings, name) for key, name in optional.items() if getattr(settings, name, None)
         }
+        instance_id = getattr(settings, "instance_id", None)
+        clustered = bool(getattr(settings, "cluster", False))
+        if clustered and not instance_id:
+            from mission.cluster import default_instance_id
+
+            instance_id = default_instance_id()
+        if instance_id:  # one client id per instance: two with the same id kick each other off the broker
+            kwargs["client_id"] = f"{kwargs.get('client_id', 'skywarden')}-{instance_id}"
+        if clustered:
+            kwargs["shared_group"] = getattr(settings, "mqtt_shared_group", "skywarden")
         return cls(url=url, **kwargs)
+
+    def subscription(self, topic: str) -> str:
+        """The filter to subscribe ``topic`` with: shared by the group's instances when clustered."""
+        return f"$share/{self.shared_group}/{topic}" if self.shared_group else topic
 
     def client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``aiomqtt.Client``."""
@@ -281,10 +298,11 @@ class MqttBridge:
 
     async def _session(self, client: aiomqtt.Client) -> None:
         assert self.config is not None
-        await client.subscribe(self._t_incidents_new, qos=1)
-        await client.subscribe(self._t_incidents_old, qos=1)
-        if self.config.commands_enabled:
-            await client.subscribe(self._t_commands, qos=1)
+        cfg = self.config
+        await client.subscribe(cfg.subscription(self._t_incidents_new), qos=1)
+        await client.subscribe(cfg.subscription(self._t_incidents_old), qos=1)
+        if cfg.commands_enabled:
+            await client.subscribe(cfg.subscription(self._t_commands), qos=1)
         # Retained state may be stale after an outage: publish every vehicle's state afresh.
         self._last_state.clear()
         receiver = asyncio.create_task(self._receive(client), name="mqtt-bridge-receive")

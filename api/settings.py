@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     JsonConfigSettingsSource,
@@ -182,6 +182,20 @@ class Settings(BaseSettings):
             )
         return url
 
+    @model_validator(mode="after")
+    def _cluster_needs_postgres(self) -> Settings:
+        if self.cluster and not self.database_url.startswith("postgresql"):
+            raise ValueError(
+                "cluster=true (several instances) needs PostgreSQL for the vehicle leases; database_url is "
+                f"{self.database_url.split(':')[0]} (SQLite serves one instance only)"
+            )
+        if self.cluster_heartbeat_s >= self.cluster_lease_ttl_s / 2:
+            raise ValueError(
+                f"cluster_heartbeat_s ({self.cluster_heartbeat_s}) must be under half of cluster_lease_ttl_s "
+                f"({self.cluster_lease_ttl_s})"
+            )
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -230,6 +244,44 @@ class Settings(BaseSettings):
         default=2.0, gt=0, le=5, description="how often open websockets' tokens and users are checked again"
     )
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, description="larger request bodies get 413")
+
+    # -- several instances (mission/cluster) --
+    cluster: bool = Field(
+        default=False,
+        description="run as one of several instances sharing the fleet (PostgreSQL leases); needs PostgreSQL",
+    )
+    instance_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="this instance's name in the cluster (also its MQTT client id suffix); default host-pid",
+    )
+    cluster_base_url: str = Field(
+        default="",
+        max_length=200,
+        description="this API as the other instances reach it (http://host:port); default from host, port",
+    )
+    cluster_lease_ttl_s: float = Field(
+        default=5.0, ge=1.0, le=60.0, description="a vehicle lease lapses this long after its last renewal"
+    )
+    cluster_heartbeat_s: float = Field(
+        default=1.0, gt=0, le=20.0, description="lease renewal period (under half the lease ttl)"
+    )
+    cluster_balance: bool = Field(
+        default=True, description="spread vehicles evenly over the live instances (idle ones are handed over)"
+    )
+    link_port_offset: int = Field(
+        default=0,
+        ge=0,
+        le=30000,
+        description="listen on each vehicle's udpin port plus this (several instances on one host)",
+    )
+    mqtt_shared_group: str = Field(
+        default="skywarden",
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="clustered: incidents and commands arrive over $share/{group}/..., one instance each",
+    )
 
 
 def _file_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSettingsSource:

@@ -1,6 +1,13 @@
 """Fleet benchmark: one LinkManager flying N simulated vehicles; what does the service process cost?
 
     python -m bench.fleet --vehicles 50 --speed 5 --json /tmp/fleet50.json
+    python -m bench.fleet --vehicles 500 --instances 2    # the fleet split over 2 link processes
+
+With ``--instances K`` the vehicles are split into K contiguous shares, each linked and flown by its own
+process (as K service instances would own them); ``cpu_util``/``rss_mb``/``threads_peak`` are then the
+busiest instance's, and ``per_instance`` lists each. Vehicle i has the simulator's sysid (1, 2, ... skipping
+MAVSDK's 245 and 255, repeating past 253 on other ports: the LinkManager puts a repeated sysid in another
+MAVSDK instance).
 
 Starts ``python -m sim`` as a separate process (so its CPU is not ours; ``--px4-rates`` makes the vehicles
 stream as PX4 SITL does, 50 Hz position), links every vehicle to one LinkManager in this process, flies
@@ -35,6 +42,9 @@ from bench._proc import ProcessMeter, ProcessUsage
 from flightplans.items import MissionItem, SetActuator, Takeoff, Waypoint
 from mission.errors import LinkError
 from mission.link import LinkManager, MavsdkVehicleLink
+from mission.link.manager import MAX_SHARDS, SYSIDS_PER_SHARD
+from sim.fleet import MAX_VEHICLES as SIM_MAX_VEHICLES
+from sim.fleet import sysid_for
 
 HOME = (39.82, 109.98, 1100.0)
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -83,6 +93,9 @@ class FleetResult:
     sim_rss_mb: float
     mission_s_p50: float | None
     mission_s_max: float | None
+    instances: int = 1
+    mavsdk_instances: int = 1  # per link process (the busiest)
+    per_instance: list[dict[str, float]] = field(default_factory=list)
     errors: dict[int, str] = field(default_factory=dict)
 
 
@@ -234,28 +247,37 @@ async def run(
     px4_rates: bool = False,
     hold_s: float = 0.0,
     px4: Sequence[tuple[int, str, int]] = (),
+    share: tuple[int, int] | None = None,
 ) -> FleetResult:
-    """Fly the fleet once and measure; with ``px4`` ((sysid, url, pid) each) fly those instead of sim/."""
-    targets = list(px4) or [(i + 1, f"udpin://0.0.0.0:{base_port + i}", 0) for i in range(vehicles)]
+    """Fly the fleet once and measure.
+
+    With ``px4`` ((sysid, url, pid) each) fly those real PX4 instances instead of sim/; with ``share=(first,
+    end)`` link only those vehicles of a simulator another process runs (``--instances``).
+    """
+    first, end = share or (0, len(px4) or vehicles)
+    indices = range(first, end)
+    targets = list(px4) or [(sysid_for(i), f"udpin://0.0.0.0:{base_port + i}", 0) for i in indices]
     runs = [VehicleRun(sysid=sysid) for sysid, _, _ in targets]
     async with LinkManager(executor_workers=executor_workers, telemetry_hz=telemetry_hz) as links:
-        for sysid, url, _ in targets:
-            await links.add_vehicle(sysid=sysid, url=url)
+        flown = [await links.add_vehicle(sysid=sysid, url=url) for sysid, url, _ in targets]
         counters = [
             asyncio.create_task(_count_snapshots(link, r), name=f"bench:snapshots:{r.sysid}")
-            for link, r in zip(links.all(), runs, strict=True)
+            for link, r in zip(flown, runs, strict=True)
         ]
         meter = ProcessMeter().start()
         sim = (
-            None if px4 else start_sim(count=vehicles, base_port=base_port, speed=speed, px4_rates=px4_rates)
+            None
+            if px4 or share
+            else start_sim(count=vehicles, base_port=base_port, speed=speed, px4_rates=px4_rates)
         )
-        sim_meter = _Meters([pid for _, _, pid in px4] if px4 else [sim.pid])  # type: ignore[union-attr]
+        sim_meter = _Meters([pid for _, _, pid in px4] if px4 else [sim.pid] if sim is not None else [])
         t0 = time.monotonic()
+        sim_err = ""
         try:
             await asyncio.gather(
                 *(
                     _fly(link, r, patrol(i, vehicles), t0=t0, timeout_s=timeout_s)
-                    for i, (link, r) in enumerate(zip(links.all(), runs, strict=True))
+                    for i, link, r in zip(indices, flown, runs, strict=True)
                 )
             )
             # steady state: every vehicle hovering at its last waypoint, telemetry still flowing
@@ -266,15 +288,18 @@ async def run(
             for task in counters:
                 task.cancel()
             await asyncio.gather(*counters, return_exceptions=True)
-            sim_err = stop_sim(sim) if sim is not None else ""
+            if sim is not None:
+                sim_err = stop_sim(sim)
         wall = time.monotonic() - t0
+        mavsdk_instances = links.shard_count
     if sim is not None and sim.returncode not in (0, -signal.SIGINT) and sim_err:
         print(f"sim exited {sim.returncode}: {sim_err}", file=sys.stderr)
     done = sorted(r.mission_s for r in runs if r.mission_s is not None)
     rates = [hz for r in runs if (hz := r.snapshot_hz) is not None]
     connect = [r.connected_s for r in runs if r.connected_s is not None]
     return FleetResult(
-        vehicles=vehicles,
+        vehicles=len(runs),
+        mavsdk_instances=mavsdk_instances,
         speed=speed,
         hold_s=hold_s,
         stream_rates="px4 sitl (real PX4 v1.17 SIH)"
@@ -296,7 +321,78 @@ async def run(
         sim_rss_mb=round(sim_rss, 1),
         mission_s_p50=round(done[len(done) // 2], 2) if done else None,
         mission_s_max=round(done[-1], 2) if done else None,
-        errors={r.sysid: r.error for r in runs if r.error},
+        errors={i: r.error for i, r in zip(indices, runs, strict=True) if r.error},
+    )
+
+
+def run_instances(
+    *, instances: int, vehicles: int, speed: float, base_port: int, argv: list[str]
+) -> FleetResult:
+    """K link processes, each owning a contiguous share of the fleet, and one simulator; merged figures."""
+    shares = [(vehicles * k // instances, vehicles * (k + 1) // instances) for k in range(instances)]
+    outs = [Path(f"/tmp/bench-fleet-{base_port}-{k}.json") for k in range(instances)]
+    children = [
+        subprocess.Popen(
+            [
+                *(sys.executable, "-m", "bench.fleet", *argv, "--base-port", str(base_port)),
+                *("--share", f"{lo}:{hi}", "--json", str(out), "--quiet"),
+            ],
+            cwd=REPO_ROOT,
+        )
+        for (lo, hi), out in zip(shares, outs, strict=True)
+    ]
+    sim = start_sim(count=vehicles, base_port=base_port, speed=speed)
+    sim_meter = ProcessMeter(sim.pid).start()
+    t0 = time.monotonic()
+    try:
+        codes = [child.wait() for child in children]
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        sim_usage = sim_meter.stop()
+        stop_sim(sim)
+    wall = time.monotonic() - t0
+    parts = []
+    for (lo, hi), out, code in zip(shares, outs, codes, strict=True):
+        if not out.exists():
+            raise RuntimeError(f"instance for vehicles {lo}..{hi - 1} wrote no result (exit {code})")
+        parts.append(json.loads(out.read_text()))
+        out.unlink()
+    busiest = max(parts, key=lambda p: p["cpu_util"])
+    p50s = sorted(p["mission_s_p50"] for p in parts if p["mission_s_p50"] is not None)
+    maxes = [p["mission_s_max"] for p in parts if p["mission_s_max"] is not None]
+    connects = [p["connect_s"] for p in parts if p["connect_s"] == p["connect_s"]]
+    return FleetResult(
+        vehicles=vehicles,
+        speed=speed,
+        hold_s=busiest["hold_s"],
+        stream_rates=busiest["stream_rates"],
+        connected=sum(p["connected"] for p in parts),
+        missions_completed=sum(p["missions_completed"] for p in parts),
+        wall_s=round(wall, 2),
+        connect_s=max(connects) if connects else math.nan,
+        cpu_util=busiest["cpu_util"],
+        cpu_s=busiest["cpu_s"],
+        rss_mb=max(p["rss_mb"] for p in parts),
+        telemetry_hz=round(sum(p["telemetry_hz"] * p["vehicles"] for p in parts) / vehicles, 2),
+        telemetry_hz_target=busiest["telemetry_hz_target"],
+        threads_peak=max(p["threads_peak"] for p in parts),
+        sim_cpu_util=round(sim_usage.cpu_util, 3),
+        sim_rss_mb=round(sim_usage.rss_peak_mb, 1),
+        mission_s_p50=p50s[len(p50s) // 2] if p50s else None,
+        mission_s_max=max(maxes) if maxes else None,
+        instances=instances,
+        mavsdk_instances=max(p["mavsdk_instances"] for p in parts),
+        per_instance=[
+            {
+                k: p[k]
+                for k in ("vehicles", "connected", "missions_completed", "cpu_util", "rss_mb", "threads_peak")
+            }
+            for p in parts
+        ],
+        errors={int(k): v for p in parts for k, v in p["errors"].items()},
     )
 
 
@@ -357,30 +453,58 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="N",
         help="fly N real PX4 SITL vehicles (1..10), then N sim/ vehicles at PX4 rates next to them",
     )
+    parser.add_argument("--instances", type=int, default=1, help="link processes sharing the fleet")
+    parser.add_argument("--share", default=None, help=argparse.SUPPRESS)  # FIRST:END, for --instances
+    parser.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.px4:
         if not 1 <= args.px4 <= 10:
             parser.error(f"--px4 must be 1..10 (PX4 instance numbers 0..9), got {args.px4}")
+        if args.instances != 1:
+            parser.error("--px4 is for one instance")
         return _main_px4(args)
-    if not 1 <= args.vehicles <= 250:
-        parser.error(f"--vehicles must be 1..250, got {args.vehicles}")
-    base = args.base_port or _free_base(args.vehicles)
-    result = asyncio.run(
-        run(
-            vehicles=args.vehicles,
-            speed=args.speed,
-            base_port=base,
-            telemetry_hz=args.telemetry_hz,
-            timeout_s=args.timeout_s,
-            executor_workers=args.executor_workers,
-            px4_rates=args.px4_rates,
-            hold_s=args.hold_s,
+    if not 1 <= args.instances <= 16:
+        parser.error(f"--instances must be 1..16, got {args.instances}")
+    # One process links at most MAX_SHARDS MAVSDK instances of SYSIDS_PER_SHARD vehicles each.
+    ceiling = min(SIM_MAX_VEHICLES, MAX_SHARDS * SYSIDS_PER_SHARD * args.instances)
+    if not 1 <= args.vehicles <= ceiling:
+        parser.error(
+            f"--vehicles must be 1..{ceiling} (with --instances {args.instances}), got {args.vehicles}"
         )
-    )
-    print_table(result)
+    if args.instances > 1 and args.px4_rates:
+        parser.error("--px4-rates is for one instance")
+    base = args.base_port or _free_base(args.vehicles)
+    if args.instances > 1:
+        forwarded = ["--vehicles", str(args.vehicles), "--speed", str(args.speed)]
+        forwarded += ["--telemetry-hz", str(args.telemetry_hz), "--timeout-s", str(args.timeout_s)]
+        forwarded += ["--executor-workers", str(args.executor_workers), "--hold-s", str(args.hold_s)]
+        result = run_instances(
+            instances=args.instances, vehicles=args.vehicles, speed=args.speed, base_port=base, argv=forwarded
+        )
+    else:
+        share = None
+        if args.share:
+            lo, hi = (int(x) for x in args.share.split(":"))
+            share = (lo, hi)
+        result = asyncio.run(
+            run(
+                vehicles=args.vehicles,
+                speed=args.speed,
+                base_port=base,
+                telemetry_hz=args.telemetry_hz,
+                timeout_s=args.timeout_s,
+                executor_workers=args.executor_workers,
+                px4_rates=args.px4_rates,
+                hold_s=args.hold_s,
+                share=share,
+            )
+        )
+    if not args.quiet:
+        print_table(result)
     if args.json:
         args.json.write_text(json.dumps(asdict(result), indent=2) + "\n")
-        print(f"wrote {args.json}")
+        if not args.quiet:
+            print(f"wrote {args.json}")
     return 0 if result.missions_completed == result.vehicles else 1
 
 

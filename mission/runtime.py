@@ -10,13 +10,19 @@ default, and nowhere else.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
 
+from mission.cluster import Cluster, ClusterConfig
+from mission.cluster.events import EventRelay
 from mission.dispatch.dispatcher import Dispatcher
 from mission.dispatch.wiring import DispatchComponents
 from mission.fleet.manager import FleetManager
+from mission.fleet.models import Vehicle
 from mission.flights.commander import Commander
 from mission.flights.executor import ExecutorConfig, FlightExecutor
 from mission.link import LinkManager
@@ -39,6 +45,7 @@ class Runtime:
         self.hub = TelemetryHub(max_rate_hz=settings.telemetry_hz)
         self.loop = LoopWatch()
         self._stack = contextlib.AsyncExitStack()
+        self._singles: list[Callable[[], AbstractAsyncContextManager[Any]]] = []
         self.links: LinkManager
         self.fleet: FleetManager
         self.commander: Commander
@@ -48,6 +55,45 @@ class Runtime:
         self.dispatcher: Dispatcher
         self.scheduler: PatrolScheduler
         self.video: VideoService | None = None
+        self.cluster: Cluster | None = None
+        self.relay: EventRelay | None = None
+
+    def enabled_vehicle_ids(self) -> list[int]:
+        """Every enabled vehicle in the registry (what the cluster's leases cover)."""
+        with Session(self.engine) as session:
+            return [
+                int(v)
+                for v in session.exec(select(Vehicle.id).where(col(Vehicle.enabled).is_(True))).all()
+                if v is not None
+            ]
+
+    def owns(self, vehicle_id: int) -> bool:
+        """Whether this instance flies, commands and supervises the vehicle (always, with one instance)."""
+        return self.cluster is None or self.cluster.owns(vehicle_id)
+
+    def singleton(self, name: str, factory: Callable[[], AbstractAsyncContextManager[Any]]) -> None:
+        """Run ``factory()`` on one instance of the cluster at a time (the event runner's hook too).
+
+        With one instance it runs here from now until the runtime stops; with several, on the leader of
+        ``name`` only, moving to another instance when the leader dies.
+        """
+        if self.cluster is not None:
+            self.cluster.singleton(name, factory)
+            return
+        self._singles.append(factory)
+
+    async def start_singletons(self) -> None:
+        """Single instance: start what ``singleton`` was given (the cluster starts its own)."""
+        singles, self._singles = self._singles, []
+        for factory in singles:
+            await self._stack.enter_async_context(factory())
+
+    def _busy(self, vehicle_id: int) -> bool:
+        """A vehicle flying, armed or supervised is not handed to another instance to balance the load."""
+        snap = self.fleet.latest(vehicle_id)
+        if snap is not None and snap.link_up and (snap.armed or snap.in_air):
+            return True
+        return self.flights.supervisor_of(vehicle_id) is not None
 
     async def __aenter__(self) -> Runtime:
         settings = self.settings
@@ -59,9 +105,24 @@ class Runtime:
                 )
             )
             self.fleet = FleetManager(
-                engine=self.engine, links=self.links, hub=self.hub, registry_poll_s=settings.registry_poll_s
+                engine=self.engine,
+                links=self.links,
+                hub=self.hub,
+                registry_poll_s=settings.registry_poll_s,
+                listen_port_offset=settings.link_port_offset,
             )
-            self.commander = Commander(engine=self.engine, links=self.fleet)
+            if settings.cluster:
+                config = ClusterConfig.from_settings(settings)
+                self.relay = await self._stack.enter_async_context(
+                    EventRelay(engine=self.engine, hub=self.hub, instance_id=config.instance_id)
+                )
+                self.cluster = Cluster(
+                    engine=self.engine,
+                    config=config,
+                    vehicles=self.enabled_vehicle_ids,
+                    can_release=lambda vid: not self._busy(vid),
+                )
+            self.commander = Commander(engine=self.engine, links=self.fleet, fence=self.cluster)
             self.flights = FlightExecutor(
                 engine=self.engine,
                 fleet=self.fleet,
@@ -78,8 +139,24 @@ class Runtime:
                 config=SupervisorConfig.from_settings(settings),
             )
             await self._stack.enter_async_context(self.fleet)
+            if self.cluster is not None:
+                # Leases first (one pass), so recovery at start covers only this instance's vehicles; a
+                # vehicle taken over later is recovered the same way, and a lost one let go.
+                cluster = self.cluster
+                self.flights.set_ownership(cluster.owns)
+                self.missions.set_ownership(cluster.owns)
+                await self._stack.enter_async_context(cluster)
+                owned_at_start = set(cluster.owned())
             await self._stack.enter_async_context(self.missions)
             await self._stack.enter_async_context(self.flights)
+            if self.cluster is not None:
+                self.cluster.on_acquired(self.flights.adopt)
+                self.cluster.on_acquired(self.missions.adopt)
+                self.cluster.on_lost(self.flights.release)
+                self.cluster.on_lost(self.missions.release)
+                for vid in set(self.cluster.owned()) - owned_at_start:  # taken while those two started
+                    await self.flights.adopt(vid)
+                    await self.missions.adopt(vid)
             self.dispatch = await self._stack.enter_async_context(
                 DispatchComponents(
                     engine=self.engine,
@@ -88,9 +165,14 @@ class Runtime:
                     executor=self.flights,
                     missions=self.missions,
                     settings=settings,
+                    singletons_by_leader=self.cluster is not None,
+                    owns=self.cluster.owns if self.cluster is not None else None,
                 )
             )
             self.dispatcher, self.scheduler = self.dispatch.dispatcher, self.dispatch.scheduler
+            if self.cluster is not None:
+                self.singleton("overwatch", self.dispatcher.leading)
+                self.singleton("patrols", lambda: self.scheduler)
             # -- video (mission/video): live streams, evidence recordings, camera commands --
             video = VideoConfig.from_settings(self.settings)
             if video.enabled:
@@ -104,6 +186,7 @@ class Runtime:
                     )
                 )
             # -- end video --
+            await self.start_singletons()
         except BaseException:
             await self._stack.aclose()
             raise

@@ -145,8 +145,25 @@ def demo_zones(*, now: datetime | None = None) -> tuple[ZoneCreate, ...]:
     return (*PATROL_ZONES, *NO_FLY_ZONES, stadium_event(now=now or utcnow()))
 
 
+# MAVLink gives a network 253 vehicle sysids: 1..255 without MAVSDK's (245) and QGroundControl's (255)
+# own. The registry holds one vehicle per sysid, so one fleet (and `serve --sim`) has at most this many.
+_GCS_SYSIDS = frozenset({245, 255})
+SIM_SYSIDS = tuple(s for s in range(1, 256) if s not in _GCS_SYSIDS)
+MAX_SIM_VEHICLES = len(SIM_SYSIDS)
+
+
+def sim_sysid(index: int) -> int:
+    """Simulated vehicle ``index``'s sysid, as ``python -m sim`` numbers them (1, 2, ..., 244, 246, ...)."""
+    if not 0 <= index < MAX_SIM_VEHICLES:
+        raise ValueError(
+            f"a fleet has at most {MAX_SIM_VEHICLES} vehicles (MAVLink sysids 1..255 without the ground "
+            f"stations' 245 and 255); vehicle #{index + 1} has none left"
+        )
+    return SIM_SYSIDS[index]
+
+
 def demo_vehicles(*, count: int, base_port: int = DEFAULT_SIM_BASE_PORT) -> list[VehicleCreate]:
-    """``count`` simulated quadcopters: sysid i+1 at ``udpin://0.0.0.0:base_port+i``, docks in turn."""
+    """``count`` simulated quadcopters: sysid ``sim_sysid(i)`` at ``udpin://0.0.0.0:base_port+i``."""
     vehicles = []
     for i in range(count):
         dock = DOCKS[i % len(DOCKS)]
@@ -162,7 +179,7 @@ def demo_vehicles(*, count: int, base_port: int = DEFAULT_SIM_BASE_PORT) -> list
             VehicleCreate(
                 name=f"drone-{i + 1}",
                 connection_url=f"udpin://0.0.0.0:{base_port + i}",
-                sysid=i + 1,
+                sysid=sim_sysid(i),
                 home_lat=dock.lat,
                 home_lon=dock.lon,
                 home_alt_m=HOME_ALT_M,

@@ -34,7 +34,12 @@ def parse_home(text: str) -> tuple[float, float, float]:
 def build_parser() -> argparse.ArgumentParser:
     """The CLI's argument parser."""
     parser = argparse.ArgumentParser(prog="python -m sim", description="PX4-like MAVLink multicopter fleet")
-    parser.add_argument("--count", type=int, default=1, help="number of vehicles (sysid 1..N)")
+    parser.add_argument(
+        "--count",
+        type=int,
+        default=1,
+        help="number of vehicles (sysid 1..N, skipping 245; past 253 they repeat)",
+    )
     parser.add_argument("--base-port", type=int, default=14540, help="vehicle i sends to HOST:BASE_PORT+i")
     parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second")
     parser.add_argument(
@@ -45,6 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="LAT,LON[,ALT_AMSL]; once for the whole fleet, or once per vehicle (e.g. each at its dock)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="where the vehicles send MAVLink")
+    parser.add_argument(
+        "--gcs-base-port",
+        type=int,
+        action="append",
+        default=[],
+        metavar="P",
+        help="another ground station: vehicle i also streams to HOST:P+i (repeatable)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="random seed for packet loss")
     cam = parser.add_argument_group(
         "camera", "a MAVLink camera + gimbal per vehicle, streaming RTSP (sim/camera)"
@@ -140,7 +153,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(given) not in (1, args.count):
         parser.error(f"--home given {len(given)} times for {args.count} vehicles: once, or once per vehicle")
     try:
-        config = SimConfig(random_seed=args.seed, camera=camera_config(args))
+        config = SimConfig(
+            random_seed=args.seed,
+            camera=camera_config(args),
+            extra_gcs_base_ports=tuple(args.gcs_base_port),
+        )
         asyncio.run(
             run_fleet(
                 count=args.count,

@@ -75,6 +75,9 @@ class SimConfig:
     reboot_silence_s: float = 2.0
     # fixed local port for vehicle i is local_port_base + i (PX4 uses 14580+i); None = ephemeral
     local_port_base: int | None = None
+    # more ground stations: vehicle i also streams to host:P+i for each P (PX4's extra MAVLink instances,
+    # mavlink-router's extra endpoints); commands from any of them are answered to all
+    extra_gcs_base_ports: tuple[int, ...] = ()
     random_seed: int | None = None
     # a MAVLink camera + gimbal streaming RTSP on every vehicle (sim/camera); None = no camera
     camera: CameraConfig | None = None

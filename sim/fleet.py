@@ -29,8 +29,22 @@ def _bind_host(host: str) -> str:
         return "0.0.0.0"
 
 
+MAX_VEHICLES = 2000
+_GCS_SYSIDS = frozenset({245, 255})  # MAVSDK's and QGroundControl's own system ids
+_SYSIDS = tuple(s for s in range(1, 256) if s not in _GCS_SYSIDS)
+
+
+def sysid_for(index: int) -> int:
+    """Vehicle ``index``'s MAVLink sysid: 1, 2, ... skipping the ground stations' ids, then again from 1.
+
+    MAVLink has 253 usable sysids; past them a sysid repeats on another port (a GCS tells those vehicles
+    apart by the port they arrive on).
+    """
+    return _SYSIDS[index % len(_SYSIDS)]
+
+
 class SimFleet:
-    """`count` vehicles; vehicle i is sysid i+1 and sends to host:base_port+i.
+    """`count` vehicles; vehicle i is sysid ``sysid_for(i)`` (i+1 up to 244) and sends to host:base_port+i.
 
     All vehicles stand on `home` unless `homes` gives each its own (lat, lon, alt_amsl_m), e.g. docks.
     """
@@ -46,10 +60,11 @@ class SimFleet:
         *,
         homes: Sequence[tuple[float, float, float]] | None = None,
     ) -> None:
-        if not 1 <= count <= 250:
-            raise ValueError(f"count must be within 1..250 (MAVLink sysids), got {count}")
-        if not 1 <= base_port <= 65535 - count + 1:
-            raise ValueError(f"base_port {base_port} leaves no room for {count} vehicles")
+        if not 1 <= count <= MAX_VEHICLES:
+            raise ValueError(f"count must be within 1..{MAX_VEHICLES}, got {count}")
+        for port in (base_port, *(config.extra_gcs_base_ports if config else ())):
+            if not 1 <= port <= 65535 - count + 1:
+                raise ValueError(f"base port {port} leaves no room for {count} vehicles")
         if not speed > 0:
             raise ValueError(f"speed factor must be > 0, got {speed}")
         if len(home) not in (2, 3):
@@ -73,9 +88,10 @@ class SimFleet:
         self.vehicles: list[SimVehicle] = [
             SimVehicle(
                 index=i,
-                sysid=i + 1,
+                sysid=sysid_for(i),
                 host=host,
                 port=base_port + i,
+                extra_ports=tuple(p + i for p in self.config.extra_gcs_base_ports),
                 home=self.home
                 if homes is None
                 else (float(homes[i][0]), float(homes[i][1]), float(homes[i][2])),

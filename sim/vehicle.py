@@ -158,6 +158,7 @@ class SimVehicle:
         sysid: int,
         host: str,
         port: int,
+        extra_ports: tuple[int, ...] = (),
         home: tuple[float, float, float],
         speed: float,
         config: SimConfig,
@@ -182,6 +183,8 @@ class SimVehicle:
         self._parser.robust_parsing = True
         self._transport: asyncio.DatagramTransport | None = None
         self._gcs_addr: tuple[str, int] = (host, port)
+        # further ground stations streamed to as well (several service instances, a router's endpoints)
+        self._extra_gcs = tuple((host, p) for p in extra_ports)
         self._loss_pct = 0.0
         self._blackout_until = 0.0
         self._rebooting = False
@@ -400,16 +403,21 @@ class SimVehicle:
         if self._transport is None or self._dropped():
             return
         self._transport.sendto(buf, self._gcs_addr)
+        for addr in self._extra_gcs:
+            self._transport.sendto(buf, addr)
 
     def send_datagram(self, buf: bytes) -> None:
         """Send packed MAVLink of another component of this vehicle (the camera) over its link."""
         if self._transport is not None and not self._dropped():
             self._transport.sendto(buf, self._gcs_addr)
+            for addr in self._extra_gcs:
+                self._transport.sendto(buf, addr)
 
     def _on_datagram(self, data: bytes, addr: tuple[Any, int]) -> None:
         if self._dropped():
             return
-        self._gcs_addr = (addr[0], addr[1])
+        if (addr[0], addr[1]) not in self._extra_gcs:
+            self._gcs_addr = (addr[0], addr[1])
         try:
             msgs = self._parser.parse_buffer(data)
         except mavlink.MAVError:

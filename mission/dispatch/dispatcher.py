@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -90,15 +91,36 @@ class Dispatcher:
         self._loop_task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Dispatcher:
-        await self.reconcile()
-        self._loop_task = asyncio.create_task(self.overwatch.run(), name="dispatch:overwatch")
+        if self.leads_here:
+            await self._lead()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            await asyncio.gather(self._loop_task, return_exceptions=True)
+        await self._unlead()
         await self.backfill.aclose()
+
+    # Several instances (mission.cluster) set ``leads_here`` False and run ``leading()`` on the one leader:
+    # incident reconciliation and the overwatch/relief loop are singletons.
+    leads_here = True
+
+    @contextlib.asynccontextmanager
+    async def leading(self) -> AsyncIterator[None]:
+        """Reconcile incidents and run the overwatch/relief loop while this instance leads."""
+        await self._lead()
+        try:
+            yield
+        finally:
+            await self._unlead()
+
+    async def _lead(self) -> None:
+        await self.reconcile()
+        self._loop_task = asyncio.create_task(self.overwatch.run(), name="dispatch:overwatch")
+
+    async def _unlead(self) -> None:
+        task, self._loop_task = self._loop_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     # -- what the API reads ---------------------------------------------------------------------------------
 
@@ -133,7 +155,23 @@ class Dispatcher:
     # -- intake ---------------------------------------------------------------------------------------------
 
     async def submit(self, incident: IncidentIn, *, actor: str) -> int:
-        """IncidentSink: an incident from another system (MQTT), run as the mapped skywarden user."""
+        """IncidentSink: an incident from another system (MQTT), run as the mapped skywarden user.
+
+        An incident its source already reported under the same ``ref`` is taken once: a redelivery (QoS 1,
+        or a shared subscription handing the message to another instance) answers with the first one's id.
+        """
+        if incident.ref:
+            with Session(self._engine) as session:
+                first = session.exec(
+                    select(Incident.id).where(
+                        col(Incident.channel) == IncidentSource.MQTT.value,
+                        col(Incident.source) == incident.source,
+                        col(Incident.ref) == incident.ref,
+                    )
+                ).first()
+            if first is not None:
+                log.info("incident %s/%s already taken as %s", incident.source, incident.ref, first)
+                return int(first)
         data = IncidentCreate(
             lat=incident.location.lat,
             lon=incident.location.lon,

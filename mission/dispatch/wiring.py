@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from mission.dispatch.config import DispatchConfig
 from mission.dispatch.dispatcher import Dispatcher
 from mission.dispatch.energy import Wind
 from mission.dispatch.fleet_view import FleetReader
+from mission.dispatch.ranking import VehicleState
 from mission.flights.executor import FlightExecutor
 from mission.patrols.clock import AcceleratedClock, Clock, WallClock
 from mission.patrols.launcher import SupervisorLauncher
@@ -41,7 +43,12 @@ class DispatchComponents:
         executor: FlightExecutor,
         missions: MissionControl,
         settings: Any,
+        singletons_by_leader: bool = False,
+        owns: Callable[[int], bool] | None = None,
     ) -> None:
+        # Several instances: the overwatch loop and the patrol scheduler run on the leader only (the
+        # runtime hands ``dispatcher.leading()`` and ``scheduler`` to the cluster as singletons).
+        self.singletons_by_leader = singletons_by_leader
         self.config = DispatchConfig.from_settings(settings)
         self.dispatcher = Dispatcher(
             engine=engine,
@@ -52,6 +59,7 @@ class DispatchComponents:
             config=self.config,
             wind=Wind(settings.wind_speed_m_s, settings.wind_from_deg),
         )
+        self.dispatcher.leads_here = not singletons_by_leader
 
         def link_run(run_id: int, mission_id: int) -> None:
             with session_scope(engine) as session:
@@ -60,17 +68,24 @@ class DispatchComponents:
                     run.mission_id = mission_id
                     session.add(run)
 
+        states = self.dispatcher.states
+        if owns is not None:
+            # Several instances: the leader launches patrols on the vehicles it owns (a mission is flown by
+            # its vehicle's owner; a patrol run mid-flight is taken over with its vehicle like any mission).
+            def states() -> Sequence[VehicleState]:
+                return [s for s in self.dispatcher.states() if owns(s.vehicle_id)]
+
         self.scheduler = PatrolScheduler(
             engine=engine,
-            launcher=SupervisorLauncher(
-                missions=missions, states=self.dispatcher.states, on_created=link_run
-            ),
+            launcher=SupervisorLauncher(missions=missions, states=states, on_created=link_run),
             clock=patrol_clock(settings),
             catch_up_s=settings.patrol_catch_up_s,
         )
 
     async def __aenter__(self) -> DispatchComponents:
         await self.dispatcher.__aenter__()
+        if self.singletons_by_leader:
+            return self
         try:
             await self.scheduler.__aenter__()
         except BaseException:
@@ -80,6 +95,7 @@ class DispatchComponents:
 
     async def __aexit__(self, *exc: object) -> None:
         try:
-            await self.scheduler.__aexit__(*exc)
+            if not self.singletons_by_leader:
+                await self.scheduler.__aexit__(*exc)
         finally:
             await self.dispatcher.__aexit__(*exc)

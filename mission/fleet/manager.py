@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ class Links(Protocol):
     """What the fleet needs of the LinkManager."""
 
     async def add_vehicle(self, *, sysid: int, url: str) -> VehicleLink: ...
-    async def remove_vehicle(self, sysid: int) -> None: ...
+    async def remove_vehicle(self, sysid: int, *, url: str | None = None) -> None: ...
 
 
 class Hub(Protocol):
@@ -59,6 +60,17 @@ class VehicleProfile:
     battery_wh: float
     actuators: dict[str, int] = field(default_factory=dict)
     capabilities: tuple[str, ...] = ()
+
+
+_UDPIN = re.compile(r"^(udpin://[^:/]*):(\d+)$")
+
+
+def listen_url(url: str, port_offset: int) -> str:
+    """``url`` with its udpin port moved by ``port_offset`` (other URLs as they are)."""
+    match = _UDPIN.match(url)
+    if not port_offset or match is None:
+        return url
+    return f"{match.group(1)}:{int(match.group(2)) + port_offset}"
 
 
 def profile_from_row(row: Vehicle) -> VehicleProfile:
@@ -99,7 +111,11 @@ class FleetManager:
         hub: Hub,
         registry_poll_s: float = 2.0,
         reconnect_backoff_s: tuple[float, float] = (0.5, 10.0),
+        listen_port_offset: int = 0,
     ) -> None:
+        # Several instances on one host cannot listen on one UDP port: instance k listens on the registered
+        # udpin port + its offset (the vehicles stream to each; in the field each instance has its host).
+        self._port_offset = listen_port_offset
         self._engine = engine
         self._links = links
         self._hub = hub
@@ -122,8 +138,11 @@ class FleetManager:
         await asyncio.gather(*tasks, return_exceptions=True)
         for conn in list(self._conns.values()):
             with contextlib.suppress(Exception):
-                await self._links.remove_vehicle(conn.profile.sysid)
+                await self._links.remove_vehicle(conn.profile.sysid, url=self._url(conn.profile))
         self._conns.clear()
+
+    def _url(self, profile: VehicleProfile) -> str:
+        return listen_url(profile.url, self._port_offset)
 
     def add_listener(self, listener: SnapshotListener) -> None:
         """Call ``listener(vehicle_id, snapshot)`` for every snapshot of every vehicle."""
@@ -207,7 +226,7 @@ class FleetManager:
         conn.task.cancel()
         await asyncio.gather(conn.task, return_exceptions=True)
         with contextlib.suppress(Exception):
-            await self._links.remove_vehicle(conn.profile.sysid)
+            await self._links.remove_vehicle(conn.profile.sysid, url=self._url(conn.profile))
 
     async def _sync_loop(self) -> None:
         while True:
@@ -222,7 +241,7 @@ class FleetManager:
         while True:
             conn = self._conns[vehicle_id]
             try:
-                link = await self._links.add_vehicle(sysid=conn.profile.sysid, url=conn.profile.url)
+                link = await self._links.add_vehicle(sysid=conn.profile.sysid, url=self._url(conn.profile))
                 conn.link = link
                 self._hub.emit(
                     Event(kind="link.added", vehicle_id=vehicle_id, data={"sysid": conn.profile.sysid})
@@ -255,6 +274,6 @@ class FleetManager:
                 log.exception("vehicle %s: link task failed; reconnecting in %.1f s", vehicle_id, delay_s)
             conn.link = None
             with contextlib.suppress(Exception):
-                await self._links.remove_vehicle(conn.profile.sysid)
+                await self._links.remove_vehicle(conn.profile.sysid, url=self._url(conn.profile))
             await asyncio.sleep(delay_s)
             delay_s = min(max_delay_s, delay_s * 2)

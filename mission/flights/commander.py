@@ -30,6 +30,13 @@ class LinkSource(Protocol):
     def link(self, vehicle_id: int) -> VehicleLink: ...
 
 
+class Fence(Protocol):
+    """Several instances (mission.cluster): refuses, inside the audit entry's transaction, a command from an
+    instance that does not hold the vehicle's lease at its current epoch."""
+
+    def fence(self, session: Any, vehicle_id: int) -> None: ...
+
+
 class Command(Protocol):
     name: ClassVar[str]
 
@@ -241,9 +248,10 @@ class Refs:
 class Commander:
     """Audits, then sends, every command the service gives a vehicle."""
 
-    def __init__(self, *, engine: Engine, links: LinkSource) -> None:
+    def __init__(self, *, engine: Engine, links: LinkSource, fence: Fence | None = None) -> None:
         self._engine = engine
         self._links = links
+        self._fence = fence
         self.sent = 0
 
     def link_of(self, vehicle_id: int) -> VehicleLink:
@@ -255,7 +263,8 @@ class Commander:
     ) -> object:
         """Audit ``command`` for ``vehicle_id`` (committed), then send it; LinkError is audited and raised.
 
-        Returns what the link answered (an ``ActuatorResult`` for SetActuator; None for most commands).
+        Returns what the link answered (an ``ActuatorResult`` for SetActuator; None for most commands). With a
+        fence, a stale owner's command raises StaleOwner before anything is written or sent.
         """
         link = self._links.link(vehicle_id)  # VehicleUnavailable before anything is written
         details = {**command.details(), **(refs or Refs()).as_details()}
@@ -276,6 +285,8 @@ class Commander:
 
     def _audit(self, vehicle_id: int, action: str, actor: str, details: dict[str, Any]) -> None:
         with session_scope(self._engine) as session:
+            if self._fence is not None:  # same transaction: a stale owner writes nothing and sends nothing
+                self._fence.fence(session, vehicle_id)
             audit.record(
                 session=session, actor=actor, action=action, target=f"vehicle:{vehicle_id}", details=details
             )

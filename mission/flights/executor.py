@@ -29,12 +29,12 @@ from flightplans.geodesy import distance_m
 from mission.audit import service as audit
 from mission.control.models import VehicleControl
 from mission.db import session_scope
-from mission.errors import Conflict, SkywardenError
+from mission.errors import Conflict, SkywardenError, VehicleUnavailable
 from mission.fleet.manager import VehicleProfile
 from mission.flights import commander as cmd
 from mission.flights import service as flights
 from mission.flights.homing import home_legs
-from mission.flights.models import Flight, FlightPurpose, FlightState, Leg, LegKind
+from mission.flights.models import OPEN_STATES, Flight, FlightPurpose, FlightState, Leg, LegKind
 from mission.link.types import TelemetrySnapshot
 from mission.safety.gate import (
     Action,
@@ -155,6 +155,9 @@ def _landed(snap: TelemetrySnapshot) -> bool:
     return not snap.in_air and not snap.armed
 
 
+_OPEN_VALUES = frozenset(s.value for s in OPEN_STATES)
+
+
 class FlightExecutor:
     """The one supervisor of flights: starts them through the gate, flies them, recovers them."""
 
@@ -187,6 +190,12 @@ class FlightExecutor:
         self._adopted: set[int] = set()
         self._ended: set[int] = set()  # flights ended by this executor (drivers stop at their next check)
         self._first_sent: dict[int, asyncio.Future[None]] = {}  # flight -> its first command's outcome
+        # Several instances (mission.cluster): only the vehicles this instance owns are flown and recovered
+        # here; a vehicle taken over is recovered like after a restart, from its flight's persisted leg.
+        self._owns: Callable[[int], bool] = lambda _vid: True
+        self._watch_since: dict[int, float] = {}  # vehicle -> when this instance took it over
+        self._started_here: set[int] = set()  # flights this executor recorded (it drives them itself)
+        self._clustered = False
         fleet.add_listener(self._on_snapshot)
 
     # -- lifetime -------------------------------------------------------------------------------------------
@@ -195,7 +204,11 @@ class FlightExecutor:
         self._started_at = time.monotonic()
         await self._refresh_holders()
         with session_scope(self._engine) as session:
-            pending = [f.id for f in flights.open_flights(session=session) if f.id is not None]
+            pending = [
+                f.id
+                for f in flights.open_flights(session=session)
+                if f.id is not None and self._owns(f.vehicle_id)
+            ]
         for flight_id in pending:
             self._spawn_driver(flight_id, recovering=True)
         self._spawn(self._supervise(), name="flights:supervise")
@@ -212,6 +225,28 @@ class FlightExecutor:
     def add_listener(self, listener: FlightListener, *, purposes: Iterable[FlightPurpose]) -> None:
         for purpose in purposes:
             self._listeners[purpose].append(listener)
+
+    def set_ownership(self, owns: Callable[[int], bool]) -> None:
+        """Fly and recover only the vehicles ``owns`` says are this instance's (set before start); flights
+        recorded for a vehicle owned elsewhere are picked up and flown by its owner."""
+        self._owns = owns
+        self._clustered = True
+
+    async def adopt(self, vehicle_id: int) -> None:
+        """This instance took the vehicle over: recover its open flight, watch it for orphaned flying."""
+        self._watch_since[vehicle_id] = time.monotonic()
+        self._adopted.discard(vehicle_id)
+        with session_scope(self._engine) as session:
+            flight = flights.open_for_vehicle(session=session, vehicle_id=vehicle_id)
+        if flight is not None and flight.id is not None:
+            self._spawn_driver(flight.id, recovering=True)
+
+    async def release(self, vehicle_id: int) -> None:
+        """This instance lost the vehicle: stop driving it (the flight stays open for its new owner)."""
+        with session_scope(self._engine) as session:
+            flight = flights.open_for_vehicle(session=session, vehicle_id=vehicle_id)
+        if flight is not None and flight.id is not None:
+            await self._stop_driver(flight.id)
 
     def set_mission_probe(self, probe: Callable[[int], str | None]) -> None:
         """How to ask the mission supervisor whether it is tracking a vehicle's mission."""
@@ -315,6 +350,8 @@ class FlightExecutor:
                     "gate": verdict.details(),
                 },
             )
+        assert flight.id is not None
+        self._started_here.add(flight.id)  # no await since the commit: the owner's pick-up never races it
         if previous is not None and previous.id is not None:
             self._ended.add(previous.id)
             await self._stop_driver(previous.id)
@@ -326,12 +363,62 @@ class FlightExecutor:
                 data={"flight_id": flight.id, "purpose": purpose.value, "incident_id": incident_id},
             )
         )
+        if not self._owns(vehicle_id):
+            # Several instances: the flight is recorded; the vehicle's owner picks it up and flies it.
+            if confirm:
+                await self._until_taken(flight.id)
+            return flight
         first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._first_sent[flight.id] = first
         self._spawn_driver(flight.id)
         if confirm:
             await asyncio.shield(first)
         return flight
+
+    async def _until_taken(self, flight_id: int, timeout_s: float = 30.0) -> None:
+        """Until the owner flies the flight (ACTIVE); Conflict if it ended first, or nobody took it."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            flight = await asyncio.to_thread(self._load, flight_id)
+            if flight.state == FlightState.ACTIVE.value:
+                return
+            if flight.state != FlightState.PENDING.value:
+                raise Conflict(f"flight {flight_id} ended before it commanded the vehicle: {flight.outcome}")
+            if time.monotonic() > deadline:
+                raise VehicleUnavailable(
+                    f"flight {flight_id}: the instance owning vehicle {flight.vehicle_id} did not take it "
+                    f"within {timeout_s:.0f} s (it stays pending for whichever instance owns it next)"
+                )
+            await asyncio.sleep(0.1)
+
+    async def _pick_up(self) -> None:
+        """Several instances: fly the open flights of owned vehicles that another instance recorded, and stop
+        driving a flight that another instance ended (superseded it)."""
+        driven = list(self._drivers)
+
+        def read() -> tuple[list[tuple[int, int, str]], list[int]]:
+            with Session(self._engine) as session:
+                open_now = [
+                    (f.id, f.vehicle_id, f.state)
+                    for f in flights.open_flights(session=session)
+                    if f.id is not None
+                ]
+                closed = [
+                    f.id
+                    for f in (session.get(Flight, fid) for fid in driven)
+                    if f is not None and f.id is not None and f.state not in _OPEN_VALUES
+                ]
+            return open_now, closed
+
+        open_now, closed = await asyncio.to_thread(read)
+        for fid in closed:
+            self._ended.add(fid)  # ended by another instance (superseded): its driver stops at its next check
+        for fid, vid, state in open_now:
+            if fid in self._drivers or fid in self._started_here or not self._owns(vid):
+                continue
+            if self._by_vehicle.get(vid) not in (None, fid):
+                continue
+            self._spawn_driver(fid, recovering=state == FlightState.ACTIVE.value)
 
     def _first_done(self, flight_id: int, error: BaseException | None = None) -> None:
         first = self._first_sent.pop(flight_id, None)
@@ -810,16 +897,21 @@ class FlightExecutor:
             try:
                 await self._refresh_holders()
                 await self._adopt_orphans()
+                if self._clustered:
+                    await self._pick_up()
             except Exception:  # the loop must outlive any one bad pass
                 log.exception("flight supervision pass failed")
             await asyncio.sleep(max(self.config.tick_s * 2.5, 0.25))
 
     async def _adopt_orphans(self) -> None:
-        """After a (re)start: a vehicle in the air that no flight, mission or pilot supervises goes home."""
-        if time.monotonic() - self._started_at > self.config.reconnect_wait_s + 10.0:
+        """After a (re)start or a takeover: a vehicle in the air that nothing supervises goes home."""
+        now, window_s = time.monotonic(), self.config.reconnect_wait_s + 10.0
+        if now - self._started_at > window_s and all(now - t > window_s for t in self._watch_since.values()):
             return
         for profile in self._fleet.profiles():
             vid = profile.id
+            if not self._owns(vid) or now - self._watch_since.get(vid, self._started_at) > window_s:
+                continue
             snap = self._fleet.latest(vid)
             if vid in self._adopted or snap is None or not snap.link_up or not snap.in_air:
                 continue

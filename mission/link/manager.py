@@ -7,6 +7,7 @@ import concurrent.futures
 import contextlib
 import logging
 import time
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -19,6 +20,12 @@ from mission.link.mavsdk_link import MavsdkVehicleLink
 log = logging.getLogger(__name__)
 _mavsdk_log = logging.getLogger("mavsdk")
 _GCS_SYSID = 245  # MAVSDK's own system id as a ground station; a vehicle with it would be merged with us
+# One MAVSDK instance knows a system by its sysid alone (two vehicles with one sysid are merged), so it holds
+# at most 254 vehicles (1..255 without its own 245). More vehicles go to further instances ("shards"), each
+# with its own sysid space; MAVSDK corrupts memory beyond 16 instances per process (MAVLINK.md), so the
+# manager stops well short of that and says so at once.
+SYSIDS_PER_SHARD = 254
+MAX_SHARDS = 8
 _LOG_LEVELS = {
     LogLevel.DEBUG: logging.DEBUG,
     LogLevel.INFO: logging.DEBUG,  # MAVSDK's INFO is chatty (every new system, every param)
@@ -42,6 +49,16 @@ def _route_mavsdk_logs() -> None:
     _logs_routed = True
 
 
+@dataclass(eq=False)
+class _Shard:
+    """One MAVSDK instance and the sysids linked through it."""
+
+    mavsdk: Mavsdk
+    index: int
+    sysids: set[int] = field(default_factory=set)
+    new_system_handle: Any = None
+
+
 class LinkManager:
     """Owns the shared MAVSDK instance, its command executor, the telemetry tick and every vehicle's task.
 
@@ -55,6 +72,7 @@ class LinkManager:
         telemetry_hz: float = 10.0,
         command_timeout_s: float = 10.0,
         polls_per_snapshot: int = 4,
+        max_shards: int = MAX_SHARDS,
     ) -> None:
         if executor_workers < 1:
             raise ValueError(f"executor_workers must be >= 1, got {executor_workers}")
@@ -69,14 +87,25 @@ class LinkManager:
         # Polling faster than the snapshot rate makes a snapshot at most one poll older than its sample.
         self._poll_period_s = self._period_s / polls_per_snapshot
         self._command_timeout_s = command_timeout_s
-        self._links: dict[int, MavsdkVehicleLink] = {}
-        self._connections: dict[int, Any] = {}
-        self._tasks: dict[int, asyncio.Task[None]] = {}
-        self._mavsdk: Mavsdk | None = None
+        if not 1 <= max_shards <= MAX_SHARDS:
+            raise ValueError(f"max_shards must be 1..{MAX_SHARDS}, got {max_shards}")
+        self._max_shards = max_shards
+        # Keyed by (sysid, url): the same sysid may be linked again on another URL, in another shard.
+        self._links: dict[tuple[int, str], MavsdkVehicleLink] = {}
+        self._connections: dict[tuple[int, str], Any] = {}
+        self._tasks: dict[tuple[int, str], asyncio.Task[None]] = {}
+        self._shard_of: dict[tuple[int, str], _Shard] = {}
+        self._shards: list[_Shard] = []
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._service_tasks: list[asyncio.Task[None]] = []
         self._systems_changed = asyncio.Event()
-        self._new_system_handle: Any = None
+        self._open = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def capacity(self) -> int:
+        """The most vehicles this manager links (distinct sysids per shard, times the shards)."""
+        return self._max_shards * SYSIDS_PER_SHARD
 
     @property
     def telemetry_hz(self) -> float:
@@ -89,14 +118,9 @@ class LinkManager:
             max_workers=self._executor_workers, thread_name_prefix="mavsdk-call"
         )
         _route_mavsdk_logs()
-        self._mavsdk = Mavsdk(Configuration.create_with_component_type(ComponentType.GROUND_STATION))
-        changed = self._systems_changed
-
-        def on_new_system(_user_data: object) -> None:  # MAVSDK callback thread
-            with contextlib.suppress(RuntimeError):  # the loop is already closed during shutdown
-                loop.call_soon_threadsafe(changed.set)
-
-        self._new_system_handle = self._mavsdk.subscribe_on_new_system(on_new_system)
+        self._loop = loop
+        self._open = True
+        self._shards = [self._new_shard()]
         self._service_tasks = [
             asyncio.create_task(self._run_telemetry_tick(), name="link:telemetry"),
             asyncio.create_task(self._run_discovery(), name="link:discovery"),
@@ -108,29 +132,78 @@ class LinkManager:
     ) -> None:
         await self.aclose()
 
-    async def add_vehicle(self, *, sysid: int, url: str) -> MavsdkVehicleLink:
-        """Listen on ``url`` for the vehicle with MAVLink ``sysid``; returns its link at once."""
-        mavsdk, executor = self._require_open()
-        if not 1 <= sysid <= 255 or sysid == _GCS_SYSID:
-            raise ValueError(f"sysid must be 1..255 and not {_GCS_SYSID} (MAVSDK's own), got {sysid}")
-        if sysid in self._links:
+    def _new_shard(self) -> _Shard:
+        mavsdk = Mavsdk(Configuration.create_with_component_type(ComponentType.GROUND_STATION))
+        changed, loop = self._systems_changed, self._loop
+        assert loop is not None, "shards are made inside the running manager"
+
+        def on_new_system(_user_data: object) -> None:  # MAVSDK callback thread
+            with contextlib.suppress(RuntimeError):  # the loop is already closed during shutdown
+                loop.call_soon_threadsafe(changed.set)
+
+        shard = _Shard(mavsdk=mavsdk, index=len(self._shards))
+        shard.new_system_handle = mavsdk.subscribe_on_new_system(on_new_system)
+        return shard
+
+    def _shard_for(self, sysid: int) -> _Shard:
+        """The first MAVSDK instance where ``sysid`` is free; a new one if none; LinkError at the ceiling."""
+        for shard in self._shards:
+            if sysid not in shard.sysids:
+                return shard
+        if len(self._shards) >= self._max_shards:
             raise LinkError(
-                f"vehicle {sysid}: add failed: sysid already linked on {self._links[sysid].url}"
-                "; sysids must be unique",
+                f"vehicle {sysid}: add failed: sysid {sysid} is already linked in all {self._max_shards} "
+                f"MAVSDK instances this process may run ({len(self._links)} vehicles linked; at most "
+                f"{self.capacity} with distinct sysids per instance): give it another sysid or run "
+                "another service instance",
                 vehicle_id=sysid,
                 action="add",
             )
-        if any(link.url == url for link in self._links.values()):
+        shard = self._new_shard()
+        self._shards.append(shard)
+        log.info("link: MAVSDK instance %d started (sysid %d is taken in every other)", shard.index, sysid)
+        return shard
+
+    async def add_vehicle(self, *, sysid: int, url: str) -> MavsdkVehicleLink:
+        """Listen on ``url`` for the vehicle with MAVLink ``sysid``; returns its link at once.
+
+        Vehicles on one URL must have distinct sysids; the same sysid on another URL is linked through
+        another MAVSDK instance (up to ``capacity`` vehicles in all).
+        """
+        executor = self._require_open()
+        if not 1 <= sysid <= 255 or sysid == _GCS_SYSID:
+            raise ValueError(f"sysid must be 1..255 and not {_GCS_SYSID} (MAVSDK's own), got {sysid}")
+        key = (sysid, url)
+        if key in self._links:
             raise LinkError(
-                f"vehicle {sysid}: add failed: {url} is already used by another vehicle", vehicle_id=sysid
+                f"vehicle {sysid}: add failed: sysid already linked on {url}; sysids on one URL must be "
+                "unique",
+                vehicle_id=sysid,
+                action="add",
             )
-        loop = asyncio.get_running_loop()
-        try:
-            handle = await loop.run_in_executor(executor, mavsdk.add_any_connection_with_handle, url)
-        except MavsdkError as err:
-            raise LinkError(
-                f"vehicle {sysid}: add failed: cannot open {url}: {err}", vehicle_id=sysid
-            ) from err
+        # A URL listened on by one instance cannot be opened by another: the same URL stays in one shard.
+        sharing = [k for k in self._links if k[1] == url]
+        if sharing:
+            shard = self._shard_of[sharing[0]]
+            if sysid in shard.sysids:
+                raise LinkError(
+                    f"vehicle {sysid}: add failed: sysid {sysid} is already linked in the MAVSDK instance "
+                    f"that listens on {url}",
+                    vehicle_id=sysid,
+                    action="add",
+                )
+            handle = None  # the connection is already open; MAVSDK tells its vehicles apart by sysid
+        else:
+            shard = self._shard_for(sysid)
+            loop = asyncio.get_running_loop()
+            try:
+                handle = await loop.run_in_executor(
+                    executor, shard.mavsdk.add_any_connection_with_handle, url
+                )
+            except MavsdkError as err:
+                raise LinkError(
+                    f"vehicle {sysid}: add failed: cannot open {url}: {err}", vehicle_id=sysid
+                ) from err
         link = MavsdkVehicleLink(
             sysid=sysid,
             url=url,
@@ -139,34 +212,59 @@ class LinkManager:
             snapshot_period_s=self._period_s,
             poll_period_s=self._poll_period_s,
         )
-        self._links[sysid] = link
-        self._connections[sysid] = handle
-        self._tasks[sysid] = asyncio.create_task(link.supervise(), name=f"vehicle:{sysid}")
+        self._links[key] = link
+        if handle is not None:
+            self._connections[key] = handle
+        self._shard_of[key] = shard
+        shard.sysids.add(sysid)
+        self._tasks[key] = asyncio.create_task(link.supervise(), name=f"vehicle:{sysid}")
         self._systems_changed.set()  # the system may be known to MAVSDK already (a vehicle re-added)
         return link
 
-    def get(self, sysid: int) -> MavsdkVehicleLink:
-        """The link of vehicle ``sysid``; NotFound if it was never added."""
-        try:
-            return self._links[sysid]
-        except KeyError:
-            raise NotFound(f"vehicle {sysid} has no link (known: {sorted(self._links) or 'none'})") from None
+    def _key(self, sysid: int, url: str | None) -> tuple[int, str]:
+        if url is not None:
+            if (sysid, url) in self._links:
+                return (sysid, url)
+        else:
+            keys = [k for k in self._links if k[0] == sysid]
+            if len(keys) == 1:
+                return keys[0]
+            if len(keys) > 1:
+                raise NotFound(f"vehicle {sysid} is linked on {len(keys)} URLs: name the URL")
+        known = sorted({s for s, _ in self._links})
+        raise NotFound(f"vehicle {sysid} has no link (known: {known or 'none'})")
+
+    def get(self, sysid: int, *, url: str | None = None) -> MavsdkVehicleLink:
+        """The link of vehicle ``sysid`` (on ``url`` if it is linked on several); NotFound if none."""
+        return self._links[self._key(sysid, url)]
 
     def all(self) -> list[MavsdkVehicleLink]:
-        """Every link, by sysid."""
-        return [self._links[s] for s in sorted(self._links)]
+        """Every link, by sysid and URL."""
+        return [self._links[k] for k in sorted(self._links)]
 
-    async def remove_vehicle(self, sysid: int) -> None:
-        """Stop the vehicle's task, close its link and its connection."""
-        link = self.get(sysid)
-        del self._links[sysid]
-        task = self._tasks.pop(sysid)
+    @property
+    def shard_count(self) -> int:
+        """MAVSDK instances running now."""
+        return len(self._shards)
+
+    async def remove_vehicle(self, sysid: int, *, url: str | None = None) -> None:
+        """Stop the vehicle's task, close its link and, when no other vehicle uses it, its connection."""
+        key = self._key(sysid, url)
+        link = self._links.pop(key)
+        task = self._tasks.pop(key)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await link.close()
-        handle = self._connections.pop(sysid)
-        mavsdk, executor = self._require_open()
-        await asyncio.get_running_loop().run_in_executor(executor, mavsdk.remove_connection, handle)
+        shard = self._shard_of.pop(key)
+        shard.sysids.discard(sysid)
+        handle = self._connections.pop(key, None)
+        others = [k for k in self._links if k[1] == key[1]]
+        if handle is not None and others:
+            self._connections[others[0]] = handle  # the connection stays open for the vehicles still on it
+            return
+        if handle is not None:
+            executor = self._require_open()
+            await asyncio.get_running_loop().run_in_executor(executor, shard.mavsdk.remove_connection, handle)
 
     async def aclose(self) -> None:
         """Cancel every task, close every link, destroy plugins before the MAVSDK instance (idempotent)."""
@@ -178,14 +276,16 @@ class LinkManager:
         links, self._links = list(self._links.values()), {}
         await asyncio.gather(*(link.close() for link in links))
         self._connections.clear()
-        mavsdk, self._mavsdk = self._mavsdk, None
+        self._shard_of.clear()
+        shards, self._shards = self._shards, []
+        self._open = False
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
-        if mavsdk is not None:
-            if self._new_system_handle is not None:
-                mavsdk.unsubscribe_on_new_system(self._new_system_handle)
-            mavsdk.destroy()
+        for shard in shards:
+            if shard.new_system_handle is not None:
+                shard.mavsdk.unsubscribe_on_new_system(shard.new_system_handle)
+            shard.mavsdk.destroy()
 
     # ---- tasks --------------------------------------------------------------------------------
 
@@ -211,25 +311,34 @@ class LinkManager:
         """Bind each MAVSDK system to the link waiting for its sysid; woken by the new-system callback."""
         while True:
             waiting = any(not link.bound for link in self._links.values())
-            # the 1 s poll only backs up the callback while some vehicle has not been seen
+            # The 1 s poll only backs up the callback while some vehicle has not been seen. Not
+            # asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives just as the event is
+            # set (add_vehicle sets it), and this loop then outlived aclose() forever: the "hang" of a
+            # fleet whose 245th vehicle was refused.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._systems_changed.wait(), 1.0 if waiting else None)
+                async with asyncio.timeout(1.0 if waiting else None):
+                    await self._systems_changed.wait()
             self._systems_changed.clear()
-            unbound = {sysid: link for sysid, link in self._links.items() if not link.bound}
-            if not unbound or self._mavsdk is None:
-                continue
-            for system in self._mavsdk.get_systems():
-                link = unbound.pop(system.get_system_id(), None)
-                if link is None:
-                    system.destroy()  # get_systems() hands out a new handle per call; release the unused ones
+            for shard in self._shards:
+                unbound = {
+                    key[0]: link
+                    for key, link in self._links.items()
+                    if not link.bound and self._shard_of.get(key) is shard
+                }
+                if not unbound:
                     continue
-                try:
-                    link.bind(system)
-                except Exception:
-                    log.exception("vehicle %d: cannot attach MAVSDK plugins", link.vehicle_id)
-                    system.destroy()
+                for system in shard.mavsdk.get_systems():
+                    link = unbound.pop(system.get_system_id(), None)
+                    if link is None:
+                        system.destroy()  # get_systems() hands out a new handle per call; release the unused
+                        continue
+                    try:
+                        link.bind(system)
+                    except Exception:
+                        log.exception("vehicle %d: cannot attach MAVSDK plugins", link.vehicle_id)
+                        system.destroy()
 
-    def _require_open(self) -> tuple[Mavsdk, concurrent.futures.ThreadPoolExecutor]:
-        if self._mavsdk is None or self._executor is None:
+    def _require_open(self) -> concurrent.futures.ThreadPoolExecutor:
+        if not self._open or self._executor is None:
             raise RuntimeError("LinkManager is not running: use it as `async with LinkManager() as links:`")
-        return self._mavsdk, self._executor
+        return self._executor

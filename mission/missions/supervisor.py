@@ -125,6 +125,7 @@ class MissionSupervisor:
         self._tracks: dict[int, _Track] = {}  # by vehicle id
         self._tasks: set[asyncio.Task[Any]] = set()
         self._drivers: dict[int, asyncio.Task[Mission]] = {}
+        self._owns: Callable[[int], bool] = lambda _vid: True  # several instances: see set_ownership
         fleet.add_listener(self._on_snapshot)
         executor.set_mission_probe(self.supervising)
 
@@ -134,7 +135,9 @@ class MissionSupervisor:
         self._spawn(self._watchdog(), name="missions:watchdog")
         with session_scope(self._engine) as session:
             pending = [
-                (m.id, m.vehicle_id, MissionState(m.state)) for m in service.in_flight(session=session)
+                (m.id, m.vehicle_id, MissionState(m.state))
+                for m in service.in_flight(session=session)
+                if self._owns(m.vehicle_id)
             ]
         for mission_id, vehicle_id, state in pending:
             assert mission_id is not None
@@ -142,6 +145,33 @@ class MissionSupervisor:
                 self._reconcile(mission_id, vehicle_id, state), name=f"mission:{mission_id}:reconcile"
             )
         return self
+
+    def set_ownership(self, owns: Callable[[int], bool]) -> None:
+        """Supervise and reconcile only the vehicles ``owns`` says are this instance's (before start)."""
+        self._owns = owns
+
+    async def adopt(self, vehicle_id: int) -> None:
+        """This instance took the vehicle over: reconcile its in-flight mission as after a restart."""
+        with session_scope(self._engine) as session:
+            pending = [
+                (m.id, MissionState(m.state))
+                for m in service.in_flight(session=session)
+                if m.vehicle_id == vehicle_id
+            ]
+        for mission_id, state in pending:
+            assert mission_id is not None
+            self._spawn(
+                self._reconcile(mission_id, vehicle_id, state), name=f"mission:{mission_id}:reconcile"
+            )
+
+    async def release(self, vehicle_id: int) -> None:
+        """This instance lost the vehicle: stop tracking its mission (its new owner reconciles it)."""
+        track = self._tracks.pop(vehicle_id, None)
+        if track is not None:
+            driver = self._drivers.pop(track.mission_id, None)
+            if driver is not None and not driver.done():
+                driver.cancel()
+                await asyncio.gather(driver, return_exceptions=True)
 
     async def __aexit__(self, *exc: object) -> None:
         tasks = list(self._tasks)

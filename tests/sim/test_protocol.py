@@ -238,3 +238,24 @@ async def test_system_time_rate_is_configurable_and_can_be_switched_off(fly: Fly
     since = quiet.mark()
     await asyncio.sleep(0.5)
     assert quiet.count("SYSTEM_TIME", since) == 0 and quiet.count("GLOBAL_POSITION_INT", since) >= 3
+
+
+async def test_vehicles_stream_to_every_ground_station_and_number_sysids_past_the_gcs_ids() -> None:
+    import socket
+
+    from sim.fleet import sysid_for
+
+    assert [sysid_for(i) for i in (0, 243, 244, 252, 253)] == [1, 244, 246, 254, 1]
+    socks = []
+    for _ in range(2):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        s.settimeout(5)
+        socks.append(s)
+    primary, extra = (s.getsockname()[1] for s in socks)
+    async with SimFleet(count=1, base_port=primary, config=SimConfig(extra_gcs_base_ports=(extra,))):
+        for s in socks:  # both ground stations hear the vehicle
+            data = await asyncio.get_running_loop().run_in_executor(None, s.recv, 2048)
+            assert data[0] == 0xFD and data[5] == 1  # MAVLink 2 from sysid 1
+    for s in socks:
+        s.close()

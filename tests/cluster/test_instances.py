@@ -1,0 +1,171 @@
+"""Two real ``skywarden serve`` processes on one PostgreSQL, sim vehicles streaming to both.
+
+Leases split the fleet; a pilot's commands sent to the instance that does not own the vehicle fly it (the
+owner answers, audits once); ``kill -9`` of the owner mid-flight: the survivor takes the vehicle over within
+10 s (PX4's data-link-loss failsafe COM_DL_LOSS_T is 10 s by default), the flight completes exactly once,
+the audit chain verifies, and a websocket client on the survivor saw every vehicle throughout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import math
+import time
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect
+
+from tests.cluster.instances import ServeCluster, until
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(240)]
+
+
+async def watch(url: str, token: str, seen: dict[int, list[float]], events: list[dict]) -> None:
+    """A panel's websocket on one instance: when each vehicle's snapshots arrived, and every event."""
+    async with connect(url.replace("http", "ws") + "/ws") as ws:
+        await ws.send(json.dumps({"type": "auth", "token": token}))
+        while True:
+            msg = json.loads(await ws.recv())
+            if msg["type"] == "snapshot" and msg.get("link_up"):
+                seen.setdefault(msg["vehicle_id"], []).append(time.monotonic())
+            elif msg["type"] == "event":
+                events.append(msg)
+
+
+def worst_gap_s(times: list[float], start: float, end: float) -> float:
+    inside = [start, *(t for t in times if start <= t <= end), end]
+    return max(b - a for a, b in itertools.pairwise(inside))
+
+
+async def test_two_instances_share_the_fleet_forward_commands_and_survive_a_kill_9(
+    pg_url: str, tmp_path: Path
+) -> None:
+    async with ServeCluster(pg_url, tmp_path, instances=2, vehicles=4) as cl:
+        ids = cl.vehicle_ids
+        await until(lambda: len(cl.owners()) == 4, 30, "every vehicle owned")
+        await until(
+            lambda: sorted(o for o, _ in cl.owners().values()).count("i0") == 2, 20, "an even split (2 + 2)"
+        )
+        owners = cl.owners()
+        vid = next(v for v in ids if owners[v][0] == "i0")
+        sim = cl.sims.vehicles[ids.index(vid)] if cl.sims else None
+        assert sim is not None
+
+        seen: dict[int, list[float]] = {}
+        events: list[dict] = []
+        watcher = asyncio.create_task(watch(cl.nodes[1].url, cl.tokens["olga"], seen, events))
+        try:
+            await until(lambda: set(seen) == set(ids), 20, "the survivor's websocket sees every vehicle")
+
+            # a pilot's commands on the non-owner fly the vehicle (forwarded to i0, answered by it)
+            r = await cl.post(1, "alice", f"/api/v1/vehicles/{vid}/control")
+            assert r.status_code == 200, r.text
+            for body in ({"command": "arm", "params": {}}, {"command": "takeoff", "params": {"alt_m": 25}}):
+                r = await cl.post(1, "alice", f"/api/v1/vehicles/{vid}/commands", body)
+                assert r.status_code == 200, r.text
+            await until(lambda: sim.state.alt_rel_m > 20, 40, "take-off")
+            takeoffs = cl.sql(
+                "SELECT count(*) FROM audit_log WHERE action = 'cmd.takeoff' AND target = :t",
+                t=f"vehicle:{vid}",
+            )
+            assert takeoffs[0][0] == 1  # audited once, by the owner
+            await until(  # the owner's events reach the other instance's panel
+                lambda: any(
+                    e["kind"] == "vehicle.command" and e["data"].get("via") == "i0" and e["vehicle_id"] == vid
+                    for e in events
+                ),
+                10,
+                "the owner's command event on i1's websocket",
+            )
+            lat0, lon0 = sim.state.lat, sim.state.lon
+            north = lat0 + 250 / 111_320.0
+            goto = {"command": "goto", "params": {"lat": north, "lon": lon0, "alt_m": 25}}
+            r = await cl.post(1, "alice", f"/api/v1/vehicles/{vid}/commands", goto)
+            assert r.status_code == 200, r.text
+            await until(lambda: (sim.state.lat - lat0) * 111_320 > 60, 40, "on its way north")
+            r = await cl.post(
+                1, "alice", f"/api/v1/vehicles/{vid}/commands", {"command": "return", "params": {}}
+            )
+            assert r.status_code == 200, r.text
+            returns = cl.sql(
+                "SELECT id FROM flights WHERE vehicle_id = :v AND purpose = 'return' ORDER BY id", v=vid
+            )
+            assert len(returns) == 1
+
+            # kill -9 of the owner mid-return
+            killed_at = time.monotonic()
+            cl.kill(0)
+            took = await until(lambda: cl.owners().get(vid, ("", 0))[0] == "i1", 15, "takeover")
+            assert took < 10.0, took
+            assert cl.owners()[vid][1] > owners[vid][1]  # a new epoch
+            await until(lambda: all(o == "i1" for o, _ in cl.owners().values()), 15, "all of i0's vehicles")
+            await until(
+                lambda: (
+                    cl.sql("SELECT state FROM flights WHERE id = :f", f=returns[0][0])[0][0] == "completed"
+                ),
+                120,
+                "the return flight completed by the survivor",
+            )
+            assert not sim.state.armed or sim.state.alt_rel_m < 1.0
+            home_m = math.hypot((sim.state.lat - lat0) * 111_320, 0.0)
+            assert home_m < 30, home_m
+            again = cl.sql("SELECT count(*) FROM flights WHERE vehicle_id = :v AND purpose = 'return'", v=vid)
+            assert again[0][0] == 1  # continued, never launched twice
+            recovered = cl.sql("SELECT count(*) FROM audit_log WHERE action = 'flight.recovered'")
+            assert recovered[0][0] >= 1
+            end = time.monotonic()
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+        for v in ids:  # the survivor's panel saw every vehicle throughout, the killed owner's too
+            assert worst_gap_s(seen.get(v, []), killed_at - 2, end) < 3.0, (v, "snapshot gap")
+        r = await cl.get(1, "root", "/api/v1/audit/verify")
+        assert r.status_code == 200 and r.json()["ok"], r.text
+
+
+async def test_three_instances_a_dispatch_flight_goes_on_after_its_owner_is_killed(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """The incident goes to an instance that does not own the chosen drone: the owner picks the recorded
+    flight up and flies it; killed mid-way, a survivor takes it over and it reaches the scene once."""
+    async with ServeCluster(pg_url, tmp_path, instances=3, vehicles=3) as cl:
+        ids = cl.vehicle_ids
+        await until(lambda: len(cl.owners()) == 3, 30, "every vehicle owned")
+        await until(lambda: len({o for o, _ in cl.owners().values()}) == 3, 30, "one vehicle each")
+        assert cl.sims is not None
+        north = cl.sims.vehicles[-1].state  # the northernmost drone is the nearest to the incident
+        target = ids[-1]
+        owner = cl.index_of(cl.owners()[target][0])
+        reporter = (owner + 1) % 3
+        body = {"lat": north.lat + 400 / 111_320, "lon": north.lon, "kind": "intrusion", "priority": 1}
+        r = await cl.post(reporter, "dan", "/api/v1/incidents", body)
+        assert r.status_code == 201, r.text
+        incident = r.json()["id"]
+
+        def incident_state() -> tuple[str, int | None]:
+            row = cl.sql("SELECT state, vehicle_id FROM incidents WHERE id = :i", i=incident)[0]
+            return row[0], row[1]
+
+        await until(lambda: incident_state()[0] == "en_route", 60, "en route")
+        assert incident_state()[1] == target
+        sim = cl.sims.vehicles[-1]
+        await until(lambda: sim.state.alt_rel_m > 10, 30, "airborne")
+        cl.kill(owner)
+        took = await until(lambda: cl.owners().get(target, ("", 0))[0] != f"i{owner}", 15, "takeover")
+        assert took < 10.0, took
+        await until(lambda: incident_state()[0] == "on_scene", 90, "on scene after the takeover")
+        dispatches = cl.sql(
+            "SELECT count(*) FROM flights WHERE incident_id = :i AND purpose = 'dispatch'", i=incident
+        )
+        assert dispatches[0][0] == 1  # flown on, never launched twice
+        takeoffs = cl.sql(
+            "SELECT count(*) FROM audit_log WHERE action = 'cmd.takeoff' AND target = :t",
+            t=f"vehicle:{target}",
+        )
+        assert takeoffs[0][0] == 1
+        survivor = next(k for k in range(3) if k != owner)
+        r = await cl.get(survivor, "root", "/api/v1/audit/verify")
+        assert r.status_code == 200 and r.json()["ok"], r.text
