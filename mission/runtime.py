@@ -24,6 +24,7 @@ from mission.loopwatch import LoopWatch
 from mission.missions.supervisor import MissionSupervisor, SupervisorConfig
 from mission.patrols.scheduler import PatrolScheduler
 from mission.safety.gate import GateConfig
+from mission.security_events.runner import EventRunner, RunnerConfig
 from mission.telemetry.hub import TelemetryHub
 from mission.video.config import VideoConfig
 from mission.video.service import VideoService
@@ -47,6 +48,7 @@ class Runtime:
         self.dispatch: DispatchComponents
         self.dispatcher: Dispatcher
         self.scheduler: PatrolScheduler
+        self.events: EventRunner
         self.video: VideoService | None = None
 
     async def __aenter__(self) -> Runtime:
@@ -91,6 +93,17 @@ class Runtime:
                 )
             )
             self.dispatcher, self.scheduler = self.dispatch.dispatcher, self.dispatch.scheduler
+            # -- large events and cordons (mission/security_events, mission/cordons) --
+            self.events = await self._stack.enter_async_context(
+                EventRunner(
+                    engine=self.engine,
+                    fleet=self.fleet,
+                    hub=self.hub,
+                    executor=self.flights,
+                    config=RunnerConfig.from_settings(settings),
+                )
+            )
+            # -- end events --
             # -- video (mission/video): live streams, evidence recordings, camera commands --
             video = VideoConfig.from_settings(self.settings)
             if video.enabled:

@@ -25,6 +25,8 @@ class FlightPurpose(StrEnum):
     RELIEF = "relief"  # to take over an incident's overwatch
     RETURN = "return"  # home along a routed path, then land
     MANUAL = "manual"  # a pilot's direct command
+    EVENT = "event"  # a large event's sweep, ring lap, overwatch post or relief
+    CORDON = "cordon"  # a cordon station: fly there and hold, looking at the road
 
 
 class FlightState(StrEnum):
