@@ -104,6 +104,7 @@ class Measures:
     post_total_s: float = 0.0
     sweep_done_at: float | None = None  # wall unix time
     last_measured_s: float | None = None  # sim s
+    last_pos: dict[int, tuple[float, float]] = field(default_factory=dict)  # where each drone was last tick
     sweep_done_before_doors: bool = False
     reliefs: int = 0
     fills: int = 0
@@ -111,8 +112,8 @@ class Measures:
     inside: set[int] = field(default_factory=set)  # non-exempt vehicles inside the zone now
     timeline: list[dict[str, Any]] = field(default_factory=list)
 
-    def note(self, what: str, **details: Any) -> None:
-        self.timeline.append({"at": utcnow().isoformat(), "what": what, **details})
+    def note(self, entry: str, /, **details: Any) -> None:
+        self.timeline.append({**details, "at": utcnow().isoformat(), "what": entry})
         del self.timeline[:-200]  # the latest 200 entries: bounded
 
     def ring_gaps(self, now_s: float) -> dict[int, float]:
@@ -140,6 +141,15 @@ class EventRun:
 
 def _latlons(points: Any) -> list[LatLon]:
     return [(float(p[0]), float(p[1])) for p in points]
+
+
+def _segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance of each of ``points`` to the segment a-b (the track flown since the last tick)."""
+    ab = b - a
+    length2 = float(ab @ ab)
+    t = np.zeros(len(points)) if length2 == 0 else np.clip((points - a) @ ab / length2, 0.0, 1.0)
+    nearest = a + t[:, None] * ab
+    return np.hypot(*(points - nearest).T)
 
 
 def sweep_grid(venue: Polygon, *, spacing_m: float) -> np.ndarray:
@@ -330,7 +340,7 @@ class EventRunner:
             ),
         )
         if not verdict.ok:
-            run.measures.note("refused", vehicle_id=vid, what=why, reason=verdict.message()[:300])
+            run.measures.note("refused", vehicle_id=vid, task=why, reason=verdict.message()[:300])
             with session_scope(self._engine) as session:
                 audit.record(
                     session=session,
@@ -363,7 +373,7 @@ class EventRunner:
                 verdict=verdict,
             )
         except SkywardenError as err:
-            run.measures.note("flight failed to start", vehicle_id=vid, what=why, reason=str(err)[:200])
+            run.measures.note("flight failed to start", vehicle_id=vid, task=why, reason=str(err)[:200])
             return None
 
     def _takeoff(self, vid: int) -> list[Leg]:
@@ -378,7 +388,8 @@ class EventRunner:
     def _lap_legs(self, slot: Slot, start: int) -> list[Leg]:
         n = len(slot.waypoints)
         order = [slot.waypoints[(start + k) % n] for k in range(1, n + 1)]
-        return [self._goto(p) for _ in range(self.config.laps_per_flight) for p in order]
+        laps = [self._goto(p) for _ in range(self.config.laps_per_flight) for p in order]
+        return [*laps, Leg(kind=LegKind.HOLD)]
 
     def _busy(self, run: EventRun) -> set[int]:
         out = set()
@@ -441,7 +452,9 @@ class EventRunner:
             vid = run.assigned[i % len(run.assigned)]
             legs = [
                 *self._takeoff(vid),
-                *(self._goto(p, "station" if k == 0 else "") for k, p in enumerate(slot.waypoints)),
+                # Sweep corners are reached closely (as a route's are): the lines are flown to their ends.
+                *(self._goto(p, "route") for p in slot.waypoints),
+                Leg(kind=LegKind.HOLD),
             ]
             flight = await self._fly(run, vid, legs, why=f"sweep {slot.key}")
             if flight is not None:
@@ -644,13 +657,21 @@ class EventRunner:
 
     async def flight_leg_done(self, flight: Flight, leg: Leg) -> None:
         found = self._slot_of(flight.id)
-        if found is None or leg.tag != "station":
+        if found is None:
             return
         run, slot, relief = found
-        if relief:
+        # Sweeps and laps end in a hold (never unsupervised in the air): their last goto is their end.
+        last_goto = flight.leg_index == len(flight.legs) - 2 and leg.kind is LegKind.GOTO
+        if relief and leg.tag == "station":
             slot.relief_ready = True
             run.measures.note("relief in place", slot=slot.key, vehicle_id=flight.vehicle_id)
-        elif slot.kind in ("ring", "post") and slot.stage == "to_station":
+        elif relief:
+            return
+        elif slot.kind == "sweep" and last_goto:
+            slot.stage = "done"
+        elif slot.kind == "ring" and slot.stage == "lapping" and last_goto and run.state == "patrol":
+            await self._lap(run, slot)  # lap after lap, from the same point: the phase holds
+        elif leg.tag == "station" and slot.kind in ("ring", "post") and slot.stage == "to_station":
             slot.stage = "at_station"
             run.measures.note("at station", slot=slot.key, vehicle_id=flight.vehicle_id)
 
@@ -755,12 +776,16 @@ class EventRunner:
             if run.zone is not None and run.state != "ended":
                 self._watch_incursion(run, vid, snap.lat, snap.lon)
         sweeping = [
-            s.vehicle_id for s in run.slots if s.kind == "sweep" and s.stage in ("to_station", "at_station")
+            s.vehicle_id
+            for s in run.slots
+            if s.kind == "sweep" and s.vehicle_id is not None and run.state == "sweep"
         ]
         for vid in sweeping:
             if vid in positions and len(m.sweep_grid):
-                d = np.hypot(*(m.sweep_grid - np.array(positions[vid])).T)
-                m.sweep_hit |= d <= m.swath_m / 2
+                b = np.array(positions[vid])
+                a = np.array(m.last_pos.get(vid, positions[vid]))
+                m.sweep_hit |= _segment_distance(m.sweep_grid, a, b) <= m.swath_m / 2
+        m.last_pos = positions
         here = np.array(list(positions.values())) if positions else np.zeros((0, 2))
         for ring, last in m.ring_last.items():
             if not len(here):
