@@ -91,6 +91,14 @@ class Settings(BaseSettings):
     event_rotate_at_pct: float = Field(
         default=45.0, ge=0, le=100, description="large events: a drone below this charge is relieved"
     )
+    cordon_hold_s: float = Field(
+        default=900.0, gt=0, le=7200, description="cordons: how long a station is planned to be held"
+    )
+    road_layer_file: Path | None = Field(
+        default=None,
+        description="cordons: a GeoJSON FeatureCollection of road LineStrings (stations where roads cross the"
+        " rings); else evenly spaced. The demo district's: mission/cordons/demo_roads.geojson",
+    )
     event_spare_min_pct: float = Field(
         default=60.0, ge=0, le=100, description="large events and cordons: least charge of a drone sent out"
     )

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from mission.cordons.runner import CordonConfig, CordonRunner
 from mission.dispatch.dispatcher import Dispatcher
 from mission.dispatch.wiring import DispatchComponents
 from mission.fleet.manager import FleetManager
@@ -49,6 +50,7 @@ class Runtime:
         self.dispatcher: Dispatcher
         self.scheduler: PatrolScheduler
         self.events: EventRunner
+        self.cordons: CordonRunner
         self.video: VideoService | None = None
 
     async def __aenter__(self) -> Runtime:
@@ -101,6 +103,16 @@ class Runtime:
                     hub=self.hub,
                     executor=self.flights,
                     config=RunnerConfig.from_settings(settings),
+                )
+            )
+            self.cordons = await self._stack.enter_async_context(
+                CordonRunner(
+                    engine=self.engine,
+                    fleet=self.fleet,
+                    hub=self.hub,
+                    executor=self.flights,
+                    candidates=self.dispatcher.candidates,
+                    config=CordonConfig.from_settings(settings),
                 )
             )
             # -- end events --

@@ -65,6 +65,7 @@ class Leg(BaseModel):
     speed_m_s: float | None = None
     clockwise: bool = True
     dwell_s: float | None = None  # orbit/hold: None = until the flight ends
+    yaw_deg: float | None = None  # goto: the heading to hold once there (a cordon station faces its road)
     tag: Literal["scene", "route", "home", "station", ""] = ""  # what reaching it means to the requester
 
     @property
