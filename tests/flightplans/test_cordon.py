@@ -85,4 +85,5 @@ def test_demo_road_layer_loads_in_a_local_frame():
     stations, _ = place_stations((0, 0), 500.0, roads=lines, count=4)
     assert len(stations) >= 4 and all(s.source == "road" for s in stations)
     with pytest.raises(PlanningError, match="Point"):
-        road_lines({"type": "FeatureCollection", "features": [{"geometry": {"type": "Point"}}]}, to_local=None)
+        points = {"type": "FeatureCollection", "features": [{"geometry": {"type": "Point"}}]}
+        road_lines(points, to_local=None)
