@@ -95,6 +95,10 @@ def plan_cordon(
         for v in fleet
     ]
     eta = [[e.eta_s if e.feasible else math.inf for e in row] for row in estimates]
+    # With fewer drones than stations the inner rings come first: the stations to man are the first
+    # ``len(fleet)`` in ring order, and both policies man that same set.
+    manned_set = len(fleet)
+    eta = [[t if j < manned_set else math.inf for j, t in enumerate(row)] for row in eta]
     assign = minmax_assignment if policy == "minmax" else greedy_assignment
     matching, last = assign(eta) if fleet and stations else ({}, 0.0)
     by_station = {j: i for i, j in matching.items()}
@@ -106,7 +110,9 @@ def plan_cordon(
             out.append(StationPlan(s, *where[j], fleet[i].vehicle_id, e.eta_s, e.route_latlon, ""))
             continue
         reachable = [fleet[k].name for k in range(len(fleet)) if math.isfinite(eta[k][j])]
-        if reachable:
+        if j >= manned_set:
+            reason = f"no drone left: {len(fleet)} usable for {len(stations)} stations (inner rings first)"
+        elif reachable:
             reason = f"no drone left: {len(fleet)} usable for {len(stations)} stations"
         elif fleet:
             why = "; ".join(sorted({estimates[k][j].reason for k in range(len(fleet))}))[:200]
