@@ -51,6 +51,7 @@ ROUTERS: tuple[str, ...] = (
     "api.routes.dispatch",
     "api.routes.patrols",
     "api.routes.security_events",
+    "api.routes.cordons",
     "api.routes.payload",
     "api.routes.flights",
     "api.routes.video",

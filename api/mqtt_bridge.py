@@ -529,7 +529,10 @@ async def _unless_disconnected(work: Coroutine[Any, Any, T], receiver: asyncio.T
 
 
 def _topic_level(name: str) -> str:
-    # MQTT wildcards and separators cannot appear inside one topic level.
+    # MQTT wildcards and separators cannot appear inside one topic level; a large event's live measures
+    # ("security/{id}") are the one kind published on two levels: skywarden/events/security/{id}.
+    if name.startswith("security/") and name.count("/") == 1:
+        return "security/" + _topic_level(name.split("/", 1)[1])
     return name.replace("/", "_").replace("+", "_").replace("#", "_") or "_"
 
 

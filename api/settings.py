@@ -91,6 +91,21 @@ class Settings(BaseSettings):
         default=0.1, gt=0, le=5, description="how often the flight executor checks every flight"
     )
     battery_reserve_pct: float = Field(default=20.0, ge=0, le=90)
+    event_alt_m: float = Field(default=50.0, ge=10, le=120, description="large events: flight altitude")
+    event_rotate_at_pct: float = Field(
+        default=45.0, ge=0, le=100, description="large events: a drone below this charge is relieved"
+    )
+    cordon_hold_s: float = Field(
+        default=900.0, gt=0, le=7200, description="cordons: how long a station is planned to be held"
+    )
+    road_layer_file: Path | None = Field(
+        default=None,
+        description="cordons: a GeoJSON FeatureCollection of road LineStrings (stations where roads cross the"
+        " rings); else evenly spaced. The demo district's: mission/cordons/demo_roads.geojson",
+    )
+    event_spare_min_pct: float = Field(
+        default=60.0, ge=0, le=100, description="large events and cordons: least charge of a drone sent out"
+    )
     fence_margin_m: float = Field(default=150.0, ge=0)
     clearance_m: float = Field(default=20.0, ge=0, description="distance every plan keeps from no-fly zones")
     max_alt_m: float = Field(default=120.0, gt=0, le=500, description="altitude ceiling above home")

@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 
 from mission.cluster import Cluster, ClusterConfig
 from mission.cluster.events import EventRelay
+from mission.cordons.runner import CordonConfig, CordonRunner
 from mission.dispatch.dispatcher import Dispatcher
 from mission.dispatch.wiring import DispatchComponents
 from mission.fleet.manager import FleetManager
@@ -30,6 +31,7 @@ from mission.loopwatch import LoopWatch
 from mission.missions.supervisor import MissionSupervisor, SupervisorConfig
 from mission.patrols.scheduler import PatrolScheduler
 from mission.safety.gate import GateConfig
+from mission.security_events.runner import EventRunner, RunnerConfig
 from mission.telemetry.hub import TelemetryHub
 from mission.video.config import VideoConfig
 from mission.video.service import VideoService
@@ -54,6 +56,8 @@ class Runtime:
         self.dispatch: DispatchComponents
         self.dispatcher: Dispatcher
         self.scheduler: PatrolScheduler
+        self.events: EventRunner
+        self.cordons: CordonRunner
         self.video: VideoService | None = None
         self.cluster: Cluster | None = None
         self.relay: EventRelay | None = None
@@ -173,6 +177,27 @@ class Runtime:
             if self.cluster is not None:
                 self.singleton("overwatch", self.dispatcher.leading)
                 self.singleton("patrols", lambda: self.scheduler)
+            # -- large events and cordons (mission/security_events, mission/cordons) --
+            self.events = await self._stack.enter_async_context(
+                EventRunner(
+                    engine=self.engine,
+                    fleet=self.fleet,
+                    hub=self.hub,
+                    executor=self.flights,
+                    config=RunnerConfig.from_settings(settings),
+                )
+            )
+            self.cordons = await self._stack.enter_async_context(
+                CordonRunner(
+                    engine=self.engine,
+                    fleet=self.fleet,
+                    hub=self.hub,
+                    executor=self.flights,
+                    candidates=self.dispatcher.candidates,
+                    config=CordonConfig.from_settings(settings),
+                )
+            )
+            # -- end events --
             # -- video (mission/video): live streams, evidence recordings, camera commands --
             video = VideoConfig.from_settings(self.settings)
             if video.enabled:

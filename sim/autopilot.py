@@ -121,6 +121,7 @@ class Autopilot:
         self.cruise_m_s = params["MPC_XY_CRUISE"]
         # mode targets
         self._hold_target: tuple[float, float, float] | None = None
+        self._hold_yaw_deg: float | None = None  # DO_REPOSITION's yaw: the heading held once there
         self._hold_speed_m_s: float | None = None
         self._takeoff_target_amsl = home_amsl_m
         self._land_point: tuple[float, float] | None = None
@@ -353,7 +354,13 @@ class Autopilot:
         self.mode = mode
 
     def reposition(
-        self, *, lat: float | None, lon: float | None, amsl_m: float | None, speed_m_s: float | None
+        self,
+        *,
+        lat: float | None,
+        lon: float | None,
+        amsl_m: float | None,
+        speed_m_s: float | None,
+        yaw_deg: float | None = None,
     ) -> Outcome:
         """MAV_CMD_DO_REPOSITION: fly there and hold (PX4 switches to AUTO.LOITER)."""
         if not self.armed or not self.in_air:
@@ -370,6 +377,7 @@ class Autopilot:
             self._say(SEV_CRITICAL, "Reposition is outside geofence")
             return _OK
         self._hold_target = (north, east, amsl_m if amsl_m is not None else self.amsl_m)
+        self._hold_yaw_deg = yaw_deg % 360.0 if yaw_deg is not None and math.isfinite(yaw_deg) else None
         self._hold_speed_m_s = min(speed_m_s, self.params["MPC_XY_VEL_MAX"]) if speed_m_s else None
         return _OK
 
@@ -829,8 +837,13 @@ class Autopilot:
             self.amsl_m = self.ground_amsl_m
             self.vu = 0.0
         speed = math.hypot(self.vn, self.ve)
-        if speed > 0.3:
-            want = math.degrees(math.atan2(self.ve, self.vn)) % 360.0
+        held_yaw = self._hold_yaw_deg if self.mode == "hold" and self._hold_target is not None else None
+        if speed > 0.3 or held_yaw is not None:
+            want = (
+                held_yaw
+                if held_yaw is not None and speed <= 1.0
+                else math.degrees(math.atan2(self.ve, self.vn)) % 360.0
+            )
             diff = (want - self.heading_deg + 540.0) % 360.0 - 180.0
             step = self.params["MPC_YAWRAUTO_MAX"] * dt
             self.heading_deg = (self.heading_deg + max(-step, min(step, diff))) % 360.0

@@ -771,7 +771,9 @@ class SimVehicle:
         if command == 192:  # DO_REPOSITION
             lat, lon, amsl = self._position_args(p, frame)
             speed = p[0] if math.isfinite(p[0]) and p[0] > 0 else None
-            return ap.reposition(lat=lat, lon=lon, amsl_m=amsl, speed_m_s=speed)
+            # PX4 reads DO_REPOSITION's yaw in radians (MAVSDK converts its degrees).
+            yaw = math.degrees(p[3]) if math.isfinite(p[3]) else None
+            return ap.reposition(lat=lat, lon=lon, amsl_m=amsl, speed_m_s=speed, yaw_deg=yaw)
         if command == 34:  # DO_ORBIT
             lat, lon, amsl = self._position_args(p, frame)
             speed = p[1] if math.isfinite(p[1]) and p[1] > 0 else None

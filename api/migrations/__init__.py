@@ -28,6 +28,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "mission.security_events.models",
     "mission.flights.models",
     "mission.video.models",
+    "mission.cordons.models",
     "mission.cluster.models",
 )
 

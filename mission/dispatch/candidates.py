@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from flightplans.errors import PlanningError
 from mission.airspace.service import Restriction
+from mission.audit.clock import utcnow
 from mission.dispatch.config import DispatchConfig
 from mission.dispatch.energy import CALM, Wind
 from mission.dispatch.fleet_view import DockLedger, FleetReader, vehicle_states
@@ -29,6 +31,7 @@ from mission.dispatch.ranking import (
 from mission.flights.models import OPEN_STATES, Flight, FlightPurpose
 from mission.incidents import service as incidents
 from mission.incidents.models import Incident
+from mission.safety import exemptions
 from mission.safety.gate import GateConfig, restrictions_for_span
 from mission.safety.routing import Airspace, airspace_at
 
@@ -54,16 +57,40 @@ class Candidates:
         self.wind = wind
         self.ledger = DockLedger()
 
-    def restrictions(self, *, span_s: float = 0.0) -> list[Restriction]:
-        """Zones active at any time of a ``span_s`` (simulated s) flight from now, plus the margin."""
+    def restrictions(self, *, span_s: float = 0.0, vehicle_id: int = 0) -> list[Restriction]:
+        """Zones binding ``vehicle_id`` (0: every vehicle) at any time of a ``span_s`` (simulated s) flight
+        from now, plus the margin."""
         with Session(self._engine) as session:
-            return restrictions_for_span(session=session, vehicle_id=0, flight_s=span_s, config=self.gate)
+            return restrictions_for_span(
+                session=session, vehicle_id=vehicle_id, flight_s=span_s, config=self.gate
+            )
 
-    def airspace(self, *, around: tuple[float, float], alt_m: float, span_s: float = 0.0) -> Airspace:
+    def airspace(
+        self, *, around: tuple[float, float], alt_m: float, span_s: float = 0.0, vehicle_id: int = 0
+    ) -> Airspace:
         """The zones in force at ``alt_m`` during a ``span_s`` flight, in a frame centred near ``around``."""
         return airspace_at(
-            self.restrictions(span_s=span_s), alt_m=alt_m, around=around, clearance_m=self.gate.clearance_m
+            self.restrictions(span_s=span_s, vehicle_id=vehicle_id),
+            alt_m=alt_m,
+            around=around,
+            clearance_m=self.gate.clearance_m,
         )
+
+    def _exempt_groups(self, pool: Sequence[VehicleState], span_s: float) -> dict[frozenset[int], list[int]]:
+        """Vehicles grouped by the event zones they are exempt from (most: none)."""
+        groups: dict[frozenset[int], list[int]] = {}
+        with Session(self._engine) as session:
+            every = restrictions_for_span(session=session, vehicle_id=0, flight_s=span_s, config=self.gate)
+            now = utcnow()
+            end = now + timedelta(
+                seconds=(span_s + self.gate.time_margin_s) / max(self.gate.speed_factor, 1e-9)
+            )
+            for s in pool:
+                lifted = exemptions.exempt_zone_ids(
+                    session=session, vehicle_id=s.vehicle_id, start=now, end=end, restrictions=every
+                )
+                groups.setdefault(lifted, []).append(s.vehicle_id)
+        return groups
 
     def request_for(self, incident: Incident) -> DispatchRequest:
         return DispatchRequest(
@@ -114,8 +141,7 @@ class Candidates:
         span_s = request.overhead_s
         decision = DispatchDecision(chosen=None, candidates=(), explanation="no ranking")
         for _ in range(3):
-            space = self.airspace(around=(request.lat, request.lon), alt_m=request.alt_m, span_s=span_s)
-            decision = self._rank(pool, request, space)
+            decision = self._rank_per_vehicle(pool, request, span_s)
             if decision.chosen is None:
                 return decision
             need_s = request.overhead_s + 2.0 * decision.chosen.eta_s
@@ -123,6 +149,36 @@ class Candidates:
                 return decision
             span_s = need_s
         return decision
+
+    def _rank_per_vehicle(
+        self, pool: list[VehicleState], request: DispatchRequest, span_s: float
+    ) -> DispatchDecision:
+        """Rank each group of vehicles in its own airspace (exempt vehicles fly event zones), then merge."""
+        groups = self._exempt_groups(pool, span_s)
+        if len(groups) <= 1:
+            lifted = next(iter(groups), frozenset())
+            vid = groups[lifted][0] if lifted else 0
+            space = self.airspace(
+                around=(request.lat, request.lon), alt_m=request.alt_m, span_s=span_s, vehicle_id=vid
+            )
+            return self._rank(pool, request, space)
+        decisions = []
+        for lifted, ids in groups.items():
+            members = [s for s in pool if s.vehicle_id in ids]
+            space = self.airspace(
+                around=(request.lat, request.lon),
+                alt_m=request.alt_m,
+                span_s=span_s,
+                vehicle_id=ids[0] if lifted else 0,
+            )
+            decisions.append(self._rank(members, request, space))
+        ranked = sorted(
+            (c for d in decisions for c in d.candidates),
+            key=lambda e: (not e.feasible, e.eta_s, -e.margin_wh if e.feasible else 0.0, e.vehicle_id),
+        )
+        chosen = ranked[0] if ranked and ranked[0].feasible else None
+        best = next((d for d in decisions if chosen is not None and d.chosen == chosen), decisions[0])
+        return DispatchDecision(chosen=chosen, candidates=tuple(ranked), explanation=best.explanation)
 
     def _rank(
         self, states: list[VehicleState], request: DispatchRequest, space: Airspace

@@ -262,7 +262,10 @@ class FlightOrders:
         legs.append(Leg(kind=LegKind.GOTO, lat=request.lat, lon=request.lon, alt_m=alt, tag="scene"))
         radius = self.config.orbit_radius_m
         space = self._candidates.airspace(
-            around=(request.lat, request.lon), alt_m=alt, span_s=request.overhead_s
+            around=(request.lat, request.lon),
+            alt_m=alt,
+            span_s=request.overhead_s,
+            vehicle_id=chosen.vehicle_id,
         )
         ring = Point(0.0, 0.0).buffer(radius + space.margin_m)
         if any(ring.intersects(z) for _, z in space.zones_xy):
@@ -315,7 +318,8 @@ class FlightOrders:
             path_wgs=path,
             home=view.home,
             frame=LocalFrame(request.lat, request.lon),
-            zones=nofly or nofly_from(self._candidates.restrictions(span_s=request.overhead_s)),
+            zones=nofly
+            or nofly_from(self._candidates.restrictions(span_s=request.overhead_s, vehicle_id=vid)),
             margin_m=self.config.fence_margin_m,
         )
 

@@ -113,7 +113,10 @@ class Overwatch:
             if current is None or not current.link_up:
                 continue
             space = self._candidates.airspace(
-                around=(incident.lat, incident.lon), alt_m=incident.alt_m, span_s=remaining_s
+                around=(incident.lat, incident.lon),
+                alt_m=incident.alt_m,
+                span_s=remaining_s,
+                vehicle_id=vid,
             )
             try:
                 if relief_on_way:

@@ -83,13 +83,18 @@ class Goto:
     lat: float
     lon: float
     alt_m: float
+    yaw_deg: float | None = None  # face this way once there (a cordon station looks at its road)
     name: ClassVar[str] = "goto"
 
     def details(self) -> dict[str, Any]:
-        return {"lat": round(self.lat, 7), "lon": round(self.lon, 7), "alt_m": self.alt_m}
+        out = {"lat": round(self.lat, 7), "lon": round(self.lon, 7), "alt_m": self.alt_m}
+        return out if self.yaw_deg is None else {**out, "yaw_deg": round(self.yaw_deg, 1)}
 
     async def send(self, link: VehicleLink) -> None:
-        await link.goto(self.lat, self.lon, self.alt_m)
+        if self.yaw_deg is None:
+            await link.goto(self.lat, self.lon, self.alt_m)
+        else:
+            await link.goto(self.lat, self.lon, self.alt_m, yaw_deg=self.yaw_deg)
 
 
 @dataclass(frozen=True, slots=True)

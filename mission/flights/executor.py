@@ -716,7 +716,7 @@ class FlightExecutor:
         elif leg.kind is LegKind.GOTO:
             assert leg.lat is not None and leg.lon is not None and leg.alt_m is not None
             await self._still_clear(flight)
-            await send(cmd.Goto(leg.lat, leg.lon, leg.alt_m))
+            await send(cmd.Goto(leg.lat, leg.lon, leg.alt_m, yaw_deg=leg.yaw_deg))
             # A corner of a route around a zone is reached closely, so the real path keeps the planned
             # clearance; the scene (or a station) may be reached more loosely.
             within = min(cfg.arrive_within_m, ROUTE_CORNER_M) if leg.tag == "route" else cfg.arrive_within_m

@@ -25,6 +25,8 @@ class FlightPurpose(StrEnum):
     RELIEF = "relief"  # to take over an incident's overwatch
     RETURN = "return"  # home along a routed path, then land
     MANUAL = "manual"  # a pilot's direct command
+    EVENT = "event"  # a large event's sweep, ring lap, overwatch post or relief
+    CORDON = "cordon"  # a cordon station: fly there and hold, looking at the road
 
 
 class FlightState(StrEnum):
@@ -63,6 +65,7 @@ class Leg(BaseModel):
     speed_m_s: float | None = None
     clockwise: bool = True
     dwell_s: float | None = None  # orbit/hold: None = until the flight ends
+    yaw_deg: float | None = None  # goto: the heading to hold once there (a cordon station faces its road)
     tag: Literal["scene", "route", "home", "station", ""] = ""  # what reaching it means to the requester
 
     @property

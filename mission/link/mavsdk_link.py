@@ -375,13 +375,12 @@ class MavsdkVehicleLink:
         await self._command("hold", self._require(self._action, "hold").hold)
         self._orbiting = False
 
-    async def goto(self, lat: float, lon: float, alt_rel_m: float) -> None:
-        """Fly to a point ``alt_rel_m`` above home and hold there."""
+    async def goto(self, lat: float, lon: float, alt_rel_m: float, yaw_deg: float | None = None) -> None:
+        """Fly to a point ``alt_rel_m`` above home and hold there (facing ``yaw_deg`` when given)."""
         self._check_point("goto", lat, lon, alt_rel_m)
         amsl = self._amsl("goto", alt_rel_m)
-        await self._command(
-            "goto", self._require(self._action, "goto").goto_location, lat, lon, amsl, math.nan
-        )
+        yaw = math.nan if yaw_deg is None else float(yaw_deg)
+        await self._command("goto", self._require(self._action, "goto").goto_location, lat, lon, amsl, yaw)
         self._orbiting = False
 
     async def orbit(

@@ -43,6 +43,7 @@ from mission.link.types import TelemetrySnapshot
 from mission.missions.models import Mission
 from mission.missions.states import IN_FLIGHT
 from mission.planning import CompiledPlan, PlanContext, PlanRequest, compile_plan, judge_compiled
+from mission.safety import exemptions
 from mission.safety.routing import airspace_at
 from mission.safety.rules import Battery, NoFly, PathLimits, Refusal, Rule, path_refusals
 
@@ -291,10 +292,13 @@ class Verdict:
 def restrictions_for_span(
     *, session: Session, vehicle_id: int, flight_s: float, config: GateConfig
 ) -> list[Restriction]:
-    """Restrictions active at any time from now to the end of a ``flight_s`` flight plus the margin."""
+    """Restrictions binding ``vehicle_id`` at any time from now to the end of a ``flight_s`` flight plus the
+    margin (its exempt event zones left out; vehicle 0: the restrictions that bind every vehicle)."""
     now = utcnow()
     wall_s = (max(0.0, flight_s) + config.time_margin_s) / max(config.speed_factor, 1e-9)
-    return restrictions_during(session=session, start=now, end=now + timedelta(seconds=wall_s))
+    end = now + timedelta(seconds=wall_s)
+    found = restrictions_during(session=session, start=now, end=end)
+    return exemptions.for_vehicle(found, session=session, vehicle_id=vehicle_id, start=now, end=end)
 
 
 def nofly_from(restrictions: Sequence[Restriction]) -> tuple[NoFly, ...]:

@@ -30,6 +30,84 @@ class SecurityEvent(SQLModel, table=True):
     plan: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_by: str = Field(default="", max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    # The registry ids flying it (chosen by the planner from availability and energy, editable).
+    assigned: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, default=list))
+    state: str = Field(default="planned", max_length=16)  # planned, running, standing_down, ended
+    started_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    ended_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class ZoneExemption(SQLModel, table=True):
+    """Vehicle ``vehicle_id`` may fly inside event zone ``zone_id`` from ``valid_from`` to ``valid_until``.
+
+    Granted with an event's assignment (``event_id``) or by a dispatcher for an incident (``incident_id``);
+    revoked by setting ``revoked_at``. Only event zones are ever exempted: no-fly zones inside a venue stay.
+    """
+
+    __tablename__ = "zone_exemptions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    zone_id: int = Field(foreign_key="zones.id", index=True)
+    vehicle_id: int = Field(foreign_key="vehicles.id", index=True)
+    event_id: int | None = Field(default=None, foreign_key="security_events.id", index=True)
+    incident_id: int | None = Field(default=None, foreign_key="incidents.id")
+    valid_from: datetime = Field(sa_type=DateTime(timezone=True))
+    valid_until: datetime = Field(sa_type=DateTime(timezone=True))
+    granted_by: str = Field(max_length=100)
+    reason: str = Field(default="", max_length=300)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    revoked_by: str | None = Field(default=None, max_length=100)
+
+
+class ZoneExemptionRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    zone_id: int
+    vehicle_id: int
+    event_id: int | None
+    incident_id: int | None
+    valid_from: UtcDatetime
+    valid_until: UtcDatetime
+    granted_by: str
+    reason: str
+    created_at: UtcDatetime
+    revoked_at: UtcDatetime | None = None
+    revoked_by: str | None = None
+
+
+class ExemptionCreate(BaseModel):
+    """A dispatcher's exemption for one vehicle in an event zone (e.g. to serve an incident in the venue)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    vehicle_id: int = PydField(ge=1)
+    incident_id: int | None = PydField(default=None, ge=1)
+    reason: str = PydField(min_length=1, max_length=300)
+    valid_until: datetime | None = None  # default: the end of the event zone's window
+
+    @field_validator("valid_until")
+    @classmethod
+    def _utc_until(cls, value: datetime | None) -> datetime | None:
+        return as_utc(value) if value is not None else None
+
+
+class AssignmentUpdate(BaseModel):
+    """A dispatcher's edit of the assigned vehicles (registry ids)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    vehicles: list[int] = PydField(min_length=1, max_length=50)
+
+    @field_validator("vehicles")
+    @classmethod
+    def _unique(cls, ids: list[int]) -> list[int]:
+        if len(set(ids)) != len(ids):
+            raise ValueError("vehicles must be distinct registry ids")
+        if any(i < 1 for i in ids):
+            raise ValueError("vehicle ids are positive integers")
+        return ids
 
 
 class SecurityEventCreate(BaseModel):
@@ -50,6 +128,9 @@ class SecurityEventCreate(BaseModel):
     overwatch_points: int = PydField(default=4, ge=0, le=16)
     speed_m_s: float = PydField(default=10.0, gt=0, le=30)
     ceiling_m: float = PydField(default=300.0, gt=0, le=2000, description="top of the restricted zone")
+    vehicles: list[int] | None = PydField(
+        default=None, description="registry ids to assign; default: chosen by availability and energy"
+    )
 
     @field_validator("doors_open_at", "starts_at", "ends_at")
     @classmethod
@@ -89,3 +170,8 @@ class SecurityEventRead(BaseModel):
     plan: dict[str, Any]
     created_by: str
     created_at: UtcDatetime
+    assigned: list[int] = PydField(default_factory=list)
+    state: str = "planned"
+    started_at: UtcDatetime | None = None
+    ended_at: UtcDatetime | None = None
+    exemptions: list[ZoneExemptionRead] = PydField(default_factory=list)

@@ -212,6 +212,16 @@ def plan_event(
         speed_m_s=speed_m_s,
         nofly=obstacles,
     )
+    if ring_plan.feasible and ring_plan.min_drones < drones:
+        # The rings take only the drones the target needs; the rest man the posts and relieve.
+        ring_plan = rings(
+            (centre.x, centre.y),
+            radii_m=list(ring_radii_m),
+            drones=ring_plan.min_drones,
+            revisit_s=revisit_s,
+            speed_m_s=speed_m_s,
+            nofly=obstacles,
+        )
     ring_tasks = []
     for a in ring_plan.assignments:
         pts = [(float(x), float(y)) for x, y in a.path.coords]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from datetime import timedelta
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from shapely.geometry import Polygon, mapping
@@ -11,9 +12,19 @@ from sqlmodel import Session, col, func, select
 
 from mission.airspace import service as airspace
 from mission.airspace.models import ZoneCreate, ZoneKind
-from mission.errors import Conflict, NotFound
+from mission.audit import service as audit
+from mission.audit.clock import as_utc, utcnow
+from mission.errors import Conflict, InvalidTransition, NotFound
+from mission.fleet.models import Vehicle
 from mission.safety.routing import NoFlyZone
-from mission.security_events.models import SecurityEvent, SecurityEventCreate
+from mission.security_events.models import (
+    ExemptionCreate,
+    SecurityEvent,
+    SecurityEventCreate,
+    SecurityEventRead,
+    ZoneExemption,
+    ZoneExemptionRead,
+)
 from mission.security_events.planner import EventPlanSet, plan_event
 
 # The restricted zone goes up this long before doors open, for the sweep.
@@ -67,7 +78,7 @@ def create(*, session: Session, data: SecurityEventCreate, actor: str) -> Securi
     plan = plan_event(
         venue,
         ring_radii_m=data.ring_radii_m,
-        drones=data.drones,
+        drones=len(data.vehicles) if data.vehicles else data.drones,
         revisit_s=data.revisit_s,
         nofly=nofly,
         sweep_drones=data.sweep_drones,
@@ -97,7 +108,7 @@ def create(*, session: Session, data: SecurityEventCreate, actor: str) -> Securi
         ends_at=data.ends_at,
         ring_radii_m=list(data.ring_radii_m),
         revisit_s=data.revisit_s,
-        drones=data.drones,
+        drones=len(data.vehicles) if data.vehicles else data.drones,
         zone_id=zone.id,
         plan={**_plan_json(plan), "sweep_starts_at": (data.doors_open_at - SWEEP_LEAD).isoformat()},
         created_by=actor,
@@ -122,8 +133,13 @@ def list_events(*, session: Session, limit: int, offset: int) -> tuple[list[Secu
 
 
 def delete(*, session: Session, event_id: int) -> SecurityEvent:
-    """Remove an event and its restricted zone."""
+    """Remove an event, its exemptions and its restricted zone."""
     row = get(session=session, event_id=event_id)
+    if row.state in ("running", "standing_down"):
+        raise InvalidTransition(f"security event {event_id} is {row.state}: stand it down first")
+    for e in exemptions_of(session=session, event_id=event_id):
+        session.delete(e)
+    session.flush()
     if row.zone_id is not None:
         zone_id, row.zone_id = row.zone_id, None
         session.add(row)
@@ -132,3 +148,181 @@ def delete(*, session: Session, event_id: int) -> SecurityEvent:
     session.delete(row)
     session.flush()
     return row
+
+
+# -- assigned vehicles and their exemptions ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Availability:
+    """What assignment needs to know of a vehicle: whether it can fly now, its charge, how far it is."""
+
+    vehicle_id: int
+    name: str
+    available: bool
+    battery_pct: float
+    distance_m: float
+    reason: str = ""
+
+
+def choose_vehicles(fleet: Sequence[Availability], *, count: int) -> tuple[list[int], list[str]]:
+    """The ``count`` vehicles to assign: available ones, fullest battery first, then the nearest.
+
+    Returns the chosen registry ids and, for every vehicle left out, why.
+    """
+    fit = [a for a in fleet if a.available]
+    fit.sort(key=lambda a: (-round(a.battery_pct / 5.0), a.distance_m, a.vehicle_id))
+    chosen = [a.vehicle_id for a in fit[:count]]
+    skipped = [f"{a.name}: {a.reason or 'not needed'}" for a in fleet if a.vehicle_id not in chosen]
+    return chosen, skipped
+
+
+def exemptions_of(*, session: Session, event_id: int, include_revoked: bool = True) -> list[ZoneExemption]:
+    query = select(ZoneExemption).where(col(ZoneExemption.event_id) == event_id)
+    if not include_revoked:
+        query = query.where(col(ZoneExemption.revoked_at).is_(None))
+    return list(session.exec(query.order_by(col(ZoneExemption.id))))
+
+
+def _zone_window(session: Session, row: SecurityEvent) -> tuple[int, datetime, datetime]:
+    if row.zone_id is None:
+        raise InvalidTransition(f"security event {row.id} has no restricted zone")
+    zone = airspace.get_zone(session=session, zone_id=row.zone_id)
+    start = zone.active_from or as_utc(row.doors_open_at) - SWEEP_LEAD
+    until = zone.active_until or as_utc(row.ends_at)
+    return row.zone_id, as_utc(start), as_utc(until)
+
+
+def revoke(*, session: Session, exemption: ZoneExemption, actor: str, reason: str) -> bool:
+    """Revoke one exemption (audited); False when it was revoked already."""
+    if exemption.revoked_at is not None:
+        return False
+    exemption.revoked_at = utcnow()
+    exemption.revoked_by = actor[:100]
+    session.add(exemption)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="exemption.revoke",
+        target=f"vehicle:{exemption.vehicle_id}",
+        details={"exemption_id": exemption.id, "zone_id": exemption.zone_id, "reason": reason[:200]},
+    )
+    return True
+
+
+def _grant(
+    session: Session,
+    *,
+    row: SecurityEvent,
+    vehicle_id: int,
+    actor: str,
+    reason: str,
+    incident_id: int | None = None,
+    until: datetime | None = None,
+) -> ZoneExemption:
+    zone_id, start, zone_until = _zone_window(session, row)
+    if session.get(Vehicle, vehicle_id) is None:
+        raise NotFound(f"vehicle {vehicle_id} is not in the registry")
+    valid_until = min(as_utc(until), zone_until) if until is not None else zone_until
+    if valid_until <= utcnow():
+        raise InvalidTransition(f"the window of event {row.name!r} is over: no exemption can be granted")
+    exemption = ZoneExemption(
+        zone_id=zone_id,
+        vehicle_id=vehicle_id,
+        event_id=row.id,
+        incident_id=incident_id,
+        valid_from=min(start, utcnow()),
+        valid_until=valid_until,
+        granted_by=actor[:100],
+        reason=reason[:300],
+    )
+    session.add(exemption)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="exemption.grant",
+        target=f"vehicle:{vehicle_id}",
+        details={
+            "exemption_id": exemption.id,
+            "event_id": row.id,
+            "zone_id": zone_id,
+            "incident_id": incident_id,
+            "valid_until": valid_until.isoformat(),
+            "reason": reason[:200],
+        },
+    )
+    return exemption
+
+
+def assign(*, session: Session, event_id: int, vehicles: Sequence[int], actor: str) -> SecurityEvent:
+    """Make ``vehicles`` the event's assigned vehicles: each gets an exemption for the event zone and
+    window; vehicles taken off the event lose theirs (audited)."""
+    row = get(session=session, event_id=event_id)
+    if row.state == "ended":
+        raise InvalidTransition(f"security event {event_id} has ended; its assignment is closed")
+    missing = [v for v in vehicles if session.get(Vehicle, v) is None]
+    if missing:
+        raise NotFound(f"vehicles {missing} are not in the registry")
+    keep = set(vehicles)
+    live = exemptions_of(session=session, event_id=event_id, include_revoked=False)
+    for e in live:
+        if e.incident_id is None and e.vehicle_id not in keep:
+            revoke(session=session, exemption=e, actor=actor, reason="taken off the event")
+    have = {e.vehicle_id for e in live if e.incident_id is None and e.vehicle_id in keep}
+    for vid in vehicles:
+        if vid not in have:
+            _grant(session, row=row, vehicle_id=vid, actor=actor, reason=f"assigned to event {row.name!r}")
+    row.assigned = list(vehicles)
+    session.add(row)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="security_event.assign",
+        target=f"security_event:{event_id}",
+        details={"vehicles": list(vehicles)},
+    )
+    return row
+
+
+def grant_exemption(*, session: Session, event_id: int, data: ExemptionCreate, actor: str) -> ZoneExemption:
+    """A dispatcher's explicit exemption for a vehicle not on the event (to serve an incident in it)."""
+    row = get(session=session, event_id=event_id)
+    if row.state == "ended":
+        raise InvalidTransition(f"security event {event_id} has ended")
+    return _grant(
+        session,
+        row=row,
+        vehicle_id=data.vehicle_id,
+        actor=actor,
+        reason=data.reason,
+        incident_id=data.incident_id,
+        until=data.valid_until,
+    )
+
+
+def revoke_exemption(*, session: Session, event_id: int, exemption_id: int, actor: str) -> ZoneExemption:
+    exemption = session.get(ZoneExemption, exemption_id)
+    if exemption is None or exemption.event_id != event_id:
+        raise NotFound(f"exemption {exemption_id} of security event {event_id} does not exist")
+    if not revoke(session=session, exemption=exemption, actor=actor, reason="revoked by a dispatcher"):
+        raise InvalidTransition(f"exemption {exemption_id} was revoked already")
+    return exemption
+
+
+def expire_all(*, session: Session, event_id: int, actor: str) -> int:
+    """Stand-down: every exemption of the event ends now; how many did."""
+    n = 0
+    for e in exemptions_of(session=session, event_id=event_id, include_revoked=False):
+        n += revoke(session=session, exemption=e, actor=actor, reason="event stood down")
+    return n
+
+
+def read(*, session: Session, row: SecurityEvent) -> SecurityEventRead:
+    out = SecurityEventRead.model_validate(row)
+    out.exemptions = [
+        ZoneExemptionRead.model_validate(e) for e in exemptions_of(session=session, event_id=row.id or 0)
+    ]
+    return out

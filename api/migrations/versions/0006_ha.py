@@ -1,7 +1,7 @@
 """high availability: cluster instances, vehicle leases, leader leases
 
 Revision ID: 0006_ha
-Revises: 0004_video (the lead re-chains this after 0005_events at merge: one line, ``down_revision``)
+Revises: 0005_events
 Create Date: 2026-12-06 18:10:00
 
 """
@@ -14,7 +14,7 @@ import sqlmodel  # noqa: F401  (autogenerate renders sqlmodel.sql.sqltypes.AutoS
 
 # revision identifiers, used by Alembic.
 revision: str = '0006_ha'
-down_revision: Union[str, Sequence[str], None] = '0004_video'
+down_revision: Union[str, Sequence[str], None] = '0005_events'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -10,6 +10,7 @@ import { mountAirspace, selectZone } from "./views/airspace.js";
 import { mountFeed, mountAudit } from "./views/feed.js";
 import { mountUsers } from "./views/users.js";
 import { mountVideo } from "./views/video.js";
+import { mountEvents } from "./views/events.js";
 import { cancel as cancelDrawing, isDrawing } from "./draw.js";
 
 const $ = (sel) => document.querySelector(sel);
@@ -144,6 +145,7 @@ async function start() {
   mountAudit($('[data-view="audit"]'));
   mountUsers($('[data-view="users"]'));
   mountVideo($('[data-view="video"]'), $(".map-wrap"));
+  mountEvents($('[data-view="events"]'));
   emit("vehicles");
   emit("incidents");
 

@@ -1,0 +1,1 @@
+"""Incident cordons: inner, middle and outer rings of stations at road crossings, manned by drones."""

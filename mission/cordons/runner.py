@@ -1,0 +1,503 @@
+"""The cordon runner: starts a cordon (plan, stations, assignment), flies each drone to its station through
+the one executor (a persisted ``cordon`` flight that holds there facing the road), relieves drones on
+battery, and reports the time to the first and the last station manned, and manned/total per ring."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shapely.geometry import LineString, Point, Polygon
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from flightplans.cordon import road_lines
+from flightplans.errors import PlanningError
+from flightplans.geodesy import LocalFrame
+from mission.airspace.models import ZoneKind
+from mission.audit import service as audit
+from mission.audit.clock import utcnow
+from mission.cordons.models import Cordon, CordonCreate, CordonRead
+from mission.cordons.planner import CordonPlan, plan_cordon
+from mission.db import session_scope
+from mission.dispatch.ranking import Activity, DispatchRequest, estimate
+from mission.errors import InvalidTransition, NotFound, SkywardenError
+from mission.flights import commander as cmd
+from mission.flights.executor import FlightExecutor, path_of
+from mission.flights.models import Flight, FlightPurpose, FlightState, Leg, LegKind
+from mission.planning import build_geofence
+from mission.safety.gate import Action, Asker, FlightPath, GateRequest
+from mission.telemetry.events import Event, EventSink
+
+log = logging.getLogger(__name__)
+SERVICE = Asker("system:cordons")
+FIT = (Activity.DOCKED, Activity.IDLE_AIRBORNE, Activity.RETURNING)
+
+
+@dataclass(frozen=True, slots=True)
+class CordonConfig:
+    hold_s: float = 900.0  # how long a station is planned to be held (energy to hold and return)
+    rotate_at_pct: float = 45.0
+    spare_min_pct: float = 60.0
+    speed_factor: float = 1.0
+    tick_s: float = 0.5
+    roads_file: Path | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> CordonConfig:
+        return cls(
+            hold_s=settings.cordon_hold_s,
+            rotate_at_pct=settings.event_rotate_at_pct,
+            spare_min_pct=settings.event_spare_min_pct,
+            speed_factor=settings.sim_speed,
+            roads_file=settings.road_layer_file,
+        )
+
+
+@dataclass
+class LiveCordon:
+    cordon_id: int
+    started: float  # monotonic
+    relief: dict[int, int] = field(default_factory=dict)  # station key -> relief vehicle
+    task: asyncio.Task[None] | None = None
+
+
+def _key(s: dict[str, Any]) -> str:
+    return f"{s['ring']}:{s['index']}"
+
+
+def report(row: Cordon) -> dict[str, Any]:
+    """Time to the first and the last station manned (flight s from the start), manned/total per ring."""
+    per_ring: dict[str, dict[str, int]] = {}
+    times = []
+    for s in row.stations:
+        ring = per_ring.setdefault(str(s["ring"]), {"manned": 0, "total": 0})
+        ring["total"] += 1
+        if s.get("state") == "manned":
+            ring["manned"] += 1
+        if s.get("manned_at_s") is not None:
+            times.append(float(s["manned_at_s"]))
+    total = len(row.stations)
+    manned = sum(r["manned"] for r in per_ring.values())
+    assigned = sum(
+        1 for s in row.stations if s.get("vehicle_id") is not None or s.get("manned_at_s") is not None
+    )
+    return {
+        "first_station_s": min(times) if times else None,
+        "last_station_s": max(times) if times and len(times) >= assigned else None,
+        "manned": manned,
+        "total": total,
+        "per_ring": per_ring,
+        "unmanned": [
+            {"ring": s["ring"], "index": s["index"], "reason": s.get("reason", "")}
+            for s in row.stations
+            if s.get("state") != "manned"
+        ],
+    }
+
+
+class CordonRunner:
+    """Starts cordons, flies and relieves their stations, and ends them."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        fleet: Any,
+        hub: EventSink,
+        executor: FlightExecutor,
+        candidates: Any,
+        config: CordonConfig | None = None,
+    ) -> None:
+        self._engine = engine
+        self._fleet = fleet
+        self._hub = hub
+        self._executor = executor
+        self._candidates = candidates
+        self.config = config or CordonConfig()
+        self._live: dict[int, LiveCordon] = {}
+        self._roads: dict[str, Any] | None = None
+        if self.config.roads_file is not None:
+            self._roads = json.loads(Path(self.config.roads_file).read_text(encoding="utf-8"))
+        executor.add_listener(self, purposes=(FlightPurpose.CORDON,))
+
+    async def __aenter__(self) -> CordonRunner:
+        with Session(self._engine) as session:
+            for row in session.exec(select(Cordon).where(col(Cordon.state) == "active")):
+                assert row.id is not None
+                self._watch(row.id)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        tasks = [c.task for c in self._live.values() if c.task is not None]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _watch(self, cordon_id: int) -> LiveCordon:
+        live = LiveCordon(cordon_id=cordon_id, started=time.monotonic())
+        live.task = asyncio.create_task(self._supervise(live), name=f"cordon:{cordon_id}")
+        self._live[cordon_id] = live
+        return live
+
+    def _sim_s(self, live: LiveCordon) -> float:
+        return (time.monotonic() - live.started) * self.config.speed_factor
+
+    # -- planning ------------------------------------------------------------
+
+    def roads(self, frame: LocalFrame) -> list[LineString]:
+        assert self._roads is not None
+        return road_lines(self._roads, to_local=frame.point_to_local)
+
+    def plan(self, data: CordonCreate, *, policy: str = "minmax", states: Any = None) -> CordonPlan:
+        restrictions = self._candidates.restrictions(span_s=self.config.hold_s)
+        nofly = [
+            r.geometry for r in restrictions if r.kind is ZoneKind.no_fly and isinstance(r.geometry, Polygon)
+        ]
+        pool = [
+            s
+            for s in (states if states is not None else self._candidates.states())
+            if s.link_up and s.activity in FIT and s.battery_pct >= self.config.spare_min_pct
+        ]
+        return plan_cordon(
+            lat=data.lat,
+            lon=data.lon,
+            radii_m=data.radii_m,
+            flee_speed_m_s=data.flee_speed_m_s,
+            elapsed_s=data.elapsed_s,
+            stations_per_ring=data.stations_per_ring,
+            roads_latlon=self.roads if self._roads is not None else None,
+            nofly_lonlat=nofly,
+            states=pool,
+            airspace=self._candidates.airspace(
+                around=(data.lat, data.lon), alt_m=data.alt_m, span_s=self.config.hold_s
+            ),
+            hold_s=self.config.hold_s,
+            alt_m=data.alt_m,
+            clearance_m=self._executor.gate.clearance_m,
+            policy=policy,
+        )
+
+    # -- what the API asks ------------------------------------------------------------------
+
+    async def start(self, data: CordonCreate, *, actor: str) -> CordonRead:
+        try:
+            plan = await asyncio.to_thread(self.plan, data)
+        except PlanningError as err:
+            raise InvalidTransition(f"the cordon cannot be planned: {err}") from err
+        stations = [
+            {
+                "ring": p.station.ring,
+                "index": p.station.index,
+                "lat": round(p.lat, 7),
+                "lon": round(p.lon, 7),
+                "look_deg": round(p.station.look_deg, 1),
+                "source": p.station.source,
+                "vehicle_id": p.vehicle_id,
+                "eta_s": None if p.eta_s is None else round(p.eta_s, 1),
+                "state": "assigned" if p.vehicle_id is not None else "unmanned",
+                "reason": p.reason,
+                "manned_at_s": None,
+                "alt_m": data.alt_m,
+            }
+            for p in plan.stations
+        ]
+        stations += [
+            {
+                "ring": d.ring,
+                "index": -1 - k,
+                "lat": None,
+                "lon": None,
+                "look_deg": None,
+                "source": "dropped",
+                "vehicle_id": None,
+                "eta_s": None,
+                "state": "unmanned",
+                "reason": d.reason,
+                "manned_at_s": None,
+                "alt_m": data.alt_m,
+            }
+            for k, d in enumerate(plan.dropped)
+        ]
+        with session_scope(self._engine) as session:
+            row = Cordon(
+                lat=data.lat,
+                lon=data.lon,
+                incident_id=data.incident_id,
+                flee_speed_m_s=data.flee_speed_m_s,
+                elapsed_s=data.elapsed_s,
+                radii_m=[round(r, 1) for r in plan.radii_m],
+                fixed_radii=data.radii_m is not None,
+                stations=stations,
+                created_by=actor[:100],
+            )
+            session.add(row)
+            session.flush()
+            audit.record(
+                session=session,
+                actor=actor,
+                action="cordon.start",
+                target=f"cordon:{row.id}",
+                details={
+                    "radii_m": row.radii_m,
+                    "stations": len(stations),
+                    "planned_last_s": plan.last_eta_s,
+                },
+            )
+            cordon_id = row.id
+            assert cordon_id is not None
+        live = self._watch(cordon_id)
+        routes = {(p.station.ring, p.station.index): p.route_latlon for p in plan.stations}
+        for s in stations:
+            if s["vehicle_id"] is not None:
+                await self._send(live, s, s["vehicle_id"], routes.get((s["ring"], s["index"]), ()))
+        return self.read(cordon_id)
+
+    async def end(self, cordon_id: int, *, actor: str) -> CordonRead:
+        with session_scope(self._engine) as session:
+            row = session.get(Cordon, cordon_id)
+            if row is None:
+                raise NotFound(f"cordon {cordon_id} does not exist")
+            if row.state != "active":
+                raise InvalidTransition(f"cordon {cordon_id} has ended")
+            row.state, row.ended_at = "ended", utcnow()
+            session.add(row)
+            audit.record(session=session, actor=actor, action="cordon.end", target=f"cordon:{cordon_id}")
+            vehicles = {s["vehicle_id"] for s in row.stations if s.get("vehicle_id") is not None}
+        live = self._live.pop(cordon_id, None)
+        if live is not None and live.task is not None:
+            live.task.cancel()
+            await asyncio.gather(live.task, return_exceptions=True)
+            vehicles |= set(live.relief.values())
+        for vid in vehicles:
+            with contextlib.suppress(SkywardenError):
+                if self._own(vid):
+                    await self._executor.send_home(vid, asker=SERVICE, reason=f"cordon {cordon_id} ended")
+        return self.read(cordon_id)
+
+    def read(self, cordon_id: int) -> CordonRead:
+        with Session(self._engine) as session:
+            row = session.get(Cordon, cordon_id)
+            if row is None:
+                raise NotFound(f"cordon {cordon_id} does not exist")
+            out = CordonRead.model_validate(row)
+            out.report = report(row)
+            return out
+
+    # -- flying ------------------------------------------------------------
+
+    def _own(self, vid: int) -> bool:
+        with Session(self._engine) as session:
+            f = session.exec(
+                select(Flight).where(
+                    col(Flight.vehicle_id) == vid, col(Flight.state).in_(["pending", "active"])
+                )
+            ).first()
+        return f is not None and f.purpose == FlightPurpose.CORDON.value
+
+    async def _send(
+        self, live: LiveCordon, station: dict[str, Any], vid: int, route: Any, *, relief: bool = False
+    ) -> Flight | None:
+        alt = float(station["alt_m"])
+        snap = self._fleet.latest(vid)
+        legs: list[Leg] = []
+        if snap is None or not snap.in_air:
+            legs.append(Leg(kind=LegKind.TAKEOFF, alt_m=alt))
+        legs += [
+            Leg(kind=LegKind.GOTO, lat=lat, lon=lon, alt_m=alt, tag="route") for lat, lon in list(route)[1:-1]
+        ]
+        legs += [
+            Leg(
+                kind=LegKind.GOTO,
+                lat=station["lat"],
+                lon=station["lon"],
+                alt_m=alt,
+                tag="station",
+                yaw_deg=station["look_deg"],
+            ),
+            Leg(kind=LegKind.HOLD),
+        ]
+        path = path_of(legs)
+        verdict = await asyncio.to_thread(
+            self._executor.judge,
+            GateRequest(
+                vehicle_id=vid,
+                action=Action.DISPATCH,
+                asker=SERVICE,
+                path=FlightPath(points=path.points, returns_home=True) if path else None,
+                dwell_s=self.config.hold_s,
+            ),
+        )
+        key = _key(station)
+        if not verdict.ok:
+            self._update(
+                live.cordon_id, key, state="unmanned", reason=verdict.message()[:300], vehicle_id=None
+            )
+            return None
+        try:
+            if snap is not None and not snap.in_air and path is not None:
+                line = [(p.lon, p.lat) for p in path.points]
+                fence = build_geofence(
+                    path_wgs=LineString(line) if len(line) > 1 else Point(line[0]),
+                    home=self._executor.view(vid).home,
+                    frame=LocalFrame(station["lat"], station["lon"]),
+                    zones=verdict.nofly,
+                    margin_m=self._executor.gate.fence_margin_m,
+                )
+                await self._executor.commander.send(vid, cmd.UploadGeofence(fence), actor=SERVICE.name)
+            flight = await self._executor.start(
+                vehicle_id=vid,
+                purpose=FlightPurpose.CORDON,
+                legs=legs,
+                asker=SERVICE,
+                action=Action.DISPATCH,
+                reason=f"cordon {live.cordon_id} station {key}" + (" relief" if relief else ""),
+                incident_id=None,
+                verdict=verdict,
+            )
+        except SkywardenError as err:
+            self._update(live.cordon_id, key, state="unmanned", reason=str(err)[:300], vehicle_id=None)
+            return None
+        if relief:
+            live.relief[key] = vid
+        return flight
+
+    def _update(self, cordon_id: int, key: str, **values: Any) -> dict[str, Any] | None:
+        with session_scope(self._engine) as session:
+            row = session.get(Cordon, cordon_id)
+            if row is None:
+                return None
+            stations = [dict(s) for s in row.stations]
+            found = None
+            for s in stations:
+                if _key(s) == key:
+                    s.update(values)
+                    found = s
+            row.stations = stations
+            session.add(row)
+        return found
+
+    async def _supervise(self, live: LiveCordon) -> None:
+        """Relieve drones low on charge; publish the report now and then."""
+        last_pub = 0.0
+        while True:
+            try:
+                await self._rotate(live)
+                if time.monotonic() - last_pub > 2.0:
+                    last_pub = time.monotonic()
+                    self._hub.emit(
+                        Event(
+                            kind="cordon.report",
+                            data={"cordon_id": live.cordon_id, **self.read(live.cordon_id).report},
+                        )
+                    )
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("cordon %s: supervision pass failed", live.cordon_id)
+            await asyncio.sleep(self.config.tick_s)
+
+    async def _rotate(self, live: LiveCordon) -> None:
+        row = self.read(live.cordon_id)
+        for s in row.stations:
+            vid, key = s.get("vehicle_id"), _key(s)
+            if vid is None or s.get("state") != "manned" or key in live.relief:
+                continue
+            snap = self._fleet.latest(vid)
+            if snap is None or snap.battery_pct is None or snap.battery_pct >= self.config.rotate_at_pct:
+                continue
+            busy = {t.get("vehicle_id") for t in row.stations} | set(live.relief.values())
+            best = None
+            for st in self._candidates.states():
+                if st.vehicle_id in busy or not st.link_up or st.activity not in FIT:
+                    continue
+                if st.battery_pct < self.config.spare_min_pct:
+                    continue
+                space = self._candidates.airspace(
+                    around=(s["lat"], s["lon"]), alt_m=s["alt_m"], span_s=self.config.hold_s
+                )
+                e = estimate(
+                    st,
+                    DispatchRequest(
+                        lat=s["lat"], lon=s["lon"], overhead_s=self.config.hold_s, alt_m=s["alt_m"]
+                    ),
+                    airspace=space,
+                )
+                if e.feasible and (best is None or e.eta_s < best.eta_s):
+                    best = e
+            if best is not None:
+                await self._send(live, s, best.vehicle_id, best.route_latlon, relief=True)
+
+    # -- what the executor tells ------------------------------------------------------------
+
+    def _station_of(self, flight: Flight) -> tuple[LiveCordon, str] | None:
+        reason = flight.reason or ""
+        if not reason.startswith("cordon "):
+            return None
+        parts = reason.split()
+        try:
+            cordon_id, key = int(parts[1]), parts[3]
+        except (IndexError, ValueError):
+            return None
+        live = self._live.get(cordon_id)
+        return None if live is None else (live, key)
+
+    async def flight_airborne(self, flight: Flight) -> None:
+        return None
+
+    async def flight_takeoff_acked(self, flight: Flight) -> None:
+        return None
+
+    async def flight_leg_done(self, flight: Flight, leg: Leg) -> None:
+        found = self._station_of(flight)
+        if found is None or leg.tag != "station":
+            return
+        live, key = found
+        relieved = None
+        if live.relief.get(key) == flight.vehicle_id:
+            del live.relief[key]
+            row = self.read(live.cordon_id)
+            relieved = next((s.get("vehicle_id") for s in row.stations if _key(s) == key), None)
+        station = self._update(live.cordon_id, key, vehicle_id=flight.vehicle_id, state="manned", reason="")
+        if station is not None and station.get("manned_at_s") is None:
+            self._update(live.cordon_id, key, manned_at_s=round(self._sim_s(live), 1))
+        if relieved is not None and relieved != flight.vehicle_id:
+            with session_scope(self._engine) as session:
+                audit.record(
+                    session=session,
+                    actor=SERVICE.name,
+                    action="cordon.relieved",
+                    target=f"cordon:{live.cordon_id}",
+                    details={"station": key, "relief": flight.vehicle_id, "relieved": relieved},
+                )
+            with contextlib.suppress(SkywardenError):
+                await self._executor.send_home(
+                    relieved, asker=SERVICE, reason=f"cordon {live.cordon_id}: relieved"
+                )
+
+    async def flight_ended(self, flight: Flight) -> None:
+        found = self._station_of(flight)
+        if found is None or flight.state == FlightState.COMPLETED.value:
+            return
+        live, key = found
+        if flight.outcome.startswith(f"superseded by a return flight (cordon {live.cordon_id}"):
+            return  # relieved, or the cordon ended
+        if live.relief.get(key) == flight.vehicle_id:
+            del live.relief[key]
+            return
+        row = self.read(live.cordon_id)
+        here = next((s for s in row.stations if _key(s) == key), None)
+        if here is not None and here.get("vehicle_id") == flight.vehicle_id:
+            self._update(
+                live.cordon_id,
+                key,
+                state="unmanned",
+                vehicle_id=None,
+                reason=f"its drone's flight {flight.state}: {flight.outcome[:120]}",
+            )

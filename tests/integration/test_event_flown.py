@@ -1,0 +1,139 @@
+"""A large event flown end to end with 6 sim drones at speed 10: the sweep before doors, rings held by
+synchronised laps, posts held, a relief in place before the relieved drone leaves, a pilot takeover
+filled, an incident in the venue served by an event drone, then stand-down (all home, exemptions gone)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.integration.test_dispatch_support import dispatch_service, offset, until
+
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
+VENUE_N = 600.0
+DOCKS = [(0, 0), (0, 60), (60, 0), (-60, 0), (0, -60), (60, 60)]
+
+
+def venue() -> dict:
+    pts = [(-60, -80), (-60, 80), (60, 80), (60, -80), (-60, -80)]
+    ring = [offset(VENUE_N + n, e) for n, e in pts]
+    return {"type": "Polygon", "coordinates": [[[lon, lat] for lat, lon in ring]]}
+
+
+async def live(svc, event_id: int) -> dict:
+    r = await svc.get("olga", f"/api/v1/security-events/{event_id}/live")
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def test_an_event_is_flown_held_relieved_and_stood_down(tmp_path):
+    async with dispatch_service(tmp_path, docks=DOCKS, speed=10.0, event_rotate_at_pct=40.0) as svc:
+        now = datetime.now(UTC)
+        body = {
+            "name": "derby",
+            "venue": venue(),
+            "doors_open_at": (now + timedelta(seconds=60)).isoformat(),
+            "starts_at": (now + timedelta(seconds=70)).isoformat(),
+            "ends_at": (now + timedelta(seconds=600)).isoformat(),
+            "ring_radii_m": [220],
+            "revisit_s": 90,
+            "overwatch_points": 2,
+            "swath_m": 40,
+            "speed_m_s": 10,
+            "vehicles": [1, 2, 3, 4, 5, 6],
+        }
+        r = await svc.post("dan", "/api/v1/security-events", body)
+        assert r.status_code == 201, r.text
+        ev = r.json()
+        eid = ev["id"]
+        assert ev["assigned"] == [1, 2, 3, 4, 5, 6]
+        assert sorted(e["vehicle_id"] for e in ev["exemptions"]) == [1, 2, 3, 4, 5, 6]
+        assert (await svc.post("dan", f"/api/v1/security-events/{eid}/start")).status_code == 200
+
+        async def figures() -> dict:
+            return await live(svc, eid)
+
+        async def sweep_done() -> bool:
+            return (await figures())["sweep_done_before_doors"]
+
+        await until(sweep_done, 90, "the sweep done before doors", every_s=0.5)
+        f = await figures()
+        assert f["sweep_coverage_flown"] >= 0.95, f
+
+        async def held() -> bool:
+            slots = (await figures())["slots"]
+            return all(s["stage"] == "lapping" for s in slots if s["slot"].startswith("ring")) and all(
+                s["stage"] == "at_station" for s in slots if s["slot"].startswith("post")
+            )
+
+        await until(held, 90, "rings lapping and posts held", every_s=0.5)
+
+        # A relief: a ring drone's battery drops; its relief is in place before it leaves.
+        slots = (await figures())["slots"]
+        ring_vid = next(s["vehicle_id"] for s in slots if s["slot"].startswith("ring"))
+        svc.vehicle(ring_vid).battery_sag(50)
+
+        async def relieved() -> bool:
+            return (await figures())["reliefs"] >= 1
+
+        await until(relieved, 120, "a relief", every_s=0.5)
+        timeline = (await figures())["timeline"]
+        whats = [t["what"] for t in timeline]
+        assert whats.index("relief in place") < whats.index("relieved")
+
+        # A pilot takes a post drone: the runner fills the hole with a spare.
+        slots = (await figures())["slots"]
+        post_vid = next(s["vehicle_id"] for s in slots if s["slot"].startswith("post"))
+        assert (await svc.post("alice", f"/api/v1/vehicles/{post_vid}/control")).status_code == 200
+
+        async def filled() -> bool:
+            f = await figures()
+            return f["holes_filled"] >= 1 and all(
+                s["vehicle_id"] not in (None, post_vid) for s in f["slots"] if s["slot"].startswith("post")
+            )
+
+        await until(filled, 90, "the pilot's hole filled", every_s=0.5)
+
+        # Rings held through the relief and the takeover (a lap and more flown since they started).
+        f = await figures()
+        print("before the incident", {k: f[k] for k in ("ring_gaps_s", "posts_manned_share")})
+        assert f["ring_gap_s_max"] <= f["ring_target_s"], f
+
+        # An incident inside the venue: only event drones are exempt, so one of them serves it.
+        lat, lon = offset(VENUE_N, 0)
+        r = await svc.post(
+            "dan", "/api/v1/incidents", {"lat": lat, "lon": lon, "kind": "fight", "priority": 1}
+        )
+        assert r.status_code == 201, r.text
+        inc = r.json()
+
+        async def served() -> bool:
+            i = (await svc.get("olga", f"/api/v1/incidents/{inc['id']}")).json()
+            return i["state"] == "on_scene"
+
+        await until(served, 90, "the venue incident on scene", every_s=0.5)
+        i = (await svc.get("olga", f"/api/v1/incidents/{inc['id']}")).json()
+        assert i["vehicle_id"] in range(1, 7) and i["vehicle_id"] != post_vid
+
+        f = await figures()
+        assert f["incursions"] == 0
+
+        r = await svc.post("dan", f"/api/v1/security-events/{eid}/stand-down")
+        assert r.status_code == 200, r.text
+        await svc.post("dan", f"/api/v1/incidents/{inc['id']}/close")
+
+        async def ended() -> bool:
+            ev = (await svc.get("olga", f"/api/v1/security-events/{eid}")).json()
+            return ev["state"] == "ended"
+
+        await until(ended, 150, "stand-down finished", every_s=0.5)
+        ev = (await svc.get("olga", f"/api/v1/security-events/{eid}")).json()
+        assert all(e["revoked_at"] is not None for e in ev["exemptions"])
+
+        def all_home() -> bool:  # but the pilot's
+            snaps = [svc.runtime.fleet.latest(v) for v in range(1, 7) if v != post_vid]
+            return all(s is not None and not s.in_air for s in snaps)
+
+        await until(all_home, 120, "every event drone home", every_s=0.5)
+        await svc.client.delete(f"/api/v1/vehicles/{post_vid}/control", headers=svc.auth("alice"))
