@@ -54,6 +54,7 @@ ROUTERS: tuple[str, ...] = (
     "api.routes.flights",
     "api.routes.video",
     "api.routes.video_ws",
+    "api.routes.preferences",
     "api.ws",
     "api.routes.panel",
 )
