@@ -55,6 +55,7 @@ ROUTERS: tuple[str, ...] = (
     "api.routes.video",
     "api.routes.video_ws",
     "api.routes.preferences",
+    "api.routes.reports",
     "api.ws",
     "api.routes.panel",
 )

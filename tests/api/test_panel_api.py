@@ -199,3 +199,103 @@ async def test_refusals_carry_stable_codes_and_land_here_is_judged_as_a_flight(s
     assert {"vehicle.position", "battery.unknown"} <= {d["code"] for d in err["details"]}
     r = await svc.post("alice", "/api/v1/vehicles/1/commands", {"command": "land", "params": {"lat": 39.82}})
     assert r.status_code == 422 and "both lat and lon" in r.json()["error"]["message"]
+
+
+async def test_reports_give_response_percentiles_drone_hours_and_patrol_completion(svc):
+    from sqlmodel import Session
+
+    from mission.flights.models import Flight
+    from mission.incidents.models import Incident
+    from mission.patrols.models import Patrol, PatrolRun
+
+    await svc.add_vehicle(sysid=1, port=free_udp_ports(1), dock="North")
+    inside = [[109.97, 39.81], [109.99, 39.81], [109.99, 39.83], [109.97, 39.83], [109.97, 39.81]]
+    assert (await svc.post("root", "/api/v1/zones", _zone("Patrol A", inside))).status_code == 201
+    t0 = datetime.now().astimezone() - timedelta(hours=2)
+    with Session(svc.engine) as session:
+        for i, (prio, on_scene_s) in enumerate([(1, 60), (1, 120), (1, 180), (2, 300), (2, None)]):
+            session.add(
+                Incident(
+                    kind="burglary",
+                    priority=prio,
+                    lat=39.82 if i < 3 else 39.90,
+                    lon=109.98,
+                    vehicle_id=1,
+                    state="on_scene" if on_scene_s else "assigned",
+                    created_at=t0,
+                    assigned_at=t0,
+                    on_scene_at=t0 + timedelta(seconds=on_scene_s) if on_scene_s else None,
+                )
+            )
+        session.add(
+            Flight(
+                vehicle_id=1,
+                purpose="manual",
+                state="completed",
+                legs=[],
+                airborne=True,
+                requested_by="alice",
+                created_at=t0,
+                ended_at=t0 + timedelta(minutes=30),
+            )
+        )
+        patrol = Patrol(name="loop", plan={"kind": "orbit"}, cron="0 * * * *")
+        session.add(patrol)
+        session.flush()
+        for k, status in enumerate(["completed", "completed", "preempted", "skipped"]):
+            session.add(
+                PatrolRun(patrol_id=patrol.id, scheduled_for=t0 + timedelta(minutes=k), status=status)
+            )
+        session.commit()
+    r = await svc.get("dan", "/api/v1/reports")
+    assert r.status_code == 200, r.text
+    rep = r.json()
+    rows = {(x["group"], x["key"]): x for x in rep["response"]}
+    p1 = rows[("priority", "P1")]
+    assert (p1["incidents"], p1["on_scene"], p1["p50_s"], p1["p90_s"]) == (3, 3, 120.0, 168.0)
+    assert (rows[("priority", "P2")]["incidents"], rows[("priority", "P2")]["on_scene"]) == (2, 1)
+    assert rows[("zone", "Patrol A")]["incidents"] == 3 and rows[("zone", "-")]["incidents"] == 2
+    assert rows[("dock", "North")]["incidents"] == 5
+    drone = rep["drones"][0]
+    assert (drone["flights"], drone["flight_hours"], drone["battery_cycles"]) == (1, 0.5, 1)
+    loop = next(p for p in rep["patrols"] if p["name"] == "loop")
+    assert (loop["runs"], loop["launched"], loop["completed"], loop["skipped"]) == (4, 3, 2, 1)
+    assert loop["completion"] == pytest.approx(2 / 3, abs=1e-3)
+    csv_text = (await svc.get("dan", "/api/v1/reports/response.csv")).text
+    assert (
+        csv_text.splitlines()[0] == "group,key,incidents,on_scene,p50_s,p90_s"
+        and "P1,3,3,120.0,168.0" in csv_text
+    )
+    assert (await svc.get("olga", "/api/v1/reports")).status_code == 403
+    early = (t0 - timedelta(days=3)).isoformat()
+    r = await svc.get("dan", "/api/v1/reports", since=early, until=(t0 - timedelta(days=2)).isoformat())
+    assert r.json()["response"] == [] and r.json()["drones"][0]["flights"] == 0
+    r = await svc.get("dan", "/api/v1/reports", since=t0.isoformat(), until=early)
+    assert r.status_code == 422 and r.json()["error"]["message_code"] == "report.period"
+
+
+async def test_audit_is_filtered_by_user_vehicle_incident_and_time_and_exported(svc):
+    await svc.add_vehicle(sysid=1, port=free_udp_ports(1))
+    await svc.post("alice", "/api/v1/vehicles/1/control")
+    await svc.post("alice", "/api/v1/vehicles/1/commands", {"command": "hold"})
+    r = await svc.post(
+        "dan", "/api/v1/incidents", {"lat": 39.82, "lon": 109.98, "kind": "fire", "priority": 1}
+    )
+    incident = r.json()["id"]
+    page = (await svc.get("root", "/api/v1/audit", actor="alice", vehicle_id=1)).json()
+    assert "control.take" in [e["action"] for e in page["items"]] and {e["actor"] for e in page["items"]} == {
+        "alice"
+    }
+    assert all(e["target"] == "vehicle:1" or e["details"].get("vehicle_id") == 1 for e in page["items"])
+    page = (await svc.get("root", "/api/v1/audit", incident_id=incident)).json()
+    assert page["total"] >= 1 and all(
+        e["target"] == f"incident:{incident}" or e["details"].get("incident_id") == incident
+        for e in page["items"]
+    )
+    future = (datetime.now().astimezone() + timedelta(hours=1)).isoformat()
+    assert (await svc.get("root", "/api/v1/audit", since=future)).json()["total"] == 0
+    r = await svc.get("root", "/api/v1/audit/export.csv", actor="alice")
+    lines = r.text.splitlines()
+    assert r.status_code == 200 and lines[0] == "seq,at,actor,action,target,details,hash"
+    assert len(lines) - 1 == (await svc.get("root", "/api/v1/audit", actor="alice")).json()["total"]
+    assert (await svc.get("dan", "/api/v1/audit/export.csv")).status_code == 403

@@ -14,6 +14,7 @@ import { mountAirspace, selectZone } from "./views/airspace.js";
 import { mountFeed, mountAudit } from "./views/feed.js";
 import { mountUsers } from "./views/users.js";
 import { mountVideo } from "./views/video.js";
+import { mountReports } from "./views/reports.js";
 import { cancel as cancelDrawing, isDrawing } from "./draw.js";
 
 const $ = (sel) => document.querySelector(sel);
@@ -145,9 +146,10 @@ async function start() {
   $("#login").hidden = true;
   $("#app").hidden = false;
   const me = state.me;
-  $("#who").replaceChildren(me.username, h("span", { class: `pill role ${me.role === "observer" ? "" : "info"}`, "data-testid": "role", "data-role": me.role }, tv("role", me.role)));
+  $("#who").replaceChildren(h("span", { translate: "no" }, me.username), " ", h("span", { class: `pill role ${me.role === "observer" ? "" : "info"}`, "data-testid": "role", "data-role": me.role }, tv("role", me.role)));
   document.body.dataset.role = me.role;
   document.querySelectorAll(".admin-only").forEach((el) => { el.hidden = !roles.admin(); });
+  document.querySelectorAll(".dispatcher-only").forEach((el) => { el.hidden = !roles.dispatcher(); });
   $("#tabs").addEventListener("click", (ev) => { const t = ev.target.closest(".tab"); if (t) setTab(t.dataset.tab); });
   on("tab", setTab);
   on("vehicle:select", (id) => {
@@ -174,6 +176,7 @@ async function start() {
   mountFeed($('[data-view="feed"]'));
   mountAudit($('[data-view="audit"]'));
   mountUsers($('[data-view="users"]'));
+  mountReports($('[data-view="reports"]'));
   mountVideo($('[data-view="video"]'), $(".map-wrap"));
   mountPilot();
   mountPayload();

@@ -166,6 +166,8 @@ export function updateVehicle(id, snap) {
     el.dataset.vehicleId = id;
     el.dataset.lat = snap.lat;
     el.dataset.lon = snap.lon;
+    el.dataset.alt = snap.alt_rel_m ?? "";
+    el.dataset.inAir = snap.in_air ? "1" : "0";
     el.classList.toggle("selected", state.selectedVehicle === id);
     const svg = el.querySelector("svg");
     if (svg) svg.style.transform = `rotate(${snap.heading_deg ?? 0}deg)`;

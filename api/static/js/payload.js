@@ -84,7 +84,7 @@ export function payloadPanel(vehicle) {
     list.length ? h("ul", { class: "timeline", "data-testid": "payload-timeline" }, list.map((u) => {
       const m = state.messages.find((x) => x.id === u.message_id);
       return h("li", { "data-action": u.action, "data-ok": String(u.ok) }, h("span", { class: "mono muted" }, fmtTime(u.at)), " ",
-        h("b", {}, tv("payload", u.action)), m ? ` · ${m.name}` : "", h("span", { class: "muted" }, ` · ${u.actor}`),
+        h("b", {}, tv("payload", u.action)), m ? ` · ${m.name}` : "", h("span", { class: "muted", translate: "no" }, ` · ${u.actor}`),
         u.ok ? null : h("span", { class: "error" }, ` · ${t("payload.failed")}`));
     })) : h("p", { class: "muted", "data-testid": "payload-timeline-empty" }, t("payload.no_uses")));
   return box;
@@ -102,7 +102,7 @@ export function libraryEditor() {
   let editingId = null;
   const reset = () => { editingId = null; name.value = ""; text.value = ""; audio.value = ""; save.textContent = t("library.add"); };
   const row = (m) => h("tr", { "data-testid": "library-row", "data-message-id": m.id },
-    h("td", { class: "mono" }, m.slot), h("td", {}, h("b", {}, m.name), h("div", { class: "muted" }, m.kind === "tts" ? m.text : m.audio_ref)),
+    h("td", { class: "mono" }, m.slot), h("td", { translate: "no" }, h("b", {}, m.name), h("div", { class: "muted" }, m.kind === "tts" ? m.text : m.audio_ref)),
     h("td", {}, has(`locale.${m.language}`) ? t(`locale.${m.language}`) : m.language), h("td", {}, t(`library.kind.${m.kind}`)),
     h("td", {},
       h("button", { class: "small", onclick: () => {

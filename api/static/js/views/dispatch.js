@@ -131,7 +131,7 @@ function renderDetail(inc) {
       } }, t("dispatch.close"))) : null,
     h("h2", {}, t("dispatch.timeline")),
     h("ul", { class: "timeline", "data-testid": "incident-timeline" }, timeline.map((e) =>
-      h("li", {}, h("span", { class: "mono muted" }, fmtTime(e.at)), " ", h("b", { "data-kind": e.kind }, tv("timeline", e.kind)), e.vehicle_id ? ` · ${state.vehicles.get(e.vehicle_id)?.name ?? t("common.vehicle_n", { id: e.vehicle_id })}` : "", e.actor ? h("span", { class: "muted" }, ` · ${e.actor}`) : null))));
+      h("li", {}, h("span", { class: "mono muted" }, fmtTime(e.at)), " ", h("b", { "data-kind": e.kind }, tv("timeline", e.kind)), e.vehicle_id ? ` · ${state.vehicles.get(e.vehicle_id)?.name ?? t("common.vehicle_n", { id: e.vehicle_id })}` : "", e.actor ? h("span", { class: "muted", translate: "no" }, ` · ${e.actor}`) : null))));
 }
 
 function renderList() {

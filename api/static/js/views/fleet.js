@@ -95,7 +95,7 @@ function detail(v) {
   }
   box.append(h("h2", {}, tr("fleet.control")));
   box.append(
-    h("p", { "data-testid": "control-holder", "data-holder": c?.holder ?? "" }, c?.holder ? [tr("fleet.held_by"), " ", h("b", {}, c.holder), c.since ? h("span", { class: "muted" }, " ", tr("fleet.since", { time: fmtTime(c.since) })) : null] : h("span", { class: "muted" }, tr("fleet.nobody_holds"))),
+    h("p", { "data-testid": "control-holder", "data-holder": c?.holder ?? "" }, c?.holder ? [tr("fleet.held_by"), " ", h("b", { translate: "no" }, c.holder), c.since ? h("span", { class: "muted" }, " ", tr("fleet.since", { time: fmtTime(c.since) })) : null] : h("span", { class: "muted" }, tr("fleet.nobody_holds"))),
   );
   if (roles.pilot()) {
     const handoffTo = h("input", { placeholder: tr("fleet.pilot_username"), "aria-label": tr("fleet.hand_off_to"), "data-testid": "handoff-to" });

@@ -25,7 +25,7 @@ export function mountUsers(el) {
     const role = roleSelect(u.role);
     const password = h("input", { type: "password", placeholder: tr("users.new_password"), autocomplete: "new-password", "data-testid": "user-password" });
     return h("tr", { "data-testid": "user-row", "data-username": u.username },
-      h("td", {}, h("b", {}, u.username), u.disabled ? h("div", {}, pill("disabled", "bad")) : null),
+      h("td", {}, h("b", { translate: "no" }, u.username), u.disabled ? h("div", {}, pill("disabled", "bad")) : null),
       h("td", {}, role, h("button", { class: "small", "data-testid": "user-set-role", onclick: (e) => act(e.currentTarget, () => patch(`/users/${u.id}`, { role: role.value }), tr("users.role_set", { name: u.username, role: tv("role", role.value) })).then(load).catch(() => {}) }, tr("users.set_role"))),
       h("td", {},
         h("button", { class: `small ${u.disabled ? "" : "danger"}`, "data-testid": "user-toggle", onclick: (e) => {
@@ -43,7 +43,7 @@ export function mountUsers(el) {
   };
 
   const tokenRow = (t) => h("tr", { "data-testid": "token-row" },
-    h("td", {}, h("b", {}, t.name), h("div", { class: "muted" }, `${tv("token", t.kind)} · ${tv("role", t.role)}`)),
+    h("td", {}, h("b", { translate: "no" }, t.name), h("div", { class: "muted" }, `${tv("token", t.kind)} · ${tv("role", t.role)}`)),
     h("td", { class: "mono" }, fmtDateTime(t.last_used_at)),
     h("td", { class: "mono" }, fmtDateTime(t.expires_at)),
     h("td", {}, t.revoked ? pill("revoked", "bad") : h("button", { class: "small danger", "data-testid": "token-revoke", onclick: (e) => {
