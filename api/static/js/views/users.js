@@ -57,6 +57,18 @@ export function mountUsers(el) {
     fill(tokens, ...machine.items.map(tokenRow));
   };
 
+  const tokenName = h("input", { placeholder: tr("users.token_name"), "data-testid": "token-new-name", autocomplete: "off" });
+  const tokenRole = roleSelect("observer");
+  const tokenDays = h("input", { type: "number", min: 1, max: 365, value: 30, "data-testid": "token-new-days", "aria-label": tr("users.token_days") });
+  const issued = h("div", { "data-testid": "token-issued" });
+  const createToken = (button) => act(button, () => post("/tokens", { name: tokenName.value.trim(), role: tokenRole.value, expires_in_s: Number(tokenDays.value) * 86400 }), (r) => tr("users.token_created", { name: r.name }))
+    .then((r) => {
+      tokenName.value = "";
+      // The secret is shown once, here, and never again.
+      fill(issued, h("p", { class: "muted" }, tr("users.token_once")), h("input", { readonly: true, value: r.token, class: "mono", "data-testid": "token-secret", translate: "no" }));
+      return load();
+    }).catch(() => {});
+
   const create = (button) => act(button, () => post("/users", { username: newName.value.trim(), password: newPass.value, role: newRole.value }), (u) => tr("users.created", { name: u.username }))
     .then(() => { newName.value = ""; newPass.value = ""; return load(); }).catch(() => {});
 
@@ -66,6 +78,9 @@ export function mountUsers(el) {
     h("div", { class: "row" }, newRole, h("button", { class: "primary small", "data-testid": "user-create", onclick: (e) => create(e.currentTarget) }, tr("users.create"))),
     h("table", { class: "tbl users" }, h("thead", {}, h("tr", {}, h("th", {}, tr("users.user")), h("th", {}, tr("users.role")), h("th", {}, tr("users.access")), h("th", {}, tr("users.password")))), list),
     h("h2", {}, tr("users.tokens")),
+    h("div", { class: "grid2" }, tokenName, tokenDays),
+    h("div", { class: "row" }, tokenRole, h("button", { class: "primary small", "data-testid": "token-create", onclick: (e) => createToken(e.currentTarget) }, tr("users.create_token"))),
+    issued,
     h("table", { class: "tbl users" }, h("thead", {}, h("tr", {}, h("th", {}, tr("users.token")), h("th", {}, tr("users.last_used")), h("th", {}, tr("users.expires")), h("th", {}))), tokens),
     libraryEditor());
   el.addEventListener("panel:show", () => load().catch(() => {}));
