@@ -56,6 +56,8 @@ ROUTERS: tuple[str, ...] = (
     "api.routes.flights",
     "api.routes.video",
     "api.routes.video_ws",
+    "api.routes.preferences",
+    "api.routes.reports",
     "api.ws",
     "api.routes.panel",
 )

@@ -106,6 +106,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _domain(_request: Request, exc: Exception) -> JSONResponse:
         status, code = domain_status(exc)
         extra: dict[str, Any] = {}
+        if isinstance(exc, SkywardenError):
+            # A stable name of the message and its figures: the panel shows it in the user's language.
+            if exc.code:
+                extra["message_code"] = exc.code
+                extra["message_params"] = _jsonable(exc.params)
+            if exc.details:
+                extra["details"] = [_jsonable(v) for v in exc.details]
         if isinstance(exc, AirspaceViolation) and exc.violations:
             extra["details"] = [_jsonable(v) for v in exc.violations]
         if isinstance(exc, LinkError):

@@ -6,7 +6,24 @@ from collections.abc import Sequence
 
 
 class SkywardenError(Exception):
-    """Base of every domain error; ``str(err)`` is a reason a user can act on."""
+    """Base of every domain error; ``str(err)`` is a reason a user can act on.
+
+    ``code`` is a stable name of the message (``"authority.control"``, ``"cron.invalid"``) and ``params``
+    its figures, so a client can show it in the user's language; ``details`` are the gate's refusals.
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        code: str | None = None,
+        params: dict[str, object] | None = None,
+        details: Sequence[object] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = dict(params or {})
+        self.details = list(details or [])
 
 
 class BadRequest(SkywardenError):
@@ -28,8 +45,15 @@ class Conflict(SkywardenError):
 class AirspaceViolation(SkywardenError):
     """A plan or command would break airspace, altitude or energy rules. -> 422"""
 
-    def __init__(self, message: str, *, violations: Sequence[object] | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str,
+        *,
+        violations: Sequence[object] | None = None,
+        code: str | None = None,
+        params: dict[str, object] | None = None,
+    ) -> None:
+        super().__init__(message, code=code, params=params, details=violations)
         self.violations = list(violations or [])
 
 
@@ -44,8 +68,15 @@ class VehicleUnavailable(SkywardenError):
 class LinkError(SkywardenError):
     """A MAVLink command failed or timed out; the message says which vehicle and what failed. -> 503"""
 
-    def __init__(self, message: str, *, vehicle_id: int | None = None, action: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str,
+        *,
+        vehicle_id: int | None = None,
+        action: str | None = None,
+        code: str | None = "link.failed",
+    ) -> None:
+        super().__init__(message, code=code, params={"vehicle_id": vehicle_id, "action": action})
         self.vehicle_id = vehicle_id
         self.action = action
 
@@ -54,5 +85,5 @@ class RateLimited(SkywardenError):
     """Too many attempts (failed sign-ins, a busy queue); try again after ``retry_after_s``. -> 429"""
 
     def __init__(self, message: str, *, retry_after_s: int) -> None:
-        super().__init__(message)
+        super().__init__(message, code="rate.limited", params={"s": retry_after_s})
         self.retry_after_s = retry_after_s

@@ -26,6 +26,7 @@ from sim.mission import (
     MissionItem,
 )
 from sim.params import ParamStore
+from sim.payload import PayloadBoard
 from sim.state import (
     LANDED_IN_AIR,
     LANDED_LANDING,
@@ -157,6 +158,9 @@ class Autopilot:
         self.mission_changed = False
         self.home_changed = False
         self.payload_events: list[PayloadEvent] = []
+        self.payload_board = PayloadBoard(
+            speaker_output=config.speaker_output, spotlight_output=config.spotlight_output
+        )
 
     # ------------------------------------------------------------------ derived values
     @property
@@ -434,6 +438,10 @@ class Autopilot:
                 kind=kind,  # type: ignore[arg-type]
             )
         )
+        if kind == "actuator":
+            report = self.payload_board.actuator(index, value, sim_time_s=self.time_s)
+            if report is not None:
+                self._say(SEV_INFO, report.status_text())
 
     def set_actuators(self, values: list[float], *, source: str) -> None:
         """DO_SET_ACTUATOR: each finite value is one payload event (index 1..n)."""

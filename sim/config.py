@@ -73,6 +73,9 @@ class SimConfig:
     command_dedupe_wall_s: float = 1.5
     # reboot silence is simulated time (scaled by the speed factor)
     reboot_silence_s: float = 2.0
+    # the sound-and-light payload board (sim/payload.py): which actuator output drives which device
+    speaker_output: int = 1
+    spotlight_output: int = 2
     # fixed local port for vehicle i is local_port_base + i (PX4 uses 14580+i); None = ephemeral
     local_port_base: int | None = None
     # more ground stations: vehicle i also streams to host:P+i for each P (PX4's extra MAVLink instances,

@@ -40,6 +40,7 @@ from sim.mission import (
     validate_plan,
 )
 from sim.params import ParamStore, decode_param_value, encode_param_value
+from sim.payload import PayloadReport
 from sim.state import MODE_BY_MAIN_SUB, PayloadEvent, VehicleState, px4_custom_mode
 
 if TYPE_CHECKING:
@@ -175,6 +176,7 @@ class SimVehicle:
         self.autopilot = Autopilot(
             home_lat=home[0], home_lon=home[1], home_amsl_m=home[2], config=config, params=self.params
         )
+        self.autopilot.payload_board.label = f"sim sysid={sysid}"
         self.commands_received: list[tuple[int, tuple[float, ...]]] = []
         # What the vehicle was sent and when (wall clock), as a flight log would keep it.
         self.received: list[Received] = []
@@ -254,6 +256,11 @@ class SimVehicle:
     def fence(self) -> Geofence:
         """The uploaded geofence (empty when none)."""
         return self.autopilot.geofence
+
+    @property
+    def payload_reports(self) -> list[PayloadReport]:
+        """What the speaker and the spotlight did (sim/payload.py), oldest first."""
+        return list(self.autopilot.payload_board.reports)
 
     @property
     def payload_events(self) -> list[PayloadEvent]:

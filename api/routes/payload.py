@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict
 
 from api.deps import AnyRole, SessionDep, get_runtime, require_roles
@@ -56,6 +56,32 @@ def create_message(data: MessageCreate, session: SessionDep, who: Librarian) -> 
         details={"name": data.name, "slot": data.slot, "kind": data.kind.value},
     )
     return MessageRead.model_validate(row)
+
+
+@router.put("/messages/{message_id}", response_model=MessageRead, summary="Change a message")
+def update_message(message_id: int, data: MessageCreate, session: SessionDep, who: Librarian) -> MessageRead:
+    row = service.update_message(session=session, message_id=message_id, data=data)
+    audit.record(
+        session=session,
+        actor=who.username,
+        action="payload.message.update",
+        target=f"message:{row.id}",
+        details={"name": data.name, "slot": data.slot, "kind": data.kind.value, "language": data.language},
+    )
+    return MessageRead.model_validate(row)
+
+
+@router.delete("/messages/{message_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a message")
+def delete_message(message_id: int, session: SessionDep, who: Librarian) -> Response:
+    row = service.delete_message(session=session, message_id=message_id)
+    audit.record(
+        session=session,
+        actor=who.username,
+        action="payload.message.delete",
+        target=f"message:{message_id}",
+        details={"name": row.name, "slot": row.slot},
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post(

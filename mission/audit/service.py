@@ -123,6 +123,58 @@ def list_entries(
     return [AuditRead.model_validate(r) for r in rows], total
 
 
+SEARCH_SCAN_MAX = 50_000  # entries a vehicle/incident search looks through (newest first)
+
+
+def _about(entry: AuditEntry, kind: str, ident: int) -> bool:
+    """Whether an entry concerns vehicle/incident ``ident``: its target, or its details naming it."""
+    if entry.target == f"{kind}:{ident}":
+        return True
+    details = entry.details or {}
+    return details.get(f"{kind}_id") == ident or (
+        isinstance(details.get("refs"), dict) and details["refs"].get(f"{kind}_id") == ident
+    )
+
+
+def search_entries(
+    *,
+    session: Session,
+    limit: int,
+    offset: int,
+    actor: str | None = None,
+    action: str | None = None,
+    vehicle_id: int | None = None,
+    incident_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> tuple[Sequence[AuditRead], int]:
+    """A page of entries, newest first, by user, action prefix, vehicle, incident and time, and the total.
+
+    A vehicle or an incident matches an entry's target (``vehicle:3``) or its details (``vehicle_id``).
+    """
+    query = select(AuditEntry)
+    if actor is not None:
+        query = query.where(AuditEntry.actor == actor)
+    if action is not None:
+        query = query.where(col(AuditEntry.action).startswith(action))
+    if since is not None:
+        query = query.where(col(AuditEntry.at) >= since)
+    if until is not None:
+        query = query.where(col(AuditEntry.at) < until)
+    query = query.order_by(col(AuditEntry.seq).desc())
+    if vehicle_id is None and incident_id is None:
+        total = session.exec(select(func.count()).select_from(query.subquery())).one()
+        rows = session.exec(query.offset(offset).limit(limit)).all()
+        return [AuditRead.model_validate(r) for r in rows], total
+    found = [
+        r
+        for r in session.exec(query.limit(SEARCH_SCAN_MAX)).all()
+        if (vehicle_id is None or _about(r, "vehicle", vehicle_id))
+        and (incident_id is None or _about(r, "incident", incident_id))
+    ]
+    return [AuditRead.model_validate(r) for r in found[offset : offset + limit]], len(found)
+
+
 def verify(*, session: Session) -> AuditReport:
     """Recompute the chain; every edited, removed or re-linked entry is named in the report."""
     problems: list[AuditProblem] = []

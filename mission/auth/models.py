@@ -34,6 +34,9 @@ class User(SQLModel, table=True):
     role: str = Field(max_length=16)
     disabled: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    locale: str | None = Field(
+        default=None, max_length=8
+    )  # the panel's language (zh-CN, en); None = browser's
 
 
 class ApiToken(SQLModel, table=True):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 CommandName = Literal["arm", "takeoff", "hold", "goto", "orbit", "return", "land", "payload"]
 
@@ -42,6 +42,22 @@ class OrbitParams(GotoParams):
     clockwise: bool = True
 
 
+class LandParams(BaseModel):
+    """Land where it is, or (with ``lat``/``lon``) fly there at ``alt_m`` first and land there."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    alt_m: float = Field(default=30.0, gt=1, le=500, description="height above home on the way there")
+
+    @model_validator(mode="after")
+    def _both(self) -> LandParams:
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("land here needs both lat and lon (or neither, to land where it is)")
+        return self
+
+
 class PayloadParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -58,7 +74,7 @@ PARAMS: dict[str, type[BaseModel]] = {
     "goto": GotoParams,
     "orbit": OrbitParams,
     "return": _NoParams,
-    "land": _NoParams,
+    "land": LandParams,
     "payload": PayloadParams,
 }
 

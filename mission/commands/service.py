@@ -21,6 +21,7 @@ from mission.commands.models import (
     CommandRequest,
     CommandResult,
     GotoParams,
+    LandParams,
     OrbitParams,
     TakeoffParams,
 )
@@ -65,6 +66,12 @@ def _legs(name: str, params: BaseModel, *, here: tuple[float, float] | None) -> 
             Leg(kind=LegKind.TAKEOFF, lat=lat, lon=lon, alt_m=params.alt_m or TAKEOFF_DEFAULT_M),
             Leg(kind=LegKind.HOLD),
         ]
+    if isinstance(params, LandParams) and params.lat is not None and params.lon is not None:
+        # Land here: fly to the point, then land there.
+        return [
+            Leg(kind=LegKind.GOTO, lat=params.lat, lon=params.lon, alt_m=params.alt_m),
+            Leg(kind=LegKind.LAND),
+        ]
     if name == "land":
         return [Leg(kind=LegKind.LAND)]
     return [Leg(kind=LegKind.HOLD)]
@@ -101,9 +108,11 @@ async def execute(
     )
     legs = _legs(name, params, here=here)
     path = path_of(legs, dwell_s=ORBIT_JUDGED_S)
+    # Landing somewhere else flies there first: that leg is judged as a goto (airspace, energy).
+    action = Action.GOTO if name == "land" and len(legs) > 1 else Action(name)
     verdict = flights.judge(
         GateRequest(
-            vehicle_id=vehicle_id, action=Action(name), asker=asker, path=path if name != "return" else None
+            vehicle_id=vehicle_id, action=action, asker=asker, path=path if name != "return" else None
         )
     )
     if not verdict.ok:
@@ -137,7 +146,7 @@ async def execute(
             purpose=FlightPurpose.MANUAL,
             legs=legs,
             asker=asker,
-            action=Action(name),
+            action=action,
             reason=f"pilot's {name} command",
             verdict=verdict,
             confirm=True,
@@ -161,6 +170,8 @@ def _message(name: str, params: BaseModel) -> str:
         return f"orbiting {params.lat:.5f}, {params.lon:.5f} at {params.radius_m:g} m"
     if isinstance(params, GotoParams):
         return f"going to {params.lat:.5f}, {params.lon:.5f} at {params.alt_m:g} m"
+    if isinstance(params, LandParams) and params.lat is not None and params.lon is not None:
+        return f"landing at {params.lat:.5f}, {params.lon:.5f}"
     if isinstance(params, TakeoffParams):
         return f"taking off to {params.alt_m or TAKEOFF_DEFAULT_M:g} m"
     return {"hold": "holding position", "land": "landing"}.get(name, name)

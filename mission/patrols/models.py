@@ -45,6 +45,8 @@ class Patrol(SQLModel, table=True):
     estimated_duration_s: float = Field(default=900.0)
     enabled: bool = Field(default=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    vehicle_id: int | None = Field(default=None)  # fly only this vehicle; None = any fit vehicle
+    dock: str | None = Field(default=None, max_length=64)  # or any fit vehicle at this dock
 
 
 class PatrolRun(SQLModel, table=True):
@@ -129,6 +131,10 @@ class PatrolCreate(BaseModel):
     required_capabilities: list[str] = PydField(default_factory=list, max_length=8)
     estimated_duration_s: float = PydField(default=900.0, gt=0, le=86_400)
     enabled: bool = True
+    vehicle_id: int | None = PydField(default=None, ge=1, description="fly only this vehicle")
+    dock: str | None = PydField(
+        default=None, min_length=1, max_length=64, description="any vehicle at this dock"
+    )
 
     _cron = field_validator("cron")(classmethod(lambda cls, v: check_cron(v)))
     _hhmm = field_validator("window_start", "window_end")(classmethod(lambda cls, v: check_hhmm(v)))
@@ -151,6 +157,8 @@ class PatrolCreate(BaseModel):
     def _window(self) -> PatrolCreate:
         if (self.window_start is None) != (self.window_end is None):
             raise ValueError("window_start and window_end go together")
+        if self.vehicle_id is not None and self.dock is not None:
+            raise ValueError("give a vehicle_id or a dock, not both")
         return self
 
 
@@ -168,6 +176,8 @@ class PatrolRead(BaseModel):
     estimated_duration_s: float
     enabled: bool
     created_at: UtcDatetime
+    vehicle_id: int | None = None
+    dock: str | None = None
 
 
 class PatrolRunRead(BaseModel):

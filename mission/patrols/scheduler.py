@@ -25,6 +25,7 @@ from mission.db import session_scope
 from mission.dispatch.energy import climb, cruise
 from mission.dispatch.ranking import Activity, VehicleState
 from mission.errors import SkywardenError
+from mission.fleet.models import Vehicle
 from mission.patrols.clock import Clock, WallClock
 from mission.patrols.models import Patrol, PatrolRead, PatrolRun, RunStatus, parse_hhmm
 
@@ -88,12 +89,24 @@ def patrol_energy_wh(state: VehicleState, patrol: PatrolRead, *, alt_m: float = 
     )
 
 
-def choose_patrol_vehicle(states: Iterable[VehicleState], patrol: PatrolRead) -> VehicleChoice:
-    """The docked vehicle with the needed capabilities and enough battery, nearest to the patrol area."""
+def choose_patrol_vehicle(
+    states: Iterable[VehicleState], patrol: PatrolRead, *, only: frozenset[int] | None = None
+) -> VehicleChoice:
+    """The docked vehicle with the needed capabilities and enough battery, nearest to the patrol area.
+
+    ``only``: the vehicles the patrol may fly (its own vehicle, or those at its dock); None = any.
+    """
     required = frozenset(patrol.required_capabilities)
     geom = shape(patrol.plan["geometry"])
     refusals: list[str] = []
     fit: list[tuple[float, int]] = []
+    if only is not None:
+        states = [s for s in states if s.vehicle_id in only]
+        if not states:
+            which = (
+                f"vehicle {patrol.vehicle_id}" if patrol.vehicle_id is not None else f"dock {patrol.dock!r}"
+            )
+            return VehicleChoice(None, f"no fit vehicle: {which} has no vehicle in the fleet")
     for s in states:
         if not s.link_up:
             refusals.append(f"{s.name}: link down")
@@ -116,6 +129,17 @@ def choose_patrol_vehicle(states: Iterable[VehicleState], patrol: PatrolRead) ->
         fit.sort()
         return VehicleChoice(fit[0][1], "")
     return VehicleChoice(None, "no fit vehicle: " + ("; ".join(refusals) if refusals else "fleet is empty"))
+
+
+def allowed_vehicles(engine: Engine, patrol: PatrolRead) -> frozenset[int] | None:
+    """The vehicles a patrol may fly: its own, those at its dock, or None for any vehicle."""
+    if patrol.vehicle_id is not None:
+        return frozenset({patrol.vehicle_id})
+    if patrol.dock is None:
+        return None
+    with Session(engine) as session:
+        ids = session.exec(select(Vehicle.id).where(col(Vehicle.dock) == patrol.dock)).all()
+    return frozenset(i for i in ids if i is not None)
 
 
 class PatrolLauncher:
@@ -246,7 +270,9 @@ class PatrolScheduler:
                     run_id, RunStatus.SKIPPED, f"{slot.isoformat()} is outside the patrol window", at=now
                 )
                 return
-            choice = choose_patrol_vehicle(self._launcher.vehicle_states(), patrol)
+            choice = choose_patrol_vehicle(
+                self._launcher.vehicle_states(), patrol, only=allowed_vehicles(self._engine, patrol)
+            )
             if choice.vehicle_id is None:
                 self._finish(run_id, RunStatus.SKIPPED, choice.reason, at=now)
                 return

@@ -30,6 +30,19 @@ def list_patrols(*, session: Session, limit: int, offset: int) -> tuple[list[Pat
     return list(rows), int(session.exec(select(func.count()).select_from(Patrol)).one())
 
 
+def update(*, session: Session, patrol_id: int, data: PatrolCreate) -> Patrol:
+    """Replace a patrol's definition (its runs stay); Conflict if the new name is another patrol's."""
+    row = get(session=session, patrol_id=patrol_id)
+    clash = session.exec(select(Patrol).where(col(Patrol.name) == data.name)).first()
+    if clash is not None and clash.id != patrol_id:
+        raise Conflict(f"patrol {data.name!r} already exists")
+    for key, value in data.model_dump().items():
+        setattr(row, key, value)
+    session.add(row)
+    session.flush()
+    return row
+
+
 def set_enabled(*, session: Session, patrol_id: int, enabled: bool) -> Patrol:
     row = get(session=session, patrol_id=patrol_id)
     row.enabled = enabled

@@ -5,7 +5,8 @@ payload controller on the vehicle reads that output's value (-1..1) as a command
 
 - spotlight: -1 off, +1 on, 0 strobe.
 - speaker: -1 silence, +1 siren, and message slot k (1..16) of the library as ``-1 + 2k/17``, so every
-  message has its own value strictly between silence and siren, far enough apart for a PWM output.
+  message has its own value strictly between silence and siren, far enough apart for a PWM output; the
+  same message played in a loop (until stopped) is half a step above it, ``-1 + (2k + 1)/17``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ MAX_MESSAGE_SLOTS = 16
 
 class PayloadAction(StrEnum):
     SPEAKER_PLAY = "speaker.play"
+    SPEAKER_LOOP = "speaker.loop"
     SPEAKER_STOP = "speaker.stop"
     SIREN_ON = "siren.on"
     SIREN_OFF = "siren.off"
@@ -32,6 +34,7 @@ class PayloadAction(StrEnum):
 # action -> (payload that performs it, fixed value or None when the value is the message's)
 _ACTIONS: dict[PayloadAction, tuple[str, float | None]] = {
     PayloadAction.SPEAKER_PLAY: ("speaker", None),
+    PayloadAction.SPEAKER_LOOP: ("speaker", None),
     PayloadAction.SPEAKER_STOP: ("speaker", -1.0),
     PayloadAction.SIREN_ON: ("speaker", 1.0),
     PayloadAction.SIREN_OFF: ("speaker", -1.0),
@@ -41,15 +44,15 @@ _ACTIONS: dict[PayloadAction, tuple[str, float | None]] = {
 }
 
 
-def message_value(slot: int) -> float:
-    """The speaker output value that plays library slot ``slot`` (1..16).
+def message_value(slot: int, *, loop: bool = False) -> float:
+    """The speaker output value that plays library slot ``slot`` (1..16), once or in a loop.
 
-    >>> message_value(1), message_value(16)
-    (-0.8824, 0.8824)
+    >>> message_value(1), message_value(16), message_value(1, loop=True)
+    (-0.8824, 0.8824, -0.8235)
     """
     if isinstance(slot, bool) or not isinstance(slot, int) or not 1 <= slot <= MAX_MESSAGE_SLOTS:
         raise ValueError(f"message slot must be an integer 1..{MAX_MESSAGE_SLOTS}, got {slot!r}")
-    return round(-1.0 + 2.0 * slot / (MAX_MESSAGE_SLOTS + 1), 4)
+    return round(-1.0 + (2.0 * slot + (1.0 if loop else 0.0)) / (MAX_MESSAGE_SLOTS + 1), 4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +76,13 @@ def actuator_command(
     index = actuators.get(payload)
     if index is None:
         carried = ", ".join(sorted(actuators)) or "none"
-        raise Conflict(f"{vehicle} has no {payload} mapped to an actuator output (mapped: {carried})")
+        raise Conflict(
+            f"{vehicle} has no {payload} mapped to an actuator output (mapped: {carried})",
+            code="payload.no_actuator",
+            params={"vehicle": vehicle, "payload": payload},
+        )
     if value is None:
         if message_slot is None:
-            raise Conflict(f"{action.value} needs a message from the library")
-        value = message_value(message_slot)
+            raise Conflict(f"{action.value} needs a message from the library", code="payload.no_message")
+        value = message_value(message_slot, loop=action is PayloadAction.SPEAKER_LOOP)
     return ActuatorCommand(payload=payload, index=index, value=value)

@@ -115,8 +115,11 @@ class PayloadRequest(BaseModel):
 
     @model_validator(mode="after")
     def _message(self) -> PayloadRequest:
-        if self.action is PayloadAction.SPEAKER_PLAY and self.message_id is None:
-            raise ValueError("speaker.play needs message_id")
+        if (
+            self.action in (PayloadAction.SPEAKER_PLAY, PayloadAction.SPEAKER_LOOP)
+            and self.message_id is None
+        ):
+            raise ValueError(f"{self.action.value} needs message_id")
         return self
 
 

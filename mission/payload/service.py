@@ -48,6 +48,32 @@ def create_message(*, session: Session, data: MessageCreate) -> PayloadMessage:
     return row
 
 
+def update_message(*, session: Session, message_id: int, data: MessageCreate) -> PayloadMessage:
+    """Change a library message; Conflict if its new name or slot is another message's."""
+    row = get_message(session=session, message_id=message_id)
+    clash = session.exec(
+        select(PayloadMessage)
+        .where((col(PayloadMessage.name) == data.name) | (col(PayloadMessage.slot) == data.slot))
+        .where(col(PayloadMessage.id) != message_id)
+    ).first()
+    if clash is not None:
+        what = f"name {data.name!r}" if clash.name == data.name else f"slot {data.slot}"
+        raise Conflict(f"message {what} is already used by message {clash.id} ({clash.name!r})")
+    for key, value in data.model_dump().items():
+        setattr(row, key, value)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def delete_message(*, session: Session, message_id: int) -> PayloadMessage:
+    """Remove a message from the library (its past uses keep their record)."""
+    row = get_message(session=session, message_id=message_id)
+    session.delete(row)
+    session.flush()
+    return row
+
+
 def get_message(*, session: Session, message_id: int) -> PayloadMessage:
     row = session.get(PayloadMessage, message_id)
     if row is None:
@@ -78,7 +104,7 @@ def resolve(
 ) -> ActuatorCommand:
     """The actuator command for ``action`` on the vehicle, with the library message's slot if it plays one."""
     slot = None
-    if message_id is not None and action is PayloadAction.SPEAKER_PLAY:
+    if message_id is not None and action in (PayloadAction.SPEAKER_PLAY, PayloadAction.SPEAKER_LOOP):
         slot = get_message(session=session, message_id=message_id).slot
     return actuator_command(action, actuators=profile.actuators, vehicle=profile.name, message_slot=slot)
 

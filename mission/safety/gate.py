@@ -282,11 +282,13 @@ class Verdict:
             return
         body = [r.as_json() for r in self.refusals]
         rules = {r.rule for r in self.refusals}
+        # The first refusal's stable code names the message; every refusal (with its code) is in details.
+        code = f"gate.{self.refusals[0].code}"
         if Rule.AUTHORITY in rules:
-            raise PermissionDenied(self.message())
+            raise PermissionDenied(self.message(), code=code, details=body)
         if Rule.VEHICLE in rules:
-            raise VehicleUnavailable(self.message())
-        raise AirspaceViolation(self.message(), violations=body)
+            raise VehicleUnavailable(self.message(), code=code, details=body)
+        raise AirspaceViolation(self.message(), violations=body, code=code)
 
 
 def restrictions_for_span(

@@ -195,7 +195,7 @@ def signed_in_page(
     page.fill("#login-pass", service.passwords[role])
     page.click("#login-submit")
     page.wait_for_selector("[data-testid=vehicle-card]", timeout=10_000)
-    page.wait_for_selector("#ws-state:text('live')", timeout=10_000)
+    page.wait_for_selector("#ws-state[data-state=live]", timeout=10_000)
     return page
 
 

@@ -1,6 +1,7 @@
-"""Regenerate docs/screenshots/*.png: the panel's main views with drones in flight.
+"""Regenerate docs/screenshots/{en,zh-CN}/*.png: every view of the panel in both languages, drones in flight.
 
-Run: ``.venv/bin/python -m tests.browser.screenshots`` (starts its own service with 3 sim drones).
+Run: ``.venv/bin/python -m tests.browser.screenshots`` (starts its own service with 3 sim drones). Chinese
+text needs a CJK font (Debian: ``fonts-wqy-microhei`` or ``fonts-noto-cjk``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from playwright.sync_api import Page, sync_playwright
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, Service, running_service, signed_in_page
 
 SHOTS = ROOT / "docs" / "screenshots"
+LOCALES = ("en", "zh-CN")
 
 
 def _square(lon: float, lat: float, *, dlon: float, dlat: float) -> dict[str, object]:
@@ -22,44 +24,55 @@ def _square(lon: float, lat: float, *, dlon: float, dlat: float) -> dict[str, ob
 
 
 def _fly(svc: Service) -> None:
-    """Drones 2 and 3 on sweeps near the dock (drone 1 stays docked for the dispatch view); one patrol."""
+    """Drone 3 on a perimeter mission, drone 2 taken off for the pilot (drone 1 stays docked); a patrol; the
+    speaker's library in both languages."""
     pilot = svc.login("pilot")
-    homes = {}
-    for vehicle_id in (2, 3):
-        status, vehicle = svc.api("GET", f"/vehicles/{vehicle_id}", token=pilot)
-        assert status == 200 and isinstance(vehicle, dict), vehicle
-        homes[vehicle_id] = (vehicle["home_lon"], vehicle["home_lat"])
-    (lon2, lat2), (lon3, lat3) = homes[2], homes[3]
-    plans = [
-        (
-            "Old Town sweep",
-            2,
-            {"kind": "sweep", "geometry": _square(lon2 + 0.002, lat2 + 0.002, dlon=0.006, dlat=0.004)},
-        ),
-        (
-            "Civic Center perimeter",
-            3,
-            {"kind": "perimeter", "geometry": _square(lon3 - 0.010, lat3 - 0.008, dlon=0.008, dlat=0.006)},
-        ),
+    status, vehicle = svc.api("GET", "/vehicles/3", token=pilot)
+    assert status == 200 and isinstance(vehicle, dict), vehicle
+    lon3, lat3 = vehicle["home_lon"], vehicle["home_lat"]
+    plan = {"kind": "perimeter", "geometry": _square(lon3 - 0.010, lat3 - 0.008, dlon=0.008, dlat=0.006)}
+    status, mission = svc.api(
+        "POST", "/missions", {"name": "Civic Center perimeter", "vehicle_id": 3, "plan": plan}, token=pilot
+    )
+    assert status == 201 and isinstance(mission, dict), mission
+    for action in ("validate", "launch"):
+        status, body = svc.api("POST", f"/missions/{mission['id']}/{action}", token=pilot)
+        assert status == 200, body
+    admin = svc.login("admin")
+    svc.api("POST", "/vehicles/2/control", token=admin)
+    takeoff = {"command": "takeoff", "params": {"alt_m": 40}}
+    status, body = svc.api("POST", "/vehicles/2/commands", takeoff, token=admin)
+    assert status == 200, body
+    library = [
+        ("请立即离开", "tts", "这里是公安机关\uff0c请立即离开该区域。", None, "zh-CN"),
+        ("Leave the area", "tts", "Police. Leave the area now.", None, "en"),
+        ("禁止通行", "recorded", "", "no_entry_zh.wav", "zh-CN"),
     ]
-    for name, vehicle_id, plan in plans:
-        status, mission = svc.api(
-            "POST", "/missions", {"name": name, "vehicle_id": vehicle_id, "plan": plan}, token=pilot
-        )
-        assert status == 201, mission
-        assert isinstance(mission, dict)
-        for action in ("validate", "launch"):
-            status, body = svc.api("POST", f"/missions/{mission['id']}/{action}", token=pilot)
-            assert status == 200, body
+    for slot, (name, kind, text, audio, language) in enumerate(library, start=1):
+        msg = {
+            "name": name,
+            "slot": slot,
+            "kind": kind,
+            "text": text,
+            "audio_ref": audio,
+            "language": language,
+        }
+        svc.api("POST", "/payload/messages", msg, token=admin)
+    svc.api("POST", "/payload/vehicles/2/actions", {"action": "speaker.play", "message_id": 1}, token=admin)
+    svc.api("POST", "/payload/vehicles/2/actions", {"action": "spotlight.strobe"}, token=admin)
     dispatcher = svc.login("dispatcher")
     patrol = {
         "name": "Night patrol - Market",
         "plan": {"kind": "perimeter", "geometry": _square(109.925, 39.806, dlon=0.02, dlat=0.012)},
         "cron": "0 */2 * * *",
+        "timezone": "Asia/Shanghai",
         "window_start": "20:00",
         "window_end": "06:00",
     }
     svc.api("POST", "/patrols", patrol, token=dispatcher)
+    incident = {"lat": 39.8455, "lon": 109.945, "kind": "suspicious", "priority": 2}
+    status, body = svc.api("POST", "/incidents", incident, token=dispatcher)
+    assert status == 201, body
 
 
 def _zoom(page: Page, steps: int) -> None:
@@ -69,8 +82,89 @@ def _zoom(page: Page, steps: int) -> None:
         page.wait_for_timeout(300)
 
 
+def _shoot(browser, svc: Service, locale: str) -> None:  # type: ignore[no-untyped-def]
+    out = SHOTS / locale
+    out.mkdir(parents=True, exist_ok=True)
+    svc.api("PUT", "/me/locale", {"locale": locale}, token=svc.login("admin"))
+    login = browser.new_page(viewport={"width": 1366, "height": 768}, locale=locale)
+    login.goto(svc.url + "/")
+    login.wait_for_selector("#login-form")
+    login.select_option("#login-locale", locale)
+    login.wait_for_timeout(300)
+    login.screenshot(path=str(out / "login.png"))
+    login.close()
+    page = signed_in_page(browser, svc, "admin")
+    page.wait_for_selector(f"html[lang={locale}]")
+    page.on("dialog", lambda dialog: dialog.dismiss())
+
+    # Pilot: drone 2 under control, the map menu open east of it, the payload panel and its timeline.
+    page.locator("[data-testid=vehicle-card][data-vehicle-id='2']").click()
+    _zoom(page, 2)
+    page.wait_for_selector("[data-testid=payload-panel]")
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.62, box["y"] + box["height"] * 0.45, button="right")
+    page.wait_for_selector("[data-testid=map-menu] [data-act=goto]")
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(out / "pilot.png"))
+    page.keyboard.press("Escape")
+    page.click("#shortcuts-button")
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(out / "shortcuts.png"))
+    page.click("#shortcuts-button")
+
+    page.click(".tab[data-tab=pilot]")
+    page.select_option("[data-testid=mission-vehicle]", "1")
+    page.click("[data-kind=sweep]")
+    page.click("[data-testid=draw-plan]")
+    x0, y0 = box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3
+    for dx, dy in [(0, 0), (130, -20), (150, 70), (30, 100)]:
+        page.mouse.click(x0 + dx, y0 + dy)
+        page.wait_for_timeout(150)
+    page.click("#draw-finish")
+    page.wait_for_selector("[data-testid=plan-metrics]")
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(out / "missions.png"))
+
+    page.click(".tab[data-tab=dispatch]")
+    page.locator("[data-testid=incident-card]").first.click()
+    page.wait_for_selector("[data-testid=candidates]")
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(out / "dispatch.png"))
+
+    page.click(".tab[data-tab=airspace]")
+    page.click("[data-testid=patrol-new]")
+    page.fill("[data-testid=patrol-name]", "Riverside evening")
+    page.select_option("[data-testid=patrol-zone]", index=1)
+    page.fill("[data-testid=patrol-cron]", "30 20 * * 1-5")
+    page.wait_for_selector("[data-testid=patrol-preview-runs] li")
+    page.wait_for_timeout(600)
+    page.screenshot(path=str(out / "patrols.png"))
+    page.locator("[data-testid=patrol-form] button.ghost").click()
+    page.locator("[data-testid=zone-card]:has-text('Hospital')").first.click()
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(out / "zones.png"))
+
+    page.click(".tab[data-tab=reports]")
+    page.wait_for_selector("[data-testid=chart-drones]")
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(out / "reports.png"))
+
+    page.click(".tab[data-tab=feed]")
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(out / "feed.png"))
+    page.click(".tab[data-tab=audit]")
+    page.click("[data-testid=audit-verify]")
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(out / "audit.png"))
+    page.click("[data-testid=tab-users]")
+    page.wait_for_selector("[data-testid=library-row]")
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(out / "users.png"))
+    page.context.close()
+
+
 def main() -> None:
-    """Start the service, fly, and shoot each view at 1366x768 (and the fleet at tablet width)."""
+    """Start the service, fly, and shoot each view at 1366x768 in each language."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -78,65 +172,10 @@ def main() -> None:
         sync_playwright() as pw,
     ):
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        login = browser.new_page(viewport={"width": 1366, "height": 768})
-        login.goto(svc.url + "/")
-        login.wait_for_selector("#login-form")
-        login.screenshot(path=str(SHOTS / "login.png"))
         _fly(svc)
-        time.sleep(12)
-        page = signed_in_page(browser, svc, "admin")
-        time.sleep(4)  # trails grow
-        page.locator("[data-testid=vehicle-card][data-vehicle-id='2']").click()
-        page.wait_for_timeout(1500)
-        page.screenshot(path=str(SHOTS / "fleet.png"))
-
-        page.locator("[data-testid=vehicle-card][data-vehicle-id='1']").click()
-        _zoom(page, 2)
-        page.click(".tab[data-tab=pilot]")
-        page.select_option("[data-testid=mission-vehicle]", "1")
-        page.fill("[data-testid=mission-name]", "Riverside car park sweep")
-        box = page.locator("#map").bounding_box()
-        page.click("[data-testid=draw-plan]")
-        x0, y0 = box["x"] + box["width"] * 0.56, box["y"] + box["height"] * 0.28
-        for dx, dy in [(0, 0), (130, -20), (150, 70), (30, 100)]:
-            page.mouse.click(x0 + dx, y0 + dy)
-            page.wait_for_timeout(150)
-        page.click("#draw-finish")
-        page.wait_for_selector("[data-testid=plan-metrics]")
-        page.wait_for_timeout(500)
-        page.screenshot(path=str(SHOTS / "missions.png"))
-
-        page.click(".tab[data-tab=dispatch]")
-        page.fill("[data-testid=incident-lat]", "39.8455")
-        page.fill("[data-testid=incident-lon]", "109.9450")
-        page.select_option("[data-testid=incident-kind]", "suspicious")
-        page.fill("input[placeholder=notes]", "Caller reports two people on a warehouse roof")
-        page.click("[data-testid=incident-create]")
-        page.wait_for_selector("[data-testid=candidates]")
-        page.click(".leaflet-control-zoom-out")
-        page.wait_for_timeout(300)
-        page.click(".leaflet-control-zoom-out")
-        page.wait_for_timeout(800)
-        page.screenshot(path=str(SHOTS / "dispatch.png"))
-
-        page.click(".tab[data-tab=airspace]")
-        page.locator("[data-testid=zone-card]:has-text('Stadium')").first.click()
-        page.wait_for_timeout(800)
-        page.screenshot(path=str(SHOTS / "airspace.png"))
-
-        page.click(".tab[data-tab=feed]")
-        page.wait_for_timeout(300)
-        page.screenshot(path=str(SHOTS / "feed.png"))
-        page.click(".tab[data-tab=audit]")
-        page.click("[data-testid=audit-verify]")
-        page.wait_for_timeout(800)
-        page.screenshot(path=str(SHOTS / "audit.png"))
-
-        tablet = signed_in_page(browser, svc, "pilot", width=1024, height=768)
-        tablet.locator("[data-testid=vehicle-card][data-vehicle-id='3']").click()
-        _zoom(tablet, 1)
-        tablet.wait_for_timeout(1500)
-        tablet.screenshot(path=str(SHOTS / "fleet-tablet.png"))
+        time.sleep(10)
+        for locale in LOCALES:
+            _shoot(browser, svc, locale)
         browser.close()
     print(f"screenshots in {SHOTS}")
 

@@ -164,6 +164,7 @@ def test_the_panel_cannot_be_framed_or_fed_inline_script(browser, service) -> No
 
 def test_admin_users_page_creates_changes_and_disables_users(page_for, service) -> None:  # type: ignore[no-untyped-def]
     page = page_for("admin")
+    page.on("dialog", lambda dialog: dialog.accept())  # disabling a user is confirmed
     page.click("[data-testid=tab-users]")
     page.fill("[data-testid=user-new-name]", "casey")
     page.fill("[data-testid=user-new-password]", "casey-password")

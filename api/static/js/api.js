@@ -5,11 +5,15 @@
 // carry the session's CSRF token (X-CSRF-Token), held in memory only and fetched again from /auth/me on load.
 
 export class ApiError extends Error {
-  constructor(status, code, message, where) {
+  constructor(status, code, message, where, body = {}) {
     super(message);
     this.status = status;
     this.code = code;
     this.where = where;
+    this.details = body.details; // the gate's refusals, each with its stable code
+    this.message_code = body.message_code; // a stable code for the message, translated by the panel
+    this.message_params = body.message_params;
+    this.retry_after_s = body.retry_after_s;
   }
 }
 
@@ -38,7 +42,7 @@ export async function api(method, path, body, { query } = {}) {
   if (!res.ok) {
     const err = data && data.error ? data.error : { code: `http_${res.status}`, message: res.statusText };
     if (res.status === 401 && path !== "/auth/session") window.dispatchEvent(new CustomEvent("skywarden:unauthorized"));
-    throw new ApiError(res.status, err.code, err.message, err.where);
+    throw new ApiError(res.status, err.code, err.message, err.where, err);
   }
   return data;
 }

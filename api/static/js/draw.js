@@ -1,13 +1,9 @@
-// Click-to-add-vertex drawing (no Leaflet.draw): polygon, line or point; double-click or Finish closes.
+// Click-to-add-vertex drawing (no Leaflet.draw): polygon, line, point or circle (centre, then a point on the
+// edge); double-click or Finish closes.
 import { L, getMap } from "./map.js";
+import { t } from "./i18n.js";
 
-const MIN_VERTICES = { polygon: 3, line: 2, points: 2, point: 1 };
-const HINTS = {
-  polygon: "Click to add corners; double-click or Finish to close the area",
-  line: "Click to add points along the line; double-click or Finish to end",
-  points: "Click each stop in order; double-click or Finish to end",
-  point: "Click the centre point",
-};
+const MIN_VERTICES = { polygon: 3, line: 2, points: 2, point: 1, circle: 2 };
 
 let active = null;
 
@@ -19,17 +15,21 @@ export function draw(mode, { color = "#f0b43c" } = {}) {
   const map = getMap();
   const wrap = map.getContainer().parentElement;
   const bar = document.getElementById("draw-bar");
-  document.getElementById("draw-hint").textContent = HINTS[mode];
+  document.getElementById("draw-hint").textContent = t(`draw.hint.${mode}`);
   bar.hidden = false;
   wrap.classList.add("drawing");
   map.doubleClickZoom.disable();
   const vertices = [];
   const layer = L.layerGroup().addTo(map);
   const shape = (mode === "polygon" ? L.polygon([], { color, weight: 2, fillOpacity: 0.12 }) : L.polyline([], { color, weight: 2, dashArray: mode === "points" ? "2 6" : null })).addTo(layer);
+  const circleLayer = mode === "circle" ? L.circle(DISTRICT_ORIGIN, { radius: 1, color, weight: 2, fillOpacity: 0.12 }) : null;
 
   return new Promise((resolve) => {
     const redraw = () => {
-      shape.setLatLngs(vertices);
+      if (mode === "circle") {
+        shape.setLatLngs([]);
+        if (vertices.length) { circleLayer.setLatLng(vertices[0]); circleLayer.setRadius(vertices.length > 1 ? map.distance(vertices[0], vertices[1]) : 1); circleLayer.addTo(layer); }
+      } else shape.setLatLngs(vertices);
       layer.eachLayer((l) => { if (l instanceof L.Marker) layer.removeLayer(l); });
       vertices.forEach((ll) => L.marker(ll, { icon: L.divIcon({ className: "vertex-icon", iconSize: [9, 9] }), interactive: false }).addTo(layer));
       document.getElementById("draw-finish").disabled = vertices.length < MIN_VERTICES[mode];
@@ -41,6 +41,7 @@ export function draw(mode, { color = "#f0b43c" } = {}) {
       if (mode === "polygon") geometry = { type: "Polygon", coordinates: [[...ring, ring[0]]] };
       else if (mode === "line") geometry = { type: "LineString", coordinates: ring };
       else if (mode === "points") geometry = { type: "LineString", coordinates: ring };
+      else if (mode === "circle") geometry = { type: "Circle", center: ring[0], radius_m: Math.round(map.distance(vertices[0], vertices[1])) };
       else geometry = { type: "Point", coordinates: ring[0] };
       stop();
       resolve(geometry);
@@ -51,7 +52,7 @@ export function draw(mode, { color = "#f0b43c" } = {}) {
       if (last && map.latLngToContainerPoint(last).distanceTo(map.latLngToContainerPoint(ev.latlng)) < 4) return;
       vertices.push(ev.latlng);
       redraw();
-      if (mode === "point") finish();
+      if (mode === "point" || (mode === "circle" && vertices.length === 2)) finish();
     };
     const onDblClick = (ev) => { L.DomEvent.stop(ev); finish(); };
     const onKey = (ev) => {
@@ -78,7 +79,7 @@ export function draw(mode, { color = "#f0b43c" } = {}) {
     document.getElementById("draw-finish").onclick = finish;
     document.getElementById("draw-undo").onclick = undo;
     document.getElementById("draw-cancel").onclick = () => active.cancel();
-    document.getElementById("draw-finish").hidden = mode === "point";
+    document.getElementById("draw-finish").hidden = mode === "point" || mode === "circle";
     document.getElementById("draw-undo").hidden = mode === "point";
     active = { cancel: () => { stop(); resolve(null); } };
     redraw();
@@ -96,3 +97,4 @@ export async function pickPoint() {
 }
 
 const round = (v) => Math.round(v * 1e7) / 1e7;
+const DISTRICT_ORIGIN = [0, 0];

@@ -1,5 +1,9 @@
 // Panel entry: login, data loading, the live websocket, tabs.
-import { get, getAll, connectLive, signIn, signOut, whoAmI } from "./api.js";
+import { get, put, getAll, connectLive, signIn, signOut, whoAmI } from "./api.js";
+import { t, tv, LOCALES, initialLocale, loadLocale, locale, translateDom } from "./i18n.js";
+import { mountShortcuts } from "./shortcuts.js";
+import { mountPilot } from "./pilot.js";
+import { mountPayload } from "./payload.js";
 import { state, on, emit, roles } from "./state.js";
 import { h, toast } from "./ui.js";
 import { createMap, getMap, renderZones, fitDistrict, updateVehicle, refreshSelection, focusVehicle, renderMissionPaths } from "./map.js";
@@ -11,21 +15,48 @@ import { mountFeed, mountAudit } from "./views/feed.js";
 import { mountUsers } from "./views/users.js";
 import { mountVideo } from "./views/video.js";
 import { mountEvents } from "./views/events.js";
+import { mountReports } from "./views/reports.js";
 import { cancel as cancelDrawing, isDrawing } from "./draw.js";
 
 const $ = (sel) => document.querySelector(sel);
 let live = null;
 let timers = [];
 
+function fillLocales(select) {
+  select.replaceChildren(...LOCALES.map((l) => h("option", { value: l, selected: l === locale() }, t(`locale.${l}`))));
+}
+
 async function boot() {
-  try { state.config = await (await fetch("/panel/config.json")).json(); } catch { /* no tiles */ }
-  try {
-    state.me = await whoAmI(); // the HttpOnly session cookie, if there is a live one
-  } catch {
-    return showLogin();
+  const configLoad = fetch("/panel/config.json").then((r) => r.json()).catch(() => null);
+  const meLoad = whoAmI().catch(() => null); // the HttpOnly session cookie, if there is a live one
+  const [config, me] = await Promise.all([configLoad, meLoad]);
+  if (config) state.config = config;
+  state.me = me;
+  let wanted = initialLocale();
+  if (me) {
+    // The signed-in user's own choice, kept by the service.
+    const saved = await get("/me/locale").catch(() => null);
+    if (saved?.locale) wanted = saved.locale;
   }
+  await loadLocale(wanted);
+  translateDom();
+  fillLocales($("#login-locale"));
+  fillLocales($("#locale"));
+  if (!me) return showLogin();
   return start();
 }
+
+$("#login-locale").addEventListener("change", async (ev) => {
+  await loadLocale(ev.target.value);
+  translateDom();
+  fillLocales($("#login-locale"));
+});
+
+$("#locale").addEventListener("change", async (ev) => {
+  try { await put("/me/locale", { locale: ev.target.value }); } catch (err) { toast(err.message, "bad"); return; }
+  await loadLocale(ev.target.value);
+  location.reload(); // every view is built again in the new language
+});
 
 function showLogin(message = "") {
   $("#app").hidden = true;
@@ -43,7 +74,7 @@ $("#login-form").addEventListener("submit", async (ev) => {
     location.reload(); // a clean start for the signed-in role
   } catch (err) {
     $("#login-error").textContent =
-      err.status === 401 || err.status === 403 ? "Wrong username or password." : err.message; // 429 says when to retry
+      err.status === 401 || err.status === 403 ? t("login.wrong") : err.status === 429 ? t("login.throttled", { s: err.retry_after_s ?? "" }) : err.message;
   } finally {
     $("#login-submit").disabled = false;
   }
@@ -57,7 +88,7 @@ $("#logout").addEventListener("click", async () => {
 window.addEventListener("skywarden:unauthorized", () => {
   live?.close();
   timers.forEach(clearInterval);
-  showLogin("Your session ended; sign in again.");
+  showLogin(t("login.session_ended"));
 });
 
 function setTab(tab) {
@@ -116,9 +147,10 @@ async function start() {
   $("#login").hidden = true;
   $("#app").hidden = false;
   const me = state.me;
-  $("#who").replaceChildren(me.username, h("span", { class: `pill role ${me.role === "observer" ? "" : "info"}`, "data-testid": "role" }, me.role));
+  $("#who").replaceChildren(h("span", { translate: "no" }, me.username), " ", h("span", { class: `pill role ${me.role === "observer" ? "" : "info"}`, "data-testid": "role", "data-role": me.role }, tv("role", me.role)));
   document.body.dataset.role = me.role;
   document.querySelectorAll(".admin-only").forEach((el) => { el.hidden = !roles.admin(); });
+  document.querySelectorAll(".dispatcher-only").forEach((el) => { el.hidden = !roles.dispatcher(); });
   $("#tabs").addEventListener("click", (ev) => { const t = ev.target.closest(".tab"); if (t) setTab(t.dataset.tab); });
   on("tab", setTab);
   on("vehicle:select", (id) => {
@@ -135,6 +167,7 @@ async function start() {
 
   createMap($("#map"));
   await Promise.all([loadVehicles(), loadZones().then(() => fitDistrict(state.zones.filter((z) => z.kind === "patrol")))]).catch((err) => toast(err.message, "bad"));
+  document.body.dataset.ready = "1"; // the map shows every vehicle and zone (first meaningful paint)
   await Promise.all([loadMissions(), loadIncidents()]).catch(() => {});
 
   mountFleet($('[data-view="fleet"]'));
@@ -144,8 +177,12 @@ async function start() {
   mountFeed($('[data-view="feed"]'));
   mountAudit($('[data-view="audit"]'));
   mountUsers($('[data-view="users"]'));
+  mountReports($('[data-view="reports"]'));
   mountVideo($('[data-view="video"]'), $(".map-wrap"));
   mountEvents($('[data-view="events"]'));
+  mountPilot();
+  mountPayload();
+  mountShortcuts({ setTab });
   emit("vehicles");
   emit("incidents");
 
@@ -153,14 +190,15 @@ async function start() {
     onMessage: onLive,
     onState: (s) => {
       const el = $("#ws-state");
-      el.textContent = s;
+      el.textContent = t(`ws.${s}`);
+      el.dataset.state = s;
       el.className = `pill ${s === "live" ? "ok" : s === "connecting" ? "warn" : "bad"}`;
       if (s === "unauthorized") window.dispatchEvent(new CustomEvent("skywarden:unauthorized"));
     },
   });
   timers.push(setInterval(() => loadMissions().catch(() => {}), 3000));
   timers.push(setInterval(() => loadIncidents().catch(() => {}), 5000));
-  const tick = () => { $("#clock").textContent = `${new Date().toISOString().slice(11, 19)} UTC`; };
+  const tick = () => { $("#clock").textContent = t("clock.utc", { time: new Date().toISOString().slice(11, 19) }); };
   tick();
   timers.push(setInterval(tick, 1000));
 }

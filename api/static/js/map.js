@@ -2,6 +2,7 @@
 import * as L from "/static/leaflet/leaflet-src.esm.js";
 import { state, emit, activeMissionOf } from "./state.js";
 import { h, textEl } from "./ui.js";
+import { t, tv } from "./i18n.js";
 
 export { L };
 
@@ -55,13 +56,13 @@ function addTiles(url, wrap) {
   badge.onAdd = () => {
     const div = L.DomUtil.create("div", "map-badge");
     div.dataset.testid = "tile-state";
-    div.textContent = url ? "Map tiles: loading…" : "Offline map (no tiles configured)";
+    div.textContent = url ? t("map.tiles_loading") : t("map.offline");
     return div;
   };
   badge.addTo(map);
   const label = badge.getContainer();
   if (!url) return;
-  const attribution = url.includes("openstreetmap") ? "© OpenStreetMap contributors" : "Map tiles";
+  const attribution = url.includes("openstreetmap") ? "© OpenStreetMap contributors" : t("map.tiles");
   const tiles = L.tileLayer(url, { maxZoom: 19, attribution });
   let loaded = 0;
   let failed = 0;
@@ -75,7 +76,7 @@ function addTiles(url, wrap) {
     // A closed network: give up on tiles after a few failures and keep the clean offline view.
     if (!loaded && failed >= 4) {
       map.removeLayer(tiles);
-      label.textContent = "Offline map (tile server unreachable)";
+      label.textContent = t("map.unreachable");
     }
   });
   tiles.addTo(map);
@@ -87,10 +88,10 @@ function addLegend() {
     const div = L.DomUtil.create("div", "legend");
     const row = (swatch, label) => h("div", {}, h("i", { class: `swatch ${swatch}` }), label);
     div.append(
-      row("patrol", "Patrol zone"),
-      row("no-fly", "No-fly zone"),
-      row("event", "Event zone"),
-      row("vehicle", "Vehicle (arrow = heading)"),
+      row("patrol", t("map.legend.patrol")),
+      row("no-fly", t("map.legend.no_fly")),
+      row("event", t("map.legend.event")),
+      row("vehicle", t("map.legend.vehicle")),
     );
     return div;
   };
@@ -140,7 +141,7 @@ function vehicleIcon(vehicle, color) {
   );
   svg.append(g);
   return h("div", { class: "veh" }, svg,
-    h("div", { class: "veh-tag" }, h("b", {}, vehicle?.name ?? "vehicle"), " ", h("span", { class: "veh-info" })));
+    h("div", { class: "veh-tag" }, h("b", {}, vehicle?.name ?? t("common.vehicle")), " ", h("span", { class: "veh-info" })));
 }
 
 /** Draw or move a vehicle from its latest snapshot. */
@@ -165,6 +166,8 @@ export function updateVehicle(id, snap) {
     el.dataset.vehicleId = id;
     el.dataset.lat = snap.lat;
     el.dataset.lon = snap.lon;
+    el.dataset.alt = snap.alt_rel_m ?? "";
+    el.dataset.inAir = snap.in_air ? "1" : "0";
     el.classList.toggle("selected", state.selectedVehicle === id);
     const svg = el.querySelector("svg");
     if (svg) svg.style.transform = `rotate(${snap.heading_deg ?? 0}deg)`;
@@ -237,7 +240,7 @@ export function renderIncidents(incidents, { onClick } = {}) {
     if (inc.state === "closed") continue;
     const icon = L.divIcon({ className: "incident-icon", html: h("div", {}, String(inc.priority)), iconSize: [22, 22], iconAnchor: [11, 11] });
     const m = L.marker([inc.lat, inc.lon], { icon, zIndexOffset: 500 });
-    m.bindTooltip(textEl(`#${inc.id} ${inc.kind} · ${inc.state.replace("_", " ")}`), { direction: "top", offset: [0, -10] });
+    m.bindTooltip(textEl(`#${inc.id} ${tv("incident", inc.kind)} · ${tv("state", inc.state)}`), { direction: "top", offset: [0, -10] });
     if (onClick) m.on("click", () => onClick(inc));
     m.addTo(incidentLayer);
   }

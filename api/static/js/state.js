@@ -13,6 +13,8 @@ export const state = {
   incidents: [],
   events: [], // live feed, newest first
   selectedVehicle: null,
+  control: new Map(), // vehicle id -> ControlRead (who holds it)
+  messages: [], // the speaker's message library
 };
 
 export function on(topic, fn) {

@@ -1,4 +1,5 @@
-// Small DOM helpers and formatting shared by the views.
+// Small DOM helpers and formatting shared by the views (every text through i18n.js).
+import { t, tv, locale, errorText } from "./i18n.js";
 
 // Every string from the API (names, notes, kinds) goes into the DOM as text, never as HTML: h() has no way to
 // set innerHTML. Styles go through the CSSOM (allowed by the page's CSP, unlike style="" attributes), and
@@ -32,22 +33,22 @@ export function textEl(text, className) {
 export function fmtTime(value) {
   if (value === null || value === undefined) return "—";
   const d = typeof value === "number" ? new Date(value * 1000) : new Date(value);
-  return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+  return d.toLocaleTimeString(locale(), { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
 }
 
 export function fmtDateTime(value) {
   if (!value) return "—";
   const d = new Date(value);
-  return `${d.toLocaleDateString([], { month: "short", day: "numeric" })} ${fmtTime(value)}`;
+  return `${d.toLocaleDateString(locale(), { month: "short", day: "numeric" })} ${fmtTime(value)}`;
 }
 
 export function fmtDuration(s) {
   if (s === null || s === undefined || !isFinite(s)) return "—";
   s = Math.round(s);
-  if (s < 60) return `${s} s`;
+  if (s < 60) return t("unit.s", { n: s });
   const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m ${String(s % 60).padStart(2, "0")}s`;
-  return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, "0")}m`;
+  if (m < 60) return t("unit.min_s", { m, s: String(s % 60).padStart(2, "0") });
+  return t("unit.h_min", { h: Math.floor(m / 60), m: String(m % 60).padStart(2, "0") });
 }
 
 export function fmtDistance(m) {
@@ -65,8 +66,9 @@ const STATE_TONE = {
   launched: "ok", claimed: "info", skipped: "warn", preempted: "warn",
 };
 
-export function pill(text, tone) {
-  return h("span", { class: `pill ${tone ?? STATE_TONE[text] ?? ""}` }, String(text).replace(/_/g, " "));
+/** A state pill: ``state`` is the API's value (translated as state.<value>), or already translated text. */
+export function pill(state, tone, label) {
+  return h("span", { class: `pill ${tone ?? STATE_TONE[state] ?? ""}`, "data-state": state }, label ?? tv("state", state));
 }
 
 let toastTimer = null;
@@ -87,14 +89,14 @@ export async function act(button, fn, okMessage) {
     if (okMessage) toast(typeof okMessage === "function" ? okMessage(result) : okMessage, "ok");
     return result;
   } catch (err) {
-    toast(err.message || String(err), "bad");
+    toast(errorText(err), "bad");
     throw err;
   } finally {
     if (button) button.disabled = false;
   }
 }
 
-export function readOnlyNote(text = "Read-only: your role can view but not change this.") {
+export function readOnlyNote(text = t("common.read_only")) {
   return h("div", { class: "readonly-note", "data-testid": "readonly" }, text);
 }
 

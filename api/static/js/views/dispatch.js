@@ -5,6 +5,7 @@ import { get, post } from "../api.js";
 import { h, pill, act, fmtEta, fmtDistance, fmtTime, readOnlyNote, liveRenderer, fill } from "../ui.js";
 import { L, showOverlay, renderIncidents, getMap } from "../map.js";
 import { pickPoint } from "../draw.js";
+import { t, tv } from "../i18n.js";
 
 let root;
 let listEl;
@@ -19,10 +20,10 @@ export function mountDispatch(el) {
   listEl = h("div", { class: "list", "data-testid": "incident-list" });
   detailEl = h("div", { "data-testid": "incident-detail" });
   fill(root, 
-    h("h2", {}, "New incident"),
-    roles.dispatcher() ? buildForm() : readOnlyNote("Read-only: only dispatchers create and dispatch incidents."),
+    h("h2", {}, t("dispatch.new")),
+    roles.dispatcher() ? buildForm() : readOnlyNote(t("dispatch.read_only")),
     detailEl,
-    h("h2", {}, "Incidents"),
+    h("h2", {}, t("dispatch.incidents")),
     listEl,
   );
   listRenderer = liveRenderer(listEl, renderList, 1000);
@@ -47,15 +48,15 @@ let autoInput;
 function buildForm() {
   latInput = h("input", { "data-testid": "incident-lat", placeholder: "39.83", inputmode: "decimal" });
   lonInput = h("input", { "data-testid": "incident-lon", placeholder: "109.97", inputmode: "decimal" });
-  kindInput = h("select", { "data-testid": "incident-kind" }, ["burglary", "assault", "traffic", "fire", "missing_person", "suspicious", "other"].map((k) => h("option", { value: k }, k.replace("_", " "))));
+  kindInput = h("select", { "data-testid": "incident-kind" }, ["burglary", "assault", "traffic", "fire", "missing_person", "suspicious", "other"].map((k) => h("option", { value: k }, tv("incident", k))));
   prioInput = h("select", { "data-testid": "incident-priority" }, [1, 2, 3, 4, 5].map((p) => h("option", { value: p, selected: p === 2 }, `P${p}`)));
-  notesInput = h("input", { placeholder: "notes", maxlength: 500 });
+  notesInput = h("input", { placeholder: t("dispatch.notes"), maxlength: 500 });
   autoInput = h("input", { type: "checkbox", "data-testid": "incident-auto", style: "width:auto;margin-right:6px" });
   return h("div", {},
-    h("div", { class: "grid2" }, h("label", {}, "Latitude", latInput), h("label", {}, "Longitude", lonInput)),
-    h("div", { class: "grid2" }, h("label", {}, "Kind", kindInput), h("label", {}, "Priority", prioInput)),
-    h("label", {}, "Notes", notesInput),
-    h("label", { style: "display:flex;align-items:center" }, autoInput, "Dispatch the best vehicle at once"),
+    h("div", { class: "grid2" }, h("label", {}, t("common.latitude"), latInput), h("label", {}, t("common.longitude"), lonInput)),
+    h("div", { class: "grid2" }, h("label", {}, t("dispatch.kind"), kindInput), h("label", {}, t("dispatch.priority"), prioInput)),
+    h("label", {}, t("dispatch.notes"), notesInput),
+    h("label", { style: "display:flex;align-items:center" }, autoInput, t("dispatch.auto")),
     h("div", { class: "row" },
       h("button", { "data-testid": "incident-pick", onclick: async () => {
         const p = await pickPoint();
@@ -63,8 +64,8 @@ function buildForm() {
         latInput.value = p.lat.toFixed(6);
         lonInput.value = p.lon.toFixed(6);
         showOverlay([L.circleMarker([p.lat, p.lon], { radius: 8, color: "#ff5c5c", pane: "overlay" })]);
-      } }, "Pick on map"),
-      h("button", { class: "primary", "data-testid": "incident-create", onclick: (e) => create(e.currentTarget) }, "Create incident")));
+      } }, t("dispatch.pick")),
+      h("button", { class: "primary", "data-testid": "incident-create", onclick: (e) => create(e.currentTarget) }, t("dispatch.create"))));
 }
 
 async function create(button) {
@@ -73,7 +74,7 @@ async function create(button) {
   const incident = await act(button, () => post("/incidents", {
     lat, lon, kind: kindInput.value, priority: Number(prioInput.value), notes: notesInput.value,
     auto_dispatch: autoInput.checked,
-  }), (i) => `Incident #${i.id} created`).catch(() => null);
+  }), (i) => t("dispatch.created", { id: i.id })).catch(() => null);
   if (!incident) return;
   showOverlay([]);
   emit("incidents:refresh");
@@ -111,23 +112,26 @@ function renderDetail(inc) {
     L.polyline(c.route_latlon, { color: c.vehicle_id === candidates.chosen_vehicle_id ? "#3ecf8e" : "#8596a6", weight: 2, dashArray: "4 6", pane: "overlay" }));
   showOverlay(routes);
   fill(detailEl, 
-    h("h2", {}, `Incident #${inc.id}`),
+    h("h2", {}, t("dispatch.incident_n", { id: inc.id })),
     h("div", { class: "card" },
-      h("div", { class: "head" }, h("b", {}, `${inc.kind.replace(/_/g, " ")} · P${inc.priority}`), pill(inc.state)),
-      h("div", { class: "sub" }, h("span", { class: "mono" }, `${inc.lat.toFixed(5)}, ${inc.lon.toFixed(5)}`), h("span", {}, v ? `assigned ${v.name}` : "unassigned"), inc.notes ? h("span", {}, inc.notes) : null)),
+      h("div", { class: "head" }, h("b", {}, `${tv("incident", inc.kind)} · P${inc.priority}`), pill(inc.state)),
+      h("div", { class: "sub" }, h("span", { class: "mono" }, `${inc.lat.toFixed(5)}, ${inc.lon.toFixed(5)}`), h("span", {}, v ? t("dispatch.assigned_to", { name: v.name }) : t("dispatch.unassigned")), inc.notes ? h("span", {}, inc.notes) : null)),
     candidates ? h("p", { class: "muted", "data-testid": "dispatch-explanation" }, candidates.explanation) : null,
     rows.length ? h("table", { class: "tbl", "data-testid": "candidates" },
-      h("thead", {}, h("tr", {}, h("th", {}, "#"), h("th", {}, "Vehicle"), h("th", { title: "minutes:seconds to on scene" }, "ETA"), h("th", {}, "Route"), h("th", {}, "Margin"), h("th", {}, "Status"))),
+      h("thead", {}, h("tr", {}, h("th", {}, "#"), h("th", {}, t("common.vehicle")), h("th", { title: t("dispatch.eta_title") }, t("dispatch.eta")), h("th", {}, t("dispatch.route")), h("th", {}, t("dispatch.margin")), h("th", {}, t("common.status")))),
       h("tbody", {}, rows.map((c, i) => h("tr", { class: c.vehicle_id === candidates.chosen_vehicle_id ? "best" : "", "data-vehicle-id": c.vehicle_id },
         h("td", {}, c.feasible ? i + 1 : "–"), h("td", {}, c.name), h("td", { class: "mono" }, c.feasible ? fmtEta(c.eta_s) : "—"),
         h("td", { class: "mono" }, c.feasible ? fmtDistance(c.route_m) : "—"), h("td", { class: "mono" }, c.feasible ? `${Math.round(c.margin_wh)} Wh` : "—"),
-        h("td", {}, c.feasible ? c.activity : h("span", { class: "muted" }, c.reason)))))) : null,
+        h("td", {}, c.feasible ? tv("activity", c.activity) : h("span", { class: "muted" }, c.reason)))))) : null,
     roles.dispatcher() && inc.state !== "closed" ? h("div", { class: "row", style: "margin-top:8px" },
-      inc.state === "new" ? h("button", { class: "primary", "data-testid": "dispatch-incident", onclick: (e) => act(e.currentTarget, () => post(`/incidents/${inc.id}/dispatch`), (d) => d.explanation).then(() => { emit("incidents:refresh"); loadDetail(); }) }, "Dispatch best") : null,
-      h("button", { class: "danger", "data-testid": "close-incident", onclick: (e) => act(e.currentTarget, () => post(`/incidents/${inc.id}/close`, { reason: "resolved" }), `Incident #${inc.id} closed`).then(() => { emit("incidents:refresh"); loadDetail(); }) }, "Close")) : null,
-    h("h2", {}, "Response timeline"),
+      inc.state === "new" ? h("button", { class: "primary", "data-testid": "dispatch-incident", onclick: (e) => act(e.currentTarget, () => post(`/incidents/${inc.id}/dispatch`), (d) => d.explanation).then(() => { emit("incidents:refresh"); loadDetail(); }).catch(() => {}) }, t("dispatch.dispatch_best")) : null,
+      h("button", { class: "danger", "data-testid": "close-incident", onclick: (e) => {
+        if (!confirm(t("confirm.close_incident", { id: inc.id }))) return;
+        act(e.currentTarget, () => post(`/incidents/${inc.id}/close`, { reason: "resolved" }), t("dispatch.closed", { id: inc.id })).then(() => { emit("incidents:refresh"); loadDetail(); }).catch(() => {});
+      } }, t("dispatch.close"))) : null,
+    h("h2", {}, t("dispatch.timeline")),
     h("ul", { class: "timeline", "data-testid": "incident-timeline" }, timeline.map((e) =>
-      h("li", {}, h("span", { class: "mono muted" }, fmtTime(e.at)), " ", h("b", {}, e.kind.replace(/_/g, " ")), e.vehicle_id ? ` · ${state.vehicles.get(e.vehicle_id)?.name ?? `vehicle ${e.vehicle_id}`}` : "", e.actor ? h("span", { class: "muted" }, ` · ${e.actor}`) : null))));
+      h("li", {}, h("span", { class: "mono muted" }, fmtTime(e.at)), " ", h("b", { "data-kind": e.kind }, tv("timeline", e.kind)), e.vehicle_id ? ` · ${state.vehicles.get(e.vehicle_id)?.name ?? t("common.vehicle_n", { id: e.vehicle_id })}` : "", e.actor ? h("span", { class: "muted", translate: "no" }, ` · ${e.actor}`) : null))));
 }
 
 function renderList() {
@@ -136,9 +140,9 @@ function renderList() {
   const card = (inc) => h("div", {
       class: `card clickable ${inc.id === selected ? "selected" : ""}`, "data-testid": "incident-card", "data-incident-id": inc.id, "data-state": inc.state,
       onclick: () => select(inc.id) },
-    h("div", { class: "head" }, h("b", {}, `#${inc.id} ${inc.kind.replace(/_/g, " ")} · P${inc.priority}`), pill(inc.state)),
-    h("div", { class: "sub" }, h("span", {}, fmtTime(inc.created_at)), h("span", {}, inc.vehicle_id ? state.vehicles.get(inc.vehicle_id)?.name ?? `vehicle ${inc.vehicle_id}` : "unassigned")));
+    h("div", { class: "head" }, h("b", {}, `#${inc.id} ${tv("incident", inc.kind)} · P${inc.priority}`), pill(inc.state)),
+    h("div", { class: "sub" }, h("span", {}, fmtTime(inc.created_at)), h("span", {}, inc.vehicle_id ? state.vehicles.get(inc.vehicle_id)?.name ?? t("common.vehicle_n", { id: inc.vehicle_id }) : t("dispatch.unassigned"))));
   fill(listEl, 
-    ...(open.length ? open.map(card) : [h("p", { class: "muted" }, "No open incidents.")]),
-    recent.length ? h("h2", {}, "Recently closed") : null, ...recent.map(card));
+    ...(open.length ? open.map(card) : [h("p", { class: "muted" }, t("dispatch.no_open"))]),
+    recent.length ? h("h2", {}, t("dispatch.recently_closed")) : null, ...recent.map(card));
 }

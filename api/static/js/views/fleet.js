@@ -2,10 +2,12 @@
 import { state, on, emit, roles, activeMissionOf } from "../state.js";
 import { get, post, del } from "../api.js";
 import { h, pill, num, kv, act, fmtTime, readOnlyNote, toast, liveRenderer, fill } from "../ui.js";
+import { t as tr, tv } from "../i18n.js";
+import { payloadPanel } from "../payload.js";
 import { vehicleColor } from "../map.js";
 
 let root;
-const control = new Map(); // vehicle id -> ControlRead
+const control = state.control; // vehicle id -> ControlRead
 
 export function mountFleet(el) {
   root = el;
@@ -13,6 +15,8 @@ export function mountFleet(el) {
   on("telemetry", queueRender);
   on("vehicles", queueRender);
   on("missions", queueRender);
+  on("messages", queueRender);
+  on("payload:uses", queueRender);
   on("vehicle:selected", async (id) => {
     if (id) await loadControl(id);
     renderer.now();
@@ -36,7 +40,7 @@ function batteryBar(pct) {
 function vehicleCard(v) {
   const t = state.telemetry.get(v.id);
   const m = activeMissionOf(v.id);
-  const link = t ? (t.link_up ? pill(t.in_air ? "airborne" : "on ground", t.in_air ? "ok" : "") : pill("link down", "bad")) : pill("no telemetry", "warn");
+  const link = t ? (t.link_up ? pill(t.in_air ? "airborne" : "on_ground", t.in_air ? "ok" : "") : pill("link_down", "bad")) : pill("no_telemetry", "warn");
   const progress = m && m.progress_total ? (100 * m.progress_current) / m.progress_total : t?.mission?.total ? (100 * t.mission.current) / t.mission.total : 0;
   return h("div", {
       class: `card clickable ${state.selectedVehicle === v.id ? "selected" : ""}`,
@@ -51,9 +55,9 @@ function vehicleCard(v) {
       h("span", { class: "mono", "data-testid": "battery" }, `⚡ ${num(t?.battery_pct, 0, "%")}`),
       h("span", { class: "mono" }, `${num(t?.alt_rel_m, 0, " m")}`),
       h("span", { class: "mono" }, `${num(t?.ground_speed_m_s, 1, " m/s")}`),
-      m ? h("span", {}, "mission ", pill(m.state)) : h("span", { class: "muted" }, "no mission")),
+      m ? h("span", {}, tr("fleet.mission"), " ", pill(m.state)) : h("span", { class: "muted" }, tr("fleet.no_mission"))),
     batteryBar(t?.battery_pct),
-    m ? h("div", { class: "bar", title: "mission progress" }, h("i", { style: `width:${progress}%` })) : null);
+    m ? h("div", { class: "bar", title: tr("fleet.mission_progress") }, h("i", { style: `width:${progress}%` })) : null);
 }
 
 function detail(v) {
@@ -63,72 +67,87 @@ function detail(v) {
   const mine = c?.holder && c.holder === state.me.username;
   const box = h("div", { "data-testid": "vehicle-detail" });
   box.append(
-    h("h2", {}, `${v.name} · telemetry`),
+    h("h2", {}, tr("fleet.telemetry_of", { name: v.name })),
     kv([
-      ["Mode", t.mode ?? "—"], ["Armed / in air", `${t.armed ? "armed" : "disarmed"} / ${t.in_air ? "in air" : "ground"}`],
-      ["Position", t.lat !== undefined && t.lat !== null ? `${t.lat.toFixed(5)}, ${t.lon.toFixed(5)}` : "—"],
-      ["Altitude (rel / AMSL)", `${num(t.alt_rel_m, 1, " m")} / ${num(t.alt_amsl_m, 0, " m")}`],
-      ["Heading", num(t.heading_deg, 0, "°")], ["Ground speed", num(t.ground_speed_m_s, 1, " m/s")],
-      ["Climb", num(t.climb_m_s, 1, " m/s")],
-      ["Battery", `${num(t.battery_pct, 0, "%")} · ${num(t.battery_v, 2, " V")}`],
-      ["GPS / home", `${t.gps_ok ? "ok" : "no fix"} / ${t.home_ok ? "set" : "unset"}`],
-      ["Link", t.link_up ? `up${t.link_quality ? ` (${Math.round(t.link_quality * 100)}%)` : ""}` : "down"],
-      ["Last update", fmtTime(t.received_at)],
-      ["Capabilities", (v.capabilities || []).join(", ") || "—"],
+      [tr("fleet.mode"), t.mode ?? "—"], [tr("fleet.armed_in_air"), `${tr(t.armed ? "fleet.armed" : "fleet.disarmed")} / ${tr(t.in_air ? "fleet.in_air" : "fleet.ground")}`],
+      [tr("fleet.position"), t.lat !== undefined && t.lat !== null ? `${t.lat.toFixed(5)}, ${t.lon.toFixed(5)}` : "—"],
+      [tr("fleet.altitude"), `${num(t.alt_rel_m, 1, " m")} / ${num(t.alt_amsl_m, 0, " m")}`],
+      [tr("fleet.heading_label"), num(t.heading_deg, 0, "°")], [tr("fleet.ground_speed"), num(t.ground_speed_m_s, 1, " m/s")],
+      [tr("fleet.climb"), num(t.climb_m_s, 1, " m/s")],
+      [tr("fleet.battery"), `${num(t.battery_pct, 0, "%")} · ${num(t.battery_v, 2, " V")}`],
+      [tr("fleet.gps_home"), `${tr(t.gps_ok ? "fleet.gps_ok" : "fleet.no_fix")} / ${tr(t.home_ok ? "fleet.home_set" : "fleet.home_unset")}`],
+      [tr("fleet.link"), t.link_up ? `${tr("fleet.link_up")}${t.link_quality ? ` (${Math.round(t.link_quality * 100)}%)` : ""}` : tr("fleet.link_down")],
+      [tr("fleet.last_update"), fmtTime(t.received_at)],
+      [tr("fleet.capabilities"), (v.capabilities || []).map((c) => tv("capability", c)).join(", ") || "—"],
     ]),
   );
-  box.append(h("h2", {}, "Mission"));
+  box.append(h("h2", {}, tr("fleet.mission_heading")));
   if (m) {
     box.append(
       h("div", { class: "card", "data-testid": "vehicle-mission", "data-state": m.state },
         h("div", { class: "head" }, h("b", {}, `#${m.id} ${m.name}`), pill(m.state)),
-        h("div", { class: "sub" }, h("span", {}, `${m.plan?.kind ?? ""}`), h("span", { class: "mono" }, `item ${m.progress_current}/${m.progress_total}`)),
+        h("div", { class: "sub" }, h("span", {}, tv("plan", m.plan?.kind)), h("span", { class: "mono" }, tr("fleet.item", { current: m.progress_current, total: m.progress_total }))),
         h("div", { class: "bar" }, h("i", { style: `width:${m.progress_total ? (100 * m.progress_current) / m.progress_total : 0}%` })),
         roles.pilot() ? missionActions(m) : null),
     );
   } else {
-    box.append(h("p", { class: "muted" }, "No mission in flight."));
+    box.append(h("p", { class: "muted" }, tr("fleet.no_mission_in_flight")));
   }
-  box.append(h("h2", {}, "Control"));
+  box.append(h("h2", {}, tr("fleet.control")));
   box.append(
-    h("p", { "data-testid": "control-holder" }, c?.holder ? ["Held by ", h("b", {}, c.holder), c.since ? h("span", { class: "muted" }, ` since ${fmtTime(c.since)}`) : null] : h("span", { class: "muted" }, "Nobody holds this vehicle.")),
+    h("p", { "data-testid": "control-holder", "data-holder": c?.holder ?? "" }, c?.holder ? [tr("fleet.held_by"), " ", h("b", { translate: "no" }, c.holder), c.since ? h("span", { class: "muted" }, " ", tr("fleet.since", { time: fmtTime(c.since) })) : null] : h("span", { class: "muted" }, tr("fleet.nobody_holds"))),
   );
   if (roles.pilot()) {
-    const handoffTo = h("input", { placeholder: "pilot username", "aria-label": "hand off to" });
+    const handoffTo = h("input", { placeholder: tr("fleet.pilot_username"), "aria-label": tr("fleet.hand_off_to"), "data-testid": "handoff-to" });
     box.append(
       h("div", { class: "row" },
-        !mine ? h("button", { onclick: (e) => act(e.currentTarget, () => post(`/vehicles/${v.id}/control`), "Control taken").then(() => loadControl(v.id)).then(() => renderer.now()) }, c?.holder ? "Take over" : "Take control") : null,
-        mine ? h("button", { onclick: (e) => act(e.currentTarget, () => del(`/vehicles/${v.id}/control`), "Control released").then(() => loadControl(v.id)).then(() => renderer.now()) }, "Release") : null),
+        !mine ? h("button", { "data-testid": "control-take", onclick: (e) => takeControl(e.currentTarget, v, c) }, tr(c?.holder ? "fleet.take_over" : "fleet.take_control")) : null,
+        mine ? h("button", { "data-testid": "control-release", onclick: (e) => act(e.currentTarget, () => del(`/vehicles/${v.id}/control`), tr("fleet.control_released")).then(() => loadControl(v.id)).then(() => renderer.now()) }, tr("fleet.release")) : null),
       mine ? h("div", { class: "row", style: "margin-top:6px" }, handoffTo,
-        h("button", { onclick: (e) => act(e.currentTarget, () => post(`/vehicles/${v.id}/control/handoff`, { to_username: handoffTo.value.trim() }), `Handed to ${handoffTo.value}`).then(() => loadControl(v.id)).then(() => renderer.now()) }, "Hand off")) : null,
-      h("h2", {}, "Commands"),
+        h("button", { "data-testid": "control-handoff", onclick: (e) => act(e.currentTarget, () => post(`/vehicles/${v.id}/control/handoff`, { to_username: handoffTo.value.trim() }), tr("fleet.handed_to", { name: handoffTo.value })).then(() => loadControl(v.id)).then(() => renderer.now()) }, tr("fleet.hand_off"))) : null,
+      h("h2", {}, tr("fleet.commands")),
       h("div", { class: "row" }, ...["hold", "return", "land"].map((cmd) =>
-        h("button", { class: cmd === "land" ? "danger" : "", "data-command": cmd, onclick: (e) => command(e.currentTarget, v, cmd, {}) }, cmd[0].toUpperCase() + cmd.slice(1))),
-        h("button", { onclick: (e) => command(e.currentTarget, v, "takeoff", { alt_m: 30 }) }, "Take off 30 m")),
+        h("button", { class: cmd === "land" ? "danger" : "", "data-command": cmd, onclick: (e) => command(e.currentTarget, v, cmd, {}) }, tr(`command.${cmd}`))),
+        h("button", { "data-command": "takeoff", onclick: (e) => command(e.currentTarget, v, "takeoff", { alt_m: 30 }) }, tr("fleet.takeoff_30"))),
+      h("p", { class: "muted hint", "data-testid": "click-to-act-hint" }, tr(mine ? "pilot.hint" : "pilot.hint_take_control")),
     );
   } else {
     box.append(readOnlyNote());
   }
+  if (roles.pilot() || roles.dispatcher()) {
+    box.append(h("h2", {}, tr("payload.heading")), payloadPanel(v));
+  }
   return box;
 }
 
-function command(button, v, cmd, params) {
-  return act(button, () => post(`/vehicles/${v.id}/commands`, { command: cmd, params }), (r) => r.message || `${cmd} sent to ${v.name}`);
+function takeControl(button, v, c) {
+  // Taking a vehicle from another pilot is destructive for them: confirm it.
+  if (c?.holder && !confirm(tr("fleet.confirm_take_over", { name: v.name, holder: c.holder }))) return;
+  act(button, () => post(`/vehicles/${v.id}/control`), tr("fleet.control_taken")).then(() => loadControl(v.id)).then(() => renderer.now()).catch(() => {});
+}
+
+/** Destructive commands (land where it is, land here, take off) ask first. */
+const CONFIRM = new Set(["land", "takeoff"]);
+
+export function command(button, v, cmd, params) {
+  if (CONFIRM.has(cmd) && !confirm(tr(`confirm.${cmd}`, { name: v.name }))) return Promise.resolve(null);
+  return act(button, () => post(`/vehicles/${v.id}/commands`, { command: cmd, params }), () => tr("fleet.command_sent", { command: tr(`command.${cmd}`), name: v.name }));
 }
 
 export function missionActions(m) {
-  const b = (label, action, cls = "") => h("button", { class: `small ${cls}`, "data-action": action, onclick: (e) => {
+  const b = (action, cls = "") => h("button", { class: `small ${cls}`, "data-action": action, onclick: (e) => {
     e.stopPropagation();
-    act(e.currentTarget, () => post(`/missions/${m.id}/${action}`), `Mission #${m.id}: ${action}`).then((r) => emit("mission:changed", r));
-  } }, label);
+    if (action === "abort" && !confirm(tr("confirm.abort", { id: m.id, name: m.name }))) return;
+    act(e.currentTarget, () => post(`/missions/${m.id}/${action}`), tr("mission.action_done", { id: m.id, action: tr(`mission.action.${action}`) })).then((r) => emit("mission:changed", r)).catch(() => {});
+  } }, tr(`mission.action.${action}`));
   const s = m.state;
   return h("div", { class: "row", style: "margin-top:6px" },
-    ["draft"].includes(s) ? b("Validate", "validate") : null,
-    ["validated", "draft"].includes(s) ? b("Launch", "launch", "primary") : null,
-    ["active", "ready"].includes(s) ? b("Pause", "pause") : null,
-    s === "paused" ? b("Resume", "resume", "primary") : null,
-    ["active", "paused", "ready"].includes(s) ? b("Return", "return") : null,
-    !["completed", "aborted", "failed"].includes(s) ? b("Abort", "abort", "danger") : null);
+    ["draft"].includes(s) ? b("validate") : null,
+    ["validated", "draft"].includes(s) ? b("launch", "primary") : null,
+    ["active", "ready"].includes(s) ? b("pause") : null,
+    s === "paused" ? b("resume", "primary") : null,
+    ["active", "paused", "ready"].includes(s) ? b("return") : null,
+    !["completed", "aborted", "failed"].includes(s) ? b("abort", "danger") : null);
 }
 
 function render() {
@@ -136,9 +155,9 @@ function render() {
   const vehicles = [...state.vehicles.values()].sort((a, b) => a.id - b.id);
   const flying = vehicles.filter((v) => state.telemetry.get(v.id)?.in_air).length;
   fill(root, 
-    h("h2", {}, `Fleet · ${vehicles.length} vehicles · ${flying} airborne`),
+    h("h2", {}, tr("fleet.heading", { count: vehicles.length, airborne: flying })),
     h("div", { class: "list", "data-testid": "vehicle-list" }, vehicles.map(vehicleCard)),
-    state.selectedVehicle && state.vehicles.get(state.selectedVehicle) ? detail(state.vehicles.get(state.selectedVehicle)) : h("p", { class: "muted", style: "margin-top:12px" }, "Click a vehicle on the map or in the list for its detail."),
+    state.selectedVehicle && state.vehicles.get(state.selectedVehicle) ? detail(state.vehicles.get(state.selectedVehicle)) : h("p", { class: "muted", style: "margin-top:12px" }, tr("fleet.click_hint")),
   );
 }
 

@@ -5,6 +5,7 @@ import { state, on, roles } from "../state.js";
 import { post } from "../api.js";
 import { h, toast, act } from "../ui.js";
 import { pickPoint } from "../draw.js";
+import { t, errorText } from "../i18n.js";
 
 const statuses = new Map(); // vehicle id -> status (REST shape)
 const tiles = new Map(); // client id -> tile
@@ -31,12 +32,12 @@ function connect() {
     } else if (msg.type === "unavailable" || msg.type === "error") {
       tiles.get(msg.id)?.fail(msg.reason || msg.message);
     } else if (msg.type === "closed") {
-      tiles.get(msg.id)?.fail(`no video: ${msg.reason}`);
+      tiles.get(msg.id)?.fail(t("video.no_video", { reason: msg.reason }));
     }
   });
   ws.addEventListener("close", () => {
-    for (const t of tiles.values()) t.fail("no video: signaling closed; retrying");
-    setTimeout(() => { if (tiles.size) { connect(); for (const t of tiles.values()) t.restart(); } }, 2000);
+    for (const tile of tiles.values()) tile.fail(t("video.signaling_closed"));
+    setTimeout(() => { if (tiles.size) { connect(); for (const tile of tiles.values()) tile.restart(); } }, 2000);
   });
   return wsReady;
 }
@@ -48,9 +49,9 @@ function makeTile(vehicleId, { compact = false } = {}) {
   video.muted = true;
   video.autoplay = true;
   video.playsInline = true;
-  const label = h("div", { class: "video-status", "data-testid": "video-status" }, "connecting…");
-  const rec = h("span", { class: "rec-dot", "data-testid": "rec-indicator", hidden: true }, "● REC");
-  const name = h("span", { class: "video-name" }, state.vehicles.get(vehicleId)?.name ?? `vehicle ${vehicleId}`);
+  const label = h("div", { class: "video-status", "data-testid": "video-status" }, t("video.connecting"));
+  const rec = h("span", { class: "rec-dot", "data-testid": "rec-indicator", hidden: true }, t("video.rec"));
+  const name = h("span", { class: "video-name" }, state.vehicles.get(vehicleId)?.name ?? t("common.vehicle_n", { id: vehicleId }));
   const el = h("div", { class: `video-tile ${compact ? "compact" : ""}`, "data-vehicle-id": vehicleId },
     h("div", { class: "video-head" }, name, rec), video, label);
   let pc = null;
@@ -72,11 +73,11 @@ function makeTile(vehicleId, { compact = false } = {}) {
     },
     async answer(sdp) {
       await pc.setRemoteDescription({ type: "answer", sdp });
-      label.textContent = "live";
+      label.textContent = t("video.live");
       el.classList.remove("no-video");
     },
     fail(reason) {
-      label.textContent = reason || "no video";
+      label.textContent = reason || t("video.no_video_short");
       el.classList.add("no-video");
     },
     restart() { pc?.close(); tile.start().catch((e) => tile.fail(String(e))); },
@@ -117,7 +118,7 @@ function showDock(vehicleId) {
   dockTile = makeTile(vehicleId);
   dockControls = h("div", { class: "row video-controls" });
   dock.replaceChildren(
-    h("div", { class: "video-dock-head" }, h("b", {}, "Live video"),
+    h("div", { class: "video-dock-head" }, h("b", {}, t("video.live_video")),
       h("button", { class: "ghost small", "data-testid": "video-close", onclick: () => showDock(null) }, "×")),
     dockTile.el, dockControls);
   dock.hidden = false;
@@ -135,31 +136,31 @@ function renderDockControls() {
   dockControls.replaceChildren(
     h("button", { class: "small", "data-testid": "video-snapshot", onclick: (e) => act(e.currentTarget,
       () => post(`/video/vehicles/${vid}/snapshots`, { incident_id: incident?.id ?? null }),
-      (r) => `Snapshot #${r.id} stored (sha256 ${r.sha256.slice(0, 12)}…)`).then((r) => {
-        const link = h("a", { href: "#", "data-testid": "snapshot-link" }, `snapshot #${r.id}`);
+      (r) => t("video.snapshot_stored", { id: r.id, sha: r.sha256.slice(0, 12) })).then((r) => {
+        const link = h("a", { href: "#", "data-testid": "snapshot-link" }, t("video.snapshot_n", { id: r.id }));
         link.addEventListener("click", (ev) => { ev.preventDefault(); openSnapshot(r.id); });
         dockControls.append(link);
-      }).catch(() => {}) }, "Snapshot"),
+      }).catch(() => {}) }, t("video.snapshot")),
     recording
       ? h("button", { class: "small danger", "data-testid": "video-record-stop", onclick: (e) => act(e.currentTarget,
-          () => post(`/video/recordings/${recording.id}/stop`), "Recording stopped").catch(() => {}) }, "Stop recording")
+          () => post(`/video/recordings/${recording.id}/stop`), t("video.recording_stopped")).catch(() => {}) }, t("video.stop_recording"))
       : h("button", { class: "small", "data-testid": "video-record", onclick: (e) => act(e.currentTarget,
-          () => post(`/video/vehicles/${vid}/recordings`, { incident_id: incident?.id ?? null }), "Recording").catch(() => {}) }, "Record"),
+          () => post(`/video/vehicles/${vid}/recordings`, { incident_id: incident?.id ?? null }), t("video.recording")).catch(() => {}) }, t("video.record")),
     h("button", { class: "small", "data-testid": "video-photo", onclick: (e) => act(e.currentTarget,
-      () => post(`/video/vehicles/${vid}/camera/photo`), "Photo taken on the drone").catch(() => {}) }, "Photo"),
+      () => post(`/video/vehicles/${vid}/camera/photo`), t("video.photo_taken")).catch(() => {}) }, t("video.photo")),
     h("button", { class: "small", "data-testid": "gimbal-point", onclick: async (e) => {
       const btn = e.currentTarget;
       const p = await pickPoint();
       if (!p) return;
       act(btn, () => post(`/video/vehicles/${vid}/gimbal/roi`, { lat: p.lat, lon: p.lon, incident_id: incident?.id ?? null }),
         (r) => r.message).catch(() => {});
-    } }, "Point camera on map"),
+    } }, t("video.point_camera")),
   );
 }
 
 async function openSnapshot(id) {
   const res = await fetch(`/api/v1/video/snapshots/${id}.jpg`, { credentials: "same-origin" });
-  if (!res.ok) { toast(`snapshot ${id}: ${res.status}`, "bad"); return; }
+  if (!res.ok) { toast(t("video.snapshot_failed", { id, status: res.status }), "bad"); return; }
   const url = URL.createObjectURL(await res.blob());
   window.open(url, "_blank", "noopener");
 }
@@ -190,20 +191,20 @@ function stopGrid() {
 /** The Video tab: the side panel lists cameras; the grid of airborne drones covers the map. */
 export function mountVideo(view, mapWrap) {
   grid = h("div", { class: "video-grid", "data-testid": "video-grid", hidden: true },
-    h("p", { class: "muted", "data-testid": "video-grid-empty" }, "No drone is airborne."),
+    h("p", { class: "muted", "data-testid": "video-grid-empty" }, t("video.none_airborne")),
     h("div", { class: "video-grid-tiles" }));
   mapWrap.append(grid);
   dock = h("div", { class: "video-dock", "data-testid": "video-dock", hidden: true });
   mapWrap.append(dock);
   const list = h("div", { class: "list", "data-testid": "camera-list" });
-  view.replaceChildren(h("h2", {}, "Cameras"), list);
+  view.replaceChildren(h("h2", {}, t("video.cameras")), list);
   const renderList = () => {
     list.replaceChildren(...[...state.vehicles.values()].sort((a, b) => a.id - b.id).map((v) => {
       const s = statuses.get(v.id);
       return h("div", { class: "card clickable", "data-testid": "camera-card", "data-vehicle-id": v.id, onclick: () => showDock(v.id) },
-        h("div", { class: "head" }, h("b", {}, v.name), h("span", { class: `pill ${s?.state === "live" ? "ok" : s?.state === "unavailable" ? "bad" : ""}` }, s?.state ?? "…"),
-          s?.recording ? h("span", { class: "rec-dot" }, "● REC") : null),
-        h("div", { class: "sub" }, h("span", {}, s?.message ?? ""), s?.stream ? h("span", { class: "mono" }, `${s.stream.width_px}×${s.stream.height_px} ${s.stream.encoding}`) : null));
+        h("div", { class: "head" }, h("b", {}, v.name), h("span", { class: `pill ${s?.state === "live" ? "ok" : s?.state === "unavailable" ? "bad" : ""}`, "data-state": s?.state ?? "" }, s?.state ? t(`video.state.${s.state}`) : "…"),
+          s?.recording ? h("span", { class: "rec-dot" }, t("video.rec")) : null),
+        h("div", { class: "sub" }, h("span", {}, s && s.message && s.message !== s.state && s.state !== "live" ? s.message : ""), s?.stream ? h("span", { class: "mono" }, `${s.stream.width_px}×${s.stream.height_px} ${s.stream.encoding}`) : null));
     }));
   };
   view.addEventListener("panel:show", () => { grid.hidden = false; syncGrid(); });
