@@ -122,7 +122,7 @@ async def video_rig(
         "registry_poll_s": 0.5,
         "video_segment_s": 2.0,
         "video_idle_stop_s": 1.0,
-        "video_open_timeout_s": 20.0,  # an encoder starting on a loaded 2-core machine (12 s fell short in CI)
+        "video_open_timeout_s": 20.0,  # an encoder starting on a loaded 2-core machine (12 s: short in CI)
         "video_read_timeout_s": 6.0,
         "sim_speed": speed,
         **settings,
