@@ -6,7 +6,9 @@ service leaves nothing running or sending MAVLink.
 
 uvicorn captures SIGTERM/SIGINT while serving and raises the signal again once it has shut down; with the
 default handler in place that would kill the process before any ``finally`` ran. ``Children`` installs
-handlers that turn both signals into SystemExit instead.
+handlers that turn both signals into SystemExit instead. An exception raised by a signal handler can be
+lost (Python ignores it when it lands in a weakref callback or a ``__del__``), so the request is also kept:
+``stop_requested`` is set and the ``on_stop`` callbacks run (e.g. telling uvicorn to exit) before the raise.
 """
 
 from __future__ import annotations
@@ -30,10 +32,6 @@ def _die_with_parent() -> None:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _exit_on_signal(_signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(0)  # a requested stop: a clean exit once every child is stopped
-
-
 class Children:
     """``with Children() as kids: kids.start(argv)``: every child is stopped when the block ends."""
 
@@ -42,11 +40,25 @@ class Children:
         self._stoppers: list[Callable[[], None]] = []
         self._stop_timeout_s = stop_timeout_s
         self._previous: dict[int, object] = {}
+        self._on_stop: list[Callable[[], None]] = []
+        self.stop_requested = False
 
     def __enter__(self) -> Children:
         for sig in (signal.SIGTERM, signal.SIGINT):
-            self._previous[sig] = signal.signal(sig, _exit_on_signal)
+            self._previous[sig] = signal.signal(sig, self._exit_on_signal)
         return self
+
+    def _exit_on_signal(self, _signum: int, _frame: FrameType | None) -> None:
+        self.stop_requested = True
+        for callback in self._on_stop:
+            callback()
+        raise SystemExit(0)  # a requested stop: a clean exit once every child is stopped
+
+    def on_stop(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` when SIGTERM/SIGINT arrives (now, if one already has)."""
+        self._on_stop.append(callback)
+        if self.stop_requested:
+            callback()
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

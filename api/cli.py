@@ -352,7 +352,13 @@ def _serve(settings: Settings, *, sim: int, px4: int, demo_login: bool, log_leve
             )
             typer.echo(f"starting {sim} simulated drones at their docks: {' '.join(argv[1:])}", err=True)
             children.start(argv)
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
+        )
+        # a stop that came while starting is not lost: uvicorn exits as soon as its start-up is done
+        children.on_stop(lambda: setattr(server, "should_exit", True))
+        if not children.stop_requested:
+            server.run()
 
 
 @app.command(
