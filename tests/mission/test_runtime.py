@@ -201,9 +201,18 @@ async def test_a_launch_cut_short_by_a_crash_is_revalidated_not_flown_on_restart
     assert "mission.recovery.revalidate" in actions
 
 
-async def test_abort_during_the_launch_stops_it_before_the_vehicle_flies(world):
+async def test_abort_during_the_launch_stops_it_before_the_vehicle_flies(world, monkeypatch):
     engine, vehicle, _ = world
     async with runtime(engine) as rt:
+        # The vehicle is still taking the upload when the abort comes (at speed 20 a real upload is over
+        # before a loaded machine gets round to the abort, so the test holds it there).
+        uploading = asyncio.Event()
+
+        async def slow_upload(_items):
+            uploading.set()
+            await asyncio.Event().wait()
+
+        monkeypatch.setattr(rt.fleet.link(1), "upload_mission", slow_upload)
         data = MissionCreate.model_validate(
             {
                 "name": "line",
@@ -214,7 +223,8 @@ async def test_abort_during_the_launch_stops_it_before_the_vehicle_flies(world):
         mid = rt.missions.create(data=data, asker=ALICE).id
         rt.missions.validate(mission_id=mid, asker=ALICE)
         launch = asyncio.ensure_future(rt.missions.launch(mission_id=mid, asker=ALICE))
-        await _until(lambda: _mission(engine, mid).state in ("uploading", "ready"), 5, "the launch to begin")
+        await asyncio.wait_for(uploading.wait(), 20)
+        assert _mission(engine, mid).state == "uploading"
         aborted = await rt.missions.abort(mission_id=mid, asker=ALICE)
         assert aborted.state == "aborted"
         with pytest.raises(Exception, match="aborted during its launch"):
