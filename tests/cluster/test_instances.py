@@ -193,3 +193,52 @@ async def test_three_instances_a_dispatch_flight_goes_on_after_its_owner_is_kill
         survivor = next(k for k in range(3) if k != owner)
         r = await cl.get(survivor, "root", "/api/v1/audit/verify")
         assert r.status_code == 200 and r.json()["ok"], r.text
+
+
+async def test_a_mission_launched_on_the_non_owner_completes_after_its_owner_is_killed(
+    pg_url: str, tmp_path: Path
+) -> None:
+    async with ServeCluster(pg_url, tmp_path, instances=2, vehicles=2) as cl:
+        await until(lambda: len({o for o, _ in cl.owners().values()}) == 2, 30, "one vehicle each")
+        vid = next(v for v, (o, _) in cl.owners().items() if o == "i0")
+        assert cl.sims is not None
+        sim = cl.sims.vehicles[cl.vehicle_ids.index(vid)]
+        lat, lon = sim.state.lat, sim.state.lon
+        d = 1 / 111_320
+        line = {
+            "type": "LineString",
+            "coordinates": [[lon, lat + 60 * d], [lon + 250 * d, lat + 150 * d], [lon, lat + 250 * d]],
+        }
+        body = {
+            "name": "loop",
+            "vehicle_id": vid,
+            "plan": {"kind": "custom", "geometry": line, "params": {"alt_m": 30}},
+        }
+        r = await cl.post(1, "alice", "/api/v1/missions", body)
+        assert r.status_code == 201, r.text
+        mid = r.json()["id"]
+        assert (await cl.post(1, "alice", f"/api/v1/missions/{mid}/validate")).status_code == 200
+        deadline = time.monotonic() + 30
+        while True:  # forwarded to i0, which launches it (once its fresh link knows the charge)
+            r = await cl.post(1, "alice", f"/api/v1/missions/{mid}/launch")
+            if r.status_code == 200 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        assert r.status_code == 200 and r.json()["state"] == "active", r.text
+
+        def state() -> str:
+            return str(cl.sql("SELECT state FROM missions WHERE id = :m", m=mid)[0][0])
+
+        await until(lambda: sim.state.alt_rel_m > 20, 40, "climbing")
+        cl.kill(0)
+        took = await until(lambda: cl.owners().get(vid, ("", 0))[0] == "i1", 15, "takeover")
+        assert took < 10.0, took
+        await until(lambda: state() in ("completed", "aborted", "failed"), 120, "the mission's end")
+        assert state() == "completed"
+        uploads = cl.sql(
+            "SELECT count(*) FROM audit_log WHERE action = 'cmd.upload_mission' AND target = :t",
+            t=f"vehicle:{vid}",
+        )
+        assert uploads[0][0] == 1  # taken over as it flew, never uploaded or launched again
+        r = await cl.get(1, "root", "/api/v1/audit/verify")
+        assert r.status_code == 200 and r.json()["ok"], r.text
