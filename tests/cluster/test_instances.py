@@ -108,6 +108,12 @@ async def test_two_instances_share_the_fleet_forward_commands_and_survive_a_kill
             )
             assert len(returns) == 1
 
+            leaders = {}
+            for k in (0, 1):
+                health = (await cl.get(k, "olga", "/api/v1/health")).json()
+                leaders.update({name: health["instance_id"] for name in health["leads"]})
+            assert set(leaders) == {"overwatch", "patrols"}  # each singleton runs on one instance
+
             # kill -9 of the owner mid-return
             killed_at = time.monotonic()
             cl.kill(0)
@@ -115,6 +121,12 @@ async def test_two_instances_share_the_fleet_forward_commands_and_survive_a_kill
             assert took < 10.0, took
             assert cl.owners()[vid][1] > owners[vid][1]  # a new epoch
             await until(lambda: all(o == "i1" for o, _ in cl.owners().values()), 15, "all of i0's vehicles")
+
+            async def survivor_leads() -> bool:
+                health = (await cl.get(1, "olga", "/api/v1/health")).json()
+                return set(health["leads"]) == {"overwatch", "patrols"}
+
+            await until(survivor_leads, 15, "the singletons on the survivor")
             await until(
                 lambda: (
                     cl.sql("SELECT state FROM flights WHERE id = :f", f=returns[0][0])[0][0] == "completed"
