@@ -13,6 +13,7 @@ import itertools
 import json
 import math
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -253,4 +254,65 @@ async def test_a_mission_launched_on_the_non_owner_completes_after_its_owner_is_
         )
         assert uploads[0][0] == 1  # taken over as it flew, never uploaded or launched again
         r = await cl.get(1, "root", "/api/v1/audit/verify")
+        assert r.status_code == 200 and r.json()["ok"], r.text
+
+
+async def test_a_patrol_goes_on_when_the_leader_flying_it_is_killed(pg_url: str, tmp_path: Path) -> None:
+    """The leader's scheduler launches the patrol on a drone it owns; killed mid-patrol, the survivor leads
+    the scheduler (the slot is not launched again) and flies the patrol's mission to its end."""
+    speed = 5.0
+    boundary = (datetime.now(UTC) + timedelta(minutes=2)).replace(second=0, microsecond=0)
+    clock_start = boundary - timedelta(seconds=50)  # the slot comes 50 sim s (10 wall s) after start
+    env = {"SKYWARDEN_PATROL_CLOCK_START": clock_start.isoformat()}
+    async with ServeCluster(pg_url, tmp_path, instances=2, vehicles=2, speed=speed, env=env) as cl:
+        await until(lambda: len({o for o, _ in cl.owners().values()}) == 2, 30, "one vehicle each")
+        assert cl.sims is not None
+        home = cl.sims.vehicles[0].state
+        d = 1 / 111_320
+        line = {
+            "type": "LineString",
+            "coordinates": [[home.lon + 80 * d, home.lat], [home.lon + 250 * d, home.lat + 150 * d]],
+        }
+        body = {
+            "name": "loop",
+            "plan": {"kind": "custom", "geometry": line, "params": {"alt_m": 30}},
+            "cron": f"{boundary.minute} * * * *",
+            "estimated_duration_s": 300,
+        }
+        r = await cl.post(1, "dan", "/api/v1/patrols", body)
+        assert r.status_code == 201, r.text
+        await until(
+            lambda: cl.sql("SELECT count(*) FROM patrol_runs WHERE status = 'launched'")[0][0] == 1,
+            60,
+            "launch",
+        )
+        vid, mid = cl.sql("SELECT vehicle_id, mission_id FROM patrol_runs")[0]
+        leader = cl.owners()[vid][0]
+        sim = cl.sims.vehicles[cl.vehicle_ids.index(vid)]
+        await until(lambda: sim.state.alt_rel_m > 15, 40, "the patrol drone climbing")
+        k = cl.index_of(leader)
+        cl.kill(k)
+        survivor = 1 - k
+        took = await until(lambda: cl.owners().get(vid, ("", 0))[0] == f"i{survivor}", 15, "takeover")
+        assert took < 10.0, took
+
+        async def leads() -> bool:
+            return set((await cl.get(survivor, "olga", "/api/v1/health")).json()["leads"]) == {
+                "overwatch",
+                "patrols",
+            }
+
+        await until(leads, 15, "the survivor leading the scheduler")
+        await until(
+            lambda: (
+                cl.sql("SELECT state FROM missions WHERE id = :m", m=mid)[0][0]
+                in ("completed", "aborted", "failed")
+            ),
+            120,
+            "the patrol's end",
+        )
+        assert cl.sql("SELECT state FROM missions WHERE id = :m", m=mid)[0][0] == "completed"
+        assert cl.sql("SELECT count(*) FROM patrol_runs")[0][0] == 1  # the slot was not launched again
+        assert cl.sql("SELECT count(*) FROM missions")[0][0] == 1
+        r = await cl.get(survivor, "root", "/api/v1/audit/verify")
         assert r.status_code == 200 and r.json()["ok"], r.text
