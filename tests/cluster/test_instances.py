@@ -24,13 +24,15 @@ from tests.cluster.instances import ServeCluster, until
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(240)]
 
 
-async def watch(url: str, token: str, seen: dict[int, list[float]], events: list[dict]) -> None:
+async def watch(
+    url: str, token: str, seen: dict[int, list[float]], events: list[dict], *, charge: bool = False
+) -> None:
     """A panel's websocket on one instance: when each vehicle's snapshots arrived, and every event."""
     async with connect(url.replace("http", "ws") + "/ws") as ws:
         await ws.send(json.dumps({"type": "auth", "token": token}))
         while True:
             msg = json.loads(await ws.recv())
-            if msg["type"] == "snapshot" and msg.get("link_up"):
+            if msg["type"] == "snapshot" and msg.get("link_up") and (not charge or msg.get("battery_pct")):
                 seen.setdefault(msg["vehicle_id"], []).append(time.monotonic())
             elif msg["type"] == "event":
                 events.append(msg)
@@ -167,6 +169,15 @@ async def test_three_instances_a_dispatch_flight_goes_on_after_its_owner_is_kill
         target = ids[-1]
         owner = cl.index_of(cl.owners()[target][0])
         reporter = (owner + 1) % 3
+        charged: dict[int, list[float]] = {}
+        watcher = asyncio.create_task(
+            watch(cl.nodes[reporter].url, cl.tokens["olga"], charged, [], charge=True)
+        )
+        try:  # the reporter ranks by what it knows: wait until it knows every drone's charge
+            await until(lambda: set(charged) == set(ids), 30, "the reporter knowing every charge")
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
         body = {"lat": north.lat + 400 / 111_320, "lon": north.lon, "kind": "intrusion", "priority": 1}
         r = await cl.post(reporter, "dan", "/api/v1/incidents", body)
         assert r.status_code == 201, r.text
