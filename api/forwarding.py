@@ -48,7 +48,7 @@ class OwnerForwarding:
             return
         runtime = getattr(scope["app"].state, "runtime", None) if "app" in scope else None
         cluster = getattr(runtime, "cluster", None)
-        if cluster is None:
+        if runtime is None or cluster is None:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}

@@ -95,9 +95,14 @@ async def _round(
     for v in flyers:
         for body in (None, {"command": "arm", "params": {}}, {"command": "takeoff", "params": {"alt_m": 20}}):
             path = f"/api/v1/vehicles/{v}/control" if body is None else f"/api/v1/vehicles/{v}/commands"
-            r = await cl.post(other, "alice", path, body)
-            if r.status_code != 200:
-                raise RuntimeError(f"vehicle {v}: {path} on {names[other]}: {r.status_code} {r.text}")
+            deadline = time.monotonic() + 30
+            while True:  # a link just taken over settles (charge known) within a few seconds
+                r = await cl.post(other, "alice", path, body)
+                if r.status_code == 200:
+                    break
+                if r.status_code != 409 or time.monotonic() > deadline:
+                    raise RuntimeError(f"vehicle {v}: {path} on {names[other]}: {r.status_code} {r.text}")
+                await asyncio.sleep(0.5)
     await until(lambda: all(s.state.alt_rel_m > 15 for s in sims.values()), 60, "take-offs")
     takeoff_flights = [
         int(cl.sql("SELECT max(id) FROM flights WHERE vehicle_id = :v AND purpose = 'manual'", v=v)[0][0])

@@ -341,6 +341,10 @@ def run_instances(
         )
         for (lo, hi), out in zip(shares, outs, strict=True)
     ]
+    # As in one process: every link listens before the first vehicle sends.
+    deadline = time.monotonic() + 60
+    while not _all_bound(base_port, vehicles) and time.monotonic() < deadline:
+        time.sleep(0.2)
     sim = start_sim(count=vehicles, base_port=base_port, speed=speed)
     sim_meter = ProcessMeter(sim.pid).start()
     t0 = time.monotonic()
@@ -407,6 +411,22 @@ def print_table(result: FleetResult) -> None:
         print(f"  vehicle {sysid}: {err}")
     if len(result.errors) > 10:
         print(f"  ... and {len(result.errors) - 10} more errors")
+
+
+def _all_bound(base: int, count: int) -> bool:
+    """Whether some process listens on every UDP port base..base+count-1."""
+    import socket
+
+    for port in range(base, base + count):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.bind(("0.0.0.0", port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        return False
+    return True
 
 
 def _free_base(count: int) -> int:

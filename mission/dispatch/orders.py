@@ -37,7 +37,7 @@ from mission.flights import service as flights
 from mission.flights.executor import FlightExecutor
 from mission.flights.models import Flight, FlightPurpose, FlightState, Leg, LegKind
 from mission.incidents import service as incidents
-from mission.incidents.models import IncidentEvent, IncidentState
+from mission.incidents.models import Incident, IncidentEvent, IncidentState
 from mission.planning import build_geofence
 from mission.safety.gate import Action, Asker, FlightPath, GateRequest, PathPoint, nofly_from
 from mission.telemetry.events import Event, EventSink
@@ -92,6 +92,7 @@ class FlightOrders:
         self.takeoff_ack_s: list[float] = []  # request -> take-off acknowledged, wall seconds
         self._requested_at: dict[int, float] = {}  # incident -> when it was asked for (monotonic)
         executor.add_listener(self, purposes=(FlightPurpose.DISPATCH, FlightPurpose.RELIEF))
+        executor.before_first_leg(self._fence_flight, purposes=(FlightPurpose.DISPATCH, FlightPurpose.RELIEF))
 
     # -- ordering -------------------------------------------------------------------------------------------
 
@@ -233,10 +234,11 @@ class FlightOrders:
             )
         # The fence of its last mission would stop it short: replace it, and before arming, so that a
         # fence the vehicle refuses keeps it on the ground.
-        fence = self._fence(vid, chosen, request, nofly=verdict.nofly)
-        await self._executor.commander.send(
-            vid, cmd.UploadGeofence(fence), actor=asker.name, refs=cmd.Refs(incident_id=incident_id)
-        )
+        if self._executor.owns(vid):  # else its owner instance uploads it before flying (_fence_flight)
+            fence = self._fence(vid, chosen, request, nofly=verdict.nofly)
+            await self._executor.commander.send(
+                vid, cmd.UploadGeofence(fence), actor=asker.name, refs=cmd.Refs(incident_id=incident_id)
+            )
         flight = await self._executor.start(
             vehicle_id=vid,
             purpose=FlightPurpose.RELIEF if relief else FlightPurpose.DISPATCH,
@@ -321,6 +323,37 @@ class FlightOrders:
             zones=nofly
             or nofly_from(self._candidates.restrictions(span_s=request.overhead_s, vehicle_id=vid)),
             margin_m=self.config.fence_margin_m,
+        )
+
+    async def _fence_flight(self, flight: Flight) -> None:
+        """Several instances: the owner uploads the geofence of a dispatch flight recorded elsewhere (its
+        route from home over the legs' points to the scene), before arming, as ``fly`` does for its own."""
+        legs = flight.typed_legs()
+        points = [(leg.lat, leg.lon) for leg in legs if leg.lat is not None and leg.lon is not None]
+        if not points:
+            return
+        view = self._executor.view(flight.vehicle_id)
+        route = [view.home, *points]
+        overhead_s = 300.0
+        if flight.incident_id is not None:
+            with Session(self._engine) as session:
+                incident = session.get(Incident, flight.incident_id)
+                if incident is not None:
+                    overhead_s = incident.overhead_s
+        scene_lat, scene_lon = points[-1]
+        path = LineString([(lon, lat) for lat, lon in route])
+        fence = build_geofence(
+            path_wgs=path,
+            home=view.home,
+            frame=LocalFrame(scene_lat, scene_lon),
+            zones=nofly_from(self._candidates.restrictions(span_s=overhead_s)),
+            margin_m=self.config.fence_margin_m,
+        )
+        await self._executor.commander.send(
+            flight.vehicle_id,
+            cmd.UploadGeofence(fence),
+            actor=flight.requested_by,
+            refs=cmd.Refs(flight.id, incident_id=flight.incident_id),
         )
 
     # -- going home -----------------------------------------------------------------------------------------

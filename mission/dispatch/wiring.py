@@ -68,12 +68,14 @@ class DispatchComponents:
                     run.mission_id = mission_id
                     session.add(run)
 
-        states = self.dispatcher.states
+        states: Callable[[], Sequence[VehicleState]] = self.dispatcher.states
         if owns is not None:
             # Several instances: the leader launches patrols on the vehicles it owns (a mission is flown by
             # its vehicle's owner; a patrol run mid-flight is taken over with its vehicle like any mission).
-            def states() -> Sequence[VehicleState]:
+            def owned_states() -> Sequence[VehicleState]:
                 return [s for s in self.dispatcher.states() if owns(s.vehicle_id)]
+
+            states = owned_states
 
         self.scheduler = PatrolScheduler(
             engine=engine,

@@ -195,6 +195,9 @@ class FlightExecutor:
         self._owns: Callable[[int], bool] = lambda _vid: True
         self._watch_since: dict[int, float] = {}  # vehicle -> when this instance took it over
         self._started_here: set[int] = set()  # flights this executor recorded (it drives them itself)
+        # what a requester does before a flight recorded on another instance is first flown here (dispatch:
+        # upload the flight's geofence), by purpose
+        self._before_first_leg: dict[str, Callable[[Flight], Awaitable[None]]] = {}
         self._clustered = False
         fleet.add_listener(self._on_snapshot)
 
@@ -231,6 +234,18 @@ class FlightExecutor:
         recorded for a vehicle owned elsewhere are picked up and flown by its owner."""
         self._owns = owns
         self._clustered = True
+
+    def owns(self, vehicle_id: int) -> bool:
+        """Whether this instance flies the vehicle (always, with one instance)."""
+        return self._owns(vehicle_id)
+
+    def before_first_leg(
+        self, hook: Callable[[Flight], Awaitable[None]], *, purposes: Iterable[FlightPurpose]
+    ) -> None:
+        """Several instances: ``hook(flight)`` runs on the owner before it first flies a flight of
+        ``purposes`` that another instance recorded (what the requester would have sent itself)."""
+        for purpose in purposes:
+            self._before_first_leg[purpose.value] = hook
 
     async def adopt(self, vehicle_id: int) -> None:
         """This instance took the vehicle over: recover its open flight, watch it for orphaned flying."""
@@ -418,7 +433,7 @@ class FlightExecutor:
                 continue
             if self._by_vehicle.get(vid) not in (None, fid):
                 continue
-            self._spawn_driver(fid, recovering=state == FlightState.ACTIVE.value)
+            self._spawn_driver(fid, recovering=state == FlightState.ACTIVE.value, picked_up=True)
 
     def _first_done(self, flight_id: int, error: BaseException | None = None) -> None:
         first = self._first_sent.pop(flight_id, None)
@@ -518,11 +533,13 @@ class FlightExecutor:
 
     # -- driving ------------------------------------------------------------------------------------------
 
-    def _spawn_driver(self, flight_id: int, *, recovering: bool = False) -> None:
+    def _spawn_driver(self, flight_id: int, *, recovering: bool = False, picked_up: bool = False) -> None:
         running = self._drivers.get(flight_id)
         if running is not None and not running.done():
             return
-        task = asyncio.create_task(self._drive(flight_id, recovering=recovering), name=f"flight:{flight_id}")
+        task = asyncio.create_task(
+            self._drive(flight_id, recovering=recovering, picked_up=picked_up), name=f"flight:{flight_id}"
+        )
         self._drivers[flight_id] = task
 
         def _done(t: asyncio.Task[None], fid: int = flight_id) -> None:
@@ -547,13 +564,16 @@ class FlightExecutor:
         with Session(self._engine) as session:
             return flights.get(session=session, flight_id=flight_id)
 
-    async def _drive(self, flight_id: int, *, recovering: bool) -> None:
+    async def _drive(self, flight_id: int, *, recovering: bool, picked_up: bool = False) -> None:
         flight = self._load(flight_id)
         vid = flight.vehicle_id
         self._by_vehicle[vid] = flight_id
         try:
             if recovering and not await self._recover(flight):
                 return
+            hook = self._before_first_leg.get(flight.purpose)
+            if picked_up and not recovering and hook is not None:
+                await hook(flight)
             with session_scope(self._engine) as session:
                 flights.set_state(
                     session=session, flight_id=flight_id, expect=FlightState.PENDING, to=FlightState.ACTIVE

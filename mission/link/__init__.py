@@ -12,10 +12,12 @@ Public API::
         await link.arm(); await link.start_mission()
         async for snap in link.snapshots():       # throttled to telemetry_hz; link_up False while down
             ...
-        links.get(1)   # NotFound for an unknown sysid
+        links.get(1)   # NotFound for an unknown sysid (url=... when the sysid is linked on several URLs)
         links.all(); await links.remove_vehicle(1)   # removal ends that vehicle's snapshot streams
 
-- One MAVSDK instance per process (MAVSDK corrupts memory beyond 16); sysids must be unique per manager.
+- One MAVSDK instance knows a vehicle by its sysid alone (253 usable): sysids on one URL must differ; a
+  sysid repeated on another URL is linked through a further MAVSDK instance, up to ``MAX_SHARDS`` (8; MAVSDK
+  corrupts memory beyond 16), i.e. ``links.capacity`` vehicles; past that ``add_vehicle`` raises LinkError.
 - Every command raises ``mission.errors.LinkError`` ("vehicle 3: start mission failed: ...") with
   ``vehicle_id`` and ``action`` set; bad arguments (an unsupported item, a 2-point fence) are LinkErrors too.
 - ``start_mission`` retries until the flight mode reads MISSION (bounded); after a service restart the link
