@@ -11,7 +11,7 @@ const control = state.control; // vehicle id -> ControlRead
 
 export function mountFleet(el) {
   root = el;
-  renderer = liveRenderer(root, render);
+  renderer = liveRenderer(root, render, 1000); // 50 cards rebuilt at most once a second
   on("telemetry", queueRender);
   on("vehicles", queueRender);
   on("missions", queueRender);
