@@ -119,6 +119,7 @@ def _shoot(browser, svc: Service, locale: str) -> None:  # type: ignore[no-untyp
     page.wait_for_timeout(500)
     page.screenshot(path=str(out / "pilot.png"))
     page.keyboard.press("Escape")
+    page.locator("[data-testid=payload-timeline]").scroll_into_view_if_needed()  # sound and light
     page.click("#shortcuts-button")
     page.wait_for_timeout(300)
     page.screenshot(path=str(out / "shortcuts.png"))
