@@ -2,15 +2,17 @@
 
     python -m bench.panel --vehicles 50 --json bench/results/panel-50.json
 
-Starts ``skywarden serve --sim N`` (video off) on loopback, signs in once, then:
+Starts ``skywarden serve`` (video off, SQLite) on loopback with the demo district's N drones, flown by an
+in-process sim fleet (``sim.SimFleet``) the benchmark steers directly, signs in once, then:
 
 - first meaningful paint: a fresh load of the panel with the session cookie, from navigation start
   (``performance.timeOrigin``) to the first frame painted after the map shows every vehicle's marker and
   the zones (a requestAnimationFrame probe installed before the page's own scripts run); median of
   ``--loads`` loads, each also reporting the browser's first-contentful-paint entry;
-- map frame rate while all N vehicles move: every vehicle takes off and orbits its dock (through the
-  command API, as a pilot would), then frames are counted with requestAnimationFrame for ``--seconds``,
-  in one-second windows; the lowest window and the mean are reported, with the long tasks
+- map frame rate while all N vehicles move: every simulated vehicle is armed, climbs and orbits near its dock
+  (set on the sim's autopilot, so the service only watches them over MAVLink: commanding 50 drones through
+  the API takes minutes on this machine), then frames are counted with requestAnimationFrame for
+  ``--seconds``, in one-second windows; the lowest window and the mean are reported, with the long tasks
   (PerformanceObserver "longtask") seen meanwhile.
 
 Writes JSON with: vehicles, moving, first_meaningful_paint_s, first_contentful_paint_s, map_fps_min,
@@ -20,6 +22,7 @@ map_fps_mean, long_tasks, machine_load_1m. Goals (issue 15): paint < 1.5 s and f
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import math
 import os
@@ -28,12 +31,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-import urllib.error
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
 
+from sim import SimFleet
 from tests.browser.conftest import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -88,87 +91,108 @@ POSITIONS = """() => Object.fromEntries([...document.querySelectorAll('.veh-icon
   .map((e) => [e.dataset.vehicleId, e.dataset.lat + ',' + e.dataset.lon]))"""
 
 
-def _serve(workdir: Path, vehicles: int, speed: float) -> tuple[subprocess.Popen[bytes], Service]:
+def _serve(workdir: Path, vehicles: int, speed: float) -> tuple[subprocess.Popen[bytes], Service, int]:
+    """The service on a seeded SQLite database; the vehicles' first UDP port is returned for the sim."""
+    from bench.telemetry import _seed
+
     port = _free_tcp_port()
+    udp_base = _free_udp_base(vehicles)
+    db_url = f"sqlite:///{workdir / 'skywarden.db'}"
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
-        "SKYWARDEN_DATABASE_URL": f"sqlite:///{workdir / 'skywarden.db'}",
+        "SKYWARDEN_DATABASE_URL": db_url,
         "SKYWARDEN_SIM_SPEED": str(speed),
-        "SKYWARDEN_SIM_BASE_PORT": str(_free_udp_base(vehicles)),
+        "SKYWARDEN_SIM_BASE_PORT": str(udp_base),
         "SKYWARDEN_TILE_URL": "",
         "SKYWARDEN_VIDEO_ENABLED": "false",
     }
+    subprocess.run([sys.executable, "-m", "api.cli", "db", "upgrade"], cwd=workdir, env=env, check=True)
+    _seed(db_url, vehicles, udp_base)
     log = (workdir / "serve.log").open("wb")
-    argv = [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--sim", str(vehicles)]
-    argv += ["--demo-login", "--log-level", "warning"]
+    argv = [
+        sys.executable,
+        "-m",
+        "api.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--demo-login",
+        "--log-level",
+        "warning",
+    ]
     proc = subprocess.Popen(
         argv, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     svc = Service(url=f"http://127.0.0.1:{port}", passwords={"admin": "admin"})
     _wait_ready(svc, proc, workdir, timeout_s=90)
-    return proc, svc
+    return proc, svc, udp_base
 
 
-def _call(svc: Service, method: str, path: str, body: object | None, token: str) -> tuple[int, object]:
-    """One REST call with a long timeout (a command returns once the vehicle has taken it)."""
-    req = urllib.request.Request(
-        f"{svc.url}/api/v1{path}",
-        method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=90) as res:
-            raw = res.read()
-            return res.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode(errors="replace")
-    except (TimeoutError, urllib.error.URLError) as err:
-        return 0, str(err)
+class SimThread:
+    """A sim fleet on its own asyncio loop in a thread; ``call`` runs a function on that loop."""
+
+    def __init__(self, *, count: int, base_port: int, speed: float) -> None:
+        from mission import scenario
+
+        homes = [
+            (v.home_lat, v.home_lon, v.home_alt_m)
+            for v in scenario.demo_vehicles(count=count, base_port=base_port)
+        ]
+        self.loop = asyncio.new_event_loop()
+        self.fleet = SimFleet(count=count, base_port=base_port, speed=speed, homes=homes)
+        self.thread = threading.Thread(target=self.loop.run_forever, name="sim", daemon=True)
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.fleet.start(), self.loop).result(timeout=60)
+
+    def call(self, fn: Callable[[], object]) -> object:
+        async def run() -> object:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout=30)
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.fleet.close(), self.loop).result(timeout=30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
 
 
-def _fly_all(svc: Service, token: str, vehicles: list[dict]) -> None:  # type: ignore[type-arg]
-    """Every vehicle takes off and orbits a point next to its dock (through the command API)."""
+def _fly_all(sim: SimThread) -> None:
+    """Every vehicle armed, climbing to 30-50 m, then orbiting a point next to its dock at 8 m/s."""
 
-    def one(v: dict) -> None:  # type: ignore[type-arg]
-        vid = v["id"]
-        _call(svc, "POST", f"/vehicles/{vid}/control", None, token)
-        status, body = _call(
-            svc, "POST", f"/vehicles/{vid}/commands", {"command": "takeoff", "params": {"alt_m": 30}}, token
-        )
-        if status != 200:
-            print(f"  takeoff {vid}: {status} {body}", file=sys.stderr)
+    def takeoff() -> None:
+        for k, v in enumerate(sim.fleet.vehicles):
+            ap = v.autopilot
+            ap.arm(force=True)
+            ap.takeoff(alt_amsl_m=ap.home_amsl_m + 30 + (k % 5) * 5)
 
-    with ThreadPoolExecutor(1) as pool:  # one pilot at a time (SQLite takes one writer)
-        list(pool.map(one, vehicles))
-    deadline = time.monotonic() + 120
+    def orbit() -> int:
+        flying = 0
+        for k, v in enumerate(sim.fleet.vehicles):
+            ap = v.autopilot
+            lat, lon = ap.latlon()
+            out = ap.orbit(
+                lat=lat + 0.0008 * math.cos(k),
+                lon=lon + 0.001 * math.sin(k),
+                amsl_m=None,
+                radius_m=80.0 if k % 2 else -80.0,
+                speed_m_s=8.0,
+            )
+            flying += out.result == 0
+        return flying
+
+    sim.call(takeoff)
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        status, sup = svc.api("GET", "/flights/supervision", token=token)
-        if status == 200 and isinstance(sup, list) and sum(1 for s in sup if s["in_air"]) >= len(vehicles):
+        if sim.call(lambda: all(v.autopilot.alt_rel_m > 20 for v in sim.fleet.vehicles)):
             break
-        time.sleep(1)
+        time.sleep(0.5)
+    flying = sim.call(orbit)
+    print(f"  {flying} vehicles orbiting")
 
-    def orbit(v: dict) -> None:  # type: ignore[type-arg]
-        k = v["id"]
-        lat = v["home_lat"] + 0.0012 * math.cos(k)
-        lon = v["home_lon"] + 0.0015 * math.sin(k)
-        params = {
-            "lat": lat,
-            "lon": lon,
-            "alt_m": 30 + (k % 5) * 5,
-            "radius_m": 80,
-            "speed_m_s": 8,
-            "clockwise": k % 2 == 0,
-        }
-        status, body = _call(
-            svc, "POST", f"/vehicles/{k}/commands", {"command": "orbit", "params": params}, token
-        )
-        if status != 200:
-            print(f"  orbit {k}: {status} {body}", file=sys.stderr)
 
-    with ThreadPoolExecutor(1) as pool:  # one pilot at a time (SQLite takes one writer)
-        list(pool.map(orbit, vehicles))
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,14 +203,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=int, default=10, help="seconds of frame counting")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # stop the service and the browser on SIGTERM as on Ctrl-C
+    return _run(args, Path(tempfile.mkdtemp(prefix="bench-panel-")))
 
+
+def _run(args: argparse.Namespace, workdir: Path) -> int:
     from playwright.sync_api import sync_playwright
 
-    workdir = Path(tempfile.mkdtemp(prefix="bench-panel-"))
-    proc, svc = _serve(workdir, args.vehicles, args.speed)
+    proc, svc, udp_base = _serve(workdir, args.vehicles, args.speed)
+    sim = SimThread(count=args.vehicles, base_port=udp_base, speed=args.speed)
     result: dict[str, object] = {"vehicles": args.vehicles}
     try:
-        token = svc.login("admin")
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             context = browser.new_context(viewport={"width": 1366, "height": 768})
@@ -216,9 +243,11 @@ def main(argv: list[str] | None = None) -> int:
             loads = [round(p, 3) for p in paints]
             print(f"first meaningful paint: {result['first_meaningful_paint_s']} s (loads: {loads})")
 
-            status, vehicles = svc.api("GET", "/vehicles?limit=200", token=token)
-            assert status == 200 and isinstance(vehicles, dict)
-            _fly_all(svc, token, vehicles["items"])
+            # The service brings home a drone it finds flying with nothing supervising it (once per drone):
+            # let it, then send them all up and around again.
+            _fly_all(sim)
+            time.sleep(6)
+            _fly_all(sim)
             page.wait_for_function(f"() => ({MOVING})() >= {args.vehicles}", timeout=120_000)
             before = page.evaluate(POSITIONS)
             fps = page.evaluate(FPS, args.seconds)
@@ -235,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
             browser.close()
     finally:
         result["machine_load_1m"] = round(os.getloadavg()[0], 2)
+        sim.close()
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
             try:

@@ -27,6 +27,7 @@ _MEDIA_TYPES = {
     ".png": "image/png",
     ".svg": "image/svg+xml",
     ".map": "application/json",
+    ".json": "application/json",
     ".html": "text/html",
 }
 

@@ -91,8 +91,10 @@ def _clock_now(request: Request) -> datetime:
     return scheduler.clock.now() if scheduler is not None else utcnow()
 
 
-@router.post("/preview", response_model=ScheduleOut, summary="A schedule in words and its next runs")
-def preview_schedule(data: SchedulePreviewRequest, request: Request, _who: AnyRole) -> ScheduleOut:
+@router.get("/preview", response_model=ScheduleOut, summary="A schedule in words and its next runs")
+def preview_schedule(
+    data: Annotated[SchedulePreviewRequest, Query()], request: Request, _who: AnyRole
+) -> ScheduleOut:
     try:
         check_cron(data.cron)
         check_hhmm(data.window_start)

@@ -40,24 +40,24 @@ async def test_each_user_keeps_their_language(svc):
 
 async def test_schedule_preview_in_words_and_next_runs(svc):
     body = {"cron": "15 */2 * * *", "timezone": "UTC", "locale": "zh-CN", "count": 4}
-    r = await svc.post("olga", "/api/v1/patrols/preview", body)
+    r = await svc.get("olga", "/api/v1/patrols/preview", **body)
     assert r.status_code == 200, r.text
     out = r.json()
     assert out["description"] == "每2小时第15分"
     runs = [datetime.fromisoformat(t) for t in out["next_runs"]]
     assert len(runs) == 4 and all(t.minute == 15 and t.hour % 2 == 0 for t in runs)
     assert all(b - a == timedelta(hours=2) for a, b in itertools.pairwise(runs))
-    r = await svc.post("olga", "/api/v1/patrols/preview", {**body, "locale": "en"})
+    r = await svc.get("olga", "/api/v1/patrols/preview", **{**body, "locale": "en"})
     assert r.json()["description"] == "every 2 hours at minute 15"
     # a night window keeps only the runs inside it, and says how many it skipped
     night = {"cron": "0 * * * *", "timezone": "Asia/Shanghai", "window_start": "22:00", "window_end": "02:00"}
-    out = (await svc.post("olga", "/api/v1/patrols/preview", {**night, "count": 8})).json()
+    out = (await svc.get("olga", "/api/v1/patrols/preview", **night, count=8)).json()
     local_hours = {datetime.fromisoformat(t).astimezone().utcoffset() is not None for t in out["next_runs"]}
     assert local_hours == {True}
     hours = sorted({(datetime.fromisoformat(t) + timedelta(hours=8)).hour for t in out["next_runs"]})
     assert hours == [0, 1, 22, 23]
     assert out["skipped_outside_window"] > 0
-    r = await svc.post("olga", "/api/v1/patrols/preview", {"cron": "every day"})
+    r = await svc.get("olga", "/api/v1/patrols/preview", cron="every day")
     err = r.json()["error"]
     assert r.status_code == 422 and err["message_code"] == "cron.invalid"
     assert err["message_params"] == {"cron": "every day"}

@@ -26,7 +26,7 @@ MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 # Mutating endpoints open to anyone: signing in needs no token.
 PUBLIC = {("POST", "/api/v1/auth/login"), ("POST", "/api/v1/auth/session")}
 # Mutating endpoints every role may use on itself only.
-SELF_SERVICE = {("POST", "/api/v1/auth/logout")}
+SELF_SERVICE = {("POST", "/api/v1/auth/logout"), ("PUT", "/api/v1/me/locale")}
 
 
 @dataclass(frozen=True)

@@ -103,9 +103,11 @@ def test_pilot_flies_here_orbits_sees_a_refusal_and_plays_a_warning(browser, ser
     page.click("[data-command=takeoff]")
     _wait(lambda: _marker(page, vid)["alt_rel_m"] > 20, timeout_s=60, what="take-off to 30 m")
 
-    # Centre the map on the drone, then fly 150 px east of it at 40 m.
+    # Centre the map on the drone (closing the video dock over the map), then fly 150 px east of it at 40 m.
     page.locator(f"[data-testid=vehicle-card][data-vehicle-id='{vid}']").click()
     page.wait_for_timeout(800)
+    if page.locator("[data-testid=video-close]").is_visible():
+        page.click("[data-testid=video-close]")
     target = _right_click_map(page, 150, 0)
     page.fill("[data-testid=map-menu] [data-field=alt_m]", "40")
     page.locator("[data-testid=map-menu] [data-field=alt_m]").dispatch_event("change")
@@ -310,7 +312,7 @@ def test_the_chinese_panel_shows_no_english_key_names(browser, served) -> None: 
             page.wait_for_selector("[data-testid=patrol-preview-description]", timeout=10_000)
         texts = page.evaluate(VISIBLE_TEXT)
         keys = [t for t in texts if t in en or re.fullmatch(r"[a-z]+(?:\.[a-z_]+)+", t)]
-        words = [t for t in texts if t in english]
+        words = [t for t in texts if t in english or t in ("null", "undefined", "NaN", "[object Object]")]
         if keys or words:
             found[tab] = keys + words
     assert not found, f"English or key names in the Chinese panel: {found}"

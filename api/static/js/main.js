@@ -27,18 +27,17 @@ function fillLocales(select) {
 }
 
 async function boot() {
+  // Everything the first paint needs, at once: config, who is signed in, their language, its table.
   const configLoad = fetch("/panel/config.json").then((r) => r.json()).catch(() => null);
   const meLoad = whoAmI().catch(() => null); // the HttpOnly session cookie, if there is a live one
-  const [config, me] = await Promise.all([configLoad, meLoad]);
+  const savedLoad = meLoad.then((me) => (me ? get("/me/locale").catch(() => null) : null));
+  const guess = initialLocale();
+  const tableLoad = loadLocale(guess);
+  const [config, me, saved] = await Promise.all([configLoad, meLoad, savedLoad, tableLoad]);
   if (config) state.config = config;
   state.me = me;
-  let wanted = initialLocale();
-  if (me) {
-    // The signed-in user's own choice, kept by the service.
-    const saved = await get("/me/locale").catch(() => null);
-    if (saved?.locale) wanted = saved.locale;
-  }
-  await loadLocale(wanted);
+  // The signed-in user's own choice, kept by the service, wins over this browser's.
+  if (saved?.locale && saved.locale !== guess) await loadLocale(saved.locale);
   translateDom();
   fillLocales($("#login-locale"));
   fillLocales($("#locale"));
@@ -168,6 +167,17 @@ async function start() {
   createMap($("#map"));
   await Promise.all([loadVehicles(), loadZones().then(() => fitDistrict(state.zones.filter((z) => z.kind === "patrol")))]).catch((err) => toast(err.message, "bad"));
   document.body.dataset.ready = "1"; // the map shows every vehicle and zone (first meaningful paint)
+  live = connectLive({
+    onMessage: onLive,
+    onState: (s) => {
+      const el = $("#ws-state");
+      el.textContent = t(`ws.${s}`);
+      el.dataset.state = s;
+      el.className = `pill ${s === "live" ? "ok" : s === "connecting" ? "warn" : "bad"}`;
+      if (s === "unauthorized") window.dispatchEvent(new CustomEvent("skywarden:unauthorized"));
+    },
+  });
+
   await Promise.all([loadMissions(), loadIncidents()]).catch(() => {});
 
   mountFleet($('[data-view="fleet"]'));
@@ -186,16 +196,6 @@ async function start() {
   emit("vehicles");
   emit("incidents");
 
-  live = connectLive({
-    onMessage: onLive,
-    onState: (s) => {
-      const el = $("#ws-state");
-      el.textContent = t(`ws.${s}`);
-      el.dataset.state = s;
-      el.className = `pill ${s === "live" ? "ok" : s === "connecting" ? "warn" : "bad"}`;
-      if (s === "unauthorized") window.dispatchEvent(new CustomEvent("skywarden:unauthorized"));
-    },
-  });
   timers.push(setInterval(() => loadMissions().catch(() => {}), 3000));
   timers.push(setInterval(() => loadIncidents().catch(() => {}), 5000));
   const tick = () => { $("#clock").textContent = t("clock.utc", { time: new Date().toISOString().slice(11, 19) }); };

@@ -70,7 +70,7 @@ export function payloadPanel(vehicle) {
         h("button", { class: "small", "data-testid": "payload-stop", onclick: (e) => fire(e.currentTarget, vehicle, "speaker.stop") }, t("payload.stop")),
         h("button", { class: "small danger", "data-testid": "payload-siren-on", onclick: (e) => { if (confirm(t("confirm.siren", { name: vehicle.name }))) fire(e.currentTarget, vehicle, "siren.on"); } }, t("payload.siren_on")),
         h("button", { class: "small", "data-testid": "payload-siren-off", onclick: (e) => fire(e.currentTarget, vehicle, "siren.off") }, t("payload.siren_off"))),
-      state.messages.length ? null : h("p", { class: "muted" }, t("payload.no_messages")));
+      ...(state.messages.length ? [] : [h("p", { class: "muted" }, t("payload.no_messages"))]));
   }
   if (caps.has("spotlight")) {
     box.append(h("div", { class: "row", style: "margin-top:6px" },

@@ -276,7 +276,7 @@ function editPatrol(p) {
   const queuePreview = () => { clearTimeout(timer); timer = setTimeout(runPreview, 300); };
   const runPreview = async () => {
     try {
-      const s = await post("/patrols/preview", { cron: cron.value.trim(), timezone: timezone.value.trim() || "UTC", window_start: wStart.value || null, window_end: wEnd.value || null, locale: locale(), count: 5 });
+      const s = await get("/patrols/preview", { cron: cron.value.trim(), timezone: timezone.value.trim() || "UTC", window_start: wStart.value, window_end: wEnd.value, locale: locale(), count: 5 });
       fill(previewEl, h("div", { "data-testid": "patrol-preview-description" }, h("b", {}, s.description)),
         h("ol", { class: "next-runs", "data-testid": "patrol-preview-runs" }, s.next_runs.map((r) => h("li", { class: "mono", "data-at": r }, fmtDateTime(r)))),
         s.skipped_outside_window ? h("p", { class: "muted" }, t("patrols.skipped_window", { n: s.skipped_outside_window })) : null);

@@ -11,7 +11,7 @@ const control = state.control; // vehicle id -> ControlRead
 
 export function mountFleet(el) {
   root = el;
-  renderer = liveRenderer(root, render);
+  renderer = liveRenderer(root, render, 1000); // 50 cards rebuilt at most once a second
   on("telemetry", queueRender);
   on("vehicles", queueRender);
   on("missions", queueRender);
@@ -104,7 +104,7 @@ function detail(v) {
         !mine ? h("button", { "data-testid": "control-take", onclick: (e) => takeControl(e.currentTarget, v, c) }, tr(c?.holder ? "fleet.take_over" : "fleet.take_control")) : null,
         mine ? h("button", { "data-testid": "control-release", onclick: (e) => act(e.currentTarget, () => del(`/vehicles/${v.id}/control`), tr("fleet.control_released")).then(() => loadControl(v.id)).then(() => renderer.now()) }, tr("fleet.release")) : null),
       mine ? h("div", { class: "row", style: "margin-top:6px" }, handoffTo,
-        h("button", { "data-testid": "control-handoff", onclick: (e) => act(e.currentTarget, () => post(`/vehicles/${v.id}/control/handoff`, { to_username: handoffTo.value.trim() }), tr("fleet.handed_to", { name: handoffTo.value })).then(() => loadControl(v.id)).then(() => renderer.now()) }, tr("fleet.hand_off"))) : null,
+        h("button", { "data-testid": "control-handoff", onclick: (e) => act(e.currentTarget, () => post(`/vehicles/${v.id}/control/handoff`, { to_username: handoffTo.value.trim() }), tr("fleet.handed_to", { name: handoffTo.value })).then(() => loadControl(v.id)).then(() => renderer.now()) }, tr("fleet.hand_off"))) : "", // append() would print null
       h("h2", {}, tr("fleet.commands")),
       h("div", { class: "row" }, ...["hold", "return", "land"].map((cmd) =>
         h("button", { class: cmd === "land" ? "danger" : "", "data-command": cmd, onclick: (e) => command(e.currentTarget, v, cmd, {}) }, tr(`command.${cmd}`))),

@@ -55,9 +55,12 @@ export function mountReports(el) {
   if (!roles.dispatcher()) { fill(el, h("p", { class: "muted" }, t("reports.dispatchers_only"))); return; }
   const now = new Date();
   const since = h("input", { type: "datetime-local", value: toInput(new Date(now.getTime() - 7 * 86400000)), "data-testid": "report-since" });
-  const until = h("input", { type: "datetime-local", value: toInput(now), "data-testid": "report-until" });
+  const until = h("input", { type: "datetime-local", value: "", "data-testid": "report-until" }); // empty: now
   const body = h("div", { "data-testid": "report" });
-  const query = () => ({ since: new Date(since.value).toISOString(), until: new Date(until.value).toISOString() });
+  const query = () => ({
+    since: new Date(since.value).toISOString(),
+    ...(until.value ? { until: new Date(until.value).toISOString() } : {}),
+  });
   const csvLink = (section) => h("button", { class: "small ghost", "data-testid": `report-csv-${section}`, onclick: async () => {
     const qs = new URLSearchParams(query());
     const res = await fetch(`/api/v1/reports/${section}.csv?${qs}`, { credentials: "same-origin" });
