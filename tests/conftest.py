@@ -25,3 +25,4 @@ from tests.conftest_db import db_url, engine, session  # noqa: E402, F401
 
 # Fresh PX4 SITL vehicles for a test (skipped, with the reason, where the bundle is missing).
 from tests.support.px4 import px4_fleet  # noqa: E402, F401
+from tests.support.vehicles import vehicle_kind  # noqa: E402, F401  (sim, and px4 where the bundle is)

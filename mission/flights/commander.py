@@ -46,13 +46,19 @@ class Command(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Arm:
+    """Arm; ``keep_mode`` arms a vehicle already in MISSION without leaving it (it takes off at once)."""
+
+    keep_mode: bool = False
     name: ClassVar[str] = "arm"
 
     def details(self) -> dict[str, Any]:
-        return {}
+        return {"keep_mode": True} if self.keep_mode else {}
 
     async def send(self, link: VehicleLink) -> None:
-        await link.arm()
+        if self.keep_mode:
+            await link.arm(keep_mode=True)
+        else:
+            await link.arm()
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,6 +79,7 @@ _RETRY_COMMAND = frozenset({"TIMEOUT"})
 _RETRY_TRANSFER = frozenset({"TIMEOUT", "TRANSFER_CANCELLED", "BUSY", "PROTOCOL_ERROR", "ERROR"})
 _TRANSFER_RETRIES = 8
 CMD_NAV_TAKEOFF = 22
+CMD_COMPONENT_ARM_DISARM = 400
 # Confirming a payload command from the vehicle's output reports (see set_actuator).
 _OUTPUT_MESSAGES = ("SERVO_OUTPUT_RAW", "ACTUATOR_OUTPUT_STATUS")
 _CONFIRM_WAIT_S = 1.0
@@ -251,8 +252,18 @@ class MavsdkVehicleLink:
 
     # ---- VehicleLink: commands ----------------------------------------------------------------
 
-    async def arm(self) -> None:
-        """Arm the motors."""
+    async def arm(self, *, keep_mode: bool = False) -> None:
+        """Arm the motors.
+
+        MAVSDK's arm switches a vehicle in MISSION (or RETURN) to HOLD first. With ``keep_mode`` the arm
+        command goes out as it is (COMMAND_LONG 400): armed in MISSION, PX4 takes off into the mission at
+        once, so an armed vehicle never waits on the ground for a mode switch it may be refused.
+        """
+        if keep_mode:
+            await self._command_long(
+                "arm", CMD_COMPONENT_ARM_DISARM, (1.0, 0.0, None, None, None, None, None)
+            )
+            return
         await self._command("arm", self._require(self._action, "arm").arm)
 
     async def disarm(self) -> None:

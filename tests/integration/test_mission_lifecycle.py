@@ -108,6 +108,13 @@ async def test_sweep_mission_from_create_to_completed_with_events_and_payload(fl
     assert r.status_code == 200, r.text
     assert r.json()["state"] == "active"
     assert _snap(svc).in_air, "active before the vehicle was seen in the air"
+    # MISSION taken while disarmed, then armed without leaving it (PX4 takes off at once): never an armed
+    # vehicle waiting on its dock for a mode switch (PX4 refuses MISSION, then auto-disarms).
+    sent = [(e["action"], e["details"]) for e in await svc.audit() if e["action"].startswith("cmd.")]
+    ok = [a for a, _ in sent if not a.endswith(".failed")]
+    first_arm = ok.index("cmd.arm")
+    assert ok[:first_arm] == ["cmd.upload_geofence", "cmd.upload_mission", "cmd.start_mission"], sent
+    assert all(d.get("keep_mode") for a, d in sent if a.startswith("cmd.arm")), sent
     items = r.json()["items"]
     if vehicle is not None:
         # what the vehicle holds is what was validated, with the hospital as an exclusion fence
