@@ -14,8 +14,9 @@ multiplied by the speed factor; PX4 runs lockstep at ``--speed``). Scenarios:
   commanded speed, mean speed and radius once built up;
 - ``rtl``: return altitude reached, mode sequence, time home, landing detection (landed state and the
   disarm after it), relative altitude reported once landed;
-- ``takeoff`` and ``fence``: take-off time and the mode after it; an inclusion fence and a goto outside it:
-  the breach action and how far past the fence the vehicle went;
+- ``takeoff``, ``goto`` and ``fence``: take-off time and the mode after it; a goto out (its time at the
+  cruise speed); an inclusion fence uploaded around home behind the vehicle (the breach action); a goto back
+  inside, then a goto beyond the fence (acked? flown?);
 - ``battery``: charge used per minute of flight and the failsafe seen (SIH's simulated battery never
   drains below SIM_BAT_MIN_PCT, 50 %, so PX4 shows no battery failsafe here).
 
@@ -347,6 +348,23 @@ async def fly_relay(rec: Recorder, out: dict[str, Any]) -> None:
     )
 
 
+async def fly_arm_in_mission(rec: Recorder, out: dict[str, Any]) -> None:
+    """MISSION selected while disarmed, then arm: does the vehicle take off into the mission?"""
+    link = rec.link
+    await link.upload_mission(mission_items())
+    out["disarmed_start"] = await attempt("start mission", link.start_mission)
+    t0 = rec.now()
+    out["disarmed_arm"] = await attempt("arm", link.arm)
+    await rec.settle(6.0)
+    samples = rec.since(t0)
+    out["arm_in_mission_modes"] = mode_sequence(samples)
+    out["arm_in_mission_took_off"] = "yes" if any(s.snap.in_air for s in samples) else "no"
+    if link.latest is not None and not link.latest.in_air:
+        out["disarm_on_ground"] = await attempt("disarm", link.disarm)
+    await rec.until(lambda s: not s.armed, timeout_sim_s=30, what="disarmed on the ground")
+    await link.clear_mission()
+
+
 async def fly_takeoff_fence(rec: Recorder, out: dict[str, Any]) -> None:
     """Take off; fly out; a fence around home uploaded behind it (the breach); back in; a goto beyond it."""
     link = rec.link
@@ -449,6 +467,7 @@ async def run_backend(kind: str, *, speed: float, workdir: Path) -> dict[str, An
         async with Recorder(link, speed=speed) as rec:
             for name, scenario in (
                 ("relay", fly_relay),
+                ("arm_in_mission", fly_arm_in_mission),
                 ("mission", fly_mission_orbit_rtl),
                 ("fence", fly_takeoff_fence),
             ):
@@ -513,6 +532,9 @@ def compare(sim: dict[str, Any], px4: dict[str, Any]) -> list[Row]:
         return "accepted" if value == "accepted" else "refused"
 
     same("relay", "DO_SET_RELAY in a mission: upload", "relay_upload")
+    same("mission", "MISSION while disarmed", "disarmed_start", fold=refusal)
+    same("mission", "then arm: modes", "arm_in_mission_modes")
+    same("mission", "then arm: takes off", "arm_in_mission_took_off")
     same("mission", "arm", "arm", fold=refusal)
     info("mission", "start right after upload (one try)", "start_right_after_upload")
     same("mission", "start mission (link retries)", "start_mission", fold=refusal)

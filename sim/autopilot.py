@@ -231,8 +231,11 @@ class Autopilot:
         self._battery_low_warned = False
         self._landed_since = self.time_s
         self._say(SEV_INFO, "Armed by external command")
-        if self.mode == "mission" and self.mission:
-            self._enter_mission()
+        if self.mode == "mission" and not self.in_air:
+            # PX4 v1.17 does not fly a mission it was switched to while disarmed: arming on the ground drops
+            # it to AUTO.LOITER, and MISSION must be selected again (armed) to take off
+            self._set_mode("hold")
+            self._hold_target = None
         return _OK
 
     def disarm(self, *, force: bool) -> Outcome:
