@@ -132,6 +132,7 @@ class Autopilot:
         self._orbit_clockwise = True
         self._orbit_amsl = home_amsl_m
         self._landed_since: float | None = None
+        self._left_ground_since_arming = False
         self._takeoff_started_at: float | None = None
         self._ground_contact_at: float | None = None
         # mission
@@ -230,6 +231,7 @@ class Autopilot:
         self._battery_action_level = 0
         self._battery_low_warned = False
         self._landed_since = self.time_s
+        self._left_ground_since_arming = self.in_air
         self._say(SEV_INFO, "Armed by external command")
         if self.mode == "mission" and not self.in_air:
             # PX4 v1.17 does not fly a mission it was switched to while disarmed: arming on the ground drops
@@ -283,6 +285,7 @@ class Autopilot:
         if not self.in_air:
             self.landed_state = LANDED_TAKEOFF
             self._takeoff_started_at = self.time_s
+            self._left_ground_since_arming = True
 
     def _takeoff_climb(self, target_amsl: float, dt: float) -> float:
         """Climb rate while taking off (PX4: spool-up, MPC_TKO_RAMP_T ramp, MPC_TKO_SPEED, soft stop)."""
@@ -874,6 +877,16 @@ class Autopilot:
                 self.mode == "mission" and self.mission_state == MISSION_STATE_COMPLETE
             )
             if delay > 0 and was_flying and self.time_s - self._landed_since >= delay:
+                self._disarm()
+            preflight = self.params["COM_DISARM_PRFLT"]
+            if (
+                self.armed
+                and not self._left_ground_since_arming
+                and preflight > 0
+                and self.time_s - self._landed_since >= preflight
+            ):
+                # PX4 disarms a vehicle armed on the ground that does not take off (the launch race)
+                self._say(SEV_INFO, "Disarmed by auto preflight disarming")
                 self._disarm()
 
     def _climb_done_amsl(self) -> float:

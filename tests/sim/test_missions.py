@@ -274,7 +274,8 @@ async def test_arming_in_mission_mode_on_the_ground_holds_until_mission_is_selec
     fly: FlyFactory,
 ) -> None:
     """PX4 v1.17 (measured): MISSION chosen while disarmed drops to HOLD on arming; MISSION again flies."""
-    fleet, vehicle, gcs = await fly(speed=20.0)
+    # the preflight auto-disarm (10 s simulated, half a second here) is tested on its own below
+    fleet, vehicle, gcs = await fly(speed=20.0, config=SimConfig(params={"COM_DISARM_PRFLT": 0}))
     assert await gcs.upload([Item(NAV_WAYPOINT, LAT + 0.0003, LON, 10.0)]) == 0
     await asyncio.sleep(0.4)  # past PX4's post-upload refusal
     assert await gcs.set_mode(*MISSION) == 0
@@ -286,3 +287,14 @@ async def test_arming_in_mission_mode_on_the_ground_holds_until_mission_is_selec
     assert vehicle.state.landed_state == "on_ground" and vehicle.state.alt_rel_m == 0.0
     assert await gcs.set_mode(*MISSION) == 0
     await gcs.expect("MISSION_ITEM_REACHED", lambda m: m.seq == 0, timeout_s=15)
+
+
+async def test_armed_on_the_ground_without_taking_off_disarms_after_com_disarm_prflt(fly: FlyFactory) -> None:
+    """PX4's preflight auto-disarm: what turns a start refused for too long into a disarmed vehicle."""
+    _, vehicle, gcs = await fly(speed=5.0)
+    assert await gcs.command_long(mavlink.MAV_CMD_COMPONENT_ARM_DISARM, 1) == 0
+    armed_at = vehicle.state.sim_time_s
+    text = await gcs.wait_for("STATUSTEXT", lambda m: "preflight" in m.text, timeout_s=10)
+    assert "Disarmed by auto preflight disarming" in text.text
+    assert not vehicle.state.armed
+    assert vehicle.state.sim_time_s - armed_at == pytest.approx(10.0, abs=1.5)
