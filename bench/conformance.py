@@ -312,7 +312,10 @@ async def fly_mission_orbit_rtl(rec: Recorder, out: dict[str, Any]) -> None:
     t_disarmed = await rec.until(lambda s: not s.armed, timeout_sim_s=60, what="disarm after landing")
     await rec.settle()
     rtl = rec.since(t_rtl)
-    out["rtl_modes"] = mode_sequence(rtl)
+    # the modes after the command (the first sample may still show the mode before it: sim/'s heartbeat
+    # is 1 Hz on the wall clock)
+    modes = mode_sequence(rtl)
+    out["rtl_modes"] = modes[1:] if len(modes) > 1 and modes[0] not in ("return", "land") else modes
     out["rtl_alt_before_m"] = alt_before
     out["rtl_max_alt_m"] = max((s.snap.alt_rel_m or 0.0) for s in rtl)
     out["rtl_to_landed_s"] = t_landed - t_rtl

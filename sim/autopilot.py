@@ -461,6 +461,17 @@ class Autopilot:
             self._set_mode("hold")
             self._hold_target = None
 
+    def replace_fence(self, items: list[MissionItem], fence: Geofence) -> None:
+        """A new geofence after a completed upload; PX4 ignores one that does not contain the vehicle."""
+        self.fence_items = items
+        self._fence_triggered = False
+        if not fence.empty and fence.breached(self.north_m, self.east_m):
+            # PX4 v1.17 (measured): the upload is acked, the fence is not used, no breach action follows
+            self._say(SEV_WARNING, "Geofence invalid, doesn't contain current vehicle position")
+            self.geofence = Geofence(areas=())
+            return
+        self.geofence = fence
+
     def set_mission_current(self, seq: int) -> bool:
         """MISSION_SET_CURRENT; False when out of range."""
         if not 0 <= seq < len(self.mission):
