@@ -637,8 +637,11 @@ EXPLAINED = """\
   at 0.3 m/s; its land detector says "landed" ~2-3 s after touchdown. sim/ now does all of this.
 - *A goto beyond the fence*: PX4 acknowledges DO_REPOSITION but its navigator refuses a target outside the
   fence ("Reposition is outside geofence") and the vehicle holds where it is; sim/ flew out, breached and
-  returned. A breach by other means (a fence uploaded around a vehicle outside it, wind) triggers GF_ACTION,
-  on sim/ as on PX4 (default hold).
+  returned.
+- *A fence that does not contain the vehicle* (uploaded while it is outside): PX4 acks the upload, says
+  "Geofence invalid, doesn't contain current vehicle position" and does not use it: no breach action, and
+  gotos beyond it are flown. sim/ triggered GF_ACTION at once. A breach of a valid fence (sim/: an orbit
+  wider than the fence, wind) triggers GF_ACTION, default 2 = hold on both.
 
 **Differences left, and why they do not matter to the service:**
 
@@ -667,6 +670,8 @@ EXPLAINED = """\
 - that a take-off is quick (15-20 s to 20 m on PX4): derive waits from MPC_TKO_SPEED and the altitude;
 - that a vehicle crossing the fence returns home (PX4's default is hold, and a goto beyond the fence is
   silently not flown: the command is acked, the vehicle does not move);
+- that an uploaded fence is in force: a fence uploaded while the vehicle is outside it (a changed operating
+  area mid-flight) is acked and ignored by PX4;
 - that RTL climbs to 60 m: PX4's default return altitude is 30 m (with a 45 degree cone that lowers it near
   home); a routed return around a tall zone must not rely on the vehicle's own climb;
 - that "landed" can be read from altitude (see above), and that a start right after an upload is accepted;
