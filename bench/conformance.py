@@ -627,7 +627,7 @@ EXPLAINED = """\
   ends; sim/ stayed in AUTO.MISSION. `MISSION_CURRENT` still reports the mission complete.
 - *Take-off*: PX4 spools up, waits, ramps its climb rate up to 1.5 m/s over ~3 s and slows to a stop below
   the target: a take-off to 15-20 m takes 15-19 s, not the 5-6 s sim/ flew at 3 m/s.
-- *Legs*: PX4's jerk-limited trajectory averages ~1.6 m/s2 speeding up and ~1.2 m/s2 braking into each
+- *Legs*: PX4's jerk-limited trajectory averages ~1.4 m/s2 speeding up and ~1.0 m/s2 braking into each
   waypoint (MPC_ACC_HOR 3 is its peak, not its average); sim/ used 3 and 2.4 m/s2 and flew 150 m legs ~20 %
   too fast. Vertical speed now changes at ~0.6 m/s2 (PX4's RTL climb of 10 m takes ~9 s).
 - *Orbit*: PX4 builds its orbit speed up slowly (~1.5 m after 1.5 s) and circles ~12 % below the commanded
@@ -659,6 +659,9 @@ EXPLAINED = """\
   its failsafes (COM_LOW_BAT_ACT) stay tested on sim/ only.
 - *Timing resolution*: times are wall time times the speed factor, from snapshots at 10 Hz; mode changes on
   sim/ show up with its 1 Hz wall-clock heartbeat, so mode-change times carry up to `speed` seconds of jitter.
+  PX4's own clock is not visible to a ground station (its SYSTEM_TIME is the wall clock): when a loaded
+  machine cannot keep PX4's lockstep at the speed factor, PX4's times read long. Across runs on this
+  machine (load average 3 to 9) the same PX4 take-off item took 17.9-20.9 s and the legs 24.8-26.7 s.
 
 ## What the service assumed that PX4 does not do
 
