@@ -625,6 +625,10 @@ EXPLAINED = """\
   `MPC_TKO_RAMP_T` 3 s, `COM_SPOOLUP_TIME` 1 s, `MPC_LAND_ALT1/2/3` 10/5/1 m and `MPC_LAND_CRWL` 0.3 m/s.
 - *Mission end*: PX4 switches to AUTO.LOITER ("Mission finished, loitering") when a mission flown in the air
   ends; sim/ stayed in AUTO.MISSION. `MISSION_CURRENT` still reports the mission complete.
+- *Arming with MISSION selected*: PX4 does not fly a mission chosen while disarmed: arming on the ground drops
+  it to HOLD and MISSION must be selected again (the service does start, arm, start); sim/ flew at once.
+- *Preflight auto-disarm*: PX4 disarms a vehicle armed on the ground that does not take off within
+  COM_DISARM_PRFLT (10 s): what turned the launch race into a disarmed vehicle. sim/ stayed armed for ever.
 - *Take-off*: PX4 spools up, waits, ramps its climb rate up to 1.5 m/s over ~3 s and slows to a stop below
   the target: a take-off to 15-20 m takes 15-19 s, not the 5-6 s sim/ flew at 3 m/s.
 - *Legs*: PX4's jerk-limited trajectory averages ~1.4 m/s2 speeding up and ~1.0 m/s2 braking into each
@@ -678,6 +682,8 @@ EXPLAINED = """\
 - that RTL climbs to 60 m: PX4's default return altitude is 30 m (with a 45 degree cone that lowers it near
   home); a routed return around a tall zone must not rely on the vehicle's own climb;
 - that "landed" can be read from altitude (see above), and that a start right after an upload is accepted;
+- that an armed vehicle waits on the ground: PX4 disarms it after COM_DISARM_PRFLT (10 simulated seconds,
+  so half a wall second at speed 20) unless it takes off;
 - that PX4 forgets its fence: PX4 keeps the mission and the fence in its dataman across restarts, and a new
   mission whose waypoints lie outside the stored fence uploads fine but is refused at start ("mission check
   failed", then "Switching to Mission is currently not available").
