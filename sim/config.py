@@ -52,7 +52,7 @@ class SimConfig:
     orbit_accel_m_s2: float = 1.4
     orbit_speed_ratio: float = 0.88
     takeoff_stop_accel_m_s2: float = 0.25
-    takeoff_start_delay_s: float = 3.0  # after COM_SPOOLUP_TIME, before the climb starts
+    takeoff_start_delay_s: float = 2.5  # after COM_SPOOLUP_TIME, before the climb starts
     auto_vert_accel_m_s2: float = 0.6
     land_detect_s: float = 2.0  # ground contact to "landed" (PX4's land detector stages)
     # battery: 6S LiPo
