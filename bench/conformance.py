@@ -633,8 +633,9 @@ EXPLAINED = """\
   `MPC_TKO_RAMP_T` 3 s, `COM_SPOOLUP_TIME` 1 s, `MPC_LAND_ALT1/2/3` 10/5/1 m and `MPC_LAND_CRWL` 0.3 m/s.
 - *Mission end*: PX4 switches to AUTO.LOITER ("Mission finished, loitering") when a mission flown in the air
   ends; sim/ stayed in AUTO.MISSION. `MISSION_CURRENT` still reports the mission complete.
-- *Arming with MISSION selected*: PX4 does not fly a mission chosen while disarmed: arming on the ground drops
-  it to HOLD and MISSION must be selected again (the service does start, arm, start); sim/ flew at once.
+- *Arming with MISSION selected*: both take off into the mission on a plain arm; MAVSDK's `arm()` (which
+  the link used here) switches a vehicle in MISSION to HOLD first, so through it neither flies until
+  MISSION is selected again (the table's "then arm" rows).
 - *Preflight auto-disarm*: PX4 disarms a vehicle armed on the ground that does not take off within
   COM_DISARM_PRFLT (10 s): what turned the launch race into a disarmed vehicle. sim/ stayed armed for ever.
 - *Take-off*: PX4 spools up, waits, ramps its climb rate up to 1.5 m/s over ~3 s and slows to a stop below

@@ -233,11 +233,9 @@ class Autopilot:
         self._landed_since = self.time_s
         self._left_ground_since_arming = self.in_air
         self._say(SEV_INFO, "Armed by external command")
-        if self.mode == "mission" and not self.in_air:
-            # PX4 v1.17 does not fly a mission it was switched to while disarmed: arming on the ground drops
-            # it to AUTO.LOITER, and MISSION must be selected again (armed) to take off
-            self._set_mode("hold")
-            self._hold_target = None
+        if self.mode == "mission" and self.mission:
+            # PX4 takes off into a mission it is armed in (MAVSDK's arm() switches to HOLD first, though)
+            self._enter_mission()
         return _OK
 
     def disarm(self, *, force: bool) -> Outcome:
