@@ -51,6 +51,10 @@ class Px4Unavailable(RuntimeError):
     """No PX4 bundle here, or no free instance numbers: the caller skips or reports it."""
 
 
+class Px4Busy(Px4Unavailable):
+    """Too few free instance numbers right now (other PX4s run on this machine): try again later."""
+
+
 @dataclass(frozen=True, slots=True)
 class Px4Instance:
     """One running PX4 SITL: connect MAVSDK to ``url`` and talk to ``sysid``."""
@@ -176,7 +180,7 @@ def claim_instances(count: int, *, wanted: Sequence[int] | None = None) -> list[
         taken = sorted(set(candidates) - {c.index for c in claims})
         for claim in claims:
             claim.release()
-        raise Px4Unavailable(
+        raise Px4Busy(
             f"need {count} PX4 instance numbers, only {len(claims)} free (taken: {taken}; "
             f"each uses UDP {API_PORT_BASE}+I and /tmp/px4_lock-I)"
         )
@@ -204,8 +208,8 @@ class Px4Fleet:
                     proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + self.stop_timeout_s
         for proc in self._procs:
-            while proc.poll() is None and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                await asyncio.to_thread(proc.wait, max(deadline - time.monotonic(), 0.01))
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
@@ -247,6 +251,21 @@ async def _heard(claim: _Claim, proc: subprocess.Popen[bytes], log: Path, timeou
     claim.release_port()
 
 
+def _spawn(argv: list[str], *, log: Path, cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start one PX4 (output to ``log``) that the kernel stops when this process dies."""
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=env,
+            preexec_fn=_die_with_parent,
+            start_new_session=True,  # a terminal's Ctrl-C reaches us, and we stop PX4 in order
+        )
+
+
 async def launch(
     count: int,
     *,
@@ -285,17 +304,7 @@ async def launch(
                 argv.append("--no-log")
             log = wd / "px4.out"
             logs.append(log)
-            with open(log, "wb") as out:
-                proc = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    cwd=wd,
-                    env=env,
-                    preexec_fn=_die_with_parent,
-                    start_new_session=True,  # a terminal's Ctrl-C reaches us, and we stop PX4 in order
-                )
+            proc = _spawn(argv, log=log, cwd=wd, env=env)
             fleet._procs.append(proc)
             fleet.instances.append(
                 Px4Instance(

@@ -22,3 +22,7 @@ async def _no_leaked_tasks():
 
 # Shared database fixtures (db_url over SQLite and PostgreSQL, a migrated engine, a session).
 from tests.conftest_db import db_url, engine, session  # noqa: E402, F401
+
+# Fresh PX4 SITL vehicles for a test (skipped, with the reason, where the bundle is missing).
+from tests.support.px4 import px4_fleet  # noqa: E402, F401
+from tests.support.vehicles import vehicle_kind  # noqa: E402, F401  (sim, and px4 where the bundle is)

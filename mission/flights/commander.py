@@ -21,7 +21,7 @@ from mission.audit import service as audit
 from mission.db import session_scope
 from mission.errors import LinkError
 from mission.link.mission_items import RawMissionItem
-from mission.link.types import VehicleLink
+from mission.link.types import ActuatorResult, VehicleLink
 
 log = logging.getLogger(__name__)
 
@@ -34,18 +34,24 @@ class Command(Protocol):
     name: ClassVar[str]
 
     def details(self) -> dict[str, Any]: ...
-    async def send(self, link: VehicleLink) -> None: ...
+    async def send(self, link: VehicleLink) -> object: ...
 
 
 @dataclass(frozen=True, slots=True)
 class Arm:
+    """Arm; ``keep_mode`` arms a vehicle already in MISSION without leaving it (it takes off at once)."""
+
+    keep_mode: bool = False
     name: ClassVar[str] = "arm"
 
     def details(self) -> dict[str, Any]:
-        return {}
+        return {"keep_mode": True} if self.keep_mode else {}
 
     async def send(self, link: VehicleLink) -> None:
-        await link.arm()
+        if self.keep_mode:
+            await link.arm(keep_mode=True)
+        else:
+            await link.arm()
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,8 +176,8 @@ class SetActuator:
     def details(self) -> dict[str, Any]:
         return {"index": self.index, "value": self.value}
 
-    async def send(self, link: VehicleLink) -> None:
-        await link.set_actuator(self.index, self.value)
+    async def send(self, link: VehicleLink) -> ActuatorResult:
+        return await link.set_actuator(self.index, self.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,13 +256,18 @@ class Commander:
         """The vehicle's link; VehicleUnavailable (nothing audited) when it is not connected."""
         return self._links.link(vehicle_id)
 
-    async def send(self, vehicle_id: int, command: Command, *, actor: str, refs: Refs | None = None) -> None:
-        """Audit ``command`` for ``vehicle_id`` (committed), then send it; LinkError is audited and raised."""
+    async def send(
+        self, vehicle_id: int, command: Command, *, actor: str, refs: Refs | None = None
+    ) -> object:
+        """Audit ``command`` for ``vehicle_id`` (committed), then send it; LinkError is audited and raised.
+
+        Returns what the link answered (an ``ActuatorResult`` for SetActuator; None for most commands).
+        """
         link = self._links.link(vehicle_id)  # VehicleUnavailable before anything is written
         details = {**command.details(), **(refs or Refs()).as_details()}
         await asyncio.to_thread(self._audit, vehicle_id, f"cmd.{command.name}", actor, details)
         try:
-            await command.send(link)
+            answer = await command.send(link)
         except LinkError as err:
             await asyncio.to_thread(
                 self._audit,
@@ -267,6 +278,7 @@ class Commander:
             )
             raise
         self.sent += 1
+        return answer
 
     def _audit(self, vehicle_id: int, action: str, actor: str, details: dict[str, Any]) -> None:
         with session_scope(self._engine) as session:

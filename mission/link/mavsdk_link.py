@@ -19,14 +19,17 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import json
 import logging
 import math
+import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 
 from mavsdk.exceptions import MavsdkError
 from mavsdk.plugins.action import Action, OrbitYawBehavior
 from mavsdk.plugins.geofence import Circle, FenceType, Geofence, GeofenceData, Point, Polygon
+from mavsdk.plugins.mavlink_direct import MavlinkDirect, MavlinkMessage
 from mavsdk.plugins.mission_raw import MissionItem as RawItem
 from mavsdk.plugins.mission_raw import MissionRaw, MissionRawResult
 from mavsdk.plugins.telemetry import FlightMode as MavFlightMode
@@ -46,7 +49,7 @@ from mission.link.mission_items import (
     to_mavlink,
     unsupported_suspects,
 )
-from mission.link.types import FlightMode, MissionProgress, TelemetrySnapshot
+from mission.link.types import ActuatorResult, FlightMode, MissionProgress, TelemetrySnapshot
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -75,6 +78,23 @@ _RETRY_COMMAND = frozenset({"TIMEOUT"})
 # answers a transfer that collides with a stale one with MAV_MISSION_ERROR ("busy").
 _RETRY_TRANSFER = frozenset({"TIMEOUT", "TRANSFER_CANCELLED", "BUSY", "PROTOCOL_ERROR", "ERROR"})
 _TRANSFER_RETRIES = 8
+CMD_NAV_TAKEOFF = 22
+CMD_COMPONENT_ARM_DISARM = 400
+# Confirming a payload command from the vehicle's output reports (see set_actuator).
+_OUTPUT_MESSAGES = ("SERVO_OUTPUT_RAW", "ACTUATOR_OUTPUT_STATUS")
+_CONFIRM_WAIT_S = 1.0
+_NO_OUTPUTS_S = 0.5
+_PWM_TOLERANCE = 25.0
+# MAV_RESULT of a COMMAND_ACK, for the raw commands sent through MavlinkDirect.
+_MAV_RESULT = {
+    0: "accepted",
+    1: "temporarily rejected",
+    2: "denied",
+    3: "unsupported",
+    4: "failed",
+    5: "in progress",
+    6: "cancelled",
+}
 
 
 def _num(value: float) -> float | None:
@@ -123,6 +143,7 @@ class MavsdkVehicleLink:
         self._action: Action | None = None
         self._mission_raw: MissionRaw | None = None
         self._geofence: Geofence | None = None
+        self._direct: MavlinkDirect | None = None  # raw COMMAND_LONG for what Action cannot say
         self._camera: MavsdkCamera | None = None  # made on first use of ``camera``
         self._inflight: set[concurrent.futures.Future[Any]] = set()
         self._subscribers: set[_Subscriber] = set()
@@ -231,8 +252,18 @@ class MavsdkVehicleLink:
 
     # ---- VehicleLink: commands ----------------------------------------------------------------
 
-    async def arm(self) -> None:
-        """Arm the motors."""
+    async def arm(self, *, keep_mode: bool = False) -> None:
+        """Arm the motors.
+
+        MAVSDK's arm switches a vehicle in MISSION (or RETURN) to HOLD first. With ``keep_mode`` the arm
+        command goes out as it is (COMMAND_LONG 400): armed in MISSION, PX4 takes off into the mission at
+        once, so an armed vehicle never waits on the ground for a mode switch it may be refused.
+        """
+        if keep_mode:
+            await self._command_long(
+                "arm", CMD_COMPONENT_ARM_DISARM, (1.0, 0.0, None, None, None, None, None)
+            )
+            return
         await self._command("arm", self._require(self._action, "arm").arm)
 
     async def disarm(self) -> None:
@@ -240,13 +271,20 @@ class MavsdkVehicleLink:
         await self._command("disarm", self._require(self._action, "disarm").disarm)
 
     async def takeoff(self, alt_m: float | None = None) -> None:
-        """Take off to ``alt_m`` above home (PX4's MIS_TAKEOFF_ALT when None); the vehicle holds there."""
-        action = self._require(self._action, "takeoff")
-        if alt_m is not None:
-            if not (math.isfinite(alt_m) and 0 < alt_m <= 1000):
-                raise self._error("takeoff", f"altitude must be in (0, 1000] m above home, got {alt_m}")
-            await self._command("set takeoff altitude", action.set_takeoff_altitude, float(alt_m))
-        await self._command("takeoff", action.takeoff)
+        """Take off to ``alt_m`` above home (PX4's MIS_TAKEOFF_ALT when None); the vehicle holds there.
+
+        The altitude goes in the take-off command itself (NAV_TAKEOFF param7, AMSL), never into the
+        vehicle's MIS_TAKEOFF_ALT parameter: a take-off must not change the vehicle for later flights.
+        """
+        if alt_m is None:
+            await self._command("takeoff", self._require(self._action, "takeoff").takeoff)
+            self._orbiting = False
+            return
+        if not (math.isfinite(alt_m) and 0 < alt_m <= 1000):
+            raise self._error("takeoff", f"altitude must be in (0, 1000] m above home, got {alt_m}")
+        amsl = self._amsl("takeoff", alt_m)
+        # param1..6 unset (NaN): take off where the vehicle stands, keeping its heading.
+        await self._command_long("takeoff", CMD_NAV_TAKEOFF, (None, None, None, None, None, None, amsl))
         self._orbiting = False
 
     async def upload_mission(self, items: Sequence[MissionItem | RawMissionItem]) -> None:
@@ -323,6 +361,7 @@ class MavsdkVehicleLink:
                 last = str(err).split("start mission failed: ", 1)[-1]
                 if not self._connected:
                     raise
+                log.info("vehicle %d: start mission refused (%s), retrying (%d)", self._sysid, last, attempts)
             else:
                 if await self._wait_mode(FlightMode.MISSION, timeout_s=3.0):
                     self._orbiting = False
@@ -399,15 +438,72 @@ class MavsdkVehicleLink:
         await self._command("land", self._require(self._action, "land").land)
         self._orbiting = False
 
-    async def set_actuator(self, index: int, value: float) -> None:
-        """Set payload output ``index`` (1..6, "Actuator Set N") to ``value`` in -1..1."""
+    async def set_actuator(self, index: int, value: float) -> ActuatorResult:
+        """Set payload output ``index`` (1..6, "Actuator Set N") to ``value`` in -1..1.
+
+        The COMMAND_ACK only says the vehicle accepted it (PX4 accepts it even where no output is mapped to
+        the actuator set). For ``_CONFIRM_WAIT_S`` after the ack the vehicle's output reports
+        (SERVO_OUTPUT_RAW, ACTUATOR_OUTPUT_STATUS) are watched for a channel moving to the commanded value
+        (PWM 1500 + 500 * value, PX4's default range): then the result is confirmed. A vehicle that sends
+        no output report at all is given up on after ``_NO_OUTPUTS_S``.
+        """
         if not 1 <= index <= 6:
             raise self._error("set actuator", f"actuator index must be 1..6, got {index}")
         if not (math.isfinite(value) and -1.0 <= value <= 1.0):
             raise self._error("set actuator", f"actuator value must be in -1..1, got {value}")
-        await self._command(
-            "set actuator", self._require(self._action, "set actuator").set_actuator, index, value
-        )
+        action = self._require(self._action, "set actuator")
+        watch = _OutputWatch()
+        handles = await self._watch_outputs(watch)
+        try:
+            await self._command("set actuator", action.set_actuator, index, value)
+            watch.mark_sent()
+            return await self._confirm(watch, index, value)
+        finally:
+            await self._unwatch_outputs(handles)
+
+    async def _watch_outputs(self, watch: _OutputWatch) -> list[Any]:
+        direct = self._direct
+        if direct is None:
+            return []
+        loop = asyncio.get_running_loop()
+        handles: list[Any] = []
+        for name in _OUTPUT_MESSAGES:
+            with contextlib.suppress(MavsdkError, RuntimeError):
+                handles.append(
+                    await loop.run_in_executor(
+                        self._executor, direct.subscribe_message, name, watch.on_message
+                    )
+                )
+        return handles
+
+    async def _unwatch_outputs(self, handles: list[Any]) -> None:
+        direct = self._direct
+        if direct is None:
+            return
+        loop = asyncio.get_running_loop()
+        for handle in handles:
+            with contextlib.suppress(MavsdkError, RuntimeError):
+                await loop.run_in_executor(self._executor, direct.unsubscribe_message, handle)
+
+    async def _confirm(self, watch: _OutputWatch, index: int, value: float) -> ActuatorResult:
+        expected = 1500.0 + 500.0 * value
+        sent_at = self._loop.time()
+        while True:
+            channel = watch.moved_to(expected, _PWM_TOLERANCE)
+            if channel is not None:
+                return ActuatorResult(True, f"output channel {channel} at {expected:.0f}", channel=channel)
+            waited = self._loop.time() - sent_at
+            if not watch.seen and waited >= _NO_OUTPUTS_S:
+                return ActuatorResult(
+                    False, "accepted; the vehicle reports no actuator outputs to confirm it"
+                )
+            if waited >= _CONFIRM_WAIT_S:
+                return ActuatorResult(
+                    False,
+                    f"accepted, but no output followed: map an output to Actuator Set {index}"
+                    f" (PX4: PWM_MAIN_FUNCn = {300 + index})",
+                )
+            await asyncio.sleep(0.05)
 
     async def upload_geofence(self, fence: DomainGeofence) -> None:
         """Upload inclusion/exclusion polygons and circles (replaces the vehicle's fence)."""
@@ -468,6 +564,7 @@ class MavsdkVehicleLink:
         self._action = Action(system)
         self._mission_raw = MissionRaw(system)
         self._geofence = Geofence(system)
+        self._direct = MavlinkDirect(system)
         log.info("vehicle %d bound on %s", self._sysid, self._url)
 
     def tick(self, now: float) -> None:
@@ -555,7 +652,8 @@ class MavsdkVehicleLink:
         if self._camera is not None:
             self._camera.close()
             self._camera = None
-        plugins = (self._mission_raw, self._geofence, self._action, self._telemetry)
+        plugins = (self._direct, self._mission_raw, self._geofence, self._action, self._telemetry)
+        self._direct = None
         self._mission_raw = self._geofence = self._action = self._telemetry = None
         for plugin in plugins:
             if plugin is not None:
@@ -728,6 +826,28 @@ class MavsdkVehicleLink:
             except RuntimeError as err:  # plugin destroyed or executor shut down under us
                 raise self._error(action, f"the link is closed ({err})") from err
 
+    async def _command_long(self, action: str, command: int, params: Sequence[float | None]) -> None:
+        """Send one COMMAND_LONG (MavlinkDirect; resent until acked) and require MAV_RESULT_ACCEPTED."""
+        direct = self._require(self._direct, action)
+        fields: dict[str, Any] = {"target_system": self._sysid, "target_component": 1, "command": command}
+        fields["confirmation"] = 0
+        for n, value in enumerate(params, start=1):
+            # JSON has no NaN: MAVSDK sends a null as NaN ("unset"); 0 would be a real value (latitude 0).
+            fields[f"param{n}"] = None if value is None else float(value)
+        message = MavlinkMessage(
+            message_name="COMMAND_LONG",
+            target_system_id=self._sysid,
+            target_component_id=1,
+            fields_json=json.dumps(fields),
+        )
+        ack = await self._command(action, direct.send_command, message)
+        try:
+            result = int(json.loads(ack.fields_json).get("result", -1))
+        except (ValueError, TypeError, AttributeError):
+            result = -1
+        if result != 0:
+            raise self._error(action, _MAV_RESULT.get(result, f"no usable acknowledgement ({result})"))
+
     def _error(self, action: str, why: str) -> LinkError:
         return LinkError(
             f"vehicle {self._sysid}: {action} failed: {why}", vehicle_id=self._sysid, action=action
@@ -751,6 +871,57 @@ class MavsdkVehicleLink:
         if self._home is None:
             raise self._error(action, "home position not known yet, cannot convert the altitude to AMSL")
         return self._home[2] + alt_rel_m
+
+
+class _OutputWatch:
+    """Output reports (SERVO_OUTPUT_RAW, ACTUATOR_OUTPUT_STATUS) around one actuator command.
+
+    Filled on MAVSDK's thread, read on the loop: the last values before the command was acked, and every
+    report since.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sent = False
+        self._before: dict[int, float] = {}
+        self._after: list[dict[int, float]] = []
+        self.seen = False
+
+    def mark_sent(self) -> None:
+        with self._lock:
+            self._sent = True
+
+    def on_message(self, message: Any, _user: Any = None) -> None:
+        try:
+            outputs = _outputs(json.loads(message.fields_json))
+        except (ValueError, TypeError, AttributeError):
+            return
+        with self._lock:
+            self.seen = True
+            if self._sent:
+                self._after.append(outputs)
+            else:
+                self._before.update(outputs)
+
+    def moved_to(self, expected: float, tolerance: float) -> int | None:
+        """The first channel that reads ``expected`` since the command and did not before it."""
+        with self._lock:
+            for outputs in self._after:
+                for channel, now in sorted(outputs.items()):
+                    was = self._before.get(channel)
+                    if abs(now - expected) <= tolerance and (was is None or abs(was - expected) > tolerance):
+                        return channel
+        return None
+
+
+def _outputs(fields: dict[str, Any]) -> dict[int, float]:
+    """Output channel (1-based) -> value of one SERVO_OUTPUT_RAW or ACTUATOR_OUTPUT_STATUS message."""
+    if fields.get("message_name") == "SERVO_OUTPUT_RAW":
+        base = 16 * int(fields.get("port", 0) or 0)
+        return {base + n: float(fields[f"servo{n}_raw"]) for n in range(1, 17) if f"servo{n}_raw" in fields}
+    values = fields.get("actuator") or []
+    active = int(fields.get("active", len(values)) or 0)
+    return {n + 1: float(v) for n, v in enumerate(values[:active]) if isinstance(v, int | float)}
 
 
 def _to_raw_item(m: MavlinkItem) -> RawItem:

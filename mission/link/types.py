@@ -66,6 +66,25 @@ class TelemetrySnapshot:
     vehicle_time_unix: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ActuatorResult:
+    """What a payload command achieved: always accepted (COMMAND_ACK), confirmed only by output feedback.
+
+    ``confirmed`` when the vehicle's own output report (SERVO_OUTPUT_RAW / ACTUATOR_OUTPUT_STATUS) showed
+    a channel moving to the commanded value; ``note`` says why not otherwise (no outputs reported, or none
+    mapped to the actuator set: PX4 accepts DO_SET_ACTUATOR even where nothing is connected).
+    """
+
+    confirmed: bool
+    note: str = ""
+    channel: int | None = None  # the output channel (1-based) that followed the command
+
+    @property
+    def delivery(self) -> str:
+        """``confirmed`` or ``accepted``."""
+        return "confirmed" if self.confirmed else "accepted"
+
+
 @runtime_checkable
 class VehicleLink(Protocol):
     """Commands and telemetry of one vehicle in domain terms. Every command raises LinkError on failure."""
@@ -84,7 +103,7 @@ class VehicleLink(Protocol):
         """Until connected with GPS and home position ok (armable)."""
         ...
 
-    async def arm(self) -> None: ...
+    async def arm(self, *, keep_mode: bool = False) -> None: ...
     async def disarm(self) -> None: ...
     async def takeoff(self, alt_m: float | None = None) -> None: ...
     async def upload_mission(self, items: Sequence[MissionItem | RawMissionItem]) -> None: ...
@@ -114,7 +133,7 @@ class VehicleLink(Protocol):
     async def set_speed(self, speed_m_s: float) -> None: ...
     async def return_to_launch(self) -> None: ...
     async def land(self) -> None: ...
-    async def set_actuator(self, index: int, value: float) -> None: ...
+    async def set_actuator(self, index: int, value: float) -> ActuatorResult: ...
     async def upload_geofence(self, fence: Geofence) -> None: ...
     def snapshots(self) -> AsyncIterator[TelemetrySnapshot]:
         """Throttled snapshots (at the configured rate) until the link is closed."""

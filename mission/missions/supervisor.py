@@ -54,6 +54,7 @@ class SupervisorConfig:
     landed_grace_s: float = 5.0
     watchdog_period_s: float = 1.0
     takeoff_timeout_s: float = 30.0  # armed in MISSION mode, the vehicle must be seen in the air by then
+    arm_retry_s: float = 20.0  # how long a vehicle refusing to arm into a new mission is asked again
 
     @classmethod
     def from_settings(cls, settings: Any) -> SupervisorConfig:
@@ -422,9 +423,9 @@ class MissionSupervisor:
         """uploading -> ready -> active; safe to run again after a crash at any point.
 
         PX4 refuses MISSION for a moment right after an upload, and disarms a vehicle that was armed but
-        did not take off within a few seconds (COM_DISARM_PRFLT). So the refusal is waited out first,
-        while the vehicle is disarmed and safe (the link retries until the mode reads MISSION); then it is
-        armed (MAVSDK switches a vehicle in MISSION to hold before arming) and the mission started at once.
+        did not take off within a few seconds (COM_DISARM_PRFLT, 10 s of its own time: 2.5 s at 4x). So the
+        refusal is waited out first, while the vehicle is disarmed and safe (the link retries until the
+        mode reads MISSION); then it is armed in MISSION, which PX4 answers by taking off into the mission.
         Only once telemetry shows it in the air is the mission active; a vehicle that never takes off is
         disarmed and the launch ends as a failed start (back to validated).
         """
@@ -465,14 +466,13 @@ class MissionSupervisor:
                 link = await self._fleet.wait_link(vehicle_id, timeout_s=self._cfg.reconnect_wait_s)
                 snap = link.latest
                 if not (snap is not None and snap.in_air and snap.mode == FlightMode.MISSION):
-                    if snap is None or not snap.armed:
-                        # Disarmed and safe: wait out PX4's refusal right after the upload here.
-                        self._require_state(mission_id, S.READY, before="checking the vehicle takes it")
-                        await self._commander.send(vehicle_id, cmd.StartMission(), actor=actor, refs=refs)
-                        self._require_state(mission_id, S.READY, before="arming")
-                        await self._commander.send(vehicle_id, cmd.Arm(), actor=actor, refs=refs)
+                    # Disarmed and safe: wait out PX4's refusal right after the upload here (the link
+                    # retries until the mode reads MISSION), then arm without leaving MISSION: PX4 takes off
+                    # into the mission at once. Arming first (or arming through HOLD and switching back)
+                    # left PX4 armed on the ground, refused MISSION again, until its preflight auto-disarm.
                     self._require_state(mission_id, S.READY, before="starting the mission")
                     await self._commander.send(vehicle_id, cmd.StartMission(), actor=actor, refs=refs)
+                    await self._arm_into_mission(link, vehicle_id, mission_id, actor=actor, refs=refs)
                     await self._wait_airborne(vehicle_id, mission_id)
             except (LinkError, VehicleUnavailable) as err:
                 snap = self._fleet.latest(vehicle_id)
@@ -498,6 +498,30 @@ class MissionSupervisor:
                 expect_from=S.READY,
             )
         return mission
+
+    async def _arm_into_mission(
+        self, link: Any, vehicle_id: int, mission_id: int, *, actor: str, refs: cmd.Refs
+    ) -> None:
+        """Arm in MISSION. Until PX4 has accepted the new mission it refuses to arm in MISSION and stays
+        disarmed ("Resolve system health failures first", TEMPORARILY_REJECTED), so the arm is asked again
+        until it is taken or ``arm_retry_s`` has passed. Every attempt is audited."""
+        deadline = time.monotonic() + self._cfg.arm_retry_s
+        while True:
+            snap = link.latest
+            if snap is not None and snap.armed:
+                return
+            self._require_state(mission_id, S.READY, before="arming")
+            if link.mode is not FlightMode.MISSION:
+                await self._commander.send(vehicle_id, cmd.StartMission(), actor=actor, refs=refs)
+            try:
+                await self._commander.send(vehicle_id, cmd.Arm(keep_mode=True), actor=actor, refs=refs)
+                return
+            except LinkError as err:
+                refused = "rejected" in str(err) or "denied" in str(err)
+                if not refused or time.monotonic() > deadline:
+                    raise
+                log.info("mission %s: %s; asking again", mission_id, err)
+            await asyncio.sleep(0.5)
 
     async def _wait_airborne(self, vehicle_id: int, mission_id: int) -> None:
         """Until telemetry shows the vehicle in the air; LinkError when it did not take off in time."""
@@ -702,7 +726,11 @@ class MissionSupervisor:
             return
         prog = snap.mission
         knows_ours = prog.total == track.total and track.total > 0
-        if knows_ours and prog.current != track.progress:
+        # On the way home the progress is frozen where the return began: PX4 reports N of N once it has
+        # landed after an RTL, whatever item it was at, and a mission called home at item 2 of 11 must not
+        # end "completed".
+        frozen = track.state == S.RETURNING
+        if knows_ours and prog.current != track.progress and not frozen:
             track.progress = prog.current
             self._save_progress(track)
             self._hub.emit(
@@ -716,7 +744,7 @@ class MissionSupervisor:
         # Without the vehicle's count (the link has not read the mission back yet) judge by what we saw last.
         items_done = (
             (prog.finished or prog.current >= track.total - 1)
-            if knows_ours
+            if knows_ours and not frozen
             else (track.progress >= track.total - 1)
         )
         landed = not snap.in_air and not snap.armed

@@ -56,6 +56,19 @@ class PayloadUse(SQLModel, table=True):
     error: str = Field(default="", max_length=500)
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
+    @property
+    def delivery(self) -> str:
+        """``confirmed`` (output feedback showed it), ``accepted`` (acked only), ``planned`` or ``failed``."""
+        if not self.ok:
+            return "failed"
+        default = "planned" if self.via == "mission" else "accepted"
+        return str((self.details or {}).get("delivery", default))
+
+    @property
+    def delivery_note(self) -> str:
+        """Why a use is not confirmed (or which output confirmed it)."""
+        return str((self.details or {}).get("delivery_note", ""))
+
 
 class MessageCreate(BaseModel):
     """A library message: recorded (``audio_ref`` on the vehicle's player) or text-to-speech (``text``)."""
@@ -126,3 +139,8 @@ class PayloadUseRead(BaseModel):
     mission_id: int | None
     ok: bool
     error: str
+    delivery: str = PydField(
+        description="confirmed: the vehicle's output report followed the command; accepted: only its"
+        " COMMAND_ACK (no output feedback, or no output mapped); planned: a mission item; failed"
+    )
+    delivery_note: str = ""

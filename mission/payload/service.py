@@ -13,7 +13,7 @@ from mission.errors import Conflict, LinkError, NotFound, SkywardenError
 from mission.fleet.manager import VehicleProfile
 from mission.flights.commander import Commander, Refs, SetActuator
 from mission.incidents.models import Incident, IncidentState
-from mission.link.types import TelemetrySnapshot
+from mission.link.types import ActuatorResult, TelemetrySnapshot
 from mission.payload.actions import ActuatorCommand, PayloadAction, actuator_command
 from mission.payload.models import MessageCreate, PayloadMessage, PayloadRequest, PayloadUse
 from mission.safety.gate import Action, Asker, GateRequest, VehicleView, Verdict
@@ -170,12 +170,14 @@ async def fire(
         extra={"payload": action, "message_id": message_id, "lat": snap.lat if snap else None},
     )
     error = ""
+    answer: object = None
     try:
-        await flights.commander.send(
+        answer = await flights.commander.send(
             vehicle_id, SetActuator(command.index, command.value), actor=asker.name, refs=refs
         )
     except SkywardenError as err:
         error = str(err)
+    result = answer if isinstance(answer, ActuatorResult) else ActuatorResult(False, "no output feedback")
     with session_scope(engine) as session:
         use = PayloadUse(
             actor=asker.name,
@@ -191,6 +193,7 @@ async def fire(
             incident_id=incident_id,
             ok=not error,
             error=error[:500],
+            details={} if error else {"delivery": result.delivery, "delivery_note": result.note[:300]},
         )
         session.add(use)
         session.flush()
@@ -209,6 +212,7 @@ async def fire(
                 "lon": use.lon,
                 "use_id": use.id,
                 "incident_id": incident_id,
+                "delivery": use.delivery,
             },
         )
     )

@@ -1,35 +1,40 @@
 """Flight fixtures: real MAVSDK (mission.link) against sim/ over UDP, or against a PX4 SITL.
 
 ``flight`` yields a ``Flight`` (the vehicle's link plus a probe). Against the simulator the probe can also see
-inside the vehicle (payload events, stored mission, fence); against PX4 (env ``SKYWARDEN_PX4_URL``, e.g.
-``udpin://0.0.0.0:14540``) it sees nothing but telemetry, so the same test body runs against either and checks
-what it can.
+inside the vehicle (payload events, stored mission, fence); against PX4 (a fresh SITL per test from the
+bundle, see tests/support/px4.py) it sees nothing but telemetry, so the same test body runs against either
+and checks what it can.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import math
-import os
 import random
 import socket
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import pytest
 
-from mission.errors import LinkError
 from mission.link import LinkManager, MavsdkVehicleLink, TelemetrySnapshot
 from sim import SimConfig, SimFleet, SimVehicle
 from sim.config import DEFAULT_STREAM_HZ
+from tests.support.px4 import PX4_CRUISE_M_S, Px4Factory
 
 HOME = (39.82, 109.98, 1100.0)  # lat, lon, alt AMSL
 SIM_SPEED = 10.0  # simulated seconds per wall second: a 200 m leg at 10 m/s takes 2 s
-PX4_URL_ENV = "SKYWARDEN_PX4_URL"
 # What PX4 SITL streams on its offboard/API link (MAVLINK.md): far more than the service wants to forward.
+SIM_CRUISE_M_S = 10.0  # sim/'s MPC_XY_CRUISE
+# Flight-time model for sizing waits (both vehicles share PX4's vertical defaults): MPC_Z_VEL_MAX_UP 3 m/s,
+# MPC_Z_VEL_MAX_DN 1.5 m/s (less on PX4 near the ground), MPC_LAND_SPEED 0.7 m/s for the last metres, plus
+# per leg the acceleration at MPC_ACC_HOR, the acceptance radius and turning to the heading.
+CLIMB_M_S = 1.5
+DESCENT_M_S = 1.0
+LAND_M_S = 0.7
+LEG_OVERHEAD_S = 8.0
+RTL_RETURN_ALT_M = 60.0  # PX4 and sim/ both climb to it before coming home
 PX4_STREAM_HZ = {
     **DEFAULT_STREAM_HZ,
     "GLOBAL_POSITION_INT": 50.0,
@@ -127,7 +132,30 @@ class Flight:
     links: LinkManager
     probe: VehicleProbe
     home: tuple[float, float, float]
+    speed: float = 1.0  # the vehicle's simulated seconds per wall second
+    cruise_m_s: float = SIM_CRUISE_M_S  # the vehicle's own cruise speed (MPC_XY_CRUISE) in missions and gotos
     extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def vehicle_id(self) -> int:
+        """The vehicle's MAVLink system id (PX4 instance I is sysid I+1)."""
+        return self.link.vehicle_id
+
+    def wall_s(self, vehicle_s: float, *, slack_s: float = 10.0) -> float:
+        """A wait for something the vehicle needs ``vehicle_s`` of its own time for: x1.5 + slack."""
+        return 1.5 * vehicle_s / self.speed + slack_s
+
+    def legs_s(self, *distances_m: float) -> float:
+        """Vehicle seconds to fly straight legs at cruise, each starting and ending at rest."""
+        return sum(d / self.cruise_m_s + LEG_OVERHEAD_S for d in distances_m)
+
+    def climb_s(self, alt_m: float) -> float:
+        """Vehicle seconds to climb ``alt_m`` (arming and spin-up included)."""
+        return alt_m / CLIMB_M_S + LEG_OVERHEAD_S
+
+    def descent_s(self, alt_m: float) -> float:
+        """Vehicle seconds to land from ``alt_m`` and disarm (the last metres slow)."""
+        return alt_m / DESCENT_M_S + 5.0 / LAND_M_S + 2.0 + LEG_OVERHEAD_S
 
 
 @pytest.fixture
@@ -137,23 +165,26 @@ def sim_speed() -> float:
 
 
 @pytest.fixture(params=["sim", pytest.param("px4", marks=pytest.mark.px4)])
-async def flight(request: pytest.FixtureRequest, sim_speed: float) -> AsyncIterator[Flight]:
-    """One ready vehicle, on sim/ or (marked px4, env SKYWARDEN_PX4_URL) a real PX4 SITL."""
+async def flight(
+    request: pytest.FixtureRequest, sim_speed: float, px4_fleet: Px4Factory
+) -> AsyncIterator[Flight]:
+    """One ready vehicle: sim/, or (marked px4) a fresh PX4 SITL from the bundle at a demo dock."""
     if request.param == "px4":
-        url = os.environ.get(PX4_URL_ENV)
-        if not url:
-            pytest.skip(f"set {PX4_URL_ENV} (e.g. udpin://0.0.0.0:14540) to fly a PX4 SITL")
-        sysid = int(os.environ.get("SKYWARDEN_PX4_SYSID", "1"))
+        (px4,) = await px4_fleet(1)
         async with LinkManager(telemetry_hz=10.0) as links:
-            link = await links.add_vehicle(sysid=sysid, url=url)
+            link = await links.add_vehicle(sysid=px4.sysid, url=px4.url)
             await link.wait_ready(timeout_s=60)
             snap = link.latest
             assert snap is not None and snap.home_lat is not None and snap.home_lon is not None
             home = (snap.home_lat, snap.home_lon, snap.home_alt_amsl_m or 0.0)
-            try:
-                yield Flight(link=link, links=links, probe=VehicleProbe("px4"), home=home)
-            finally:
-                await _land_px4(link)
+            yield Flight(
+                link=link,
+                links=links,
+                probe=VehicleProbe("px4"),
+                home=home,
+                speed=px4.speed,
+                cruise_m_s=PX4_CRUISE_M_S,
+            )
         return
     async with _sim_flight(sim_speed) as sim:
         yield sim
@@ -181,26 +212,9 @@ async def _sim_flight(speed: float) -> AsyncIterator[Flight]:
     ):
         link = await links.add_vehicle(sysid=1, url=f"udpin://0.0.0.0:{base}")
         await link.wait_ready(timeout_s=15)
-        yield Flight(link=link, links=links, probe=VehicleProbe("sim", fleet.vehicles[0]), home=HOME)
-
-
-async def _land_px4(link: MavsdkVehicleLink) -> None:
-    """Leave a PX4 SITL on the ground and disarmed for the next test."""
-    snap = link.latest
-    if snap is None or not (snap.in_air or snap.armed) or not link.connected:
-        return
-    if snap.in_air:
-        try:
-            await link.return_to_launch()
-        except LinkError as err:  # leave the reason in the log; the next test's wait_ready will tell
-            logging.getLogger(__name__).warning("could not bring the PX4 SITL home: %s", err)
-            return
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        snap = link.latest
-        if snap is not None and not snap.armed and not snap.in_air:
-            return
-        await asyncio.sleep(0.5)
+        yield Flight(
+            link=link, links=links, probe=VehicleProbe("sim", fleet.vehicles[0]), home=HOME, speed=speed
+        )
 
 
 @pytest.fixture

@@ -217,6 +217,10 @@ async def test_payload_actions_reach_the_vehicle_as_actuator_commands_and_are_re
             ("spotlight.strobe", "alice", True),
             ("speaker.play", "alice", True),
         ]
+        # Acked but not confirmed: sim/ sends no output reports to confirm an actuator by.
+        assert {(u["delivery"], u["delivery_note"]) for u in uses} == {
+            ("accepted", "accepted; the vehicle reports no actuator outputs to confirm it")
+        }
         assert uses[0]["lat"] == pytest.approx(offset(0, 0)[0], abs=1e-4)
         audit = (await svc.get("root", "/api/v1/audit?action=cmd.set_actuator")).json()["items"]
         played = [e for e in audit if e["details"]["payload"] == "speaker.play"]

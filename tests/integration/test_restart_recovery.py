@@ -22,8 +22,10 @@ import httpx
 import pytest
 
 from tests.api.test_missions_support import HOME, free_udp_ports
+from tests.support.px4 import start_fleet
+from tests.support.vehicles import PX4, SIM, cruise_m_s, speed_for, wall_s
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = pytest.mark.timeout(max(90.0, wall_s(speed_for(PX4), 500.0, slack_s=90.0)))
 
 SPEED = 20.0
 # ~2.2 km with the way home: the vehicle is still flying its mission when the restarted service returns.
@@ -45,23 +47,23 @@ def _skywarden() -> list[str]:
     return [exe]
 
 
+def _route(scale: float) -> dict[str, Any]:
+    """ROUTE shrunk (or grown) by ``scale`` about home, so a slower vehicle flies a shorter one."""
+    lat0, lon0 = HOME
+    points = [[lon0 + (lon - lon0) * scale, lat0 + (lat - lat0) * scale] for lon, lat in ROUTE["coordinates"]]
+    return {"type": "LineString", "coordinates": points}
+
+
 class Processes:
     def __init__(self, tmp_path: Path) -> None:
         self.http_port = _free_tcp_port()
         self.sim_port = free_udp_ports(1)
-        fleet = tmp_path / "fleet.json"
-        vehicle = {
-            "name": "drone-1",
-            "connection_url": f"udpin://0.0.0.0:{self.sim_port}",
-            "sysid": 1,
-            "home_lat": HOME[0],
-            "home_lon": HOME[1],
-            "home_alt_m": 1100.0,
-        }
-        fleet.write_text(json.dumps({"vehicles": [vehicle]}))
+        self.fleet_file = tmp_path / "fleet.json"
+        self.write_fleet(port=self.sim_port, sysid=1)
+        self.px4: Any = None
         self.env = {
             **os.environ,
-            "SKYWARDEN_FLEET_FILE": str(fleet),
+            "SKYWARDEN_FLEET_FILE": str(self.fleet_file),
             "SKYWARDEN_DATABASE_URL": f"sqlite:///{tmp_path / 'skywarden.db'}",
             "SKYWARDEN_REGISTRY_POLL_S": "0.5",
             "SKYWARDEN_TELEMETRY_HZ": "10",
@@ -78,6 +80,28 @@ class Processes:
         proc = subprocess.Popen(argv, env=self.env, stdout=out, stderr=subprocess.STDOUT)
         self.procs.append(proc)
         return proc
+
+    def write_fleet(self, *, port: int, sysid: int) -> None:
+        vehicle = {
+            "name": "drone-1",
+            "connection_url": f"udpin://0.0.0.0:{port}",
+            "sysid": sysid,
+            "home_lat": HOME[0],
+            "home_lon": HOME[1],
+            "home_alt_m": 1100.0,
+        }
+        self.fleet_file.write_text(json.dumps({"vehicles": [vehicle]}))
+
+    async def start_vehicle(self, kind: str) -> None:
+        """sim/ as its own process, or a fresh PX4 SITL at home (stopped by ``stop_all``)."""
+        if kind == SIM:
+            self.start_sim()
+            return
+        self.px4 = await start_fleet(
+            1, workdir=self.log_dir / "px4", homes=[(HOME[0], HOME[1], 1100.0)], speed=speed_for(PX4)
+        )
+        (px4,) = self.px4.instances
+        self.write_fleet(port=px4.port, sysid=px4.sysid)
 
     def start_sim(self) -> None:
         home = f"{HOME[0]},{HOME[1]},1100"
@@ -116,6 +140,10 @@ class Processes:
         for out in self.files:
             out.close()
 
+    async def stop_vehicles(self) -> None:
+        if self.px4 is not None:
+            await self.px4.stop()
+
     def logs(self) -> str:
         return "\n".join(
             f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in self.log_dir.glob("*.log")
@@ -136,10 +164,16 @@ async def _until(fn, timeout_s: float, what: str, procs: Processes):
     raise AssertionError(f"timed out waiting for {what} (last: {last!r})\n{procs.logs()}")
 
 
-async def test_kill_9_mid_mission_then_restart_finishes_and_records_once(tmp_path):
+async def test_kill_9_mid_mission_then_restart_finishes_and_records_once(tmp_path, vehicle_kind):
+    """``kill -9`` of ``skywarden serve`` mid-mission, on sim/ and on PX4: the restart picks the flight up."""
     procs = Processes(tmp_path)
+    speed = speed_for(vehicle_kind, SPEED)
+    # PX4 flies 5 m/s at 4x, sim/ 10 m/s at 20x: a shorter route keeps the PX4 run small, still mid-flight
+    # when the service is back.
+    scale = 1.0 if vehicle_kind == SIM else 0.3
+    length_m = 2200.0 * scale
     try:
-        procs.start_sim()
+        await procs.start_vehicle(vehicle_kind)
         token = procs.token("pilot")
         procs.start_service()
         base = f"http://127.0.0.1:{procs.http_port}/api/v1"
@@ -150,7 +184,7 @@ async def test_kill_9_mid_mission_then_restart_finishes_and_records_once(tmp_pat
                 return (await http.get("/health")).status_code == 200
 
             await _until(healthy, 30, "the service to start", procs)
-            plan = {"kind": "route", "geometry": ROUTE, "params": {"alt_m": 40}}
+            plan = {"kind": "route", "geometry": _route(scale), "params": {"alt_m": 40}}
             r = await http.post(
                 "/missions", json={"name": "night route", "vehicle_id": 1, "plan": plan}, headers=pilot
             )
@@ -171,7 +205,8 @@ async def test_kill_9_mid_mission_then_restart_finishes_and_records_once(tmp_pat
                 m = (await http.get(f"/missions/{mid}", headers=pilot)).json()
                 return m["progress_current"] >= 3
 
-            await _until(progressed, 20, "the vehicle to fly a few items", procs)
+            flight_s = 40 / 1.5 + length_m / cruise_m_s(vehicle_kind) + 40 / 0.7
+            await _until(progressed, wall_s(speed, flight_s / 2), "the vehicle to fly a few items", procs)
             procs.kill_service()  # mid-mission, no shutdown of any kind
             procs.start_service()
             await _until(healthy, 30, "the service to restart", procs)
@@ -182,7 +217,12 @@ async def test_kill_9_mid_mission_then_restart_finishes_and_records_once(tmp_pat
                 m = (await http.get(f"/missions/{mid}", headers=pilot)).json()
                 return m if m["state"] == "completed" else None
 
-            mission = await _until(completed, 45, "the mission to complete after the restart", procs)
+            mission = await _until(
+                completed,
+                wall_s(speed, flight_s, slack_s=30),
+                "the mission to complete after the restart",
+                procs,
+            )
             events = (await http.get(f"/missions/{mid}/events", headers=pilot)).json()["items"]
             to_states = [e["to_state"] for e in events]
             assert to_states.count("completed") == 1
@@ -194,3 +234,4 @@ async def test_kill_9_mid_mission_then_restart_finishes_and_records_once(tmp_pat
             assert len(again) == len(events)
     finally:
         procs.stop_all()
+        await procs.stop_vehicles()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
@@ -30,6 +31,7 @@ from mission.runtime import Runtime
 from sim import SimConfig, SimFleet, SimVehicle
 from tests.support.geo import HOME, offset
 from tests.support.net import free_udp_base
+from tests.support.vehicles import SIM, Vehicles, start_vehicles
 from tests.support.wait import until
 
 USERS = {
@@ -73,13 +75,15 @@ def docked_fleet(
     return fleet
 
 
-def vehicle_body(*, index: int, port: int, dock: tuple[float, float], **extra: Any) -> dict[str, Any]:
-    """A registry entry for sim vehicle ``index`` (sysid index+1) on ``dock``."""
+def vehicle_body(
+    *, index: int, port: int, dock: tuple[float, float], sysid: int | None = None, **extra: Any
+) -> dict[str, Any]:
+    """A registry entry for vehicle ``index`` (sysid index+1 unless given) on ``dock``."""
     lat, lon = offset(*dock)
     return {
         "name": f"uav-{index + 1}",
         "connection_url": f"udpin://0.0.0.0:{port}",
-        "sysid": index + 1,
+        "sysid": sysid if sysid is not None else index + 1,
         "home_lat": lat,
         "home_lon": lon,
         "home_alt_m": HOME[2],
@@ -94,7 +98,7 @@ def vehicle_body(*, index: int, port: int, dock: tuple[float, float], **extra: A
 
 @dataclass
 class Service:
-    """A running service: its app, an HTTP client on it, the sim fleet and a token per user."""
+    """A running service: its app, an HTTP client on it, its vehicles (sim/ or PX4) and a token per user."""
 
     app: FastAPI
     client: httpx.AsyncClient
@@ -103,6 +107,7 @@ class Service:
     speed: float
     base_port: int
     docks: list[tuple[float, float]] = field(default_factory=list)
+    vehicles: Vehicles | None = None
     settings: Settings | None = None
     _stack: contextlib.AsyncExitStack | None = None
 
@@ -140,8 +145,15 @@ class Service:
         assert isinstance(engine, Engine)
         return engine
 
+    @property
+    def is_sim(self) -> bool:
+        """True when the vehicles are sim/ (inside views and fault injection available)."""
+        return self.sims is not None
+
     def vehicle(self, vehicle_id: int) -> SimVehicle:
-        """The simulated vehicle behind registry id ``vehicle_id`` (registered in dock order)."""
+        """The sim vehicle behind registry id ``vehicle_id`` (registered in dock order); skips on PX4."""
+        if self.vehicles is not None and not self.vehicles.is_sim:
+            pytest.skip("needs the simulator's inside view or fault injection")
         assert self.sims is not None
         return self.sims.vehicles[vehicle_id - 1]
 
@@ -184,17 +196,18 @@ class Service:
         return dict(r.json())
 
     async def register(self, index: int, dock: tuple[float, float], **extra: Any) -> dict[str, Any]:
-        """Register sim vehicle ``index`` over the API and wait until it is connected and ready."""
-        r = await self.post(
-            "root",
-            "/api/v1/vehicles",
-            vehicle_body(index=index, port=self.base_port + index, dock=dock, **extra),
-        )
+        """Register vehicle ``index`` (sim/ or PX4) over the API and wait until it is connected and ready."""
+        if self.vehicles is not None:
+            end = self.vehicles.endpoints[index]
+            body = vehicle_body(index=index, port=end.port, sysid=end.sysid, dock=dock, **extra)
+        else:
+            body = vehicle_body(index=index, port=self.base_port + index, dock=dock, **extra)
+        r = await self.post("root", "/api/v1/vehicles", body)
         assert r.status_code == 201, r.text
         vehicle_id = int(r.json()["id"])
         await self.runtime.fleet.sync()
-        link = await self.runtime.fleet.wait_link(vehicle_id, timeout_s=20)
-        await link.wait_ready(timeout_s=20)
+        link = await self.runtime.fleet.wait_link(vehicle_id, timeout_s=30)
+        await link.wait_ready(timeout_s=60)
         await until(
             lambda: self.runtime.fleet.latest(vehicle_id) is not None, 10, f"vehicle {vehicle_id} telemetry"
         )
@@ -224,21 +237,30 @@ async def running_service(
     users: dict[str, Role] | None = None,
     sim_config: SimConfig | None = None,
     vehicle: dict[str, Any] | None = None,
+    vehicles: str = SIM,
     **settings: Any,
 ) -> AsyncIterator[Service]:
-    """The app with its lifespan running on ``db_url`` (default: a fresh SQLite file), drones on ``docks``."""
+    """The app with its lifespan running on ``db_url`` (default: a fresh SQLite file), drones on ``docks``.
+
+    ``vehicles`` is ``"sim"`` (sim/ at ``speed``) or ``"px4"`` (fresh PX4 SITL at ``speed``; skipped without
+    the bundle): the same scenario runs on either (tests/support/vehicles.py).
+    """
     url = db_url or f"sqlite:///{tmp_path / 'skywarden.db'}"
-    base = free_udp_base(max(1, len(docks)))
-    fleet = docked_fleet(docks, base_port=base, speed=speed, config=sim_config) if docks else None
-    async with fleet if fleet is not None else contextlib.nullcontext():
+    started = (
+        start_vehicles(vehicles, docks, speed=speed, workdir=tmp_path, sim_config=sim_config)
+        if docks
+        else contextlib.nullcontext(None)
+    )
+    async with started as fleet:
         svc = Service(
             app=cast(FastAPI, None),  # start() builds the app and its client
             client=cast(httpx.AsyncClient, None),
             tokens={},
-            sims=fleet,
+            sims=fleet.fleet if fleet is not None else None,
             speed=speed,
-            base_port=base,
+            base_port=fleet.endpoints[0].port if fleet is not None else free_udp_base(1),
             docks=list(docks),
+            vehicles=fleet,
             settings=test_settings(url, sim_speed=speed, **settings),
         )
         await svc.start()
