@@ -139,10 +139,12 @@ async def _fly(
         run.connected_s = time.monotonic() - t0
         started = time.monotonic()
         await link.upload_mission(items)
-        # MISSION first, then arm (the vehicle takes off into it): a PX4 that refuses MISSION for a while
-        # after an upload would otherwise disarm itself on the ground (COM_DISARM_PRFLT) while we retry.
+        # As the service does: MISSION while disarmed first (a PX4 that refuses it for a while after an upload
+        # would otherwise disarm itself on the ground, COM_DISARM_PRFLT, while we retry), then arm (PX4 drops
+        # to HOLD on arming) and select MISSION again to take off.
         await link.start_mission()
         await link.arm()
+        await link.start_mission()
         deadline = started + timeout_s
         while time.monotonic() < deadline:
             snap = link.latest

@@ -134,6 +134,7 @@ class Autopilot:
         self._orbit_clockwise = True
         self._orbit_amsl = home_amsl_m
         self._landed_since: float | None = None
+        self._left_ground_since_arming = False
         self._takeoff_started_at: float | None = None
         self._ground_contact_at: float | None = None
         # mission
@@ -235,8 +236,10 @@ class Autopilot:
         self._battery_action_level = 0
         self._battery_low_warned = False
         self._landed_since = self.time_s
+        self._left_ground_since_arming = self.in_air
         self._say(SEV_INFO, "Armed by external command")
         if self.mode == "mission" and self.mission:
+            # PX4 takes off into a mission it is armed in (MAVSDK's arm() switches to HOLD first, though)
             self._enter_mission()
         return _OK
 
@@ -285,6 +288,7 @@ class Autopilot:
         if not self.in_air:
             self.landed_state = LANDED_TAKEOFF
             self._takeoff_started_at = self.time_s
+            self._left_ground_since_arming = True
 
     def _takeoff_climb(self, target_amsl: float, dt: float) -> float:
         """Climb rate while taking off (PX4: spool-up, MPC_TKO_RAMP_T ramp, MPC_TKO_SPEED, soft stop)."""
@@ -470,6 +474,17 @@ class Autopilot:
         if not items and self.mode == "mission":
             self._set_mode("hold")
             self._hold_target = None
+
+    def replace_fence(self, items: list[MissionItem], fence: Geofence) -> None:
+        """A new geofence after a completed upload; PX4 ignores one that does not contain the vehicle."""
+        self.fence_items = items
+        self._fence_triggered = False
+        if not fence.empty and fence.breached(self.north_m, self.east_m):
+            # PX4 v1.17 (measured): the upload is acked, the fence is not used, no breach action follows
+            self._say(SEV_WARNING, "Geofence invalid, doesn't contain current vehicle position")
+            self.geofence = Geofence(areas=())
+            return
+        self.geofence = fence
 
     def set_mission_current(self, seq: int) -> bool:
         """MISSION_SET_CURRENT; False when out of range."""
@@ -892,6 +907,16 @@ class Autopilot:
                 self.mode == "mission" and self.mission_state == MISSION_STATE_COMPLETE
             )
             if delay > 0 and was_flying and self.time_s - self._landed_since >= delay:
+                self._disarm()
+            preflight = self.params["COM_DISARM_PRFLT"]
+            if (
+                self.armed
+                and not self._left_ground_since_arming
+                and preflight > 0
+                and self.time_s - self._landed_since >= preflight
+            ):
+                # PX4 disarms a vehicle armed on the ground that does not take off (the launch race)
+                self._say(SEV_INFO, "Disarmed by auto preflight disarming")
                 self._disarm()
 
     def _climb_done_amsl(self) -> float:

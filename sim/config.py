@@ -44,15 +44,15 @@ class SimConfig:
     land_speed_m_s: float = 0.7
     orbit_default_speed_m_s: float = 3.0
     # What PX4 v1.17 SIH flies (bench.conformance, docs/px4-conformance.md): its jerk-limited trajectories
-    # average ~1.6 m/s2 speeding up and ~1.2 m/s2 braking into a waypoint although MPC_ACC_HOR is 3; an
+    # average ~1.4 m/s2 speeding up and ~1.0 m/s2 braking into a waypoint although MPC_ACC_HOR is 3; an
     # orbit builds up at ~1.4 m/s2 and circles ~12 % below the commanded speed; a take-off slows to a stop
-    # at ~0.3 m/s2 below its altitude; vertical speed changes at ~0.6 m/s2.
-    auto_accel_m_s2: float = 1.6
-    auto_decel_m_s2: float = 1.2
+    # at ~0.25 m/s2 below its altitude; vertical speed changes at ~0.6 m/s2.
+    auto_accel_m_s2: float = 1.4
+    auto_decel_m_s2: float = 1.0
     orbit_accel_m_s2: float = 1.4
     orbit_speed_ratio: float = 0.88
-    takeoff_stop_accel_m_s2: float = 0.3
-    takeoff_start_delay_s: float = 2.0  # after COM_SPOOLUP_TIME, before the climb starts
+    takeoff_stop_accel_m_s2: float = 0.25
+    takeoff_start_delay_s: float = 2.5  # after COM_SPOOLUP_TIME, before the climb starts
     auto_vert_accel_m_s2: float = 0.6
     land_detect_s: float = 2.0  # ground contact to "landed" (PX4's land detector stages)
     # battery: 6S LiPo

@@ -1065,8 +1065,7 @@ class SimVehicle:
             if items:
                 self._send_statustext(SEV_INFO, f"Mission accepted: {len(items)} items")
         elif mission_type == FENCE:
-            ap.fence_items = items
-            ap.geofence = build_geofence(items, ap.frame)
+            ap.replace_fence(items, build_geofence(items, ap.frame))
         else:
             ap.rally_items = items
 

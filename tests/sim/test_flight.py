@@ -163,21 +163,38 @@ async def test_reposition_outside_the_fence_is_acked_but_ignored(fly: FlyFactory
     assert distance_m(vehicle.state.lat, vehicle.state.lon) < 3.0
 
 
+async def test_a_fence_uploaded_around_a_vehicle_outside_it_is_ignored(fly: FlyFactory) -> None:
+    """PX4 v1.17 (measured): acked, "Geofence invalid", no breach action, gotos beyond it are flown."""
+    fleet, vehicle, gcs = await fly()
+    await arm_and_takeoff(gcs, 10.0)
+    assert await gcs.command_int(mavlink.MAV_CMD_DO_REPOSITION, lat=LAT + 0.0015, lon=LON, z=AMSL + 10) == 0
+    await fleet.wait(lambda: distance_m(vehicle.state.lat, vehicle.state.lon) > 150, 20)
+    since = len(gcs.messages)
+    assert await gcs.upload(_fence_around_home(0.0005), mission_type=1) == 0
+    await gcs.expect("STATUSTEXT", lambda m: "Geofence invalid" in m.text, since=since, timeout_s=10)
+    assert vehicle.fence.empty
+    assert await gcs.command_int(mavlink.MAV_CMD_DO_REPOSITION, lat=LAT + 0.0025, lon=LON, z=AMSL + 10) == 0
+    await fleet.wait(lambda: distance_m(vehicle.state.lat, vehicle.state.lon) > 250, 20)
+    assert vehicle.state.mode == "hold"
+
+
 @pytest.mark.parametrize(
     ("gf_action", "mode"), [(2, HOLD), (3, RETURN), (5, (4, 6))], ids=["hold", "return", "land"]
 )
 async def test_geofence_breach_triggers_gf_action(
     fly: FlyFactory, gf_action: int, mode: tuple[int, int]
 ) -> None:
-    """Outside a fence (uploaded while the vehicle is out there): GF_ACTION decides (PX4 default 2, hold)."""
+    """Crossing a valid fence (here: an orbit wider than it) triggers GF_ACTION (PX4 default 2, hold)."""
     config = SimConfig(params={"GF_ACTION": gf_action}) if gf_action != 2 else None
-    fleet, vehicle, gcs = await fly(config=config)
+    _, _, gcs = await fly(config=config)
+    assert await gcs.upload(_fence_around_home(0.0005), mission_type=1) == 0  # ~55 m from home each way
     await arm_and_takeoff(gcs, 10.0)
-    assert await gcs.command_int(mavlink.MAV_CMD_DO_REPOSITION, lat=LAT + 0.0015, lon=LON, z=AMSL + 10) == 0
-    await fleet.wait(lambda: distance_m(vehicle.state.lat, vehicle.state.lon) > 150, 20)
     since = len(gcs.messages)
-    assert await gcs.upload(_fence_around_home(0.0005), mission_type=1) == 0
-    await gcs.expect("STATUSTEXT", lambda m: "Geofence breached" in m.text, since=since, timeout_s=10)
+    orbit = await gcs.command_int(
+        mavlink.MAV_CMD_DO_ORBIT, params=(80.0, 8.0, 0, NAN), lat=LAT, lon=LON, z=AMSL + 10
+    )
+    assert orbit == mavlink.MAV_RESULT_ACCEPTED
+    await gcs.expect("STATUSTEXT", lambda m: "Geofence breached" in m.text, since=since, timeout_s=15)
     main, sub = mode
     await gcs.wait_for("HEARTBEAT", lambda m: m.custom_mode == (main << 16) | (sub << 24), timeout_s=10)
 

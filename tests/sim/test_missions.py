@@ -268,3 +268,25 @@ async def test_new_count_mid_transfer_restarts_the_upload(fly: FlyFactory) -> No
     # the GCS gave up and uploads a two-item mission instead
     assert await gcs.upload(items[:2]) == mavlink.MAV_MISSION_ACCEPTED
     assert len(vehicle.mission_items()) == 2
+
+
+async def test_armed_in_mission_mode_on_the_ground_takes_off_into_the_mission(fly: FlyFactory) -> None:
+    """MISSION taken while disarmed (past PX4's post-upload refusal), then a plain arm: it flies at once."""
+    _, _, gcs = await fly(speed=20.0)
+    assert await gcs.upload([Item(NAV_WAYPOINT, LAT + 0.0003, LON, 10.0)]) == 0
+    await asyncio.sleep(0.4)  # past PX4's post-upload refusal
+    assert await gcs.set_mode(*MISSION) == 0
+    await gcs.wait_for("HEARTBEAT", lambda m: m.custom_mode == (4 << 16) | (4 << 24))
+    assert await gcs.command_long(mavlink.MAV_CMD_COMPONENT_ARM_DISARM, 1) == 0
+    await gcs.expect("MISSION_ITEM_REACHED", lambda m: m.seq == 0, timeout_s=15)
+
+
+async def test_armed_on_the_ground_without_taking_off_disarms_after_com_disarm_prflt(fly: FlyFactory) -> None:
+    """PX4's preflight auto-disarm: what turns a start refused for too long into a disarmed vehicle."""
+    _, vehicle, gcs = await fly(speed=5.0)
+    assert await gcs.command_long(mavlink.MAV_CMD_COMPONENT_ARM_DISARM, 1) == 0
+    armed_at = vehicle.state.sim_time_s
+    text = await gcs.wait_for("STATUSTEXT", lambda m: "preflight" in m.text, timeout_s=10)
+    assert "Disarmed by auto preflight disarming" in text.text
+    assert not vehicle.state.armed
+    assert vehicle.state.sim_time_s - armed_at == pytest.approx(10.0, abs=1.5)
