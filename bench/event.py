@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--drones", type=int, default=6)
     parser.add_argument("--speed", type=float, default=10.0)
-    parser.add_argument("--window-s", type=float, default=150.0, help="wall seconds from doors to the end")
+    parser.add_argument("--window-s", type=float, default=100.0, help="wall seconds from doors to the end")
     parser.add_argument("--lead-s", type=float, default=40.0, help="wall seconds from start to doors")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--timeline", action="store_true", help="print the runner's timeline")
