@@ -94,6 +94,11 @@ async def test_an_event_is_flown_held_relieved_and_stood_down(tmp_path):
             )
 
         await until(filled, 90, "the pilot's hole filled", every_s=0.5)
+        # The pilot's drone is exempt while it is assigned: the gate lets it fly over the pitch.
+        lat, lon = offset(VENUE_N + 20, 30)
+        goto = {"command": "goto", "params": {"lat": lat, "lon": lon, "alt_m": 50}}
+        r = await svc.post("alice", f"/api/v1/vehicles/{post_vid}/commands", goto)
+        assert r.status_code == 200, r.text
 
         # Rings held through the relief and the takeover (a lap and more flown since they started).
         f = await figures()
@@ -130,6 +135,9 @@ async def test_an_event_is_flown_held_relieved_and_stood_down(tmp_path):
         await until(ended, 150, "stand-down finished", every_s=0.5)
         ev = (await svc.get("olga", f"/api/v1/security-events/{eid}")).json()
         assert all(e["revoked_at"] is not None for e in ev["exemptions"])
+        # Its exemption expired with the stand-down: the same flight is refused, naming the event zone.
+        r = await svc.post("alice", f"/api/v1/vehicles/{post_vid}/commands", goto)
+        assert r.status_code == 422 and "event: derby" in r.json()["error"]["message"], r.text
 
         def all_home() -> bool:  # but the pilot's
             snaps = [svc.runtime.fleet.latest(v) for v in range(1, 7) if v != post_vid]
