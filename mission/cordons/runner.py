@@ -64,7 +64,7 @@ class CordonConfig:
 class LiveCordon:
     cordon_id: int
     started: float  # monotonic
-    relief: dict[int, int] = field(default_factory=dict)  # station key -> relief vehicle
+    relief: dict[str, int] = field(default_factory=dict)  # station key -> relief vehicle
     task: asyncio.Task[None] | None = None
 
 
