@@ -93,7 +93,10 @@ class Settings(BaseSettings):
     battery_reserve_pct: float = Field(default=20.0, ge=0, le=90)
     event_alt_m: float = Field(default=50.0, ge=10, le=120, description="large events: flight altitude")
     event_rotate_at_pct: float = Field(
-        default=45.0, ge=0, le=100, description="large events: a drone below this charge is relieved"
+        default=50.0,
+        ge=0,
+        le=100,
+        description="large events and cordons: a drone below this charge is relieved",
     )
     cordon_hold_s: float = Field(
         default=900.0, gt=0, le=7200, description="cordons: how long a station is planned to be held"

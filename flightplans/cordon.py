@@ -230,7 +230,7 @@ def minmax_assignment(eta_s: Sequence[Sequence[float]]) -> tuple[dict[int, int],
 
 def _refine(rows: list[list[float]], allowed: list[list[int]], n_right: int, size: int) -> dict[int, int]:
     """Within the bottleneck, prefer quick arrivals: try each drone's edges cheapest first."""
-    ordered = [sorted(a, key=lambda j, i=i: rows[i][j]) for i, a in enumerate(allowed)]
+    ordered = [sorted(a, key=rows[i].__getitem__) for i, a in enumerate(allowed)]
     matching = _max_matching(ordered, n_right)
     return matching if len(matching) >= size else _max_matching(allowed, n_right)
 

@@ -50,3 +50,12 @@ def get_cordon(cordon_id: IdPath, _who: AnyRole, runtime: RuntimeDep) -> CordonR
 @router.post("/{cordon_id}/end", response_model=CordonRead, summary="End a cordon: its drones fly home")
 async def end(cordon_id: IdPath, who: Dispatcher, runtime: RuntimeDep) -> CordonRead:
     return await runtime.cordons.end(cordon_id, actor=who.username)
+
+
+@router.post(
+    "/{cordon_id}/widen",
+    response_model=CordonRead,
+    summary="Grow the rings with the time since the incident; stations and drones re-planned and flown",
+)
+async def widen(cordon_id: IdPath, who: Dispatcher, runtime: RuntimeDep) -> CordonRead:
+    return await runtime.cordons.widen(cordon_id, actor=who.username)

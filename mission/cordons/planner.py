@@ -110,7 +110,9 @@ def plan_cordon(
             out.append(StationPlan(s, *where[j], fleet[i].vehicle_id, e.eta_s, e.route_latlon, ""))
             continue
         reachable = [fleet[k].name for k in range(len(fleet)) if math.isfinite(eta[k][j])]
-        if j >= manned_set:
+        if not fleet:
+            reason = "no drone available"
+        elif j >= manned_set:
             reason = f"no drone left: {len(fleet)} usable for {len(stations)} stations (inner rings first)"
         elif reachable:
             reason = f"no drone left: {len(fleet)} usable for {len(stations)} stations"

@@ -64,7 +64,7 @@ class CordonConfig:
 class LiveCordon:
     cordon_id: int
     started: float  # monotonic
-    relief: dict[int, int] = field(default_factory=dict)  # station key -> relief vehicle
+    relief: dict[str, int] = field(default_factory=dict)  # station key -> relief vehicle
     task: asyncio.Task[None] | None = None
 
 
@@ -186,12 +186,8 @@ class CordonRunner:
 
     # -- what the API asks ------------------------------------------------------------------
 
-    async def start(self, data: CordonCreate, *, actor: str) -> CordonRead:
-        try:
-            plan = await asyncio.to_thread(self.plan, data)
-        except PlanningError as err:
-            raise InvalidTransition(f"the cordon cannot be planned: {err}") from err
-        stations = [
+    def _stations(self, plan: CordonPlan, alt_m: float) -> list[dict[str, Any]]:
+        stations: list[dict[str, Any]] = [
             {
                 "ring": p.station.ring,
                 "index": p.station.index,
@@ -204,7 +200,7 @@ class CordonRunner:
                 "state": "assigned" if p.vehicle_id is not None else "unmanned",
                 "reason": p.reason,
                 "manned_at_s": None,
-                "alt_m": data.alt_m,
+                "alt_m": alt_m,
             }
             for p in plan.stations
         ]
@@ -221,10 +217,27 @@ class CordonRunner:
                 "state": "unmanned",
                 "reason": d.reason,
                 "manned_at_s": None,
-                "alt_m": data.alt_m,
+                "alt_m": alt_m,
             }
             for k, d in enumerate(plan.dropped)
         ]
+        return stations
+
+    async def _plan(self, data: CordonCreate) -> CordonPlan:
+        try:
+            return await asyncio.to_thread(self.plan, data)
+        except PlanningError as err:
+            raise InvalidTransition(f"the cordon cannot be planned: {err}") from err
+
+    async def _fly_all(self, live: LiveCordon, plan: CordonPlan, stations: list[dict[str, Any]]) -> None:
+        routes = {(p.station.ring, p.station.index): p.route_latlon for p in plan.stations}
+        for s in stations:
+            if s["vehicle_id"] is not None:
+                await self._send(live, s, s["vehicle_id"], routes.get((s["ring"], s["index"]), ()))
+
+    async def start(self, data: CordonCreate, *, actor: str) -> CordonRead:
+        plan = await self._plan(data)
+        stations = self._stations(plan, data.alt_m)
         with session_scope(self._engine) as session:
             row = Cordon(
                 lat=data.lat,
@@ -253,10 +266,58 @@ class CordonRunner:
             cordon_id = row.id
             assert cordon_id is not None
         live = self._watch(cordon_id)
-        routes = {(p.station.ring, p.station.index): p.route_latlon for p in plan.stations}
-        for s in stations:
-            if s["vehicle_id"] is not None:
-                await self._send(live, s, s["vehicle_id"], routes.get((s["ring"], s["index"]), ()))
+        await self._fly_all(live, plan, stations)
+        return self.read(cordon_id)
+
+    async def widen(self, cordon_id: int, *, actor: str) -> CordonRead:
+        """The rings grow with the time since the incident (flee speed x elapsed): plan them again around the
+        scene, re-assign (the cordon's own drones are candidates where they are) and fly the new stations;
+        drones left without a station go home. A cordon with fixed radii keeps them."""
+        live = self._live.get(cordon_id)
+        with Session(self._engine) as session:
+            row = session.get(Cordon, cordon_id)
+            if row is None:
+                raise NotFound(f"cordon {cordon_id} does not exist")
+            if row.state != "active" or live is None:
+                raise InvalidTransition(f"cordon {cordon_id} is not active here")
+            if row.fixed_radii:
+                raise InvalidTransition(f"cordon {cordon_id} has fixed radii {row.radii_m}; start a new one")
+            before = {s["vehicle_id"] for s in row.stations if s.get("vehicle_id") is not None}
+            alt = float(row.stations[0]["alt_m"]) if row.stations else 40.0
+            elapsed = row.elapsed_s + self._sim_s(live)
+            data = CordonCreate(
+                lat=row.lat,
+                lon=row.lon,
+                flee_speed_m_s=row.flee_speed_m_s,
+                elapsed_s=min(elapsed, 7200),
+                alt_m=alt,
+            )
+        plan = await self._plan(data)
+        stations = self._stations(plan, alt)
+        with session_scope(self._engine) as session:
+            row = session.get(Cordon, cordon_id)
+            assert row is not None
+            old = row.radii_m
+            row.radii_m = [round(r, 1) for r in plan.radii_m]
+            row.elapsed_s, row.stations = data.elapsed_s, stations
+            session.add(row)
+            audit.record(
+                session=session,
+                actor=actor,
+                action="cordon.widen",
+                target=f"cordon:{cordon_id}",
+                details={"radii_m": row.radii_m, "was": old, "stations": len(stations)},
+            )
+        live.relief.clear()
+        live.started = time.monotonic()
+        await self._fly_all(live, plan, stations)
+        after = {s["vehicle_id"] for s in stations if s.get("vehicle_id") is not None}
+        for vid in before - after:
+            with contextlib.suppress(SkywardenError):
+                if self._own(vid):
+                    await self._executor.send_home(
+                        vid, asker=SERVICE, reason=f"cordon {cordon_id}: not needed"
+                    )
         return self.read(cordon_id)
 
     async def end(self, cordon_id: int, *, actor: str) -> CordonRead:
@@ -486,8 +547,10 @@ class CordonRunner:
         if found is None or flight.state == FlightState.COMPLETED.value:
             return
         live, key = found
-        if flight.outcome.startswith(f"superseded by a return flight (cordon {live.cordon_id}"):
-            return  # relieved, or the cordon ended
+        if flight.outcome.startswith(f"superseded by a return flight (cordon {live.cordon_id}") or (
+            flight.outcome.startswith(f"superseded by a cordon flight (cordon {live.cordon_id} ")
+        ):
+            return  # relieved, moved to a new station, or the cordon ended
         if live.relief.get(key) == flight.vehicle_id:
             del live.relief[key]
             return

@@ -11,8 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-from shapely.geometry import LineString, Point, Polygon
+from shapely.geometry import LineString, Point, Polygon, box
 from shapely.ops import unary_union
 
 from flightplans.errors import PlanningError
@@ -83,20 +82,23 @@ class EventPlanSet:
 
 
 def _boustrophedon(strip: Polygon, *, swath_m: float) -> list[XY]:
-    """Lines across ``strip`` (north-south), ``swath_m`` apart, joined end to end."""
+    """Lines across ``strip`` (north-south), at most ``swath_m`` apart, joined end to end.
+
+    Each line is the middle of a band at most one swath wide and runs the band's whole north-south extent,
+    so every point of the strip lies within half a swath of a line (slanted edges included).
+    """
     minx, miny, maxx, maxy = strip.bounds
-    xs = np.arange(minx + swath_m / 2, maxx, swath_m)
-    if len(xs) == 0:
-        xs = np.array([(minx + maxx) / 2])
+    width = maxx - minx
+    n = max(1, math.ceil(width / swath_m - 1e-9))
+    step = width / n
     points: list[XY] = []
     up = True
-    for x in xs:
-        cut = strip.intersection(LineString([(x, miny - 1), (x, maxy + 1)]))
-        parts = [g for g in getattr(cut, "geoms", [cut]) if isinstance(g, LineString) and not g.is_empty]
-        if not parts:
+    for i in range(n):
+        x = minx + (i + 0.5) * step
+        band = strip.intersection(box(x - step / 2, miny - 1, x + step / 2, maxy + 1))
+        if band.is_empty:
             continue
-        ys = sorted(y for g in parts for _, y in g.coords)
-        lo, hi = ys[0], ys[-1]
+        lo, hi = band.bounds[1], band.bounds[3]
         points.extend([(float(x), lo), (float(x), hi)] if up else [(float(x), hi), (float(x), lo)])
         up = not up
     return points

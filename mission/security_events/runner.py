@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from shapely.geometry import LineString, Point, Polygon, shape
+from shapely.geometry import MultiPoint, Point, Polygon, shape
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -55,7 +55,7 @@ class RunnerConfig:
     rotate_at_pct: float = 45.0  # a drone below this is relieved
     spare_min_pct: float = 60.0  # a spare must have at least this to take a slot
     visit_within_m: float = 35.0  # a checkpoint or a post counts as visited/manned this close
-    laps_per_flight: int = 2
+    laps_per_flight: int = 1
     speed_factor: float = 1.0
     publish_every_s: float = 2.0
     standdown_wait_s: float = 300.0  # wall seconds to wait for every drone to land before expiring
@@ -86,6 +86,8 @@ class Slot:
     relief_flight: int | None = None
     relief_at: int | None = None  # ring: the waypoint index the relief waits at
     relief_ready: bool = False  # the relief is in place
+    orbit: tuple[float, float, float] | None = None  # ring: (lat, lon, radius) when it is a plain circle
+    speed_m_s: float = 10.0
 
 
 @dataclass
@@ -104,6 +106,7 @@ class Measures:
     post_total_s: float = 0.0
     sweep_done_at: float | None = None  # wall unix time
     last_measured_s: float | None = None  # sim s
+    stood_down_s: float | None = None  # sim s: the rings stopped being flown then
     last_pos: dict[int, tuple[float, float]] = field(default_factory=dict)  # where each drone was last tick
     sweep_done_before_doors: bool = False
     reliefs: int = 0
@@ -117,6 +120,9 @@ class Measures:
         del self.timeline[:-200]  # the latest 200 entries: bounded
 
     def ring_gaps(self, now_s: float) -> dict[int, float]:
+        """Per ring the worst revisit gap flown so far (the open one counts, up to the stand-down)."""
+        if self.stood_down_s is not None:
+            now_s = min(now_s, self.stood_down_s)
         out = {}
         for ring, last in self.ring_last.items():
             open_gap = float(np.max(now_s - last)) if len(last) else 0.0
@@ -136,6 +142,7 @@ class EventRun:
     assigned: list[int]
     state: str = "sweep"
     lost: set[int] = field(default_factory=set)  # taken by a pilot or another task: not a spare
+    fenced: set[int] = field(default_factory=set)  # vehicles given the event's geofence
     task: asyncio.Task[None] | None = None
 
 
@@ -259,6 +266,7 @@ class EventRunner:
             await asyncio.gather(run.task, return_exceptions=True)
         if run is not None:
             run.state = "standing_down"
+            run.measures.stood_down_s = self._now_s()
             run.measures.note("stand-down", by=actor)
         await self._send_all_home(event_id)
         self._spawn(self._finish_stand_down(event_id, actor=actor), name=f"event:{event_id}:standdown")
@@ -296,9 +304,14 @@ class EventRunner:
             pts = _latlons(t["waypoints"])
             if len(pts) > 1 and pts[0] == pts[-1]:
                 pts = pts[:-1]
-            slots.append(
-                Slot(key=f"ring:{t['ring']}:{t['drone']}", kind="ring", waypoints=pts, ring=t["ring"])
-            )
+            slot = Slot(key=f"ring:{t['ring']}:{t['drone']}", kind="ring", waypoints=pts, ring=t["ring"])
+            radius = float(t["radius_m"])
+            centre = (venue.centroid.y, venue.centroid.x)
+            if all(abs(distance_m(*centre, *p) - radius) < 3.0 for p in pts):
+                # No detour: flown as an orbit at constant speed, so the phases hold lap after lap.
+                slot.orbit = (centre[0], centre[1], radius)
+                slot.speed_m_s = float(plan.get("speed_m_s", 10.0))
+            slots.append(slot)
             if t["ring"] not in m.ring_points:
                 m.ring_points[t["ring"]] = np.array([frame.point_to_local(*p) for p in pts])
         posts = plan.get("overwatch", [])
@@ -350,19 +363,22 @@ class EventRunner:
                     details=verdict.details(),
                 )
             return None
-        snap = self._fleet.latest(vid)
         try:
-            if snap is not None and not snap.in_air and legs and path is not None:
+            if vid not in run.fenced:
+                # One fence for the whole event (every sweep, ring, post and the way home), with this
+                # vehicle's restrictions: its exempt event zone is not fenced off, no-fly zones are.
                 view = self._executor.view(vid)
-                line = [(lon, lat) for lat, lon in ((p.lat, p.lon) for p in path.points)]
+                corners = [(lon, lat) for s in run.slots for lat, lon in s.waypoints]
+                corners.append((view.home[1], view.home[0]))
                 fence = build_geofence(
-                    path_wgs=LineString(line) if len(line) > 1 else Point(line[0]),
+                    path_wgs=MultiPoint(corners),
                     home=view.home,
                     frame=run.measures.frame,
-                    zones=verdict.nofly,  # this vehicle's: its exempt event zone is not fenced off
+                    zones=verdict.nofly,
                     margin_m=self._executor.gate.fence_margin_m,
                 )
                 await self._executor.commander.send(vid, cmd.UploadGeofence(fence), actor=SERVICE.name)
+                run.fenced.add(vid)
             return await self._executor.start(
                 vehicle_id=vid,
                 purpose=FlightPurpose.EVENT,
@@ -386,6 +402,19 @@ class EventRunner:
         return Leg(kind=LegKind.GOTO, lat=p[0], lon=p[1], alt_m=self.config.alt_m, tag=tag)  # type: ignore[arg-type]
 
     def _lap_legs(self, slot: Slot, start: int) -> list[Leg]:
+        if slot.orbit is not None:
+            lat, lon, radius = slot.orbit
+            return [
+                Leg(
+                    kind=LegKind.ORBIT,
+                    lat=lat,
+                    lon=lon,
+                    alt_m=self.config.alt_m,
+                    radius_m=radius,
+                    speed_m_s=slot.speed_m_s,
+                    clockwise=True,
+                )
+            ]
         n = len(slot.waypoints)
         order = [slot.waypoints[(start + k) % n] for k in range(1, n + 1)]
         laps = [self._goto(p) for _ in range(self.config.laps_per_flight) for p in order]
@@ -549,7 +578,19 @@ class EventRunner:
             run, slot.vehicle_id, self._lap_legs(slot, slot.start_index), why=f"{slot.key} laps"
         )
         if flight is None:
-            slot.stage = "idle"
+            # Refused (its charge no longer covers a lap and the way home): the relief takes over now if it
+            # is in place; otherwise the drone goes home and the slot is a hole for a spare to fill.
+            if slot.relief_ready and slot.relief_vehicle is not None:
+                await self._hand_over(run, slot)
+                return
+            tired = slot.vehicle_id
+            slot.vehicle_id, slot.flight_id, slot.stage = None, None, "idle"
+            run.measures.note("hole", slot=slot.key, vehicle_id=tired, why="lap refused")
+            if tired is not None:
+                with contextlib.suppress(SkywardenError):
+                    await self._executor.send_home(
+                        tired, asker=SERVICE, reason=f"event {run.event_id}: spent"
+                    )
             return
         slot.flight_id, slot.stage = flight.id, "lapping"
 
@@ -767,6 +808,7 @@ class EventRunner:
     def _measure(self, run: EventRun) -> None:
         m = run.measures
         now = self._now_s()
+        previous = m.last_pos
         positions: dict[int, tuple[float, float]] = {}
         for vid in self._all_vehicles():
             snap = self._fleet.latest(vid)
@@ -783,22 +825,22 @@ class EventRunner:
         for vid in sweeping:
             if vid in positions and len(m.sweep_grid):
                 b = np.array(positions[vid])
-                a = np.array(m.last_pos.get(vid, positions[vid]))
+                a = np.array(previous.get(vid, positions[vid]))
                 m.sweep_hit |= _segment_distance(m.sweep_grid, a, b) <= m.swath_m / 2
-        m.last_pos = positions
-        here = np.array(list(positions.values())) if positions else np.zeros((0, 2))
         for ring, last in m.ring_last.items():
-            if not len(here):
+            if not positions:
                 continue
             cps = m.ring_points[ring]
-            d = np.min(
-                np.hypot(cps[:, None, 0] - here[None, :, 0], cps[:, None, 1] - here[None, :, 1]), axis=1
-            )
-            seen = d <= self.config.visit_within_m
+            # Visited: within reach of the track flown since the last pass (not only of where it is now).
+            seen = np.zeros(len(cps), dtype=bool)
+            for vid, here in positions.items():
+                a, b = np.array(previous.get(vid, here)), np.array(here)
+                seen |= _segment_distance(cps, a, b) <= self.config.visit_within_m
             if seen.any():
                 gaps = now - last[seen]
                 m.ring_gap_max[ring] = max(m.ring_gap_max.get(ring, 0.0), float(np.max(gaps)))
                 last[seen] = now
+        m.last_pos = positions
         posts = [s for s in run.slots if s.kind == "post"]
         dt = 0.0 if m.last_measured_s is None else now - m.last_measured_s
         m.last_measured_s = now

@@ -110,7 +110,12 @@ def create(*, session: Session, data: SecurityEventCreate, actor: str) -> Securi
         revisit_s=data.revisit_s,
         drones=len(data.vehicles) if data.vehicles else data.drones,
         zone_id=zone.id,
-        plan={**_plan_json(plan), "sweep_starts_at": (data.doors_open_at - SWEEP_LEAD).isoformat()},
+        plan={
+            **_plan_json(plan),
+            "sweep_starts_at": (data.doors_open_at - SWEEP_LEAD).isoformat(),
+            "swath_m": data.swath_m,
+            "speed_m_s": data.speed_m_s,
+        },
         created_by=actor,
     )
     session.add(row)

@@ -4,13 +4,17 @@ filled, an incident in the venue served by an event drone, then stand-down (all 
 
 from __future__ import annotations
 
+import asyncio
+import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
+import aiomqtt
 import pytest
 
 from tests.integration.test_dispatch_support import dispatch_service, offset, until
 
-pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow, pytest.mark.mqtt]
 VENUE_N = 600.0
 DOCKS = [(0, 0), (0, 60), (60, 0), (-60, 0), (0, -60), (60, 60)]
 
@@ -28,7 +32,12 @@ async def live(svc, event_id: int) -> dict:
 
 
 async def test_an_event_is_flown_held_relieved_and_stood_down(tmp_path):
-    async with dispatch_service(tmp_path, docks=DOCKS, speed=10.0, event_rotate_at_pct=40.0) as svc:
+    prefix = f"sw-event-{uuid.uuid4().hex[:8]}"
+    mqtt = {"mqtt_url": "mqtt://127.0.0.1:1883", "mqtt_topic_prefix": prefix, "mqtt_client_id": prefix}
+    async with (
+        dispatch_service(tmp_path, docks=DOCKS, speed=10.0, event_rotate_at_pct=40.0, **mqtt) as svc,
+        aiomqtt.Client("127.0.0.1", 1883, identifier=f"probe-{prefix}") as probe,
+    ):
         now = datetime.now(UTC)
         body = {
             "name": "derby",
@@ -69,6 +78,18 @@ async def test_an_event_is_flown_held_relieved_and_stood_down(tmp_path):
 
         await until(held, 90, "rings lapping and posts held", every_s=0.5)
 
+        # The live measures are published on skywarden/events/security/{id}.
+        await probe.subscribe(f"{prefix}/events/security/{eid}")
+
+        async def published() -> dict:
+            async for message in probe.messages:
+                body = json.loads(message.payload)
+                return body.get("data", body)
+            raise AssertionError("subscription ended")
+
+        live_mqtt = await asyncio.wait_for(published(), 20)
+        assert live_mqtt["event_id"] == eid and "ring_gaps_s" in live_mqtt and live_mqtt["incursions"] == 0
+
         # A relief: a ring drone's battery drops; its relief is in place before it leaves.
         slots = (await figures())["slots"]
         ring_vid = next(s["vehicle_id"] for s in slots if s["slot"].startswith("ring"))
@@ -94,6 +115,11 @@ async def test_an_event_is_flown_held_relieved_and_stood_down(tmp_path):
             )
 
         await until(filled, 90, "the pilot's hole filled", every_s=0.5)
+        # The pilot's drone is exempt while it is assigned: the gate lets it fly over the pitch.
+        lat, lon = offset(VENUE_N + 20, 30)
+        goto = {"command": "goto", "params": {"lat": lat, "lon": lon, "alt_m": 50}}
+        r = await svc.post("alice", f"/api/v1/vehicles/{post_vid}/commands", goto)
+        assert r.status_code == 200, r.text
 
         # Rings held through the relief and the takeover (a lap and more flown since they started).
         f = await figures()
@@ -130,6 +156,9 @@ async def test_an_event_is_flown_held_relieved_and_stood_down(tmp_path):
         await until(ended, 150, "stand-down finished", every_s=0.5)
         ev = (await svc.get("olga", f"/api/v1/security-events/{eid}")).json()
         assert all(e["revoked_at"] is not None for e in ev["exemptions"])
+        # Its exemption expired with the stand-down: the same flight is refused, naming the event zone.
+        r = await svc.post("alice", f"/api/v1/vehicles/{post_vid}/commands", goto)
+        assert r.status_code == 422 and "event: derby" in r.json()["error"]["message"], r.text
 
         def all_home() -> bool:  # but the pilot's
             snaps = [svc.runtime.fleet.latest(v) for v in range(1, 7) if v != post_vid]

@@ -26,6 +26,7 @@ export const STRINGS = {
   revoked: "revoked",
   active: "active",
   notRunning: "not running",
+  ringsNotStarted: "the rings have not started their laps yet",
   vehicle: (id) => state.vehicles.get(id)?.name ?? `vehicle ${id}`,
 };
 
@@ -84,6 +85,7 @@ function detail(ev, live) {
     h("ul", { class: "list" }, (ev.exemptions || []).map((x) => h("li", {}, STRINGS.vehicle(x.vehicle_id), " · ",
       h("span", { class: "muted" }, x.revoked_at ? STRINGS.revoked : STRINGS.active), x.incident_id ? ` · #${x.incident_id}` : ""))),
     running ? h("h3", {}, STRINGS.rings) : null,
+    running && !gaps.length ? h("p", { class: "muted" }, STRINGS.ringsNotStarted) : null,
     running ? h("table", { class: "tbl", "data-testid": "event-ring-gaps" }, h("tbody", {}, gaps.map(([ring, gap]) =>
       h("tr", { class: gap <= live.ring_target_s ? "" : "bad" }, h("td", {}, `ring ${ring}`), h("td", { class: "mono" }, `${gap} s / ${live.ring_target_s} s`))))) : null,
     running ? h("table", { class: "tbl", "data-testid": "event-measures" }, h("tbody", {},
