@@ -276,7 +276,7 @@ class EventRunner:
     def measures(self, event_id: int) -> dict[str, Any]:
         run = self._runs.get(event_id)
         if run is None:
-            return {"event_id": event_id, "state": "not running here"}
+            return {"event_id": event_id, "running": False, "state": "not running here"}
         return self._figures(run)
 
     # -- set-up ---------------------------------------------------------------------------------------------
@@ -882,6 +882,7 @@ class EventRunner:
         gaps = m.ring_gaps(self._now_s())
         return {
             "event_id": run.event_id,
+            "running": True,
             "name": run.name,
             "state": run.state,
             "sweep_coverage_flown": round(self._coverage(run), 4),
