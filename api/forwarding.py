@@ -7,6 +7,9 @@ the caller's cookie or token and CSRF header) and its answer is returned as it i
 judges, audits (once) and commands. A forwarded request is marked, and a marked request is never forwarded
 again (the mark grants nothing: the owner authenticates the caller's own credentials); with no live owner
 the request is handled here, and the fence refuses it if this instance does not hold the vehicle.
+
+Large-event and cordon requests (every method: their live measures are kept by the runner) go the same way
+to the instance that leads ``operations``, the singleton that runs the event and cordon runners.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ _VEHICLE_ROUTES = (
     re.compile(r"^/api/v1/video/vehicles/(\d+)/camera/[a-z-]+$"),
 )
 _MISSION_ROUTE = re.compile(r"^/api/v1/missions/(\d+)/(launch|pause|resume|return|abort)$")
+_OPERATIONS_ROUTE = re.compile(r"^/api/v1/(security-events|cordons)(/.*)?$")
+OPERATIONS = "operations"  # the singleton running the event and cordon runners (mission.runtime)
 _PASSED_HEADERS = ("cookie", "authorization", "x-csrf-token", "content-type", "accept", "x-forwarded-for")
 _TIMEOUT_S = 60.0  # a launch uploads a mission and waits for the take-off
 
@@ -43,7 +48,10 @@ class OwnerForwarding:
         self._client: httpx.AsyncClient | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH", "DELETE"):
+        operations = scope["type"] == "http" and _OPERATIONS_ROUTE.match(scope["path"]) is not None
+        if scope["type"] != "http" or (
+            scope["method"] not in ("POST", "PUT", "PATCH", "DELETE") and not operations
+        ):
             await self.app(scope, receive, send)
             return
         runtime = getattr(scope["app"].state, "runtime", None) if "app" in scope else None
@@ -54,6 +62,14 @@ class OwnerForwarding:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if FORWARDED_HEADER in headers:
             await self.app(scope, receive, send)  # already forwarded once: answer here
+            return
+        if operations:
+            target = await asyncio.to_thread(_leader_url, cluster)
+            if target is None:
+                await self.app(scope, receive, send)
+                return
+            body = await _read_body(receive)
+            await self._forward(scope, send, target, headers, body, cluster.instance_id, None)
             return
         target, vehicle_id = await asyncio.to_thread(_owner_url, scope["path"], runtime.engine, cluster)
         if target is None or vehicle_id is None:
@@ -70,7 +86,7 @@ class OwnerForwarding:
         headers: dict[str, str],
         body: bytes,
         me: str,
-        vehicle_id: int,
+        vehicle_id: int | None,
     ) -> None:
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=_TIMEOUT_S)
@@ -84,14 +100,26 @@ class OwnerForwarding:
         try:
             answer = await self._client.request(scope["method"], url, content=body, headers=passed)
         except httpx.HTTPError as err:
-            log.warning("vehicle %s: forwarding to its owner at %s failed: %s", vehicle_id, target, err)
+            whose = "event operations run on" if vehicle_id is None else f"vehicle {vehicle_id} is owned by"
+
+            log.warning("%s %s: forwarding failed: %s", whose, target, err)
             message = (
-                f'{{"detail": "vehicle {vehicle_id} is owned by the instance at {target}, which did not '
+                f'{{"detail": "{whose} the instance at {target}, which did not '
                 f'answer ({type(err).__name__}); try again"}}'
             ).encode()
             await _reply(send, 503, message, "application/json")
             return
         await _reply(send, answer.status_code, answer.content, answer.headers.get("content-type", ""))
+
+
+def _leader_url(cluster: Any) -> str | None:
+    """The base URL of the instance leading event operations, if it is another live one."""
+    if cluster.leads(OPERATIONS):
+        return None
+    leader = cluster.leader_of(OPERATIONS)
+    if leader is None or leader == cluster.instance_id:
+        return None  # nobody leads (yet): answered here, where nothing runs until an instance leads
+    return cluster.peers().get(leader) or None
 
 
 def _owner_url(path: str, engine: Any, cluster: Any) -> tuple[str | None, int | None]:

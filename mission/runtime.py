@@ -10,7 +10,7 @@ default, and nowhere else.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -91,6 +91,12 @@ class Runtime:
         singles, self._singles = self._singles, []
         for factory in singles:
             await self._stack.enter_async_context(factory())
+
+    @contextlib.asynccontextmanager
+    async def _operations(self) -> AsyncIterator[None]:
+        """The event and cordon runners, resuming what the database says is running."""
+        async with self.events, self.cordons:
+            yield
 
     def _busy(self, vehicle_id: int) -> bool:
         """A vehicle flying, armed or supervised is not handed to another instance to balance the load."""
@@ -178,26 +184,27 @@ class Runtime:
                 self.singleton("overwatch", self.dispatcher.leading)
                 self.singleton("patrols", lambda: self.scheduler)
             # -- large events and cordons (mission/security_events, mission/cordons) --
-            self.events = await self._stack.enter_async_context(
-                EventRunner(
-                    engine=self.engine,
-                    fleet=self.fleet,
-                    hub=self.hub,
-                    executor=self.flights,
-                    config=RunnerConfig.from_settings(settings),
-                )
+            self.events = EventRunner(
+                engine=self.engine,
+                fleet=self.fleet,
+                hub=self.hub,
+                executor=self.flights,
+                config=RunnerConfig.from_settings(settings),
             )
-            self.cordons = await self._stack.enter_async_context(
-                CordonRunner(
-                    engine=self.engine,
-                    fleet=self.fleet,
-                    hub=self.hub,
-                    executor=self.flights,
-                    candidates=self.dispatcher.candidates,
-                    config=CordonConfig.from_settings(settings),
-                )
+            self.cordons = CordonRunner(
+                engine=self.engine,
+                fleet=self.fleet,
+                hub=self.hub,
+                executor=self.flights,
+                candidates=self.dispatcher.candidates,
+                config=CordonConfig.from_settings(settings),
             )
-            # -- end events --
+            if self.cluster is not None:
+                # One instance runs event operations (the leader of "operations"; requests to the others are
+                # forwarded there, api/forwarding.py); a new leader resumes them from the database.
+                self.singleton("operations", self._operations)
+            else:
+                await self._stack.enter_async_context(self._operations())
             # -- video (mission/video): live streams, evidence recordings, camera commands --
             video = VideoConfig.from_settings(self.settings)
             if video.enabled:

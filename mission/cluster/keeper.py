@@ -132,6 +132,11 @@ class Cluster:
         """Live instances (this one included) -> base URL, as of the last pass."""
         return dict(self._peers)
 
+    def leader_of(self, name: str) -> str | None:
+        """The live instance that leads singleton ``name`` now (None while nobody does), read now."""
+        with self._engine.connect() as conn:
+            return leases.leader(conn, name=name)
+
     def owner_of(self, vehicle_id: int) -> leases.Lease | None:
         """The vehicle's current lease, read now."""
         with self._engine.connect() as conn:

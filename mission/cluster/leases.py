@@ -155,3 +155,11 @@ def lead(conn: Any, *, name: str, instance_id: str, ttl_s: float) -> int | None:
         {"n": name, "me": instance_id, "ttl": ttl_s},
     ).first()
     return None if row is None else int(row[0])
+
+
+def leader(conn: Any, *, name: str) -> str | None:
+    """The instance holding the unexpired leader lease ``name``, if any."""
+    row = conn.execute(
+        text("SELECT owner FROM leader_leases WHERE name = :n AND expires_at > now()"), {"n": name}
+    ).first()
+    return None if row is None else str(row[0])

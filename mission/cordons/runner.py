@@ -139,6 +139,7 @@ class CordonRunner:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self._live.clear()  # entered again when this instance leads again (several instances)
 
     def _watch(self, cordon_id: int) -> LiveCordon:
         live = LiveCordon(cordon_id=cordon_id, started=time.monotonic())

@@ -208,6 +208,7 @@ class EventRunner:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self._runs.clear()  # entered again when this instance leads again (several instances)
 
     def _spawn(self, coro: Any, *, name: str) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
