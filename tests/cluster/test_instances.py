@@ -115,7 +115,11 @@ async def test_two_instances_share_the_fleet_forward_commands_and_survive_a_kill
             for k in (0, 1):
                 health = (await cl.get(k, "olga", "/api/v1/health")).json()
                 leaders.update({name: health["instance_id"] for name in health["leads"]})
-            assert set(leaders) == {"overwatch", "patrols"}  # each singleton runs on one instance
+            assert set(leaders) == {
+                "overwatch",
+                "patrols",
+                "operations",
+            }  # each singleton runs on one instance
 
             # kill -9 of the owner mid-return
             killed_at = time.monotonic()
@@ -127,7 +131,7 @@ async def test_two_instances_share_the_fleet_forward_commands_and_survive_a_kill
 
             async def survivor_leads() -> bool:
                 health = (await cl.get(1, "olga", "/api/v1/health")).json()
-                return set(health["leads"]) == {"overwatch", "patrols"}
+                return set(health["leads"]) == {"overwatch", "patrols", "operations"}
 
             await until(survivor_leads, 15, "the singletons on the survivor")
             await until(
@@ -311,6 +315,7 @@ async def test_a_patrol_goes_on_when_the_leader_flying_it_is_killed(pg_url: str,
             return set((await cl.get(survivor, "olga", "/api/v1/health")).json()["leads"]) == {
                 "overwatch",
                 "patrols",
+                "operations",
             }
 
         await until(leads, 15, "the survivor leading the scheduler")
