@@ -45,6 +45,7 @@ from mission.safety.gate import (
     PathPoint,
     VehicleView,
     Verdict,
+    check_charge_at_arming,
     judge,
     restrictions_for_span,
 )
@@ -711,6 +712,11 @@ class FlightExecutor:
             snap = self._fleet.latest(vid)
             if snap is None or not snap.in_air:
                 if snap is None or not snap.armed:
+                    check_charge_at_arming(
+                        vehicle_id=vid,
+                        charge_pct=None if snap is None else snap.battery_pct,
+                        config=self.gate,
+                    )
                     await send(cmd.Arm())
                 await send(cmd.Takeoff(leg.alt_m))
                 await self._tell("flight_takeoff_acked", flight)

@@ -34,7 +34,16 @@ from mission.missions.codec import geofence_from_json, items_from_json
 from mission.missions.models import Mission, MissionCreate, PlanSpec
 from mission.missions.states import IN_FLIGHT, MissionState
 from mission.planning import PlanPreview, PlanRequest, to_preview
-from mission.safety.gate import Action, Asker, FlightPath, GateRequest, PathPoint, Verdict, judge
+from mission.safety.gate import (
+    Action,
+    Asker,
+    FlightPath,
+    GateRequest,
+    PathPoint,
+    Verdict,
+    check_charge_at_arming,
+    judge,
+)
 from mission.telemetry.events import Event
 
 log = logging.getLogger(__name__)
@@ -543,6 +552,12 @@ class MissionSupervisor:
             self._require_state(mission_id, S.READY, before="arming")
             if link.mode is not FlightMode.MISSION:
                 await self._commander.send(vehicle_id, cmd.StartMission(), actor=actor, refs=refs)
+            snap = self._fleet.latest(vehicle_id)
+            check_charge_at_arming(
+                vehicle_id=vehicle_id,
+                charge_pct=None if snap is None else snap.battery_pct,
+                config=self._executor.gate,
+            )
             try:
                 await self._commander.send(vehicle_id, cmd.Arm(keep_mode=True), actor=actor, refs=refs)
                 return

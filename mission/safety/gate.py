@@ -532,6 +532,29 @@ def _authority(session: Session, request: GateRequest, vehicle: VehicleView) -> 
     return []
 
 
+def check_charge_at_arming(*, vehicle_id: int, charge_pct: float | None, config: GateConfig) -> None:
+    """The last look before a vehicle is armed: the charge *now* must be known and above the reserve.
+
+    A launch is judged when it is asked for; the upload and the mode switch that follow take seconds, and a
+    pack may sag meanwhile. VehicleUnavailable (nothing is armed) when it has.
+    """
+    if charge_pct is not None and charge_pct > config.battery_reserve_pct:
+        return
+    now = "unknown" if charge_pct is None else f"{charge_pct:.0f}%"
+    refusal = Refusal(
+        Rule.BATTERY,
+        "battery.reserve_at_arming",
+        f"vehicle {vehicle_id} not armed: its charge is {now} now, "
+        f"at or below the {config.battery_reserve_pct:.0f}% reserve",
+        kind="energy",
+        figures={
+            "charge_pct": charge_pct if charge_pct is not None else -1.0,
+            "reserve_pct": config.battery_reserve_pct,
+        },
+    )
+    raise VehicleUnavailable(refusal.message, code=f"gate.{refusal.code}", details=[refusal.as_json()])
+
+
 def payload_authority_problem(*, session: Session, request: GateRequest, holder: str | None) -> str | None:
     """Why the asker may not fire a payload live (None: may).
 

@@ -365,3 +365,33 @@ async def test_a_vehicle_task_survives_an_unexpected_error(world):
             lambda: hub.latest()[1].received_at > ended_at + 0.5, 15, "telemetry from a restarted task"
         )
     hub.close()
+
+
+async def test_a_pack_that_sags_during_the_launch_is_never_armed(world, monkeypatch):
+    """The launch is judged when asked; the charge is looked at again right before arming."""
+    engine, vehicle, _ = world
+    async with runtime(engine) as rt:
+        link = rt.fleet.link(1)
+        real_upload = link.upload_mission
+
+        async def upload_while_the_pack_sags(items):
+            vehicle.battery_sag(vehicle.state.battery_pct - 10.0)  # down to 10 %, under the 20 % reserve
+            await _until(
+                lambda: (rt.fleet.latest(1).battery_pct or 100.0) < 15.0, 10, "the sag in the telemetry"
+            )
+            await real_upload(items)
+
+        monkeypatch.setattr(link, "upload_mission", upload_while_the_pack_sags)
+        data = MissionCreate.model_validate(
+            {
+                "name": "line",
+                "vehicle_id": 1,
+                "plan": {"kind": "custom", "geometry": LINE, "params": {"alt_m": 30}},
+            }
+        )
+        mid = rt.missions.create(data=data, asker=ALICE).id
+        rt.missions.validate(mission_id=mid, asker=ALICE)
+        with pytest.raises(Exception, match="reserve"):
+            await rt.missions.launch(mission_id=mid, asker=ALICE)
+        assert not vehicle.state.armed and vehicle.state.alt_rel_m < 1
+        assert _mission(engine, mid).state == "validated"  # a failed start: launch again when charged
