@@ -743,6 +743,14 @@ class FlightExecutor:
             assert leg.lat is not None and leg.lon is not None and leg.alt_m is not None
             await self._still_clear(flight)
             await send(cmd.Goto(leg.lat, leg.lon, leg.alt_m, yaw_deg=leg.yaw_deg))
+            # PX4 flies a reposition at its own MPC_XY_CRUISE (5 m/s by default), not at the speed the gate
+            # and the ETAs assumed (the registry's cruise speed): tell it, after the goto (a reposition
+            # resets the speed to the default).
+            speed = leg.speed_m_s or self._fleet.profile(vid).cruise_speed_m_s
+            try:
+                await send(cmd.SetSpeed(speed))
+            except SkywardenError as err:  # audited as cmd.set_speed.failed; it flies on at its own speed
+                log.warning("flight %s: vehicle %s kept its own speed (%s)", flight.id, vid, err)
             # A corner of a route around a zone is reached closely, so the real path keeps the planned
             # clearance; the scene (or a station) may be reached more loosely.
             within = min(cfg.arrive_within_m, ROUTE_CORNER_M) if leg.tag == "route" else cfg.arrive_within_m

@@ -121,6 +121,28 @@ async def test_fly_by_commands_and_refusals_never_reach_the_vehicle(flying):
         assert expected in actions
 
 
+async def test_a_goto_is_flown_at_the_cruise_speed_the_gate_assumed(flying):
+    """PX4 (and sim/, held to it) repositions at MPC_XY_CRUISE, 5 m/s; the gate and the ETAs use the
+    registry's cruise speed (10 m/s here), so the executor tells the vehicle that speed after each goto."""
+    svc, vehicle = flying
+    assert (await _cmd(svc, "arm")).status_code == 200
+    assert (await _cmd(svc, "takeoff", alt_m=30)).status_code == 200
+    await _until(lambda: vehicle.state.alt_rel_m > 25, 20, "takeoff")
+    r = await _cmd(svc, "goto", lat=HOME[0] + 0.008, lon=HOME[1], alt_m=30)  # 890 m north
+    assert r.status_code == 200, r.text
+    fastest = 0.0
+
+    def quick() -> bool:
+        nonlocal fastest
+        fastest = max(fastest, svc.runtime.fleet.latest(1).ground_speed_m_s or 0.0)
+        return fastest >= 9.0
+
+    await _until(quick, 30, "the goto at 10 m/s (PX4's default would be 5)")
+    audit = (await svc.get("root", "/api/v1/audit?limit=100")).json()["items"]
+    speeds = [e["details"]["speed_m_s"] for e in audit if e["action"] == "cmd.set_speed"]
+    assert speeds and speeds[0] == 10.0, speeds
+
+
 async def test_a_manual_hold_pauses_the_running_mission(flying):
     svc, vehicle = flying
     line = {
