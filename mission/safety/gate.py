@@ -442,9 +442,9 @@ def _judge_path(
     clearance = config.clearance(path.clearance_m)
     if path.returns_home:
         # The way home is the routed return the executor flies, not PX4's straight RTL.
-        last = path.points[-1] if path.points else PathPoint(here[0], here[1], here[2])
+        end = path.points[-1] if path.points else PathPoint(here[0], here[1], here[2])
         points += _way_home(
-            last, home=vehicle.home, nofly=nofly, clearance_m=clearance, config=config, frame=frame
+            end, home=vehicle.home, nofly=nofly, clearance_m=clearance, config=config, frame=frame
         )
     found, time_s = path_refusals(
         points or [start],
