@@ -391,6 +391,16 @@ class FlightExecutor:
             await asyncio.shield(first)
         return flight
 
+    async def charge_known(self, vehicle_id: int, timeout_s: float = 10.0) -> TelemetrySnapshot | None:
+        """The vehicle's latest snapshot once it reports a charge (a vehicle just linked, or a flight just
+        taken over from another instance, may not have one yet); whatever there is after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            snap = self._fleet.latest(vehicle_id)
+            if (snap is not None and snap.battery_pct is not None) or time.monotonic() > deadline:
+                return snap
+            await asyncio.sleep(0.1)
+
     async def _until_taken(self, flight_id: int, timeout_s: float = 30.0) -> None:
         """Until the owner flies the flight (ACTIVE); Conflict if it ended first, or nobody took it."""
         deadline = time.monotonic() + timeout_s
@@ -712,6 +722,7 @@ class FlightExecutor:
             snap = self._fleet.latest(vid)
             if snap is None or not snap.in_air:
                 if snap is None or not snap.armed:
+                    snap = await self.charge_known(vid)
                     check_charge_at_arming(
                         vehicle_id=vid,
                         charge_pct=None if snap is None else snap.battery_pct,

@@ -552,7 +552,7 @@ class MissionSupervisor:
             self._require_state(mission_id, S.READY, before="arming")
             if link.mode is not FlightMode.MISSION:
                 await self._commander.send(vehicle_id, cmd.StartMission(), actor=actor, refs=refs)
-            snap = self._fleet.latest(vehicle_id)
+            snap = await self._executor.charge_known(vehicle_id)
             check_charge_at_arming(
                 vehicle_id=vehicle_id,
                 charge_pct=None if snap is None else snap.battery_pct,
