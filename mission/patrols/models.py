@@ -144,8 +144,8 @@ class PatrolCreate(BaseModel):
     def _tz(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"timezone {value!r} is unknown") from exc
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a name too long for a file
+            raise ValueError(f"timezone {value[:64]!r} is unknown") from exc
         return value
 
     @field_validator("plan")
