@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import random
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -21,6 +19,7 @@ import pytest
 from mission.link import LinkManager, MavsdkVehicleLink, TelemetrySnapshot
 from sim import SimConfig, SimFleet, SimVehicle
 from sim.config import DEFAULT_STREAM_HZ
+from tests.support.net import free_udp_base
 from tests.support.px4 import PX4_CRUISE_M_S, Px4Factory
 
 HOME = (39.82, 109.98, 1100.0)  # lat, lon, alt AMSL
@@ -41,26 +40,6 @@ PX4_STREAM_HZ = {
     "ATTITUDE": 100.0,
     "LOCAL_POSITION_NED": 30.0,
 }
-
-
-def free_udp_base(count: int = 1) -> int:
-    """A base port with ``count`` consecutive free UDP ports, so parallel test files do not collide."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20000, 60000 - count)
-        sockets: list[socket.socket] = []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                sockets.append(sock)
-                sock.bind(("0.0.0.0", port))
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-        return base
-    raise RuntimeError(f"no {count} consecutive free UDP ports found")
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
