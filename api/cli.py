@@ -128,13 +128,41 @@ def sim_homes(settings: Settings, *, count: int) -> list[tuple[float, float, flo
     engine = make_engine(settings.database_url)
     try:
         with session_scope(engine) as session:
-            rows = [fleet.get_by_sysid(session=session, sysid=scenario.sim_sysid(i)) for i in range(count)]
+            vehicles, _ = fleet.list_vehicles(session=session, limit=1_000_000)
     finally:
         engine.dispose()
-    return [
-        (v.home_lat, v.home_lon, v.home_alt_m) if v else (d.home_lat, d.home_lon, d.home_alt_m)
-        for v, d in zip(rows, defaults, strict=True)
-    ]
+    # a sysid repeats past 253 vehicles (on another port): the registry row is found by URL and sysid
+    registered = {(v.connection_url, v.sysid): v for v in vehicles}
+    homes = []
+    for d in defaults:
+        v = registered.get((d.connection_url, d.sysid))
+        homes.append((v.home_lat, v.home_lon, v.home_alt_m) if v else (d.home_lat, d.home_lon, d.home_alt_m))
+    return homes
+
+
+def check_sim_count(count: int) -> str | None:
+    """Why ``serve --sim count`` cannot run (None if it can): said at once, before anything starts."""
+    import resource
+
+    from mission import scenario
+
+    if count > scenario.MAX_SIM_VEHICLES:
+        return (
+            f"--sim {count}: at most {scenario.MAX_SIM_VEHICLES} simulated drones per instance (the "
+            "simulator runs them in one process); run several instances (--instance-id) or a fleet file"
+        )
+    # Each simulated drone streams to its own UDP port: one socket for it here and one in the simulator.
+    needed = count + 256
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        if hard == resource.RLIM_INFINITY or hard >= needed:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+        else:
+            return (
+                f"--sim {count}: needs about {needed} open files (one UDP socket per drone) but the limit "
+                f"is {hard} (ulimit -n); raise it or start fewer drones"
+            )
+    return None
 
 
 def write_camera_world(settings: Settings) -> str:
@@ -274,7 +302,10 @@ def serve(
     sim: Annotated[
         int,
         typer.Option(
-            "--sim", min=0, max=253, help="start N simulated drones (at most 253: MAVLink's vehicle sysids)"
+            "--sim",
+            min=0,
+            help="start N simulated drones (sysids repeat past 253 on further ports; at most 2000, the "
+            "simulator's own limit)",
         ),
     ] = 0,
     px4: Annotated[
@@ -306,6 +337,9 @@ def serve(
         overrides["port"] = port
     if sim and px4:
         raise typer.BadParameter("use --sim N or --px4 N, not both (they would share sysids and ports)")
+    if sim and (why := check_sim_count(sim)) is not None:
+        typer.echo(f"skywarden serve: {why}", err=True)
+        raise typer.Exit(2)
     if instance_id is not None:
         overrides["instance_id"] = instance_id
         overrides["cluster"] = True
@@ -386,7 +420,9 @@ def db_upgrade(revision: Annotated[str, typer.Option(help="target revision")] = 
 
 @db_app.command("seed-demo")
 def db_seed_demo(
-    vehicles: Annotated[int, typer.Option(min=0, max=253, help="simulated drones to register")] = 0,
+    vehicles: Annotated[
+        int, typer.Option(min=0, max=2000, help="simulated drones to register (at most 2000)")
+    ] = 0,
 ) -> None:
     """Add the demo district's zones (and optionally vehicles) to the database."""
     seed_demo(Settings(), vehicles=vehicles)

@@ -145,21 +145,23 @@ def demo_zones(*, now: datetime | None = None) -> tuple[ZoneCreate, ...]:
     return (*PATROL_ZONES, *NO_FLY_ZONES, stadium_event(now=now or utcnow()))
 
 
-# MAVLink gives a network 253 vehicle sysids: 1..255 without MAVSDK's (245) and QGroundControl's (255)
-# own. The registry holds one vehicle per sysid, so one fleet (and `serve --sim`) has at most this many.
+# MAVLink gives a link 253 vehicle sysids: 1..255 without MAVSDK's (245) and QGroundControl's (255) own.
+# Simulated vehicle i streams to its own port and the sysids repeat past 253 (as `python -m sim` numbers
+# them); the registry holds one vehicle per sysid and connection URL, and the link layer puts a repeated
+# sysid in another MAVSDK instance. `serve --sim` stops at the simulator's own ceiling (one process).
 _GCS_SYSIDS = frozenset({245, 255})
 SIM_SYSIDS = tuple(s for s in range(1, 256) if s not in _GCS_SYSIDS)
-MAX_SIM_VEHICLES = len(SIM_SYSIDS)
+MAX_SIM_VEHICLES = 2000  # sim.fleet.MAX_VEHICLES: mission/ does not import the simulator
 
 
 def sim_sysid(index: int) -> int:
-    """Simulated vehicle ``index``'s sysid, as ``python -m sim`` numbers them (1, 2, ..., 244, 246, ...)."""
+    """Simulated vehicle ``index``'s sysid as ``python -m sim`` gives it (1..244, 246..254, 1 ...)."""
     if not 0 <= index < MAX_SIM_VEHICLES:
         raise ValueError(
-            f"a fleet has at most {MAX_SIM_VEHICLES} vehicles (MAVLink sysids 1..255 without the ground "
-            f"stations' 245 and 255); vehicle #{index + 1} has none left"
+            f"the simulator runs at most {MAX_SIM_VEHICLES} vehicles in one process; vehicle #{index + 1} "
+            "is past that"
         )
-    return SIM_SYSIDS[index]
+    return SIM_SYSIDS[index % len(SIM_SYSIDS)]
 
 
 def demo_vehicles(*, count: int, base_port: int = DEFAULT_SIM_BASE_PORT) -> list[VehicleCreate]:
@@ -217,10 +219,10 @@ def seed(
         if zone.name not in existing_zones:
             airspace.create_zone(session=session, data=zone)
             result.zones_created.append(zone.name)
-    existing = {(v.name, v.sysid) for v in session.exec(select(Vehicle)).all()}
-    names, sysids = {n for n, _ in existing}, {s for _, s in existing}
+    rows = session.exec(select(Vehicle)).all()
+    names, links = {v.name for v in rows}, {(v.connection_url, v.sysid) for v in rows}
     for vehicle in demo_vehicles(count=vehicle_count, base_port=base_port):
-        if vehicle.name in names or vehicle.sysid in sysids:
+        if vehicle.name in names or (vehicle.connection_url, vehicle.sysid) in links:
             continue
         fleet.create(session=session, data=vehicle)
         result.vehicles_created.append(vehicle.name)

@@ -17,7 +17,7 @@ class FleetFileError(ValueError):
 
 
 def parse_fleet(data: Any, *, source: str = "fleet file") -> list[VehicleCreate]:
-    """Validate already-loaded fleet data into vehicles; duplicate names or sysids are errors."""
+    """Validate already-loaded fleet data into vehicles; duplicate names, or sysids on one URL, are errors."""
     entries = data.get("vehicles") if isinstance(data, dict) else data
     if not isinstance(entries, list):
         raise FleetFileError(f"{source}: expected a list of vehicles or a mapping with a 'vehicles' list")
@@ -32,13 +32,18 @@ def parse_fleet(data: Any, *, source: str = "fleet file") -> list[VehicleCreate]
             raise FleetFileError(
                 f"{source}: vehicle #{i}{f' ({label})' if label else ''}: {where}: {first['msg']}"
             ) from err
-    for field in ("name", "sysid"):
-        seen: dict[object, int] = {}
-        for i, v in enumerate(vehicles):
-            value = getattr(v, field)
-            if value in seen:
-                raise FleetFileError(f"{source}: vehicles #{seen[value]} and #{i} share {field} {value!r}")
-            seen[value] = i
+    seen_names: dict[str, int] = {}
+    seen_links: dict[tuple[str, int], int] = {}
+    for i, v in enumerate(vehicles):
+        if v.name in seen_names:
+            raise FleetFileError(f"{source}: vehicles #{seen_names[v.name]} and #{i} share name {v.name!r}")
+        if (v.connection_url, v.sysid) in seen_links:
+            first = seen_links[(v.connection_url, v.sysid)]
+            raise FleetFileError(
+                f"{source}: vehicles #{first} and #{i} share sysid {v.sysid} on {v.connection_url}"
+            )
+        seen_names[v.name] = i
+        seen_links[(v.connection_url, v.sysid)] = i
     return vehicles
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from pydantic import Field as PydField
-from sqlalchemy import JSON, Column, DateTime
+from sqlalchemy import JSON, Column, DateTime, Index
 from sqlmodel import Field, SQLModel
 
 from mission.audit.clock import UtcDatetime, utcnow
@@ -40,11 +40,15 @@ ACTUATED = frozenset({Capability.speaker, Capability.spotlight})
 
 class Vehicle(SQLModel, table=True):
     __tablename__ = "vehicles"
+    # A sysid is unique per connection, not per fleet: MAVLink has 253 vehicle sysids, and a fleet larger than
+    # that repeats them on other links (another radio, router port or simulator port), which the link layer
+    # reaches through another MAVSDK instance.
+    __table_args__ = (Index("uq_vehicles_url_sysid", "connection_url", "sysid", unique=True),)
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=64, unique=True, index=True)
     connection_url: str = Field(max_length=200)
-    sysid: int = Field(unique=True, index=True)
+    sysid: int = Field(index=True)
     home_lat: float
     home_lon: float
     home_alt_m: float = Field(default=0.0)
@@ -85,7 +89,7 @@ class VehicleCreate(BaseModel):
 
     name: PrintableStr = PydField(min_length=1, max_length=64)
     connection_url: PrintableStr = PydField(max_length=200)
-    sysid: int = PydField(ge=1, le=254, description="MAVLink system id, unique in the fleet")
+    sysid: int = PydField(ge=1, le=254, description="MAVLink system id, unique on its connection_url")
     home_lat: float = PydField(ge=-90, le=90)
     home_lon: float = PydField(ge=-180, le=180)
     home_alt_m: float = PydField(default=0.0, ge=-500, le=9000, description="home altitude AMSL")

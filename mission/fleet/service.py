@@ -13,8 +13,8 @@ from mission.fleet.models import Vehicle, VehicleCreate, VehicleRead, VehicleUpd
 
 
 def create(*, session: Session, data: VehicleCreate) -> VehicleRead:
-    """Register a vehicle; Conflict if its name or sysid is taken."""
-    _check_unique(session, name=data.name, sysid=data.sysid)
+    """Register a vehicle; Conflict if its name, or its sysid on its connection URL, is taken."""
+    _check_unique(session, name=data.name, link=(data.connection_url, data.sysid))
     vehicle = Vehicle(**data.model_dump(mode="json"))
     session.add(vehicle)
     session.flush()
@@ -27,8 +27,8 @@ def get(*, session: Session, vehicle_id: int) -> VehicleRead:
 
 
 def get_by_sysid(*, session: Session, sysid: int) -> VehicleRead | None:
-    """The vehicle with MAVLink system id ``sysid``, if registered."""
-    row = session.exec(select(Vehicle).where(Vehicle.sysid == sysid)).first()
+    """The first vehicle (by id) with MAVLink system id ``sysid``, if any (one per connection URL)."""
+    row = session.exec(select(Vehicle).where(Vehicle.sysid == sysid).order_by(col(Vehicle.id))).first()
     return VehicleRead.model_validate(row) if row else None
 
 
@@ -63,7 +63,7 @@ def update(*, session: Session, vehicle_id: int, data: VehicleUpdate) -> Vehicle
     _check_unique(
         session,
         name=merged.name if "name" in changes else None,
-        sysid=merged.sysid if "sysid" in changes else None,
+        link=(merged.connection_url, merged.sysid) if {"sysid", "connection_url"} & changes.keys() else None,
         exclude_id=vehicle_id,
     )
     for key, value in merged.model_dump(mode="json").items():
@@ -98,7 +98,7 @@ def upsert_many(*, session: Session, vehicles: Iterable[VehicleCreate]) -> tuple
             create(session=session, data=data)
             created += 1
             continue
-        _check_unique(session, name=None, sysid=data.sysid, exclude_id=row.id)
+        _check_unique(session, name=None, link=(data.connection_url, data.sysid), exclude_id=row.id)
         for key, value in data.model_dump(mode="json").items():
             setattr(row, key, value)
         row.updated_at = utcnow()
@@ -116,13 +116,19 @@ def _row(session: Session, vehicle_id: int) -> Vehicle:
 
 
 def _check_unique(
-    session: Session, *, name: str | None, sysid: int | None, exclude_id: int | None = None
+    session: Session, *, name: str | None, link: tuple[str, int] | None, exclude_id: int | None = None
 ) -> None:
     if name is not None:
         other = session.exec(select(Vehicle).where(Vehicle.name == name)).first()
         if other is not None and other.id != exclude_id:
             raise Conflict(f"a vehicle named {name!r} already exists (id {other.id})")
-    if sysid is not None:
-        other = session.exec(select(Vehicle).where(Vehicle.sysid == sysid)).first()
+    if link is not None:
+        url, sysid = link
+        other = session.exec(
+            select(Vehicle).where(Vehicle.connection_url == url, Vehicle.sysid == sysid)
+        ).first()
         if other is not None and other.id != exclude_id:
-            raise Conflict(f"sysid {sysid} is already used by vehicle {other.id} ({other.name})")
+            raise Conflict(
+                f"sysid {sysid} is already used on {url} by vehicle {other.id} ({other.name}): vehicles "
+                "on one connection need distinct sysids"
+            )

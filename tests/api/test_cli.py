@@ -255,3 +255,31 @@ def test_serve_leaves_no_simulator_behind_however_it_is_stopped(
         log.close()
     _gone, alive = psutil.wait_procs(children, timeout=10)
     assert alive == [], f"left running after {stop.name}: {[c.cmdline() for c in alive]}"
+
+
+def test_serve_past_the_simulators_ceiling_fails_at_once(cli_env: dict[str, str]) -> None:
+    started = time.monotonic()
+    result = run_cli("serve", "--port", "1", "--sim", "2001", env=cli_env)
+    assert result.returncode == 2
+    assert "--sim 2001: at most 2000 simulated drones per instance" in result.stderr
+    assert "simulator runs them in one process" in result.stderr
+    assert time.monotonic() - started < 30  # refused before anything starts, never a hang
+
+
+def test_a_demo_fleet_past_253_repeats_sysids_on_further_ports(cli_env: dict[str, str]) -> None:
+    """MAVLink has 253 vehicle sysids: vehicle 254 is sysid 1 again, on its own port."""
+    from mission.fleet import service as fleet
+
+    result = run_cli("db", "seed-demo", "--vehicles", "520", env=cli_env)
+    assert result.returncode == 0, result.stderr
+    engine = make_engine(cli_env["SKYWARDEN_DATABASE_URL"])
+    try:
+        with session_scope(engine) as session:
+            vehicles, total = fleet.list_vehicles(session=session, limit=1000)
+    finally:
+        engine.dispose()
+    assert total == 520
+    assert len({(v.connection_url, v.sysid) for v in vehicles}) == 520
+    by_name = {v.name: v for v in vehicles}
+    assert (by_name["drone-1"].sysid, by_name["drone-254"].sysid, by_name["drone-507"].sysid) == (1, 1, 1)
+    assert by_name["drone-254"].connection_url == "udpin://0.0.0.0:14793"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -56,10 +57,17 @@ def test_name_and_sysid_are_unique(session: Session) -> None:
     other = fleet.create(session=session, data=_vehicle("b", 2))
     with pytest.raises(Conflict, match="'a' already exists"):
         fleet.create(session=session, data=_vehicle("a", 3))
-    with pytest.raises(Conflict, match="sysid 1 is already used"):
+    with pytest.raises(Conflict, match=re.escape("sysid 1 is already used on udpin://0.0.0.0:14541")):
         fleet.create(session=session, data=_vehicle("c", 1))
     with pytest.raises(Conflict, match="sysid 1 is already used"):
-        fleet.update(session=session, vehicle_id=other.id, data=VehicleUpdate(sysid=1))
+        fleet.update(
+            session=session,
+            vehicle_id=other.id,
+            data=VehicleUpdate(sysid=1, connection_url="udpin://0.0.0.0:14541"),
+        )
+    # A sysid repeats on another connection (MAVLink has 253; a larger fleet needs that).
+    again = fleet.update(session=session, vehicle_id=other.id, data=VehicleUpdate(sysid=1))
+    assert (again.sysid, again.connection_url) == (1, "udpin://0.0.0.0:14542")
     # Renaming to its own name is not a clash.
     assert fleet.update(session=session, vehicle_id=first.id, data=VehicleUpdate(name="a")).name == "a"
 
@@ -138,7 +146,13 @@ def test_fleet_file_yaml_and_json_agree(tmp_path: Path) -> None:
             ".yaml",
             "vehicle #1 (hawk-2): sysid: Input should be",
         ),
-        (FLEET_YAML.replace("sysid: 2", "sysid: 1"), ".yaml", "vehicles #0 and #1 share sysid 1"),
+        (
+            FLEET_YAML.replace("sysid: 2", "sysid: 1").replace(
+                "tcpout://10.0.0.5:5760", "udpin://0.0.0.0:14540"
+            ),
+            ".yaml",
+            "vehicles #0 and #1 share sysid 1 on udpin://0.0.0.0:14540",
+        ),
         ("vehicles: 3", ".yaml", "expected a list of vehicles"),
         ("{not json", ".json", "not valid JSON"),
         ("[]", ".toml", "must end in .yaml, .yml or .json"),
