@@ -177,6 +177,7 @@ class Runtime:
                     settings=settings,
                     singletons_by_leader=self.cluster is not None,
                     owns=self.cluster.owns if self.cluster is not None else None,
+                    instance_id=self.cluster.instance_id if self.cluster is not None else "",
                 )
             )
             self.dispatcher, self.scheduler = self.dispatch.dispatcher, self.dispatch.scheduler

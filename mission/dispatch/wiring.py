@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,9 +14,9 @@ from mission.dispatch.config import DispatchConfig
 from mission.dispatch.dispatcher import Dispatcher
 from mission.dispatch.energy import Wind
 from mission.dispatch.fleet_view import FleetReader
-from mission.dispatch.ranking import VehicleState
 from mission.flights.executor import FlightExecutor
 from mission.patrols.clock import AcceleratedClock, Clock, WallClock
+from mission.patrols.handoff import PatrolHandoff
 from mission.patrols.launcher import SupervisorLauncher
 from mission.patrols.models import PatrolRun
 from mission.patrols.scheduler import PatrolScheduler
@@ -45,6 +45,7 @@ class DispatchComponents:
         settings: Any,
         singletons_by_leader: bool = False,
         owns: Callable[[int], bool] | None = None,
+        instance_id: str = "",
     ) -> None:
         # Several instances: the overwatch loop and the patrol scheduler run on the leader only (the
         # runtime hands ``dispatcher.leading()`` and ``scheduler`` to the cluster as singletons).
@@ -68,29 +69,39 @@ class DispatchComponents:
                     run.mission_id = mission_id
                     session.add(run)
 
-        states: Callable[[], Sequence[VehicleState]] = self.dispatcher.states
-        if owns is not None:
-            # Several instances: the leader launches patrols on the vehicles it owns (a mission is flown by
-            # its vehicle's owner; a patrol run mid-flight is taken over with its vehicle like any mission).
-            def owned_states() -> Sequence[VehicleState]:
-                return [s for s in self.dispatcher.states() if owns(s.vehicle_id)]
-
-            states = owned_states
-
+        # Several instances: the scheduler (on the leader) chooses among the whole fleet; a run on a vehicle
+        # another instance owns is handed to that instance, whose PatrolHandoff launches it (a mission is
+        # flown by its vehicle's owner; a patrol mid-flight is taken over with its vehicle like any mission).
+        launcher = SupervisorLauncher(
+            missions=missions, states=self.dispatcher.states, on_created=link_run, owns=owns
+        )
         self.scheduler = PatrolScheduler(
             engine=engine,
-            launcher=SupervisorLauncher(missions=missions, states=states, on_created=link_run),
+            launcher=launcher,
             clock=patrol_clock(settings),
             catch_up_s=settings.patrol_catch_up_s,
         )
+        self.handoff: PatrolHandoff | None = None
+        if owns is not None:
+            self.handoff = PatrolHandoff(
+                engine=engine,
+                launcher=launcher,
+                owns=owns,
+                instance_id=instance_id,
+                clock=self.scheduler.clock,
+            )
 
     async def __aenter__(self) -> DispatchComponents:
         await self.dispatcher.__aenter__()
+        if self.handoff is not None:
+            await self.handoff.__aenter__()
         if self.singletons_by_leader:
             return self
         try:
             await self.scheduler.__aenter__()
         except BaseException:
+            if self.handoff is not None:
+                await self.handoff.__aexit__(None, None, None)
             await self.dispatcher.__aexit__(None, None, None)
             raise
         return self
@@ -99,5 +110,7 @@ class DispatchComponents:
         try:
             if not self.singletons_by_leader:
                 await self.scheduler.__aexit__(*exc)
+            if self.handoff is not None:
+                await self.handoff.__aexit__(*exc)
         finally:
             await self.dispatcher.__aexit__(*exc)

@@ -29,13 +29,18 @@ class SupervisorLauncher(PatrolLauncher):
         missions: Missions,
         states: Callable[[], Sequence[VehicleState]],
         on_created: Callable[[int, int], None] | None = None,
+        owns: Callable[[int], bool] | None = None,
     ) -> None:
         self._missions = missions
         self._states = states
         self._on_created = on_created
+        self._owns = owns  # several instances: a run on another's vehicle is handed to it
 
     def vehicle_states(self) -> Sequence[VehicleState]:
         return self._states()
+
+    def owned_here(self, vehicle_id: int) -> bool:
+        return self._owns is None or self._owns(vehicle_id)
 
     async def launch(self, *, patrol: PatrolRead, run_id: int, vehicle_id: int) -> int | None:
         data = MissionCreate(

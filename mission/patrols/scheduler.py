@@ -2,6 +2,11 @@
 
 Exactly-once across restarts comes from the database: a slot is launched only by whoever inserted its
 unique (patrol_id, scheduled_for) run row, and that row is committed before the launch starts.
+
+Several instances: the scheduler runs on the leader and chooses among the whole fleet; a run on a vehicle
+another instance owns is handed to that instance (``HANDOFF_REASON`` on the claimed row), whose
+``PatrolHandoff`` (mission/patrols/handoff.py) takes it once and launches it, as a mission is flown by its
+vehicle's owner.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from croniter import croniter
 from shapely.geometry import shape
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, select, update
 
 from mission.audit.clock import as_utc
 from mission.db import session_scope
@@ -30,6 +35,9 @@ from mission.patrols.clock import Clock, WallClock
 from mission.patrols.models import Patrol, PatrolRead, PatrolRun, RunStatus, parse_hhmm
 
 log = logging.getLogger(__name__)
+
+# The reason on a claimed run whose vehicle another instance owns: that instance launches it.
+HANDOFF_REASON = "handed to the instance that owns the vehicle"
 
 
 def due_slots(patrol: PatrolRead, *, after: datetime, until: datetime) -> list[datetime]:
@@ -148,6 +156,10 @@ class PatrolLauncher:
     def vehicle_states(self) -> Sequence[VehicleState]:  # pragma: no cover - protocol
         raise NotImplementedError
 
+    def owned_here(self, vehicle_id: int) -> bool:
+        """Whether this instance flies the vehicle (always, with one instance)."""
+        return True
+
     async def launch(self, *, patrol: PatrolRead, run_id: int, vehicle_id: int) -> int | None:
         """Start the patrol on the vehicle; returns the mission id; raises a SkywardenError on failure."""
         raise NotImplementedError  # pragma: no cover - protocol
@@ -164,6 +176,64 @@ def claim(*, engine: Engine, patrol_id: int, scheduled_for: datetime, at: dateti
             return run.id
     except IntegrityError:
         return None
+
+
+def hand_off(*, engine: Engine, run_id: int, vehicle_id: int) -> None:
+    """Leave a claimed run to the instance that owns its vehicle (it launches it, ``PatrolHandoff``)."""
+    with session_scope(engine) as session:
+        session.exec(
+            update(PatrolRun)
+            .where(col(PatrolRun.id) == run_id, col(PatrolRun.status) == RunStatus.CLAIMED.value)
+            .values(vehicle_id=vehicle_id, reason=HANDOFF_REASON)
+        )
+
+
+def take_handed_off(*, engine: Engine, run_id: int, taker: str) -> bool:
+    """Take a handed-off run to launch it; False when another instance took it first (then never launch)."""
+    with session_scope(engine) as session:
+        result = session.exec(
+            update(PatrolRun)
+            .where(
+                col(PatrolRun.id) == run_id,
+                col(PatrolRun.status) == RunStatus.CLAIMED.value,
+                col(PatrolRun.reason) == HANDOFF_REASON,
+            )
+            .values(reason=f"launching on {taker}"[:500])
+        )
+        return bool(result.rowcount == 1)
+
+
+def fail_stale_handoffs(*, engine: Engine, older_than: datetime, at: datetime) -> int:
+    """Fail runs handed off before ``older_than`` that no owner took (their vehicle's owner was down)."""
+    with session_scope(engine) as session:
+        result = session.exec(
+            update(PatrolRun)
+            .where(
+                col(PatrolRun.status) == RunStatus.CLAIMED.value,
+                col(PatrolRun.reason) == HANDOFF_REASON,
+                col(PatrolRun.claimed_at) < as_utc(older_than),
+            )
+            .values(
+                status=RunStatus.FAILED.value,
+                reason="no instance owning its vehicle launched it in time",
+                finished_at=as_utc(at),
+            )
+        )
+        return int(result.rowcount or 0)
+
+
+async def launch_run(
+    *, launcher: PatrolLauncher, patrol: PatrolRead, run_id: int, vehicle_id: int
+) -> tuple[RunStatus, str, int | None]:
+    """Launch a claimed run on ``vehicle_id``: (LAUNCHED, "", mission id) or (FAILED, why, None)."""
+    try:
+        mission_id = await launcher.launch(patrol=patrol, run_id=run_id, vehicle_id=vehicle_id)
+    except (SkywardenError, ValueError) as exc:
+        return RunStatus.FAILED, str(exc), None
+    except Exception as exc:
+        log.exception("patrol run %s: unexpected error while launching", run_id)
+        return RunStatus.FAILED, f"unexpected error: {type(exc).__name__}: {exc}", None
+    return RunStatus.LAUNCHED, "", mission_id
 
 
 def finish_run(
@@ -258,12 +328,13 @@ class PatrolScheduler:
                 claimed.append(run_id)
                 await self._start(patrol, run_id, slot)
         self._cursor = now
+        if fail_stale_handoffs(engine=self._engine, older_than=now - self._catch_up, at=now):
+            log.warning("patrol runs handed to a vehicle's owner were not launched in time: failed")
         return claimed
 
     async def _start(self, patrol: PatrolRead, run_id: int, slot: datetime) -> None:
         """Launch a claimed slot; whatever goes wrong is recorded on the run as FAILED with the reason."""
         now = self.clock.now()
-        vehicle_id: int | None = None
         try:
             if not in_window(patrol, slot):
                 self._finish(
@@ -273,31 +344,31 @@ class PatrolScheduler:
             choice = choose_patrol_vehicle(
                 self._launcher.vehicle_states(), patrol, only=allowed_vehicles(self._engine, patrol)
             )
-            if choice.vehicle_id is None:
-                self._finish(run_id, RunStatus.SKIPPED, choice.reason, at=now)
-                return
-            vehicle_id = choice.vehicle_id
-            mission_id = await self._launcher.launch(patrol=patrol, run_id=run_id, vehicle_id=vehicle_id)
         except (SkywardenError, ValueError) as exc:
-            self._finish(run_id, RunStatus.FAILED, str(exc), vehicle_id=vehicle_id, at=self.clock.now())
+            self._finish(run_id, RunStatus.FAILED, str(exc), at=self.clock.now())
             return
         except Exception as exc:
-            log.exception("patrol run %s: unexpected error while launching", run_id)
+            log.exception("patrol run %s: unexpected error while choosing a vehicle", run_id)
             self._finish(
                 run_id,
                 RunStatus.FAILED,
                 f"unexpected error: {type(exc).__name__}: {exc}",
-                vehicle_id=vehicle_id,
                 at=self.clock.now(),
             )
             return
+        if choice.vehicle_id is None:
+            self._finish(run_id, RunStatus.SKIPPED, choice.reason, at=now)
+            return
+        vehicle_id = choice.vehicle_id
+        if not self._launcher.owned_here(vehicle_id):
+            hand_off(engine=self._engine, run_id=run_id, vehicle_id=vehicle_id)
+            log.info("patrol run %s: vehicle %s is another instance's; handed to it", run_id, vehicle_id)
+            return
+        status, reason, mission_id = await launch_run(
+            launcher=self._launcher, patrol=patrol, run_id=run_id, vehicle_id=vehicle_id
+        )
         self._finish(
-            run_id,
-            RunStatus.LAUNCHED,
-            "",
-            vehicle_id=vehicle_id,
-            mission_id=mission_id,
-            at=self.clock.now(),
+            run_id, status, reason, vehicle_id=vehicle_id, mission_id=mission_id, at=self.clock.now()
         )
 
     def _finish(self, run_id: int, status: RunStatus, reason: str, *, at: datetime, **kw: int | None) -> None:

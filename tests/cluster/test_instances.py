@@ -332,3 +332,72 @@ async def test_a_patrol_goes_on_when_the_leader_flying_it_is_killed(pg_url: str,
         assert cl.sql("SELECT count(*) FROM missions")[0][0] == 1
         r = await cl.get(survivor, "root", "/api/v1/audit/verify")
         assert r.status_code == 200 and r.json()["ok"], r.text
+
+
+async def test_the_leaders_scheduler_launches_a_patrol_on_another_instances_drone(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """The patrol's own drone belongs to the instance that does not lead the scheduler: the run is handed to
+    that owner, which launches it once (as ``system:scheduler``) and flies it to its end."""
+    speed = 5.0
+    boundary = (datetime.now(UTC) + timedelta(minutes=2)).replace(second=0, microsecond=0)
+    clock_start = boundary - timedelta(seconds=50)  # the slot comes 50 sim s (10 wall s) after start
+    env = {"SKYWARDEN_PATROL_CLOCK_START": clock_start.isoformat()}
+    async with ServeCluster(pg_url, tmp_path, instances=2, vehicles=2, speed=speed, env=env) as cl:
+        await until(lambda: len({o for o, _ in cl.owners().values()}) == 2, 30, "one vehicle each")
+        assert cl.sims is not None
+
+        async def patrol_leader() -> str | None:
+            for k in (0, 1):
+                health = (await cl.get(k, "olga", "/api/v1/health")).json()
+                if "patrols" in health["leads"]:
+                    return str(health["instance_id"])
+            return None
+
+        leader = await until(patrol_leader, 30, "a leader of the patrol scheduler")
+        vid = next(v for v, (owner, _) in cl.owners().items() if owner != leader)
+        owner = cl.owners()[vid][0]
+        sim = cl.sims.vehicles[cl.vehicle_ids.index(vid)]
+        home = sim.state
+        d = 1 / 111_320
+        line = {
+            "type": "LineString",
+            "coordinates": [[home.lon + 80 * d, home.lat], [home.lon + 200 * d, home.lat + 100 * d]],
+        }
+        body = {
+            "name": "elsewhere",
+            "plan": {"kind": "custom", "geometry": line, "params": {"alt_m": 30}},
+            "cron": f"{boundary.minute} * * * *",
+            "estimated_duration_s": 300,
+            "vehicle_id": vid,
+        }
+        r = await cl.post(cl.index_of(leader), "dan", "/api/v1/patrols", body)
+        assert r.status_code == 201, r.text
+        await until(
+            lambda: cl.sql("SELECT status FROM patrol_runs") in ([("launched",)], [("failed",)]),
+            60,
+            "the run launched (or failed)",
+        )
+        status, run_vid, mid, reason = cl.sql(
+            "SELECT status, vehicle_id, mission_id, reason FROM patrol_runs"
+        )[0]
+        assert (status, run_vid) == ("launched", vid), reason
+        launches = cl.sql(
+            "SELECT actor, details FROM audit_log WHERE action = 'mission.launch' AND target = :t",
+            t=f"mission:{mid}",
+        )
+        assert [a for a, _ in launches] == ["system:scheduler"]  # launched once, by the scheduler's actor
+        await until(lambda: sim.state.alt_rel_m > 15, 40, "the patrol drone climbing")
+        await until(
+            lambda: (
+                cl.sql("SELECT state FROM missions WHERE id = :m", m=mid)[0][0]
+                in ("completed", "aborted", "failed")
+            ),
+            120,
+            "the patrol's end",
+        )
+        assert cl.sql("SELECT state FROM missions WHERE id = :m", m=mid)[0][0] == "completed"
+        assert cl.sql("SELECT count(*) FROM missions")[0][0] == 1
+        assert cl.owners()[vid][0] == owner  # flown by its owner throughout
+        r = await cl.get(0, "root", "/api/v1/audit/verify")
+        assert r.status_code == 200 and r.json()["ok"], r.text

@@ -24,6 +24,7 @@ from mission.patrols.scheduler import (
     due_slots,
     in_window,
 )
+from tests.support.wait import until
 
 AREA = {
     "type": "Polygon",
@@ -245,3 +246,60 @@ async def test_one_bad_patrol_never_stops_the_others(engine):
     assert "unexpected error" in broken[0].reason
     assert len(planless) >= 2 and all(r.status == RunStatus.FAILED.value for r in planless)
     assert "geometry is empty" in planless[0].reason
+
+
+class InstanceLauncher(RecordingLauncher):
+    """One instance of several: it flies only the vehicles in ``owned``."""
+
+    def __init__(self, clock, states, owned: set[int]) -> None:
+        super().__init__(clock, states)
+        self.owned = owned
+
+    def owned_here(self, vehicle_id: int) -> bool:
+        return vehicle_id in self.owned
+
+
+async def test_a_run_on_another_instances_vehicle_is_launched_there_once(engine):
+    """The leader's scheduler picks vehicle 2 (another instance's): it hands the run over; only the owner's
+    hand-off launches it, once, however many instances look."""
+    from mission.patrols.handoff import PatrolHandoff
+
+    add_patrol(engine, vehicle_id=2)
+    clock = AcceleratedClock(START, speed=10.0)
+    fleet = [state(1), state(2)]
+    leader = InstanceLauncher(clock, fleet, owned={1})
+    owner = InstanceLauncher(clock, fleet, owned={2})
+    scheduler = PatrolScheduler(engine=engine, launcher=leader, clock=clock, catch_up_s=0)
+    await asyncio.sleep(1.2)  # past the 10:00:00 slot
+    claimed = await scheduler.tick()
+    assert len(claimed) == 1 and leader.launches == []
+    [run] = runs(engine)
+    assert (run.status, run.vehicle_id, run.mission_id) == (RunStatus.CLAIMED.value, 2, None)
+
+    def handoff(launcher: InstanceLauncher, name: str) -> PatrolHandoff:
+        return PatrolHandoff(
+            engine=engine, launcher=launcher, owns=launcher.owned_here, instance_id=name, clock=clock
+        )
+
+    assert await handoff(leader, "a").tick() == []  # not its vehicle: never launched there
+    mine, again = handoff(owner, "b"), handoff(owner, "c")
+    async with mine, again:  # two looking at once (a lease moving): one takes it
+        await until(lambda: runs(engine)[0].status == RunStatus.LAUNCHED.value, 10, "the owner's launch")
+    assert [(r, v) for r, v, _ in owner.launches] == [(run.id, 2)]
+    [run] = runs(engine)
+    assert (run.status, run.vehicle_id, run.reason) == (RunStatus.LAUNCHED.value, 2, "")
+
+
+async def test_a_handed_off_run_nobody_takes_fails_after_the_catch_up_window(engine):
+    add_patrol(engine, vehicle_id=2, cron="0 10 * * *")
+    clock = AcceleratedClock(START, speed=100.0)
+    leader = InstanceLauncher(clock, [state(1), state(2)], owned={1})
+    scheduler = PatrolScheduler(engine=engine, launcher=leader, clock=clock, catch_up_s=30)
+    await asyncio.sleep(0.2)  # 20 simulated s: past 10:00:00
+    assert len(await scheduler.tick()) == 1
+    assert runs(engine)[0].status == RunStatus.CLAIMED.value
+    await asyncio.sleep(0.5)  # 50 more simulated s: the owner never took it
+    await scheduler.tick()
+    [run] = runs(engine)
+    assert run.status == RunStatus.FAILED.value
+    assert run.reason == "no instance owning its vehicle launched it in time"
