@@ -347,14 +347,18 @@ async def test_the_leaders_scheduler_launches_a_patrol_on_another_instances_dron
         await until(lambda: len({o for o, _ in cl.owners().values()}) == 2, 30, "one vehicle each")
         assert cl.sims is not None
 
-        async def patrol_leader() -> str | None:
+        leaders: list[str] = []
+
+        async def patrol_leader() -> bool:
             for k in (0, 1):
                 health = (await cl.get(k, "olga", "/api/v1/health")).json()
                 if "patrols" in health["leads"]:
-                    return str(health["instance_id"])
-            return None
+                    leaders.append(str(health["instance_id"]))
+                    return True
+            return False
 
-        leader = await until(patrol_leader, 30, "a leader of the patrol scheduler")
+        await until(patrol_leader, 30, "a leader of the patrol scheduler")
+        leader = leaders[-1]
         vid = next(v for v, (owner, _) in cl.owners().items() if owner != leader)
         owner = cl.owners()[vid][0]
         sim = cl.sims.vehicles[cl.vehicle_ids.index(vid)]
