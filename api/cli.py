@@ -357,7 +357,8 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     engine = make_engine(settings.database_url)
     try:
-        with SingleInstanceLock(engine):  # SQLite: one instance per database file
+        # SQLite: one instance per database file; PostgreSQL: one alone, or clustered ones only
+        with SingleInstanceLock(engine, cluster=settings.cluster):
             _serve(settings, sim=sim, px4=px4, demo_login=demo_login, log_level=log_level)
     except SecondInstance as err:
         typer.echo(f"skywarden serve: {err}", err=True)

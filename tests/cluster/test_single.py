@@ -75,3 +75,51 @@ def test_clustering_on_sqlite_is_a_clear_error(tmp_path: Path) -> None:
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert "cluster=true (several instances) needs PostgreSQL for the vehicle leases" in out
+
+
+@pytest.mark.postgres
+def test_postgres_serves_one_lone_instance_or_clustered_ones_never_a_mix(pg_url: str) -> None:
+    """A lone instance next to clustered ones would command their vehicles: whichever comes second stops."""
+    from mission.cluster.single import SecondInstance, SingleInstanceLock
+    from mission.db import make_engine
+
+    engine = make_engine(pg_url)
+    try:
+        with (
+            SingleInstanceLock(engine, cluster=True),
+            SingleInstanceLock(engine, cluster=True),
+            pytest.raises(SecondInstance, match="instances already serve the PostgreSQL database"),
+        ):
+            SingleInstanceLock(engine).__enter__()
+        with SingleInstanceLock(engine):  # released with its connection: a lone instance may start now
+            with pytest.raises(SecondInstance, match="without cluster=true already serves"):
+                SingleInstanceLock(engine, cluster=True).__enter__()
+            with pytest.raises(SecondInstance, match="start it with SKYWARDEN_CLUSTER=true"):
+                SingleInstanceLock(engine).__enter__()
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_lone_serve_next_to_a_clustered_one_is_refused_at_once(pg_url: str, tmp_path: Path) -> None:
+    from mission.cluster.single import SingleInstanceLock
+    from mission.db import make_engine
+
+    engine = make_engine(pg_url)
+    try:
+        with SingleInstanceLock(engine, cluster=True):  # as a clustered instance holds it
+            env = {k: v for k, v in os.environ.items() if not k.startswith("SKYWARDEN_")}
+            env |= {"PYTHONPATH": str(REPO), "SKYWARDEN_DATABASE_URL": pg_url}
+            port = str(free_tcp_port())
+            proc = subprocess.run(
+                [sys.executable, "-m", "api.cli", "serve", "--port", port],
+                cwd=REPO,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert "another one joins them only clustered" in proc.stderr
+    finally:
+        engine.dispose()
