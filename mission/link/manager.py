@@ -95,6 +95,8 @@ class LinkManager:
         self._connections: dict[tuple[int, str], Any] = {}
         self._tasks: dict[tuple[int, str], asyncio.Task[None]] = {}
         self._shard_of: dict[tuple[int, str], _Shard] = {}
+        # The MAVSDK instance listening on each URL, set before its connection is opened (see add_vehicle).
+        self._url_shard: dict[str, _Shard] = {}
         self._shards: list[_Shard] = []
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._service_tasks: list[asyncio.Task[None]] = []
@@ -182,9 +184,12 @@ class LinkManager:
                 action="add",
             )
         # A URL listened on by one instance cannot be opened by another: the same URL stays in one shard.
-        sharing = [k for k in self._links if k[1] == url]
-        if sharing:
-            shard = self._shard_of[sharing[0]]
+        # The shard and the sysid are taken before the connection is opened (an await): adds run
+        # concurrently (the fleet connects every vehicle at once), and two adds of one sysid deciding
+        # before either had taken it would both land in one MAVSDK instance, which merges them into one
+        # system: two vehicles reported and commanded as one.
+        shard = self._url_shard.get(url)
+        if shard is not None:
             if sysid in shard.sysids:
                 raise LinkError(
                     f"vehicle {sysid}: add failed: sysid {sysid} is already linked in the MAVSDK instance "
@@ -192,18 +197,25 @@ class LinkManager:
                     vehicle_id=sysid,
                     action="add",
                 )
-            handle = None  # the connection is already open; MAVSDK tells its vehicles apart by sysid
+            shard.sysids.add(sysid)
+            handle = None  # the connection is (being) opened; MAVSDK tells its vehicles apart by sysid
         else:
             shard = self._shard_for(sysid)
-            loop = asyncio.get_running_loop()
+            shard.sysids.add(sysid)
+            self._url_shard[url] = shard
             try:
-                handle = await loop.run_in_executor(
+                handle = await asyncio.get_running_loop().run_in_executor(
                     executor, shard.mavsdk.add_any_connection_with_handle, url
                 )
-            except MavsdkError as err:
-                raise LinkError(
-                    f"vehicle {sysid}: add failed: cannot open {url}: {err}", vehicle_id=sysid
-                ) from err
+            except BaseException as err:
+                shard.sysids.discard(sysid)
+                if not any(k[1] == url for k in self._links):
+                    self._url_shard.pop(url, None)
+                if isinstance(err, MavsdkError):
+                    raise LinkError(
+                        f"vehicle {sysid}: add failed: cannot open {url}: {err}", vehicle_id=sysid
+                    ) from err
+                raise
         link = MavsdkVehicleLink(
             sysid=sysid,
             url=url,
@@ -216,7 +228,6 @@ class LinkManager:
         if handle is not None:
             self._connections[key] = handle
         self._shard_of[key] = shard
-        shard.sysids.add(sysid)
         self._tasks[key] = asyncio.create_task(link.supervise(), name=f"vehicle:{sysid}")
         self._systems_changed.set()  # the system may be known to MAVSDK already (a vehicle re-added)
         return link
@@ -262,6 +273,8 @@ class LinkManager:
         if handle is not None and others:
             self._connections[others[0]] = handle  # the connection stays open for the vehicles still on it
             return
+        if not others:
+            self._url_shard.pop(key[1], None)
         if handle is not None:
             executor = self._require_open()
             await asyncio.get_running_loop().run_in_executor(executor, shard.mavsdk.remove_connection, handle)
@@ -277,6 +290,7 @@ class LinkManager:
         await asyncio.gather(*(link.close() for link in links))
         self._connections.clear()
         self._shard_of.clear()
+        self._url_shard.clear()
         shards, self._shards = self._shards, []
         self._open = False
         executor, self._executor = self._executor, None

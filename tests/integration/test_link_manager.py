@@ -95,6 +95,26 @@ async def test_a_repeated_sysid_goes_to_another_mavsdk_instance_up_to_the_ceilin
         assert links.get(1) is first
 
 
+async def test_a_sysid_added_twice_at_once_still_goes_to_two_mavsdk_instances() -> None:
+    """The fleet connects every vehicle at once: vehicle 1 and vehicle 254 (sysid 1 again, its own port) must
+    not both land in one MAVSDK instance, which would merge them into one system (one thread, one link)."""
+    base = free_udp_base(4)
+    async with LinkManager() as links:
+        urls = [f"udpin://0.0.0.0:{base + i}" for i in range(4)]
+        added = await asyncio.gather(
+            *(links.add_vehicle(sysid=1 + i // 2, url=u) for i, u in enumerate(urls))
+        )
+        assert links.shard_count == 2
+        assert [links.get(link.vehicle_id, url=link.url) for link in added] == added
+        # two adds of one sysid on one URL at once: one is refused, the other linked
+        results = await asyncio.gather(
+            links.add_vehicle(sysid=9, url=urls[0]),
+            links.add_vehicle(sysid=9, url=urls[0]),
+            return_exceptions=True,
+        )
+        assert sum(isinstance(r, LinkError) for r in results) == 1
+
+
 async def test_closing_right_after_adding_does_not_hang() -> None:
     """The old discovery loop's asyncio.wait_for swallowed the cancel that came just after an add."""
     base = free_udp_base(20)
