@@ -6,6 +6,7 @@ import logging
 import secrets
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -138,6 +139,26 @@ def sim_homes(settings: Settings, *, count: int) -> list[tuple[float, float, flo
         v = registered.get((d.connection_url, d.sysid))
         homes.append((v.home_lat, v.home_lon, v.home_alt_m) if v else (d.home_lat, d.home_lon, d.home_alt_m))
     return homes
+
+
+def sim_ports_warning(base_port: int, count: int) -> str | None:
+    """A warning when the drones' UDP ports overlap the kernel's ephemeral range (Linux only).
+
+    The simulator's own sockets (and any other client's) take ephemeral ports: one that lands on a drone's
+    port makes the service's listen on it fail (MAVSDK BIND_ERROR, retried until it is free).
+    """
+    try:
+        low, high = (int(v) for v in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        return None
+    last = base_port + count - 1
+    if last < low or base_port > high:
+        return None
+    return (
+        f"--sim {count}: UDP ports {base_port}..{last} overlap the ephemeral ports {low}..{high}; a socket "
+        "of another program may take one (the drone then cannot be linked until it is free): set "
+        f"SKYWARDEN_SIM_BASE_PORT below {low - count}"
+    )
 
 
 def check_sim_count(count: int) -> str | None:
@@ -378,6 +399,8 @@ def _serve(settings: Settings, *, sim: int, px4: int, demo_login: bool, log_leve
             seed_demo(settings, vehicles=0)
             children.add_stopper(start_px4_fleet(settings, count=px4))
         if sim:
+            if (warning := sim_ports_warning(settings.sim_base_port, sim)) is not None:
+                typer.secho(f"skywarden serve: warning: {warning}", fg=typer.colors.YELLOW, err=True)
             seed_demo(settings, vehicles=sim)
             argv = sim_command(
                 base_port=settings.sim_base_port,

@@ -283,3 +283,12 @@ def test_a_demo_fleet_past_253_repeats_sysids_on_further_ports(cli_env: dict[str
     by_name = {v.name: v for v in vehicles}
     assert (by_name["drone-1"].sysid, by_name["drone-254"].sysid, by_name["drone-507"].sysid) == (1, 1, 1)
     assert by_name["drone-254"].connection_url == "udpin://0.0.0.0:14793"
+
+
+def test_drone_ports_in_the_ephemeral_range_are_warned_of() -> None:
+    from api.cli import sim_ports_warning
+
+    low, high = (int(v) for v in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    assert sim_ports_warning(low - 600, 500) is None
+    warning = sim_ports_warning(low + 100, 500)
+    assert warning is not None and f"overlap the ephemeral ports {low}..{high}" in warning
