@@ -228,9 +228,14 @@ class LoginGuard:
             raise RateLimited(
                 f"too many failed sign-ins for this account or from this address; try again in {wait_s} s",
                 retry_after_s=wait_s,
+                code="auth.locked_out",
             )
         if self._in_flight >= self.policy.hash_workers + self.policy.queue_max:
-            raise RateLimited("too many sign-ins in progress; try again in a second", retry_after_s=1)
+            raise RateLimited(
+                "too many sign-ins in progress; try again in a second",
+                retry_after_s=1,
+                code="auth.busy",
+            )
         self._in_flight += 1
         try:
             loop = asyncio.get_running_loop()

@@ -25,7 +25,11 @@ def get(*, session: Session, mission_id: int) -> Mission:
     """The mission or NotFound."""
     mission = session.get(Mission, mission_id)
     if mission is None:
-        raise NotFound(f"mission {mission_id} does not exist")
+        raise NotFound(
+            f"mission {mission_id} does not exist",
+            code="missions.mission_does_exist",
+            params={"mission_id": mission_id},
+        )
     return mission
 
 
@@ -127,7 +131,14 @@ def transition(
         if current == target:
             return Transition(mission, None)
         raise InvalidTransition(
-            f"mission {mission_id} is {current.value}, not {expect_from.value}; {action} was not applied"
+            f"mission {mission_id} is {current.value}, not {expect_from.value}; {action} was not applied",
+            code="missions.mission_was_applied",
+            params={
+                "mission_id": mission_id,
+                "value": current.value,
+                "value2": expect_from.value,
+                "action": action,
+            },
         )
     if not can(action, current):
         if current == target:

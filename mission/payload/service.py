@@ -41,7 +41,11 @@ def create_message(*, session: Session, data: MessageCreate) -> PayloadMessage:
     ).first()
     if clash is not None:
         what = f"name {data.name!r}" if clash.name == data.name else f"slot {data.slot}"
-        raise Conflict(f"message {what} is already used by message {clash.id} ({clash.name!r})")
+        raise Conflict(
+            f"message {what} is already used by message {clash.id} ({clash.name!r})",
+            code="payload.message_already_used_message",
+            params={"what": what, "id": clash.id, "name": repr(clash.name)},
+        )
     row = PayloadMessage(**data.model_dump())
     session.add(row)
     session.flush()
@@ -58,7 +62,11 @@ def update_message(*, session: Session, message_id: int, data: MessageCreate) ->
     ).first()
     if clash is not None:
         what = f"name {data.name!r}" if clash.name == data.name else f"slot {data.slot}"
-        raise Conflict(f"message {what} is already used by message {clash.id} ({clash.name!r})")
+        raise Conflict(
+            f"message {what} is already used by message {clash.id} ({clash.name!r})",
+            code="payload.message_already_used_message",
+            params={"what": what, "id": clash.id, "name": repr(clash.name)},
+        )
     for key, value in data.model_dump().items():
         setattr(row, key, value)
     session.add(row)
@@ -77,7 +85,11 @@ def delete_message(*, session: Session, message_id: int) -> PayloadMessage:
 def get_message(*, session: Session, message_id: int) -> PayloadMessage:
     row = session.get(PayloadMessage, message_id)
     if row is None:
-        raise NotFound(f"message {message_id} does not exist")
+        raise NotFound(
+            f"message {message_id} does not exist",
+            code="payload.message_does_exist",
+            params={"message_id": message_id},
+        )
     return row
 
 
