@@ -245,7 +245,7 @@ class LoginGuard:
         if user is None:
             lockouts = self.throttle.failed(account=username, address=address, now=self.clock())
             self.audit.failed(FailedLogin(username=username, address=address, lockouts=tuple(lockouts)))
-            raise PermissionDenied(WRONG_CREDENTIALS)
+            raise PermissionDenied(WRONG_CREDENTIALS, code="auth.wrong_username_password")
         self.throttle.succeeded(account=username)
         return user
 

@@ -943,7 +943,7 @@ class FlightExecutor:
                     )
             if deadline is not None and now > deadline:
                 if quiet:
-                    raise FlightFailed(what)
+                    raise FlightFailed(what, code="flights.not_done", params={"what": what})
                 raise FlightFailed(
                     f"vehicle {vid}: {what} did not finish in {limit:.0f} s",
                     code="flights.vehicle_did_finish_s",

@@ -10,7 +10,15 @@ from sqlmodel import Session, col, select
 
 from mission.errors import InvalidTransition, NotFound
 from mission.missions.models import Mission, MissionEvent, utcnow
-from mission.missions.states import IN_FLIGHT, TERMINAL, MissionState, can, explain_refusal, target_of
+from mission.missions.states import (
+    IN_FLIGHT,
+    TERMINAL,
+    MissionState,
+    allowed_from,
+    can,
+    explain_refusal,
+    target_of,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +151,16 @@ def transition(
     if not can(action, current):
         if current == target:
             return Transition(mission, None)
-        raise InvalidTransition(explain_refusal(action, current, mission_id=mission_id))
+        raise InvalidTransition(
+            explain_refusal(action, current, mission_id=mission_id),
+            code="missions.action_not_allowed",
+            params={
+                "mission_id": mission_id,
+                "state": current.value,
+                "action": action,
+                "allowed": allowed_from(action),
+            },
+        )
     now = utcnow()
     values: dict[str, Any] = {"state": target.value, "updated_at": now, "reason": reason or None}
     if target == MissionState.ACTIVE and mission.started_at is None:

@@ -208,13 +208,14 @@ async def fire(
         extra={"payload": action, "message_id": message_id, "lat": snap.lat if snap else None},
     )
     error = ""
+    failure: SkywardenError | None = None
     answer: object = None
     try:
         answer = await flights.commander.send(
             vehicle_id, SetActuator(command.index, command.value), actor=asker.name, refs=refs
         )
     except SkywardenError as err:
-        error = str(err)
+        error, failure = str(err), err
     result = answer if isinstance(answer, ActuatorResult) else ActuatorResult(False, "no output feedback")
     with session_scope(engine) as session:
         use = PayloadUse(
@@ -236,7 +237,9 @@ async def fire(
         session.add(use)
         session.flush()
     if error:
-        raise LinkError(error, vehicle_id=vehicle_id, action=action)
+        code = (failure.code if failure is not None else None) or "link.failed"
+        params = failure.params if failure is not None else {}
+        raise LinkError(error, vehicle_id=vehicle_id, action=action, code=code, params=params)
     hub.emit(
         Event(
             kind="payload.used",
