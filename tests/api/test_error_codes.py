@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 
 from api.errors import _HTTP_CODES, DOMAIN_STATUS, VALIDATION_TYPES
