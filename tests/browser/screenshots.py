@@ -184,6 +184,10 @@ def _shoot(browser, svc: Service, locale: str) -> None:  # type: ignore[no-untyp
     page.wait_for_selector("[data-testid=chart-drones]")
     page.wait_for_timeout(500)
     page.screenshot(path=str(out / "reports.png"))
+    # The drones section: flight hours, sorties, charge used and battery cycles.
+    page.locator("[data-testid=chart-drones]").scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(out / "reports-drones.png"))
 
     page.click(".tab[data-tab=feed]")
     page.wait_for_timeout(300)
