@@ -59,7 +59,7 @@ def get_runtime(request: Request) -> Runtime:
     """The running Runtime (links, fleet manager, telemetry hub); 503 while it is not up."""
     runtime = getattr(request.app.state, "runtime", None)
     if not isinstance(runtime, Runtime):
-        raise LinkError("the vehicle runtime is not running")
+        raise LinkError("the vehicle runtime is not running", code="api.deps.vehicle_runtime_running")
     return runtime
 
 
@@ -67,7 +67,10 @@ def get_login_guard(request: Request) -> LoginGuard:
     """The app's sign-in guard (throttling, off-loop hashing, batched audit); 503 while it is not up."""
     guard = getattr(request.app.state, "login_guard", None)
     if not isinstance(guard, LoginGuard):
-        raise LinkError("sign-in is not available while the service starts or stops")
+        raise LinkError(
+            "sign-in is not available while the service starts or stops",
+            code="api.deps.sign_available_while_service",
+        )
     return guard
 
 
@@ -82,12 +85,15 @@ def principal_for_token(
     """The Principal behind ``token``; Unauthenticated if there is none (also for websockets)."""
     if not token:
         raise Unauthenticated(
-            "missing credentials (Authorization: Bearer <token>, or the panel's session cookie)"
+            "missing credentials (Authorization: Bearer <token>, or the panel's session cookie)",
+            code="api.deps.missing_credentials_authorization_bearer",
         )
     with session_scope(engine) as session:
         principal = auth.resolve_token(session=session, token=token, idle_timeout_s=idle_timeout_s)
     if principal is None:
-        raise Unauthenticated("invalid, expired, idle or revoked token")
+        raise Unauthenticated(
+            "invalid, expired, idle or revoked token", code="api.deps.invalid_expired_idle_revoked"
+        )
     return principal
 
 
@@ -124,7 +130,9 @@ def current_principal(
         sent = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(sent.encode(), auth.csrf_token(token).encode()):
             raise PermissionDenied(
-                f"missing or wrong {CSRF_HEADER} header: required on changes made with the session cookie"
+                f"missing or wrong {CSRF_HEADER} header: required on changes made with the session cookie",
+                code="api.deps.missing_wrong_header_required",
+                params={"CSRF_HEADER": CSRF_HEADER},
             )
     request.state.principal = principal
     request.state.session_token = token if from_cookie else None
@@ -134,7 +142,11 @@ def current_principal(
 def _check_role(principal: Principal, allowed: frozenset[Role]) -> Principal:
     if principal.role not in allowed:
         names = ", ".join(sorted(r.value for r in allowed))
-        raise PermissionDenied(f"role {principal.role.value} may not do this; allowed roles: {names}")
+        raise PermissionDenied(
+            f"role {principal.role.value} may not do this; allowed roles: {names}",
+            code="api.deps.role_may_do_allowed",
+            params={"value": principal.role.value, "names": names},
+        )
     return principal
 
 

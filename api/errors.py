@@ -65,6 +65,13 @@ _HTTP_CODES = {
 class Unauthenticated(Exception):
     """No or an invalid bearer token -> 401 (a transport concern, so it lives here, not in the domain)."""
 
+    def __init__(
+        self, message: str, *, code: str | None = None, params: dict[str, object] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = dict(params or {})
+
 
 def error_body(code: str, message: str, where: str | None = None, **extra: Any) -> dict[str, Any]:
     """The error body every response uses."""
@@ -105,14 +112,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PlanningError)
     async def _domain(_request: Request, exc: Exception) -> JSONResponse:
         status, code = domain_status(exc)
-        extra: dict[str, Any] = {}
-        if isinstance(exc, SkywardenError):
-            # A stable name of the message and its figures: the panel shows it in the user's language.
-            if exc.code:
-                extra["message_code"] = exc.code
-                extra["message_params"] = _jsonable(exc.params)
-            if exc.details:
-                extra["details"] = [_jsonable(v) for v in exc.details]
+        # A stable name of the message and its figures: the panel shows it in the user's language.
+        extra: dict[str, Any] = _message(getattr(exc, "code", None) or code, getattr(exc, "params", None))
+        if isinstance(exc, SkywardenError) and exc.details:
+            extra["details"] = [_jsonable(v) for v in exc.details]
         if isinstance(exc, AirspaceViolation) and exc.violations:
             extra["details"] = [_jsonable(v) for v in exc.violations]
         if isinstance(exc, LinkError):
@@ -128,8 +131,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Unauthenticated)
     async def _unauthenticated(_request: Request, exc: Exception) -> JSONResponse:
+        extra = _message(getattr(exc, "code", None) or "unauthenticated", getattr(exc, "params", None))
         return JSONResponse(
-            error_body("unauthenticated", str(exc)),
+            error_body("unauthenticated", str(exc), **extra),
             status_code=401,
             headers={"WWW-Authenticate": "Bearer"},
         )
@@ -137,20 +141,28 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _request_validation(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        message, where = _validation_message(list(exc.errors()))
-        return JSONResponse(error_body("validation_error", message, where), status_code=422)
+        errors = list(exc.errors())
+        message, where = _validation_message(errors)
+        extra = _validation_code(errors, message)
+        return JSONResponse(error_body("validation_error", message, where, **extra), status_code=422)
 
     @app.exception_handler(ValidationError)
     async def _model_validation(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ValidationError)
-        message, where = _validation_message(list(exc.errors()))  # type: ignore[arg-type]
-        return JSONResponse(error_body("validation_error", message, where), status_code=422)
+        errors = list(exc.errors())
+        message, where = _validation_message(errors)  # type: ignore[arg-type]
+        extra = _validation_code(errors, message)  # type: ignore[arg-type]
+        return JSONResponse(error_body("validation_error", message, where, **extra), status_code=422)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_request: Request, exc: Exception) -> JSONResponse:
         log.info("integrity error: %s", exc)
         return JSONResponse(
-            error_body("conflict", "the change clashes with stored data (a duplicate or a dependent record)"),
+            error_body(
+                "conflict",
+                "the change clashes with stored data (a duplicate or a dependent record)",
+                **_message("db.conflict"),
+            ),
             status_code=409,
         )
 
@@ -159,7 +171,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _out_of_range(_request: Request, exc: Exception) -> JSONResponse:
         log.info("value out of the database's range: %s", exc)
         return JSONResponse(
-            error_body("validation_error", "a value is out of range for the database"),
+            error_body(
+                "validation_error", "a value is out of range for the database", **_message("db.out_of_range")
+            ),
             status_code=422,
         )
 
@@ -168,7 +182,7 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
         return JSONResponse(
-            error_body(code, str(exc.detail)),
+            error_body(code, str(exc.detail), **_message(code)),
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
@@ -177,8 +191,74 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
         return JSONResponse(
-            error_body("internal_error", "internal error; see the service log"), status_code=500
+            error_body("internal_error", "internal error; see the service log", **_message("internal_error")),
+            status_code=500,
         )
+
+
+# Pydantic's error types the panel words itself (msg.validation.<type>); any other is "validation_error".
+VALIDATION_TYPES = frozenset(
+    {
+        "missing",
+        "extra_forbidden",
+        "greater_than",
+        "greater_than_equal",
+        "less_than",
+        "less_than_equal",
+        "string_too_short",
+        "string_too_long",
+        "too_short",
+        "too_long",
+        "string_type",
+        "int_type",
+        "int_parsing",
+        "int_from_float",
+        "float_type",
+        "float_parsing",
+        "finite_number",
+        "bool_type",
+        "bool_parsing",
+        "list_type",
+        "dict_type",
+        "model_type",
+        "model_attributes_type",
+        "enum",
+        "literal_error",
+        "datetime_type",
+        "datetime_parsing",
+        "datetime_from_date_parsing",
+        "string_pattern_mismatch",
+        "json_invalid",
+        "json_type",
+        "value_error",
+        "union_tag_invalid",
+        "union_tag_not_found",
+        "multiple_of",
+        "timezone_aware",
+        "uuid_parsing",
+        "url_parsing",
+    }
+)
+
+
+def _message(code: str, params: dict[str, object] | None = None) -> dict[str, Any]:
+    """The stable code of the message and its figures (the panel translates ``msg.<code>``/``err.<code>``)."""
+    return {"message_code": code, "message_params": _jsonable(dict(params or {}))}
+
+
+def _validation_code(errors: list[dict[str, Any]], message: str) -> dict[str, Any]:
+    """The first error's pydantic type as the code, its field and limits as figures, the whole text too."""
+    if not errors:
+        return _message("validation_error", {"reason": message})
+    first = errors[0]
+    kind = str(first.get("type", ""))
+    params: dict[str, object] = {str(k): str(v) for k, v in (first.get("ctx") or {}).items()}
+    params.update(
+        field=_loc(first.get("loc", ())) or "-",
+        reason=str(first.get("msg", "")).removeprefix("Value error, "),
+        more=len(errors) - 1,
+    )
+    return _message(f"validation.{kind}" if kind in VALIDATION_TYPES else "validation_error", params)
 
 
 def _jsonable(value: object) -> Any:

@@ -55,22 +55,29 @@ def plan_waypoints(plan_or_waypoints: object) -> list[XY]:
     """The (x, y) metre waypoints of a plan (anything with ``.waypoints``) or of a list of points."""
     if hasattr(plan_or_waypoints, "assignments"):
         raise PlanningError(
-            "a rings plan holds one loop per drone: compile each of plan.assignments, not the whole plan"
+            "a rings plan holds one loop per drone: compile each of plan.assignments, not the whole plan",
+            code="plan.compile.rings_plan_holds_one",
         )
     raw = getattr(plan_or_waypoints, "waypoints", plan_or_waypoints)
     if isinstance(raw, str) or not isinstance(raw, Sequence):
         raise PlanningError(
             "expected a plan with waypoints or a list of (x, y) points, "
-            f"got {type(plan_or_waypoints).__name__}"
+            f"got {type(plan_or_waypoints).__name__}",
+            code="plan.compile.expected_plan_waypoints_list",
+            params={"name": type(plan_or_waypoints).__name__},
         )
     if not raw:
-        raise PlanningError("there are no waypoints to compile")
+        raise PlanningError("there are no waypoints to compile", code="plan.compile.there_waypoints_compile")
     points = []
     for i, p in enumerate(raw):
         try:
             x, y = p
         except (TypeError, ValueError) as exc:
-            raise PlanningError(f"waypoint {i} must be an (x, y) pair, got {p!r}") from exc
+            raise PlanningError(
+                f"waypoint {i} must be an (x, y) pair, got {p!r}",
+                code="plan.compile.waypoint_x_y_pair",
+                params={"i": i, "p": repr(p)},
+            ) from exc
         points.append(check_finite_point(f"waypoint {i}", x, y))
     return points
 
@@ -97,13 +104,21 @@ def compile_mission(
     ['takeoff', 'waypoint', 'waypoint', 'set_actuator', 'return']
     """
     if not isinstance(frame, LocalFrame):
-        raise PlanningError(f"frame must be a LocalFrame, got {type(frame).__name__}")
+        raise PlanningError(
+            f"frame must be a LocalFrame, got {type(frame).__name__}",
+            code="plan.compile.frame_localframe",
+            params={"name": type(frame).__name__},
+        )
     points = plan_waypoints(plan_or_waypoints)
     alt = check_positive("alt_m", alt_m)
     if acceptance_m is not None:
         check_positive("acceptance_m", acceptance_m)
     if isinstance(actions, str) or not isinstance(actions, Sequence):
-        raise PlanningError(f"actions must be a list of Actuate/Hold/Speed, got {type(actions).__name__}")
+        raise PlanningError(
+            f"actions must be a list of Actuate/Hold/Speed, got {type(actions).__name__}",
+            code="plan.compile.actions_list_actuate_hold",
+            params={"name": type(actions).__name__},
+        )
     holds: dict[int, Hold] = {}
     after: dict[int, list[MissionItem]] = {}
     for n, action in enumerate(actions):
@@ -112,17 +127,33 @@ def compile_mission(
             case Hold(seconds=seconds, radius_m=radius_m):
                 check_positive(f"actions[{n}] seconds", seconds)
                 if not (math.isfinite(radius_m) and radius_m >= 0):
-                    raise PlanningError(f"actions[{n}] radius_m must be finite and >= 0, got {radius_m!r}")
+                    raise PlanningError(
+                        f"actions[{n}] radius_m must be finite and >= 0, got {radius_m!r}",
+                        code="plan.compile.actions_radius_m_finite",
+                        params={"n": n, "radius_m": repr(radius_m)},
+                    )
                 if at in holds:
-                    raise PlanningError(f"actions[{n}]: waypoint {at} already has a Hold")
+                    raise PlanningError(
+                        f"actions[{n}]: waypoint {at} already has a Hold",
+                        code="plan.compile.actions_waypoint_already_has",
+                        params={"n": n, "at": at},
+                    )
                 holds[at] = action
             case Speed(speed_m_s=speed):
                 after.setdefault(at, []).append(ChangeSpeed(check_positive(f"actions[{n}] speed_m_s", speed)))
             case Actuate(index=index, value=value):
                 if isinstance(index, bool) or not isinstance(index, int) or not 1 <= index <= 6:
-                    raise PlanningError(f"actions[{n}] actuator index must be 1..6, got {index!r}")
+                    raise PlanningError(
+                        f"actions[{n}] actuator index must be 1..6, got {index!r}",
+                        code="plan.compile.actions_actuator_index",
+                        params={"n": n, "index": repr(index)},
+                    )
                 if not (isinstance(value, int | float) and math.isfinite(value) and -1 <= value <= 1):
-                    raise PlanningError(f"actions[{n}] actuator value must be within -1..1, got {value!r}")
+                    raise PlanningError(
+                        f"actions[{n}] actuator value must be within -1..1, got {value!r}",
+                        code="plan.compile.actions_actuator_value_within",
+                        params={"n": n, "value": repr(value)},
+                    )
                 after.setdefault(at, []).append(SetActuator(index, float(value)))
     items: list[MissionItem] = []
     if takeoff:
@@ -146,8 +177,16 @@ def compile_mission(
 
 def _check_at(n: int, action: object, count: int) -> int:
     if not isinstance(action, Actuate | Hold | Speed):
-        raise PlanningError(f"actions[{n}] must be Actuate, Hold or Speed, got {type(action).__name__}")
+        raise PlanningError(
+            f"actions[{n}] must be Actuate, Hold or Speed, got {type(action).__name__}",
+            code="plan.compile.actions_actuate_hold_speed",
+            params={"n": n, "name": type(action).__name__},
+        )
     at = action.at
     if isinstance(at, bool) or not isinstance(at, int) or not 0 <= at < count:
-        raise PlanningError(f"actions[{n}] is at waypoint {at!r}, but the plan has waypoints 0..{count - 1}")
+        raise PlanningError(
+            f"actions[{n}] is at waypoint {at!r}, but the plan has waypoints 0..{count - 1}",
+            code="plan.compile.actions_waypoint_but_plan",
+            params={"n": n, "at": repr(at), "count": count - 1},
+        )
     return at

@@ -67,9 +67,17 @@ def cordon_radii(
     The radii grow with ``elapsed_s``: a cordon started later is wider.
     """
     if not (math.isfinite(flee_speed_m_s) and flee_speed_m_s > 0):
-        raise PlanningError(f"flee_speed_m_s must be a positive number, got {flee_speed_m_s!r}")
+        raise PlanningError(
+            f"flee_speed_m_s must be a positive number, got {flee_speed_m_s!r}",
+            code="plan.cordon.flee_speed_m_s",
+            params={"flee_speed_m_s": repr(flee_speed_m_s)},
+        )
     if not (math.isfinite(elapsed_s) and elapsed_s >= 0):
-        raise PlanningError(f"elapsed_s must be a number >= 0, got {elapsed_s!r}")
+        raise PlanningError(
+            f"elapsed_s must be a number >= 0, got {elapsed_s!r}",
+            code="plan.cordon.elapsed_s_number",
+            params={"elapsed_s": repr(elapsed_s)},
+        )
     inner = max(min_inner_m, flee_speed_m_s * elapsed_s)
     return tuple(inner * f for f in factors)
 
@@ -118,7 +126,11 @@ def place_stations(
     ``clearance_m``) slides along the ring to the nearest clear point within 15 degrees, else is dropped.
     """
     if not (math.isfinite(radius_m) and radius_m > 0):
-        raise PlanningError(f"radius_m must be positive, got {radius_m!r}")
+        raise PlanningError(
+            f"radius_m must be positive, got {radius_m!r}",
+            code="plan.cordon.radius_m_positive",
+            params={"radius_m": repr(radius_m)},
+        )
     cx, cy = center
     circle = Point(cx, cy).buffer(radius_m, quad_segs=64).exterior
     blocked = unary_union([z.buffer(clearance_m) for z in nofly]) if nofly else Polygon()
@@ -145,7 +157,11 @@ def place_stations(
         merged.append((x, y, look, source))
     if not merged:
         if count < 1:
-            raise PlanningError(f"count must be >= 1 without roads, got {count!r}")
+            raise PlanningError(
+                f"count must be >= 1 without roads, got {count!r}",
+                code="plan.cordon.count_without_roads",
+                params={"count": repr(count)},
+            )
         for k in range(count):
             theta = 2 * math.pi * k / count
             x, y = cx + radius_m * math.sin(theta), cy + radius_m * math.cos(theta)
@@ -207,7 +223,10 @@ def minmax_assignment(eta_s: Sequence[Sequence[float]]) -> tuple[dict[int, int],
         return {}, 0.0
     n_right = len(rows[0])
     if any(len(r) != n_right for r in rows):
-        raise PlanningError("eta_s must be a rectangular matrix (drones x stations)")
+        raise PlanningError(
+            "eta_s must be a rectangular matrix (drones x stations)",
+            code="plan.cordon.eta_s_rectangular_matrix",
+        )
 
     def allowed(limit: float) -> list[list[int]]:
         return [[j for j, t in enumerate(r) if t <= limit] for r in rows]
@@ -258,7 +277,10 @@ def road_lines(geojson: dict, *, to_local: object) -> list[LineString]:
     ``to_local`` maps (lat, lon) to local (x, y). Anything else in the collection is an error naming it.
     """
     if not isinstance(geojson, dict) or geojson.get("type") != "FeatureCollection":
-        raise PlanningError("the road layer must be a GeoJSON FeatureCollection")
+        raise PlanningError(
+            "the road layer must be a GeoJSON FeatureCollection",
+            code="plan.cordon.road_layer_geojson_featurecollection",
+        )
     out: list[LineString] = []
     for k, feature in enumerate(geojson.get("features", [])):
         geom = (feature or {}).get("geometry") or {}
@@ -268,10 +290,18 @@ def road_lines(geojson: dict, *, to_local: object) -> list[LineString]:
         elif kind == "MultiLineString":
             parts = geom.get("coordinates", [])
         else:
-            raise PlanningError(f"road feature {k} is a {kind}, not a LineString")
+            raise PlanningError(
+                f"road feature {k} is a {kind}, not a LineString",
+                code="plan.cordon.road_feature_linestring",
+                params={"k": k, "kind": kind},
+            )
         for coords in parts:
             if len(coords) < 2:
-                raise PlanningError(f"road feature {k} has fewer than 2 points")
+                raise PlanningError(
+                    f"road feature {k} has fewer than 2 points",
+                    code="plan.cordon.road_feature_has_fewer",
+                    params={"k": k},
+                )
             out.append(LineString([to_local(lat, lon) for lon, lat, *_ in coords]))  # type: ignore[operator]
     return out
 

@@ -22,9 +22,17 @@ _HOVER_RADIUS_M = 5.0
 
 def _finite(name: str, value: object, *, minimum: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise PlanningError(f"{name} must be a finite number, got {value!r}")
+        raise PlanningError(
+            f"{name} must be a finite number, got {value!r}",
+            code="plan.energy.finite_number",
+            params={"name": name, "value": repr(value)},
+        )
     if minimum is not None and value < minimum:
-        raise PlanningError(f"{name} must be >= {minimum:g}, got {value!r}")
+        raise PlanningError(
+            f"{name} must be >= {minimum:g}, got {value!r}",
+            code="plan.energy.failed",
+            params={"name": name, "minimum": f"{minimum:g}", "value": repr(value)},
+        )
     return float(value)
 
 
@@ -160,15 +168,28 @@ class EnergyModel:
         _finite("turn_s", self.turn_s, minimum=0.0)
         threshold = _finite("turn_threshold_deg", self.turn_threshold_deg, minimum=0.0)
         if threshold >= 180:
-            raise PlanningError(f"turn_threshold_deg must be below 180, got {threshold!r}")
+            raise PlanningError(
+                f"turn_threshold_deg must be below 180, got {threshold!r}",
+                code="plan.energy.turn_threshold_deg_below",
+                params={"threshold": repr(threshold)},
+            )
         reserve = _finite("reserve_pct", self.reserve_pct, minimum=0.0)
         if reserve >= 100:
-            raise PlanningError(f"reserve_pct must be below 100, got {reserve!r}")
+            raise PlanningError(
+                f"reserve_pct must be below 100, got {reserve!r}",
+                code="plan.energy.reserve_pct_below",
+                params={"reserve": repr(reserve)},
+            )
         check_finite_point("wind", self.wind_east_m_s, self.wind_north_m_s)
         if self.cruise_speed_m_s > self.max_airspeed_m_s:
             raise PlanningError(
                 f"cruise_speed_m_s {self.cruise_speed_m_s:g} exceeds "
-                f"max_airspeed_m_s {self.max_airspeed_m_s:g}"
+                f"max_airspeed_m_s {self.max_airspeed_m_s:g}",
+                code="plan.energy.cruise_speed_m_s",
+                params={
+                    "cruise_speed_m_s": f"{self.cruise_speed_m_s:g}",
+                    "max_airspeed_m_s": f"{self.max_airspeed_m_s:g}",
+                },
             )
 
     @property

@@ -28,23 +28,52 @@ _GEOD = Geod(ellps="WGS84")
 def check_latlon(lat: float, lon: float, *, name: str = "point") -> None:
     """Raise PlanningError unless ``lat``/``lon`` are finite degrees within -90..90 / -180..180."""
     if not (isinstance(lat, int | float) and isinstance(lon, int | float)):
-        raise PlanningError(f"{name}: latitude/longitude must be numbers, got {lat!r}, {lon!r}")
+        raise PlanningError(
+            f"{name}: latitude/longitude must be numbers, got {lat!r}, {lon!r}",
+            code="plan.geodesy.latitude_longitude_numbers",
+            params={"name": name, "lat": repr(lat), "lon": repr(lon)},
+        )
     if not (math.isfinite(lat) and math.isfinite(lon)):
-        raise PlanningError(f"{name}: latitude/longitude must be finite, got {lat}, {lon}", where=(lat, lon))
+        raise PlanningError(
+            f"{name}: latitude/longitude must be finite, got {lat}, {lon}",
+            where=(lat, lon),
+            code="plan.geodesy.latitude_longitude_finite",
+            params={"name": name, "lat": lat, "lon": lon},
+        )
     if not -90.0 <= lat <= 90.0:
-        raise PlanningError(f"{name}: latitude {lat} is outside -90..90", where=(lat, lon))
+        raise PlanningError(
+            f"{name}: latitude {lat} is outside -90..90",
+            where=(lat, lon),
+            code="plan.geodesy.latitude_outside",
+            params={"name": name, "lat": lat},
+        )
     if not -180.0 <= lon <= 180.0:
-        raise PlanningError(f"{name}: longitude {lon} is outside -180..180", where=(lat, lon))
+        raise PlanningError(
+            f"{name}: longitude {lon} is outside -180..180",
+            where=(lat, lon),
+            code="plan.geodesy.longitude_outside",
+            params={"name": name, "lon": lon},
+        )
 
 
 def _check_geometry_lonlat(geom: BaseGeometry, *, name: str) -> None:
     if not isinstance(geom, BaseGeometry):
-        raise PlanningError(f"{name}: expected a shapely geometry, got {type(geom).__name__}")
+        raise PlanningError(
+            f"{name}: expected a shapely geometry, got {type(geom).__name__}",
+            code="plan.geodesy.expected_shapely_geometry",
+            params={"name": name, "name2": type(geom).__name__},
+        )
     if geom.is_empty:
-        raise PlanningError(f"{name}: geometry is empty")
+        raise PlanningError(
+            f"{name}: geometry is empty", code="plan.geodesy.geometry_empty", params={"name": name}
+        )
     coords = shapely.get_coordinates(geom)
     if not np.isfinite(coords).all():
-        raise PlanningError(f"{name}: coordinates contain NaN or infinity")
+        raise PlanningError(
+            f"{name}: coordinates contain NaN or infinity",
+            code="plan.geodesy.coordinates_contain_nan_infinity",
+            params={"name": name},
+        )
     lon, lat = coords[:, 0], coords[:, 1]
     bad_lat = np.flatnonzero((lat < -90.0) | (lat > 90.0))
     if bad_lat.size:
@@ -52,22 +81,37 @@ def _check_geometry_lonlat(geom: BaseGeometry, *, name: str) -> None:
         raise PlanningError(
             f"{name}: latitude {lat[i]} is outside -90..90 (coordinates are (lon, lat))",
             where=(float(lat[i]), float(lon[i])),
+            code="plan.geodesy.latitude_outside_coordinates_lon",
+            params={"name": name, "lat": lat[i]},
         )
     bad_lon = np.flatnonzero((lon < -180.0) | (lon > 180.0))
     if bad_lon.size:
         i = int(bad_lon[0])
         raise PlanningError(
-            f"{name}: longitude {lon[i]} is outside -180..180", where=(float(lat[i]), float(lon[i]))
+            f"{name}: longitude {lon[i]} is outside -180..180",
+            where=(float(lat[i]), float(lon[i])),
+            code="plan.geodesy.longitude_outside",
+            params={"name": name, "lon": lon[i]},
         )
 
 
 def _check_geometry_metric(geom: BaseGeometry, *, name: str) -> None:
     if not isinstance(geom, BaseGeometry):
-        raise PlanningError(f"{name}: expected a shapely geometry, got {type(geom).__name__}")
+        raise PlanningError(
+            f"{name}: expected a shapely geometry, got {type(geom).__name__}",
+            code="plan.geodesy.expected_shapely_geometry",
+            params={"name": name, "name2": type(geom).__name__},
+        )
     if geom.is_empty:
-        raise PlanningError(f"{name}: geometry is empty")
+        raise PlanningError(
+            f"{name}: geometry is empty", code="plan.geodesy.geometry_empty", params={"name": name}
+        )
     if not np.isfinite(shapely.get_coordinates(geom)).all():
-        raise PlanningError(f"{name}: coordinates contain NaN or infinity")
+        raise PlanningError(
+            f"{name}: coordinates contain NaN or infinity",
+            code="plan.geodesy.coordinates_contain_nan_infinity",
+            params={"name": name},
+        )
 
 
 @lru_cache(maxsize=256)
@@ -143,7 +187,12 @@ class LocalFrame:
         """(lat, lon) degrees of a point in this frame."""
         numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (x, y))
         if not (numbers and math.isfinite(x) and math.isfinite(y)):
-            raise PlanningError(f"point: x/y must be finite metres, got {x!r}, {y!r}", where=(x, y))
+            raise PlanningError(
+                f"point: x/y must be finite metres, got {x!r}, {y!r}",
+                where=(x, y),
+                code="plan.geodesy.point_x_y_finite",
+                params={"x": repr(x), "y": repr(y)},
+            )
         lon, lat = self._inverse.transform(x, y)
         return float(lat), float(lon)
 
@@ -167,11 +216,17 @@ def bearing_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 def geometry_from_geojson(obj: dict[str, Any]) -> BaseGeometry:
     """A shapely geometry from a GeoJSON geometry (or Feature) dict in (lon, lat), validated."""
     if not isinstance(obj, dict):
-        raise PlanningError(f"GeoJSON must be an object, got {type(obj).__name__}")
+        raise PlanningError(
+            f"GeoJSON must be an object, got {type(obj).__name__}",
+            code="plan.geodesy.geojson_object",
+            params={"name": type(obj).__name__},
+        )
     if obj.get("type") == "Feature":
         geometry = obj.get("geometry")
         if geometry is None:
-            raise PlanningError("GeoJSON Feature has no geometry")
+            raise PlanningError(
+                "GeoJSON Feature has no geometry", code="plan.geodesy.geojson_feature_has_geometry"
+            )
         return geometry_from_geojson(geometry)
     kind = obj.get("type")
     if kind not in {
@@ -183,14 +238,26 @@ def geometry_from_geojson(obj: dict[str, Any]) -> BaseGeometry:
         "MultiPolygon",
         "GeometryCollection",
     }:
-        raise PlanningError(f"GeoJSON type {kind!r} is not a geometry")
+        raise PlanningError(
+            f"GeoJSON type {kind!r} is not a geometry",
+            code="plan.geodesy.geojson_type_geometry",
+            params={"kind": repr(kind)},
+        )
     try:
         geom = shape(obj)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, shapely.errors.ShapelyError) as exc:
-        raise PlanningError(f"GeoJSON {kind} is malformed: {exc}") from exc
+        raise PlanningError(
+            f"GeoJSON {kind} is malformed: {exc}",
+            code="plan.geodesy.geojson_malformed",
+            params={"kind": kind, "exc": exc},
+        ) from exc
     _check_geometry_lonlat(geom, name=f"GeoJSON {kind}")
     if not geom.is_valid:
-        raise PlanningError(f"GeoJSON {kind} is invalid: {explain_validity(geom)}")
+        raise PlanningError(
+            f"GeoJSON {kind} is invalid: {explain_validity(geom)}",
+            code="plan.geodesy.geojson_invalid",
+            params={"kind": kind, "explain_validity": explain_validity(geom)},
+        )
     return geom
 
 

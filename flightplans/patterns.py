@@ -92,7 +92,9 @@ def metrics(
     costing ``turn_s`` extra (as the coverage planner counts it)."""
     coords = dedupe(np.asarray(coords, dtype=float))
     if len(coords) < 2:
-        raise PlanningError("the pattern has fewer than two distinct waypoints")
+        raise PlanningError(
+            "the pattern has fewer than two distinct waypoints", code="plan.patterns.pattern_has_fewer_two"
+        )
     path = LineString(coords)
     length = float(path.length)
     waypoints = tuple((float(x), float(y)) for x, y in coords)
@@ -103,17 +105,33 @@ def metrics(
 def check_nonnegative(name: str, value: object) -> float:
     """Return ``value`` as a float if it is a finite number >= 0, else raise PlanningError."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise PlanningError(f"{name} must be a number, got {value!r}")
+        raise PlanningError(
+            f"{name} must be a number, got {value!r}",
+            code="plan.patterns.number",
+            params={"name": name, "value": repr(value)},
+        )
     if not math.isfinite(value):
-        raise PlanningError(f"{name} must be finite, got {value!r}")
+        raise PlanningError(
+            f"{name} must be finite, got {value!r}",
+            code="plan.patterns.finite",
+            params={"name": name, "value": repr(value)},
+        )
     if value < 0:
-        raise PlanningError(f"{name} must be >= 0, got {value!r}")
+        raise PlanningError(
+            f"{name} must be >= 0, got {value!r}",
+            code="plan.patterns.failed",
+            params={"name": name, "value": repr(value)},
+        )
     return float(value)
 
 
 def _check_count(name: str, value: object, *, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise PlanningError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise PlanningError(
+            f"{name} must be an integer >= {minimum}, got {value!r}",
+            code="plan.patterns.integer",
+            params={"name": name, "minimum": minimum, "value": repr(value)},
+        )
     return value
 
 
@@ -146,13 +164,17 @@ def perimeter(
     if inner.is_empty or inner.area <= 0:
         width = 2 * _max_inscribed_radius(area)
         raise PlanningError(
-            f"inset_m {inset:g} leaves nothing of the area (it is at most {width:.1f} m across)"
+            f"inset_m {inset:g} leaves nothing of the area (it is at most {width:.1f} m across)",
+            code="plan.patterns.inset_m_leaves_nothing",
+            params={"inset": f"{inset:g}", "width": f"{width:.1f}"},
         )
     if inner.geom_type != "Polygon":
         parts = len(getattr(inner, "geoms", []))
         raise PlanningError(
             f"inset_m {inset:g} splits the area into {parts} separate loops; reduce inset_m "
-            "or patrol each part separately"
+            "or patrol each part separately",
+            code="plan.patterns.inset_m_splits_area",
+            params={"inset": f"{inset:g}", "parts": parts},
         )
     loop = dedupe(np.asarray(orient(inner, sign=-1.0 if clockwise else 1.0).exterior.coords))[:-1]
     if len(loop) > 1 and math.dist(loop[0], loop[-1]) <= 1e-6:
@@ -183,20 +205,36 @@ def _offset_coords(line: LineString, offset_m: float) -> np.ndarray:
         parts.sort(key=lambda part: line.project(Point(part.coords[0])))
         return np.vstack([np.asarray(p.coords) for p in parts])
     if curve.is_empty:
-        raise PlanningError(f"the corridor line cannot be offset by {offset_m:g} m (it folds onto itself)")
+        raise PlanningError(
+            f"the corridor line cannot be offset by {offset_m:g} m (it folds onto itself)",
+            code="plan.patterns.corridor_line_cannot_offset",
+            params={"offset_m": f"{offset_m:g}"},
+        )
     return np.asarray(curve.coords)
 
 
 def _check_line(line: object, *, name: str) -> LineString:
     if not isinstance(line, LineString):
-        raise PlanningError(f"{name} must be a shapely LineString, got {type(line).__name__}")
+        raise PlanningError(
+            f"{name} must be a shapely LineString, got {type(line).__name__}",
+            code="plan.patterns.shapely_linestring",
+            params={"name": name, "name2": type(line).__name__},
+        )
     if line.is_empty:
-        raise PlanningError(f"{name} is empty")
+        raise PlanningError(f"{name} is empty", code="plan.patterns.empty", params={"name": name})
     coords = np.asarray(line.coords)
     if not np.isfinite(coords).all():
-        raise PlanningError(f"{name} has a non-finite (NaN/inf) coordinate")
+        raise PlanningError(
+            f"{name} has a non-finite (NaN/inf) coordinate",
+            code="plan.patterns.has_non_finite_nan",
+            params={"name": name},
+        )
     if len(dedupe(coords[:, :2])) < 2 or line.length <= 0:
-        raise PlanningError(f"{name} needs at least two distinct points")
+        raise PlanningError(
+            f"{name} needs at least two distinct points",
+            code="plan.patterns.needs_least_two_distinct",
+            params={"name": name},
+        )
     return LineString(coords[:, :2])
 
 
@@ -276,7 +314,11 @@ def orbit(
         or not isinstance(start_bearing_deg, int | float)
         or not math.isfinite(start_bearing_deg)
     ):
-        raise PlanningError(f"start_bearing_deg must be a finite number, got {start_bearing_deg!r}")
+        raise PlanningError(
+            f"start_bearing_deg must be a finite number, got {start_bearing_deg!r}",
+            code="plan.patterns.start_bearing_deg_finite",
+            params={"start_bearing_deg": repr(start_bearing_deg)},
+        )
     ring = circle_coords(
         (cx, cy), radius, points=points, clockwise=clockwise, start_bearing_deg=start_bearing_deg
     )

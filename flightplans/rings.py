@@ -91,11 +91,19 @@ def rings(
     cx, cy = as_xy("center", center)
     radii = _check_radii(radii_m)
     if isinstance(drones, bool) or not isinstance(drones, int) or drones < 1:
-        raise PlanningError(f"drones must be an integer >= 1, got {drones!r}")
+        raise PlanningError(
+            f"drones must be an integer >= 1, got {drones!r}",
+            code="plan.rings.drones_integer",
+            params={"drones": repr(drones)},
+        )
     revisit = check_positive("revisit_s", revisit_s)
     speed = check_positive("speed_m_s", speed_m_s)
     if isinstance(points_per_ring, bool) or not isinstance(points_per_ring, int) or points_per_ring < 8:
-        raise PlanningError(f"points_per_ring must be an integer >= 8, got {points_per_ring!r}")
+        raise PlanningError(
+            f"points_per_ring must be an integer >= 8, got {points_per_ring!r}",
+            code="plan.rings.points_per_ring_integer",
+            params={"points_per_ring": repr(points_per_ring)},
+        )
     obstacles = nofly if isinstance(nofly, Obstacles) else Obstacles.build(nofly, clearance_m=clearance_m)
 
     loops = []
@@ -184,12 +192,22 @@ def rings(
 
 def _check_radii(radii_m: Sequence[float]) -> list[float]:
     if isinstance(radii_m, str) or not isinstance(radii_m, Sequence):
-        raise PlanningError(f"radii_m must be a list of radii in metres, got {radii_m!r}")
+        raise PlanningError(
+            f"radii_m must be a list of radii in metres, got {radii_m!r}",
+            code="plan.rings.radii_m_list_radii",
+            params={"radii_m": repr(radii_m)},
+        )
     if not radii_m:
-        raise PlanningError("radii_m is empty: give at least one ring radius")
+        raise PlanningError(
+            "radii_m is empty: give at least one ring radius", code="plan.rings.radii_m_empty_give"
+        )
     radii = [check_positive(f"radii_m[{i}]", r) for i, r in enumerate(radii_m)]
     if len(set(radii)) != len(radii):
-        raise PlanningError(f"radii_m has a repeated radius: {radii}")
+        raise PlanningError(
+            f"radii_m has a repeated radius: {radii}",
+            code="plan.rings.radii_m_has_repeated",
+            params={"radii": radii},
+        )
     return radii
 
 
@@ -229,7 +247,9 @@ def _detour(
     if outside.is_empty:
         raise PlanningError(
             f"ring {ring} ({radius_m:g} m) lies entirely inside a no-fly zone (with its "
-            f"{obstacles.clearance_m:g} m clearance)"
+            f"{obstacles.clearance_m:g} m clearance)",
+            code="plan.rings.ring_m_lies_entirely",
+            params={"ring": ring, "radius_m": f"{radius_m:g}", "clearance_m": f"{obstacles.clearance_m:g}"},
         )
     merged = linemerge(outside) if isinstance(outside, MultiLineString) else outside
     pieces = list(merged.geoms) if isinstance(merged, MultiLineString) else [merged]
@@ -251,6 +271,13 @@ def _detour(
                 f"ring {ring} ({radius_m:g} m) cannot detour around the no-fly zones and still circle the "
                 f"venue (with {obstacles.clearance_m:g} m clearance): {exc}",
                 where=exc.where,
+                code="plan.rings.ring_m_cannot_detour_2",
+                params={
+                    "ring": ring,
+                    "radius_m": f"{radius_m:g}",
+                    "clearance_m": f"{obstacles.clearance_m:g}",
+                    "exc": exc,
+                },
             ) from exc
         coords.append(np.asarray(bridge.coords)[1:-1])
     coords.append(np.asarray(pieces[0].coords[:1]))
@@ -258,7 +285,9 @@ def _detour(
     if abs(_winding(loop, np.asarray(center))) != 1:
         raise PlanningError(
             f"ring {ring} ({radius_m:g} m) cannot detour around the no-fly zones and still circle the venue "
-            f"(with {obstacles.clearance_m:g} m clearance)"
+            f"(with {obstacles.clearance_m:g} m clearance)",
+            code="plan.rings.ring_m_cannot_detour",
+            params={"ring": ring, "radius_m": f"{radius_m:g}", "clearance_m": f"{obstacles.clearance_m:g}"},
         )
     return loop
 

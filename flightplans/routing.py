@@ -40,23 +40,41 @@ def as_xy(name: str, point: PointLike) -> tuple[float, float]:
     """(x, y) floats of a shapely Point or an (x, y) pair, checked finite."""
     if isinstance(point, Point):
         if point.is_empty:
-            raise PlanningError(f"{name} is an empty point")
+            raise PlanningError(
+                f"{name} is an empty point", code="plan.routing.empty_point", params={"name": name}
+            )
         return check_finite_point(name, point.x, point.y)
     if isinstance(point, BaseGeometry):
-        raise PlanningError(f"{name} must be a point, got {point.geom_type}")
+        raise PlanningError(
+            f"{name} must be a point, got {point.geom_type}",
+            code="plan.routing.point",
+            params={"name": name, "geom_type": point.geom_type},
+        )
     try:
         x, y = point
     except (TypeError, ValueError) as exc:
-        raise PlanningError(f"{name} must be an (x, y) pair, got {point!r}") from exc
+        raise PlanningError(
+            f"{name} must be an (x, y) pair, got {point!r}",
+            code="plan.routing.x_y_pair",
+            params={"name": name, "point": repr(point)},
+        ) from exc
     return check_finite_point(name, x, y)
 
 
 def check_zones(nofly: Sequence[Polygon], *, name: str = "nofly") -> list[Polygon]:
     """Validate no-fly polygons (metres); a MultiPolygon is split into its parts."""
     if isinstance(nofly, BaseGeometry):
-        raise PlanningError(f"{name} must be a list of polygons, got a single {nofly.geom_type}")
+        raise PlanningError(
+            f"{name} must be a list of polygons, got a single {nofly.geom_type}",
+            code="plan.routing.list_polygons_single",
+            params={"name": name, "geom_type": nofly.geom_type},
+        )
     if isinstance(nofly, str) or not isinstance(nofly, Iterable):
-        raise PlanningError(f"{name} must be a list of polygons, got {type(nofly).__name__}")
+        raise PlanningError(
+            f"{name} must be a list of polygons, got {type(nofly).__name__}",
+            code="plan.routing.list_polygons",
+            params={"name": name, "name2": type(nofly).__name__},
+        )
     zones: list[Polygon] = []
     for i, zone in enumerate(nofly):
         parts = list(zone.geoms) if isinstance(zone, MultiPolygon) else [zone]
@@ -89,7 +107,11 @@ class Obstacles:
     ) -> Obstacles:
         """Grow, merge and index the zones once; reuse for many shortest_path calls."""
         if not (isinstance(clearance_m, int | float) and math.isfinite(clearance_m)) or clearance_m < 0:
-            raise PlanningError(f"clearance_m must be a finite number >= 0, got {clearance_m!r}")
+            raise PlanningError(
+                f"clearance_m must be a finite number >= 0, got {clearance_m!r}",
+                code="plan.routing.clearance_m_finite_number",
+                params={"clearance_m": repr(clearance_m)},
+            )
         zones = check_zones(nofly)
         if boundary is not None:
             boundary = shapely.force_2d(validate_area(boundary, name="boundary", max_area_m2=math.inf))
@@ -260,9 +282,19 @@ def shortest_path(
     for label, xy in (("start", start_xy), ("goal", goal_xy)):
         zone = obstacles.inside_zone(xy)
         if zone is not None:
-            raise PlanningError(f"{label} ({xy[0]:.1f}, {xy[1]:.1f}) is inside no-fly zone {zone}", where=xy)
+            raise PlanningError(
+                f"{label} ({xy[0]:.1f}, {xy[1]:.1f}) is inside no-fly zone {zone}",
+                where=xy,
+                code="plan.routing.inside_fly_zone",
+                params={"label": label, "xy": f"{xy[0]:.1f}", "xy2": f"{xy[1]:.1f}", "zone": zone},
+            )
         if obstacles.boundary is not None and not obstacles.boundary.covers(Point(xy)):
-            raise PlanningError(f"{label} ({xy[0]:.1f}, {xy[1]:.1f}) is outside the boundary", where=xy)
+            raise PlanningError(
+                f"{label} ({xy[0]:.1f}, {xy[1]:.1f}) is outside the boundary",
+                where=xy,
+                code="plan.routing.outside_boundary",
+                params={"label": label, "xy": f"{xy[0]:.1f}", "xy2": f"{xy[1]:.1f}"},
+            )
         # Within a zone's clearance (but outside the zone) the path first leaves the clearance margin
         # by the shortest way out (a vehicle already there must be able to get away).
         out = obstacles.escape(xy)
@@ -276,6 +308,13 @@ def shortest_path(
                 f"{label} ({xy[0]:.1f}, {xy[1]:.1f}) is within the {obstacles.clearance_m:g} m clearance "
                 "of the no-fly zones with no way out",
                 where=xy,
+                code="plan.routing.within_m_clearance_fly",
+                params={
+                    "label": label,
+                    "xy": f"{xy[0]:.1f}",
+                    "xy2": f"{xy[1]:.1f}",
+                    "clearance_m": f"{obstacles.clearance_m:g}",
+                },
             )
         ends_xy.append(out)
     a, b = ends_xy
@@ -304,6 +343,14 @@ def _route(a: tuple[float, float], b: tuple[float, float], obstacles: Obstacles)
             f"no path from ({a[0]:.1f}, {a[1]:.1f}) to ({b[0]:.1f}, {b[1]:.1f}) "
             f"around the no-fly zones with {obstacles.clearance_m:g} m clearance",
             where=b,
+            code="plan.routing.path_around_fly_zones",
+            params={
+                "a": f"{a[0]:.1f}",
+                "a2": f"{a[1]:.1f}",
+                "b": f"{b[0]:.1f}",
+                "b2": f"{b[1]:.1f}",
+                "clearance_m": f"{obstacles.clearance_m:g}",
+            },
         )
     return [(float(x), float(y)) for x, y in nodes[path]]
 

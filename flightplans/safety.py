@@ -120,7 +120,11 @@ def check_plan(
     points = _check_points(points)
     hx, hy = as_xy("home", home)
     if not (isinstance(clearance_m, int | float) and math.isfinite(clearance_m)) or clearance_m < 0:
-        raise PlanningError(f"clearance_m must be a finite number >= 0, got {clearance_m!r}")
+        raise PlanningError(
+            f"clearance_m must be a finite number >= 0, got {clearance_m!r}",
+            code="plan.safety.clearance_m_finite_number",
+            params={"clearance_m": repr(clearance_m)},
+        )
     zones = _check_zones(nofly)
     if area is not None:
         area = validate_area(area, name="area", max_area_m2=math.inf)
@@ -128,9 +132,17 @@ def check_plan(
         if limit is not None and (
             isinstance(limit, bool) or not isinstance(limit, int | float) or not math.isfinite(limit)
         ):
-            raise PlanningError(f"{name} must be a finite number, got {limit!r}")
+            raise PlanningError(
+                f"{name} must be a finite number, got {limit!r}",
+                code="plan.safety.finite_number",
+                params={"name": name, "limit": repr(limit)},
+            )
     if min_alt_m is not None and max_alt_m is not None and min_alt_m > max_alt_m:
-        raise PlanningError(f"min_alt_m {min_alt_m:g} is above max_alt_m {max_alt_m:g}")
+        raise PlanningError(
+            f"min_alt_m {min_alt_m:g} is above max_alt_m {max_alt_m:g}",
+            code="plan.safety.min_alt_m_above",
+            params={"min_alt_m": f"{min_alt_m:g}", "max_alt_m": f"{max_alt_m:g}"},
+        )
 
     legs = _legs(points, home=(hx, hy), return_home=return_home, return_alt_m=return_alt_m)
     violations: list[Violation] = []
@@ -196,20 +208,36 @@ def check_plan(
 
 def _check_points(points: Sequence[RoutePoint]) -> list[RoutePoint]:
     if isinstance(points, str) or not isinstance(points, Sequence):
-        raise PlanningError(f"the route must be a list of RoutePoint, got {type(points).__name__}")
+        raise PlanningError(
+            f"the route must be a list of RoutePoint, got {type(points).__name__}",
+            code="plan.safety.route_list_routepoint",
+            params={"name": type(points).__name__},
+        )
     if not points:
-        raise PlanningError("the route is empty")
+        raise PlanningError("the route is empty", code="plan.safety.route_empty")
     for i, p in enumerate(points):
         if not isinstance(p, RoutePoint):
-            raise PlanningError(f"route point {i} must be a RoutePoint, got {type(p).__name__}")
+            raise PlanningError(
+                f"route point {i} must be a RoutePoint, got {type(p).__name__}",
+                code="plan.safety.route_point_routepoint",
+                params={"i": i, "name": type(p).__name__},
+            )
     return list(points)
 
 
 def _check_zones(nofly: Sequence[NoFlyZone | Polygon]) -> list[NoFlyZone]:
     if isinstance(nofly, BaseGeometry):
-        raise PlanningError(f"nofly must be a list of zones, got a single {nofly.geom_type}")
+        raise PlanningError(
+            f"nofly must be a list of zones, got a single {nofly.geom_type}",
+            code="plan.safety.nofly_list_zones_single",
+            params={"geom_type": nofly.geom_type},
+        )
     if isinstance(nofly, str) or not isinstance(nofly, Iterable):
-        raise PlanningError(f"nofly must be a list of zones, got {type(nofly).__name__}")
+        raise PlanningError(
+            f"nofly must be a list of zones, got {type(nofly).__name__}",
+            code="plan.safety.nofly_list_zones",
+            params={"name": type(nofly).__name__},
+        )
     zones = []
     for i, zone in enumerate(nofly):
         z = zone if isinstance(zone, NoFlyZone) else NoFlyZone(zone)
@@ -218,9 +246,17 @@ def _check_zones(nofly: Sequence[NoFlyZone | Polygon]) -> list[NoFlyZone]:
         for attr in ("floor_m", "ceiling_m"):
             value = getattr(z, attr)
             if not isinstance(value, int | float) or math.isnan(value):
-                raise PlanningError(f"{label} {attr} must be a number, got {value!r}")
+                raise PlanningError(
+                    f"{label} {attr} must be a number, got {value!r}",
+                    code="plan.safety.number",
+                    params={"label": label, "attr": attr, "value": repr(value)},
+                )
         if z.floor_m > z.ceiling_m:
-            raise PlanningError(f"{label} floor_m {z.floor_m:g} is above its ceiling_m {z.ceiling_m:g}")
+            raise PlanningError(
+                f"{label} floor_m {z.floor_m:g} is above its ceiling_m {z.ceiling_m:g}",
+                code="plan.safety.floor_m_above_ceiling",
+                params={"label": label, "floor_m": f"{z.floor_m:g}", "ceiling_m": f"{z.ceiling_m:g}"},
+            )
         zones.append(NoFlyZone(polygon, z.floor_m, z.ceiling_m, z.name))
     return zones
 
@@ -437,9 +473,15 @@ def route_from_mission(
             case SetActuator():
                 pass
             case _:
-                raise PlanningError(f"mission item {n} is not a mission item: {item!r}")
+                raise PlanningError(
+                    f"mission item {n} is not a mission item: {item!r}",
+                    code="plan.safety.mission_item_mission_item",
+                    params={"n": n, "item": repr(item)},
+                )
     if not points:
-        raise PlanningError("the mission has no item that flies anywhere")
+        raise PlanningError(
+            "the mission has no item that flies anywhere", code="plan.safety.mission_has_item_flies"
+        )
     return MissionRoute(tuple(points), home, return_home, tuple(origin))
 
 

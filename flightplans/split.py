@@ -65,9 +65,17 @@ class SplitPlan:
 
 def _check_k(k: object) -> int:
     if isinstance(k, bool) or not isinstance(k, Integral):
-        raise PlanningError(f"k (number of drones) must be a whole number, got {k!r}")
+        raise PlanningError(
+            f"k (number of drones) must be a whole number, got {k!r}",
+            code="plan.split.k_number_drones_whole",
+            params={"k": repr(k)},
+        )
     if not 1 <= int(k) <= MAX_DRONES:
-        raise PlanningError(f"k (number of drones) must be between 1 and {MAX_DRONES}, got {k}")
+        raise PlanningError(
+            f"k (number of drones) must be between 1 and {MAX_DRONES}, got {k}",
+            code="plan.split.k_number_drones_between",
+            params={"MAX_DRONES": MAX_DRONES, "k": k},
+        )
     return int(k)
 
 
@@ -205,7 +213,9 @@ def split_area(
     if n < n_drones:
         raise PlanningError(
             f"area is only {n} swath(s) across the sweep direction; "
-            f"it cannot be split among {n_drones} drones"
+            f"it cannot be split among {n_drones} drones",
+            code="plan.split.area_only_swath_s",
+            params={"n": n, "n_drones": n_drones},
         )
     # initial cuts at quantiles of the estimated time per line
     cum = np.concatenate([[0.0], np.cumsum(splitter.line_s)])

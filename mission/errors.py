@@ -75,8 +75,11 @@ class LinkError(SkywardenError):
         vehicle_id: int | None = None,
         action: str | None = None,
         code: str | None = "link.failed",
+        params: dict[str, object] | None = None,
     ) -> None:
-        super().__init__(message, code=code, params={"vehicle_id": vehicle_id, "action": action})
+        super().__init__(
+            message, code=code, params={"vehicle_id": vehicle_id, "action": action, **(params or {})}
+        )
         self.vehicle_id = vehicle_id
         self.action = action
 
@@ -84,6 +87,6 @@ class LinkError(SkywardenError):
 class RateLimited(SkywardenError):
     """Too many attempts (failed sign-ins, a busy queue); try again after ``retry_after_s``. -> 429"""
 
-    def __init__(self, message: str, *, retry_after_s: int) -> None:
-        super().__init__(message, code="rate.limited", params={"s": retry_after_s})
+    def __init__(self, message: str, *, retry_after_s: int, code: str = "rate.limited") -> None:
+        super().__init__(message, code=code, params={"s": retry_after_s})
         self.retry_after_s = retry_after_s

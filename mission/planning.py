@@ -184,7 +184,12 @@ def parse_params(kind: str, params: dict[str, Any]) -> _Common:
         return _PARAMS[kind].model_validate(params)
     except ValidationError as err:
         problems = "; ".join(f"params.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
-        raise PlanningError(f"bad {kind} parameters: {problems}", where="params") from None
+        raise PlanningError(
+            f"bad {kind} parameters: {problems}",
+            where="params",
+            code="planning.bad_parameters",
+            params={"kind": kind, "problems": problems},
+        ) from None
 
 
 def _parse_geometry(kind: str, geojson: dict[str, Any]) -> BaseGeometry:
@@ -192,10 +197,13 @@ def _parse_geometry(kind: str, geojson: dict[str, Any]) -> BaseGeometry:
     allowed = _GEOMETRY[kind]
     if geom.geom_type not in allowed:
         raise PlanningError(
-            f"a {kind} plan needs a {' or '.join(allowed)} geometry, got {geom.geom_type}", where="geometry"
+            f"a {kind} plan needs a {' or '.join(allowed)} geometry, got {geom.geom_type}",
+            where="geometry",
+            code="planning.plan_needs_geometry",
+            params={"kind": kind, "allowed": " or ".join(allowed), "geom_type": geom.geom_type},
         )
     if geom.is_empty:
-        raise PlanningError("geometry is empty", where="geometry")
+        raise PlanningError("geometry is empty", where="geometry", code="planning.geometry_empty")
     return geom
 
 
@@ -204,7 +212,12 @@ def _points(geom: BaseGeometry) -> list[XY]:
         return [(float(x), float(y)) for x, y in geom.coords]
     if isinstance(geom, MultiPoint):
         return [(float(p.x), float(p.y)) for p in geom.geoms]
-    raise PlanningError(f"expected a line or points, got {geom.geom_type}", where="geometry")
+    raise PlanningError(
+        f"expected a line or points, got {geom.geom_type}",
+        where="geometry",
+        code="planning.expected_line_points",
+        params={"geom_type": geom.geom_type},
+    )
 
 
 def _applies(zone: NoFly, alt_m: float) -> bool:
@@ -224,7 +237,11 @@ def _pattern_waypoints(
         parts = [area] if isinstance(area, Polygon) else list(getattr(area, "geoms", []))
         parts = [a for a in parts if isinstance(a, Polygon) and a.area > p.swath_m**2]
         if not parts:
-            raise PlanningError("the sweep area lies entirely inside no-fly zones", where="geometry")
+            raise PlanningError(
+                "the sweep area lies entirely inside no-fly zones",
+                where="geometry",
+                code="planning.sweep_area_lies_entirely",
+            )
         wps: list[XY] = []
         covered = 0.0
         for part in sorted(parts, key=lambda a: -a.area):
@@ -269,6 +286,8 @@ def _pattern_waypoints(
                 f"drone_index {p.drone_index} is out of range: the plan has"
                 f" {len(rplan.assignments)} drone loops",
                 where="params.drone_index",
+                code="planning.drone_index_out_range",
+                params={"drone_index": p.drone_index, "n_assignments": len(rplan.assignments)},
             )
         loop = rplan.assignments[p.drone_index]
         metrics.update(
@@ -331,7 +350,12 @@ def compile_plan(request: PlanRequest, *, context: PlanContext) -> CompiledPlan:
     speed = params.speed_m_s or context.cruise_speed_m_s
     pattern, metrics = _pattern_waypoints(request.kind, local, planned, nofly_local, speed_m_s=speed)
     if not pattern:
-        raise PlanningError(f"the {request.kind} plan produced no waypoints", where="geometry")
+        raise PlanningError(
+            f"the {request.kind} plan produced no waypoints",
+            where="geometry",
+            code="planning.plan_produced_waypoints",
+            params={"kind": request.kind},
+        )
     route: list[XY] = list(pattern)
     home_xy: XY | None = None
     if context.home is not None:
@@ -468,6 +492,8 @@ def _compile(
             raise PlanningError(
                 f"payload {name!r} has no actuator on this vehicle (payloads: {carried})",
                 where="params.payload_on",
+                code="planning.payload_has_actuator_vehicle",
+                params={"name": repr(name), "carried": carried},
             )
         indexes.append(context.actuators[name])
     hold_s = getattr(params, "hold_s", 0.0) or 0.0

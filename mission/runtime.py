@@ -30,6 +30,7 @@ from mission.link import LinkManager
 from mission.loopwatch import LoopWatch
 from mission.missions.supervisor import MissionSupervisor, SupervisorConfig
 from mission.patrols.scheduler import PatrolScheduler
+from mission.reports.sorties import SortieRecorder
 from mission.safety.gate import GateConfig
 from mission.security_events.runner import EventRunner, RunnerConfig
 from mission.telemetry.hub import TelemetryHub
@@ -58,6 +59,7 @@ class Runtime:
         self.scheduler: PatrolScheduler
         self.events: EventRunner
         self.cordons: CordonRunner
+        self.sorties: SortieRecorder
         self.video: VideoService | None = None
         self.cluster: Cluster | None = None
         self.relay: EventRelay | None = None
@@ -147,6 +149,10 @@ class Runtime:
                 hub=self.hub,
                 executor=self.flights,
                 config=SupervisorConfig.from_settings(settings),
+            )
+            # Sorties (take-off to landing with the charge at both ends) for the battery report.
+            self.sorties = await self._stack.enter_async_context(
+                SortieRecorder(engine=self.engine, fleet=self.fleet, owns=self.owns)
             )
             await self._stack.enter_async_context(self.fleet)
             if self.cluster is not None:

@@ -30,6 +30,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "mission.video.models",
     "mission.cordons.models",
     "mission.cluster.models",
+    "mission.reports.models",
 )
 
 

@@ -80,7 +80,7 @@ async def _sign_in(
             ttl_s=settings.token_ttl_s,
         )
     except PermissionDenied as err:
-        raise Unauthenticated(str(err)) from None
+        raise Unauthenticated(str(err), code=err.code, params=err.params) from None
     return token
 
 

@@ -22,7 +22,11 @@ Pilot = Annotated[Principal, Depends(require_roles(Role.pilot))]
 
 def _vehicle(session: SessionDep, vehicle_id: int) -> None:
     if session.get(Vehicle, vehicle_id) is None:
-        raise NotFound(f"vehicle {vehicle_id} does not exist")
+        raise NotFound(
+            f"vehicle {vehicle_id} does not exist",
+            code="api.control.vehicle_does_exist",
+            params={"vehicle_id": vehicle_id},
+        )
 
 
 @router.get("/{vehicle_id}/control", response_model=ControlRead, summary="Who holds the vehicle")

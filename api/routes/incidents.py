@@ -33,7 +33,7 @@ def get_dispatcher(request: Request) -> Dispatcher:
     """The runtime's Dispatcher; 503 while it is not running."""
     dispatcher = getattr(get_runtime(request), "dispatcher", None)
     if dispatcher is None:
-        raise LinkError("dispatch is not running")
+        raise LinkError("dispatch is not running", code="api.incidents.dispatch_running")
     return dispatcher
 
 

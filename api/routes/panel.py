@@ -35,7 +35,9 @@ _MEDIA_TYPES = {
 def _file_in(root: Path, relative: str) -> FileResponse:
     target = (root / relative).resolve()
     if not target.is_relative_to(root) or not target.is_file():
-        raise NotFound(f"no panel file {relative!r}")
+        raise NotFound(
+            f"no panel file {relative!r}", code="api.panel.panel_file", params={"relative": repr(relative)}
+        )
     return FileResponse(
         target,
         media_type=_MEDIA_TYPES.get(target.suffix, "application/octet-stream"),

@@ -42,7 +42,11 @@ def preview_plan(
         )
         return preview(data, context=context)
     if session.get(Vehicle, vehicle_id) is None:
-        raise NotFound(f"vehicle {vehicle_id} does not exist")
+        raise NotFound(
+            f"vehicle {vehicle_id} does not exist",
+            code="api.plans.vehicle_does_exist",
+            params={"vehicle_id": vehicle_id},
+        )
     executor = get_runtime(request).flights
     verdict = executor.judge(
         GateRequest(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
@@ -55,7 +55,8 @@ def report_csv(
 ) -> Response:
     start, end = _period(since, until)
     r = service.report(session=session, since=start, until=end)
-    rows = {"response": r.response, "drones": r.drones, "patrols": r.patrols}[section]
+    sections: dict[str, list[Any]] = {"response": r.response, "drones": r.drones, "patrols": r.patrols}
+    rows = sections[section]
     stamp = f"{start:%Y%m%d}-{end:%Y%m%d}"
     return Response(
         service.to_csv(rows),

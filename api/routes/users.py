@@ -65,7 +65,9 @@ def update_user(
     who: AdminOnly,
 ) -> UserRead:
     if data.role is None and data.disabled is None:
-        raise BadRequest("nothing to change: give role and/or disabled")
+        raise BadRequest(
+            "nothing to change: give role and/or disabled", code="api.users.nothing_change_give_role"
+        )
     before, after = auth.update_user(session=session, user_id=user_id, role=data.role, disabled=data.disabled)
     target = f"user:{user_id}"
     if before.role != after.role:

@@ -34,7 +34,10 @@ def get_video(request: Request) -> VideoService:
     """The running video service; 503 while it is not up or switched off."""
     video = getattr(get_runtime(request), "video", None)
     if not isinstance(video, VideoService):
-        raise LinkError("live video is switched off (video_enabled) or not running")
+        raise LinkError(
+            "live video is switched off (video_enabled) or not running",
+            code="api.video.live_video_switched_off",
+        )
     return video
 
 

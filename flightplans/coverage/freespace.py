@@ -285,6 +285,13 @@ class FreeSpace:
             raise PlanningError(
                 f"no way inside the area from ({pa[0]:.1f}, {pa[1]:.1f}) to ({pb[0]:.1f}, {pb[1]:.1f})",
                 where=(float(pa[0]), float(pa[1])),
+                code="plan.freespace.way_inside_area",
+                params={
+                    "pa": f"{pa[0]:.1f}",
+                    "pa2": f"{pa[1]:.1f}",
+                    "pb": f"{pb[0]:.1f}",
+                    "pb2": f"{pb[1]:.1f}",
+                },
             )
         total = from_a[:, None] + self._dist + to_b[None, :]
         k = int(np.argmin(total))
@@ -294,6 +301,13 @@ class FreeSpace:
                 f"no way inside the area from ({pa[0]:.1f}, {pa[1]:.1f}) to ({pb[0]:.1f}, {pb[1]:.1f}): "
                 "a passage is narrower than twice the clearance",
                 where=(float(pa[0]), float(pa[1])),
+                code="plan.freespace.way_inside_area_passage",
+                params={
+                    "pa": f"{pa[0]:.1f}",
+                    "pa2": f"{pa[1]:.1f}",
+                    "pb": f"{pb[0]:.1f}",
+                    "pb2": f"{pb[1]:.1f}",
+                },
             )
         out = [(float(pa[0]), float(pa[1]))]
         out += [(float(x), float(y)) for x, y in self.nodes[self._walk(i, j)]]

@@ -349,6 +349,8 @@ def _tours(
                 f"part of the area near ({p[0]:.1f}, {p[1]:.1f}) cannot be reached without leaving it or "
                 "crossing a no-fly zone (a passage is narrower than twice the clearance)",
                 where=(float(p[0]), float(p[1])),
+                code="plan.coverage.part_area_near_cannot",
+                params={"p": f"{p[0]:.1f}", "p2": f"{p[1]:.1f}"},
             )
     offsets = np.cumsum([0] + [len(cell) for cell in cells])
     seq: list[int] = []
@@ -667,13 +669,25 @@ def sweep(
         or not math.isfinite(turn_s)
         or turn_s < 0
     ):
-        raise PlanningError(f"turn_s must be a finite number >= 0, got {turn_s!r}")
+        raise PlanningError(
+            f"turn_s must be a finite number >= 0, got {turn_s!r}",
+            code="plan.coverage.turn_s_finite_number",
+            params={"turn_s": repr(turn_s)},
+        )
     c = min(2.0, w / 8.0) if clearance_m is None else check_positive("clearance_m", clearance_m)
     if c >= w / 2.0:
-        raise PlanningError(f"clearance_m ({c:g}) must be less than half the swath ({w / 2:g} m)")
+        raise PlanningError(
+            f"clearance_m ({c:g}) must be less than half the swath ({w / 2:g} m)",
+            code="plan.coverage.clearance_m_less_half",
+            params={"c": f"{c:g}", "w": f"{w / 2:g}"},
+        )
     e = None if end_inset_m is None else check_positive("end_inset_m", end_inset_m)
     if not 0.0 < min_coverage <= 1.0:
-        raise PlanningError(f"min_coverage must be in (0, 1], got {min_coverage!r}")
+        raise PlanningError(
+            f"min_coverage must be in (0, 1], got {min_coverage!r}",
+            code="plan.coverage.min_coverage",
+            params={"min_coverage": repr(min_coverage)},
+        )
     if angle_deg is not None:
         check_finite_point("angle_deg", angle_deg, 0.0)
     if start is not None:
@@ -743,7 +757,11 @@ def _free_region(area: Polygon, k: _Knobs) -> Polygon:
     free = flyable(area, k.c)
     parts = [p for p in shapely.get_parts(free) if p.area >= 0.25 * k.w * k.w]
     if not parts:
-        raise PlanningError(f"area leaves no room to fly {k.c:g} m clear of its boundary and no-fly zones")
+        raise PlanningError(
+            f"area leaves no room to fly {k.c:g} m clear of its boundary and no-fly zones",
+            code="plan.coverage.area_leaves_room_fly",
+            params={"c": f"{k.c:g}"},
+        )
     if len(parts) > 1:
         p = parts[1].representative_point()
         raise PlanningError(
@@ -751,6 +769,8 @@ def _free_region(area: Polygon, k: _Knobs) -> Polygon:
             f"{k.c:g} m from the boundary and no-fly zones (narrow passage), "
             f"e.g. the part at ({p.x:.1f}, {p.y:.1f})",
             where=(p.x, p.y),
+            code="plan.coverage.area_splits_into_parts",
+            params={"n_parts": len(parts), "c": f"{k.c:g}", "x": f"{p.x:.1f}", "y": f"{p.y:.1f}"},
         )
     return parts[0]
 

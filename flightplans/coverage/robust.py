@@ -40,7 +40,11 @@ def overlay(op: str, a: BaseGeometry, b: BaseGeometry) -> BaseGeometry:
             return fn(shapely.make_valid(a), shapely.make_valid(b), grid_size=grid)
         except shapely.errors.GEOSException:
             continue
-    raise PlanningError(f"geometry {op} failed even on a 1 cm grid; simplify the area and try again")
+    raise PlanningError(
+        f"geometry {op} failed even on a 1 cm grid; simplify the area and try again",
+        code="plan.robust.geometry_failed_even_cm",
+        params={"op": op},
+    )
 
 
 def _valid_runs(xy: np.ndarray, radius_m: float, quad_segs: int) -> list[BaseGeometry]:

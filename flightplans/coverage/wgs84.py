@@ -47,13 +47,21 @@ def sweep_wgs84(
     (True, True)
     """
     if not isinstance(area_lonlat, Polygon):
-        raise PlanningError(f"area must be a shapely Polygon in (lon, lat), got {type(area_lonlat).__name__}")
+        raise PlanningError(
+            f"area must be a shapely Polygon in (lon, lat), got {type(area_lonlat).__name__}",
+            code="plan.wgs84.area_shapely_polygon_lon",
+            params={"name": type(area_lonlat).__name__},
+        )
     frame = LocalFrame.for_geometry(area_lonlat)
     local_area = frame.to_local(area_lonlat)
     start = None
     if start_latlon is not None:
         if len(start_latlon) != 2:
-            raise PlanningError(f"start_latlon must be (lat, lon), got {start_latlon!r}")
+            raise PlanningError(
+                f"start_latlon must be (lat, lon), got {start_latlon!r}",
+                code="plan.wgs84.start_latlon_lat_lon",
+                params={"start_latlon": repr(start_latlon)},
+            )
         start = frame.point_to_local(*start_latlon)
     plan = sweep(local_area, swath_m=swath_m, start=start, **options)
     path = frame.to_wgs84(plan.path)

@@ -70,7 +70,11 @@ def plan_to_geojson(
     path = getattr(plan, "path", None)
     waypoints = getattr(plan, "waypoints", None)
     if not isinstance(path, BaseGeometry) or waypoints is None:
-        raise PlanningError(f"expected a plan with .path and .waypoints, got {type(plan).__name__}")
+        raise PlanningError(
+            f"expected a plan with .path and .waypoints, got {type(plan).__name__}",
+            code="plan.geojson.expected_plan_path_waypoints",
+            params={"name": type(plan).__name__},
+        )
     path_props: dict[str, Any] = {"role": "path"}
     for key in ("length_m", "turns", "flight_time_s"):
         if hasattr(plan, key):
@@ -124,24 +128,43 @@ def mission_to_geojson(
 def features_from_geojson(doc: dict[str, Any]) -> tuple[GeoFeature, ...]:
     """The features of a FeatureCollection (or a single Feature), geometries validated (lon, lat)."""
     if not isinstance(doc, dict):
-        raise PlanningError(f"GeoJSON must be an object, got {type(doc).__name__}")
+        raise PlanningError(
+            f"GeoJSON must be an object, got {type(doc).__name__}",
+            code="plan.geojson.geojson_object",
+            params={"name": type(doc).__name__},
+        )
     raw_features: Any
     if doc.get("type") == "Feature":
         raw_features = [doc]
     elif doc.get("type") == "FeatureCollection":
         raw_features = doc.get("features")
         if not isinstance(raw_features, list):
-            raise PlanningError("GeoJSON FeatureCollection has no 'features' list")
+            raise PlanningError(
+                "GeoJSON FeatureCollection has no 'features' list",
+                code="plan.geojson.geojson_featurecollection_has_features",
+            )
     else:
-        raise PlanningError(f"expected a GeoJSON FeatureCollection or Feature, got type {doc.get('type')!r}")
+        raise PlanningError(
+            f"expected a GeoJSON FeatureCollection or Feature, got type {doc.get('type')!r}",
+            code="plan.geojson.expected_geojson_featurecollection_feature",
+            params={"get": repr(doc.get("type"))},
+        )
     out = []
     for i, raw in enumerate(raw_features):
         if not isinstance(raw, dict) or raw.get("type") != "Feature":
-            raise PlanningError(f"GeoJSON features[{i}] is not a Feature")
+            raise PlanningError(
+                f"GeoJSON features[{i}] is not a Feature",
+                code="plan.geojson.geojson_features_feature",
+                params={"i": i},
+            )
         try:
             geometry = geometry_from_geojson(raw)
         except PlanningError as exc:
-            raise PlanningError(f"GeoJSON features[{i}]: {exc}") from exc
+            raise PlanningError(
+                f"GeoJSON features[{i}]: {exc}",
+                code="plan.geojson.geojson_features",
+                params={"i": i, "exc": exc},
+            ) from exc
         props = dict(raw.get("properties") or {})
         out.append(GeoFeature(role=str(props.pop("role", "")), geometry=geometry, properties=props))
     return tuple(out)
@@ -161,6 +184,10 @@ def nofly_from_geojson(doc: dict[str, Any], *, frame: LocalFrame) -> tuple[NoFly
             floor = float(props.get("floor_m", 0.0))
             ceiling = float(props.get("ceiling_m", float("inf")))
         except (TypeError, ValueError) as exc:
-            raise PlanningError(f"GeoJSON features[{i}]: floor_m/ceiling_m must be numbers") from exc
+            raise PlanningError(
+                f"GeoJSON features[{i}]: floor_m/ceiling_m must be numbers",
+                code="plan.geojson.geojson_features_floor_m",
+                params={"i": i},
+            ) from exc
         zones.append(NoFlyZone(frame.to_local(feature.geometry), floor, ceiling, str(props.get("name", ""))))
     return tuple(zones)

@@ -108,14 +108,22 @@ def plan_to_kml(
     path = getattr(plan, "path", None)
     waypoints = getattr(plan, "waypoints", None)
     if not isinstance(path, BaseGeometry) or waypoints is None:
-        raise PlanningError(f"expected a plan with .path and .waypoints, got {type(plan).__name__}")
+        raise PlanningError(
+            f"expected a plan with .path and .waypoints, got {type(plan).__name__}",
+            code="plan.kml.expected_plan_path_waypoints",
+            params={"name": type(plan).__name__},
+        )
     alt = check_positive("alt_m", alt_m)
     doc = _Doc(name)
     lonlat = frame.to_wgs84(path)
     lines = list(lonlat.geoms) if isinstance(lonlat, MultiLineString) else [lonlat]
     for i, line in enumerate(lines):
         if not isinstance(line, LineString):
-            raise PlanningError(f"plan path must be lines, got {line.geom_type}")
+            raise PlanningError(
+                f"plan path must be lines, got {line.geom_type}",
+                code="plan.kml.plan_path_lines",
+                params={"geom_type": line.geom_type},
+            )
         doc.line(doc.placemark(doc.doc, "path" if len(lines) == 1 else f"path {i}", "path"), line.coords, alt)
     folder = doc.folder("Waypoints")
     for i, (x, y) in enumerate(waypoints):

@@ -112,7 +112,11 @@ def _item_to_json(item: MissionItem, *, seq: int, home: tuple[float, float]) -> 
             params = [nan] * 6 + [0]
             params[index - 1] = value
             return _simple(DO_SET_ACTUATOR, FRAME_MISSION, params, seq=seq)
-    raise PlanningError(f"mission item {seq - 1} cannot be written to a .plan: {item!r}")
+    raise PlanningError(
+        f"mission item {seq - 1} cannot be written to a .plan: {item!r}",
+        code="plan.qgc.mission_item_cannot_written",
+        params={"seq": seq - 1, "item": repr(item)},
+    )
 
 
 def to_qgc(
@@ -136,9 +140,13 @@ def to_qgc(
     """
     check_latlon(home_lat, home_lon)
     if not math.isfinite(home_amsl_m):
-        raise PlanningError(f"home_amsl_m must be finite, got {home_amsl_m!r}")
+        raise PlanningError(
+            f"home_amsl_m must be finite, got {home_amsl_m!r}",
+            code="plan.qgc.home_amsl_m_finite",
+            params={"home_amsl_m": repr(home_amsl_m)},
+        )
     if not items:
-        raise PlanningError("a .plan needs at least one mission item")
+        raise PlanningError("a .plan needs at least one mission item", code="plan.qgc.plan_needs_least_one")
     check_positive("cruise_speed_m_s", cruise_speed_m_s)
     check_positive("hover_speed_m_s", hover_speed_m_s)
     mission_items = [
@@ -150,7 +158,11 @@ def to_qgc(
         match shape:
             case FencePolygon(points=points, inclusion=inclusion):
                 if len(points) < 3:
-                    raise PlanningError(f"a fence polygon needs at least 3 vertices, got {len(points)}")
+                    raise PlanningError(
+                        f"a fence polygon needs at least 3 vertices, got {len(points)}",
+                        code="plan.qgc.fence_polygon_needs_least",
+                        params={"n_points": len(points)},
+                    )
                 polygons.append(
                     {"inclusion": inclusion, "polygon": [[lat, lon] for lat, lon in points], "version": 1}
                 )
@@ -188,44 +200,73 @@ def from_qgc(doc: dict[str, Any] | str) -> QgcPlan:
         try:
             doc = json.loads(doc)
         except json.JSONDecodeError as exc:
-            raise PlanningError(f".plan is not valid JSON: {exc}") from exc
+            raise PlanningError(
+                f".plan is not valid JSON: {exc}", code="plan.qgc.plan_valid_json", params={"exc": exc}
+            ) from exc
     if not isinstance(doc, dict):
-        raise PlanningError(f".plan must be a JSON object, got {type(doc).__name__}")
+        raise PlanningError(
+            f".plan must be a JSON object, got {type(doc).__name__}",
+            code="plan.qgc.plan_json_object",
+            params={"name": type(doc).__name__},
+        )
     if doc.get("fileType") != "Plan":
-        raise PlanningError(f'.plan fileType must be "Plan", got {doc.get("fileType")!r}')
+        raise PlanningError(
+            f'.plan fileType must be "Plan", got {doc.get("fileType")!r}',
+            code="plan.qgc.plan_filetype_plan",
+            params={"get": repr(doc.get("fileType"))},
+        )
     if doc.get("version") != 1:
-        raise PlanningError(f".plan version {doc.get('version')!r} is not supported (expected 1)")
+        raise PlanningError(
+            f".plan version {doc.get('version')!r} is not supported (expected 1)",
+            code="plan.qgc.plan_version_supported_expected",
+            params={"get": repr(doc.get("version"))},
+        )
     mission = _obj(doc, "mission", ".plan")
     if mission.get("version") != 2:
-        raise PlanningError(f".plan mission version {mission.get('version')!r} is not supported (expected 2)")
+        raise PlanningError(
+            f".plan mission version {mission.get('version')!r} is not supported (expected 2)",
+            code="plan.qgc.plan_mission_version_supported",
+            params={"get": repr(mission.get("version"))},
+        )
     home = mission.get("plannedHomePosition")
     if not (isinstance(home, list) and len(home) >= 2):
-        raise PlanningError(".plan mission.plannedHomePosition must be [lat, lon, alt]")
+        raise PlanningError(
+            ".plan mission.plannedHomePosition must be [lat, lon, alt]",
+            code="plan.qgc.plan_mission_plannedhomeposition_lat",
+        )
     home_lat, home_lon = check_latlon(*home[:2])
     home_amsl = _float(home[2], "mission.plannedHomePosition[2]") if len(home) > 2 else 0.0
     raw_items = mission.get("items")
     if not isinstance(raw_items, list):
-        raise PlanningError(".plan mission.items must be a list")
+        raise PlanningError(".plan mission.items must be a list", code="plan.qgc.plan_mission_items_list")
     items = tuple(_item_from_json(raw, n, home_amsl) for n, raw in enumerate(raw_items))
     shapes: list[FencePolygon | FenceCircle] = []
     fence = doc.get("geoFence") or {"polygons": [], "circles": []}
     if not isinstance(fence, dict):
-        raise PlanningError(".plan geoFence must be an object")
+        raise PlanningError(".plan geoFence must be an object", code="plan.qgc.plan_geofence_object")
     rally_doc = doc.get("rallyPoints") or {}
     if not isinstance(rally_doc, dict):
-        raise PlanningError(".plan rallyPoints must be an object")
+        raise PlanningError(".plan rallyPoints must be an object", code="plan.qgc.plan_rallypoints_object")
     for n, poly in enumerate(fence.get("polygons") or []):
         where = f".plan geoFence.polygons[{n}]"
         vertices = poly.get("polygon") if isinstance(poly, dict) else None
         if not isinstance(vertices, list) or len(vertices) < 3:
-            raise PlanningError(f"{where} needs a 'polygon' of at least 3 [lat, lon] vertices")
+            raise PlanningError(
+                f"{where} needs a 'polygon' of at least 3 [lat, lon] vertices",
+                code="plan.qgc.needs_polygon_least_lat",
+                params={"where": where},
+            )
         points = tuple(check_latlon(*_pair(v, f"{where}.polygon[{i}]")) for i, v in enumerate(vertices))
         shapes.append(FencePolygon(points, inclusion=bool(poly.get("inclusion", True))))
     for n, circ in enumerate(fence.get("circles") or []):
         where = f".plan geoFence.circles[{n}]"
         body = circ.get("circle") if isinstance(circ, dict) else None
         if not isinstance(body, dict):
-            raise PlanningError(f"{where} needs a 'circle' with center and radius")
+            raise PlanningError(
+                f"{where} needs a 'circle' with center and radius",
+                code="plan.qgc.needs_circle_center_radius",
+                params={"where": where},
+            )
         lat, lon = check_latlon(*_pair(body.get("center"), f"{where}.circle.center"))
         radius = check_positive(f"{where}.circle.radius", body.get("radius"))
         shapes.append(FenceCircle(lat, lon, radius, inclusion=bool(circ.get("inclusion", True))))
@@ -233,7 +274,9 @@ def from_qgc(doc: dict[str, Any] | str) -> QgcPlan:
     for n, point in enumerate(rally_doc.get("points") or []):
         where = f".plan rallyPoints.points[{n}]"
         if not (isinstance(point, list) and len(point) == 3):
-            raise PlanningError(f"{where} must be [lat, lon, alt]")
+            raise PlanningError(
+                f"{where} must be [lat, lon, alt]", code="plan.qgc.lat_lon_alt", params={"where": where}
+            )
         lat, lon = check_latlon(point[0], point[1])
         rally.append(RallyPoint(lat, lon, _float(point[2], where)))
     return QgcPlan(
@@ -251,34 +294,44 @@ def from_qgc(doc: dict[str, Any] | str) -> QgcPlan:
 def _obj(doc: dict[str, Any], key: str, where: str) -> dict[str, Any]:
     value = doc.get(key)
     if not isinstance(value, dict):
-        raise PlanningError(f"{where} has no '{key}' object")
+        raise PlanningError(
+            f"{where} has no '{key}' object", code="plan.qgc.has_object", params={"where": where, "key": key}
+        )
     return value
 
 
 def _float(value: object, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise PlanningError(f"{where} must be a finite number, got {value!r}")
+        raise PlanningError(
+            f"{where} must be a finite number, got {value!r}",
+            code="plan.qgc.finite_number",
+            params={"where": where, "value": repr(value)},
+        )
     return float(value)
 
 
 def _pair(value: object, where: str) -> tuple[float, float]:
     if not (isinstance(value, list | tuple) and len(value) >= 2):
-        raise PlanningError(f"{where} must be [lat, lon]")
+        raise PlanningError(f"{where} must be [lat, lon]", code="plan.qgc.lat_lon", params={"where": where})
     return _float(value[0], where), _float(value[1], where)
 
 
 def _item_from_json(raw: object, n: int, home_amsl_m: float) -> MissionItem:
     where = f".plan mission item {n}"
     if not isinstance(raw, dict):
-        raise PlanningError(f"{where} must be an object")
+        raise PlanningError(f"{where} must be an object", code="plan.qgc.object", params={"where": where})
     if raw.get("type") != "SimpleItem":
         kind = raw.get("complexItemType", raw.get("type"))
-        raise PlanningError(f"{where} is a {kind!r} item; only SimpleItems are supported (flatten it in QGC)")
+        raise PlanningError(
+            f"{where} is a {kind!r} item; only SimpleItems are supported (flatten it in QGC)",
+            code="plan.qgc.item_only_simpleitems_supported",
+            params={"where": where, "kind": repr(kind)},
+        )
     command = raw.get("command")
     frame = raw.get("frame")
     params = raw.get("params")
     if not (isinstance(params, list) and len(params) == 7):
-        raise PlanningError(f"{where} needs 7 params")
+        raise PlanningError(f"{where} needs 7 params", code="plan.qgc.needs_params", params={"where": where})
     p = [math.nan if v is None else _float(v, f"{where} param{i + 1}") for i, v in enumerate(params)]
 
     def position() -> tuple[float, float, float]:
@@ -286,14 +339,20 @@ def _item_from_json(raw: object, n: int, home_amsl_m: float) -> MissionItem:
         try:
             check_latlon(lat, lon)
         except PlanningError as exc:
-            raise PlanningError(f"{where} (command {command}): {exc}") from exc
+            raise PlanningError(
+                f"{where} (command {command}): {exc}",
+                code="plan.qgc.command",
+                params={"where": where, "command": command, "exc": exc},
+            ) from exc
         alt = p[6]
         if frame in _AMSL_FRAMES:
             alt -= home_amsl_m
         elif frame not in _RELATIVE_FRAMES:
             raise PlanningError(
                 f"{where} (command {command}) uses MAV_FRAME {frame}; supported are relative-to-home "
-                "(3, 6) and AMSL (0, 5)"
+                "(3, 6) and AMSL (0, 5)",
+                code="plan.qgc.command_uses_mav_frame",
+                params={"where": where, "command": command, "frame": frame},
             )
         return lat, lon, _float(alt, f"{where} altitude")
 
@@ -321,7 +380,13 @@ def _item_from_json(raw: object, n: int, home_amsl_m: float) -> MissionItem:
             set_outputs = [i for i in range(6) if not math.isnan(p[i])]
             if len(set_outputs) != 1:
                 raise PlanningError(
-                    f"{where}: DO_SET_ACTUATOR must set exactly one output, sets {len(set_outputs)}"
+                    f"{where}: DO_SET_ACTUATOR must set exactly one output, sets {len(set_outputs)}",
+                    code="plan.qgc.do_set_actuator_set",
+                    params={"where": where, "n_set_outputs": len(set_outputs)},
                 )
             return SetActuator(set_outputs[0] + 1, p[set_outputs[0]])
-    raise PlanningError(f"{where}: MAV_CMD {command!r} is not supported by skywarden missions")
+    raise PlanningError(
+        f"{where}: MAV_CMD {command!r} is not supported by skywarden missions",
+        code="plan.qgc.mav_cmd_supported_skywarden",
+        params={"where": where, "command": repr(command)},
+    )

@@ -178,10 +178,16 @@ def _columns(data: ZoneCreate) -> dict[str, object]:
 def _row(session: Session, zone_id: int) -> Zone:
     zone = session.get(Zone, zone_id)
     if zone is None:
-        raise NotFound(f"zone {zone_id} does not exist")
+        raise NotFound(
+            f"zone {zone_id} does not exist", code="airspace.zone_does_exist", params={"zone_id": zone_id}
+        )
     return zone
 
 
 def _check_name_free(session: Session, name: str) -> None:
     if session.exec(select(Zone).where(Zone.name == name)).first() is not None:
-        raise Conflict(f"a zone named {name!r} already exists")
+        raise Conflict(
+            f"a zone named {name!r} already exists",
+            code="airspace.zone_named_already_exists",
+            params={"name": repr(name)},
+        )

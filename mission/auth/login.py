@@ -228,9 +228,14 @@ class LoginGuard:
             raise RateLimited(
                 f"too many failed sign-ins for this account or from this address; try again in {wait_s} s",
                 retry_after_s=wait_s,
+                code="auth.locked_out",
             )
         if self._in_flight >= self.policy.hash_workers + self.policy.queue_max:
-            raise RateLimited("too many sign-ins in progress; try again in a second", retry_after_s=1)
+            raise RateLimited(
+                "too many sign-ins in progress; try again in a second",
+                retry_after_s=1,
+                code="auth.busy",
+            )
         self._in_flight += 1
         try:
             loop = asyncio.get_running_loop()
@@ -240,7 +245,7 @@ class LoginGuard:
         if user is None:
             lockouts = self.throttle.failed(account=username, address=address, now=self.clock())
             self.audit.failed(FailedLogin(username=username, address=address, lockouts=tuple(lockouts)))
-            raise PermissionDenied(WRONG_CREDENTIALS)
+            raise PermissionDenied(WRONG_CREDENTIALS, code="auth.wrong_username_password")
         self.throttle.succeeded(account=username)
         return user
 

@@ -45,7 +45,11 @@ class LoginCandidate:
 def create_user(*, session: Session, username: str, password: str, role: Role) -> UserRead:
     """A new user; Conflict if the username is taken."""
     if session.exec(select(User).where(User.username == username)).first() is not None:
-        raise Conflict(f"user {username!r} already exists")
+        raise Conflict(
+            f"user {username!r} already exists",
+            code="auth.user_already_exists",
+            params={"username": repr(username)},
+        )
     user = User(username=username, password_hash=hash_password(password), role=Role(role).value)
     session.add(user)
     session.flush()
@@ -56,7 +60,11 @@ def set_password(*, session: Session, username: str, password: str) -> None:
     """Replace a user's password."""
     user = session.exec(select(User).where(User.username == username)).first()
     if user is None:
-        raise NotFound(f"user {username!r} does not exist")
+        raise NotFound(
+            f"user {username!r} does not exist",
+            code="auth.user_does_exist",
+            params={"username": repr(username)},
+        )
     user.password_hash = hash_password(password)
     session.add(user)
     session.flush()
@@ -81,7 +89,7 @@ def authenticate(*, session: Session, username: str, password: str) -> UserRead:
     user = session.exec(select(User).where(User.username == username)).first()
     ok = verify_password(password, user.password_hash if user else DUMMY_HASH)
     if user is None or not ok or user.disabled:
-        raise PermissionDenied("wrong username or password")
+        raise PermissionDenied("wrong username or password", code="auth.wrong_username_password")
     return UserRead.model_validate(user)
 
 
@@ -229,7 +237,9 @@ def revoke_token(*, session: Session, token_id: int) -> TokenRead:
     """Mark a token revoked; it stops working at once."""
     row = session.get(ApiToken, token_id)
     if row is None:
-        raise NotFound(f"token {token_id} does not exist")
+        raise NotFound(
+            f"token {token_id} does not exist", code="auth.token_does_exist", params={"token_id": token_id}
+        )
     if not row.revoked:
         row.revoked, row.revoked_at = True, utcnow()
         session.add(row)
@@ -268,7 +278,9 @@ def page_users(*, session: Session, limit: int, offset: int) -> tuple[list[UserR
 def _user_row(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound(f"user {user_id} does not exist")
+        raise NotFound(
+            f"user {user_id} does not exist", code="auth.user_does_exist_2", params={"user_id": user_id}
+        )
     return user
 
 
@@ -301,7 +313,11 @@ def update_user(
     was_admin = user.role == Role.admin.value and not user.disabled
     stays_admin = new_role == Role.admin.value and not new_disabled
     if was_admin and not stays_admin and _other_enabled_admins(session, user_id) == 0:
-        raise Conflict(f"{user.username} is the last enabled admin; make another admin first")
+        raise Conflict(
+            f"{user.username} is the last enabled admin; make another admin first",
+            code="auth.last_enabled_admin_make",
+            params={"username": user.username},
+        )
     user.role, user.disabled = new_role, new_disabled
     session.add(user)
     session.flush()

@@ -43,14 +43,22 @@ class UserCommandSink:
         with session_scope(self._engine) as session:
             user = users.get_user(session=session, username=actor)
         if user is None or user.disabled:
-            raise PermissionDenied(f"skywarden user {actor!r} does not exist or is disabled")
+            raise PermissionDenied(
+                f"skywarden user {actor!r} does not exist or is disabled",
+                code="commands.skywarden_user_does_exist",
+                params={"actor": repr(actor)},
+            )
         try:
             request = CommandRequest.model_validate({"command": command, "params": dict(params)})
             service.PARAMS[request.command].model_validate(request.params)
         except ValidationError as err:
             first = err.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
-            raise BadRequest(f"{where}: {first['msg']}") from None
+            raise BadRequest(
+                f"{where}: {first['msg']}",
+                code="commands.failed",
+                params={"where": where, "msg": first["msg"]},
+            ) from None
         principal = Principal(user_id=user.id, username=user.username, role=user.role)
         await service.execute(
             engine=self._engine,

@@ -185,7 +185,11 @@ async def _payload(
     index = profile.actuators.get(params.name)
     if index is None:
         carried = ", ".join(sorted(profile.actuators)) or "none"
-        raise Conflict(f"vehicle {vehicle_id} has no actuator for {params.name!r} (payloads: {carried})")
+        raise Conflict(
+            f"vehicle {vehicle_id} has no actuator for {params.name!r} (payloads: {carried})",
+            code="commands.vehicle_has_actuator_payloads",
+            params={"vehicle_id": vehicle_id, "name": repr(params.name), "carried": carried},
+        )
     known = {
         ("speaker", True): PayloadAction.SIREN_ON,
         ("speaker", False): PayloadAction.SIREN_OFF,

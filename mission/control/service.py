@@ -33,14 +33,20 @@ def take(
 ) -> tuple[ControlRead, str | None]:
     """Give ``username`` control; returns the new status and who held it before (None if free or self)."""
     if role not in PILOT_ROLES:
-        raise PermissionDenied(f"role {role} cannot control vehicles (needs pilot or admin)")
+        raise PermissionDenied(
+            f"role {role} cannot control vehicles (needs pilot or admin)",
+            code="control.role_cannot_control_vehicles",
+            params={"role": role},
+        )
     row = session.get(VehicleControl, vehicle_id)
     previous: str | None = None
     if row is not None and row.holder != username:
         if not (force and role == "admin"):
             raise Conflict(
                 f"vehicle {vehicle_id} is controlled by {row.holder}; ask them for a handoff"
-                " (an admin may take it with force=true)"
+                " (an admin may take it with force=true)",
+                code="control.vehicle_controlled_ask_them_2",
+                params={"vehicle_id": vehicle_id, "holder": row.holder},
             )
         previous = row.holder
         row.holder = username
@@ -58,7 +64,11 @@ def release(*, session: Session, vehicle_id: int, username: str, role: str) -> C
     if row is None:
         return ControlRead(vehicle_id=vehicle_id, holder=None, since=None)
     if row.holder != username and role != "admin":
-        raise PermissionDenied(f"vehicle {vehicle_id} is controlled by {row.holder}, not {username}")
+        raise PermissionDenied(
+            f"vehicle {vehicle_id} is controlled by {row.holder}, not {username}",
+            code="control.vehicle_controlled",
+            params={"vehicle_id": vehicle_id, "holder": row.holder, "username": username},
+        )
     session.delete(row)
     session.flush()
     return ControlRead(vehicle_id=vehicle_id, holder=None, since=None)
@@ -78,15 +88,23 @@ def handoff(
     if row is None or (row.holder != username and role != "admin"):
         holder = "nobody" if row is None else row.holder
         raise PermissionDenied(
-            f"only the holder of vehicle {vehicle_id} can hand it off; it is held by {holder}"
+            f"only the holder of vehicle {vehicle_id} can hand it off; it is held by {holder}",
+            code="control.only_holder_vehicle_can",
+            params={"vehicle_id": vehicle_id, "holder": holder},
         )
     to_role = role_of(to_username)
     if to_role is None:
         raise Conflict(
-            f"user {to_username} does not exist; control of vehicle {vehicle_id} stays with {row.holder}"
+            f"user {to_username} does not exist; control of vehicle {vehicle_id} stays with {row.holder}",
+            code="control.user_does_exist_control",
+            params={"to_username": to_username, "vehicle_id": vehicle_id, "holder": row.holder},
         )
     if to_role not in PILOT_ROLES:
-        raise Conflict(f"user {to_username} has role {to_role} and cannot fly (needs pilot or admin)")
+        raise Conflict(
+            f"user {to_username} has role {to_role} and cannot fly (needs pilot or admin)",
+            code="control.user_has_role_cannot",
+            params={"to_username": to_username, "to_role": to_role},
+        )
     row.holder = to_username
     row.since = utcnow()
     session.flush()
@@ -101,7 +119,13 @@ def require_authority(*, session: Session, vehicle_id: int, username: str, expli
     if holder is None:
         if explicit:
             raise PermissionDenied(
-                f"take control of vehicle {vehicle_id} first (POST /api/v1/vehicles/{vehicle_id}/control)"
+                f"take control of vehicle {vehicle_id} first (POST /api/v1/vehicles/{vehicle_id}/control)",
+                code="control.take_control_vehicle_first",
+                params={"vehicle_id": vehicle_id},
             )
         return
-    raise PermissionDenied(f"vehicle {vehicle_id} is controlled by {holder}; ask them for a handoff")
+    raise PermissionDenied(
+        f"vehicle {vehicle_id} is controlled by {holder}; ask them for a handoff",
+        code="control.vehicle_controlled_ask_them",
+        params={"vehicle_id": vehicle_id, "holder": holder},
+    )

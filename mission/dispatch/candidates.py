@@ -110,6 +110,12 @@ class Candidates:
                 f"alt_m {request.alt_m:g} is outside {self.gate.min_alt_m:g}..{self.gate.max_alt_m:g} m"
                 " (the service's transit floor and altitude ceiling)",
                 where="alt_m",
+                code="dispatch.alt_m_outside_m",
+                params={
+                    "alt_m": f"{request.alt_m:g}",
+                    "min_alt_m": f"{self.gate.min_alt_m:g}",
+                    "max_alt_m": f"{self.gate.max_alt_m:g}",
+                },
             )
 
     def states(self) -> list[VehicleState]:

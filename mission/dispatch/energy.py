@@ -49,9 +49,17 @@ class Performance:
     def __post_init__(self) -> None:
         for name in ("cruise_speed_m_s", "climb_rate_m_s", "descent_rate_m_s", "battery_wh"):
             if not getattr(self, name) > 0:
-                raise PlanningError(f"{name} must be positive, got {getattr(self, name)!r}")
+                raise PlanningError(
+                    f"{name} must be positive, got {getattr(self, name)!r}",
+                    code="dispatch.positive",
+                    params={"name": name, "getattr": repr(getattr(self, name))},
+                )
         if not 0 <= self.reserve_pct < 100:
-            raise PlanningError(f"reserve_pct must be within 0..100, got {self.reserve_pct!r}")
+            raise PlanningError(
+                f"reserve_pct must be within 0..100, got {self.reserve_pct!r}",
+                code="dispatch.reserve_pct_within",
+                params={"reserve_pct": repr(self.reserve_pct)},
+            )
 
     @property
     def reserve_wh(self) -> float:

@@ -111,7 +111,9 @@ class FlightOrders:
             incident = incidents.get(session=session, incident_id=incident_id)
             if IncidentState(incident.state) is not IncidentState.NEW:
                 raise InvalidTransition(
-                    f"incident {incident_id} is {incident.state}; only a new incident can be dispatched"
+                    f"incident {incident_id} is {incident.state}; only a new incident can be dispatched",
+                    code="dispatch.incident_only_new_incident",
+                    params={"incident_id": incident_id, "state": incident.state},
                 )
             request = self._candidates.request_for(incident)
             priority = incident.priority
@@ -177,7 +179,11 @@ class FlightOrders:
         with Session(self._engine) as session:
             incident = incidents.get(session=session, incident_id=incident_id)
             if IncidentState(incident.state) is not IncidentState.ASSIGNED or incident.vehicle_id is None:
-                raise InvalidTransition(f"incident {incident_id} is {incident.state}; launch needs assigned")
+                raise InvalidTransition(
+                    f"incident {incident_id} is {incident.state}; launch needs assigned",
+                    code="dispatch.incident_launch_needs_assigned",
+                    params={"incident_id": incident_id, "state": incident.state},
+                )
             request = self._candidates.request_for(incident)
             vehicle_id = incident.vehicle_id
             running = flights.open_for_vehicle(session=session, vehicle_id=vehicle_id)
@@ -185,11 +191,17 @@ class FlightOrders:
             return running
         state = next((s for s in self._candidates.states() if s.vehicle_id == vehicle_id), None)
         if state is None:
-            raise VehicleUnavailable(f"vehicle {vehicle_id} is no longer registered")
+            raise VehicleUnavailable(
+                f"vehicle {vehicle_id} is no longer registered",
+                code="dispatch.vehicle_longer_registered",
+                params={"vehicle_id": vehicle_id},
+            )
         est = self._candidates.decide(request, states=[state])
         if est.chosen is None:
             raise VehicleUnavailable(
-                f"vehicle {vehicle_id} cannot serve incident {incident_id}: {est.explanation}"
+                f"vehicle {vehicle_id} cannot serve incident {incident_id}: {est.explanation}",
+                code="dispatch.vehicle_cannot_serve_incident",
+                params={"vehicle_id": vehicle_id, "incident_id": incident_id, "explanation": est.explanation},
             )
         self._requested_at.setdefault(incident_id, time.monotonic())
         return await self.fly(incident_id, est.chosen, request, asker=asker)

@@ -71,10 +71,18 @@ class DispatchRequest:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.overhead_s) and self.overhead_s >= 0):
-            raise PlanningError(f"overhead_s must be a finite number >= 0, got {self.overhead_s!r}")
+            raise PlanningError(
+                f"overhead_s must be a finite number >= 0, got {self.overhead_s!r}",
+                code="dispatch.overhead_s_finite_number",
+                params={"overhead_s": repr(self.overhead_s)},
+            )
         # The band (the service's transit floor and ceiling) is the gate's to judge: only sanity here.
         if not (math.isfinite(self.alt_m) and self.alt_m > 0):
-            raise PlanningError(f"alt_m must be a finite height above home, got {self.alt_m!r}")
+            raise PlanningError(
+                f"alt_m must be a finite height above home, got {self.alt_m!r}",
+                code="dispatch.alt_m_finite_height",
+                params={"alt_m": repr(self.alt_m)},
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -160,7 +160,11 @@ class FleetManager:
         with Session(self._engine) as session:
             row = session.get(Vehicle, vehicle_id)
             if row is None:
-                raise NotFound(f"vehicle {vehicle_id} does not exist")
+                raise NotFound(
+                    f"vehicle {vehicle_id} does not exist",
+                    code="fleet.vehicle_does_exist",
+                    params={"vehicle_id": vehicle_id},
+                )
             return profile_from_row(row)
 
     def latest(self, vehicle_id: int) -> TelemetrySnapshot | None:
@@ -173,9 +177,17 @@ class FleetManager:
         conn = self._conns.get(vehicle_id)
         if conn is None:
             self.profile(vehicle_id)  # NotFound for an unknown id
-            raise VehicleUnavailable(f"vehicle {vehicle_id} is not connected yet")
+            raise VehicleUnavailable(
+                f"vehicle {vehicle_id} is not connected yet",
+                code="fleet.vehicle_connected_yet",
+                params={"vehicle_id": vehicle_id},
+            )
         if conn.link is None or not conn.link.connected:
-            raise VehicleUnavailable(f"vehicle {vehicle_id} ({conn.profile.name}) is not connected")
+            raise VehicleUnavailable(
+                f"vehicle {vehicle_id} ({conn.profile.name}) is not connected",
+                code="fleet.vehicle_connected",
+                params={"vehicle_id": vehicle_id, "name": conn.profile.name},
+            )
         return conn.link
 
     def require_grounded(self, vehicle_id: int, *, change: str) -> None:
@@ -184,7 +196,9 @@ class FleetManager:
         if snap is not None and snap.link_up and (snap.armed or snap.in_air):
             state = "in the air" if snap.in_air else "armed"
             raise Conflict(
-                f"vehicle {vehicle_id} is {state}; {change} is refused until it has landed and disarmed"
+                f"vehicle {vehicle_id} is {state}; {change} is refused until it has landed and disarmed",
+                code="fleet.vehicle_refused_until_has",
+                params={"vehicle_id": vehicle_id, "state": state, "change": change},
             )
 
     async def wait_link(self, vehicle_id: int, *, timeout_s: float) -> VehicleLink:

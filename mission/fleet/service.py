@@ -84,7 +84,9 @@ def delete(*, session: Session, vehicle_id: int) -> VehicleRead:
     except IntegrityError as err:
         raise Conflict(
             f"vehicle {vehicle_id} ({gone.name}) has missions or incidents on record; "
-            "disable it (enabled=false) instead of deleting it"
+            "disable it (enabled=false) instead of deleting it",
+            code="fleet.vehicle_has_missions_incidents",
+            params={"vehicle_id": vehicle_id, "name": gone.name},
         ) from err
     return gone
 
@@ -111,7 +113,11 @@ def upsert_many(*, session: Session, vehicles: Iterable[VehicleCreate]) -> tuple
 def _row(session: Session, vehicle_id: int) -> Vehicle:
     vehicle = session.get(Vehicle, vehicle_id)
     if vehicle is None:
-        raise NotFound(f"vehicle {vehicle_id} does not exist")
+        raise NotFound(
+            f"vehicle {vehicle_id} does not exist",
+            code="fleet.vehicle_does_exist",
+            params={"vehicle_id": vehicle_id},
+        )
     return vehicle
 
 
@@ -121,7 +127,11 @@ def _check_unique(
     if name is not None:
         other = session.exec(select(Vehicle).where(Vehicle.name == name)).first()
         if other is not None and other.id != exclude_id:
-            raise Conflict(f"a vehicle named {name!r} already exists (id {other.id})")
+            raise Conflict(
+                f"a vehicle named {name!r} already exists (id {other.id})",
+                code="fleet.vehicle_named_already_exists",
+                params={"name": repr(name), "id": other.id},
+            )
     if link is not None:
         url, sysid = link
         other = session.exec(
@@ -130,5 +140,7 @@ def _check_unique(
         if other is not None and other.id != exclude_id:
             raise Conflict(
                 f"sysid {sysid} is already used on {url} by vehicle {other.id} ({other.name}): vehicles "
-                "on one connection need distinct sysids"
+                "on one connection need distinct sysids",
+                code="fleet.sysid_already_used_vehicle",
+                params={"sysid": sysid, "url": url, "id": other.id, "name": other.name},
             )

@@ -409,11 +409,21 @@ class FlightExecutor:
             if flight.state == FlightState.ACTIVE.value:
                 return
             if flight.state != FlightState.PENDING.value:
-                raise Conflict(f"flight {flight_id} ended before it commanded the vehicle: {flight.outcome}")
+                raise Conflict(
+                    f"flight {flight_id} ended before it commanded the vehicle: {flight.outcome}",
+                    code="flights.flight_ended_before_commanded",
+                    params={"flight_id": flight_id, "outcome": flight.outcome},
+                )
             if time.monotonic() > deadline:
                 raise VehicleUnavailable(
                     f"flight {flight_id}: the instance owning vehicle {flight.vehicle_id} did not take it "
-                    f"within {timeout_s:.0f} s (it stays pending for whichever instance owns it next)"
+                    f"within {timeout_s:.0f} s (it stays pending for whichever instance owns it next)",
+                    code="flights.flight_instance_owning_vehicle",
+                    params={
+                        "flight_id": flight_id,
+                        "vehicle_id": flight.vehicle_id,
+                        "timeout_s": f"{timeout_s:.0f}",
+                    },
                 )
             await asyncio.sleep(0.1)
 
@@ -491,7 +501,11 @@ class FlightExecutor:
             )
         try:
             if vehicle.position is None:
-                raise PlanningError(f"vehicle {vehicle_id} reports no position to plan the way home from")
+                raise PlanningError(
+                    f"vehicle {vehicle_id} reports no position to plan the way home from",
+                    code="flights.vehicle_reports_position_plan",
+                    params={"vehicle_id": vehicle_id},
+                )
             legs = home_legs(vehicle, restrictions=restrictions, config=self.gate)
         except PlanningError as err:
             # Holding is judged on nothing it could cross; PX4's own failsafes stay armed meanwhile.
@@ -617,7 +631,14 @@ class FlightExecutor:
             await self._failed(flight_id, f"internal error: {err!r}")
         finally:
             # Ended before its first command went out (superseded, refused on recovery, a bug).
-            self._first_done(flight_id, Conflict(f"flight {flight_id} ended before it commanded the vehicle"))
+            self._first_done(
+                flight_id,
+                Conflict(
+                    f"flight {flight_id} ended before it commanded the vehicle",
+                    code="flights.flight_ended_before_commanded_2",
+                    params={"flight_id": flight_id},
+                ),
+            )
             if self._by_vehicle.get(vid) == flight_id:
                 del self._by_vehicle[vid]
                 self._supervising.pop(vid, None)
@@ -833,7 +854,11 @@ class FlightExecutor:
                 mission_id=flight.mission_id,
             )
             raise _Ended()
-        raise FlightFailed(f"the rest of the flight is no longer clear: {why}")
+        raise FlightFailed(
+            f"the rest of the flight is no longer clear: {why}",
+            code="flights.rest_flight_longer_clear",
+            params={"why": why},
+        )
 
     async def _hold_until_a_way_home(self, flight: Flight) -> None:
         """A return that could not be planned (no position, no way around the zones) holds until it can."""
@@ -911,11 +936,19 @@ class FlightExecutor:
                 next_check = now + 0.5
                 lost_s = now - self._last_link_up.get(vid, now)
                 if lost_s > self.config.link_loss_timeout_s:
-                    raise FlightFailed(f"link to vehicle {vid} lost for {lost_s:.0f} s during {what}")
+                    raise FlightFailed(
+                        f"link to vehicle {vid} lost for {lost_s:.0f} s during {what}",
+                        code="flights.link_vehicle_lost_s",
+                        params={"vid": vid, "lost_s": f"{lost_s:.0f}", "what": what},
+                    )
             if deadline is not None and now > deadline:
                 if quiet:
-                    raise FlightFailed(what)
-                raise FlightFailed(f"vehicle {vid}: {what} did not finish in {limit:.0f} s")
+                    raise FlightFailed(what, code="flights.not_done", params={"what": what})
+                raise FlightFailed(
+                    f"vehicle {vid}: {what} did not finish in {limit:.0f} s",
+                    code="flights.vehicle_did_finish_s",
+                    params={"vid": vid, "what": what, "limit": f"{limit:.0f}"},
+                )
             event.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), timeout=self.config.tick_s * 5)

@@ -18,7 +18,11 @@ _OPEN = [s.value for s in OPEN_STATES]
 def get(*, session: Session, flight_id: int) -> Flight:
     flight = session.get(Flight, flight_id, populate_existing=True)
     if flight is None:
-        raise NotFound(f"flight {flight_id} does not exist")
+        raise NotFound(
+            f"flight {flight_id} does not exist",
+            code="flights.flight_does_exist",
+            params={"flight_id": flight_id},
+        )
     return flight
 
 

@@ -79,7 +79,11 @@ def get(*, session: Session, incident_id: int) -> Incident:
     """The incident, or NotFound."""
     incident = session.get(Incident, incident_id)
     if incident is None:
-        raise NotFound(f"incident {incident_id} does not exist")
+        raise NotFound(
+            f"incident {incident_id} does not exist",
+            code="incidents.incident_does_exist",
+            params={"incident_id": incident_id},
+        )
     return incident
 
 
@@ -111,7 +115,14 @@ def transition(
     if current not in ALLOWED_FROM[to]:
         allowed = ", ".join(sorted(s.value for s in ALLOWED_FROM[to]))
         raise InvalidTransition(
-            f"incident {incident_id} is {current.value}; it can become {to.value} only from {allowed}"
+            f"incident {incident_id} is {current.value}; it can become {to.value} only from {allowed}",
+            code="incidents.incident_can_become_only",
+            params={
+                "incident_id": incident_id,
+                "value": current.value,
+                "value2": to.value,
+                "allowed": allowed,
+            },
         )
     when = as_utc(at) if at is not None else utcnow()
     incident.state = to.value
@@ -146,7 +157,9 @@ def assign(
     incident = get(session=session, incident_id=incident_id)
     if IncidentState(incident.state) is not IncidentState.NEW:
         raise InvalidTransition(
-            f"incident {incident_id} is {incident.state}; only a new incident can be assigned"
+            f"incident {incident_id} is {incident.state}; only a new incident can be assigned",
+            code="incidents.incident_only_new_incident",
+            params={"incident_id": incident_id, "state": incident.state},
         )
     incident.vehicle_id = vehicle_id
     incident.decision = decision

@@ -10,7 +10,15 @@ from sqlmodel import Session, col, select
 
 from mission.errors import InvalidTransition, NotFound
 from mission.missions.models import Mission, MissionEvent, utcnow
-from mission.missions.states import IN_FLIGHT, TERMINAL, MissionState, can, explain_refusal, target_of
+from mission.missions.states import (
+    IN_FLIGHT,
+    TERMINAL,
+    MissionState,
+    allowed_from,
+    can,
+    explain_refusal,
+    target_of,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +33,11 @@ def get(*, session: Session, mission_id: int) -> Mission:
     """The mission or NotFound."""
     mission = session.get(Mission, mission_id)
     if mission is None:
-        raise NotFound(f"mission {mission_id} does not exist")
+        raise NotFound(
+            f"mission {mission_id} does not exist",
+            code="missions.mission_does_exist",
+            params={"mission_id": mission_id},
+        )
     return mission
 
 
@@ -127,12 +139,28 @@ def transition(
         if current == target:
             return Transition(mission, None)
         raise InvalidTransition(
-            f"mission {mission_id} is {current.value}, not {expect_from.value}; {action} was not applied"
+            f"mission {mission_id} is {current.value}, not {expect_from.value}; {action} was not applied",
+            code="missions.mission_was_applied",
+            params={
+                "mission_id": mission_id,
+                "value": current.value,
+                "value2": expect_from.value,
+                "action": action,
+            },
         )
     if not can(action, current):
         if current == target:
             return Transition(mission, None)
-        raise InvalidTransition(explain_refusal(action, current, mission_id=mission_id))
+        raise InvalidTransition(
+            explain_refusal(action, current, mission_id=mission_id),
+            code="missions.action_not_allowed",
+            params={
+                "mission_id": mission_id,
+                "state": current.value,
+                "action": action,
+                "allowed": allowed_from(action),
+            },
+        )
     now = utcnow()
     values: dict[str, Any] = {"state": target.value, "updated_at": now, "reason": reason or None}
     if target == MissionState.ACTIVE and mission.started_at is None:

@@ -58,8 +58,13 @@ def can(action: str, state: MissionState) -> bool:
     return state in sources
 
 
+def allowed_from(action: str) -> str:
+    """The states ``action`` is possible from, comma-separated."""
+    sources, _ = TRANSITIONS[action]
+    return ", ".join(sorted(s.value for s in sources))
+
+
 def explain_refusal(action: str, state: MissionState, *, mission_id: int) -> str:
     """A reason a user can act on when ``action`` is not allowed from ``state``."""
-    sources, _ = TRANSITIONS[action]
-    allowed = ", ".join(sorted(s.value for s in sources))
+    allowed = allowed_from(action)
     return f"mission {mission_id} is {state.value}; {action} is only possible from: {allowed}"

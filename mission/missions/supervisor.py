@@ -313,7 +313,9 @@ class MissionSupervisor:
             state = MissionState(mission.state)
         if state not in (S.DRAFT, S.VALIDATED):
             raise InvalidTransition(
-                f"mission {mission_id} is {state.value}; validate is only possible from draft or validated"
+                f"mission {mission_id} is {state.value}; validate is only possible from draft or validated",
+                code="missions.mission_validate_only_possible",
+                params={"mission_id": mission_id, "value": state.value},
             )
         verdict = self._judge_plan(
             vehicle_id, PlanSpec.model_validate(plan), asker=asker, mission_id=mission_id
@@ -393,7 +395,9 @@ class MissionSupervisor:
             if state in (S.UPLOADING, S.READY, S.ACTIVE) and mission_id in self._drivers:
                 return await self._await_driver(mission_id, self._drivers[mission_id])
             raise InvalidTransition(
-                f"mission {mission_id} is {state.value}; launch is only possible from validated"
+                f"mission {mission_id} is {state.value}; launch is only possible from validated",
+                code="missions.mission_launch_only_possible",
+                params={"mission_id": mission_id, "value": state.value},
             )
         verdict = await asyncio.to_thread(
             self._judge_plan,
@@ -445,7 +449,11 @@ class MissionSupervisor:
         except asyncio.CancelledError:
             me = asyncio.current_task()
             if task.cancelled() and (me is None or not me.cancelling()):
-                raise InvalidTransition(f"mission {mission_id} was aborted during its launch") from None
+                raise InvalidTransition(
+                    f"mission {mission_id} was aborted during its launch",
+                    code="missions.mission_was_aborted_during",
+                    params={"mission_id": mission_id},
+                ) from None
             raise
 
     def _drive(self, mission_id: int, *, actor: str) -> asyncio.Task[Mission]:
@@ -482,7 +490,9 @@ class MissionSupervisor:
                     await self._commander.send(vehicle_id, cmd.UploadMission(items), actor=actor, refs=refs)
                     if not same_mission(items, await link.download_mission()):
                         raise LinkError(
-                            f"vehicle {vehicle_id}: the mission read back differs from the one uploaded"
+                            f"vehicle {vehicle_id}: the mission read back differs from the one uploaded",
+                            code="missions.vehicle_mission_read_back",
+                            params={"vehicle_id": vehicle_id},
                         )
             except (LinkError, VehicleUnavailable) as err:
                 self._apply(
@@ -582,6 +592,12 @@ class MissionSupervisor:
                     f" being armed in mission mode ({'still armed' if armed else 'disarmed again'})",
                     vehicle_id=vehicle_id,
                     action="take-off",
+                    code="missions.vehicle_did_take_off",
+                    params={
+                        "vehicle_id": vehicle_id,
+                        "takeoff_timeout_s": f"{self._cfg.takeoff_timeout_s:.0f}",
+                        "v": "still armed" if armed else "disarmed again",
+                    },
                 )
             self._require_state(mission_id, S.READY, before="waiting for the take-off")
             await asyncio.sleep(0.05)
@@ -591,7 +607,11 @@ class MissionSupervisor:
         with session_scope(self._engine) as session:
             now = MissionState(service.get(session=session, mission_id=mission_id).state)
         if now != state:
-            raise InvalidTransition(f"mission {mission_id} is {now.value}; not {before}")
+            raise InvalidTransition(
+                f"mission {mission_id} is {now.value}; not {before}",
+                code="missions.mission",
+                params={"mission_id": mission_id, "value": now.value, "before": before},
+            )
 
     async def pause(self, *, mission_id: int, asker: Asker) -> Mission:
         """Hold the vehicle where it is; the mission can be resumed."""

@@ -11,7 +11,11 @@ from mission.patrols.models import Patrol, PatrolCreate, PatrolRun
 def create(*, session: Session, data: PatrolCreate) -> Patrol:
     """Store a patrol; Conflict if the name is taken."""
     if session.exec(select(Patrol).where(col(Patrol.name) == data.name)).first() is not None:
-        raise Conflict(f"patrol {data.name!r} already exists")
+        raise Conflict(
+            f"patrol {data.name!r} already exists",
+            code="patrols.patrol_already_exists",
+            params={"name": repr(data.name)},
+        )
     row = Patrol(**data.model_dump())
     session.add(row)
     session.flush()
@@ -21,7 +25,11 @@ def create(*, session: Session, data: PatrolCreate) -> Patrol:
 def get(*, session: Session, patrol_id: int) -> Patrol:
     row = session.get(Patrol, patrol_id)
     if row is None:
-        raise NotFound(f"patrol {patrol_id} does not exist")
+        raise NotFound(
+            f"patrol {patrol_id} does not exist",
+            code="patrols.patrol_does_exist",
+            params={"patrol_id": patrol_id},
+        )
     return row
 
 
@@ -35,7 +43,11 @@ def update(*, session: Session, patrol_id: int, data: PatrolCreate) -> Patrol:
     row = get(session=session, patrol_id=patrol_id)
     clash = session.exec(select(Patrol).where(col(Patrol.name) == data.name)).first()
     if clash is not None and clash.id != patrol_id:
-        raise Conflict(f"patrol {data.name!r} already exists")
+        raise Conflict(
+            f"patrol {data.name!r} already exists",
+            code="patrols.patrol_already_exists",
+            params={"name": repr(data.name)},
+        )
     for key, value in data.model_dump().items():
         setattr(row, key, value)
     session.add(row)
@@ -56,7 +68,11 @@ def delete(*, session: Session, patrol_id: int) -> Patrol:
     row = get(session=session, patrol_id=patrol_id)
     has_runs = session.exec(select(PatrolRun.id).where(col(PatrolRun.patrol_id) == patrol_id)).first()
     if has_runs is not None:
-        raise Conflict(f"patrol {patrol_id} has runs; disable it instead of deleting it")
+        raise Conflict(
+            f"patrol {patrol_id} has runs; disable it instead of deleting it",
+            code="patrols.patrol_has_runs_disable",
+            params={"patrol_id": patrol_id},
+        )
     session.delete(row)
     session.flush()
     return row

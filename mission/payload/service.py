@@ -41,7 +41,11 @@ def create_message(*, session: Session, data: MessageCreate) -> PayloadMessage:
     ).first()
     if clash is not None:
         what = f"name {data.name!r}" if clash.name == data.name else f"slot {data.slot}"
-        raise Conflict(f"message {what} is already used by message {clash.id} ({clash.name!r})")
+        raise Conflict(
+            f"message {what} is already used by message {clash.id} ({clash.name!r})",
+            code="payload.message_already_used_message",
+            params={"what": what, "id": clash.id, "name": repr(clash.name)},
+        )
     row = PayloadMessage(**data.model_dump())
     session.add(row)
     session.flush()
@@ -58,7 +62,11 @@ def update_message(*, session: Session, message_id: int, data: MessageCreate) ->
     ).first()
     if clash is not None:
         what = f"name {data.name!r}" if clash.name == data.name else f"slot {data.slot}"
-        raise Conflict(f"message {what} is already used by message {clash.id} ({clash.name!r})")
+        raise Conflict(
+            f"message {what} is already used by message {clash.id} ({clash.name!r})",
+            code="payload.message_already_used_message",
+            params={"what": what, "id": clash.id, "name": repr(clash.name)},
+        )
     for key, value in data.model_dump().items():
         setattr(row, key, value)
     session.add(row)
@@ -77,7 +85,11 @@ def delete_message(*, session: Session, message_id: int) -> PayloadMessage:
 def get_message(*, session: Session, message_id: int) -> PayloadMessage:
     row = session.get(PayloadMessage, message_id)
     if row is None:
-        raise NotFound(f"message {message_id} does not exist")
+        raise NotFound(
+            f"message {message_id} does not exist",
+            code="payload.message_does_exist",
+            params={"message_id": message_id},
+        )
     return row
 
 
@@ -196,13 +208,14 @@ async def fire(
         extra={"payload": action, "message_id": message_id, "lat": snap.lat if snap else None},
     )
     error = ""
+    failure: SkywardenError | None = None
     answer: object = None
     try:
         answer = await flights.commander.send(
             vehicle_id, SetActuator(command.index, command.value), actor=asker.name, refs=refs
         )
     except SkywardenError as err:
-        error = str(err)
+        error, failure = str(err), err
     result = answer if isinstance(answer, ActuatorResult) else ActuatorResult(False, "no output feedback")
     with session_scope(engine) as session:
         use = PayloadUse(
@@ -224,7 +237,9 @@ async def fire(
         session.add(use)
         session.flush()
     if error:
-        raise LinkError(error, vehicle_id=vehicle_id, action=action)
+        code = (failure.code if failure is not None else None) or "link.failed"
+        params = failure.params if failure is not None else {}
+        raise LinkError(error, vehicle_id=vehicle_id, action=action, code=code, params=params)
     hub.emit(
         Event(
             kind="payload.used",

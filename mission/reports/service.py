@@ -4,8 +4,9 @@
   the incident lies in, and per dock of the drone that served it.
 - Flights and flight hours per drone: manual/dispatch flights that got airborne and missions that
   started, each from its start to its end (or to the end of the period if still flying).
-- Battery cycles per drone: one per sortie (take-off to landing), the dock's charger refills it after each;
-  the figure is the count of sorties that began in the period.
+- Battery cycles per drone: the charge consumed by its sorties (take-off to landing, cut from telemetry by
+  mission/reports/sorties.py) that took off in the period, over 100 %: a 60 % -> 20 % sortie is 0.4 cycles.
+  A sortie still in the air, or without a charge reading at either end, counts as a sortie but adds none.
 - Patrol completion: runs scheduled in the period by outcome; completion = completed / runs that launched.
 """
 
@@ -30,6 +31,7 @@ from mission.incidents.metrics import percentile
 from mission.incidents.models import Incident
 from mission.missions.models import Mission
 from mission.patrols.models import Patrol, PatrolRun, RunStatus
+from mission.reports.models import Sortie
 
 OUTSIDE = "-"  # an incident outside every patrol zone, or a drone without a dock
 
@@ -54,7 +56,9 @@ class DroneRow:
     flights: int
     missions: int
     flight_hours: float
-    battery_cycles: int
+    sorties: int
+    charge_used_pct: float  # points of 100 % consumed over the period's sorties
+    battery_cycles: float  # charge_used_pct / 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +153,13 @@ def drone_rows(*, session: Session, since: datetime, until: datetime) -> list[Dr
         assert m.started_at is not None
         missions[m.vehicle_id] += 1
         seconds[m.vehicle_id] += span(m.started_at, m.ended_at)
+    sorties: dict[int, int] = defaultdict(int)
+    used_pct: dict[int, float] = defaultdict(float)
+    for s in session.exec(select(Sortie)).all():
+        if not _within(s.took_off_at, since, until):
+            continue
+        sorties[s.vehicle_id] += 1
+        used_pct[s.vehicle_id] += s.used_pct or 0.0
     out = []
     for v in session.exec(select(Vehicle).order_by(col(Vehicle.id))).all():
         assert v.id is not None
@@ -160,7 +171,9 @@ def drone_rows(*, session: Session, since: datetime, until: datetime) -> list[Dr
                 flights=flights[v.id],
                 missions=missions[v.id],
                 flight_hours=round(seconds[v.id] / 3600.0, 3),
-                battery_cycles=flights[v.id] + missions[v.id],
+                sorties=sorties[v.id],
+                charge_used_pct=round(used_pct[v.id], 1),
+                battery_cycles=round(used_pct[v.id] / 100.0, 3),
             )
         )
     return out

@@ -61,7 +61,11 @@ class Airspace:
 
     def __init__(self, frame: LocalFrame, zones: Sequence[NoFlyZone], *, margin_m: float = 30.0) -> None:
         if not (math.isfinite(margin_m) and margin_m >= 0):
-            raise PlanningError(f"margin_m must be a finite number >= 0, got {margin_m!r}")
+            raise PlanningError(
+                f"margin_m must be a finite number >= 0, got {margin_m!r}",
+                code="safety.margin_m_finite_number",
+                params={"margin_m": repr(margin_m)},
+            )
         self.frame = frame
         self.zones = tuple(zones)
         self.margin_m = margin_m
@@ -69,7 +73,11 @@ class Airspace:
         for zone in self.zones:
             local = frame.to_local(zone.polygon_lonlat)
             if not isinstance(local, Polygon) or not local.is_valid or local.area <= 0:
-                raise PlanningError(f"no-fly zone {zone.name!r} is not a valid polygon")
+                raise PlanningError(
+                    f"no-fly zone {zone.name!r} is not a valid polygon",
+                    code="safety.fly_zone_valid_polygon",
+                    params={"name": repr(zone.name)},
+                )
             self._zone_xy.append((zone.name, local))
         self.obstacles = Obstacles.build([p for _, p in self._zone_xy], clearance_m=margin_m)
 
@@ -116,7 +124,12 @@ class Airspace:
         """The shortest route start -> goal avoiding every zone; PlanningError if the goal is in a zone."""
         zone = self.zone_at(goal)
         if zone is not None:
-            raise PlanningError(f"destination is inside no-fly zone {zone!r}", where=goal)
+            raise PlanningError(
+                f"destination is inside no-fly zone {zone!r}",
+                where=goal,
+                code="safety.destination_inside_fly_zone",
+                params={"zone": repr(zone)},
+            )
         return _route(self, start, goal)
 
     def route(self, start_latlon: tuple[float, float], goal_latlon: tuple[float, float]) -> Route:

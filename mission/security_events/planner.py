@@ -145,7 +145,12 @@ def _check_legs(points: Sequence[XY], zones: Sequence[tuple[str, Polygon]], *, w
         leg = LineString([a, b])
         for name, zone in zones:
             if zone.intersection(leg).length > 0.01:
-                raise PlanningError(f"{what}: a leg enters no-fly zone {name!r}", where=a)
+                raise PlanningError(
+                    f"{what}: a leg enters no-fly zone {name!r}",
+                    where=a,
+                    code="security_events.leg_enters_fly_zone",
+                    params={"what": what, "name": repr(name)},
+                )
 
 
 def plan_event(
@@ -169,12 +174,20 @@ def plan_event(
     shared out to meet ``revisit_s``; the restricted zone covers the venue and the outer ring.
     """
     if not isinstance(venue_lonlat, Polygon) or not venue_lonlat.is_valid or venue_lonlat.is_empty:
-        raise PlanningError("venue must be a valid polygon")
+        raise PlanningError("venue must be a valid polygon", code="security_events.venue_valid_polygon")
     if isinstance(drones, bool) or not isinstance(drones, int) or drones < 1:
-        raise PlanningError(f"drones must be an integer >= 1, got {drones!r}")
+        raise PlanningError(
+            f"drones must be an integer >= 1, got {drones!r}",
+            code="security_events.drones_integer",
+            params={"drones": repr(drones)},
+        )
     for name, value in (("swath_m", swath_m), ("speed_m_s", speed_m_s), ("revisit_s", revisit_s)):
         if not (math.isfinite(value) and value > 0):
-            raise PlanningError(f"{name} must be a positive number, got {value!r}")
+            raise PlanningError(
+                f"{name} must be a positive number, got {value!r}",
+                code="security_events.positive_number",
+                params={"name": name, "value": repr(value)},
+            )
     frame = LocalFrame.for_geometry(venue_lonlat)
     venue = frame.to_local(venue_lonlat)
     zones = [(z.name, frame.to_local(z.polygon_lonlat)) for z in nofly]
@@ -185,7 +198,10 @@ def plan_event(
     grown = unary_union(list(obstacles.grown)) if obstacles.grown else Polygon()
     free = venue.difference(grown)
     if free.is_empty:
-        raise PlanningError("the whole venue lies inside no-fly zones: nothing can be swept")
+        raise PlanningError(
+            "the whole venue lies inside no-fly zones: nothing can be swept",
+            code="security_events.whole_venue_lies_inside",
+        )
     free_parts = [g for g in getattr(free, "geoms", [free]) if isinstance(g, Polygon)]
     free_main = max(free_parts, key=lambda g: g.area)
     n_sweep = min(sweep_drones or drones, drones)

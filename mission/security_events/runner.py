@@ -228,12 +228,22 @@ class EventRunner:
             row = service.get(session=session, event_id=event_id)
             if row.state != "planned":
                 raise InvalidTransition(
-                    f"security event {event_id} is {row.state}; only a planned one starts"
+                    f"security event {event_id} is {row.state}; only a planned one starts",
+                    code="security_events.security_event_only_planned",
+                    params={"event_id": event_id, "state": row.state},
                 )
             if not row.assigned:
-                raise InvalidTransition(f"security event {event_id} has no assigned vehicles")
+                raise InvalidTransition(
+                    f"security event {event_id} has no assigned vehicles",
+                    code="security_events.security_event_has_assigned",
+                    params={"event_id": event_id},
+                )
             if as_utc(row.ends_at) <= utcnow():
-                raise InvalidTransition(f"security event {event_id} ended at {row.ends_at.isoformat()}")
+                raise InvalidTransition(
+                    f"security event {event_id} ended at {row.ends_at.isoformat()}",
+                    code="security_events.security_event_ended",
+                    params={"event_id": event_id, "isoformat": row.ends_at.isoformat()},
+                )
             row.state, row.started_at = "running", utcnow()
             session.add(row)
             audit.record(
@@ -251,7 +261,11 @@ class EventRunner:
         with session_scope(self._engine) as session:
             row = service.get(session=session, event_id=event_id)
             if row.state not in ("running", "planned"):
-                raise InvalidTransition(f"security event {event_id} is {row.state}")
+                raise InvalidTransition(
+                    f"security event {event_id} is {row.state}",
+                    code="security_events.security_event",
+                    params={"event_id": event_id, "state": row.state},
+                )
             row.state = "standing_down"
             session.add(row)
             audit.record(

@@ -67,7 +67,11 @@ def _plan_json(plan: EventPlanSet) -> dict[str, Any]:
 def create(*, session: Session, data: SecurityEventCreate, actor: str) -> SecurityEvent:
     """Plan the event around the no-fly zones active in its window, add its restricted zone, store it."""
     if session.exec(select(SecurityEvent).where(col(SecurityEvent.name) == data.name)).first() is not None:
-        raise Conflict(f"security event {data.name!r} already exists")
+        raise Conflict(
+            f"security event {data.name!r} already exists",
+            code="security_events.security_event_already_exists",
+            params={"name": repr(data.name)},
+        )
     venue = Polygon(data.venue.coordinates[0], data.venue.coordinates[1:])
     restrictions = airspace.active_restrictions(session=session, at=data.doors_open_at - SWEEP_LEAD)
     nofly = [
@@ -126,7 +130,11 @@ def create(*, session: Session, data: SecurityEventCreate, actor: str) -> Securi
 def get(*, session: Session, event_id: int) -> SecurityEvent:
     row = session.get(SecurityEvent, event_id)
     if row is None:
-        raise NotFound(f"security event {event_id} does not exist")
+        raise NotFound(
+            f"security event {event_id} does not exist",
+            code="security_events.security_event_does_exist",
+            params={"event_id": event_id},
+        )
     return row
 
 
@@ -141,7 +149,11 @@ def delete(*, session: Session, event_id: int) -> SecurityEvent:
     """Remove an event, its exemptions and its restricted zone."""
     row = get(session=session, event_id=event_id)
     if row.state in ("running", "standing_down"):
-        raise InvalidTransition(f"security event {event_id} is {row.state}: stand it down first")
+        raise InvalidTransition(
+            f"security event {event_id} is {row.state}: stand it down first",
+            code="security_events.security_event_stand_down",
+            params={"event_id": event_id, "state": row.state},
+        )
     for e in exemptions_of(session=session, event_id=event_id):
         session.delete(e)
     session.flush()
@@ -191,7 +203,11 @@ def exemptions_of(*, session: Session, event_id: int, include_revoked: bool = Tr
 
 def _zone_window(session: Session, row: SecurityEvent) -> tuple[int, datetime, datetime]:
     if row.zone_id is None:
-        raise InvalidTransition(f"security event {row.id} has no restricted zone")
+        raise InvalidTransition(
+            f"security event {row.id} has no restricted zone",
+            code="security_events.security_event_has_restricted",
+            params={"id": row.id},
+        )
     zone = airspace.get_zone(session=session, zone_id=row.zone_id)
     start = zone.active_from or as_utc(row.doors_open_at) - SWEEP_LEAD
     until = zone.active_until or as_utc(row.ends_at)
@@ -228,10 +244,18 @@ def _grant(
 ) -> ZoneExemption:
     zone_id, start, zone_until = _zone_window(session, row)
     if session.get(Vehicle, vehicle_id) is None:
-        raise NotFound(f"vehicle {vehicle_id} is not in the registry")
+        raise NotFound(
+            f"vehicle {vehicle_id} is not in the registry",
+            code="security_events.vehicle_registry",
+            params={"vehicle_id": vehicle_id},
+        )
     valid_until = min(as_utc(until), zone_until) if until is not None else zone_until
     if valid_until <= utcnow():
-        raise InvalidTransition(f"the window of event {row.name!r} is over: no exemption can be granted")
+        raise InvalidTransition(
+            f"the window of event {row.name!r} is over: no exemption can be granted",
+            code="security_events.window_event_over_exemption",
+            params={"name": repr(row.name)},
+        )
     exemption = ZoneExemption(
         zone_id=zone_id,
         vehicle_id=vehicle_id,
@@ -266,10 +290,18 @@ def assign(*, session: Session, event_id: int, vehicles: Sequence[int], actor: s
     window; vehicles taken off the event lose theirs (audited)."""
     row = get(session=session, event_id=event_id)
     if row.state == "ended":
-        raise InvalidTransition(f"security event {event_id} has ended; its assignment is closed")
+        raise InvalidTransition(
+            f"security event {event_id} has ended; its assignment is closed",
+            code="security_events.security_event_has_ended",
+            params={"event_id": event_id},
+        )
     missing = [v for v in vehicles if session.get(Vehicle, v) is None]
     if missing:
-        raise NotFound(f"vehicles {missing} are not in the registry")
+        raise NotFound(
+            f"vehicles {missing} are not in the registry",
+            code="security_events.vehicles_registry",
+            params={"missing": missing},
+        )
     keep = set(vehicles)
     live = exemptions_of(session=session, event_id=event_id, include_revoked=False)
     for e in live:
@@ -296,7 +328,11 @@ def grant_exemption(*, session: Session, event_id: int, data: ExemptionCreate, a
     """A dispatcher's explicit exemption for a vehicle not on the event (to serve an incident in it)."""
     row = get(session=session, event_id=event_id)
     if row.state == "ended":
-        raise InvalidTransition(f"security event {event_id} has ended")
+        raise InvalidTransition(
+            f"security event {event_id} has ended",
+            code="security_events.security_event_has_ended_2",
+            params={"event_id": event_id},
+        )
     return _grant(
         session,
         row=row,
@@ -311,9 +347,17 @@ def grant_exemption(*, session: Session, event_id: int, data: ExemptionCreate, a
 def revoke_exemption(*, session: Session, event_id: int, exemption_id: int, actor: str) -> ZoneExemption:
     exemption = session.get(ZoneExemption, exemption_id)
     if exemption is None or exemption.event_id != event_id:
-        raise NotFound(f"exemption {exemption_id} of security event {event_id} does not exist")
+        raise NotFound(
+            f"exemption {exemption_id} of security event {event_id} does not exist",
+            code="security_events.exemption_security_event_does",
+            params={"exemption_id": exemption_id, "event_id": event_id},
+        )
     if not revoke(session=session, exemption=exemption, actor=actor, reason="revoked by a dispatcher"):
-        raise InvalidTransition(f"exemption {exemption_id} was revoked already")
+        raise InvalidTransition(
+            f"exemption {exemption_id} was revoked already",
+            code="security_events.exemption_was_revoked_already",
+            params={"exemption_id": exemption_id},
+        )
     return exemption
 
 

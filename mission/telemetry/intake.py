@@ -109,16 +109,30 @@ class IncidentSenders:
         reason otherwise."""
         username = self.users.get(mqtt_user)
         if username is None:
-            raise PermissionDenied(f"MQTT user {mqtt_user!r} may not report incidents (not mapped to a user)")
+            raise PermissionDenied(
+                f"MQTT user {mqtt_user!r} may not report incidents (not mapped to a user)",
+                code="telemetry.mqtt_user_may_report",
+                params={"mqtt_user": repr(mqtt_user)},
+            )
         user = await asyncio.to_thread(self._user, username)
         if user is None:
-            raise PermissionDenied(f"MQTT user {mqtt_user!r} is mapped to {username!r}, who does not exist")
+            raise PermissionDenied(
+                f"MQTT user {mqtt_user!r} is mapped to {username!r}, who does not exist",
+                code="telemetry.mqtt_user_mapped_who",
+                params={"mqtt_user": repr(mqtt_user), "username": repr(username)},
+            )
         if user.disabled:
-            raise PermissionDenied(f"MQTT user {mqtt_user!r} is mapped to {username!r}, who is disabled")
+            raise PermissionDenied(
+                f"MQTT user {mqtt_user!r} is mapped to {username!r}, who is disabled",
+                code="telemetry.mqtt_user_mapped_who_2",
+                params={"mqtt_user": repr(mqtt_user), "username": repr(username)},
+            )
         if user.role not in INTAKE_ROLES:
             raise PermissionDenied(
                 f"MQTT user {mqtt_user!r} is mapped to {username!r}, whose role {user.role.value} may not "
-                "report incidents (dispatcher or admin)"
+                "report incidents (dispatcher or admin)",
+                code="telemetry.mqtt_user_mapped_whose",
+                params={"mqtt_user": repr(mqtt_user), "username": repr(username), "value": user.role.value},
             )
         return user.username
 

@@ -17,7 +17,14 @@ from tests.mission.test_fleet import FLEET_YAML
 
 async def test_error_body_shape_everywhere(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
     r = await client.get("/api/v1/nope", headers=admin)
-    assert r.status_code == 404 and r.json() == {"error": {"code": "not_found", "message": "Not Found"}}
+    assert r.status_code == 404 and r.json() == {
+        "error": {
+            "code": "not_found",
+            "message": "Not Found",
+            "message_code": "not_found",
+            "message_params": {},
+        }
+    }
     r = await client.put("/api/v1/vehicles", headers=admin)
     assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
     r = await client.post("/api/v1/zones", json={"name": "x"}, headers=admin)

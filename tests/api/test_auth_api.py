@@ -83,7 +83,14 @@ async def test_bad_login_is_401_and_audited(app: FastAPI, client: httpx.AsyncCli
     for username in ("pia", "nobody"):
         r = await client.post(LOGIN, json={"username": username, "password": "wrong"})
         assert r.status_code == 401
-        assert r.json() == {"error": {"code": "unauthenticated", "message": "wrong username or password"}}
+        assert r.json() == {
+            "error": {
+                "code": "unauthenticated",
+                "message": "wrong username or password",
+                "message_code": "auth.wrong_username_password",
+                "message_params": {},
+            }
+        }
 
     async def both_audited() -> bool:
         entries = await audit_entries(client, admin, "auth.login_failed")

@@ -23,6 +23,7 @@ from mission.auth.roles import Role
 from mission.db import session_scope
 from tests.api.conftest import make_settings
 from tests.conftest_db import POSTGRES_URL
+from tests.support.error_codes import problems
 
 _spec_app = create_app(make_settings("sqlite://"))
 schema = (
@@ -105,3 +106,5 @@ def test_no_server_errors(case: schemathesis.Case, fuzz_client: FuzzClient) -> N
     if response.status_code >= 400 and response.status_code != 405:
         error = response.json()["error"]
         assert isinstance(error["code"], str) and isinstance(error["message"], str)
+        # Every answer's codes are ones the panel words in English and Chinese (tests/support/error_codes.py).
+        assert not problems(response.json()), (case.method, case.formatted_path, problems(response.json()))

@@ -207,6 +207,7 @@ async def test_reports_give_response_percentiles_drone_hours_and_patrol_completi
     from mission.flights.models import Flight
     from mission.incidents.models import Incident
     from mission.patrols.models import Patrol, PatrolRun
+    from mission.reports.models import Sortie
 
     await svc.add_vehicle(sysid=1, port=free_udp_ports(1), dock="North")
     inside = [[109.97, 39.81], [109.99, 39.81], [109.99, 39.83], [109.97, 39.83], [109.97, 39.81]]
@@ -239,6 +240,16 @@ async def test_reports_give_response_percentiles_drone_hours_and_patrol_completi
                 ended_at=t0 + timedelta(minutes=30),
             )
         )
+        for start, end, off_h in [(60, 20, 0), (90, 75, 1), (70, None, 1.5), (100, 10, -200)]:
+            session.add(
+                Sortie(
+                    vehicle_id=1,
+                    took_off_at=t0 + timedelta(hours=off_h),
+                    start_pct=start,
+                    landed_at=None if end is None else t0 + timedelta(hours=off_h, minutes=20),
+                    end_pct=end,
+                )
+            )
         patrol = Patrol(name="loop", plan={"kind": "orbit"}, cron="0 * * * *")
         session.add(patrol)
         session.flush()
@@ -257,7 +268,9 @@ async def test_reports_give_response_percentiles_drone_hours_and_patrol_completi
     assert rows[("zone", "Patrol A")]["incidents"] == 3 and rows[("zone", "-")]["incidents"] == 2
     assert rows[("dock", "North")]["incidents"] == 5
     drone = rep["drones"][0]
-    assert (drone["flights"], drone["flight_hours"], drone["battery_cycles"]) == (1, 0.5, 1)
+    assert (drone["flights"], drone["flight_hours"]) == (1, 0.5)
+    # 60 -> 20 % and 90 -> 75 %: 0.55 cycles; the one still in the air counts as a sortie, adds no charge.
+    assert (drone["sorties"], drone["charge_used_pct"], drone["battery_cycles"]) == (3, 55.0, 0.55)
     loop = next(p for p in rep["patrols"] if p["name"] == "loop")
     assert (loop["runs"], loop["launched"], loop["completed"], loop["skipped"]) == (4, 3, 2, 1)
     assert loop["completion"] == pytest.approx(2 / 3, abs=1e-3)

@@ -49,7 +49,14 @@ async def test_crud_round_trip(client: httpx.AsyncClient, admin: dict[str, str],
     assert r.status_code == 204
     r = await client.get(f"{URL}/{vid}", headers=observer)
     assert r.status_code == 404
-    assert r.json() == {"error": {"code": "not_found", "message": f"vehicle {vid} does not exist"}}
+    assert r.json() == {
+        "error": {
+            "code": "not_found",
+            "message": f"vehicle {vid} does not exist",
+            "message_code": "fleet.vehicle_does_exist",
+            "message_params": {"vehicle_id": vid},
+        }
+    }
 
 
 async def test_pagination(client: httpx.AsyncClient, admin: dict[str, str]) -> None:

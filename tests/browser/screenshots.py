@@ -34,6 +34,28 @@ def _until_ok(call, timeout_s: float = 60.0) -> object:  # type: ignore[no-untyp
         time.sleep(1)
 
 
+def _in_air(svc: Service, token: str, vehicle_id: int) -> bool:
+    status, body = svc.api("GET", f"/vehicles/{vehicle_id}", token=token)
+    return status == 200 and isinstance(body, dict) and bool((body.get("health") or {}).get("in_air"))
+
+
+def _one_sortie(svc: Service, token: str, *, vehicle_id: int, timeout_s: float = 120.0) -> None:
+    """Take off, climb and land again: a finished sortie, so the report shows the charge it consumed."""
+    svc.api("POST", f"/vehicles/{vehicle_id}/control", token=token)
+    takeoff = {"command": "takeoff", "params": {"alt_m": 30}}
+    _until_ok(lambda: svc.api("POST", f"/vehicles/{vehicle_id}/commands", takeoff, token=token))
+    deadline = time.monotonic() + timeout_s
+    while not _in_air(svc, token, vehicle_id):
+        assert time.monotonic() < deadline, "no take-off"
+        time.sleep(0.5)
+    time.sleep(20)  # a short hover: a few percent of charge
+    _until_ok(lambda: svc.api("POST", f"/vehicles/{vehicle_id}/commands", {"command": "land"}, token=token))
+    while _in_air(svc, token, vehicle_id):
+        assert time.monotonic() < deadline, "no landing"
+        time.sleep(0.5)
+    svc.api("DELETE", f"/vehicles/{vehicle_id}/control", token=token)
+
+
 def _fly(svc: Service) -> None:
     """Drone 3 on a perimeter mission, drone 1 (speaker and spotlight) taken off for the pilot; a patrol; an
     incident; the speaker's library in both languages."""
@@ -50,6 +72,7 @@ def _fly(svc: Service) -> None:
         url = f"/missions/{mission['id']}/{action}"
         _until_ok(lambda url=url: svc.api("POST", url, token=pilot))
     admin = svc.login("admin")
+    _one_sortie(svc, admin, vehicle_id=2)
     svc.api("POST", "/vehicles/1/control", token=admin)
     takeoff = {"command": "takeoff", "params": {"alt_m": 40}}
     _until_ok(lambda: svc.api("POST", "/vehicles/1/commands", takeoff, token=admin))
@@ -161,6 +184,10 @@ def _shoot(browser, svc: Service, locale: str) -> None:  # type: ignore[no-untyp
     page.wait_for_selector("[data-testid=chart-drones]")
     page.wait_for_timeout(500)
     page.screenshot(path=str(out / "reports.png"))
+    # The drones section: flight hours, sorties, charge used and battery cycles.
+    page.locator("[data-testid=chart-drones]").scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(out / "reports-drones.png"))
 
     page.click(".tab[data-tab=feed]")
     page.wait_for_timeout(300)

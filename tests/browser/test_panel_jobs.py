@@ -319,3 +319,21 @@ def test_the_chinese_panel_shows_no_english_key_names(browser, served) -> None: 
     assert "机队" in page.locator(".tab[data-tab=fleet]").inner_text()
     assert not errors, errors
     page.context.close()
+
+
+def test_a_server_error_is_shown_in_the_users_language(browser, served) -> None:  # type: ignore[no-untyped-def]
+    """The service's message codes, not its English reasons, are what the Chinese panel shows."""
+    svc, _ = served
+    page = _open(browser, svc, "admin", svc.passwords["admin"], locale="zh-CN")
+    if page.evaluate("document.documentElement.lang") != "zh-CN":
+        page.select_option("#locale", "zh-CN")
+        page.wait_for_selector("html[lang=zh-CN] [data-testid=vehicle-card]", timeout=20_000)
+    page.click(".tab[data-tab=users]")
+    page.fill("[data-testid=user-new-name]", "admin")
+    page.fill("[data-testid=user-new-password]", "another-password-1")
+    page.click("[data-testid=user-create]")
+    toast = page.locator("#toast")
+    toast.wait_for(state="visible", timeout=10_000)
+    # auth.user_already_exists in zh-CN, its figure filled in; the body's English reason is not shown.
+    assert toast.inner_text() == "用户 'admin' 已存在", toast.inner_text()
+    page.context.close()

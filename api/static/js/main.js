@@ -1,6 +1,6 @@
 // Panel entry: login, data loading, the live websocket, tabs.
 import { get, put, getAll, connectLive, signIn, signOut, whoAmI } from "./api.js";
-import { t, tv, LOCALES, initialLocale, loadLocale, locale, translateDom } from "./i18n.js";
+import { t, tv, LOCALES, initialLocale, loadLocale, locale, translateDom, errorText } from "./i18n.js";
 import { mountShortcuts } from "./shortcuts.js";
 import { mountPilot } from "./pilot.js";
 import { mountPayload } from "./payload.js";
@@ -52,7 +52,7 @@ $("#login-locale").addEventListener("change", async (ev) => {
 });
 
 $("#locale").addEventListener("change", async (ev) => {
-  try { await put("/me/locale", { locale: ev.target.value }); } catch (err) { toast(err.message, "bad"); return; }
+  try { await put("/me/locale", { locale: ev.target.value }); } catch (err) { toast(errorText(err), "bad"); return; }
   await loadLocale(ev.target.value);
   location.reload(); // every view is built again in the new language
 });
@@ -73,7 +73,7 @@ $("#login-form").addEventListener("submit", async (ev) => {
     location.reload(); // a clean start for the signed-in role
   } catch (err) {
     $("#login-error").textContent =
-      err.status === 401 || err.status === 403 ? t("login.wrong") : err.status === 429 ? t("login.throttled", { s: err.retry_after_s ?? "" }) : err.message;
+      err.status === 401 || err.status === 403 ? t("login.wrong") : err.status === 429 ? t("login.throttled", { s: err.retry_after_s ?? "" }) : errorText(err);
   } finally {
     $("#login-submit").disabled = false;
   }
@@ -165,7 +165,7 @@ async function start() {
   on("zones:refresh", () => loadZones().catch(() => {}));
 
   createMap($("#map"));
-  await Promise.all([loadVehicles(), loadZones().then(() => fitDistrict(state.zones.filter((z) => z.kind === "patrol")))]).catch((err) => toast(err.message, "bad"));
+  await Promise.all([loadVehicles(), loadZones().then(() => fitDistrict(state.zones.filter((z) => z.kind === "patrol")))]).catch((err) => toast(errorText(err), "bad"));
   document.body.dataset.ready = "1"; // the map shows every vehicle and zone (first meaningful paint)
   live = connectLive({
     onMessage: onLive,

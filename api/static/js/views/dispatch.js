@@ -5,7 +5,7 @@ import { get, post } from "../api.js";
 import { h, pill, act, fmtEta, fmtDistance, fmtTime, readOnlyNote, liveRenderer, fill } from "../ui.js";
 import { L, showOverlay, renderIncidents, getMap } from "../map.js";
 import { pickPoint } from "../draw.js";
-import { t, tv } from "../i18n.js";
+import { t, tv, errorText } from "../i18n.js";
 
 let root;
 let listEl;
@@ -101,7 +101,7 @@ async function loadDetail() {
     else if (incident.decision) candidates = incident.decision;
     renderDetail(incident);
   } catch (err) {
-    fill(detailEl, h("p", { class: "error" }, err.message));
+    fill(detailEl, h("p", { class: "error" }, errorText(err)));
   }
 }
 

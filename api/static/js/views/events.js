@@ -4,7 +4,7 @@
 import { get, getAll, post } from "../api.js";
 import { state, roles } from "../state.js";
 import { h, toast, fmtTime } from "../ui.js";
-import { t } from "../i18n.js";
+import { t, errorText } from "../i18n.js";
 
 /** A vehicle's name, or its number when the registry does not know it. */
 function vehicleName(id) { return state.vehicles.get(id)?.name ?? t("events.vehicle_n", { id }); }
@@ -24,7 +24,7 @@ export function mountEvents(el) {
 
 async function load() {
   let events = [];
-  try { events = await getAll("/security-events"); } catch (err) { root.replaceChildren(h("p", { class: "error" }, err.message)); return; }
+  try { events = await getAll("/security-events"); } catch (err) { root.replaceChildren(h("p", { class: "error" }, errorText(err))); return; }
   if (!selected && events.length) selected = events[0].id;
   root.replaceChildren(
     h("h2", {}, t("events.title")),
@@ -42,7 +42,7 @@ async function loadDetail() {
     const [ev, live] = await Promise.all([get(`/security-events/${selected}`), get(`/security-events/${selected}/live`)]);
     box.replaceChildren(...detail(ev, live));
   } catch (err) {
-    box.replaceChildren(h("p", { class: "error" }, err.message));
+    box.replaceChildren(h("p", { class: "error" }, errorText(err)));
   }
 }
 
@@ -87,7 +87,7 @@ async function act(path, message) {
     await post(path);
     toast(message, "ok");
   } catch (err) {
-    toast(err.message, "bad");
+    toast(errorText(err), "bad");
   }
   load();
 }

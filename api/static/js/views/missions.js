@@ -5,7 +5,7 @@ import { h, pill, act, fmtDuration, fmtDistance, fmtTime, readOnlyNote, toast, l
 import { L, showOverlay, clearOverlay, getMap } from "../map.js";
 import { draw, cancel } from "../draw.js";
 import { missionActions } from "./fleet.js";
-import { t, tv, refusalText } from "../i18n.js";
+import { t, tv, refusalText, errorText } from "../i18n.js";
 
 // Each plan kind: what is drawn and its parameters (label key param.<name>, default).
 export const KINDS = {
@@ -217,7 +217,7 @@ async function toggleMission(m) {
     missionEvents = (await get(`/missions/${m.id}/events`, { limit: 100 })).items;
   } catch (err) {
     missionEvents = [];
-    toast(err.message, "bad");
+    toast(errorText(err), "bad");
   }
   listRenderer.now();
 }

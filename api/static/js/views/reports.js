@@ -46,9 +46,10 @@ function toInput(date) {
   return new Date(date.getTime() - date.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
 }
 
-function table(headers, rows) {
-  return h("table", { class: "tbl" }, h("thead", {}, h("tr", {}, headers.map((x) => h("th", {}, x)))),
-    h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c) => h("td", { class: typeof c === "number" ? "mono" : "" }, c ?? "—"))))));
+function table(headers, rows, cls = "") {
+  // A wide table scrolls sideways inside the side panel instead of being cut off.
+  return h("div", { style: "overflow-x:auto" }, h("table", { class: `tbl ${cls}` }, h("thead", {}, h("tr", {}, headers.map((x) => h("th", {}, x)))),
+    h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c) => h("td", { class: typeof c === "number" ? "mono" : "" }, c ?? "—")))))));
 }
 
 export function mountReports(el) {
@@ -94,8 +95,10 @@ export function mountReports(el) {
       h("div", { class: "row", style: "justify-content:space-between" }, h("h2", {}, t("reports.drones")), csvLink("drones")),
       h("p", { class: "muted" }, t("reports.cycles_note")),
       barChart(drones, [{ key: "flight_hours", label: t("reports.hours"), color: "#3ecf8e" }, { key: "battery_cycles", label: t("reports.cycles"), color: "#c48cff" }], { format: (v) => (Number.isInteger(v) ? String(v) : v.toFixed(2)), testid: "chart-drones" }),
-      table([t("common.vehicle"), t("reports.dock"), t("reports.flights"), t("reports.missions"), t("reports.hours"), t("reports.cycles")],
-        drones.map((d) => [d.name, d.dock === "-" ? t("reports.none") : d.dock, d.flights, d.missions, d.flight_hours.toFixed(2), d.battery_cycles])),
+      table([t("common.vehicle"), t("reports.col_flights_missions"), t("reports.col_hours"), t("reports.sorties"), t("reports.charge_used"), t("reports.col_cycles")],
+        drones.map((d) => [
+          h("span", {}, d.name, h("div", { class: "muted" }, d.dock === "-" ? t("reports.none") : d.dock)),
+          `${d.flights} / ${d.missions}`, d.flight_hours.toFixed(2), d.sorties, `${d.charge_used_pct.toFixed(1)}%`, d.battery_cycles.toFixed(2)]), "compact"),
       h("div", { class: "row", style: "justify-content:space-between" }, h("h2", {}, t("reports.patrols")), csvLink("patrols")),
       patrols.length ? barChart(patrols, [{ key: "pct", label: t("reports.completion"), color: "#3fa7ff" }], { format: (v) => `${v.toFixed(0)}%`, testid: "chart-patrols" }) : h("p", { class: "muted" }, t("patrols.none")),
       patrols.length ? table([t("patrols.name"), t("reports.runs"), t("reports.launched"), t("reports.completed"), t("reports.skipped"), t("reports.failed"), t("reports.completion")],
