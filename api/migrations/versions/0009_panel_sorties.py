@@ -1,7 +1,7 @@
 """panel: sorties (take-off to landing with the charge at both ends) for battery cycles
 
-Revision ID: 0008_panel_sorties
-Revises: 0007_panel
+Revision ID: 0009_panel_sorties
+Revises: 0008_fleet_scale
 """
 
 from collections.abc import Sequence
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008_panel_sorties"
-down_revision: str | Sequence[str] | None = "0007_panel"
+revision: str = "0009_panel_sorties"
+down_revision: str | Sequence[str] | None = "0008_fleet_scale"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
