@@ -148,7 +148,9 @@ class Cluster:
         try:
             if epoch is None:
                 raise StaleOwner(
-                    f"vehicle {vehicle_id}: command refused: instance {self.instance_id} does not own it"
+                    f"vehicle {vehicle_id}: command refused: instance {self.instance_id} does not own it",
+                    code="cluster.instance_does_not_own_vehicle",
+                    params={"vehicle_id": vehicle_id, "instance_id": self.instance_id},
                 )
             leases.fence(
                 session.connection(), vehicle_id=vehicle_id, instance_id=self.instance_id, epoch=epoch

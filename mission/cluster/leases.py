@@ -130,11 +130,25 @@ def fence(conn: Any, *, vehicle_id: int, instance_id: str, epoch: int) -> None:
     row = conn.execute(
         text("SELECT owner, epoch FROM vehicle_leases WHERE vehicle_id = :v FOR SHARE"), {"v": vehicle_id}
     ).first()
-    if row is None or row[0] != instance_id or row[1] != epoch:
-        holder = "nobody" if row is None else f"{row[0]} at epoch {row[1]}"
+    if row is None:
         raise StaleOwner(
             f"vehicle {vehicle_id}: command refused: this instance ({instance_id}, epoch {epoch}) no longer "
-            f"owns it ({holder} does)"
+            "owns it (nobody does)",
+            code="cluster.vehicle_owned_by_nobody",
+            params={"vehicle_id": vehicle_id, "instance_id": instance_id, "epoch": epoch},
+        )
+    if row[0] != instance_id or row[1] != epoch:
+        raise StaleOwner(
+            f"vehicle {vehicle_id}: command refused: this instance ({instance_id}, epoch {epoch}) no longer "
+            f"owns it ({row[0]} at epoch {row[1]} does)",
+            code="cluster.vehicle_owned_by_other",
+            params={
+                "vehicle_id": vehicle_id,
+                "instance_id": instance_id,
+                "epoch": epoch,
+                "owner": row[0],
+                "owner_epoch": row[1],
+            },
         )
 
 
