@@ -5,9 +5,14 @@ against a nearest-drone-per-station greedy baseline over the same stations and t
 
 Each incident gets the three rings of the flee model (2.5 m/s for a random 60-240 s since the incident),
 stations where the synthetic demo road grid (mission/cordons/demo_roads.geojson) crosses them, clear of the
-demo no-fly zones; one drone per dock, docked, full. ETAs are the dispatch ranking's (take-off, climb, the
-route around the no-fly zones, energy to hold the station ``--hold-s`` and return with the reserve). With
-fewer drones than stations the inner rings' stations are the ones manned, by both policies alike.
+demo no-fly zones; ``--per-dock`` drones per dock, docked, full. ETAs are the dispatch ranking's (take-off,
+climb, the route around the no-fly zones, energy to hold the station ``--hold-s`` and return with the
+reserve; as the runner relieves stations on battery, a drone that can hold at least ``--min-hold-s`` is fit,
+as CordonConfig.min_hold_s). With fewer drones than stations the inner rings' stations are the ones manned,
+by both policies alike.
+
+The min-max assignment is an exact bottleneck assignment (tests/flightplans/test_cordon.py checks it
+against brute force): on these ETAs no assignment that mans as many stations has an earlier last arrival.
 
 Writes ``first_station_s_p50``, ``all_stations_s_p50``, ``all_stations_s_p90``, ``stations_manned_share``
 and the same with the prefix ``greedy_``; ``improvement_all_stations_p50`` = 1 - ours / greedy (goal 0.2).
@@ -29,6 +34,7 @@ from flightplans.cordon import road_lines
 from flightplans.geodesy import LocalFrame
 from mission.airspace.service import shape_geometry
 from mission.cordons.planner import plan_cordon
+from mission.cordons.runner import CordonConfig
 from mission.dispatch.energy import Performance
 from mission.dispatch.ranking import Activity, VehicleState
 from mission.safety.routing import Airspace, NoFlyZone
@@ -71,7 +77,9 @@ def percentile(values: list[float], pct: float) -> float | None:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
-def run(*, incidents: int, seed: int, hold_s: float, per_dock: int) -> dict[str, Any]:
+def run(
+    *, incidents: int, seed: int, hold_s: float, per_dock: int, min_hold_s: float | None
+) -> dict[str, Any]:
     rng = random.Random(seed)
     zones = [shape_geometry(z.shape) for z in NO_FLY_ZONES]
     layer = json.loads(ROADS.read_text(encoding="utf-8"))
@@ -106,6 +114,7 @@ def run(*, incidents: int, seed: int, hold_s: float, per_dock: int) -> dict[str,
                 states=states,
                 airspace=space,
                 hold_s=hold_s,
+                min_hold_s=min_hold_s,
                 alt_m=ALT_M,
                 clearance_m=CLEARANCE_M,
                 policy=policy,
@@ -156,6 +165,9 @@ def run(*, incidents: int, seed: int, hold_s: float, per_dock: int) -> dict[str,
         "same_count_greedy_all_stations_s_p50": percentile([b for _, b in same], 50),
         "improvement_all_stations_p50": improvement,
         "incidents": incidents,
+        "seed": seed,
+        "hold_s": hold_s,
+        "min_hold_s": min_hold_s,
         "drones": len(states),
         "stations_mean": statistics.mean(out["minmax"]["total"]),
         "plan_s_p50": percentile(plan_s, 50),
@@ -167,10 +179,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--incidents", type=int, default=20)
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--hold-s", type=float, default=900.0)
+    parser.add_argument(
+        "--min-hold-s",
+        type=float,
+        default=CordonConfig().min_hold_s,
+        help="a drone able to hold this long is fit (a relief takes over); 0 = must hold --hold-s",
+    )
     parser.add_argument("--per-dock", type=int, default=2, help="drones on each of the 7 docks")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
-    result = run(incidents=args.incidents, seed=args.seed, hold_s=args.hold_s, per_dock=args.per_dock)
+    result = run(
+        incidents=args.incidents,
+        seed=args.seed,
+        hold_s=args.hold_s,
+        per_dock=args.per_dock,
+        min_hold_s=args.min_hold_s or None,
+    )
     width = max(len(k) for k in result)
     for key, value in result.items():
         shown = f"{value:.3f}" if isinstance(value, float) else str(value)

@@ -9,7 +9,7 @@ import contextlib
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,9 @@ FIT = (Activity.DOCKED, Activity.IDLE_AIRBORNE, Activity.RETURNING)
 @dataclass(frozen=True, slots=True)
 class CordonConfig:
     hold_s: float = 900.0  # how long a station is planned to be held (energy to hold and return)
+    # Stations are relieved on battery: a drone able to hold at least this long (the time a relief needs
+    # to come) is fit, and it is relieved while it still has that long plus the way home and its reserve.
+    min_hold_s: float = 300.0
     rotate_at_pct: float = 45.0
     spare_min_pct: float = 60.0
     speed_factor: float = 1.0
@@ -183,6 +186,7 @@ class CordonRunner:
             alt_m=data.alt_m,
             clearance_m=self._executor.gate.clearance_m,
             policy=policy,
+            min_hold_s=self.config.min_hold_s,
         )
 
     # -- what the API asks ------------------------------------------------------------------
@@ -472,11 +476,14 @@ class CordonRunner:
             if vid is None or s.get("state") != "manned" or key in live.relief:
                 continue
             snap = self._fleet.latest(vid)
-            if snap is None or snap.battery_pct is None or snap.battery_pct >= self.config.rotate_at_pct:
+            if snap is None or snap.battery_pct is None:
+                continue
+            states = self._candidates.states()
+            if snap.battery_pct >= max(self.config.rotate_at_pct, self._due_pct(states, vid, s)):
                 continue
             busy = {t.get("vehicle_id") for t in row.stations} | set(live.relief.values())
             best = None
-            for st in self._candidates.states():
+            for st in states:
                 if st.vehicle_id in busy or not st.link_up or st.activity not in FIT:
                     continue
                 if st.battery_pct < self.config.spare_min_pct:
@@ -487,7 +494,11 @@ class CordonRunner:
                 e = estimate(
                     st,
                     DispatchRequest(
-                        lat=s["lat"], lon=s["lon"], overhead_s=self.config.hold_s, alt_m=s["alt_m"]
+                        lat=s["lat"],
+                        lon=s["lon"],
+                        overhead_s=self.config.hold_s,
+                        alt_m=s["alt_m"],
+                        min_overhead_s=self.config.min_hold_s,
                     ),
                     airspace=space,
                 )
@@ -495,6 +506,27 @@ class CordonRunner:
                     best = e
             if best is not None:
                 await self._send(live, s, best.vehicle_id, best.route_latlon, relief=True)
+
+    def _due_pct(self, states: Any, vid: int, station: dict[str, Any]) -> float:
+        """The charge below which the drone at ``station`` is relieved: enough left for a relief to come
+        (``min_hold_s``), the way home and the reserve (a far drone is due sooner than ``rotate_at_pct``)."""
+        st = next((x for x in states if x.vehicle_id == vid), None)
+        if st is None:
+            return 0.0
+        space = self._candidates.airspace(
+            around=(station["lat"], station["lon"]), alt_m=station["alt_m"], span_s=self.config.hold_s
+        )
+        e = estimate(
+            replace(st, activity=Activity.IDLE_AIRBORNE, battery_pct=100.0),
+            DispatchRequest(
+                lat=station["lat"],
+                lon=station["lon"],
+                overhead_s=self.config.min_hold_s,
+                alt_m=station["alt_m"],
+            ),
+            airspace=space,
+        )
+        return 100.0 * e.required_wh / st.perf.battery_wh if e.feasible else 0.0
 
     # -- what the executor tells ------------------------------------------------------------
 
