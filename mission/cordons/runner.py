@@ -26,7 +26,7 @@ from mission.audit.clock import utcnow
 from mission.cordons.models import Cordon, CordonCreate, CordonRead
 from mission.cordons.planner import CordonPlan, plan_cordon
 from mission.db import session_scope
-from mission.dispatch.ranking import Activity, DispatchRequest, estimate
+from mission.dispatch.ranking import Activity, CandidateEstimate, DispatchRequest, estimate
 from mission.errors import InvalidTransition, NotFound, SkywardenError
 from mission.flights import commander as cmd
 from mission.flights.executor import FlightExecutor, path_of
@@ -50,6 +50,7 @@ class CordonConfig:
     spare_min_pct: float = 60.0
     speed_factor: float = 1.0
     tick_s: float = 0.5
+    retry_s: float = 5.0  # wall seconds between two tries to refill the same empty station
     roads_file: Path | None = None
 
     @classmethod
@@ -68,6 +69,8 @@ class LiveCordon:
     cordon_id: int
     started: float  # monotonic
     relief: dict[str, int] = field(default_factory=dict)  # station key -> relief vehicle
+    retry_at: dict[str, float] = field(default_factory=dict)  # station key -> next refill try (monotonic)
+    refills: int = 0
     task: asyncio.Task[None] | None = None
 
 
@@ -455,6 +458,7 @@ class CordonRunner:
         while True:
             try:
                 await self._rotate(live)
+                await self._refill(live)
                 if time.monotonic() - last_pub > 2.0:
                     last_pub = time.monotonic()
                     self._hub.emit(
@@ -481,31 +485,74 @@ class CordonRunner:
             states = self._candidates.states()
             if snap.battery_pct >= max(self.config.rotate_at_pct, self._due_pct(states, vid, s)):
                 continue
-            busy = {t.get("vehicle_id") for t in row.stations} | set(live.relief.values())
-            best = None
-            for st in states:
-                if st.vehicle_id in busy or not st.link_up or st.activity not in FIT:
-                    continue
-                if st.battery_pct < self.config.spare_min_pct:
-                    continue
-                space = self._candidates.airspace(
-                    around=(s["lat"], s["lon"]), alt_m=s["alt_m"], span_s=self.config.hold_s
-                )
-                e = estimate(
-                    st,
-                    DispatchRequest(
-                        lat=s["lat"],
-                        lon=s["lon"],
-                        overhead_s=self.config.hold_s,
-                        alt_m=s["alt_m"],
-                        min_overhead_s=self.config.min_hold_s,
-                    ),
-                    airspace=space,
-                )
-                if e.feasible and (best is None or e.eta_s < best.eta_s):
-                    best = e
+            best = self._best_for(s, states=states, busy=self._busy(live, row.stations))
             if best is not None:
                 await self._send(live, s, best.vehicle_id, best.route_latlon, relief=True)
+
+    async def _refill(self, live: LiveCordon) -> None:
+        """A station left empty (its drone taken by a pilot or an incident, its flight failed, or no drone
+        was free when it was planned) gets the quickest fit drone free now; retried every ``retry_s``."""
+        row = self.read(live.cordon_id)
+        now = time.monotonic()
+        for s in row.stations:
+            key = _key(s)
+            if s.get("lat") is None or s.get("vehicle_id") is not None or key in live.relief:
+                continue
+            if live.retry_at.get(key, 0.0) > now:
+                continue
+            live.retry_at[key] = now + self.config.retry_s
+            best = self._best_for(s, states=self._candidates.states(), busy=self._busy(live, row.stations))
+            if best is None:
+                continue
+            self._update(live.cordon_id, key, vehicle_id=best.vehicle_id, state="assigned", reason="")
+            flight = await self._send(live, s, best.vehicle_id, best.route_latlon)
+            if flight is not None:
+                live.refills += 1
+                with session_scope(self._engine) as session:
+                    audit.record(
+                        session=session,
+                        actor=SERVICE.name,
+                        action="cordon.refilled",
+                        target=f"cordon:{live.cordon_id}",
+                        details={
+                            "station": key,
+                            "vehicle_id": best.vehicle_id,
+                            "eta_s": round(best.eta_s, 1),
+                        },
+                    )
+            row = self.read(live.cordon_id)
+
+    @staticmethod
+    def _busy(live: LiveCordon, stations: list[dict[str, Any]]) -> set[int]:
+        return {t["vehicle_id"] for t in stations if t.get("vehicle_id") is not None} | set(
+            live.relief.values()
+        )
+
+    def _best_for(self, s: dict[str, Any], *, states: Any, busy: set[int]) -> CandidateEstimate | None:
+        """The fit drone (free, charged, not held) that reaches station ``s`` first with energy to hold."""
+        best = None
+        for st in states:
+            if st.vehicle_id in busy or not st.link_up or st.activity not in FIT:
+                continue
+            if st.battery_pct < self.config.spare_min_pct:
+                continue
+            space = self._candidates.airspace(
+                around=(s["lat"], s["lon"]), alt_m=s["alt_m"], span_s=self.config.hold_s
+            )
+            e = estimate(
+                st,
+                DispatchRequest(
+                    lat=s["lat"],
+                    lon=s["lon"],
+                    overhead_s=self.config.hold_s,
+                    alt_m=s["alt_m"],
+                    min_overhead_s=self.config.min_hold_s,
+                ),
+                airspace=space,
+            )
+            if e.feasible and (best is None or e.eta_s < best.eta_s):
+                best = e
+        return best
 
     def _due_pct(self, states: Any, vid: int, station: dict[str, Any]) -> float:
         """The charge below which the drone at ``station`` is relieved: enough left for a relief to come

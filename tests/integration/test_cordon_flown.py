@@ -80,3 +80,47 @@ async def test_a_cordon_is_manned_held_relieved_and_ended(tmp_path):
             return all(not svc.runtime.fleet.latest(v).in_air for v in range(1, 8))
 
         await until(all_home, 120, "every cordon drone home", every_s=0.5)
+
+
+async def test_a_station_left_by_a_pilot_takeover_is_refilled(tmp_path):
+    async with dispatch_service(tmp_path, docks=DOCKS[:3], speed=10.0) as svc:
+        lat, lon = offset(100, 0)
+        body = {"lat": lat, "lon": lon, "radii_m": [250], "stations_per_ring": [2], "alt_m": 40}
+        r = await svc.post("dan", "/api/v1/cordons", body)
+        assert r.status_code == 201, r.text
+        cid = r.json()["id"]
+
+        async def stations() -> list[dict]:
+            return (await svc.get("olga", f"/api/v1/cordons/{cid}")).json()["stations"]
+
+        async def all_manned() -> bool:
+            return all(s["state"] == "manned" for s in await stations())
+
+        await until(all_manned, 90, "both stations manned", every_s=0.5)
+        taken = (await stations())[0]
+        first = {s["vehicle_id"] for s in await stations()}
+        spare = ({1, 2, 3} - first).pop()
+        assert (await svc.post("alice", f"/api/v1/vehicles/{taken['vehicle_id']}/control")).status_code == 200
+
+        async def refilled() -> bool:
+            s = next(x for x in await stations() if x["index"] == taken["index"])
+            return s["vehicle_id"] == spare and s["state"] == "manned"
+
+        await until(refilled, 90, "the pilot's station refilled by the spare", every_s=0.5)
+        snap = svc.runtime.fleet.latest(spare)
+        assert distance_m(snap.lat, snap.lon, taken["lat"], taken["lon"]) < 25
+        audit = [e for e in await svc.audit() if e["action"] == "cordon.refilled"]
+        assert [a["details"]["vehicle_id"] for a in audit] == [spare]
+        # The pilot's drone is not sent anywhere by the cordon: still held by the pilot.
+        sup = (await svc.get("olga", "/api/v1/flights/supervision")).json()
+        held = next(x for x in sup if x["vehicle_id"] == taken["vehicle_id"])
+        assert (held["supervised_by"] or "").startswith("pilot:")
+
+        assert (await svc.post("dan", f"/api/v1/cordons/{cid}/end")).status_code == 200
+        await svc.client.delete(f"/api/v1/vehicles/{taken['vehicle_id']}/control", headers=svc.auth("alice"))
+        others = first - {taken["vehicle_id"]} | {spare}
+
+        def home() -> bool:
+            return all(not svc.runtime.fleet.latest(v).in_air for v in others)
+
+        await until(home, 120, "the cordon's drones home", every_s=0.5)
