@@ -198,7 +198,7 @@ class EventRunner:
                 session.exec(select(SecurityEvent).where(col(SecurityEvent.state) == "standing_down"))
             )
         for row in running:
-            self._launch(row)
+            self._launch(row, recovering=True)
         for row in standing:
             self._spawn(self._finish_stand_down(row.id or 0, actor="system:recovery"), name="event:standdown")
         return self
@@ -282,7 +282,7 @@ class EventRunner:
 
     # -- set-up ---------------------------------------------------------------------------------------------
 
-    def _launch(self, row: SecurityEvent) -> None:
+    def _launch(self, row: SecurityEvent, *, recovering: bool = False) -> None:
         assert row.id is not None
         plan = row.plan
         venue = shape(row.venue)
@@ -336,8 +336,81 @@ class EventRunner:
             measures=m,
             assigned=list(row.assigned),
         )
+        if recovering:
+            self._recover(run)
         self._runs[row.id] = run
         run.task = self._spawn(self._run(run), name=f"event:{row.id}")
+
+    def _recover(self, run: EventRun) -> None:
+        """After a restart (or on a new leader), take the event up where its flights are: every open event
+        flight goes back to its slot (the executor flies it on; nothing is launched again), a sweep strip
+        flown before is not flown twice, and once rings or posts were flown the sweep is over."""
+        prefix = f"event {run.event_id} "
+        with Session(self._engine) as session:
+            rows = [
+                f
+                for f in session.exec(
+                    select(Flight)
+                    .where(col(Flight.purpose) == FlightPurpose.EVENT.value)
+                    .where(col(Flight.reason).startswith(prefix))
+                    .order_by(col(Flight.id))
+                )
+            ]
+        by_key = {s.key: s for s in run.slots}
+        recovered, patrolled = [], False
+        for f in rows:
+            words = f.reason[len(prefix) :].split()
+            if len(words) != 2:
+                continue
+            key, what = (words[1], "sweep") if words[0] == "sweep" else (words[0], words[1])
+            slot = by_key.get(key)
+            if slot is None:
+                continue
+            patrolled = patrolled or slot.kind != "sweep"
+            if slot.kind == "sweep" and slot.stage == "idle":
+                slot.stage = "done"  # flown (or tried) before the restart: never flown twice
+            if f.state not in (FlightState.PENDING.value, FlightState.ACTIVE.value):
+                continue
+            legs = f.typed_legs()
+            station = next((i for i, leg in enumerate(legs) if leg.tag == "station"), None)
+            arrived = station is not None and f.leg_index > station
+            run.fenced.add(f.vehicle_id)
+            recovered.append(f.vehicle_id)
+            if what == "relief":
+                slot.relief_vehicle, slot.relief_flight = f.vehicle_id, f.id
+                slot.relief_at = self._nearest_index(slot, legs[station]) if station is not None else 0
+                slot.relief_ready = arrived
+                continue
+            slot.vehicle_id, slot.flight_id = f.vehicle_id, f.id
+            if slot.kind == "sweep":
+                # Its strip is flown once the flight holds at the end (the hold is its last leg).
+                slot.stage = "done" if f.leg_index >= len(legs) - 1 else "to_station"
+            elif what == "laps":
+                slot.stage = "lapping"
+                gotos = [leg for leg in legs if leg.kind is LegKind.GOTO]
+                slot.start_index = self._nearest_index(slot, gotos[-1]) if gotos else slot.start_index
+            else:
+                slot.stage = "at_station" if arrived else "to_station"
+                if station is not None and slot.kind == "ring":
+                    slot.start_index = self._nearest_index(slot, legs[station])
+        if patrolled:
+            run.state = "patrol"
+            for slot in run.slots:
+                if slot.kind == "sweep":
+                    slot.stage, slot.vehicle_id = "done", None  # sweepers are spares now
+        m = run.measures
+        now = self._now_s()
+        for ring in {s.ring for s in run.slots if s.kind == "ring" and s.stage == "lapping"}:
+            if ring is not None:
+                # Revisit gaps are measured from here on: the gap across the restart is not known.
+                m.ring_last[ring] = np.full(len(m.ring_points[ring]), now)
+        m.note("recovered after a restart", flights=len(recovered), vehicles=sorted(set(recovered)))
+
+    @staticmethod
+    def _nearest_index(slot: Slot, leg: Leg) -> int:
+        if leg.lat is None or leg.lon is None or not slot.waypoints:
+            return 0
+        return min(range(len(slot.waypoints)), key=lambda i: distance_m(leg.lat, leg.lon, *slot.waypoints[i]))
 
     # -- flying -------------------------------------------------------------------------------------------
 
@@ -463,7 +536,9 @@ class EventRunner:
 
     async def _run(self, run: EventRun) -> None:
         try:
-            if time.time() < run.doors_at:
+            if run.state != "sweep":
+                pass  # recovered mid-patrol
+            elif time.time() < run.doors_at:
                 await self._sweep(run)
             else:
                 run.measures.note("sweep skipped: doors already open")
@@ -479,6 +554,8 @@ class EventRunner:
     async def _sweep(self, run: EventRun) -> None:
         sweeps = [s for s in run.slots if s.kind == "sweep"]
         for i, slot in enumerate(sweeps):
+            if slot.stage != "idle":
+                continue  # recovered: flying, or flown before a restart
             vid = run.assigned[i % len(run.assigned)]
             legs = [
                 *self._takeoff(vid),
@@ -505,7 +582,7 @@ class EventRunner:
 
     async def _patrol(self, run: EventRun) -> None:
         last_pub = 0.0
-        for slot in (s for s in run.slots if s.kind in ("ring", "post")):
+        for slot in (s for s in run.slots if s.kind in ("ring", "post") and s.vehicle_id is None):
             await self._man(run, slot)
         busy = self._busy(run)
         for vid in run.assigned:  # sweepers without a slot go home to wait as spares
