@@ -190,6 +190,7 @@ class Runtime:
                 hub=self.hub,
                 executor=self.flights,
                 config=RunnerConfig.from_settings(settings),
+                video=lambda: self.video,  # built below; the gimbal at posts looks at the venue
             )
             self.cordons = CordonRunner(
                 engine=self.engine,
@@ -198,6 +199,7 @@ class Runtime:
                 executor=self.flights,
                 candidates=self.dispatcher.candidates,
                 config=CordonConfig.from_settings(settings),
+                video=lambda: self.video,  # built below; the gimbal at a station looks at the road
             )
             if self.cluster is not None:
                 # One instance runs event operations (the leader of "operations"; requests to the others are

@@ -8,7 +8,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,9 +36,11 @@ from mission.flights.models import Flight, FlightPurpose, FlightState, Leg, LegK
 from mission.planning import build_geofence
 from mission.safety.gate import Action, Asker, FlightPath, GateRequest
 from mission.telemetry.events import Event, EventSink
+from mission.video.commands import CameraCommand
 
 log = logging.getLogger(__name__)
 SERVICE = Asker("system:cordons")
+AIM_AHEAD_M = 60.0  # the gimbal looks at the road this far out from the station, at ground level
 FIT = (Activity.DOCKED, Activity.IDLE_AIRBORNE, Activity.RETURNING)
 
 
@@ -120,8 +124,11 @@ class CordonRunner:
         executor: FlightExecutor,
         candidates: Any,
         config: CordonConfig | None = None,
+        video: Callable[[], Any] | None = None,
     ) -> None:
         self._engine = engine
+        self._video = video  # the video service (camera and gimbal commands), when there is one
+        self._tasks: set[asyncio.Task[None]] = set()
         self._fleet = fleet
         self._hub = hub
         self._executor = executor
@@ -141,7 +148,7 @@ class CordonRunner:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        tasks = [c.task for c in self._live.values() if c.task is not None]
+        tasks = [*self._tasks, *(c.task for c in self._live.values() if c.task is not None)]
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -554,6 +561,29 @@ class CordonRunner:
                 best = e
         return best
 
+    async def _aim(self, cordon_id: int, vid: int, station: dict[str, Any]) -> None:
+        """Point the gimbal at the road the station watches (the drone already faces it): a region of
+        interest ``AIM_AHEAD_M`` out along ``look_deg`` at ground level. A drone without a gimbal is left
+        as it is (its nose faces the road)."""
+        video = self._video() if self._video is not None else None
+        if video is None or station.get("look_deg") is None:
+            return
+        look = math.radians(float(station["look_deg"]))
+        lat, lon = LocalFrame(station["lat"], station["lon"]).point_to_wgs84(
+            AIM_AHEAD_M * math.sin(look), AIM_AHEAD_M * math.cos(look)
+        )
+        command = CameraCommand(
+            kind="point_at",
+            lat=lat,
+            lon=lon,
+            alt_amsl_m=self._fleet.profile(vid).home_alt_m,
+            reason=f"cordon {cordon_id} station {_key(station)}: the road",
+        )
+        try:
+            await video.command(vid, command, actor=SERVICE.name)
+        except SkywardenError as err:
+            log.info("cordon %s: vehicle %s gimbal not aimed: %s", cordon_id, vid, err)
+
     def _due_pct(self, states: Any, vid: int, station: dict[str, Any]) -> float:
         """The charge below which the drone at ``station`` is relieved: enough left for a relief to come
         (``min_hold_s``), the way home and the reserve (a far drone is due sooner than ``rotate_at_pct``)."""
@@ -606,6 +636,12 @@ class CordonRunner:
             row = self.read(live.cordon_id)
             relieved = next((s.get("vehicle_id") for s in row.stations if _key(s) == key), None)
         station = self._update(live.cordon_id, key, vehicle_id=flight.vehicle_id, state="manned", reason="")
+        if station is not None:
+            task = asyncio.create_task(
+                self._aim(live.cordon_id, flight.vehicle_id, station), name=f"cordon:{live.cordon_id}:aim"
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         if station is not None and station.get("manned_at_s") is None:
             self._update(live.cordon_id, key, manned_at_s=round(self._sim_s(live), 1))
         if relieved is not None and relieved != flight.vehicle_id:

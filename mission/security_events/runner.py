@@ -18,6 +18,7 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,7 @@ from mission.safety.gate import Action, Asker, FlightPath, GateRequest
 from mission.security_events import service
 from mission.security_events.models import SecurityEvent, SecurityEventRead
 from mission.telemetry.events import Event, EventSink
+from mission.video.commands import CameraCommand
 
 log = logging.getLogger(__name__)
 SERVICE = Asker("system:events")
@@ -140,6 +142,7 @@ class EventRun:
     slots: list[Slot]
     measures: Measures
     assigned: list[int]
+    centre: LatLon = (0.0, 0.0)  # the venue's centroid: what posts look at
     state: str = "sweep"
     lost: set[int] = field(default_factory=set)  # taken by a pilot or another task: not a spare
     fenced: set[int] = field(default_factory=set)  # vehicles given the event's geofence
@@ -179,8 +182,10 @@ class EventRunner:
         hub: EventSink,
         executor: FlightExecutor,
         config: RunnerConfig | None = None,
+        video: Callable[[], Any] | None = None,
     ) -> None:
         self._engine = engine
+        self._video = video  # the video service (camera and gimbal commands), when there is one
         self._fleet = fleet
         self._hub = hub
         self._executor = executor
@@ -335,6 +340,7 @@ class EventRunner:
             slots=slots,
             measures=m,
             assigned=list(row.assigned),
+            centre=(venue.centroid.y, venue.centroid.x),
         )
         if recovering:
             self._recover(run)
@@ -472,8 +478,37 @@ class EventRunner:
             return []
         return [Leg(kind=LegKind.TAKEOFF, alt_m=self.config.alt_m)]
 
-    def _goto(self, p: LatLon, tag: str = "") -> Leg:
-        return Leg(kind=LegKind.GOTO, lat=p[0], lon=p[1], alt_m=self.config.alt_m, tag=tag)  # type: ignore[arg-type]
+    def _goto(self, p: LatLon, tag: str = "", *, yaw_deg: float | None = None) -> Leg:
+        return Leg(kind=LegKind.GOTO, lat=p[0], lon=p[1], alt_m=self.config.alt_m, tag=tag, yaw_deg=yaw_deg)  # type: ignore[arg-type]
+
+    def _station_leg(self, run: EventRun, slot: Slot, p: LatLon) -> Leg:
+        """The goto to a slot's station; at a post the drone faces the venue (its sector), nose inward."""
+        if slot.kind != "post":
+            return self._goto(p, "station")
+        x, y = LocalFrame(*p).point_to_local(*run.centre)
+        return self._goto(p, "station", yaw_deg=round(math.degrees(math.atan2(x, y)) % 360.0, 1))
+
+    def _aim(self, run: EventRun, vid: int, slot: Slot) -> None:
+        """At a post the gimbal looks at the venue's centre at ground level (a drone without one is left
+        facing it)."""
+        video = self._video() if self._video is not None else None
+        if video is None or slot.kind != "post":
+            return
+        command = CameraCommand(
+            kind="point_at",
+            lat=run.centre[0],
+            lon=run.centre[1],
+            alt_amsl_m=self._fleet.profile(vid).home_alt_m,
+            reason=f"event {run.event_id} {slot.key}: the venue",
+        )
+
+        async def aim() -> None:
+            try:
+                await video.command(vid, command, actor=SERVICE.name)
+            except SkywardenError as err:
+                log.info("event %s: vehicle %s gimbal not aimed: %s", run.event_id, vid, err)
+
+        self._spawn(aim(), name=f"event:{run.event_id}:aim")
 
     def _lap_legs(self, slot: Slot, start: int) -> list[Leg]:
         if slot.orbit is not None:
@@ -609,7 +644,7 @@ class EventRunner:
             if slot.kind == "ring":
                 index = self._ring_start_index(run, slot) if at is None else at
             station = slot.waypoints[index]
-            legs = [*self._takeoff(candidate), self._goto(station, "station"), Leg(kind=LegKind.HOLD)]
+            legs = [*self._takeoff(candidate), self._station_leg(run, slot, station), Leg(kind=LegKind.HOLD)]
             flight = await self._fly(run, candidate, legs, why=f"{slot.key} station")
             if flight is None:
                 continue
@@ -688,7 +723,11 @@ class EventRunner:
                     continue
                 at = self._ahead_index(run, slot) if slot.kind == "ring" else 0
                 station = slot.waypoints[at]
-                legs = [*self._takeoff(spares[0]), self._goto(station, "station"), Leg(kind=LegKind.HOLD)]
+                legs = [
+                    *self._takeoff(spares[0]),
+                    self._station_leg(run, slot, station),
+                    Leg(kind=LegKind.HOLD),
+                ]
                 flight = await self._fly(run, spares[0], legs, why=f"{slot.key} relief")
                 if flight is None:
                     continue
@@ -784,6 +823,7 @@ class EventRunner:
         if relief and leg.tag == "station":
             slot.relief_ready = True
             run.measures.note("relief in place", slot=slot.key, vehicle_id=flight.vehicle_id)
+            self._aim(run, flight.vehicle_id, slot)
         elif relief:
             return
         elif slot.kind == "sweep" and last_goto:
@@ -793,6 +833,7 @@ class EventRunner:
         elif leg.tag == "station" and slot.kind in ("ring", "post") and slot.stage == "to_station":
             slot.stage = "at_station"
             run.measures.note("at station", slot=slot.key, vehicle_id=flight.vehicle_id)
+            self._aim(run, flight.vehicle_id, slot)
 
     async def flight_ended(self, flight: Flight) -> None:
         found = self._slot_of(flight.id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +14,7 @@ import aiomqtt
 import pytest
 from sqlmodel import Session, col, select
 
+from flightplans.geodesy import LocalFrame
 from mission.flights.models import Flight
 from tests.integration.test_dispatch_support import dispatch_service, offset, until
 
@@ -217,6 +219,19 @@ async def test_an_event_goes_on_after_a_restart_without_a_second_launch(tmp_path
         await until(held_by, 90, "rings lapping and posts held", every_s=0.5)
         before = await held_by()
         assert before is not None
+        # Posts face the venue (their sector), nose toward its centre.
+        centre = LocalFrame(*offset(VENUE_N, 0))
+        for slot, vid in before.items():
+            if not slot.startswith("post"):
+                continue
+            snap = svc.runtime.fleet.latest(vid)
+            x, y = centre.point_to_local(snap.lat, snap.lon)
+            inward = math.degrees(math.atan2(-x, -y)) % 360
+
+            def facing(vid: int = vid, inward: float = inward) -> bool:
+                return abs((svc.vehicle(vid).autopilot.heading_deg - inward + 180) % 360 - 180) < 12
+
+            await until(facing, 30, f"{slot} facing the venue", every_s=0.2)
         takeoffs = {v: _takeoffs(svc, v) for v in range(1, 6)}
         flights = _station_flights(svc)
 
