@@ -88,7 +88,7 @@ def run(
         p: {"first": [], "all": [], "manned": [], "total": [], "last": []} for p in ("minmax", "greedy")
     }
     plan_s: list[float] = []
-    cases = []
+    cases: list[tuple[float, float, float]] = []
     while len(cases) < incidents:
         lon, lat = rng.uniform(DISTRICT[0], DISTRICT[1]), rng.uniform(DISTRICT[2], DISTRICT[3])
         if any(z.buffer(0.003).contains(Point(lon, lat)) for z in zones):

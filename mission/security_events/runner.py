@@ -414,9 +414,10 @@ class EventRunner:
 
     @staticmethod
     def _nearest_index(slot: Slot, leg: Leg) -> int:
-        if leg.lat is None or leg.lon is None or not slot.waypoints:
+        lat, lon = leg.lat, leg.lon
+        if lat is None or lon is None or not slot.waypoints:
             return 0
-        return min(range(len(slot.waypoints)), key=lambda i: distance_m(leg.lat, leg.lon, *slot.waypoints[i]))
+        return min(range(len(slot.waypoints)), key=lambda i: distance_m(lat, lon, *slot.waypoints[i]))
 
     # -- flying -------------------------------------------------------------------------------------------
 
