@@ -46,6 +46,7 @@ from mission.video.commands import CameraCommand
 log = logging.getLogger(__name__)
 SERVICE = Asker("system:events")
 LatLon = tuple[float, float]
+_EVENT_OR_HOME = (FlightPurpose.EVENT.value, FlightPurpose.RETURN.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +193,13 @@ class EventRunner:
         self.config = config or RunnerConfig()
         self._runs: dict[int, EventRun] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Several instances: the legs flown so far of each event flight another instance flies (the owner
+        # of its vehicle), as this runner last heard them from the database.
+        self._heard: dict[int, int] = {}
         executor.add_listener(self, purposes=(FlightPurpose.EVENT,))
+        # Several instances: the owner of a vehicle uploads the event's fence before flying an event flight
+        # this runner recorded on another instance (the leader), as ``_fly`` does for its own vehicles.
+        executor.before_first_leg(self._fence_for_owner, purposes=(FlightPurpose.EVENT,))
 
     async def __aenter__(self) -> EventRunner:
         with Session(self._engine) as session:
@@ -206,6 +213,7 @@ class EventRunner:
             self._launch(row, recovering=True)
         for row in standing:
             self._spawn(self._finish_stand_down(row.id or 0, actor="system:recovery"), name="event:standdown")
+        self._spawn(self._hear_remote_flights(), name="events:remote-flights")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -214,6 +222,7 @@ class EventRunner:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._runs.clear()  # entered again when this instance leads again (several instances)
+        self._heard.clear()
 
     def _spawn(self, coro: Any, *, name: str) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
@@ -445,22 +454,13 @@ class EventRunner:
                 )
             return None
         try:
-            if vid not in run.fenced:
+            if vid not in run.fenced and self._executor.owns(vid):
                 # One fence for the whole event (every sweep, ring, post and the way home), with this
                 # vehicle's restrictions: its exempt event zone is not fenced off, no-fly zones are.
-                view = self._executor.view(vid)
-                corners = [(lon, lat) for s in run.slots for lat, lon in s.waypoints]
-                corners.append((view.home[1], view.home[0]))
-                fence = build_geofence(
-                    path_wgs=MultiPoint(corners),
-                    home=view.home,
-                    frame=run.measures.frame,
-                    zones=verdict.nofly,
-                    margin_m=self._executor.gate.fence_margin_m,
-                )
+                fence = self._event_fence(vid, [p for s in run.slots for p in s.waypoints], verdict.nofly)
                 await self._executor.commander.send(vid, cmd.UploadGeofence(fence), actor=SERVICE.name)
                 run.fenced.add(vid)
-            return await self._executor.start(
+            flight = await self._executor.start(
                 vehicle_id=vid,
                 purpose=FlightPurpose.EVENT,
                 legs=legs,
@@ -469,9 +469,111 @@ class EventRunner:
                 reason=f"event {run.event_id} {why}",
                 verdict=verdict,
             )
+            if flight.id is not None:
+                self._heard.setdefault(flight.id, 0)  # flown elsewhere: every leg of it is heard
+            return flight
         except SkywardenError as err:
             run.measures.note("flight failed to start", vehicle_id=vid, task=why, reason=str(err)[:200])
             return None
+
+    def _event_fence(self, vid: int, points: list[LatLon], nofly: Any) -> Any:
+        """One fence for the whole event (every sweep, ring, post and the way home), with this vehicle's
+        restrictions: its exempt event zone is not fenced off, no-fly zones are."""
+        view = self._executor.view(vid)
+        corners = [(lon, lat) for lat, lon in points]
+        corners.append((view.home[1], view.home[0]))
+        return build_geofence(
+            path_wgs=MultiPoint(corners),
+            home=view.home,
+            frame=LocalFrame(*points[0]) if points else LocalFrame(*view.home[:2]),
+            zones=nofly,
+            margin_m=self._executor.gate.fence_margin_m,
+        )
+
+    async def _fence_for_owner(self, flight: Flight) -> None:
+        """Several instances: the owner of ``flight``'s vehicle uploads the event's fence (the plan's points
+        from the database, the no-fly zones the gate names for this vehicle) before flying it."""
+        words = (flight.reason or "").split()
+        if len(words) < 2 or words[0] != "event" or not words[1].isdigit():
+            return
+        with Session(self._engine) as session:
+            row = session.get(SecurityEvent, int(words[1]))
+            if row is None:
+                return
+            plan = row.plan
+        points: list[LatLon] = [
+            p
+            for task in (*plan.get("sweep", []), *plan.get("rings", []))
+            for p in _latlons(task["waypoints"])
+        ]
+        points += [(float(p["lat"]), float(p["lon"])) for p in plan.get("overwatch", [])]
+        legs = flight.typed_legs()
+        points += [(leg.lat, leg.lon) for leg in legs if leg.lat is not None and leg.lon is not None]
+        path = path_of(legs)
+        verdict = await asyncio.to_thread(
+            self._executor.judge,
+            GateRequest(
+                vehicle_id=flight.vehicle_id,
+                action=Action.DISPATCH,
+                asker=SERVICE,
+                path=FlightPath(points=path.points, returns_home=True) if path else None,
+            ),
+        )
+        fence = self._event_fence(flight.vehicle_id, points, verdict.nofly)
+        await self._executor.commander.send(
+            flight.vehicle_id, cmd.UploadGeofence(fence), actor=SERVICE.name, refs=cmd.Refs(flight.id)
+        )
+
+    async def _hear_remote_flights(self) -> None:
+        """Several instances: the executor tells this runner only of flights this instance flies. The legs
+        and ends of the event's flights flown by other instances (the owners of their vehicles) are read from
+        the database (the flight record is the owner's, advanced leg by leg) and told here the same way."""
+        while True:
+            try:
+                await self._hear_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("events: hearing other instances' flights failed")
+            await asyncio.sleep(self.config.tick_s)
+
+    async def _hear_once(self) -> None:
+        wanted = {
+            fid
+            for run in self._runs.values()
+            if run.state != "ended"
+            for s in run.slots
+            for fid in (s.flight_id, s.relief_flight)
+            if fid is not None
+        }
+        for fid in list(self._heard):
+            if fid not in wanted:
+                del self._heard[fid]
+        if not wanted:
+            return
+        with Session(self._engine) as session:
+            rows = list(session.exec(select(Flight).where(col(Flight.id).in_(wanted))))
+        for flight in rows:
+            assert flight.id is not None
+            now_at, state = flight.leg_index, flight.state
+            ended = state not in (FlightState.PENDING.value, FlightState.ACTIVE.value)
+            if self._executor.owns(flight.vehicle_id):
+                # This instance flies it: the executor tells. Kept in step in case its owner changes.
+                self._heard[flight.id] = -1 if ended else now_at
+                continue
+            # First heard now (recovered, or its vehicle just went to another owner): from where it is.
+            done = self._heard.setdefault(flight.id, now_at)
+            if done < 0:
+                continue  # its end was told
+            legs = flight.typed_legs()
+            for i in range(done, min(now_at, len(legs))):
+                flight.leg_index = i  # as the executor tells it: the leg just flown
+                self._heard[flight.id] = i + 1
+                await self.flight_leg_done(flight, legs[i])
+            flight.leg_index = now_at
+            if ended:
+                self._heard[flight.id] = -1
+                await self.flight_ended(flight)
 
     def _takeoff(self, vid: int) -> list[Leg]:
         snap = self._fleet.latest(vid)
@@ -555,20 +657,25 @@ class EventRunner:
             sup = holders.get(vid)
             if sup is not None and (sup.startswith("pilot:") or sup.startswith("mission:")):
                 continue
-            if sup is not None and sup.startswith("flight:") and not self._own_flight(vid):
-                continue
+            if not self._own_flight(vid):
+                continue  # flying something else (from the database: on whichever instance owns it)
             out.append((snap.in_air, snap.battery_pct, vid))
         out.sort(key=lambda t: (not t[0], -t[1]))  # airborne first (quicker), then fullest
         return [vid for _, _, vid in out]
 
-    def _own_flight(self, vid: int) -> bool:
+    def _open_purpose(self, vid: int) -> str | None:
         with Session(self._engine) as session:
             f = session.exec(
                 select(Flight).where(
                     col(Flight.vehicle_id) == vid, col(Flight.state).in_(["pending", "active"])
                 )
             ).first()
-        return f is None or f.purpose in (FlightPurpose.EVENT.value, FlightPurpose.RETURN.value)
+        return None if f is None else f.purpose
+
+    def _own_flight(self, vid: int) -> bool:
+        """No open flight, or an event flight or a way home (not another task's)."""
+        purpose = self._open_purpose(vid)
+        return purpose is None or purpose in _EVENT_OR_HOME
 
     async def _run(self, run: EventRun) -> None:
         try:
@@ -905,10 +1012,10 @@ class EventRunner:
             flying = []
             for vid in vehicles:
                 snap = self._fleet.latest(vid)
-                if snap is not None and snap.in_air and self._executor.supervisor_of(vid) is not None:
-                    sup = self._executor.supervisor_of(vid) or ""
-                    if sup.startswith("flight:") and self._own_flight(vid):
-                        flying.append(vid)
+                # An event drone still flying an event flight or its way home (from the database: with
+                # several instances the owner of the vehicle flies it, maybe not this one).
+                if snap is not None and snap.in_air and self._open_purpose(vid) in _EVENT_OR_HOME:
+                    flying.append(vid)
             if not flying:
                 break
             await asyncio.sleep(self.config.tick_s)
