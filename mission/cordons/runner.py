@@ -75,6 +75,7 @@ class LiveCordon:
     relief: dict[str, int] = field(default_factory=dict)  # station key -> relief vehicle
     retry_at: dict[str, float] = field(default_factory=dict)  # station key -> next refill try (monotonic)
     refills: int = 0
+    due_pct: dict[tuple[str, int], float] = field(default_factory=dict)  # (station, vehicle) -> relieve below
     task: asyncio.Task[None] | None = None
 
 
@@ -324,6 +325,7 @@ class CordonRunner:
                 details={"radii_m": row.radii_m, "was": old, "stations": len(stations)},
             )
         live.relief.clear()
+        live.due_pct.clear()
         live.started = time.monotonic()
         await self._fly_all(live, plan, stations)
         after = {s["vehicle_id"] for s in stations if s.get("vehicle_id") is not None}
@@ -489,9 +491,12 @@ class CordonRunner:
             snap = self._fleet.latest(vid)
             if snap is None or snap.battery_pct is None:
                 continue
-            states = self._candidates.states()
-            if snap.battery_pct >= max(self.config.rotate_at_pct, self._due_pct(states, vid, s)):
+            due = live.due_pct.get((key, vid))
+            if due is None:  # the station and the drone's home do not move: judged once
+                due = live.due_pct[key, vid] = self._due_pct(self._candidates.states(), vid, s)
+            if snap.battery_pct >= max(self.config.rotate_at_pct, due):
                 continue
+            states = self._candidates.states()
             best = self._best_for(s, states=states, busy=self._busy(live, row.stations))
             if best is not None:
                 await self._send(live, s, best.vehicle_id, best.route_latlon, relief=True)
