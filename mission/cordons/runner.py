@@ -1,6 +1,7 @@
 """The cordon runner: starts a cordon (plan, stations, assignment), flies each drone to its station through
-the one executor (a persisted ``cordon`` flight that holds there facing the road), relieves drones on
-battery, and reports the time to the first and the last station manned, and manned/total per ring."""
+the one executor (a persisted ``cordon`` flight that holds there facing the road, the gimbal on it),
+relieves drones on battery, refills a station left empty, and reports the time to the first and the last
+station manned, and manned/total per ring."""
 
 from __future__ import annotations
 

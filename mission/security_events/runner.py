@@ -9,6 +9,9 @@ drone, dispatch took it to an incident, a flight failed) is filled by a spare. S
 or at the event's end) brings every drone home, then the exemptions expire.
 
 Every movement is a persisted ``Flight`` (purpose ``event``) judged by the gate; the runner only decides.
+A restart (or a new leader, with several instances) takes a running event up from its open flights. With
+several instances the runner runs on the leader; the flights of vehicles other instances own are flown by
+their owners and heard here from their records.
 """
 
 from __future__ import annotations
