@@ -1,5 +1,5 @@
 """The cordon planner over true ETAs: a drone too far to hold a station for the whole planned hold is fit
-when stations are relieved on battery and it can hold at least ``min_hold_s`` (and return with its reserve)."""
+when stations are relieved on battery and it can hold at least ``min_hold_s`` (and return with a reserve)."""
 
 from __future__ import annotations
 
