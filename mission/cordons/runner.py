@@ -31,11 +31,11 @@ from mission.cordons.planner import CordonPlan, plan_cordon
 from mission.db import session_scope
 from mission.dispatch.ranking import Activity, CandidateEstimate, DispatchRequest, estimate
 from mission.errors import InvalidTransition, NotFound, SkywardenError
-from mission.flights import commander as cmd
 from mission.flights.executor import FlightExecutor, path_of
 from mission.flights.models import Flight, FlightPurpose, FlightState, Leg, LegKind
+from mission.flights.runners import FlightRunner
 from mission.planning import build_geofence
-from mission.safety.gate import Action, Asker, FlightPath, GateRequest
+from mission.safety.gate import Action, Asker
 from mission.telemetry.events import Event, EventSink
 from mission.video.commands import CameraCommand
 
@@ -77,6 +77,7 @@ class LiveCordon:
     retry_at: dict[str, float] = field(default_factory=dict)  # station key -> next refill try (monotonic)
     refills: int = 0
     due_pct: dict[tuple[str, int], float] = field(default_factory=dict)  # (station, vehicle) -> relieve below
+    flights: set[int] = field(default_factory=set)  # its flights not yet heard ended (here or elsewhere)
     task: asyncio.Task[None] | None = None
 
 
@@ -114,8 +115,13 @@ def report(row: Cordon) -> dict[str, Any]:
     }
 
 
-class CordonRunner:
-    """Starts cordons, flies and relieves their stations, and ends them."""
+class CordonRunner(FlightRunner):
+    """Starts cordons, flies and relieves their stations, and ends them. With several instances it runs on
+    the leader; the station flights of vehicles other instances own are flown by their owners (who upload
+    the station's fence first) and heard here from their records."""
+
+    name = "cordons"
+    asker = SERVICE
 
     def __init__(
         self,
@@ -128,32 +134,44 @@ class CordonRunner:
         config: CordonConfig | None = None,
         video: Callable[[], Any] | None = None,
     ) -> None:
-        self._engine = engine
+        self.config = config or CordonConfig()
+        super().__init__(
+            engine=engine, executor=executor, purpose=FlightPurpose.CORDON, tick_s=self.config.tick_s
+        )
         self._video = video  # the video service (camera and gimbal commands), when there is one
-        self._tasks: set[asyncio.Task[None]] = set()
         self._fleet = fleet
         self._hub = hub
-        self._executor = executor
         self._candidates = candidates
-        self.config = config or CordonConfig()
         self._live: dict[int, LiveCordon] = {}
         self._roads: dict[str, Any] | None = None
         if self.config.roads_file is not None:
             self._roads = json.loads(Path(self.config.roads_file).read_text(encoding="utf-8"))
-        executor.add_listener(self, purposes=(FlightPurpose.CORDON,))
 
     async def __aenter__(self) -> CordonRunner:
         with Session(self._engine) as session:
-            for row in session.exec(select(Cordon).where(col(Cordon.state) == "active")):
-                assert row.id is not None
-                self._watch(row.id)
+            active = [row.id for row in session.exec(select(Cordon).where(col(Cordon.state) == "active"))]
+            open_flights = list(
+                session.exec(
+                    select(Flight).where(
+                        col(Flight.purpose) == FlightPurpose.CORDON.value,
+                        col(Flight.state).in_([FlightState.PENDING.value, FlightState.ACTIVE.value]),
+                    )
+                )
+            )
+        for cordon_id in active:
+            assert cordon_id is not None
+            live = self._watch(cordon_id)
+            # A restart or a new leader: the cordon's open station flights (maybe flown by other instances).
+            live.flights = {
+                f.id
+                for f in open_flights
+                if f.id is not None and (f.reason or "").startswith(f"cordon {cordon_id} ")
+            }
+        self._start_hearing()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        tasks = [*self._tasks, *(c.task for c in self._live.values() if c.task is not None)]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._stop_tasks(*(c.task for c in self._live.values()))
         self._live.clear()  # entered again when this instance leads again (several instances)
 
     def _watch(self, cordon_id: int) -> LiveCordon:
@@ -402,17 +420,7 @@ class CordonRunner:
             ),
             Leg(kind=LegKind.HOLD),
         ]
-        path = path_of(legs)
-        verdict = await asyncio.to_thread(
-            self._executor.judge,
-            GateRequest(
-                vehicle_id=vid,
-                action=Action.DISPATCH,
-                asker=SERVICE,
-                path=FlightPath(points=path.points, returns_home=True) if path else None,
-                dwell_s=self.config.hold_s,
-            ),
-        )
+        verdict = await self._judge(vid, legs, dwell_s=self.config.hold_s)
         key = _key(station)
         if not verdict.ok:
             self._update(
@@ -420,16 +428,11 @@ class CordonRunner:
             )
             return None
         try:
-            if snap is not None and not snap.in_air and path is not None:
-                line = [(p.lon, p.lat) for p in path.points]
-                fence = build_geofence(
-                    path_wgs=LineString(line) if len(line) > 1 else Point(line[0]),
-                    home=self._executor.view(vid).home,
-                    frame=LocalFrame(station["lat"], station["lon"]),
-                    zones=verdict.nofly,
-                    margin_m=self._executor.gate.fence_margin_m,
-                )
-                await self._executor.commander.send(vid, cmd.UploadGeofence(fence), actor=SERVICE.name)
+            if legs[0].kind is LegKind.TAKEOFF and self._executor.owns(vid):
+                # Another instance's vehicle: its owner uploads this fence first (``_owner_fence``).
+                fence = self._station_fence(vid, legs, verdict.nofly)
+                if fence is not None:
+                    await self._upload_fence(vid, fence)
             flight = await self._executor.start(
                 vehicle_id=vid,
                 purpose=FlightPurpose.CORDON,
@@ -445,7 +448,37 @@ class CordonRunner:
             return None
         if relief:
             live.relief[key] = vid
-        return flight
+        if flight.id is not None:
+            live.flights.add(flight.id)
+        return self._heard_from_start(flight)
+
+    def _station_fence(self, vid: int, legs: list[Leg], nofly: Any) -> Any | None:
+        """The fence of a station flight from the ground: its route to the station and home, with this
+        vehicle's restrictions (None when the legs go nowhere)."""
+        path = path_of(legs)
+        station = next((leg for leg in legs if leg.tag == "station"), None)
+        if path is None or station is None or station.lat is None or station.lon is None:
+            return None
+        line = [(p.lon, p.lat) for p in path.points]
+        return build_geofence(
+            path_wgs=LineString(line) if len(line) > 1 else Point(line[0]),
+            home=self._executor.view(vid).home,
+            frame=LocalFrame(station.lat, station.lon),
+            zones=nofly,
+            margin_m=self._executor.gate.fence_margin_m,
+        )
+
+    async def _owner_fence(self, flight: Flight) -> Any | None:
+        """Several instances: the fence the owner of a station flight's vehicle uploads before flying it
+        from the ground (the same one ``_send`` uploads to this instance's own vehicles)."""
+        legs = flight.typed_legs()
+        if not legs or legs[0].kind is not LegKind.TAKEOFF:
+            return None
+        verdict = await self._judge(flight.vehicle_id, legs, dwell_s=self.config.hold_s)
+        return self._station_fence(flight.vehicle_id, legs, verdict.nofly)
+
+    def _wanted_flights(self) -> set[int]:
+        return {fid for live in self._live.values() for fid in live.flights}
 
     def _update(self, cordon_id: int, key: str, **values: Any) -> dict[str, Any] | None:
         with session_scope(self._engine) as session:
@@ -625,12 +658,6 @@ class CordonRunner:
         live = self._live.get(cordon_id)
         return None if live is None else (live, key)
 
-    async def flight_airborne(self, flight: Flight) -> None:
-        return None
-
-    async def flight_takeoff_acked(self, flight: Flight) -> None:
-        return None
-
     async def flight_leg_done(self, flight: Flight, leg: Leg) -> None:
         found = self._station_of(flight)
         if found is None or leg.tag != "station":
@@ -643,11 +670,9 @@ class CordonRunner:
             relieved = next((s.get("vehicle_id") for s in row.stations if _key(s) == key), None)
         station = self._update(live.cordon_id, key, vehicle_id=flight.vehicle_id, state="manned", reason="")
         if station is not None:
-            task = asyncio.create_task(
+            self._spawn(
                 self._aim(live.cordon_id, flight.vehicle_id, station), name=f"cordon:{live.cordon_id}:aim"
             )
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
         if station is not None and station.get("manned_at_s") is None:
             self._update(live.cordon_id, key, manned_at_s=round(self._sim_s(live), 1))
         if relieved is not None and relieved != flight.vehicle_id:
@@ -666,6 +691,8 @@ class CordonRunner:
 
     async def flight_ended(self, flight: Flight) -> None:
         found = self._station_of(flight)
+        if found is not None:
+            found[0].flights.discard(flight.id or 0)
         if found is None or flight.state == FlightState.COMPLETED.value:
             return
         live, key = found

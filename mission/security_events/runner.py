@@ -35,12 +35,12 @@ from mission.audit import service as audit
 from mission.audit.clock import as_utc, utcnow
 from mission.db import session_scope
 from mission.errors import InvalidTransition, SkywardenError
-from mission.flights import commander as cmd
-from mission.flights.executor import FlightExecutor, path_of
+from mission.flights.executor import FlightExecutor
 from mission.flights.models import Flight, FlightPurpose, FlightState, Leg, LegKind
+from mission.flights.runners import FlightRunner
 from mission.planning import build_geofence
 from mission.safety import exemptions
-from mission.safety.gate import Action, Asker, FlightPath, GateRequest
+from mission.safety.gate import Action, Asker
 from mission.security_events import service
 from mission.security_events.models import SecurityEvent, SecurityEventRead
 from mission.telemetry.events import Event, EventSink
@@ -175,8 +175,11 @@ def sweep_grid(venue: Polygon, *, spacing_m: float) -> np.ndarray:
     return np.array(pts, dtype=float).reshape(-1, 2)
 
 
-class EventRunner:
+class EventRunner(FlightRunner):
     """Starts, supervises and stands down large events; one ``event:{id}`` task per running event."""
+
+    name = "events"
+    asker = SERVICE
 
     def __init__(
         self,
@@ -188,21 +191,16 @@ class EventRunner:
         config: RunnerConfig | None = None,
         video: Callable[[], Any] | None = None,
     ) -> None:
-        self._engine = engine
+        self.config = config or RunnerConfig()
+        # Several instances: event flights flown by the owners of their vehicles are heard from their
+        # records, and the owner uploads the event's fence before flying one (``_owner_fence``).
+        super().__init__(
+            engine=engine, executor=executor, purpose=FlightPurpose.EVENT, tick_s=self.config.tick_s
+        )
         self._video = video  # the video service (camera and gimbal commands), when there is one
         self._fleet = fleet
         self._hub = hub
-        self._executor = executor
-        self.config = config or RunnerConfig()
         self._runs: dict[int, EventRun] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-        # Several instances: the legs flown so far of each event flight another instance flies (the owner
-        # of its vehicle), as this runner last heard them from the database.
-        self._heard: dict[int, int] = {}
-        executor.add_listener(self, purposes=(FlightPurpose.EVENT,))
-        # Several instances: the owner of a vehicle uploads the event's fence before flying an event flight
-        # this runner recorded on another instance (the leader), as ``_fly`` does for its own vehicles.
-        executor.before_first_leg(self._fence_for_owner, purposes=(FlightPurpose.EVENT,))
 
     async def __aenter__(self) -> EventRunner:
         with Session(self._engine) as session:
@@ -216,23 +214,12 @@ class EventRunner:
             self._launch(row, recovering=True)
         for row in standing:
             self._spawn(self._finish_stand_down(row.id or 0, actor="system:recovery"), name="event:standdown")
-        self._spawn(self._hear_remote_flights(), name="events:remote-flights")
+        self._start_hearing()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        tasks = [*self._tasks, *(r.task for r in self._runs.values() if r.task is not None)]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._stop_tasks(*(r.task for r in self._runs.values()))
         self._runs.clear()  # entered again when this instance leads again (several instances)
-        self._heard.clear()
-
-    def _spawn(self, coro: Any, *, name: str) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
-        task.set_name(name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
 
     def _now_s(self) -> float:
         """Simulated seconds (wall seconds times the speed factor): revisit gaps are in flight time."""
@@ -435,16 +422,7 @@ class EventRunner:
 
     async def _fly(self, run: EventRun, vid: int, legs: list[Leg], *, why: str) -> Flight | None:
         """Judge, fence and start one event flight; None (noted) when the gate refuses it."""
-        path = path_of(legs)
-        verdict = await asyncio.to_thread(
-            self._executor.judge,
-            GateRequest(
-                vehicle_id=vid,
-                action=Action.DISPATCH,
-                asker=SERVICE,
-                path=FlightPath(points=path.points, returns_home=True) if path else None,
-            ),
-        )
+        verdict = await self._judge(vid, legs)
         if not verdict.ok:
             run.measures.note("refused", vehicle_id=vid, task=why, reason=verdict.message()[:300])
             with session_scope(self._engine) as session:
@@ -461,7 +439,7 @@ class EventRunner:
                 # One fence for the whole event (every sweep, ring, post and the way home), with this
                 # vehicle's restrictions: its exempt event zone is not fenced off, no-fly zones are.
                 fence = self._event_fence(vid, [p for s in run.slots for p in s.waypoints], verdict.nofly)
-                await self._executor.commander.send(vid, cmd.UploadGeofence(fence), actor=SERVICE.name)
+                await self._upload_fence(vid, fence)
                 run.fenced.add(vid)
             flight = await self._executor.start(
                 vehicle_id=vid,
@@ -472,9 +450,7 @@ class EventRunner:
                 reason=f"event {run.event_id} {why}",
                 verdict=verdict,
             )
-            if flight.id is not None:
-                self._heard.setdefault(flight.id, 0)  # flown elsewhere: every leg of it is heard
-            return flight
+            return self._heard_from_start(flight)
         except SkywardenError as err:
             run.measures.note("flight failed to start", vehicle_id=vid, task=why, reason=str(err)[:200])
             return None
@@ -493,16 +469,16 @@ class EventRunner:
             margin_m=self._executor.gate.fence_margin_m,
         )
 
-    async def _fence_for_owner(self, flight: Flight) -> None:
-        """Several instances: the owner of ``flight``'s vehicle uploads the event's fence (the plan's points
-        from the database, the no-fly zones the gate names for this vehicle) before flying it."""
+    async def _owner_fence(self, flight: Flight) -> Any | None:
+        """The event's fence (the plan's points from the database, the no-fly zones the gate names for
+        this vehicle), uploaded by the owner of ``flight``'s vehicle before flying it."""
         words = (flight.reason or "").split()
         if len(words) < 2 or words[0] != "event" or not words[1].isdigit():
-            return
+            return None
         with Session(self._engine) as session:
             row = session.get(SecurityEvent, int(words[1]))
             if row is None:
-                return
+                return None
             plan = row.plan
         points: list[LatLon] = [
             p
@@ -512,36 +488,11 @@ class EventRunner:
         points += [(float(p["lat"]), float(p["lon"])) for p in plan.get("overwatch", [])]
         legs = flight.typed_legs()
         points += [(leg.lat, leg.lon) for leg in legs if leg.lat is not None and leg.lon is not None]
-        path = path_of(legs)
-        verdict = await asyncio.to_thread(
-            self._executor.judge,
-            GateRequest(
-                vehicle_id=flight.vehicle_id,
-                action=Action.DISPATCH,
-                asker=SERVICE,
-                path=FlightPath(points=path.points, returns_home=True) if path else None,
-            ),
-        )
-        fence = self._event_fence(flight.vehicle_id, points, verdict.nofly)
-        await self._executor.commander.send(
-            flight.vehicle_id, cmd.UploadGeofence(fence), actor=SERVICE.name, refs=cmd.Refs(flight.id)
-        )
+        verdict = await self._judge(flight.vehicle_id, legs)
+        return self._event_fence(flight.vehicle_id, points, verdict.nofly)
 
-    async def _hear_remote_flights(self) -> None:
-        """Several instances: the executor tells this runner only of flights this instance flies. The legs
-        and ends of the event's flights flown by other instances (the owners of their vehicles) are read from
-        the database (the flight record is the owner's, advanced leg by leg) and told here the same way."""
-        while True:
-            try:
-                await self._hear_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("events: hearing other instances' flights failed")
-            await asyncio.sleep(self.config.tick_s)
-
-    async def _hear_once(self) -> None:
-        wanted = {
+    def _wanted_flights(self) -> set[int]:
+        return {
             fid
             for run in self._runs.values()
             if run.state != "ended"
@@ -549,34 +500,6 @@ class EventRunner:
             for fid in (s.flight_id, s.relief_flight)
             if fid is not None
         }
-        for fid in list(self._heard):
-            if fid not in wanted:
-                del self._heard[fid]
-        if not wanted:
-            return
-        with Session(self._engine) as session:
-            rows = list(session.exec(select(Flight).where(col(Flight.id).in_(wanted))))
-        for flight in rows:
-            assert flight.id is not None
-            now_at, state = flight.leg_index, flight.state
-            ended = state not in (FlightState.PENDING.value, FlightState.ACTIVE.value)
-            if self._executor.owns(flight.vehicle_id):
-                # This instance flies it: the executor tells. Kept in step in case its owner changes.
-                self._heard[flight.id] = -1 if ended else now_at
-                continue
-            # First heard now (recovered, or its vehicle just went to another owner): from where it is.
-            done = self._heard.setdefault(flight.id, now_at)
-            if done < 0:
-                continue  # its end was told
-            legs = flight.typed_legs()
-            for i in range(done, min(now_at, len(legs))):
-                flight.leg_index = i  # as the executor tells it: the leg just flown
-                self._heard[flight.id] = i + 1
-                await self.flight_leg_done(flight, legs[i])
-            flight.leg_index = now_at
-            if ended:
-                self._heard[flight.id] = -1
-                await self.flight_ended(flight)
 
     def _takeoff(self, vid: int) -> list[Leg]:
         snap = self._fleet.latest(vid)
@@ -916,12 +839,6 @@ class EventRunner:
                     return run, s, False
                 if s.relief_flight == flight_id:
                     return run, s, True
-        return None
-
-    async def flight_airborne(self, flight: Flight) -> None:
-        return None
-
-    async def flight_takeoff_acked(self, flight: Flight) -> None:
         return None
 
     async def flight_leg_done(self, flight: Flight, leg: Leg) -> None:
