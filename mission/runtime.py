@@ -200,6 +200,7 @@ class Runtime:
                 candidates=self.dispatcher.candidates,
                 config=CordonConfig.from_settings(settings),
                 video=lambda: self.video,  # built below; the gimbal at a station looks at the road
+                backfill=lambda: self.dispatcher.backfill,  # a patrol drone taken: its gap backfilled
             )
             if self.cluster is not None:
                 # One instance runs event operations (the leader of "operations"; requests to the others are

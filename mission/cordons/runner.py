@@ -34,6 +34,7 @@ from mission.errors import InvalidTransition, NotFound, SkywardenError
 from mission.flights.executor import FlightExecutor, path_of
 from mission.flights.models import Flight, FlightPurpose, FlightState, Leg, LegKind
 from mission.flights.runners import FlightRunner
+from mission.incidents.models import Incident
 from mission.planning import build_geofence
 from mission.safety.gate import Action, Asker
 from mission.telemetry.events import Event, EventSink
@@ -78,6 +79,8 @@ class LiveCordon:
     refills: int = 0
     due_pct: dict[tuple[str, int], float] = field(default_factory=dict)  # (station, vehicle) -> relieve below
     flights: set[int] = field(default_factory=set)  # its flights not yet heard ended (here or elsewhere)
+    incident_id: int | None = None
+    take_patrols: bool = False  # a serious incident's cordon: patrol drones are candidates too
     task: asyncio.Task[None] | None = None
 
 
@@ -133,6 +136,7 @@ class CordonRunner(FlightRunner):
         candidates: Any,
         config: CordonConfig | None = None,
         video: Callable[[], Any] | None = None,
+        backfill: Callable[[], Any] | None = None,
     ) -> None:
         self.config = config or CordonConfig()
         super().__init__(
@@ -142,6 +146,8 @@ class CordonRunner(FlightRunner):
         self._fleet = fleet
         self._hub = hub
         self._candidates = candidates
+        # The dispatcher's preempt and backfill: a patrol drone taken for a station leaves a coverage gap.
+        self._backfill = backfill
         self._live: dict[int, LiveCordon] = {}
         self._roads: dict[str, Any] | None = None
         if self.config.roads_file is not None:
@@ -175,7 +181,15 @@ class CordonRunner(FlightRunner):
         self._live.clear()  # entered again when this instance leads again (several instances)
 
     def _watch(self, cordon_id: int) -> LiveCordon:
-        live = LiveCordon(cordon_id=cordon_id, started=time.monotonic())
+        with Session(self._engine) as session:
+            row = session.get(Cordon, cordon_id)
+            incident_id = row.incident_id if row is not None else None
+        live = LiveCordon(
+            cordon_id=cordon_id,
+            started=time.monotonic(),
+            incident_id=incident_id,
+            take_patrols=self.takes_patrols(incident_id),
+        )
         live.task = asyncio.create_task(self._supervise(live), name=f"cordon:{cordon_id}")
         self._live[cordon_id] = live
         return live
@@ -189,7 +203,22 @@ class CordonRunner(FlightRunner):
         assert self._roads is not None
         return road_lines(self._roads, to_local=frame.point_to_local)
 
+    def takes_patrols(self, incident_id: int | None) -> bool:
+        """A serious incident's cordon (as urgent as dispatch may pull a drone off its patrol for, the
+        dispatch config's ``preempt_max_priority``) takes patrol drones too; their gaps are backfilled."""
+        if incident_id is None:
+            return False
+        with Session(self._engine) as session:
+            incident = session.get(Incident, incident_id)
+        limit = getattr(getattr(self._candidates, "config", None), "preempt_max_priority", 0)
+        return incident is not None and incident.priority <= limit
+
+    @staticmethod
+    def _fit(take_patrols: bool) -> tuple[Activity, ...]:
+        return (*FIT, Activity.PATROL) if take_patrols else FIT
+
     def plan(self, data: CordonCreate, *, policy: str = "minmax", states: Any = None) -> CordonPlan:
+        fit = self._fit(self.takes_patrols(data.incident_id))
         restrictions = self._candidates.restrictions(span_s=self.config.hold_s)
         nofly = [
             r.geometry for r in restrictions if r.kind is ZoneKind.no_fly and isinstance(r.geometry, Polygon)
@@ -197,7 +226,7 @@ class CordonRunner(FlightRunner):
         pool = [
             s
             for s in (states if states is not None else self._candidates.states())
-            if s.link_up and s.activity in FIT and s.battery_pct >= self.config.spare_min_pct
+            if s.link_up and s.activity in fit and s.battery_pct >= self.config.spare_min_pct
         ]
         return plan_cordon(
             lat=data.lat,
@@ -323,6 +352,7 @@ class CordonRunner(FlightRunner):
             data = CordonCreate(
                 lat=row.lat,
                 lon=row.lon,
+                incident_id=row.incident_id,
                 flee_speed_m_s=row.flee_speed_m_s,
                 elapsed_s=min(elapsed, 7200),
                 alt_m=alt,
@@ -428,6 +458,8 @@ class CordonRunner(FlightRunner):
             )
             return None
         try:
+            if snap is not None and snap.in_air and live.take_patrols:
+                await self._preempt(live, vid)
             if legs[0].kind is LegKind.TAKEOFF and self._executor.owns(vid):
                 # Another instance's vehicle: its owner uploads this fence first (``_owner_fence``).
                 fence = self._station_fence(vid, legs, verdict.nofly)
@@ -451,6 +483,13 @@ class CordonRunner(FlightRunner):
         if flight.id is not None:
             live.flights.add(flight.id)
         return self._heard_from_start(flight)
+
+    async def _preempt(self, live: LiveCordon, vid: int) -> None:
+        """A patrol drone taken for a station: its patrol is paused and its coverage gap backfilled by a
+        docked drone, the dispatch way (nothing when the drone flies no patrol mission)."""
+        backfill = self._backfill() if self._backfill is not None else None
+        if backfill is not None and live.incident_id is not None:
+            await backfill.preempt(vid, live.incident_id)
 
     def _station_fence(self, vid: int, legs: list[Leg], nofly: Any) -> Any | None:
         """The fence of a station flight from the ground: its route to the station and home, with this
@@ -531,7 +570,9 @@ class CordonRunner(FlightRunner):
             if snap.battery_pct >= max(self.config.rotate_at_pct, due):
                 continue
             states = self._candidates.states()
-            best = self._best_for(s, states=states, busy=self._busy(live, row.stations))
+            best = self._best_for(
+                s, states=states, busy=self._busy(live, row.stations), fit=self._fit(live.take_patrols)
+            )
             if best is not None:
                 await self._send(live, s, best.vehicle_id, best.route_latlon, relief=True)
 
@@ -547,7 +588,12 @@ class CordonRunner(FlightRunner):
             if live.retry_at.get(key, 0.0) > now:
                 continue
             live.retry_at[key] = now + self.config.retry_s
-            best = self._best_for(s, states=self._candidates.states(), busy=self._busy(live, row.stations))
+            best = self._best_for(
+                s,
+                states=self._candidates.states(),
+                busy=self._busy(live, row.stations),
+                fit=self._fit(live.take_patrols),
+            )
             if best is None:
                 continue
             self._update(live.cordon_id, key, vehicle_id=best.vehicle_id, state="assigned", reason="")
@@ -574,11 +620,13 @@ class CordonRunner(FlightRunner):
             live.relief.values()
         )
 
-    def _best_for(self, s: dict[str, Any], *, states: Any, busy: set[int]) -> CandidateEstimate | None:
+    def _best_for(
+        self, s: dict[str, Any], *, states: Any, busy: set[int], fit: tuple[Activity, ...] = FIT
+    ) -> CandidateEstimate | None:
         """The fit drone (free, charged, not held) that reaches station ``s`` first with energy to hold."""
         best = None
         for st in states:
-            if st.vehicle_id in busy or not st.link_up or st.activity not in FIT:
+            if st.vehicle_id in busy or not st.link_up or st.activity not in fit:
                 continue
             if st.battery_pct < self.config.spare_min_pct:
                 continue
