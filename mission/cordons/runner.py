@@ -1,7 +1,10 @@
 """The cordon runner: starts a cordon (plan, stations, assignment), flies each drone to its station through
 the one executor (a persisted ``cordon`` flight that holds there facing the road, the gimbal on it),
 relieves drones on battery, refills a station left empty, and reports the time to the first and the last
-station manned, and manned/total per ring."""
+station manned, and manned/total per ring. A serious incident's cordon also takes drones off their patrols
+(the patrol is preempted and backfilled, the dispatch way). With several instances it runs on the leader of
+"operations"; station flights of vehicles other instances own are flown (and fenced) by their owners and heard
+here from their records (mission.flights.runners)."""
 
 from __future__ import annotations
 
