@@ -197,6 +197,7 @@ class Runtime:
                 hub=self.hub,
                 executor=self.flights,
                 config=RunnerConfig.from_settings(settings),
+                video=lambda: self.video,  # built below; the gimbal at posts looks at the venue
             )
             self.cordons = CordonRunner(
                 engine=self.engine,
@@ -205,6 +206,8 @@ class Runtime:
                 executor=self.flights,
                 candidates=self.dispatcher.candidates,
                 config=CordonConfig.from_settings(settings),
+                video=lambda: self.video,  # built below; the gimbal at a station looks at the road
+                backfill=lambda: self.dispatcher.backfill,  # a patrol drone taken: its gap backfilled
             )
             if self.cluster is not None:
                 # One instance runs event operations (the leader of "operations"; requests to the others are

@@ -62,8 +62,14 @@ def plan_cordon(
     alt_m: float,
     clearance_m: float,
     policy: str = "minmax",
+    min_hold_s: float | None = None,
 ) -> CordonPlan:
-    """Rings, stations and who mans each (``policy`` "minmax", or "greedy" for the baseline)."""
+    """Rings, stations and who mans each (``policy`` "minmax", or "greedy" for the baseline).
+
+    A drone must reach its station with energy to hold ``hold_s`` and return with its reserve; with
+    ``min_hold_s`` (stations are relieved on battery) one that can hold at least that long is fit too,
+    as the dispatch ranking judges a rotated overwatch.
+    """
     frame = LocalFrame(lat, lon)
     radii = tuple(radii_m) if radii_m else cordon_radii(flee_speed_m_s=flee_speed_m_s, elapsed_s=elapsed_s)
     roads = roads_latlon(frame) if roads_latlon is not None else []
@@ -88,7 +94,11 @@ def plan_cordon(
     estimates: list[list[CandidateEstimate]] = [
         [
             estimate(
-                v, DispatchRequest(lat=p[0], lon=p[1], overhead_s=hold_s, alt_m=alt_m), airspace=airspace
+                v,
+                DispatchRequest(
+                    lat=p[0], lon=p[1], overhead_s=hold_s, alt_m=alt_m, min_overhead_s=min_hold_s
+                ),
+                airspace=airspace,
             )
             for p in where
         ]

@@ -1,6 +1,10 @@
 """The cordon runner: starts a cordon (plan, stations, assignment), flies each drone to its station through
-the one executor (a persisted ``cordon`` flight that holds there facing the road), relieves drones on
-battery, and reports the time to the first and the last station manned, and manned/total per ring."""
+the one executor (a persisted ``cordon`` flight that holds there facing the road, the gimbal on it),
+relieves drones on battery, refills a station left empty, and reports the time to the first and the last
+station manned, and manned/total per ring. A serious incident's cordon also takes drones off their patrols
+(the patrol is preempted and backfilled, the dispatch way). With several instances it runs on the leader of
+"operations"; station flights of vehicles other instances own are flown (and fenced) by their owners and heard
+here from their records (mission.flights.runners)."""
 
 from __future__ import annotations
 
@@ -8,8 +12,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,27 +32,34 @@ from mission.audit.clock import utcnow
 from mission.cordons.models import Cordon, CordonCreate, CordonRead
 from mission.cordons.planner import CordonPlan, plan_cordon
 from mission.db import session_scope
-from mission.dispatch.ranking import Activity, DispatchRequest, estimate
+from mission.dispatch.ranking import Activity, CandidateEstimate, DispatchRequest, estimate
 from mission.errors import InvalidTransition, NotFound, SkywardenError
-from mission.flights import commander as cmd
 from mission.flights.executor import FlightExecutor, path_of
 from mission.flights.models import Flight, FlightPurpose, FlightState, Leg, LegKind
+from mission.flights.runners import FlightRunner
+from mission.incidents.models import Incident
 from mission.planning import build_geofence
-from mission.safety.gate import Action, Asker, FlightPath, GateRequest
+from mission.safety.gate import Action, Asker
 from mission.telemetry.events import Event, EventSink
+from mission.video.commands import CameraCommand
 
 log = logging.getLogger(__name__)
 SERVICE = Asker("system:cordons")
+AIM_AHEAD_M = 60.0  # the gimbal looks at the road this far out from the station, at ground level
 FIT = (Activity.DOCKED, Activity.IDLE_AIRBORNE, Activity.RETURNING)
 
 
 @dataclass(frozen=True, slots=True)
 class CordonConfig:
     hold_s: float = 900.0  # how long a station is planned to be held (energy to hold and return)
+    # Stations are relieved on battery: a drone able to hold at least this long (the time a relief needs
+    # to come) is fit, and it is relieved while it still has that long plus the way home and its reserve.
+    min_hold_s: float = 300.0
     rotate_at_pct: float = 45.0
     spare_min_pct: float = 60.0
     speed_factor: float = 1.0
     tick_s: float = 0.5
+    retry_s: float = 5.0  # wall seconds between two tries to refill the same empty station
     roads_file: Path | None = None
 
     @classmethod
@@ -65,6 +78,12 @@ class LiveCordon:
     cordon_id: int
     started: float  # monotonic
     relief: dict[str, int] = field(default_factory=dict)  # station key -> relief vehicle
+    retry_at: dict[str, float] = field(default_factory=dict)  # station key -> next refill try (monotonic)
+    refills: int = 0
+    due_pct: dict[tuple[str, int], float] = field(default_factory=dict)  # (station, vehicle) -> relieve below
+    flights: set[int] = field(default_factory=set)  # its flights not yet heard ended (here or elsewhere)
+    incident_id: int | None = None
+    take_patrols: bool = False  # a serious incident's cordon: patrol drones are candidates too
     task: asyncio.Task[None] | None = None
 
 
@@ -102,8 +121,13 @@ def report(row: Cordon) -> dict[str, Any]:
     }
 
 
-class CordonRunner:
-    """Starts cordons, flies and relieves their stations, and ends them."""
+class CordonRunner(FlightRunner):
+    """Starts cordons, flies and relieves their stations, and ends them. With several instances it runs on
+    the leader; the station flights of vehicles other instances own are flown by their owners (who upload
+    the station's fence first) and heard here from their records."""
+
+    name = "cordons"
+    asker = SERVICE
 
     def __init__(
         self,
@@ -114,35 +138,61 @@ class CordonRunner:
         executor: FlightExecutor,
         candidates: Any,
         config: CordonConfig | None = None,
+        video: Callable[[], Any] | None = None,
+        backfill: Callable[[], Any] | None = None,
     ) -> None:
-        self._engine = engine
+        self.config = config or CordonConfig()
+        super().__init__(
+            engine=engine, executor=executor, purpose=FlightPurpose.CORDON, tick_s=self.config.tick_s
+        )
+        self._video = video  # the video service (camera and gimbal commands), when there is one
         self._fleet = fleet
         self._hub = hub
-        self._executor = executor
         self._candidates = candidates
-        self.config = config or CordonConfig()
+        # The dispatcher's preempt and backfill: a patrol drone taken for a station leaves a coverage gap.
+        self._backfill = backfill
         self._live: dict[int, LiveCordon] = {}
         self._roads: dict[str, Any] | None = None
         if self.config.roads_file is not None:
             self._roads = json.loads(Path(self.config.roads_file).read_text(encoding="utf-8"))
-        executor.add_listener(self, purposes=(FlightPurpose.CORDON,))
 
     async def __aenter__(self) -> CordonRunner:
         with Session(self._engine) as session:
-            for row in session.exec(select(Cordon).where(col(Cordon.state) == "active")):
-                assert row.id is not None
-                self._watch(row.id)
+            active = [row.id for row in session.exec(select(Cordon).where(col(Cordon.state) == "active"))]
+            open_flights = list(
+                session.exec(
+                    select(Flight).where(
+                        col(Flight.purpose) == FlightPurpose.CORDON.value,
+                        col(Flight.state).in_([FlightState.PENDING.value, FlightState.ACTIVE.value]),
+                    )
+                )
+            )
+        for cordon_id in active:
+            assert cordon_id is not None
+            live = self._watch(cordon_id)
+            # A restart or a new leader: the cordon's open station flights (maybe flown by other instances).
+            live.flights = {
+                f.id
+                for f in open_flights
+                if f.id is not None and (f.reason or "").startswith(f"cordon {cordon_id} ")
+            }
+        self._start_hearing()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        tasks = [c.task for c in self._live.values() if c.task is not None]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._stop_tasks(*(c.task for c in self._live.values()))
         self._live.clear()  # entered again when this instance leads again (several instances)
 
     def _watch(self, cordon_id: int) -> LiveCordon:
-        live = LiveCordon(cordon_id=cordon_id, started=time.monotonic())
+        with Session(self._engine) as session:
+            row = session.get(Cordon, cordon_id)
+            incident_id = row.incident_id if row is not None else None
+        live = LiveCordon(
+            cordon_id=cordon_id,
+            started=time.monotonic(),
+            incident_id=incident_id,
+            take_patrols=self.takes_patrols(incident_id),
+        )
         live.task = asyncio.create_task(self._supervise(live), name=f"cordon:{cordon_id}")
         self._live[cordon_id] = live
         return live
@@ -156,7 +206,22 @@ class CordonRunner:
         assert self._roads is not None
         return road_lines(self._roads, to_local=frame.point_to_local)
 
+    def takes_patrols(self, incident_id: int | None) -> bool:
+        """A serious incident's cordon (as urgent as dispatch may pull a drone off its patrol for, the
+        dispatch config's ``preempt_max_priority``) takes patrol drones too; their gaps are backfilled."""
+        if incident_id is None:
+            return False
+        with Session(self._engine) as session:
+            incident = session.get(Incident, incident_id)
+        limit = getattr(getattr(self._candidates, "config", None), "preempt_max_priority", 0)
+        return incident is not None and incident.priority <= limit
+
+    @staticmethod
+    def _fit(take_patrols: bool) -> tuple[Activity, ...]:
+        return (*FIT, Activity.PATROL) if take_patrols else FIT
+
     def plan(self, data: CordonCreate, *, policy: str = "minmax", states: Any = None) -> CordonPlan:
+        fit = self._fit(self.takes_patrols(data.incident_id))
         restrictions = self._candidates.restrictions(span_s=self.config.hold_s)
         nofly = [
             r.geometry for r in restrictions if r.kind is ZoneKind.no_fly and isinstance(r.geometry, Polygon)
@@ -164,7 +229,7 @@ class CordonRunner:
         pool = [
             s
             for s in (states if states is not None else self._candidates.states())
-            if s.link_up and s.activity in FIT and s.battery_pct >= self.config.spare_min_pct
+            if s.link_up and s.activity in fit and s.battery_pct >= self.config.spare_min_pct
         ]
         return plan_cordon(
             lat=data.lat,
@@ -183,6 +248,7 @@ class CordonRunner:
             alt_m=data.alt_m,
             clearance_m=self._executor.gate.clearance_m,
             policy=policy,
+            min_hold_s=self.config.min_hold_s,
         )
 
     # -- what the API asks ------------------------------------------------------------------
@@ -289,6 +355,7 @@ class CordonRunner:
             data = CordonCreate(
                 lat=row.lat,
                 lon=row.lon,
+                incident_id=row.incident_id,
                 flee_speed_m_s=row.flee_speed_m_s,
                 elapsed_s=min(elapsed, 7200),
                 alt_m=alt,
@@ -310,6 +377,7 @@ class CordonRunner:
                 details={"radii_m": row.radii_m, "was": old, "stations": len(stations)},
             )
         live.relief.clear()
+        live.due_pct.clear()
         live.started = time.monotonic()
         await self._fly_all(live, plan, stations)
         after = {s["vehicle_id"] for s in stations if s.get("vehicle_id") is not None}
@@ -385,17 +453,7 @@ class CordonRunner:
             ),
             Leg(kind=LegKind.HOLD),
         ]
-        path = path_of(legs)
-        verdict = await asyncio.to_thread(
-            self._executor.judge,
-            GateRequest(
-                vehicle_id=vid,
-                action=Action.DISPATCH,
-                asker=SERVICE,
-                path=FlightPath(points=path.points, returns_home=True) if path else None,
-                dwell_s=self.config.hold_s,
-            ),
-        )
+        verdict = await self._judge(vid, legs, dwell_s=self.config.hold_s)
         key = _key(station)
         if not verdict.ok:
             self._update(
@@ -403,16 +461,13 @@ class CordonRunner:
             )
             return None
         try:
-            if snap is not None and not snap.in_air and path is not None:
-                line = [(p.lon, p.lat) for p in path.points]
-                fence = build_geofence(
-                    path_wgs=LineString(line) if len(line) > 1 else Point(line[0]),
-                    home=self._executor.view(vid).home,
-                    frame=LocalFrame(station["lat"], station["lon"]),
-                    zones=verdict.nofly,
-                    margin_m=self._executor.gate.fence_margin_m,
-                )
-                await self._executor.commander.send(vid, cmd.UploadGeofence(fence), actor=SERVICE.name)
+            if snap is not None and snap.in_air and live.take_patrols:
+                await self._preempt(live, vid)
+            if legs[0].kind is LegKind.TAKEOFF and self._executor.owns(vid):
+                # Another instance's vehicle: its owner uploads this fence first (``_owner_fence``).
+                fence = self._station_fence(vid, legs, verdict.nofly)
+                if fence is not None:
+                    await self._upload_fence(vid, fence)
             flight = await self._executor.start(
                 vehicle_id=vid,
                 purpose=FlightPurpose.CORDON,
@@ -428,7 +483,44 @@ class CordonRunner:
             return None
         if relief:
             live.relief[key] = vid
-        return flight
+        if flight.id is not None:
+            live.flights.add(flight.id)
+        return self._heard_from_start(flight)
+
+    async def _preempt(self, live: LiveCordon, vid: int) -> None:
+        """A patrol drone taken for a station: its patrol is paused and its coverage gap backfilled by a
+        docked drone, the dispatch way (nothing when the drone flies no patrol mission)."""
+        backfill = self._backfill() if self._backfill is not None else None
+        if backfill is not None and live.incident_id is not None:
+            await backfill.preempt(vid, live.incident_id)
+
+    def _station_fence(self, vid: int, legs: list[Leg], nofly: Any) -> Any | None:
+        """The fence of a station flight from the ground: its route to the station and home, with this
+        vehicle's restrictions (None when the legs go nowhere)."""
+        path = path_of(legs)
+        station = next((leg for leg in legs if leg.tag == "station"), None)
+        if path is None or station is None or station.lat is None or station.lon is None:
+            return None
+        line = [(p.lon, p.lat) for p in path.points]
+        return build_geofence(
+            path_wgs=LineString(line) if len(line) > 1 else Point(line[0]),
+            home=self._executor.view(vid).home,
+            frame=LocalFrame(station.lat, station.lon),
+            zones=nofly,
+            margin_m=self._executor.gate.fence_margin_m,
+        )
+
+    async def _owner_fence(self, flight: Flight) -> Any | None:
+        """Several instances: the fence the owner of a station flight's vehicle uploads before flying it
+        from the ground (the same one ``_send`` uploads to this instance's own vehicles)."""
+        legs = flight.typed_legs()
+        if not legs or legs[0].kind is not LegKind.TAKEOFF:
+            return None
+        verdict = await self._judge(flight.vehicle_id, legs, dwell_s=self.config.hold_s)
+        return self._station_fence(flight.vehicle_id, legs, verdict.nofly)
+
+    def _wanted_flights(self) -> set[int]:
+        return {fid for live in self._live.values() for fid in live.flights}
 
     def _update(self, cordon_id: int, key: str, **values: Any) -> dict[str, Any] | None:
         with session_scope(self._engine) as session:
@@ -451,6 +543,7 @@ class CordonRunner:
         while True:
             try:
                 await self._rotate(live)
+                await self._refill(live)
                 if time.monotonic() - last_pub > 2.0:
                     last_pub = time.monotonic()
                     self._hub.emit(
@@ -472,29 +565,135 @@ class CordonRunner:
             if vid is None or s.get("state") != "manned" or key in live.relief:
                 continue
             snap = self._fleet.latest(vid)
-            if snap is None or snap.battery_pct is None or snap.battery_pct >= self.config.rotate_at_pct:
+            if snap is None or snap.battery_pct is None:
                 continue
-            busy = {t.get("vehicle_id") for t in row.stations} | set(live.relief.values())
-            best = None
-            for st in self._candidates.states():
-                if st.vehicle_id in busy or not st.link_up or st.activity not in FIT:
-                    continue
-                if st.battery_pct < self.config.spare_min_pct:
-                    continue
-                space = self._candidates.airspace(
-                    around=(s["lat"], s["lon"]), alt_m=s["alt_m"], span_s=self.config.hold_s
-                )
-                e = estimate(
-                    st,
-                    DispatchRequest(
-                        lat=s["lat"], lon=s["lon"], overhead_s=self.config.hold_s, alt_m=s["alt_m"]
-                    ),
-                    airspace=space,
-                )
-                if e.feasible and (best is None or e.eta_s < best.eta_s):
-                    best = e
+            due = live.due_pct.get((key, vid))
+            if due is None:  # the station and the drone's home do not move: judged once
+                due = live.due_pct[key, vid] = self._due_pct(self._candidates.states(), vid, s)
+            if snap.battery_pct >= max(self.config.rotate_at_pct, due):
+                continue
+            states = self._candidates.states()
+            best = self._best_for(
+                s, states=states, busy=self._busy(live, row.stations), fit=self._fit(live.take_patrols)
+            )
             if best is not None:
                 await self._send(live, s, best.vehicle_id, best.route_latlon, relief=True)
+
+    async def _refill(self, live: LiveCordon) -> None:
+        """A station left empty (its drone taken by a pilot or an incident, its flight failed, or no drone
+        was free when it was planned) gets the quickest fit drone free now; retried every ``retry_s``."""
+        row = self.read(live.cordon_id)
+        now = time.monotonic()
+        for s in row.stations:
+            key = _key(s)
+            if s.get("lat") is None or s.get("vehicle_id") is not None or key in live.relief:
+                continue
+            if live.retry_at.get(key, 0.0) > now:
+                continue
+            live.retry_at[key] = now + self.config.retry_s
+            best = self._best_for(
+                s,
+                states=self._candidates.states(),
+                busy=self._busy(live, row.stations),
+                fit=self._fit(live.take_patrols),
+            )
+            if best is None:
+                continue
+            self._update(live.cordon_id, key, vehicle_id=best.vehicle_id, state="assigned", reason="")
+            flight = await self._send(live, s, best.vehicle_id, best.route_latlon)
+            if flight is not None:
+                live.refills += 1
+                with session_scope(self._engine) as session:
+                    audit.record(
+                        session=session,
+                        actor=SERVICE.name,
+                        action="cordon.refilled",
+                        target=f"cordon:{live.cordon_id}",
+                        details={
+                            "station": key,
+                            "vehicle_id": best.vehicle_id,
+                            "eta_s": round(best.eta_s, 1),
+                        },
+                    )
+            row = self.read(live.cordon_id)
+
+    @staticmethod
+    def _busy(live: LiveCordon, stations: list[dict[str, Any]]) -> set[int]:
+        return {t["vehicle_id"] for t in stations if t.get("vehicle_id") is not None} | set(
+            live.relief.values()
+        )
+
+    def _best_for(
+        self, s: dict[str, Any], *, states: Any, busy: set[int], fit: tuple[Activity, ...] = FIT
+    ) -> CandidateEstimate | None:
+        """The fit drone (free, charged, not held) that reaches station ``s`` first with energy to hold."""
+        best = None
+        for st in states:
+            if st.vehicle_id in busy or not st.link_up or st.activity not in fit:
+                continue
+            if st.battery_pct < self.config.spare_min_pct:
+                continue
+            space = self._candidates.airspace(
+                around=(s["lat"], s["lon"]), alt_m=s["alt_m"], span_s=self.config.hold_s
+            )
+            e = estimate(
+                st,
+                DispatchRequest(
+                    lat=s["lat"],
+                    lon=s["lon"],
+                    overhead_s=self.config.hold_s,
+                    alt_m=s["alt_m"],
+                    min_overhead_s=self.config.min_hold_s,
+                ),
+                airspace=space,
+            )
+            if e.feasible and (best is None or e.eta_s < best.eta_s):
+                best = e
+        return best
+
+    async def _aim(self, cordon_id: int, vid: int, station: dict[str, Any]) -> None:
+        """Point the gimbal at the road the station watches (the drone already faces it): a region of
+        interest ``AIM_AHEAD_M`` out along ``look_deg`` at ground level. A drone without a gimbal is left
+        as it is (its nose faces the road)."""
+        video = self._video() if self._video is not None else None
+        if video is None or station.get("look_deg") is None:
+            return
+        look = math.radians(float(station["look_deg"]))
+        lat, lon = LocalFrame(station["lat"], station["lon"]).point_to_wgs84(
+            AIM_AHEAD_M * math.sin(look), AIM_AHEAD_M * math.cos(look)
+        )
+        command = CameraCommand(
+            kind="point_at",
+            lat=lat,
+            lon=lon,
+            alt_amsl_m=self._fleet.profile(vid).home_alt_m,
+            reason=f"cordon {cordon_id} station {_key(station)}: the road",
+        )
+        try:
+            await video.command(vid, command, actor=SERVICE.name)
+        except SkywardenError as err:
+            log.info("cordon %s: vehicle %s gimbal not aimed: %s", cordon_id, vid, err)
+
+    def _due_pct(self, states: Any, vid: int, station: dict[str, Any]) -> float:
+        """The charge below which the drone at ``station`` is relieved: enough left for a relief to come
+        (``min_hold_s``), the way home and the reserve (a far drone is due sooner than ``rotate_at_pct``)."""
+        st = next((x for x in states if x.vehicle_id == vid), None)
+        if st is None:
+            return 0.0
+        space = self._candidates.airspace(
+            around=(station["lat"], station["lon"]), alt_m=station["alt_m"], span_s=self.config.hold_s
+        )
+        e = estimate(
+            replace(st, activity=Activity.IDLE_AIRBORNE, battery_pct=100.0),
+            DispatchRequest(
+                lat=station["lat"],
+                lon=station["lon"],
+                overhead_s=self.config.min_hold_s,
+                alt_m=station["alt_m"],
+            ),
+            airspace=space,
+        )
+        return 100.0 * e.required_wh / st.perf.battery_wh if e.feasible else 0.0
 
     # -- what the executor tells ------------------------------------------------------------
 
@@ -510,12 +709,6 @@ class CordonRunner:
         live = self._live.get(cordon_id)
         return None if live is None else (live, key)
 
-    async def flight_airborne(self, flight: Flight) -> None:
-        return None
-
-    async def flight_takeoff_acked(self, flight: Flight) -> None:
-        return None
-
     async def flight_leg_done(self, flight: Flight, leg: Leg) -> None:
         found = self._station_of(flight)
         if found is None or leg.tag != "station":
@@ -527,6 +720,10 @@ class CordonRunner:
             row = self.read(live.cordon_id)
             relieved = next((s.get("vehicle_id") for s in row.stations if _key(s) == key), None)
         station = self._update(live.cordon_id, key, vehicle_id=flight.vehicle_id, state="manned", reason="")
+        if station is not None:
+            self._spawn(
+                self._aim(live.cordon_id, flight.vehicle_id, station), name=f"cordon:{live.cordon_id}:aim"
+            )
         if station is not None and station.get("manned_at_s") is None:
             self._update(live.cordon_id, key, manned_at_s=round(self._sim_s(live), 1))
         if relieved is not None and relieved != flight.vehicle_id:
@@ -545,6 +742,8 @@ class CordonRunner:
 
     async def flight_ended(self, flight: Flight) -> None:
         found = self._station_of(flight)
+        if found is not None:
+            found[0].flights.discard(flight.id or 0)
         if found is None or flight.state == FlightState.COMPLETED.value:
             return
         live, key = found

@@ -38,9 +38,9 @@ def parse_fleet(data: Any, *, source: str = "fleet file") -> list[VehicleCreate]
         if v.name in seen_names:
             raise FleetFileError(f"{source}: vehicles #{seen_names[v.name]} and #{i} share name {v.name!r}")
         if (v.connection_url, v.sysid) in seen_links:
-            first = seen_links[(v.connection_url, v.sysid)]
+            earlier = seen_links[(v.connection_url, v.sysid)]
             raise FleetFileError(
-                f"{source}: vehicles #{first} and #{i} share sysid {v.sysid} on {v.connection_url}"
+                f"{source}: vehicles #{earlier} and #{i} share sysid {v.sysid} on {v.connection_url}"
             )
         seen_names[v.name] = i
         seen_links[(v.connection_url, v.sysid)] = i

@@ -9,6 +9,9 @@ drone, dispatch took it to an incident, a flight failed) is filled by a spare. S
 or at the event's end) brings every drone home, then the exemptions expire.
 
 Every movement is a persisted ``Flight`` (purpose ``event``) judged by the gate; the runner only decides.
+A restart (or a new leader, with several instances) takes a running event up from its open flights. With
+several instances the runner runs on the leader; the flights of vehicles other instances own are flown by
+their owners and heard here from their records.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,19 +35,21 @@ from mission.audit import service as audit
 from mission.audit.clock import as_utc, utcnow
 from mission.db import session_scope
 from mission.errors import InvalidTransition, SkywardenError
-from mission.flights import commander as cmd
-from mission.flights.executor import FlightExecutor, path_of
+from mission.flights.executor import FlightExecutor
 from mission.flights.models import Flight, FlightPurpose, FlightState, Leg, LegKind
+from mission.flights.runners import FlightRunner
 from mission.planning import build_geofence
 from mission.safety import exemptions
-from mission.safety.gate import Action, Asker, FlightPath, GateRequest
+from mission.safety.gate import Action, Asker
 from mission.security_events import service
 from mission.security_events.models import SecurityEvent, SecurityEventRead
 from mission.telemetry.events import Event, EventSink
+from mission.video.commands import CameraCommand
 
 log = logging.getLogger(__name__)
 SERVICE = Asker("system:events")
 LatLon = tuple[float, float]
+_EVENT_OR_HOME = (FlightPurpose.EVENT.value, FlightPurpose.RETURN.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +146,7 @@ class EventRun:
     slots: list[Slot]
     measures: Measures
     assigned: list[int]
+    centre: LatLon = (0.0, 0.0)  # the venue's centroid: what posts look at
     state: str = "sweep"
     lost: set[int] = field(default_factory=set)  # taken by a pilot or another task: not a spare
     fenced: set[int] = field(default_factory=set)  # vehicles given the event's geofence
@@ -168,8 +175,11 @@ def sweep_grid(venue: Polygon, *, spacing_m: float) -> np.ndarray:
     return np.array(pts, dtype=float).reshape(-1, 2)
 
 
-class EventRunner:
+class EventRunner(FlightRunner):
     """Starts, supervises and stands down large events; one ``event:{id}`` task per running event."""
+
+    name = "events"
+    asker = SERVICE
 
     def __init__(
         self,
@@ -179,15 +189,18 @@ class EventRunner:
         hub: EventSink,
         executor: FlightExecutor,
         config: RunnerConfig | None = None,
+        video: Callable[[], Any] | None = None,
     ) -> None:
-        self._engine = engine
+        self.config = config or RunnerConfig()
+        # Several instances: event flights flown by the owners of their vehicles are heard from their
+        # records, and the owner uploads the event's fence before flying one (``_owner_fence``).
+        super().__init__(
+            engine=engine, executor=executor, purpose=FlightPurpose.EVENT, tick_s=self.config.tick_s
+        )
+        self._video = video  # the video service (camera and gimbal commands), when there is one
         self._fleet = fleet
         self._hub = hub
-        self._executor = executor
-        self.config = config or RunnerConfig()
         self._runs: dict[int, EventRun] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-        executor.add_listener(self, purposes=(FlightPurpose.EVENT,))
 
     async def __aenter__(self) -> EventRunner:
         with Session(self._engine) as session:
@@ -198,24 +211,15 @@ class EventRunner:
                 session.exec(select(SecurityEvent).where(col(SecurityEvent.state) == "standing_down"))
             )
         for row in running:
-            self._launch(row)
+            self._launch(row, recovering=True)
         for row in standing:
             self._spawn(self._finish_stand_down(row.id or 0, actor="system:recovery"), name="event:standdown")
+        self._start_hearing()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        tasks = [*self._tasks, *(r.task for r in self._runs.values() if r.task is not None)]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._stop_tasks(*(r.task for r in self._runs.values()))
         self._runs.clear()  # entered again when this instance leads again (several instances)
-
-    def _spawn(self, coro: Any, *, name: str) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
-        task.set_name(name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
 
     def _now_s(self) -> float:
         """Simulated seconds (wall seconds times the speed factor): revisit gaps are in flight time."""
@@ -296,7 +300,7 @@ class EventRunner:
 
     # -- set-up ---------------------------------------------------------------------------------------------
 
-    def _launch(self, row: SecurityEvent) -> None:
+    def _launch(self, row: SecurityEvent, *, recovering: bool = False) -> None:
         assert row.id is not None
         plan = row.plan
         venue = shape(row.venue)
@@ -349,24 +353,90 @@ class EventRunner:
             slots=slots,
             measures=m,
             assigned=list(row.assigned),
+            centre=(venue.centroid.y, venue.centroid.x),
         )
+        if recovering:
+            self._recover(run)
         self._runs[row.id] = run
         run.task = self._spawn(self._run(run), name=f"event:{row.id}")
+
+    def _recover(self, run: EventRun) -> None:
+        """After a restart (or on a new leader), take the event up where its flights are: every open event
+        flight goes back to its slot (the executor flies it on; nothing is launched again), a sweep strip
+        flown before is not flown twice, and once rings or posts were flown the sweep is over."""
+        prefix = f"event {run.event_id} "
+        with Session(self._engine) as session:
+            rows = [
+                f
+                for f in session.exec(
+                    select(Flight)
+                    .where(col(Flight.purpose) == FlightPurpose.EVENT.value)
+                    .where(col(Flight.reason).startswith(prefix))
+                    .order_by(col(Flight.id))
+                )
+            ]
+        by_key = {s.key: s for s in run.slots}
+        recovered, patrolled = [], False
+        for f in rows:
+            words = f.reason[len(prefix) :].split()
+            if len(words) != 2:
+                continue
+            key, what = (words[1], "sweep") if words[0] == "sweep" else (words[0], words[1])
+            slot = by_key.get(key)
+            if slot is None:
+                continue
+            patrolled = patrolled or slot.kind != "sweep"
+            if slot.kind == "sweep" and slot.stage == "idle":
+                slot.stage = "done"  # flown (or tried) before the restart: never flown twice
+            if f.state not in (FlightState.PENDING.value, FlightState.ACTIVE.value):
+                continue
+            legs = f.typed_legs()
+            station = next((i for i, leg in enumerate(legs) if leg.tag == "station"), None)
+            arrived = station is not None and f.leg_index > station
+            run.fenced.add(f.vehicle_id)
+            recovered.append(f.vehicle_id)
+            if what == "relief":
+                slot.relief_vehicle, slot.relief_flight = f.vehicle_id, f.id
+                slot.relief_at = self._nearest_index(slot, legs[station]) if station is not None else 0
+                slot.relief_ready = arrived
+                continue
+            slot.vehicle_id, slot.flight_id = f.vehicle_id, f.id
+            if slot.kind == "sweep":
+                # Its strip is flown once the flight holds at the end (the hold is its last leg).
+                slot.stage = "done" if f.leg_index >= len(legs) - 1 else "to_station"
+            elif what == "laps":
+                slot.stage = "lapping"
+                gotos = [leg for leg in legs if leg.kind is LegKind.GOTO]
+                slot.start_index = self._nearest_index(slot, gotos[-1]) if gotos else slot.start_index
+            else:
+                slot.stage = "at_station" if arrived else "to_station"
+                if station is not None and slot.kind == "ring":
+                    slot.start_index = self._nearest_index(slot, legs[station])
+        if patrolled:
+            run.state = "patrol"
+            for slot in run.slots:
+                if slot.kind == "sweep":
+                    slot.stage, slot.vehicle_id = "done", None  # sweepers are spares now
+        m = run.measures
+        now = self._now_s()
+        for ring in {s.ring for s in run.slots if s.kind == "ring" and s.stage == "lapping"}:
+            if ring is not None:
+                # Revisit gaps are measured from here on: the gap across the restart is not known.
+                m.ring_last[ring] = np.full(len(m.ring_points[ring]), now)
+        m.note("recovered after a restart", flights=len(recovered), vehicles=sorted(set(recovered)))
+
+    @staticmethod
+    def _nearest_index(slot: Slot, leg: Leg) -> int:
+        lat, lon = leg.lat, leg.lon
+        if lat is None or lon is None or not slot.waypoints:
+            return 0
+        return min(range(len(slot.waypoints)), key=lambda i: distance_m(lat, lon, *slot.waypoints[i]))
 
     # -- flying -------------------------------------------------------------------------------------------
 
     async def _fly(self, run: EventRun, vid: int, legs: list[Leg], *, why: str) -> Flight | None:
         """Judge, fence and start one event flight; None (noted) when the gate refuses it."""
-        path = path_of(legs)
-        verdict = await asyncio.to_thread(
-            self._executor.judge,
-            GateRequest(
-                vehicle_id=vid,
-                action=Action.DISPATCH,
-                asker=SERVICE,
-                path=FlightPath(points=path.points, returns_home=True) if path else None,
-            ),
-        )
+        verdict = await self._judge(vid, legs)
         if not verdict.ok:
             run.measures.note("refused", vehicle_id=vid, task=why, reason=verdict.message()[:300])
             with session_scope(self._engine) as session:
@@ -379,22 +449,13 @@ class EventRunner:
                 )
             return None
         try:
-            if vid not in run.fenced:
+            if vid not in run.fenced and self._executor.owns(vid):
                 # One fence for the whole event (every sweep, ring, post and the way home), with this
                 # vehicle's restrictions: its exempt event zone is not fenced off, no-fly zones are.
-                view = self._executor.view(vid)
-                corners = [(lon, lat) for s in run.slots for lat, lon in s.waypoints]
-                corners.append((view.home[1], view.home[0]))
-                fence = build_geofence(
-                    path_wgs=MultiPoint(corners),
-                    home=view.home,
-                    frame=run.measures.frame,
-                    zones=verdict.nofly,
-                    margin_m=self._executor.gate.fence_margin_m,
-                )
-                await self._executor.commander.send(vid, cmd.UploadGeofence(fence), actor=SERVICE.name)
+                fence = self._event_fence(vid, [p for s in run.slots for p in s.waypoints], verdict.nofly)
+                await self._upload_fence(vid, fence)
                 run.fenced.add(vid)
-            return await self._executor.start(
+            flight = await self._executor.start(
                 vehicle_id=vid,
                 purpose=FlightPurpose.EVENT,
                 legs=legs,
@@ -403,9 +464,56 @@ class EventRunner:
                 reason=f"event {run.event_id} {why}",
                 verdict=verdict,
             )
+            return self._heard_from_start(flight)
         except SkywardenError as err:
             run.measures.note("flight failed to start", vehicle_id=vid, task=why, reason=str(err)[:200])
             return None
+
+    def _event_fence(self, vid: int, points: list[LatLon], nofly: Any) -> Any:
+        """One fence for the whole event (every sweep, ring, post and the way home), with this vehicle's
+        restrictions: its exempt event zone is not fenced off, no-fly zones are."""
+        view = self._executor.view(vid)
+        corners = [(lon, lat) for lat, lon in points]
+        corners.append((view.home[1], view.home[0]))
+        return build_geofence(
+            path_wgs=MultiPoint(corners),
+            home=view.home,
+            frame=LocalFrame(*points[0]) if points else LocalFrame(*view.home[:2]),
+            zones=nofly,
+            margin_m=self._executor.gate.fence_margin_m,
+        )
+
+    async def _owner_fence(self, flight: Flight) -> Any | None:
+        """The event's fence (the plan's points from the database, the no-fly zones the gate names for
+        this vehicle), uploaded by the owner of ``flight``'s vehicle before flying it."""
+        words = (flight.reason or "").split()
+        if len(words) < 2 or words[0] != "event" or not words[1].isdigit():
+            return None
+        with Session(self._engine) as session:
+            row = session.get(SecurityEvent, int(words[1]))
+            if row is None:
+                return None
+            plan = row.plan
+        points: list[LatLon] = [
+            p
+            for task in (*plan.get("sweep", []), *plan.get("rings", []))
+            for p in _latlons(task["waypoints"])
+        ]
+        points += [(float(p["lat"]), float(p["lon"])) for p in plan.get("overwatch", [])]
+        legs = flight.typed_legs()
+        points += [(leg.lat, leg.lon) for leg in legs if leg.lat is not None and leg.lon is not None]
+        verdict = await self._judge(flight.vehicle_id, legs)
+        return self._event_fence(flight.vehicle_id, points, verdict.nofly)
+
+    def _wanted_flights(self) -> set[int]:
+        return {
+            fid
+            for run in self._runs.values()
+            if run.state != "ended"
+            for s in run.slots
+            for fid in (s.flight_id, s.relief_flight)
+            if fid is not None
+        }
 
     def _takeoff(self, vid: int) -> list[Leg]:
         snap = self._fleet.latest(vid)
@@ -413,8 +521,37 @@ class EventRunner:
             return []
         return [Leg(kind=LegKind.TAKEOFF, alt_m=self.config.alt_m)]
 
-    def _goto(self, p: LatLon, tag: str = "") -> Leg:
-        return Leg(kind=LegKind.GOTO, lat=p[0], lon=p[1], alt_m=self.config.alt_m, tag=tag)  # type: ignore[arg-type]
+    def _goto(self, p: LatLon, tag: str = "", *, yaw_deg: float | None = None) -> Leg:
+        return Leg(kind=LegKind.GOTO, lat=p[0], lon=p[1], alt_m=self.config.alt_m, tag=tag, yaw_deg=yaw_deg)  # type: ignore[arg-type]
+
+    def _station_leg(self, run: EventRun, slot: Slot, p: LatLon) -> Leg:
+        """The goto to a slot's station; at a post the drone faces the venue (its sector), nose inward."""
+        if slot.kind != "post":
+            return self._goto(p, "station")
+        x, y = LocalFrame(*p).point_to_local(*run.centre)
+        return self._goto(p, "station", yaw_deg=round(math.degrees(math.atan2(x, y)) % 360.0, 1))
+
+    def _aim(self, run: EventRun, vid: int, slot: Slot) -> None:
+        """At a post the gimbal looks at the venue's centre at ground level (a drone without one is left
+        facing it)."""
+        video = self._video() if self._video is not None else None
+        if video is None or slot.kind != "post":
+            return
+        command = CameraCommand(
+            kind="point_at",
+            lat=run.centre[0],
+            lon=run.centre[1],
+            alt_amsl_m=self._fleet.profile(vid).home_alt_m,
+            reason=f"event {run.event_id} {slot.key}: the venue",
+        )
+
+        async def aim() -> None:
+            try:
+                await video.command(vid, command, actor=SERVICE.name)
+            except SkywardenError as err:
+                log.info("event %s: vehicle %s gimbal not aimed: %s", run.event_id, vid, err)
+
+        self._spawn(aim(), name=f"event:{run.event_id}:aim")
 
     def _lap_legs(self, slot: Slot, start: int) -> list[Leg]:
         if slot.orbit is not None:
@@ -460,24 +597,31 @@ class EventRunner:
             sup = holders.get(vid)
             if sup is not None and (sup.startswith("pilot:") or sup.startswith("mission:")):
                 continue
-            if sup is not None and sup.startswith("flight:") and not self._own_flight(vid):
-                continue
+            if not self._own_flight(vid):
+                continue  # flying something else (from the database: on whichever instance owns it)
             out.append((snap.in_air, snap.battery_pct, vid))
         out.sort(key=lambda t: (not t[0], -t[1]))  # airborne first (quicker), then fullest
         return [vid for _, _, vid in out]
 
-    def _own_flight(self, vid: int) -> bool:
+    def _open_purpose(self, vid: int) -> str | None:
         with Session(self._engine) as session:
             f = session.exec(
                 select(Flight).where(
                     col(Flight.vehicle_id) == vid, col(Flight.state).in_(["pending", "active"])
                 )
             ).first()
-        return f is None or f.purpose in (FlightPurpose.EVENT.value, FlightPurpose.RETURN.value)
+        return None if f is None else f.purpose
+
+    def _own_flight(self, vid: int) -> bool:
+        """No open flight, or an event flight or a way home (not another task's)."""
+        purpose = self._open_purpose(vid)
+        return purpose is None or purpose in _EVENT_OR_HOME
 
     async def _run(self, run: EventRun) -> None:
         try:
-            if time.time() < run.doors_at:
+            if run.state != "sweep":
+                pass  # recovered mid-patrol
+            elif time.time() < run.doors_at:
                 await self._sweep(run)
             else:
                 run.measures.note("sweep skipped: doors already open")
@@ -493,6 +637,8 @@ class EventRunner:
     async def _sweep(self, run: EventRun) -> None:
         sweeps = [s for s in run.slots if s.kind == "sweep"]
         for i, slot in enumerate(sweeps):
+            if slot.stage != "idle":
+                continue  # recovered: flying, or flown before a restart
             vid = run.assigned[i % len(run.assigned)]
             legs = [
                 *self._takeoff(vid),
@@ -519,7 +665,7 @@ class EventRunner:
 
     async def _patrol(self, run: EventRun) -> None:
         last_pub = 0.0
-        for slot in (s for s in run.slots if s.kind in ("ring", "post")):
+        for slot in (s for s in run.slots if s.kind in ("ring", "post") and s.vehicle_id is None):
             await self._man(run, slot)
         busy = self._busy(run)
         for vid in run.assigned:  # sweepers without a slot go home to wait as spares
@@ -546,7 +692,7 @@ class EventRunner:
             if slot.kind == "ring":
                 index = self._ring_start_index(run, slot) if at is None else at
             station = slot.waypoints[index]
-            legs = [*self._takeoff(candidate), self._goto(station, "station"), Leg(kind=LegKind.HOLD)]
+            legs = [*self._takeoff(candidate), self._station_leg(run, slot, station), Leg(kind=LegKind.HOLD)]
             flight = await self._fly(run, candidate, legs, why=f"{slot.key} station")
             if flight is None:
                 continue
@@ -625,7 +771,11 @@ class EventRunner:
                     continue
                 at = self._ahead_index(run, slot) if slot.kind == "ring" else 0
                 station = slot.waypoints[at]
-                legs = [*self._takeoff(spares[0]), self._goto(station, "station"), Leg(kind=LegKind.HOLD)]
+                legs = [
+                    *self._takeoff(spares[0]),
+                    self._station_leg(run, slot, station),
+                    Leg(kind=LegKind.HOLD),
+                ]
                 flight = await self._fly(run, spares[0], legs, why=f"{slot.key} relief")
                 if flight is None:
                     continue
@@ -705,12 +855,6 @@ class EventRunner:
                     return run, s, True
         return None
 
-    async def flight_airborne(self, flight: Flight) -> None:
-        return None
-
-    async def flight_takeoff_acked(self, flight: Flight) -> None:
-        return None
-
     async def flight_leg_done(self, flight: Flight, leg: Leg) -> None:
         found = self._slot_of(flight.id)
         if found is None:
@@ -721,6 +865,7 @@ class EventRunner:
         if relief and leg.tag == "station":
             slot.relief_ready = True
             run.measures.note("relief in place", slot=slot.key, vehicle_id=flight.vehicle_id)
+            self._aim(run, flight.vehicle_id, slot)
         elif relief:
             return
         elif slot.kind == "sweep" and last_goto:
@@ -730,6 +875,7 @@ class EventRunner:
         elif leg.tag == "station" and slot.kind in ("ring", "post") and slot.stage == "to_station":
             slot.stage = "at_station"
             run.measures.note("at station", slot=slot.key, vehicle_id=flight.vehicle_id)
+            self._aim(run, flight.vehicle_id, slot)
 
     async def flight_ended(self, flight: Flight) -> None:
         found = self._slot_of(flight.id)
@@ -800,10 +946,10 @@ class EventRunner:
             flying = []
             for vid in vehicles:
                 snap = self._fleet.latest(vid)
-                if snap is not None and snap.in_air and self._executor.supervisor_of(vid) is not None:
-                    sup = self._executor.supervisor_of(vid) or ""
-                    if sup.startswith("flight:") and self._own_flight(vid):
-                        flying.append(vid)
+                # An event drone still flying an event flight or its way home (from the database: with
+                # several instances the owner of the vehicle flies it, maybe not this one).
+                if snap is not None and snap.in_air and self._open_purpose(vid) in _EVENT_OR_HOME:
+                    flying.append(vid)
             if not flying:
                 break
             await asyncio.sleep(self.config.tick_s)

@@ -3,8 +3,14 @@ assignment chose, holding there facing out along its line; one relieved on batte
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
+from flightplans.geodesy import LocalFrame
+from mission.cordons.runner import AIM_AHEAD_M
+from sim.camera import CameraConfig
+from sim.config import SimConfig
 from tests.integration.test_dispatch_support import dispatch_service, offset, until
 from tests.support.geo import distance_m
 
@@ -80,3 +86,79 @@ async def test_a_cordon_is_manned_held_relieved_and_ended(tmp_path):
             return all(not svc.runtime.fleet.latest(v).in_air for v in range(1, 8))
 
         await until(all_home, 120, "every cordon drone home", every_s=0.5)
+
+
+async def test_a_station_left_by_a_pilot_takeover_is_refilled(tmp_path):
+    async with dispatch_service(tmp_path, docks=DOCKS[:3], speed=10.0) as svc:
+        lat, lon = offset(100, 0)
+        body = {"lat": lat, "lon": lon, "radii_m": [250], "stations_per_ring": [2], "alt_m": 40}
+        r = await svc.post("dan", "/api/v1/cordons", body)
+        assert r.status_code == 201, r.text
+        cid = r.json()["id"]
+
+        async def stations() -> list[dict]:
+            return (await svc.get("olga", f"/api/v1/cordons/{cid}")).json()["stations"]
+
+        async def all_manned() -> bool:
+            return all(s["state"] == "manned" for s in await stations())
+
+        await until(all_manned, 90, "both stations manned", every_s=0.5)
+        taken = (await stations())[0]
+        first = {s["vehicle_id"] for s in await stations()}
+        spare = ({1, 2, 3} - first).pop()
+        assert (await svc.post("alice", f"/api/v1/vehicles/{taken['vehicle_id']}/control")).status_code == 200
+
+        async def refilled() -> bool:
+            s = next(x for x in await stations() if x["index"] == taken["index"])
+            return s["vehicle_id"] == spare and s["state"] == "manned"
+
+        await until(refilled, 90, "the pilot's station refilled by the spare", every_s=0.5)
+        snap = svc.runtime.fleet.latest(spare)
+        assert distance_m(snap.lat, snap.lon, taken["lat"], taken["lon"]) < 25
+        audit = [e for e in await svc.audit() if e["action"] == "cordon.refilled"]
+        assert [a["details"]["vehicle_id"] for a in audit] == [spare]
+        # The pilot's drone is not sent anywhere by the cordon: still held by the pilot.
+        sup = (await svc.get("olga", "/api/v1/flights/supervision")).json()
+        held = next(x for x in sup if x["vehicle_id"] == taken["vehicle_id"])
+        assert (held["supervised_by"] or "").startswith("pilot:")
+
+        assert (await svc.post("dan", f"/api/v1/cordons/{cid}/end")).status_code == 200
+        await svc.client.delete(f"/api/v1/vehicles/{taken['vehicle_id']}/control", headers=svc.auth("alice"))
+        others = first - {taken["vehicle_id"]} | {spare}
+
+        def home() -> bool:
+            return all(not svc.runtime.fleet.latest(v).in_air for v in others)
+
+        await until(home, 120, "the cordon's drones home", every_s=0.5)
+
+
+async def test_a_station_drone_faces_the_road_and_its_gimbal_looks_at_it(tmp_path):
+    camera = SimConfig(camera=CameraConfig(width=320, height=180, fps=5.0, bitrate_bps=200_000))
+    async with dispatch_service(
+        tmp_path, docks=DOCKS[:1], speed=10.0, sim_config=camera, video_storage_dir=tmp_path / "video"
+    ) as svc:
+        lat, lon = offset(100, 0)
+        body = {"lat": lat, "lon": lon, "radii_m": [200], "stations_per_ring": [1], "alt_m": 40}
+        r = await svc.post("dan", "/api/v1/cordons", body)
+        assert r.status_code == 201, r.text
+        (station,) = r.json()["stations"]
+        sim = svc.vehicle(1)
+
+        def aimed() -> bool:
+            return sim.camera.roi is not None
+
+        await until(aimed, 90, "the gimbal aimed at the station", every_s=0.2)
+        look = math.radians(station["look_deg"])
+        want = LocalFrame(station["lat"], station["lon"]).point_to_wgs84(
+            AIM_AHEAD_M * math.sin(look), AIM_AHEAD_M * math.cos(look)
+        )
+        roi_lat, roi_lon, roi_alt = sim.camera.roi
+        assert distance_m(roi_lat, roi_lon, *want) < 2
+        assert roi_alt == pytest.approx(svc.runtime.fleet.profile(1).home_alt_m, abs=0.5)
+        snap = svc.runtime.fleet.latest(1)
+        assert distance_m(snap.lat, snap.lon, station["lat"], station["lon"]) < 25
+        assert abs((sim.autopilot.heading_deg - station["look_deg"] + 180) % 360 - 180) < 10
+        audit = [e for e in await svc.audit() if e["action"].startswith("cmd.camera")]
+        assert audit and audit[0]["actor"] == "system:cordons"
+        assert (await svc.post("dan", f"/api/v1/cordons/{r.json()['id']}/end")).status_code == 200
+        await until(lambda: not svc.runtime.fleet.latest(1).in_air, 120, "home", every_s=0.5)

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import aiomqtt
 import pytest
+from sqlmodel import Session, col, select
 
+from flightplans.geodesy import LocalFrame
+from mission.flights.models import Flight
 from tests.integration.test_dispatch_support import dispatch_service, offset, until
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow, pytest.mark.mqtt]
@@ -166,3 +170,106 @@ async def test_an_event_is_flown_held_relieved_and_stood_down(tmp_path):
 
         await until(all_home, 120, "every event drone home", every_s=0.5)
         await svc.client.delete(f"/api/v1/vehicles/{post_vid}/control", headers=svc.auth("alice"))
+
+
+def _takeoffs(svc, vid: int) -> int:  # type: ignore[no-untyped-def]
+    """Take-off commands the sim drone received (a resend within the same second counts once)."""
+    return len({round(r.at) for r in svc.vehicle(vid).received if r.kind == "command" and r.command == 22})
+
+
+def _station_flights(svc) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def]
+    with Session(svc.engine) as session:
+        rows = session.exec(select(Flight).where(col(Flight.purpose) == "event"))
+        return sorted((f.id or 0, f.vehicle_id) for f in rows if "station" in f.reason)
+
+
+async def test_an_event_goes_on_after_a_restart_without_a_second_launch(tmp_path):
+    async with dispatch_service(tmp_path, docks=DOCKS[:5], speed=10.0) as svc:
+        now = datetime.now(UTC)
+        body = {
+            "name": "cup",
+            "venue": venue(),
+            "doors_open_at": (now - timedelta(seconds=5)).isoformat(),  # no sweep: straight to patrols
+            "starts_at": now.isoformat(),
+            "ends_at": (now + timedelta(seconds=900)).isoformat(),
+            "ring_radii_m": [220],
+            "revisit_s": 90,
+            "overwatch_points": 2,
+            "swath_m": 40,
+            "speed_m_s": 10,
+            "vehicles": [1, 2, 3, 4, 5],
+        }
+        r = await svc.post("dan", "/api/v1/security-events", body)
+        assert r.status_code == 201, r.text
+        eid = r.json()["id"]
+        assert (await svc.post("dan", f"/api/v1/security-events/{eid}/start")).status_code == 200
+
+        async def held_by() -> dict[str, int] | None:
+            f = await live(svc, eid)
+            if not f.get("running"):
+                return None
+            slots = f["slots"]
+            rings = [s for s in slots if s["slot"].startswith("ring")]
+            posts = [s for s in slots if s["slot"].startswith("post")]
+            ok = all(s["stage"] == "lapping" for s in rings) and all(
+                s["stage"] == "at_station" for s in posts
+            )
+            return {s["slot"]: s["vehicle_id"] for s in rings + posts} if ok and rings and posts else None
+
+        await until(held_by, 90, "rings lapping and posts held", every_s=0.5)
+        before = await held_by()
+        assert before is not None
+        # Posts face the venue (their sector), nose toward its centre.
+        centre = LocalFrame(*offset(VENUE_N, 0))
+        for slot, vid in before.items():
+            if not slot.startswith("post"):
+                continue
+            snap = svc.runtime.fleet.latest(vid)
+            x, y = centre.point_to_local(snap.lat, snap.lon)
+            inward = math.degrees(math.atan2(-x, -y)) % 360
+
+            def facing(vid: int = vid, inward: float = inward) -> bool:
+                return abs((svc.vehicle(vid).autopilot.heading_deg - inward + 180) % 360 - 180) < 12
+
+            await until(facing, 30, f"{slot} facing the venue", every_s=0.2)
+        takeoffs = {v: _takeoffs(svc, v) for v in range(1, 6)}
+        flights = _station_flights(svc)
+
+        await svc.restart()  # the service goes away mid-event and comes back on the same database
+
+        async def resumed() -> bool:
+            return await held_by() == before
+
+        await until(resumed, 60, "the same event resumed with the same drones in the same slots", every_s=0.5)
+        f = await live(svc, eid)
+        assert any(t["what"] == "recovered after a restart" for t in f["timeline"]), f["timeline"]
+        ev = (await svc.get("olga", f"/api/v1/security-events/{eid}")).json()
+        assert ev["state"] == "running"
+        assert sorted(e["vehicle_id"] for e in ev["exemptions"]) == [1, 2, 3, 4, 5]
+        assert all(e["revoked_at"] is None for e in ev["exemptions"])
+
+        # Two revisit targets of flight time after the restart the rings still hold their gap, the posts are
+        # manned, and no drone was launched a second time (the spare stayed on its dock).
+        t0 = asyncio.get_running_loop().time()
+        await until(
+            lambda: asyncio.get_running_loop().time() - t0 > 2 * 90 / svc.speed, 60, "two revisit targets"
+        )
+        f = await live(svc, eid)
+        assert f["ring_gaps_s"] and f["ring_gap_s_max"] <= f["ring_target_s"], f
+        assert await held_by() == before
+        assert {v: _takeoffs(svc, v) for v in range(1, 6)} == takeoffs
+        assert _station_flights(svc) == flights  # nobody sent to a station again
+        spare = ({1, 2, 3, 4, 5} - set(before.values())).pop()
+        assert not svc.runtime.fleet.latest(spare).in_air
+
+        assert (await svc.post("dan", f"/api/v1/security-events/{eid}/stand-down")).status_code == 200
+
+        async def ended() -> bool:
+            return (await svc.get("olga", f"/api/v1/security-events/{eid}")).json()["state"] == "ended"
+
+        await until(ended, 150, "stand-down finished", every_s=0.5)
+
+        def all_home() -> bool:
+            return all(not svc.runtime.fleet.latest(v).in_air for v in range(1, 6))
+
+        await until(all_home, 120, "every event drone home", every_s=0.5)

@@ -57,8 +57,9 @@ def docked_fleet(
     docks: Sequence[tuple[float, float]], *, base_port: int, speed: float, config: SimConfig | None = None
 ) -> SimFleet:
     """A sim fleet whose vehicle i (sysid i+1, UDP base_port+i) stands on its own dock ``docks[i]``."""
-    fleet = SimFleet(count=len(docks), base_port=base_port, speed=speed, home=HOME)
     config = config or SimConfig()
+    # The fleet's config too: it attaches the cameras (config.camera) when it starts.
+    fleet = SimFleet(count=len(docks), base_port=base_port, speed=speed, home=HOME, config=config)
     fleet.vehicles = [
         SimVehicle(
             index=i,
