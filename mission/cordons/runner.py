@@ -294,7 +294,11 @@ class CordonRunner(FlightRunner):
         try:
             return await asyncio.to_thread(self.plan, data)
         except PlanningError as err:
-            raise InvalidTransition(f"the cordon cannot be planned: {err}") from err
+            raise InvalidTransition(
+                f"the cordon cannot be planned: {err}",
+                code="cordons.cannot_be_planned",
+                params={"reason": str(err)},
+            ) from err
 
     async def _fly_all(self, live: LiveCordon, plan: CordonPlan, stations: list[dict[str, Any]]) -> None:
         routes = {(p.station.ring, p.station.index): p.route_latlon for p in plan.stations}
@@ -344,11 +348,23 @@ class CordonRunner(FlightRunner):
         with Session(self._engine) as session:
             row = session.get(Cordon, cordon_id)
             if row is None:
-                raise NotFound(f"cordon {cordon_id} does not exist")
+                raise NotFound(
+                    f"cordon {cordon_id} does not exist",
+                    code="cordons.cordon_does_not_exist",
+                    params={"cordon_id": cordon_id},
+                )
             if row.state != "active" or live is None:
-                raise InvalidTransition(f"cordon {cordon_id} is not active here")
+                raise InvalidTransition(
+                    f"cordon {cordon_id} is not active here",
+                    code="cordons.cordon_not_active_here",
+                    params={"cordon_id": cordon_id},
+                )
             if row.fixed_radii:
-                raise InvalidTransition(f"cordon {cordon_id} has fixed radii {row.radii_m}; start a new one")
+                raise InvalidTransition(
+                    f"cordon {cordon_id} has fixed radii {row.radii_m}; start a new one",
+                    code="cordons.cordon_has_fixed_radii",
+                    params={"cordon_id": cordon_id, "radii_m": row.radii_m},
+                )
             before = {s["vehicle_id"] for s in row.stations if s.get("vehicle_id") is not None}
             alt = float(row.stations[0]["alt_m"]) if row.stations else 40.0
             elapsed = row.elapsed_s + self._sim_s(live)
@@ -393,9 +409,17 @@ class CordonRunner(FlightRunner):
         with session_scope(self._engine) as session:
             row = session.get(Cordon, cordon_id)
             if row is None:
-                raise NotFound(f"cordon {cordon_id} does not exist")
+                raise NotFound(
+                    f"cordon {cordon_id} does not exist",
+                    code="cordons.cordon_does_not_exist",
+                    params={"cordon_id": cordon_id},
+                )
             if row.state != "active":
-                raise InvalidTransition(f"cordon {cordon_id} has ended")
+                raise InvalidTransition(
+                    f"cordon {cordon_id} has ended",
+                    code="cordons.cordon_has_ended",
+                    params={"cordon_id": cordon_id},
+                )
             row.state, row.ended_at = "ended", utcnow()
             session.add(row)
             audit.record(session=session, actor=actor, action="cordon.end", target=f"cordon:{cordon_id}")
@@ -415,7 +439,11 @@ class CordonRunner(FlightRunner):
         with Session(self._engine) as session:
             row = session.get(Cordon, cordon_id)
             if row is None:
-                raise NotFound(f"cordon {cordon_id} does not exist")
+                raise NotFound(
+                    f"cordon {cordon_id} does not exist",
+                    code="cordons.cordon_does_not_exist",
+                    params={"cordon_id": cordon_id},
+                )
             out = CordonRead.model_validate(row)
             out.report = report(row)
             return out
