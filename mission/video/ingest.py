@@ -106,6 +106,9 @@ def open_args(stream: VideoStreamInfo, *, rtsp_transport: str) -> tuple[str, str
     if uri.startswith("rtsp://") or uri.startswith("rtsps://"):
         options["rtsp_transport"] = rtsp_transport
         options["reorder_queue_size"] = "0"
+        # The SDP of DESCRIBE names the codec and carries its parameter sets (sprop-parameter-sets), so the
+        # first packet is enough: probing a second of pictures delayed every first viewer by a second more.
+        options["probesize"] = "32"
         return uri, None, options
     if uri.startswith("udp://"):
         # RTP over UDP as PX4/QGC camera setups stream it (udp://0.0.0.0:5600): describe it in an SDP.

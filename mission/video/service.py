@@ -13,6 +13,7 @@ import contextlib
 import fractions
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,6 +99,7 @@ class VideoService:
         self.storage = config.storage_dir.resolve()
         self._ingests: dict[int, StreamIngest] = {}
         self._idle_since: dict[int, float] = {}
+        self._claims: dict[int, int] = {}  # vehicle -> requests between asking for its ingest and using it
         self._viewers: dict[str, relay.Viewer] = {}
         self._recorders: dict[int, tuple[int, SegmentRecorder]] = {}  # recording id -> (vehicle, recorder)
         self._reasons: dict[int, str] = {}
@@ -297,16 +299,37 @@ class VideoService:
 
     def _users(self, vehicle_id: int) -> int:
         viewers = sum(1 for v in self._viewers.values() if v.vehicle_id == vehicle_id)
-        return viewers + sum(1 for vid, _ in self._recorders.values() if vid == vehicle_id)
+        recorders = sum(1 for vid, _ in self._recorders.values() if vid == vehicle_id)
+        return viewers + recorders + self._claims.get(vehicle_id, 0)
+
+    @contextlib.contextmanager
+    def _claim(self, vehicle_id: int) -> Iterator[None]:
+        """Hold the vehicle's ingest while a viewer, recording or snapshot waits for it to come up.
+
+        Without it the idle stop (``idle_stop_s``) could end an ingest that a first viewer is still waiting
+        for: on a loaded machine opening a stream takes longer than the idle delay.
+        """
+        self._claims[vehicle_id] = self._claims.get(vehicle_id, 0) + 1
+        try:
+            yield
+        finally:
+            left = self._claims[vehicle_id] - 1
+            if left:
+                self._claims[vehicle_id] = left
+            else:
+                del self._claims[vehicle_id]
 
     async def _live_ingest(self, vehicle_id: int) -> StreamIngest:
         ingest = await self._ensure_ingest(vehicle_id)
         # a little longer than the ingest's own open timeout, so that its reason is the one given
-        if not await ingest.wait_live(self.config.open_timeout_s + 1.0):
-            wait = self.config.open_timeout_s + 1.0
-            reason = (
-                ingest.reason or f"stream unreachable ({ingest.stream.uri}: no answer in time, {wait:.0f} s)"
-            )
+        wait = self.config.open_timeout_s + 1.0
+        if not await ingest.wait_live(wait):
+            if ingest.reason:
+                reason = ingest.reason
+            elif ingest.running:
+                reason = f"stream unreachable ({ingest.stream.uri}: no answer in time, {wait:.0f} s)"
+            else:
+                reason = f"stream stopped before it came up ({ingest.stream.uri})"
             raise VideoUnavailable(reason, vehicle_id=vehicle_id)
         return ingest
 
@@ -326,16 +349,17 @@ class VideoService:
             raise Conflict(
                 f"vehicle {vehicle_id} already has {self.config.max_viewers} viewers (video_max_viewers)"
             )
-        ingest = await self._live_ingest(vehicle_id)
-        sink = ingest.subscribe(max_frames=self.config.viewer_queue_frames, name=f"viewer:{user}")
-        try:
-            viewer, sdp = await relay.open_viewer(
-                vehicle_id=vehicle_id, user=user, offer_sdp=offer_sdp, sink=sink
-            )
-        except BaseException:
-            ingest.unsubscribe(sink)
-            raise
-        self._viewers[viewer.id] = viewer
+        with self._claim(vehicle_id):
+            ingest = await self._live_ingest(vehicle_id)
+            sink = ingest.subscribe(max_frames=self.config.viewer_queue_frames, name=f"viewer:{user}")
+            try:
+                viewer, sdp = await relay.open_viewer(
+                    vehicle_id=vehicle_id, user=user, offer_sdp=offer_sdp, sink=sink
+                )
+            except BaseException:
+                ingest.unsubscribe(sink)
+                raise
+            self._viewers[viewer.id] = viewer
         self._idle_since.pop(vehicle_id, None)
 
         @viewer.pc.on("connectionstatechange")
@@ -390,18 +414,21 @@ class VideoService:
                 if incident_id is not None:
                     await asyncio.to_thread(self._tag_incident, rid, incident_id, actor)
                 return self._recording(rid)
-        ingest = await self._ensure_ingest(vehicle_id)
-        row = await asyncio.to_thread(self._create_recording, vehicle_id, actor, reason, incident_id, ingest)
-        assert row.id is not None
-        loop = asyncio.get_running_loop()
-        recorder = SegmentRecorder(
-            recording_id=row.id,
-            directory=self.storage / row.directory,
-            segment_s=self.config.segment_s,
-            on_segment=lambda seg: self._queue_segment(loop, seg),
-        )
-        ingest.attach(recorder)
-        self._recorders[row.id] = (vehicle_id, recorder)
+        with self._claim(vehicle_id):
+            ingest = await self._ensure_ingest(vehicle_id)
+            row = await asyncio.to_thread(
+                self._create_recording, vehicle_id, actor, reason, incident_id, ingest
+            )
+            assert row.id is not None
+            loop = asyncio.get_running_loop()
+            recorder = SegmentRecorder(
+                recording_id=row.id,
+                directory=self.storage / row.directory,
+                segment_s=self.config.segment_s,
+                on_segment=lambda seg: self._queue_segment(loop, seg),
+            )
+            ingest.attach(recorder)
+            self._recorders[row.id] = (vehicle_id, recorder)
         self._hub.emit(
             Event(
                 kind="video.recording",
@@ -532,7 +559,8 @@ class VideoService:
     # ---- snapshots and commands ----------------------------------------------------------------------
     async def snapshot(self, vehicle_id: int, *, actor: str, incident_id: int | None = None) -> SnapshotRead:
         """A JPEG of the live picture now, stored and hashed into the audit log."""
-        ingest = await self._live_ingest(vehicle_id)
+        with self._claim(vehicle_id):
+            ingest = await self._live_ingest(vehicle_id)
         packets = [item.packet for item in ingest.gop]
         if not packets:
             raise VideoUnavailable("no picture yet (waiting for a keyframe)", vehicle_id=vehicle_id)
