@@ -38,7 +38,7 @@ from mission.video import commands, evidence, relay
 from mission.video.automation import DispatchVideo
 from mission.video.config import VideoConfig
 from mission.video.errors import VideoUnavailable
-from mission.video.ingest import RELAYABLE, StreamIngest, codec_label
+from mission.video.ingest import StreamIngest, untranscodable
 from mission.video.models import (
     EvidenceReport,
     Recording,
@@ -75,7 +75,8 @@ class StreamStatus:
     fps: float
     width: int
     height: int
-    codec: str | None
+    codec: str | None  # the camera's
+    transcoding: bool  # its pictures are encoded again as H.264 for browsers (one encoder per stream)
     recording: RecordingRead | None
 
 
@@ -189,11 +190,9 @@ class VideoService:
             raise VideoUnavailable(
                 "camera announced no video stream (no VIDEO_STREAM_INFORMATION)", vehicle_id=vehicle_id
             )
-        if stream.encoding not in RELAYABLE and stream.encoding != "unknown":
-            raise VideoUnavailable(
-                f"codec {codec_label(stream.encoding)} unsupported (the relay passes H.264 as it is)",
-                vehicle_id=vehicle_id,
-            )
+        why = "" if stream.encoding == "unknown" else self._untranscodable(stream.encoding)
+        if why:
+            raise VideoUnavailable(why, vehicle_id=vehicle_id)
         return stream
 
     def status(self, vehicle_id: int) -> StreamStatus:
@@ -207,8 +206,8 @@ class VideoService:
             camera, stream, gimbal = found.camera, found.stream, found.gimbal
             if camera is None:
                 reason = "camera not announced"
-            elif stream is not None and stream.encoding not in RELAYABLE and stream.encoding != "unknown":
-                reason = f"codec {codec_label(stream.encoding)} unsupported"
+            elif stream is not None and stream.encoding != "unknown":
+                reason = self._untranscodable(stream.encoding) or reason
         except VideoUnavailable as err:
             reason = err.reason
         ingest = self._ingests.get(vehicle_id)
@@ -236,8 +235,12 @@ class VideoService:
             width=ingest.width if ingest else (stream.width_px if stream else 0),
             height=ingest.height if ingest else (stream.height_px if stream else 0),
             codec=ingest.codec if ingest else (stream.encoding if stream else None),
+            transcoding=ingest is not None and ingest.running and ingest.transcoding,
             recording=recording,
         )
+
+    def _untranscodable(self, encoding: str) -> str:
+        return untranscodable(encoding, transcode=self.config.transcode)
 
     def statuses(self) -> list[StreamStatus]:
         """Every registered vehicle's video."""
@@ -286,6 +289,7 @@ class VideoService:
                 open_timeout_s=self.config.open_timeout_s,
                 read_timeout_s=self.config.read_timeout_s,
                 on_state=self._on_ingest_state,
+                transcode=self.config.transcode,
             )
             ingest.start()
             self._ingests[vehicle_id] = ingest
