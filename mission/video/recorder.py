@@ -59,7 +59,10 @@ class SegmentRecorder:
         directory: Path,
         segment_s: float,
         on_segment: Callable[[SegmentFile], None],
+        first_seq: int = 1,
+        prev_end: datetime | None = None,
     ) -> None:
+        """``first_seq`` and ``prev_end`` continue a recording resumed after a restart (its gap counted)."""
         self.recording_id = recording_id
         self.directory = directory
         self.segment_s = segment_s
@@ -69,18 +72,23 @@ class SegmentRecorder:
         self._ostream: Any = None
         self._template: Any = None
         self._path: Path | None = None
-        self._seq = 0
+        self._seq = first_seq - 1
         self._first_pts = 0
         self._last_pts: int | None = None
         self._frame_period_s = 1 / 15
         self._time_base = 1 / 90000
         self._started_at: datetime | None = None
         self._last_wall: datetime | None = None
-        self._prev_end: datetime | None = None
+        self._prev_end: datetime | None = prev_end
         self._frames = 0
         self._max_gap_s = 0.0
         self._gap_before_s = 0.0
         self.closed = False
+
+    @property
+    def next_seq(self) -> int:
+        """The number the next segment will have."""
+        return self._seq + 1
 
     def write(self, packet: Any, *, arrived_at: float) -> None:
         """Add one demuxed packet (its ``stream`` is the input template); rotate at keyframes."""

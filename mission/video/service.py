@@ -43,13 +43,13 @@ from mission.video.models import (
     EvidenceReport,
     Recording,
     RecordingRead,
-    RecordingState,
     SnapshotRead,
     VideoSnapshot,
 )
 from mission.video.recorder import SegmentFile, SegmentRecorder, file_sha256
 
 log = logging.getLogger(__name__)
+_GAP_TOLERANCE_S = 0.2  # a pause longer than 200 ms between segments or 600 ms inside one is a gap
 
 
 class Fleet(Protocol):
@@ -108,13 +108,16 @@ class VideoService:
         self._segments: asyncio.Queue[SegmentFile] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._locks: dict[int, asyncio.Lock] = {}
+        self._unattached: dict[int, SegmentRecorder] = {}  # resumed recordings waiting for their stream
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------------
     async def __aenter__(self) -> VideoService:
         self._loop = asyncio.get_running_loop()
-        await asyncio.to_thread(self._close_interrupted)
+        for interrupted in await asyncio.to_thread(self._recover_interrupted):
+            self._resume(interrupted)
         self._tasks = [
+            asyncio.create_task(self._attach_resumed(), name="video:resume"),
             asyncio.create_task(self._store_segments(), name="video:segments"),
             asyncio.create_task(self._housekeeping(), name="video:housekeeping"),
             asyncio.create_task(self._retention(), name="video:retention"),
@@ -132,7 +135,8 @@ class VideoService:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        writer, *others = self._tasks
+        others = [t for t in self._tasks if t.get_name() != "video:segments"]
+        (writer,) = [t for t in self._tasks if t.get_name() == "video:segments"]
         for task in others:
             task.cancel()
         await asyncio.gather(*others, return_exceptions=True)
@@ -148,15 +152,62 @@ class VideoService:
         await asyncio.gather(writer, return_exceptions=True)
         self._tasks = []
 
-    def _close_interrupted(self) -> None:
-        """Recordings left open by a crash or restart are closed as they are (their stored segments stand)."""
+    def _recover_interrupted(self) -> list[evidence.Interrupted]:
+        """Recordings the service died in: their unstored segments chained in, the interruption audited."""
         with session_scope(self._engine) as session:
-            open_rows = session.exec(
-                select(Recording).where(col(Recording.state) == RecordingState.RECORDING.value)
-            ).all()
-            for row in open_rows:
-                assert row.id is not None
-                evidence.finish_recording(session=session, recording_id=row.id, actor="system:restart")
+            return evidence.recover_interrupted(
+                session=session,
+                storage=self.storage,
+                actor="system:restart",
+                gap_tolerance_s=_GAP_TOLERANCE_S,
+            )
+
+    def _resume(self, interrupted: evidence.Interrupted) -> None:
+        """The recording goes on as new segments of itself once its vehicle's stream is back."""
+        loop = asyncio.get_running_loop()
+        recorder = SegmentRecorder(
+            recording_id=interrupted.recording_id,
+            directory=self.storage / interrupted.directory,
+            segment_s=self.config.segment_s,
+            on_segment=lambda seg: self._queue_segment(loop, seg),
+            first_seq=interrupted.next_seq,
+            prev_end=interrupted.last_end,
+        )
+        self._recorders[interrupted.recording_id] = (interrupted.vehicle_id, recorder)
+        self._unattached[interrupted.recording_id] = recorder
+
+    async def _attach_resumed(self) -> None:
+        """Attach each resumed recording to its vehicle's stream as soon as there is one (retrying)."""
+        while self._unattached:
+            for rid, recorder in list(self._unattached.items()):
+                vid = self._recorders[rid][0] if rid in self._recorders else None
+                if vid is None:  # stopped meanwhile
+                    self._unattached.pop(rid, None)
+                    continue
+                try:
+                    with self._claim(vid):
+                        ingest = await self._ensure_ingest(vid)
+                except (NotFound, VideoUnavailable):
+                    continue  # not registered again, connected or announced yet: try again (or stop it)
+                if self._unattached.pop(rid, None) is None:
+                    continue
+                ingest.attach(recorder)
+                await asyncio.to_thread(
+                    self._audit,
+                    "system:restart",
+                    "video.record.resume",
+                    f"recording:{rid}",
+                    {"vehicle_id": vid, "next_seq": recorder.next_seq},
+                )
+                self._hub.emit(
+                    Event(
+                        kind="video.recording",
+                        vehicle_id=vid,
+                        data={"recording_id": rid, "state": "recording", "resumed": True},
+                    )
+                )
+            if self._unattached:
+                await asyncio.sleep(1.0)
 
     # ---- discovery and status ------------------------------------------------------------------------
     def _camera(self, vehicle_id: int) -> CameraControl:
@@ -487,6 +538,7 @@ class VideoService:
     async def stop_recording(self, recording_id: int, *, actor: str) -> RecordingRead:
         """Stop a recording: its last segment is closed, hashed and stored before this returns."""
         entry = self._recorders.pop(recording_id, None)
+        self._unattached.pop(recording_id, None)
         if entry is None:
             with Session(self._engine) as session:
                 evidence.require_stoppable(evidence.get_recording(session=session, recording_id=recording_id))
@@ -530,7 +582,7 @@ class VideoService:
         return stopped
 
     async def _store_segments(self) -> None:
-        tolerance = 1.0 / 5  # a pause longer than 200 ms between segments or 600 ms inside one is a gap
+        tolerance = _GAP_TOLERANCE_S
         while True:
             segment = await self._segments.get()
             try:
