@@ -106,7 +106,7 @@ class SegmentRecorder:
                     return  # a segment must start with a keyframe to play on its own
                 self._open(packet, pts, arrived_at)
             elif keyframe and (pts - self._first_pts) * self._time_base >= self.segment_s:
-                self._finish()
+                self._finish(end_pts=pts)  # the stream goes on: this segment lasts until the next begins
                 self._open(packet, pts, arrived_at)
             if self._last_pts is not None:
                 gap = (pts - self._last_pts) * self._time_base
@@ -149,7 +149,7 @@ class SegmentRecorder:
             else max(0.0, (self._started_at - self._prev_end).total_seconds() - self._frame_period_s)
         )
 
-    def _finish(self) -> None:
+    def _finish(self, end_pts: int | None = None) -> None:
         out, path = self._out, self._path
         self._out = self._ostream = self._template = None
         if out is None or path is None or self._started_at is None:
@@ -159,11 +159,12 @@ class SegmentRecorder:
         except av.error.FFmpegError as err:  # an empty or broken segment still gets hashed as it is
             log.warning("recording %d: closing %s: %s", self.recording_id, path.name, err)
         ended = self._last_wall or self._started_at
-        duration = (
-            (self._last_pts - self._first_pts) * self._time_base + self._frame_period_s
-            if self._last_pts is not None
-            else 0.0
-        )
+        if end_pts is not None:
+            duration = (end_pts - self._first_pts) * self._time_base
+        elif self._last_pts is not None:  # the last picture shows for one frame period
+            duration = (self._last_pts - self._first_pts) * self._time_base + self._frame_period_s
+        else:
+            duration = 0.0
         self._prev_end = ended
         segment = SegmentFile(
             recording_id=self.recording_id,
