@@ -686,12 +686,18 @@ class VideoService:
             if holder is not None and holder != actor:
                 raise PermissionDenied(f"vehicle {vehicle_id} is controlled by {holder}; ask for a handoff")
         camera = self._camera(vehicle_id)
+        gimbal = command.kind in ("point_at", "point_angles")
         found = camera.status()
-        if command.kind in ("point_at", "point_angles") and found.gimbal is None:
+        deadline = time.monotonic() + self.config.discovery_timeout_s
+        # a vehicle just linked may not have announced them yet (a loaded machine): wait a moment, not forever
+        while (found.gimbal if gimbal else found.camera) is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            found = camera.status()
+        if gimbal and found.gimbal is None:
             raise VideoUnavailable(
                 "gimbal not announced (no GIMBAL_MANAGER_INFORMATION)", vehicle_id=vehicle_id
             )
-        if command.kind not in ("point_at", "point_angles") and found.camera is None:
+        if not gimbal and found.camera is None:
             raise VideoUnavailable("camera not announced (no CAMERA_INFORMATION)", vehicle_id=vehicle_id)
         await commands.send(commander=self._commander, vehicle_id=vehicle_id, command=command, actor=actor)
 
