@@ -218,6 +218,8 @@ class StreamIngest:
         self._sinks: set[PacketSink] = set()
         self._recorders: list[SegmentRecorder] = []
         self._recorders_lock = threading.Lock()
+        self._fresh: set[SegmentRecorder] = set()  # attached, not fed yet: they start with the current GOP
+        self._source_gop: list[tuple[Any, float]] = []  # the camera's packets since its last keyframe
         self._live = asyncio.Event()
         self._ended = asyncio.Event()
         self.state = "starting"
@@ -290,14 +292,20 @@ class StreamIngest:
         return frozenset(self._sinks)
 
     def attach(self, recorder: SegmentRecorder) -> None:
-        """Start feeding ``recorder`` (its first segment begins at the next keyframe)."""
+        """Start feeding ``recorder`` from the last keyframe on.
+
+        A recording then holds the moment it was asked for, not only what follows the next keyframe (a GOP
+        can be several seconds on real cameras).
+        """
         with self._recorders_lock:
             self._recorders.append(recorder)
+            self._fresh.add(recorder)
 
     def detach(self, recorder: SegmentRecorder) -> None:
         with self._recorders_lock:
             if recorder in self._recorders:
                 self._recorders.remove(recorder)
+            self._fresh.discard(recorder)
 
     @property
     def recorders(self) -> list[SegmentRecorder]:
@@ -350,6 +358,7 @@ class StreamIngest:
     def _session(self) -> str:
         """One connection: 'unreachable', 'unsupported', 'played' (then dropped) or 'stopped'."""
         url, fmt, options = open_args(self.stream, rtsp_transport=self._rtsp_transport)
+        self._source_gop = []
         started = time.monotonic()
         try:
             container = av.open(
@@ -387,13 +396,7 @@ class StreamIngest:
                 played = True
                 now = time.time()
                 keyframe = bool(packet.is_keyframe)
-                for recorder in self.recorders:  # evidence is the camera's own stream, never our re-encoding
-                    try:
-                        recorder.write(packet, arrived_at=now)
-                    except Exception:  # a disk problem must not stop the live picture
-                        log.exception(
-                            "vehicle %d: recording %d write failed", self.vehicle_id, recorder.recording_id
-                        )
+                self._record(packet, now=now, keyframe=keyframe)
                 if transcoder is None:
                     self._call(self._publish, VideoPacket(packet=packet, keyframe=keyframe, arrived_at=now))
                     continue
@@ -413,6 +416,24 @@ class StreamIngest:
             with contextlib.suppress(Exception):
                 container.close()
         return "played" if played else "unreachable"
+
+    def _record(self, packet: Any, *, now: float, keyframe: bool) -> None:
+        """The camera's own packet (never our re-encoding) to every recorder; new ones get the GOP first."""
+        gop = self._source_gop
+        if keyframe:
+            gop = self._source_gop = [(packet, now)]
+        elif gop and len(gop) < 600:
+            gop.append((packet, now))
+        with self._recorders_lock:
+            recorders, fresh = list(self._recorders), self._fresh
+            self._fresh = set()
+        for recorder in recorders:
+            items = gop if recorder in fresh and gop and gop[-1][0] is packet else [(packet, now)]
+            try:
+                for item, arrived_at in items:
+                    recorder.write(item, arrived_at=arrived_at)
+            except Exception:  # a disk problem must not stop the live picture
+                log.exception("vehicle %d: recording %d write failed", self.vehicle_id, recorder.recording_id)
 
     def _transcoded(self, transcoder: Transcoder, packet: Any) -> list[Any]:
         try:
