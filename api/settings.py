@@ -182,6 +182,10 @@ class Settings(BaseSettings):
         default=4.0, gt=0, le=60, description="no packet for this long = stalled"
     )
     video_rtsp_transport: Literal["tcp", "udp"] = "tcp"
+    video_transcode: bool = Field(
+        default=True,
+        description="re-encode a camera codec browsers cannot play (H.265, MJPEG) as H.264, once per stream",
+    )
     video_max_viewers: int = Field(default=32, ge=1, le=500, description="viewers per stream")
     video_viewer_stall_s: float = Field(
         default=5.0, gt=0, le=120, description="drop a viewer stuck this long"

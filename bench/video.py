@@ -116,6 +116,8 @@ async def _run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         args.size,
         "--camera-fps",
         str(args.fps),
+        "--camera-codec",
+        args.codec,
     ]
     for lat, lon, alt in homes:
         sim_argv += ["--home", f"{lat},{lon},{alt}"]
@@ -208,6 +210,7 @@ async def _run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "seconds": args.seconds,
         "source_fps": args.fps,
         "size": args.size,
+        "codec": args.codec,
         "fps_goal": round(0.9 * args.fps, 2),
         "latency_samples": len(latencies),
         "frames_min": min(frames),
@@ -249,6 +252,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--size", default="480x270", help="camera WIDTHxHEIGHT")
     parser.add_argument("--fps", type=float, default=15.0, help="camera frames per second")
+    parser.add_argument(
+        "--codec",
+        choices=("h264", "h265"),
+        default="h264",
+        help="camera codec (h265: the service transcodes)",
+    )
     parser.add_argument("--speed", type=float, default=10.0, help="sim speed factor (take-offs and landings)")
     parser.add_argument("--segment-s", type=float, default=2.0)
     parser.add_argument("--warmup-s", type=float, default=3.0)

@@ -60,6 +60,7 @@ class StatusOut(BaseModel):
     width: int
     height: int
     codec: str | None
+    transcoding: bool
     recording: RecordingRead | None
 
 
@@ -79,6 +80,7 @@ def _status_out(s: StreamStatus) -> StatusOut:
         width=s.width,
         height=s.height,
         codec=s.codec,
+        transcoding=s.transcoding,
         recording=s.recording,
     )
 

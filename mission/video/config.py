@@ -18,6 +18,7 @@ class VideoConfig:
     open_timeout_s: float = 6.0  # a viewer waits at most this long for a stream to come up
     read_timeout_s: float = 4.0  # no packet for this long = the stream stalled
     rtsp_transport: str = "tcp"
+    transcode: bool = True  # a codec browsers cannot play is encoded again as H.264 (once per stream)
     max_viewers: int = 32  # per stream
     viewer_queue_frames: int = 30
     viewer_stall_s: float = 5.0  # a viewer that cannot take frames for this long is dropped

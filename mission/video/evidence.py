@@ -3,6 +3,10 @@
 Each closed segment gets a row and an audit entry (``video.segment``) holding its SHA-256 and a chain hash
 ``sha256(previous chain hash + segment sha256)``; the audit log is itself hash-chained. ``verify`` recomputes
 every file's hash and both chains and names each file that is missing, altered, or out of its chain.
+
+A recording the service was killed in the middle of is not closed at the next start but resumed: the segment
+files written and never stored are hashed then and chained in (marked ``recovered`` in the audit log), the
+interruption is audited, and the next segment's ``gap_before_s`` is the real time lost, counted in ``gaps``.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ import json
 import shutil
 import zipfile
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import av
 from sqlmodel import Session, col, select
 
 from mission.audit import service as audit
@@ -135,9 +141,18 @@ def segments_of(*, session: Session, recording_id: int) -> list[RecordingSegment
 
 
 def store_segment(
-    *, session: Session, storage: Path, segment: SegmentFile, actor: str, gap_tolerance_s: float
+    *,
+    session: Session,
+    storage: Path,
+    segment: SegmentFile,
+    actor: str,
+    gap_tolerance_s: float,
+    recovered: str = "",
 ) -> RecordingSegment:
-    """A closed segment's row and audit entry, chained to the recording's previous segment."""
+    """A closed segment's row and audit entry, chained to the recording's previous segment.
+
+    ``recovered`` says how a segment never closed by its recorder (the service died) was taken in.
+    """
     rec = get_recording(session=session, recording_id=segment.recording_id)
     prev = rec.last_chain_hash
     link = chain_hash(prev, segment.sha256)
@@ -157,6 +172,7 @@ def store_segment(
             "frames": segment.frames,
             "duration_s": segment.duration_s,
             "gap_before_s": segment.gap_before_s,
+            **({"recovered": recovered} if recovered else {}),
         },
     )
     row = RecordingSegment(
@@ -185,6 +201,109 @@ def store_segment(
     session.add(rec)
     session.flush()
     return row
+
+
+@dataclass(frozen=True, slots=True)
+class Interrupted:
+    """A recording that was running when the service died, to be resumed from ``next_seq``."""
+
+    recording_id: int
+    vehicle_id: int
+    directory: str
+    next_seq: int
+    last_end: datetime | None
+
+
+def recover_interrupted(
+    *, session: Session, storage: Path, actor: str, gap_tolerance_s: float
+) -> list[Interrupted]:
+    """Every recording still marked recording: its unstored segment files chained in, the stop audited."""
+    found = []
+    for rec in session.exec(
+        select(Recording).where(col(Recording.state) == RecordingState.RECORDING.value)
+    ).all():
+        assert rec.id is not None
+        stored = {s.file for s in segments_of(session=session, recording_id=rec.id)}
+        directory = storage / rec.directory
+        orphans = sorted(
+            p
+            for p in (directory.glob("seg-*.mp4") if directory.is_dir() else [])
+            if str(p.relative_to(storage)) not in stored
+        )
+        recovered = []
+        for path in orphans:
+            segment = _orphan_segment(
+                session=session, recording_id=rec.id, path=path, seq=rec.segment_count + 1
+            )
+            store_segment(
+                session=session,
+                storage=storage,
+                segment=segment,
+                actor=actor,
+                gap_tolerance_s=gap_tolerance_s,
+                recovered="written before the service died, never closed; hashed at the next start",
+            )
+            recovered.append(segment.seq)
+        last = segments_of(session=session, recording_id=rec.id)
+        last_end = as_utc(last[-1].ended_at) if last else None
+        audit.record(
+            session=session,
+            actor=actor,
+            action="video.record.interrupted",
+            target=f"recording:{rec.id}",
+            details={
+                "vehicle_id": rec.vehicle_id,
+                "last_segment_end": last_end.isoformat() if last_end else None,
+                "detected_at": utcnow().isoformat(),
+                "recovered_segments": recovered,
+            },
+        )
+        found.append(
+            Interrupted(
+                recording_id=rec.id,
+                vehicle_id=rec.vehicle_id,
+                directory=rec.directory,
+                next_seq=rec.segment_count + 1,
+                last_end=last_end,
+            )
+        )
+    return found
+
+
+def _orphan_segment(*, session: Session, recording_id: int, path: Path, seq: int) -> SegmentFile:
+    """A segment file left open by a killed recorder, described from what it holds and when it was written."""
+    frames, first, last, rate, time_base = 0, None, None, 15.0, 1 / 90_000
+    try:
+        with av.open(str(path)) as f:
+            stream = f.streams.video[0]
+            time_base = float(stream.time_base or time_base)
+            rate = float(stream.average_rate or stream.guessed_rate or rate)
+            for packet in f.demux(stream):
+                if packet.pts is None:
+                    continue
+                frames += 1
+                first = packet.pts if first is None else first
+                last = packet.pts
+    except (av.error.FFmpegError, IndexError, OSError):
+        pass  # cut off mid-fragment: what was read stands, the rest is unreadable
+    duration = (last - first) * time_base + 1 / rate if first is not None and last is not None else 0.0
+    ended = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    started = ended - timedelta(seconds=duration)
+    previous = segments_of(session=session, recording_id=recording_id)
+    gap = max(0.0, (started - as_utc(previous[-1].ended_at)).total_seconds() - 1 / rate) if previous else 0.0
+    return SegmentFile(
+        recording_id=recording_id,
+        seq=seq,
+        path=path,
+        started_at=started,
+        ended_at=ended,
+        duration_s=round(duration, 3),
+        frames=frames,
+        bytes=path.stat().st_size,
+        sha256=file_sha256(path),
+        gap_before_s=round(gap, 3),
+        max_frame_gap_s=0.0,
+    )
 
 
 def verify(*, session: Session, storage: Path, recording_ids: Sequence[int]) -> EvidenceReport:
@@ -343,9 +462,11 @@ def export_incident(*, session: Session, storage: Path, incident_id: int, actor:
                         {
                             **SegmentRead.model_validate(s).model_dump(mode="json"),
                             "audit_hash": _audit_hash(session, s.audit_seq),
+                            "recovered": _recovered(session, s.audit_seq),
                         }
                         for s in segs
                     ],
+                    "interruptions": interruptions(session=session, recording_id=rec.id),
                 }
             )
             for s in segs:
@@ -367,6 +488,24 @@ def export_incident(*, session: Session, storage: Path, incident_id: int, actor:
         },
     )
     return buffer.getvalue()
+
+
+def interruptions(*, session: Session, recording_id: int) -> list[dict[str, Any]]:
+    """The times the service died while recording and when recording resumed, from the audit log."""
+    return [
+        {"action": e.action, "at": as_utc(e.at).isoformat(), "audit_seq": e.seq, **e.details}
+        for e in session.exec(
+            select(AuditEntry)
+            .where(col(AuditEntry.target) == f"recording:{recording_id}")
+            .where(col(AuditEntry.action).in_(["video.record.interrupted", "video.record.resume"]))
+            .order_by(col(AuditEntry.seq))
+        ).all()
+    ]
+
+
+def _recovered(session: Session, seq: int) -> str | None:
+    entry = session.exec(select(AuditEntry).where(col(AuditEntry.seq) == seq)).first()
+    return str(entry.details["recovered"]) if entry and entry.details.get("recovered") else None
 
 
 def _audit_hash(session: Session, seq: int) -> str | None:

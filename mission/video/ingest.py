@@ -2,14 +2,17 @@
 
 ``StreamIngest`` opens the stream URI with PyAV (FFmpeg's RTSP client; RTP over UDP through a generated SDP),
 reads packets without decoding them, writes them to the attached recorders in its own thread and hands them to
-the event loop, where ``PacketSink``s (one per viewer) take them. It reconnects with backoff after the stream
-drops; an unsupported codec ends it with that reason. Status is always readable without waiting.
+the event loop, where ``PacketSink``s (one per viewer) take them. A codec browsers cannot play (H.265,
+MJPEG...) is transcoded to H.264 once, in that same thread, whatever the number of viewers; recordings keep
+the camera's own packets. It reconnects with backoff after the stream drops; a codec that cannot even be
+transcoded (or transcoding turned off) ends it with that reason. Status is always readable without waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fractions
 import logging
 import tempfile
 import threading
@@ -29,6 +32,7 @@ log = logging.getLogger(__name__)
 
 RELAYABLE = frozenset({"h264"})
 _CODEC_NAMES = {"h264": "H.264", "hevc": "H.265", "h265": "H.265", "mjpeg": "MJPEG", "mpeg4": "MPEG-4"}
+_FFMPEG_NAMES = {"h265": "hevc"}  # MAVLink's encoding names where FFmpeg's differ
 _BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 
@@ -99,6 +103,71 @@ class PacketSink:
         self._event.set()
 
 
+class Transcoder:
+    """Decoded pictures of a codec browsers cannot play, encoded again as H.264 the relay can pass.
+
+    One per ingest: its viewers share the encoder. Constrained baseline with no B-frames and a keyframe a
+    second (or at once when ``want_keyframe`` is set, for a new viewer), as the sim camera encodes.
+    """
+
+    TIME_BASE = fractions.Fraction(1, 90_000)
+
+    def __init__(self, *, fps: float) -> None:
+        self._fps = fps if 1.0 <= fps <= 120.0 else 15.0
+        self._encoder: Any = None
+        self._last_pts = -1
+        self.want_keyframe = threading.Event()
+        self.frames = 0
+
+    @staticmethod
+    def can_decode(codec_name: str) -> bool:
+        """Whether this FFmpeg build has a decoder for ``codec_name``."""
+        try:
+            av.codec.Codec(codec_name, "r")
+        except (av.error.FFmpegError, ValueError):
+            return False
+        return True
+
+    def _open(self, width: int, height: int) -> None:
+        encoder: Any = av.CodecContext.create("libx264", "w")
+        encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
+        encoder.time_base = self.TIME_BASE
+        encoder.framerate = fractions.Fraction(round(self._fps * 1000), 1000)
+        encoder.bit_rate = max(300_000, int(width * height * self._fps * 0.15))
+        encoder.max_b_frames = 0
+        encoder.profile = "Baseline"
+        gop = max(1, round(self._fps))
+        encoder.options = {
+            "preset": "ultrafast",
+            "tune": "zerolatency",
+            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:repeat-headers=1",
+        }
+        encoder.open()
+        self._encoder = encoder
+
+    def encode(self, frame: Any) -> list[Any]:
+        """H.264 packets (Annex B, pts in 1/90000) for one decoded picture."""
+        if self._encoder is None:
+            self._open(frame.width, frame.height)
+        pts = round(frame.time * 90_000) if frame.time is not None else self._last_pts + 1
+        pts = max(pts, self._last_pts + 1)
+        self._last_pts = pts
+        picture = frame if frame.format.name == "yuv420p" else frame.reformat(format="yuv420p")
+        if (picture.width, picture.height) != (self._encoder.width, self._encoder.height):
+            picture = picture.reformat(width=self._encoder.width, height=self._encoder.height)
+        picture.pts = pts
+        picture.time_base = self.TIME_BASE
+        picture.pict_type = av.video.frame.PictureType.NONE
+        if self.want_keyframe.is_set():
+            self.want_keyframe.clear()
+            picture.pict_type = av.video.frame.PictureType.I
+        packets = self._encoder.encode(picture)
+        for packet in packets:
+            packet.time_base = self.TIME_BASE
+        self.frames += 1
+        return packets
+
+
 def open_args(stream: VideoStreamInfo, *, rtsp_transport: str) -> tuple[str, str | None, dict[str, str]]:
     """(url, container format, options) for PyAV to read ``stream`` with little delay."""
     options = {"fflags": "nobuffer", "flags": "low_delay", "max_delay": "0", "analyzeduration": "1000000"}
@@ -106,6 +175,9 @@ def open_args(stream: VideoStreamInfo, *, rtsp_transport: str) -> tuple[str, str
     if uri.startswith("rtsp://") or uri.startswith("rtsps://"):
         options["rtsp_transport"] = rtsp_transport
         options["reorder_queue_size"] = "0"
+        # The SDP of DESCRIBE names the codec and carries its parameter sets (sprop-parameter-sets), so the
+        # first packet is enough: probing a second of pictures delayed every first viewer by a second more.
+        options["probesize"] = "32"
         return uri, None, options
     if uri.startswith("udp://"):
         # RTP over UDP as PX4/QGC camera setups stream it (udp://0.0.0.0:5600): describe it in an SDP.
@@ -131,8 +203,10 @@ class StreamIngest:
         open_timeout_s: float,
         read_timeout_s: float,
         on_state: Callable[[StreamIngest], None],
+        transcode: bool = True,
     ) -> None:
         self.vehicle_id = vehicle_id
+        self._transcode = transcode
         self.stream = stream
         self._rtsp_transport = rtsp_transport
         self._open_timeout_s = open_timeout_s
@@ -144,11 +218,15 @@ class StreamIngest:
         self._sinks: set[PacketSink] = set()
         self._recorders: list[SegmentRecorder] = []
         self._recorders_lock = threading.Lock()
+        self._fresh: set[SegmentRecorder] = set()  # attached, not fed yet: they start with the current GOP
+        self._source_gop: list[tuple[Any, float]] = []  # the camera's packets since its last keyframe
         self._live = asyncio.Event()
         self._ended = asyncio.Event()
         self.state = "starting"
         self.reason = ""
-        self.codec: str | None = None
+        self.codec: str | None = None  # the camera's codec
+        self.transcoding = False  # True while its pictures are encoded again as H.264 for the relay
+        self._transcoder: Transcoder | None = None
         self.width = 0
         self.height = 0
         self.packets = 0
@@ -199,6 +277,10 @@ class StreamIngest:
         """A new sink that gets every packet from the next keyframe on."""
         sink = PacketSink(max_frames=max_frames, name=name)
         self._sinks.add(sink)
+        if (
+            self._transcoder is not None
+        ):  # our own encoder: the new viewer need not wait for the next keyframe
+            self._transcoder.want_keyframe.set()
         return sink
 
     def unsubscribe(self, sink: PacketSink) -> None:
@@ -210,14 +292,20 @@ class StreamIngest:
         return frozenset(self._sinks)
 
     def attach(self, recorder: SegmentRecorder) -> None:
-        """Start feeding ``recorder`` (its first segment begins at the next keyframe)."""
+        """Start feeding ``recorder`` from the last keyframe on.
+
+        A recording then holds the moment it was asked for, not only what follows the next keyframe (a GOP
+        can be several seconds on real cameras).
+        """
         with self._recorders_lock:
             self._recorders.append(recorder)
+            self._fresh.add(recorder)
 
     def detach(self, recorder: SegmentRecorder) -> None:
         with self._recorders_lock:
             if recorder in self._recorders:
                 self._recorders.remove(recorder)
+            self._fresh.discard(recorder)
 
     @property
     def recorders(self) -> list[SegmentRecorder]:
@@ -270,6 +358,7 @@ class StreamIngest:
     def _session(self) -> str:
         """One connection: 'unreachable', 'unsupported', 'played' (then dropped) or 'stopped'."""
         url, fmt, options = open_args(self.stream, rtsp_transport=self._rtsp_transport)
+        self._source_gop = []
         started = time.monotonic()
         try:
             container = av.open(
@@ -290,13 +379,15 @@ class StreamIngest:
             name = stream.codec_context.name
             self.codec = name
             self.width, self.height = stream.codec_context.width, stream.codec_context.height
+            transcoder = None
             if name not in RELAYABLE:
-                self._call(
-                    self._set_state,
-                    "unavailable",
-                    f"codec {codec_label(name)} unsupported (the relay passes H.264)",
-                )
-                return "unsupported"
+                why = untranscodable(name, transcode=self._transcode)
+                if why:
+                    self._call(self._set_state, "unavailable", why)
+                    return "unsupported"
+                rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+                transcoder = self._transcoder = Transcoder(fps=float(rate) if rate else 15.0)
+                self.transcoding = True
             for packet in container.demux(stream):
                 if self._stop.is_set():
                     return "stopped"
@@ -305,14 +396,13 @@ class StreamIngest:
                 played = True
                 now = time.time()
                 keyframe = bool(packet.is_keyframe)
-                for recorder in self.recorders:
-                    try:
-                        recorder.write(packet, arrived_at=now)
-                    except Exception:  # a disk problem must not stop the live picture
-                        log.exception(
-                            "vehicle %d: recording %d write failed", self.vehicle_id, recorder.recording_id
-                        )
-                self._call(self._publish, VideoPacket(packet=packet, keyframe=keyframe, arrived_at=now))
+                self._record(packet, now=now, keyframe=keyframe)
+                if transcoder is None:
+                    self._call(self._publish, VideoPacket(packet=packet, keyframe=keyframe, arrived_at=now))
+                    continue
+                for out in self._transcoded(transcoder, packet):
+                    item = VideoPacket(packet=out, keyframe=bool(out.is_keyframe), arrived_at=now)
+                    self._call(self._publish, item)
             self._call(self._set_state, "stalled", f"stream ended ({self.stream.uri})")
         except (av.error.FFmpegError, OSError) as err:
             if not self._stop.is_set():
@@ -326,6 +416,43 @@ class StreamIngest:
             with contextlib.suppress(Exception):
                 container.close()
         return "played" if played else "unreachable"
+
+    def _record(self, packet: Any, *, now: float, keyframe: bool) -> None:
+        """The camera's own packet (never our re-encoding) to every recorder; new ones get the GOP first."""
+        gop = self._source_gop
+        if keyframe:
+            gop = self._source_gop = [(packet, now)]
+        elif gop and len(gop) < 600:
+            gop.append((packet, now))
+        with self._recorders_lock:
+            recorders, fresh = list(self._recorders), self._fresh
+            self._fresh = set()
+        for recorder in recorders:
+            items = gop if recorder in fresh and gop and gop[-1][0] is packet else [(packet, now)]
+            try:
+                for item, arrived_at in items:
+                    recorder.write(item, arrived_at=arrived_at)
+            except Exception:  # a disk problem must not stop the live picture
+                log.exception("vehicle %d: recording %d write failed", self.vehicle_id, recorder.recording_id)
+
+    def _transcoded(self, transcoder: Transcoder, packet: Any) -> list[Any]:
+        try:
+            frames = packet.decode()
+        except av.error.InvalidDataError:  # a damaged picture (a lost RTP packet): the next keyframe heals it
+            return []
+        return [out for frame in frames for out in transcoder.encode(frame)]
+
+
+def untranscodable(codec_name: str, *, transcode: bool) -> str:
+    """Why a stream in ``codec_name`` cannot reach a browser, or "" when it can (as it is or transcoded)."""
+    if codec_name in RELAYABLE:
+        return ""
+    label = codec_label(codec_name)
+    if not transcode:
+        return f"codec {label} unsupported (the relay passes H.264; transcoding is off: video_transcode)"
+    if not Transcoder.can_decode(_FFMPEG_NAMES.get(codec_name, codec_name)):
+        return f"codec {label} unsupported (no decoder for it here to transcode it to H.264)"
+    return ""
 
 
 def _why(err: BaseException) -> str:

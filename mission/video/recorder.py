@@ -59,7 +59,10 @@ class SegmentRecorder:
         directory: Path,
         segment_s: float,
         on_segment: Callable[[SegmentFile], None],
+        first_seq: int = 1,
+        prev_end: datetime | None = None,
     ) -> None:
+        """``first_seq`` and ``prev_end`` continue a recording resumed after a restart (its gap counted)."""
         self.recording_id = recording_id
         self.directory = directory
         self.segment_s = segment_s
@@ -69,18 +72,23 @@ class SegmentRecorder:
         self._ostream: Any = None
         self._template: Any = None
         self._path: Path | None = None
-        self._seq = 0
+        self._seq = first_seq - 1
         self._first_pts = 0
         self._last_pts: int | None = None
         self._frame_period_s = 1 / 15
         self._time_base = 1 / 90000
         self._started_at: datetime | None = None
         self._last_wall: datetime | None = None
-        self._prev_end: datetime | None = None
+        self._prev_end: datetime | None = prev_end
         self._frames = 0
         self._max_gap_s = 0.0
         self._gap_before_s = 0.0
         self.closed = False
+
+    @property
+    def next_seq(self) -> int:
+        """The number the next segment will have."""
+        return self._seq + 1
 
     def write(self, packet: Any, *, arrived_at: float) -> None:
         """Add one demuxed packet (its ``stream`` is the input template); rotate at keyframes."""
@@ -98,7 +106,7 @@ class SegmentRecorder:
                     return  # a segment must start with a keyframe to play on its own
                 self._open(packet, pts, arrived_at)
             elif keyframe and (pts - self._first_pts) * self._time_base >= self.segment_s:
-                self._finish()
+                self._finish(end_pts=pts)  # the stream goes on: this segment lasts until the next begins
                 self._open(packet, pts, arrived_at)
             if self._last_pts is not None:
                 gap = (pts - self._last_pts) * self._time_base
@@ -141,7 +149,7 @@ class SegmentRecorder:
             else max(0.0, (self._started_at - self._prev_end).total_seconds() - self._frame_period_s)
         )
 
-    def _finish(self) -> None:
+    def _finish(self, end_pts: int | None = None) -> None:
         out, path = self._out, self._path
         self._out = self._ostream = self._template = None
         if out is None or path is None or self._started_at is None:
@@ -151,11 +159,12 @@ class SegmentRecorder:
         except av.error.FFmpegError as err:  # an empty or broken segment still gets hashed as it is
             log.warning("recording %d: closing %s: %s", self.recording_id, path.name, err)
         ended = self._last_wall or self._started_at
-        duration = (
-            (self._last_pts - self._first_pts) * self._time_base + self._frame_period_s
-            if self._last_pts is not None
-            else 0.0
-        )
+        if end_pts is not None:
+            duration = (end_pts - self._first_pts) * self._time_base
+        elif self._last_pts is not None:  # the last picture shows for one frame period
+            duration = (self._last_pts - self._first_pts) * self._time_base + self._frame_period_s
+        else:
+            duration = 0.0
         self._prev_end = ended
         segment = SegmentFile(
             recording_id=self.recording_id,

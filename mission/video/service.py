@@ -13,6 +13,7 @@ import contextlib
 import fractions
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,18 +38,18 @@ from mission.video import commands, evidence, relay
 from mission.video.automation import DispatchVideo
 from mission.video.config import VideoConfig
 from mission.video.errors import VideoUnavailable
-from mission.video.ingest import RELAYABLE, StreamIngest, codec_label
+from mission.video.ingest import StreamIngest, untranscodable
 from mission.video.models import (
     EvidenceReport,
     Recording,
     RecordingRead,
-    RecordingState,
     SnapshotRead,
     VideoSnapshot,
 )
 from mission.video.recorder import SegmentFile, SegmentRecorder, file_sha256
 
 log = logging.getLogger(__name__)
+_GAP_TOLERANCE_S = 0.2  # a pause longer than 200 ms between segments or 600 ms inside one is a gap
 
 
 class Fleet(Protocol):
@@ -74,7 +75,8 @@ class StreamStatus:
     fps: float
     width: int
     height: int
-    codec: str | None
+    codec: str | None  # the camera's
+    transcoding: bool  # its pictures are encoded again as H.264 for browsers (one encoder per stream)
     recording: RecordingRead | None
 
 
@@ -98,6 +100,7 @@ class VideoService:
         self.storage = config.storage_dir.resolve()
         self._ingests: dict[int, StreamIngest] = {}
         self._idle_since: dict[int, float] = {}
+        self._claims: dict[int, int] = {}  # vehicle -> requests between asking for its ingest and using it
         self._viewers: dict[str, relay.Viewer] = {}
         self._recorders: dict[int, tuple[int, SegmentRecorder]] = {}  # recording id -> (vehicle, recorder)
         self._reasons: dict[int, str] = {}
@@ -105,13 +108,16 @@ class VideoService:
         self._segments: asyncio.Queue[SegmentFile] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._locks: dict[int, asyncio.Lock] = {}
+        self._unattached: dict[int, SegmentRecorder] = {}  # resumed recordings waiting for their stream
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------------
     async def __aenter__(self) -> VideoService:
         self._loop = asyncio.get_running_loop()
-        await asyncio.to_thread(self._close_interrupted)
+        for interrupted in await asyncio.to_thread(self._recover_interrupted):
+            self._resume(interrupted)
         self._tasks = [
+            asyncio.create_task(self._attach_resumed(), name="video:resume"),
             asyncio.create_task(self._store_segments(), name="video:segments"),
             asyncio.create_task(self._housekeeping(), name="video:housekeeping"),
             asyncio.create_task(self._retention(), name="video:retention"),
@@ -129,7 +135,8 @@ class VideoService:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        writer, *others = self._tasks
+        others = [t for t in self._tasks if t.get_name() != "video:segments"]
+        (writer,) = [t for t in self._tasks if t.get_name() == "video:segments"]
         for task in others:
             task.cancel()
         await asyncio.gather(*others, return_exceptions=True)
@@ -145,15 +152,62 @@ class VideoService:
         await asyncio.gather(writer, return_exceptions=True)
         self._tasks = []
 
-    def _close_interrupted(self) -> None:
-        """Recordings left open by a crash or restart are closed as they are (their stored segments stand)."""
+    def _recover_interrupted(self) -> list[evidence.Interrupted]:
+        """Recordings the service died in: their unstored segments chained in, the interruption audited."""
         with session_scope(self._engine) as session:
-            open_rows = session.exec(
-                select(Recording).where(col(Recording.state) == RecordingState.RECORDING.value)
-            ).all()
-            for row in open_rows:
-                assert row.id is not None
-                evidence.finish_recording(session=session, recording_id=row.id, actor="system:restart")
+            return evidence.recover_interrupted(
+                session=session,
+                storage=self.storage,
+                actor="system:restart",
+                gap_tolerance_s=_GAP_TOLERANCE_S,
+            )
+
+    def _resume(self, interrupted: evidence.Interrupted) -> None:
+        """The recording goes on as new segments of itself once its vehicle's stream is back."""
+        loop = asyncio.get_running_loop()
+        recorder = SegmentRecorder(
+            recording_id=interrupted.recording_id,
+            directory=self.storage / interrupted.directory,
+            segment_s=self.config.segment_s,
+            on_segment=lambda seg: self._queue_segment(loop, seg),
+            first_seq=interrupted.next_seq,
+            prev_end=interrupted.last_end,
+        )
+        self._recorders[interrupted.recording_id] = (interrupted.vehicle_id, recorder)
+        self._unattached[interrupted.recording_id] = recorder
+
+    async def _attach_resumed(self) -> None:
+        """Attach each resumed recording to its vehicle's stream as soon as there is one (retrying)."""
+        while self._unattached:
+            for rid, recorder in list(self._unattached.items()):
+                vid = self._recorders[rid][0] if rid in self._recorders else None
+                if vid is None:  # stopped meanwhile
+                    self._unattached.pop(rid, None)
+                    continue
+                try:
+                    with self._claim(vid):
+                        ingest = await self._ensure_ingest(vid)
+                except (NotFound, VideoUnavailable):
+                    continue  # not registered again, connected or announced yet: try again (or stop it)
+                if self._unattached.pop(rid, None) is None:
+                    continue
+                ingest.attach(recorder)
+                await asyncio.to_thread(
+                    self._audit,
+                    "system:restart",
+                    "video.record.resume",
+                    f"recording:{rid}",
+                    {"vehicle_id": vid, "next_seq": recorder.next_seq},
+                )
+                self._hub.emit(
+                    Event(
+                        kind="video.recording",
+                        vehicle_id=vid,
+                        data={"recording_id": rid, "state": "recording", "resumed": True},
+                    )
+                )
+            if self._unattached:
+                await asyncio.sleep(1.0)
 
     # ---- discovery and status ------------------------------------------------------------------------
     def _camera(self, vehicle_id: int) -> CameraControl:
@@ -187,11 +241,9 @@ class VideoService:
             raise VideoUnavailable(
                 "camera announced no video stream (no VIDEO_STREAM_INFORMATION)", vehicle_id=vehicle_id
             )
-        if stream.encoding not in RELAYABLE and stream.encoding != "unknown":
-            raise VideoUnavailable(
-                f"codec {codec_label(stream.encoding)} unsupported (the relay passes H.264 as it is)",
-                vehicle_id=vehicle_id,
-            )
+        why = "" if stream.encoding == "unknown" else self._untranscodable(stream.encoding)
+        if why:
+            raise VideoUnavailable(why, vehicle_id=vehicle_id)
         return stream
 
     def status(self, vehicle_id: int) -> StreamStatus:
@@ -205,8 +257,8 @@ class VideoService:
             camera, stream, gimbal = found.camera, found.stream, found.gimbal
             if camera is None:
                 reason = "camera not announced"
-            elif stream is not None and stream.encoding not in RELAYABLE and stream.encoding != "unknown":
-                reason = f"codec {codec_label(stream.encoding)} unsupported"
+            elif stream is not None and stream.encoding != "unknown":
+                reason = self._untranscodable(stream.encoding) or reason
         except VideoUnavailable as err:
             reason = err.reason
         ingest = self._ingests.get(vehicle_id)
@@ -234,8 +286,12 @@ class VideoService:
             width=ingest.width if ingest else (stream.width_px if stream else 0),
             height=ingest.height if ingest else (stream.height_px if stream else 0),
             codec=ingest.codec if ingest else (stream.encoding if stream else None),
+            transcoding=ingest is not None and ingest.running and ingest.transcoding,
             recording=recording,
         )
+
+    def _untranscodable(self, encoding: str) -> str:
+        return untranscodable(encoding, transcode=self.config.transcode)
 
     def statuses(self) -> list[StreamStatus]:
         """Every registered vehicle's video."""
@@ -284,6 +340,7 @@ class VideoService:
                 open_timeout_s=self.config.open_timeout_s,
                 read_timeout_s=self.config.read_timeout_s,
                 on_state=self._on_ingest_state,
+                transcode=self.config.transcode,
             )
             ingest.start()
             self._ingests[vehicle_id] = ingest
@@ -297,16 +354,37 @@ class VideoService:
 
     def _users(self, vehicle_id: int) -> int:
         viewers = sum(1 for v in self._viewers.values() if v.vehicle_id == vehicle_id)
-        return viewers + sum(1 for vid, _ in self._recorders.values() if vid == vehicle_id)
+        recorders = sum(1 for vid, _ in self._recorders.values() if vid == vehicle_id)
+        return viewers + recorders + self._claims.get(vehicle_id, 0)
+
+    @contextlib.contextmanager
+    def _claim(self, vehicle_id: int) -> Iterator[None]:
+        """Hold the vehicle's ingest while a viewer, recording or snapshot waits for it to come up.
+
+        Without it the idle stop (``idle_stop_s``) could end an ingest that a first viewer is still waiting
+        for: on a loaded machine opening a stream takes longer than the idle delay.
+        """
+        self._claims[vehicle_id] = self._claims.get(vehicle_id, 0) + 1
+        try:
+            yield
+        finally:
+            left = self._claims[vehicle_id] - 1
+            if left:
+                self._claims[vehicle_id] = left
+            else:
+                del self._claims[vehicle_id]
 
     async def _live_ingest(self, vehicle_id: int) -> StreamIngest:
         ingest = await self._ensure_ingest(vehicle_id)
         # a little longer than the ingest's own open timeout, so that its reason is the one given
-        if not await ingest.wait_live(self.config.open_timeout_s + 1.0):
-            wait = self.config.open_timeout_s + 1.0
-            reason = (
-                ingest.reason or f"stream unreachable ({ingest.stream.uri}: no answer in time, {wait:.0f} s)"
-            )
+        wait = self.config.open_timeout_s + 1.0
+        if not await ingest.wait_live(wait):
+            if ingest.reason:
+                reason = ingest.reason
+            elif ingest.running:
+                reason = f"stream unreachable ({ingest.stream.uri}: no answer in time, {wait:.0f} s)"
+            else:
+                reason = f"stream stopped before it came up ({ingest.stream.uri})"
             raise VideoUnavailable(reason, vehicle_id=vehicle_id)
         return ingest
 
@@ -326,16 +404,17 @@ class VideoService:
             raise Conflict(
                 f"vehicle {vehicle_id} already has {self.config.max_viewers} viewers (video_max_viewers)"
             )
-        ingest = await self._live_ingest(vehicle_id)
-        sink = ingest.subscribe(max_frames=self.config.viewer_queue_frames, name=f"viewer:{user}")
-        try:
-            viewer, sdp = await relay.open_viewer(
-                vehicle_id=vehicle_id, user=user, offer_sdp=offer_sdp, sink=sink
-            )
-        except BaseException:
-            ingest.unsubscribe(sink)
-            raise
-        self._viewers[viewer.id] = viewer
+        with self._claim(vehicle_id):
+            ingest = await self._live_ingest(vehicle_id)
+            sink = ingest.subscribe(max_frames=self.config.viewer_queue_frames, name=f"viewer:{user}")
+            try:
+                viewer, sdp = await relay.open_viewer(
+                    vehicle_id=vehicle_id, user=user, offer_sdp=offer_sdp, sink=sink
+                )
+            except BaseException:
+                ingest.unsubscribe(sink)
+                raise
+            self._viewers[viewer.id] = viewer
         self._idle_since.pop(vehicle_id, None)
 
         @viewer.pc.on("connectionstatechange")
@@ -390,18 +469,21 @@ class VideoService:
                 if incident_id is not None:
                     await asyncio.to_thread(self._tag_incident, rid, incident_id, actor)
                 return self._recording(rid)
-        ingest = await self._ensure_ingest(vehicle_id)
-        row = await asyncio.to_thread(self._create_recording, vehicle_id, actor, reason, incident_id, ingest)
-        assert row.id is not None
-        loop = asyncio.get_running_loop()
-        recorder = SegmentRecorder(
-            recording_id=row.id,
-            directory=self.storage / row.directory,
-            segment_s=self.config.segment_s,
-            on_segment=lambda seg: self._queue_segment(loop, seg),
-        )
-        ingest.attach(recorder)
-        self._recorders[row.id] = (vehicle_id, recorder)
+        with self._claim(vehicle_id):
+            ingest = await self._ensure_ingest(vehicle_id)
+            row = await asyncio.to_thread(
+                self._create_recording, vehicle_id, actor, reason, incident_id, ingest
+            )
+            assert row.id is not None
+            loop = asyncio.get_running_loop()
+            recorder = SegmentRecorder(
+                recording_id=row.id,
+                directory=self.storage / row.directory,
+                segment_s=self.config.segment_s,
+                on_segment=lambda seg: self._queue_segment(loop, seg),
+            )
+            ingest.attach(recorder)
+            self._recorders[row.id] = (vehicle_id, recorder)
         self._hub.emit(
             Event(
                 kind="video.recording",
@@ -456,6 +538,7 @@ class VideoService:
     async def stop_recording(self, recording_id: int, *, actor: str) -> RecordingRead:
         """Stop a recording: its last segment is closed, hashed and stored before this returns."""
         entry = self._recorders.pop(recording_id, None)
+        self._unattached.pop(recording_id, None)
         if entry is None:
             with Session(self._engine) as session:
                 evidence.require_stoppable(evidence.get_recording(session=session, recording_id=recording_id))
@@ -499,7 +582,7 @@ class VideoService:
         return stopped
 
     async def _store_segments(self) -> None:
-        tolerance = 1.0 / 5  # a pause longer than 200 ms between segments or 600 ms inside one is a gap
+        tolerance = _GAP_TOLERANCE_S
         while True:
             segment = await self._segments.get()
             try:
@@ -532,7 +615,8 @@ class VideoService:
     # ---- snapshots and commands ----------------------------------------------------------------------
     async def snapshot(self, vehicle_id: int, *, actor: str, incident_id: int | None = None) -> SnapshotRead:
         """A JPEG of the live picture now, stored and hashed into the audit log."""
-        ingest = await self._live_ingest(vehicle_id)
+        with self._claim(vehicle_id):
+            ingest = await self._live_ingest(vehicle_id)
         packets = [item.packet for item in ingest.gop]
         if not packets:
             raise VideoUnavailable("no picture yet (waiting for a keyframe)", vehicle_id=vehicle_id)
@@ -602,12 +686,18 @@ class VideoService:
             if holder is not None and holder != actor:
                 raise PermissionDenied(f"vehicle {vehicle_id} is controlled by {holder}; ask for a handoff")
         camera = self._camera(vehicle_id)
+        gimbal = command.kind in ("point_at", "point_angles")
         found = camera.status()
-        if command.kind in ("point_at", "point_angles") and found.gimbal is None:
+        deadline = time.monotonic() + self.config.discovery_timeout_s
+        # a vehicle just linked may not have announced them yet (a loaded machine): wait a moment, not forever
+        while (found.gimbal if gimbal else found.camera) is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            found = camera.status()
+        if gimbal and found.gimbal is None:
             raise VideoUnavailable(
                 "gimbal not announced (no GIMBAL_MANAGER_INFORMATION)", vehicle_id=vehicle_id
             )
-        if command.kind not in ("point_at", "point_angles") and found.camera is None:
+        if not gimbal and found.camera is None:
             raise VideoUnavailable("camera not announced (no CAMERA_INFORMATION)", vehicle_id=vehicle_id)
         await commands.send(commander=self._commander, vehicle_id=vehicle_id, command=command, actor=actor)
 

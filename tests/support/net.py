@@ -4,13 +4,27 @@ from __future__ import annotations
 
 import random
 import socket
+from pathlib import Path
+
+
+def _ephemeral_low() -> int:
+    """Where the kernel starts handing out ports to sockets bound to port 0 (Linux: 32768)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def free_udp_base(count: int = 1) -> int:
-    """A base port with ``count`` consecutive free UDP ports (above PX4's and the demo's 145xx/146xx)."""
+    """A base port with ``count`` consecutive free UDP ports (above PX4's and the demo's 145xx/146xx).
+
+    Below the kernel's ephemeral range: a port found free there is soon taken by any process's unbound
+    socket (MAVSDK, aiortc, a browser on the same machine), and the service's later bind then fails.
+    """
     rng = random.Random()
+    high = max(21000, min(_ephemeral_low(), 60000))
     for _ in range(200):
-        base = rng.randrange(20000, 60000 - count)
+        base = rng.randrange(20000, high - count)
         sockets: list[socket.socket] = []
         try:
             for port in range(base, base + count):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -27,39 +26,11 @@ from mission.db import session_scope
 from sim import SimConfig, SimFleet
 from sim.camera import CameraConfig
 from sim.camera import stamp as time_stamp
+from tests.support.net import free_tcp_port, free_udp_base
 
 HOME = (39.82, 109.98, 1320.0)
 USERS = {"root": Role.admin, "alice": Role.pilot, "dan": Role.dispatcher, "olga": Role.observer}
 TEST_CAMERA = CameraConfig(width=480, height=270, fps=10.0, bitrate_bps=400_000)
-
-
-def free_tcp_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def free_udp_base(count: int) -> int:
-    """A base port with ``count`` consecutive free UDP ports."""
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if base + count >= 65000:
-            continue
-        socks = []
-        try:
-            for i in range(count):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(s)
-                s.bind(("0.0.0.0", base + i))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free UDP ports")
 
 
 async def until(predicate: Callable[[], Any], *, timeout_s: float, what: str, poll_s: float = 0.1) -> Any:

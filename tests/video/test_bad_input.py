@@ -78,11 +78,14 @@ async def test_unreachable_and_silent_stream_uris(tmp_path) -> None:
 
 
 async def test_codec_the_relay_cannot_pass(tmp_path) -> None:
-    async with video_rig(tmp_path, camera=dataclasses.replace(TEST_CAMERA, codec="h265")) as rig:
+    # H.265 is transcoded by default (tests/video/test_transcode.py); where that is off, say so at once.
+    h265 = dataclasses.replace(TEST_CAMERA, codec="h265")
+    async with video_rig(tmp_path, camera=h265, video_transcode=False) as rig:
         vid = rig.vehicle_ids[0]
         async with signaling(rig.ws_url("dan")) as sig:
             reason, took = await _refusal(sig, vid)
         assert reason.startswith("no video: codec H.265 unsupported") and took < 8, reason
+        assert "transcoding is off" in reason, reason
         await until(
             lambda: "H.265" in rig.video.status(vid).reason, timeout_s=10, what="the status to say why"
         )

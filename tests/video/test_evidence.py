@@ -105,6 +105,8 @@ async def test_dispatch_records_points_the_gimbal_and_stops_at_close_then_export
         )
         assert r.status_code == 201, r.text
         iid = r.json()["id"]
+        # a drone reaches the scene long after its camera and gimbal were discovered
+        await until(lambda: rig.video.status(vid).gimbal, timeout_s=30, what="gimbal discovery")
         # what dispatch emits; video reacts to the hub's events only
         hub.emit(Event(kind="incident.assigned", vehicle_id=vid, data={"incident_id": iid}))
         await until(

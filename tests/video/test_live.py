@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -72,3 +73,44 @@ async def test_bad_tokens_are_refused(tmp_path) -> None:
                 while True:
                     await asyncio.wait_for(ws.recv(), 10)
             assert closed.value.rcvd.code == 4401
+
+
+async def test_a_camera_slower_to_answer_than_the_idle_stop_still_reaches_its_first_viewer(tmp_path) -> None:
+    # A loaded machine, made deterministic: the camera's RTSP answers come 3 s late, longer than the idle
+    # stop (1 s) plus a housekeeping tick. The ingest must be held for the viewer waiting on it, not stopped
+    # as unused before that viewer is counted.
+    async with video_rig(tmp_path, video_idle_stop_s=1.0) as rig:
+        vid = rig.vehicle_ids[0]
+        cam = rig.fleet.vehicles[0].camera
+        upstream = cam.server.port
+        pipes: list[asyncio.Task[None]] = []
+
+        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+                while data := await reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+            writer.close()
+
+        async def late(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+            await asyncio.sleep(3.0)
+            camera_r, camera_w = await asyncio.open_connection("127.0.0.1", upstream)
+            pipes.extend(
+                asyncio.create_task(p, name="test:rtsp-proxy")
+                for p in (pipe(client_r, camera_w), pipe(camera_r, client_w))
+            )
+
+        proxy = await asyncio.start_server(late, "127.0.0.1", 0)
+        cam.server.port = proxy.sockets[0].getsockname()[1]  # the camera now announces the slow address
+        try:
+            async with signaling(rig.ws_url("dan")) as sig:
+                viewer = await sig.watch(vid)
+                await until(lambda: viewer.frames >= 5, timeout_s=20, what="frames for the first viewer")
+                assert rig.video.ingest_count(vid) == 1
+        finally:
+            for task in pipes:
+                task.cancel()
+            await asyncio.gather(*pipes, return_exceptions=True)
+            proxy.close()
+            await proxy.wait_closed()
+            cam.server.port = upstream

@@ -204,7 +204,8 @@ export function mountVideo(view, mapWrap) {
       return h("div", { class: "card clickable", "data-testid": "camera-card", "data-vehicle-id": v.id, onclick: () => showDock(v.id) },
         h("div", { class: "head" }, h("b", {}, v.name), h("span", { class: `pill ${s?.state === "live" ? "ok" : s?.state === "unavailable" ? "bad" : ""}`, "data-state": s?.state ?? "" }, s?.state ? t(`video.state.${s.state}`) : "…"),
           s?.recording ? h("span", { class: "rec-dot" }, t("video.rec")) : null),
-        h("div", { class: "sub" }, h("span", {}, s && s.message && s.message !== s.state && s.state !== "live" ? s.message : ""), s?.stream ? h("span", { class: "mono" }, `${s.stream.width_px}×${s.stream.height_px} ${s.stream.encoding}`) : null));
+        h("div", { class: "sub" }, h("span", {}, s && s.message && s.message !== s.state && s.state !== "live" ? s.message : ""), s?.stream ? h("span", { class: "mono" }, `${s.stream.width_px}×${s.stream.height_px} ${s.stream.encoding}`) : null,
+          s?.transcoding ? h("span", { class: "pill", "data-testid": "video-transcoding" }, t("video.transcoding", { codec: s.codec })) : null));
     }));
   };
   view.addEventListener("panel:show", () => { grid.hidden = false; syncGrid(); });
