@@ -33,9 +33,11 @@ class CameraCommand:
     def check(self) -> None:
         """BadRequest naming what a command lacks (before anything is audited or sent)."""
         if self.kind == "point_at" and (self.lat is None or self.lon is None or self.alt_amsl_m is None):
-            raise BadRequest("point_at needs lat, lon and alt_amsl_m")
+            raise BadRequest("point_at needs lat, lon and alt_amsl_m", code="video.point_at_needs_position")
         if self.kind == "point_angles" and (self.pitch_deg is None or self.yaw_deg is None):
-            raise BadRequest("point_angles needs pitch_deg and yaw_deg")
+            raise BadRequest(
+                "point_angles needs pitch_deg and yaw_deg", code="video.point_angles_needs_angles"
+            )
 
 
 @dataclass(frozen=True, slots=True)

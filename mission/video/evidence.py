@@ -109,7 +109,11 @@ def finish_recording(*, session: Session, recording_id: int, actor: str) -> Reco
 def get_recording(*, session: Session, recording_id: int) -> Recording:
     row = session.get(Recording, recording_id)
     if row is None:
-        raise NotFound(f"recording {recording_id} does not exist")
+        raise NotFound(
+            f"recording {recording_id} does not exist",
+            code="video.recording_does_not_exist",
+            params={"recording_id": recording_id},
+        )
     return row
 
 
@@ -433,7 +437,11 @@ def incident_recordings(*, session: Session, incident_id: int) -> list[Recording
         ).all()
     )
     if not rows:
-        raise NotFound(f"incident {incident_id} has no video recordings")
+        raise NotFound(
+            f"incident {incident_id} has no video recordings",
+            code="video.incident_has_no_recordings",
+            params={"incident_id": incident_id},
+        )
     return rows
 
 
@@ -548,4 +556,8 @@ def purge_expired(
 
 def require_stoppable(rec: Recording) -> None:
     if rec.state != RecordingState.RECORDING.value:
-        raise Conflict(f"recording {rec.id} is {rec.state}, not recording")
+        raise Conflict(
+            f"recording {rec.id} is {rec.state}, not recording",
+            code="video.recording_not_recording",
+            params={"recording_id": rec.id, "state": rec.state},
+        )

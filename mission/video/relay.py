@@ -72,6 +72,7 @@ async def open_viewer(*, vehicle_id: int, user: str, offer_sdp: str, sink: Packe
         raise VideoUnavailable(
             "codec H.264 unsupported by this browser (the relay passes the camera's H.264 as it is)",
             vehicle_id=vehicle_id,
+            code="video.browser_lacks_h264",
         )
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     viewer = Viewer(id=secrets.token_hex(8), vehicle_id=vehicle_id, user=user, sink=sink, pc=pc)

@@ -216,11 +216,15 @@ class VideoService:
         except NotFound:
             raise
         except VehicleUnavailable as err:
-            raise VideoUnavailable(f"vehicle not connected ({err})", vehicle_id=vehicle_id) from None
+            raise VideoUnavailable(
+                f"vehicle not connected ({err})", vehicle_id=vehicle_id, code="video.vehicle_not_connected"
+            ) from None
         camera = getattr(link, "camera", None)
         if not isinstance(camera, CameraControl):
             raise VideoUnavailable(
-                "camera not announced (the vehicle link has no camera support)", vehicle_id=vehicle_id
+                "camera not announced (the vehicle link has no camera support)",
+                vehicle_id=vehicle_id,
+                code="video.link_has_no_camera",
             )
         return camera
 
@@ -234,16 +238,22 @@ class VideoService:
             status = camera.status()
         if status.camera is None:
             raise VideoUnavailable(
-                "camera not announced (no CAMERA_INFORMATION from the vehicle)", vehicle_id=vehicle_id
+                "camera not announced (no CAMERA_INFORMATION from the vehicle)",
+                vehicle_id=vehicle_id,
+                code="video.camera_not_announced",
             )
         stream = status.stream or await camera.request_stream_info(self.config.discovery_timeout_s)
         if stream is None or not stream.uri:
             raise VideoUnavailable(
-                "camera announced no video stream (no VIDEO_STREAM_INFORMATION)", vehicle_id=vehicle_id
+                "camera announced no video stream (no VIDEO_STREAM_INFORMATION)",
+                vehicle_id=vehicle_id,
+                code="video.no_video_stream",
             )
         why = "" if stream.encoding == "unknown" else self._untranscodable(stream.encoding)
         if why:
-            raise VideoUnavailable(why, vehicle_id=vehicle_id)
+            raise VideoUnavailable(
+                why, vehicle_id=vehicle_id, code="video.unavailable", params={"reason": why}
+            )
         return stream
 
     def status(self, vehicle_id: int) -> StreamStatus:
@@ -379,13 +389,24 @@ class VideoService:
         # a little longer than the ingest's own open timeout, so that its reason is the one given
         wait = self.config.open_timeout_s + 1.0
         if not await ingest.wait_live(wait):
-            if ingest.reason:
-                reason = ingest.reason
-            elif ingest.running:
-                reason = f"stream unreachable ({ingest.stream.uri}: no answer in time, {wait:.0f} s)"
-            else:
-                reason = f"stream stopped before it came up ({ingest.stream.uri})"
-            raise VideoUnavailable(reason, vehicle_id=vehicle_id)
+            reason, uri = ingest.reason, ingest.stream.uri
+            if reason:
+                raise VideoUnavailable(
+                    reason, vehicle_id=vehicle_id, code="video.unavailable", params={"reason": reason}
+                )
+            if ingest.running:
+                raise VideoUnavailable(
+                    f"stream unreachable ({uri}: no answer in time, {wait:.0f} s)",
+                    vehicle_id=vehicle_id,
+                    code="video.stream_unreachable",
+                    params={"uri": uri, "s": f"{wait:.0f}"},
+                )
+            raise VideoUnavailable(
+                f"stream stopped before it came up ({uri})",
+                vehicle_id=vehicle_id,
+                code="video.stream_stopped",
+                params={"uri": uri},
+            )
         return ingest
 
     # ---- viewers -------------------------------------------------------------------------------------
@@ -393,7 +414,8 @@ class VideoService:
         """Observers watch only where the deployment allows it."""
         if role == Role.observer.value and not self.config.observers_allowed:
             raise PermissionDenied(
-                "observers may not watch video on this deployment (video_observers_allowed is off)"
+                "observers may not watch video on this deployment (video_observers_allowed is off)",
+                code="video.observers_may_not_watch",
             )
 
     async def open_viewer(self, vehicle_id: int, *, offer_sdp: str, user: str, role: str) -> ViewerAnswer:
@@ -402,7 +424,9 @@ class VideoService:
         self._fleet.profile(vehicle_id)
         if sum(1 for v in self._viewers.values() if v.vehicle_id == vehicle_id) >= self.config.max_viewers:
             raise Conflict(
-                f"vehicle {vehicle_id} already has {self.config.max_viewers} viewers (video_max_viewers)"
+                f"vehicle {vehicle_id} already has {self.config.max_viewers} viewers (video_max_viewers)",
+                code="video.too_many_viewers",
+                params={"vehicle_id": vehicle_id, "max_viewers": self.config.max_viewers},
             )
         with self._claim(vehicle_id):
             ingest = await self._live_ingest(vehicle_id)
@@ -619,7 +643,9 @@ class VideoService:
             ingest = await self._live_ingest(vehicle_id)
         packets = [item.packet for item in ingest.gop]
         if not packets:
-            raise VideoUnavailable("no picture yet (waiting for a keyframe)", vehicle_id=vehicle_id)
+            raise VideoUnavailable(
+                "no picture yet (waiting for a keyframe)", vehicle_id=vehicle_id, code="video.no_picture_yet"
+            )
         return await asyncio.to_thread(self._store_snapshot, vehicle_id, packets, actor, incident_id)
 
     def _store_snapshot(
@@ -631,7 +657,9 @@ class VideoService:
             for decoded in decoder.decode(av.Packet(bytes(packet))):
                 frame = decoded
         if frame is None:
-            raise VideoUnavailable("the picture could not be decoded", vehicle_id=vehicle_id)
+            raise VideoUnavailable(
+                "the picture could not be decoded", vehicle_id=vehicle_id, code="video.picture_not_decoded"
+            )
         encoder: Any = av.CodecContext.create("mjpeg", "w")
         encoder.width, encoder.height, encoder.pix_fmt = frame.width, frame.height, "yuvj420p"
         encoder.time_base = fractions.Fraction(1, 25)
@@ -671,10 +699,18 @@ class VideoService:
         with Session(self._engine) as session:
             row = session.get(VideoSnapshot, snapshot_id)
             if row is None:
-                raise NotFound(f"snapshot {snapshot_id} does not exist")
+                raise NotFound(
+                    f"snapshot {snapshot_id} does not exist",
+                    code="video.snapshot_does_not_exist",
+                    params={"snapshot_id": snapshot_id},
+                )
             path = self.storage / row.file
         if not path.is_file():
-            raise NotFound(f"snapshot {snapshot_id}: its file is gone")
+            raise NotFound(
+                f"snapshot {snapshot_id}: its file is gone",
+                code="video.snapshot_file_gone",
+                params={"snapshot_id": snapshot_id},
+            )
         return path
 
     async def command(self, vehicle_id: int, command: commands.CameraCommand, *, actor: str) -> None:
@@ -684,7 +720,11 @@ class VideoService:
             with Session(self._engine) as session:
                 holder = control.holder_of(session=session, vehicle_id=vehicle_id)
             if holder is not None and holder != actor:
-                raise PermissionDenied(f"vehicle {vehicle_id} is controlled by {holder}; ask for a handoff")
+                raise PermissionDenied(
+                    f"vehicle {vehicle_id} is controlled by {holder}; ask for a handoff",
+                    code="control.vehicle_controlled_ask_them",
+                    params={"vehicle_id": vehicle_id, "holder": holder},
+                )
         camera = self._camera(vehicle_id)
         gimbal = command.kind in ("point_at", "point_angles")
         found = camera.status()
@@ -695,10 +735,16 @@ class VideoService:
             found = camera.status()
         if gimbal and found.gimbal is None:
             raise VideoUnavailable(
-                "gimbal not announced (no GIMBAL_MANAGER_INFORMATION)", vehicle_id=vehicle_id
+                "gimbal not announced (no GIMBAL_MANAGER_INFORMATION)",
+                vehicle_id=vehicle_id,
+                code="video.gimbal_not_announced",
             )
         if not gimbal and found.camera is None:
-            raise VideoUnavailable("camera not announced (no CAMERA_INFORMATION)", vehicle_id=vehicle_id)
+            raise VideoUnavailable(
+                "camera not announced (no CAMERA_INFORMATION)",
+                vehicle_id=vehicle_id,
+                code="video.camera_not_announced",
+            )
         await commands.send(commander=self._commander, vehicle_id=vehicle_id, command=command, actor=actor)
 
     async def point_at_incident(self, vehicle_id: int, *, incident: Incident, actor: str) -> None:

@@ -25,11 +25,15 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("api", "mission", "flightplans")
 # Other helpers' packages (issue 15 does not edit them): their errors fall back to the generic code, which is
 # translated (err.*) with the English reason after it.
-NOT_OURS = ("mission/video/", "mission/link/")
+NOT_OURS = ("mission/link/",)
 # Sites that pass a code computed at run time (a gate refusal's code, a caught error's code).
 COMPUTED_CODE = {"mission/safety/gate.py", "mission/payload/service.py", "api/routes/auth.py"}
 # Figures an error class adds to params itself.
-IMPLICIT_PARAMS = {"LinkError": {"vehicle_id", "action"}, "RateLimited": {"s"}}
+IMPLICIT_PARAMS = {
+    "LinkError": {"vehicle_id", "action"},
+    "RateLimited": {"s"},
+    "VideoUnavailable": {"vehicle_id"},
+}
 ROOTS = {"SkywardenError", "PlanningError", "Unauthenticated"}
 
 
