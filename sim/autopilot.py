@@ -152,6 +152,8 @@ class Autopilot:
         self._battery_action_level = 0
         self._battery_low_warned = False
         self._fence_triggered = False
+        # A failsafe action PX4 takes after holding COM_FAIL_ACT_T: (mode, at simulated time)
+        self._failsafe_pending: tuple[str, float] | None = None
         self._gps_lost_at: float | None = None
         # outputs drained by the protocol layer
         self.reached: deque[int] = deque()
@@ -566,18 +568,32 @@ class Autopilot:
                 self._say(SEV_CRITICAL, "Failsafe: critical battery level, returning")
                 if self.mode not in ("return", "land"):
                     self._start_rtl()
-        if not self.geofence.empty:
-            breached = self.geofence.breached(self.north_m, self.east_m)
+        pending = self._failsafe_pending
+        if pending is not None and self.time_s >= pending[1]:
+            self._failsafe_pending = None
+            if self.mode == "hold" and self.in_air:  # nobody took over meanwhile
+                if pending[0] == "return":
+                    self._start_rtl()
+                else:
+                    self.land()
+        if not self.geofence.empty and self.in_air:
+            # PX4 (GF_PREDICT 1) judges where braking from the current velocity would end, so it stops at the
+            # edge rather than past it (measured: 3 m past an 80 m fence at 5 m/s).
+            stop_n, stop_e, _ = self._stopping_point()
+            breached = self.geofence.breached(stop_n, stop_e) or self.geofence.breached(
+                self.north_m, self.east_m
+            )
             if breached and not self._fence_triggered:
                 self._fence_triggered = True
                 gf_action = int(self.params["GF_ACTION"])
-                self._say(SEV_CRITICAL, "Geofence breached")
-                if gf_action == 2:
+                # PX4 v1.17's failsafe framework says only this (the cause goes out as an event), holds, and
+                # takes a return or land action after COM_FAIL_ACT_T (measured: hold, return 5 s later).
+                self._say(SEV_CRITICAL, "Failsafe activated")
+                if gf_action in (2, 3, 5) and self.mode not in ("return", "land"):
                     self.set_mode("hold")
-                elif gf_action == 3 and self.mode not in ("return", "land"):
-                    self._start_rtl()
-                elif gf_action == 5 and self.mode != "land":
-                    self.land()
+                    if gf_action in (3, 5):
+                        action = "return" if gf_action == 3 else "land"
+                        self._failsafe_pending = (action, self.time_s + self.params["COM_FAIL_ACT_T"])
             elif not breached:
                 self._fence_triggered = False
 
