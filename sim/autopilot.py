@@ -591,7 +591,7 @@ class Autopilot:
                 self._say(SEV_CRITICAL, "Failsafe activated")
                 if gf_action in (2, 3, 5) and self.mode not in ("return", "land"):
                     self.set_mode("hold")
-                    if gf_action in (3, 5):
+                    if gf_action in (3, 5) and self._failsafe_pending is None:
                         action = "return" if gf_action == 3 else "land"
                         self._failsafe_pending = (action, self.time_s + self.params["COM_FAIL_ACT_T"])
             elif not breached:
