@@ -292,8 +292,9 @@ class Autopilot:
             self._takeoff_started_at = self.time_s
             self._left_ground_since_arming = True
 
-    def _takeoff_climb(self, target_amsl: float, dt: float) -> float:
-        """Climb rate while taking off (PX4: spool-up, MPC_TKO_RAMP_T ramp, MPC_TKO_SPEED, soft stop)."""
+    def _takeoff_climb(self, target_amsl: float, dt: float, *, gain_per_s: float | None = None) -> float:
+        """Climb rate while taking off (PX4: spool-up, MPC_TKO_RAMP_T ramp, MPC_TKO_SPEED, soft stop; with
+        ``gain_per_s`` no faster than that many m/s per metre still to climb)."""
         if self._takeoff_started_at is None:
             return self._climb_toward(target_amsl, dt)
         dz = target_amsl - self.amsl_m
@@ -305,6 +306,8 @@ class Autopilot:
             return 0.0
         ramp = min(1.0, since / max(self.params["MPC_TKO_RAMP_T"], 1e-3))
         soft_stop = math.sqrt(2.0 * self.config.takeoff_stop_accel_m_s2 * dz)
+        if gain_per_s is not None:
+            soft_stop = min(soft_stop, gain_per_s * dz)
         return max(0.0, min(self.params["MPC_TKO_SPEED"] * ramp, soft_stop, dz / dt))
 
     def land(self) -> Outcome:
@@ -658,10 +661,12 @@ class Autopilot:
         speed = min(ground, brake, dist / dt)
         return un * speed, ue * speed, vu
 
-    def _climb_toward(self, target_amsl: float, dt: float) -> float:
+    def _climb_toward(self, target_amsl: float, dt: float, *, gain_per_s: float | None = None) -> float:
         dz = target_amsl - self.amsl_m
         # arrive without overshoot under the vertical acceleration limit
         speed = min(math.sqrt(2.0 * self.config.auto_vert_accel_m_s2 * abs(dz)), abs(dz) / max(1.0, dt))
+        if gain_per_s is not None:
+            speed = min(speed, gain_per_s * abs(dz))
         vu = math.copysign(speed, dz)
         return max(-self.params["MPC_Z_VEL_MAX_DN"], min(self.params["MPC_Z_VEL_MAX_UP"], vu))
 
@@ -696,7 +701,12 @@ class Autopilot:
             if self.amsl_m >= self._rtl_alt_amsl - self.params["NAV_MC_ALT_RAD"]:
                 self._rtl_phase = "return"
             else:
-                return 0.0, 0.0, self._climb_toward(self._rtl_alt_amsl, dt)
+                # PX4 closes in on RTL_RETURN_ALT slowly (its climb of 10 m took ~9.6 s, measured)
+                return (
+                    0.0,
+                    0.0,
+                    self._climb_toward(self._rtl_alt_amsl, dt, gain_per_s=self.config.rtl_climb_gain_per_s),
+                )
         if self._rtl_phase == "return":
             if math.hypot(home[0] - self.north_m, home[1] - self.east_m) <= self.params["NAV_ACC_RAD"]:
                 self._rtl_phase = "land"
@@ -801,7 +811,12 @@ class Autopilot:
                 return None
             self._begin_takeoff()
             vn, ve, _ = self._goto(target, dt, self.cruise_m_s)
-            return vn, ve, self._takeoff_climb(target[2], dt)
+            # PX4's mission take-off item slows down over its last ~5 m (measured), unlike AUTO.TAKEOFF
+            return (
+                vn,
+                ve,
+                self._takeoff_climb(target[2], dt, gain_per_s=self.config.mission_takeoff_gain_per_s),
+            )
         if cmd in (NAV_WAYPOINT, NAV_LOITER_TIME, NAV_LOITER_UNLIM):
             if self._item_wait_until is None:
                 accept_m = self.params["NAV_ACC_RAD"]

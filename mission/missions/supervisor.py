@@ -798,9 +798,9 @@ class MissionSupervisor:
         )
         landed = not snap.in_air and not snap.armed
         returning_mode = snap.mode in (FlightMode.RETURN, FlightMode.LAND)
-        # Every command the service sends takes the mission off ACTIVE first (note_manual_command, pause,
-        # return): a mode change seen while ACTIVE is the vehicle's own (a failsafe) or from outside the
-        # service (an RC pilot, a second ground station).
+        # A mode change seen while ACTIVE and no flight of the executor drives the vehicle is the vehicle's
+        # own (a failsafe) or from outside the service (an RC pilot, a second ground station). A pilot's or
+        # dispatch's flight takes the vehicle first and tells us after (note_manual_command).
         previous, track.mode = track.mode, snap.mode
         changed = previous is not None and previous != snap.mode and snap.in_air
         fence_note = self._mode_changed(vehicle_id, track, previous, snap) if changed else None
@@ -828,6 +828,7 @@ class MissionSupervisor:
                 decision = ("return", f"{why}; returning home")
             elif (
                 changed
+                and not self._flown_by_service(vehicle_id)
                 and previous is FlightMode.MISSION
                 and snap.mode not in (FlightMode.MISSION, FlightMode.UNKNOWN)
                 and not items_done
@@ -860,6 +861,10 @@ class MissionSupervisor:
             except InvalidTransition as err:
                 log.info("mission %s: %s", track.mission_id, err)
                 self._tracks.pop(vehicle_id, None)
+
+    def _flown_by_service(self, vehicle_id: int) -> bool:
+        """Whether a flight of the executor commands the vehicle now (its mode changes are the service's)."""
+        return (self._executor.supervisor_of(vehicle_id) or "").startswith("flight:")
 
     def _mode_changed(
         self, vehicle_id: int, track: _Track, previous: FlightMode | None, snap: TelemetrySnapshot
