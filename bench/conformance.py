@@ -378,8 +378,8 @@ async def fly_arm_in_mission(rec: Recorder, out: dict[str, Any]) -> None:
 
 
 async def fly_takeoff_fence(rec: Recorder, out: dict[str, Any]) -> None:
-    """Take off; a fence around home and an orbit wider than it (a breach); the fence widened; fly out; the
-    small fence uploaded behind it (the vehicle outside); back in; a goto beyond it."""
+    """Take off; fly out; a fence around home uploaded behind it (PX4 ignores it); back in; a goto beyond it;
+    land; the fence uploaded on the ground, take off, an orbit wider than the fence (a breach)."""
     link = rec.link
     out["takeoff_arm"] = await attempt("arm", link.arm)
     t0 = rec.now()
@@ -393,35 +393,6 @@ async def fly_takeoff_fence(rec: Recorder, out: dict[str, Any]) -> None:
     out["takeoff_s"] = t_up - t0
     out["takeoff_modes"] = rec.modes_from(t0)
     out["takeoff_to_hold_s"] = t_hold - t0
-    # a breach of a fence in force: a fence around home uploaded with the vehicle inside it, then an orbit
-    # whose centre is inside and whose circle runs beyond it (PX4 checks an orbit's centre only). First: PX4
-    # did not enforce a valid fence uploaded in flight after it had found one invalid (seen once).
-    fence = Geofence(shapes=(FenceCircle(lat=HOME[0], lon=HOME[1], radius_m=FENCE_RADIUS_M, inclusion=True),))
-    out["fence_upload_inside"] = await attempt("upload geofence", lambda: link.upload_geofence(fence))
-    await rec.settle(3.0)
-    t_orbit = rec.now()
-    out["breach_orbit_ack"] = await attempt(
-        "orbit",
-        lambda: link.orbit(HOME[0], HOME[1], TAKEOFF_ALT_M, radius_m=2 * FENCE_RADIUS_M, speed_m_s=5.0),
-    )
-    try:  # from the take-off it holds already: first the orbit, then the hold of the breach action
-        await rec.until(lambda s: s.mode is not FlightMode.HOLD, timeout_sim_s=30, what="the orbit")
-        t_held = await rec.until(
-            lambda s: s.mode is FlightMode.HOLD, timeout_sim_s=120, what="the breach action (hold)"
-        )
-        out["breach_to_hold_s"] = t_held - t_orbit
-    except LinkError:
-        out["breach_to_hold_s"] = None
-    await rec.settle(10.0)
-    out["valid_breach_modes"] = rec.modes_from(t_orbit)
-    held = rec.since(t_orbit)
-    beyond = [math.hypot(*local_ne(s.snap.lat, s.snap.lon)) - FENCE_RADIUS_M for s in held if s.snap.lat]
-    out["breach_beyond_fence_m"] = max(beyond) if beyond else None
-    # the fence widened (uploaded again, the vehicle inside) so that the goto below may leave the small one
-    wide = Geofence(
-        shapes=(FenceCircle(lat=HOME[0], lon=HOME[1], radius_m=10 * FENCE_RADIUS_M, inclusion=True),)
-    )
-    out["fence_widened"] = await attempt("upload geofence", lambda: link.upload_geofence(wide))
     # out to 1.5 fence radii, then the fence goes up around home: the vehicle is outside it (a breach)
     out_ne = (FENCE_RADIUS_M * 1.5, 0.0)
     far = offset(*out_ne)
@@ -440,6 +411,7 @@ async def fly_takeoff_fence(rec: Recorder, out: dict[str, Any]) -> None:
     t_there = await rec.until(near(out_ne, 3.0), timeout_sim_s=180, what="arrival at the goto target")
     out["goto_s"] = t_there - t_goto
     await rec.settle(5.0)
+    fence = Geofence(shapes=(FenceCircle(lat=HOME[0], lon=HOME[1], radius_m=FENCE_RADIUS_M, inclusion=True),))
     t_fence = rec.now()
     out["fence_upload_outside"] = await attempt("upload geofence", lambda: link.upload_geofence(fence))
     await rec.settle(20.0)
@@ -465,6 +437,39 @@ async def fly_takeoff_fence(rec: Recorder, out: dict[str, Any]) -> None:
     mode = link.mode
     if mode is not FlightMode.LAND and mode is not FlightMode.RETURN:
         out["fence_land"] = await attempt("land", link.land)
+    await rec.until(lambda s: not s.in_air and not s.armed, timeout_sim_s=300, what="landed and disarmed")
+    # A breach of a fence in force, flown last: PX4 v1.17 did not apply fences uploaded in flight over an
+    # earlier one (a valid fence after one it found invalid was not enforced; a wider one replacing a valid
+    # one was not used), so the fence goes up on the ground, the vehicle inside it. Then an orbit whose
+    # centre is inside and whose circle runs beyond it (PX4 checks an orbit's centre only).
+    out["fence_upload_inside"] = await attempt("upload geofence", lambda: link.upload_geofence(fence))
+    await attempt("arm", link.arm)
+    await attempt("takeoff", lambda: link.takeoff(TAKEOFF_ALT_M))
+    await rec.until(
+        lambda s: s.mode is FlightMode.HOLD and (s.alt_rel_m or 0.0) >= TAKEOFF_ALT_M - 1.0,
+        timeout_sim_s=120,
+        what="take-off for the breach",
+    )
+    await rec.settle(3.0)
+    t_orbit = rec.now()
+    out["breach_orbit_ack"] = await attempt(
+        "orbit",
+        lambda: link.orbit(HOME[0], HOME[1], TAKEOFF_ALT_M, radius_m=2 * FENCE_RADIUS_M, speed_m_s=5.0),
+    )
+    try:  # from the take-off it holds already: first the orbit, then the hold of the breach action
+        await rec.until(lambda s: s.mode is not FlightMode.HOLD, timeout_sim_s=30, what="the orbit")
+        t_held = await rec.until(
+            lambda s: s.mode is FlightMode.HOLD, timeout_sim_s=120, what="the breach action (hold)"
+        )
+        out["breach_to_hold_s"] = t_held - t_orbit
+    except LinkError:
+        out["breach_to_hold_s"] = None
+    await rec.settle(10.0)
+    out["valid_breach_modes"] = rec.modes_from(t_orbit)
+    held = rec.since(t_orbit)
+    beyond = [math.hypot(*local_ne(s.snap.lat, s.snap.lon)) - FENCE_RADIUS_M for s in held if s.snap.lat]
+    out["breach_beyond_fence_m"] = max(beyond) if beyond else None
+    await attempt("land", link.land)
     await rec.until(lambda s: not s.in_air and not s.armed, timeout_sim_s=300, what="landed and disarmed")
 
 
