@@ -722,6 +722,14 @@ EXPLAINED = """\
   state (airborne, landed) with deadlines derived from distance, speeds and a margin, never on sim/'s
   exact times.
 
+- *A fence uploaded in flight over an earlier one* (not in the table; two runs of this bench, 2026-12-06):
+  PX4 did not apply it. A valid fence uploaded after one PX4 had found invalid was not enforced (an orbit
+  flew 99 m beyond it), and a wider fence uploaded over a valid one was not used (PX4 went on refusing
+  gotos beyond the old one). A first fence uploaded in flight to a freshly booted PX4 was enforced (a
+  separate run: hold 3.8 m past an 80 m fence). sim/ applies every upload; what PX4's rule is exactly was
+  not pinned down, so sim/ was not changed. The service uploads a flight's fence on the ground before
+  arming, which PX4 applies; a fence changed mid-flight (dispatch replacing a patrol's) must not be
+  counted on.
 - *Start right after an upload*: sim/ refuses the first DO_SET_MODE(MISSION) for 0.3 s after an upload, as a
   freshly booted PX4 sometimes does ("Switching to Mission is currently not available"); this PX4 run
   happened to accept it at once. The link retries until the mode reads MISSION on both, which is what
@@ -751,7 +759,8 @@ EXPLAINED = """\
   PX4 says only "Failsafe activated", so the service reads a stop at the edge of the fence it uploaded as
   the breach (audit `vehicle.geofence_breach`, event `vehicle.failsafe`) and pauses the mission;
 - that an uploaded fence is in force: a fence uploaded while the vehicle is outside it (a changed operating
-  area mid-flight) is acked and ignored by PX4;
+  area mid-flight) is acked and ignored by PX4, and a fence uploaded in flight over an earlier one was not
+  applied (above);
 - that RTL climbs to 60 m: PX4's default return altitude is 30 m (with a 45 degree cone that lowers it near
   home); a routed return around a tall zone must not rely on the vehicle's own climb;
 - that "landed" can be read from altitude (see above), and that a start right after an upload is accepted;
