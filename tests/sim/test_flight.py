@@ -128,7 +128,7 @@ async def test_critical_battery_triggers_return(fly: FlyFactory) -> None:
     await arm_and_takeoff(gcs, 10.0)
     since = gcs.mark()
     vehicle.battery_sag(93.0)
-    await gcs.wait_for("HEARTBEAT", lambda m: m.custom_mode == (4 << 16) | (5 << 24), timeout_s=3)
+    await gcs.expect("HEARTBEAT", lambda m: m.custom_mode == (4 << 16) | (5 << 24), since=since, timeout_s=5)
     battery = await gcs.expect("BATTERY_STATUS")
     assert battery.battery_remaining <= 7
     assert battery.charge_state == mavlink.MAV_BATTERY_CHARGE_STATE_CRITICAL
