@@ -599,8 +599,8 @@ class Autopilot:
                 if gf_action in (2, 3, 5) and self.mode not in ("return", "land"):
                     self.set_mode("hold")
                     if gf_action in (3, 5) and self._failsafe_pending is None:
-                        action = "return" if gf_action == 3 else "land"
-                        self._failsafe_pending = (action, self.time_s + self.params["COM_FAIL_ACT_T"])
+                        then = "return" if gf_action == 3 else "land"
+                        self._failsafe_pending = (then, self.time_s + self.params["COM_FAIL_ACT_T"])
             elif not breached:
                 self._fence_triggered = False
 
