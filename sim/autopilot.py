@@ -152,6 +152,8 @@ class Autopilot:
         self._battery_action_level = 0
         self._battery_low_warned = False
         self._fence_triggered = False
+        # A failsafe action PX4 takes after holding COM_FAIL_ACT_T: (mode, at simulated time)
+        self._failsafe_pending: tuple[str, float] | None = None
         self._gps_lost_at: float | None = None
         # outputs drained by the protocol layer
         self.reached: deque[int] = deque()
@@ -290,8 +292,9 @@ class Autopilot:
             self._takeoff_started_at = self.time_s
             self._left_ground_since_arming = True
 
-    def _takeoff_climb(self, target_amsl: float, dt: float) -> float:
-        """Climb rate while taking off (PX4: spool-up, MPC_TKO_RAMP_T ramp, MPC_TKO_SPEED, soft stop)."""
+    def _takeoff_climb(self, target_amsl: float, dt: float, *, gain_per_s: float | None = None) -> float:
+        """Climb rate while taking off (PX4: spool-up, MPC_TKO_RAMP_T ramp, MPC_TKO_SPEED, soft stop; with
+        ``gain_per_s`` no faster than that many m/s per metre still to climb)."""
         if self._takeoff_started_at is None:
             return self._climb_toward(target_amsl, dt)
         dz = target_amsl - self.amsl_m
@@ -303,6 +306,8 @@ class Autopilot:
             return 0.0
         ramp = min(1.0, since / max(self.params["MPC_TKO_RAMP_T"], 1e-3))
         soft_stop = math.sqrt(2.0 * self.config.takeoff_stop_accel_m_s2 * dz)
+        if gain_per_s is not None:
+            soft_stop = min(soft_stop, gain_per_s * dz)
         return max(0.0, min(self.params["MPC_TKO_SPEED"] * ramp, soft_stop, dz / dt))
 
     def land(self) -> Outcome:
@@ -566,18 +571,36 @@ class Autopilot:
                 self._say(SEV_CRITICAL, "Failsafe: critical battery level, returning")
                 if self.mode not in ("return", "land"):
                     self._start_rtl()
-        if not self.geofence.empty:
-            breached = self.geofence.breached(self.north_m, self.east_m)
+        pending = self._failsafe_pending
+        if pending is not None and self.time_s >= pending[1]:
+            self._failsafe_pending = None
+            if self.mode == "hold" and self.in_air:  # nobody took over meanwhile
+                if pending[0] == "return":
+                    self._start_rtl()
+                else:
+                    self.land()
+        if not self.geofence.empty and self.in_air:
+            # PX4 (GF_PREDICT 1) judges where braking from the current velocity would end, so it stops at the
+            # edge rather than past it (measured: 3 m past an 80 m fence at 5 m/s).
+            # (braking as its hold really brakes, at up to MPC_ACC_HOR: a look-ahead at the average auto
+            # deceleration stopped a 10 m/s vehicle ~35 m short of the edge)
+            speed = math.hypot(self.vn, self.ve)
+            ahead = speed / (2.0 * max(self.params["MPC_ACC_HOR"], 0.1))
+            stop_n, stop_e = self.north_m + self.vn * ahead, self.east_m + self.ve * ahead
+            breached = self.geofence.breached(stop_n, stop_e) or self.geofence.breached(
+                self.north_m, self.east_m
+            )
             if breached and not self._fence_triggered:
                 self._fence_triggered = True
                 gf_action = int(self.params["GF_ACTION"])
-                self._say(SEV_CRITICAL, "Geofence breached")
-                if gf_action == 2:
+                # PX4 v1.17's failsafe framework says only this (the cause goes out as an event), holds, and
+                # takes a return or land action after COM_FAIL_ACT_T (measured: hold, return 5 s later).
+                self._say(SEV_CRITICAL, "Failsafe activated")
+                if gf_action in (2, 3, 5) and self.mode not in ("return", "land"):
                     self.set_mode("hold")
-                elif gf_action == 3 and self.mode not in ("return", "land"):
-                    self._start_rtl()
-                elif gf_action == 5 and self.mode != "land":
-                    self.land()
+                    if gf_action in (3, 5) and self._failsafe_pending is None:
+                        then = "return" if gf_action == 3 else "land"
+                        self._failsafe_pending = (then, self.time_s + self.params["COM_FAIL_ACT_T"])
             elif not breached:
                 self._fence_triggered = False
 
@@ -642,10 +665,12 @@ class Autopilot:
         speed = min(ground, brake, dist / dt)
         return un * speed, ue * speed, vu
 
-    def _climb_toward(self, target_amsl: float, dt: float) -> float:
+    def _climb_toward(self, target_amsl: float, dt: float, *, gain_per_s: float | None = None) -> float:
         dz = target_amsl - self.amsl_m
         # arrive without overshoot under the vertical acceleration limit
         speed = min(math.sqrt(2.0 * self.config.auto_vert_accel_m_s2 * abs(dz)), abs(dz) / max(1.0, dt))
+        if gain_per_s is not None:
+            speed = min(speed, gain_per_s * abs(dz))
         vu = math.copysign(speed, dz)
         return max(-self.params["MPC_Z_VEL_MAX_DN"], min(self.params["MPC_Z_VEL_MAX_UP"], vu))
 
@@ -680,7 +705,12 @@ class Autopilot:
             if self.amsl_m >= self._rtl_alt_amsl - self.params["NAV_MC_ALT_RAD"]:
                 self._rtl_phase = "return"
             else:
-                return 0.0, 0.0, self._climb_toward(self._rtl_alt_amsl, dt)
+                # PX4 closes in on RTL_RETURN_ALT slowly (its climb of 10 m took ~9.6 s, measured)
+                return (
+                    0.0,
+                    0.0,
+                    self._climb_toward(self._rtl_alt_amsl, dt, gain_per_s=self.config.rtl_climb_gain_per_s),
+                )
         if self._rtl_phase == "return":
             if math.hypot(home[0] - self.north_m, home[1] - self.east_m) <= self.params["NAV_ACC_RAD"]:
                 self._rtl_phase = "land"
@@ -785,7 +815,12 @@ class Autopilot:
                 return None
             self._begin_takeoff()
             vn, ve, _ = self._goto(target, dt, self.cruise_m_s)
-            return vn, ve, self._takeoff_climb(target[2], dt)
+            # PX4's mission take-off item slows down over its last ~5 m (measured), unlike AUTO.TAKEOFF
+            return (
+                vn,
+                ve,
+                self._takeoff_climb(target[2], dt, gain_per_s=self.config.mission_takeoff_gain_per_s),
+            )
         if cmd in (NAV_WAYPOINT, NAV_LOITER_TIME, NAV_LOITER_UNLIM):
             if self._item_wait_until is None:
                 accept_m = self.params["NAV_ACC_RAD"]

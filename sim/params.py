@@ -50,6 +50,7 @@ PARAM_SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("COM_LOW_BAT_ACT", PARAM_TYPE_INT32, 3),
     # 2 = hold on breach (PX4's default; 3 = return, 5 = land)
     ParamSpec("GF_ACTION", PARAM_TYPE_INT32, 2),
+    ParamSpec("COM_FAIL_ACT_T", PARAM_TYPE_REAL32, 5.0),  # hold this long before a failsafe's return/land
     ParamSpec("COM_DISARM_LAND", PARAM_TYPE_REAL32, 2.0),
     ParamSpec("COM_DISARM_PRFLT", PARAM_TYPE_REAL32, 10.0),
     ParamSpec("SYS_AUTOSTART", PARAM_TYPE_INT32, 10040),

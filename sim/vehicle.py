@@ -193,6 +193,7 @@ class SimVehicle:
         self._boot_offset_s = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
         self._next_heartbeat = 0.0
+        self._sent_flight_state: tuple[str, bool, int] | None = None  # as the last heartbeat showed it
         self._streams: dict[str, list[float]] = {}
         self._reset_streams()
         self._upload: _Upload | None = None
@@ -367,7 +368,16 @@ class SimVehicle:
             ap.reached.clear()
             ap.status_texts.clear()
             return
+        # PX4 in lockstep heartbeats on simulated time: a ground station sees a mode, arming or landed-state
+        # change within a simulated second. A 1 Hz wall-clock heartbeat showed it up to `speed` seconds late
+        # (mode-change, landing and take-off times read long or short by that): send them as they change.
+        flight_state = (ap.mode, ap.armed, ap.landed_state)
+        if flight_state != self._sent_flight_state and self._next_heartbeat != 0.0:
+            self._sent_flight_state = flight_state
+            self._send_heartbeat()
+            self._send_extended_sys_state()
         if now >= self._next_heartbeat:
+            self._sent_flight_state = flight_state
             self._next_heartbeat = now + 1.0 if self._next_heartbeat == 0.0 else self._next_heartbeat + 1.0
             if self._next_heartbeat < now:
                 self._next_heartbeat = now + 1.0

@@ -21,7 +21,7 @@ def home_legs(vehicle: VehicleView, *, restrictions: Sequence[Restriction], conf
     here = vehicle.position
     if here is None:
         return [Leg(kind=LegKind.RTL, tag="home")]
-    alt = config.return_alt(here[2])
+    alt = config.for_vehicle(vehicle).return_alt(here[2])
     home = vehicle.home
     space = airspace_at(restrictions, alt_m=alt, around=home, clearance_m=config.clearance_m)
     route = space.route((here[0], here[1]), home)  # PlanningError: no way around

@@ -32,6 +32,7 @@ from mavsdk.plugins.geofence import Circle, FenceType, Geofence, GeofenceData, P
 from mavsdk.plugins.mavlink_direct import MavlinkDirect, MavlinkMessage
 from mavsdk.plugins.mission_raw import MissionItem as RawItem
 from mavsdk.plugins.mission_raw import MissionRaw, MissionRawResult
+from mavsdk.plugins.param import Param
 from mavsdk.plugins.telemetry import FlightMode as MavFlightMode
 from mavsdk.plugins.telemetry import LandedState, Telemetry
 from mavsdk.system import System
@@ -52,6 +53,9 @@ from mission.link.mission_items import (
 from mission.link.types import ActuatorResult, FlightMode, MissionProgress, TelemetrySnapshot
 
 log = logging.getLogger(__name__)
+RTL_RETURN_ALT = (
+    "RTL_RETURN_ALT"  # PX4: the altitude above home its RTL climbs to (if lower) before coming home
+)
 T = TypeVar("T")
 
 _MODES: dict[MavFlightMode, FlightMode] = {
@@ -144,6 +148,8 @@ class MavsdkVehicleLink:
         self._mission_raw: MissionRaw | None = None
         self._geofence: Geofence | None = None
         self._direct: MavlinkDirect | None = None  # raw COMMAND_LONG for what Action cannot say
+        self._param: Param | None = None
+        self._return_alt_m: float | None = None  # RTL_RETURN_ALT, read after each connect
         self._camera: MavsdkCamera | None = None  # made on first use of ``camera``
         self._inflight: set[concurrent.futures.Future[Any]] = set()
         self._subscribers: set[_Subscriber] = set()
@@ -200,6 +206,12 @@ class MavsdkVehicleLink:
     def connected(self) -> bool:
         """True while heartbeats arrive (MAVSDK drops a system after 3 s without one)."""
         return self._connected
+
+    @property
+    def return_alt_m(self) -> float | None:
+        """The altitude the vehicle's own RTL climbs to (its RTL_RETURN_ALT, read after each connect; the
+        last value read stays while a new read fails); None until one was read."""
+        return self._return_alt_m
 
     @property
     def mode(self) -> FlightMode:
@@ -564,6 +576,7 @@ class MavsdkVehicleLink:
         self._mission_raw = MissionRaw(system)
         self._geofence = Geofence(system)
         self._direct = MavlinkDirect(system)
+        self._param = Param(system)
         log.info("vehicle %d bound on %s", self._sysid, self._url)
 
     def tick(self, now: float) -> None:
@@ -636,6 +649,7 @@ class MavsdkVehicleLink:
         while True:
             await self._up.wait()
             await self._sync_mission_after_connect()
+            await self._read_return_alt()
             await self._down.wait()
 
     async def close(self) -> None:
@@ -651,8 +665,15 @@ class MavsdkVehicleLink:
         if self._camera is not None:
             self._camera.close()
             self._camera = None
-        plugins = (self._direct, self._mission_raw, self._geofence, self._action, self._telemetry)
-        self._direct = None
+        plugins = (
+            self._param,
+            self._direct,
+            self._mission_raw,
+            self._geofence,
+            self._action,
+            self._telemetry,
+        )
+        self._direct = self._param = None
         self._mission_raw = self._geofence = self._action = self._telemetry = None
         for plugin in plugins:
             if plugin is not None:
@@ -731,6 +752,7 @@ class MavsdkVehicleLink:
             home_lon=home[1] if home else None,
             home_alt_amsl_m=home[2] if home else None,
             vehicle_time_unix=self._vehicle_time_unix if connected else None,
+            return_alt_m=self._return_alt_m,
         )
 
     @staticmethod
@@ -739,6 +761,28 @@ class MavsdkVehicleLink:
             return bool(mission_raw.is_mission_finished())
         except MavsdkError:  # no mission known to MAVSDK
             return False
+
+    async def _read_return_alt(self) -> None:
+        """Read RTL_RETURN_ALT: the gate judges a return at the altitude the vehicle really climbs to."""
+        action = f"read {RTL_RETURN_ALT}"
+        try:
+            value = await self._command(
+                action, self._require(self._param, action).get_param_float, RTL_RETURN_ALT
+            )
+        except LinkError as err:
+            if self._return_alt_m is None:
+                log.warning("%s; the gate judges its returns at the service's setting", err)
+            else:
+                log.warning("%s; keeping the %g m read before", err, self._return_alt_m)
+            return
+        if not (math.isfinite(value) and value > 0):
+            log.warning(
+                "vehicle %d: %s reads %r; the gate uses its setting", self._sysid, RTL_RETURN_ALT, value
+            )
+            return
+        if value != self._return_alt_m:
+            log.info("vehicle %d: %s %g m", self._sysid, RTL_RETURN_ALT, value)
+        self._return_alt_m = float(value)
 
     async def _sync_mission_after_connect(self) -> None:
         # Heartbeat-derived state arrives within about a second of the link coming up.

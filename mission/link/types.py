@@ -64,6 +64,9 @@ class TelemetrySnapshot:
     # The vehicle's own wall clock (unix seconds) from its newest SYSTEM_TIME, read with the position: PX4
     # streams it, the simulator sends it right after each position. None when the vehicle sends no wall clock.
     vehicle_time_unix: float | None = None
+    # The altitude the vehicle's own RTL climbs to (PX4's RTL_RETURN_ALT, read after each connect); None until
+    # read, or when the vehicle does not answer: the gate then judges returns at the service's setting.
+    return_alt_m: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

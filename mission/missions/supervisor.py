@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from flightplans.items import Land, LoiterTime, MissionItem, ReturnToLaunch, Waypoint
+from flightplans.items import Geofence, Land, LoiterTime, MissionItem, ReturnToLaunch, Waypoint
 from mission.audit import service as audit
 from mission.db import session_scope
 from mission.errors import InvalidTransition, LinkError, SkywardenError, VehicleUnavailable
@@ -31,6 +31,7 @@ from mission.flights.models import FlightState
 from mission.link.types import FlightMode, TelemetrySnapshot
 from mission.missions import service
 from mission.missions.codec import geofence_from_json, items_from_json
+from mission.missions.fence import breach_note
 from mission.missions.models import Mission, MissionCreate, PlanSpec
 from mission.missions.states import IN_FLIGHT, MissionState
 from mission.planning import PlanPreview, PlanRequest, to_preview
@@ -86,6 +87,8 @@ class _Track:
     verified: bool = True  # False until a restarted service has read the vehicle's mission back
     vehicle_returned: bool = False  # the vehicle went home on its own before the items were done
     progress_saving: bool = False
+    fence: Geofence | None = None  # what the mission uploaded with it, to read a failsafe against
+    mode: FlightMode | None = None  # the vehicle's mode in the last snapshot
 
 
 def _ends_home(items: list[MissionItem]) -> bool:
@@ -272,6 +275,7 @@ class MissionSupervisor:
                     progress=mission.progress_current,
                     last_link_up=now,
                     since=now,
+                    fence=geofence_from_json(mission.geofence) if mission.geofence else None,
                 )
         elif track is not None and track.mission_id == mission.id:
             del self._tracks[mission.vehicle_id]
@@ -814,6 +818,13 @@ class MissionSupervisor:
         )
         landed = not snap.in_air and not snap.armed
         returning_mode = snap.mode in (FlightMode.RETURN, FlightMode.LAND)
+        # A mode change seen while ACTIVE and no flight of the executor drives the vehicle is the vehicle's
+        # own (a failsafe) or from outside the service (an RC pilot, a second ground station). A pilot's or
+        # dispatch's flight takes the vehicle first and tells us after (note_manual_command).
+        previous, track.mode = track.mode, snap.mode
+        changed = previous is not None and previous != snap.mode and snap.in_air
+        fence_note = self._mode_changed(vehicle_id, track, previous, snap) if changed else None
+        because = f" {fence_note}" if fence_note else ""
         settled = now - track.since >= self._cfg.landed_grace_s
         decision: tuple[str, str] | None = None
         if track.state == S.ACTIVE:
@@ -830,13 +841,27 @@ class MissionSupervisor:
             elif knows_ours and prog.finished and not track.ends_home:
                 decision = ("complete", "vehicle finished the mission")
             elif returning_mode and snap.in_air:
-                why = "mission items done" if items_done else f"vehicle switched to {snap.mode.value}"
+                why = (
+                    "mission items done" if items_done else f"vehicle switched to {snap.mode.value}{because}"
+                )
                 track.vehicle_returned = not items_done
                 decision = ("return", f"{why}; returning home")
+            elif (
+                changed
+                and not self._flown_by_service(vehicle_id)
+                and previous is FlightMode.MISSION
+                and snap.mode not in (FlightMode.MISSION, FlightMode.UNKNOWN)
+                and not items_done
+            ):
+                decision = (
+                    "pause",
+                    f"vehicle switched from mission to {snap.mode.value} on its own{because}"
+                    f" at item {track.progress + 1} of {track.total}; resume or return it",
+                )
         elif track.state == S.PAUSED:
             if returning_mode and snap.in_air:
                 track.vehicle_returned = True
-                decision = ("return", f"vehicle switched to {snap.mode.value}; returning home")
+                decision = ("return", f"vehicle switched to {snap.mode.value}{because}; returning home")
             elif landed and settled:
                 decision = ("fail", "vehicle landed while the mission was paused")
         elif track.state == S.RETURNING and landed:
@@ -856,6 +881,52 @@ class MissionSupervisor:
             except InvalidTransition as err:
                 log.info("mission %s: %s", track.mission_id, err)
                 self._tracks.pop(vehicle_id, None)
+
+    def _flown_by_service(self, vehicle_id: int) -> bool:
+        """Whether a flight of the executor commands the vehicle now (its mode changes are the service's)."""
+        return (self._executor.supervisor_of(vehicle_id) or "").startswith("flight:")
+
+    def _mode_changed(
+        self, vehicle_id: int, track: _Track, previous: FlightMode | None, snap: TelemetrySnapshot
+    ) -> str | None:
+        """Publish a mode change of a vehicle on a mission; a stop or return at its geofence is audited as
+        the vehicle's breach action (PX4 says no more than "Failsafe activated"). Returns that finding."""
+        note = None
+        if snap.mode in (FlightMode.HOLD, FlightMode.RETURN, FlightMode.LAND):
+            note = breach_note(track.fence, lat=snap.lat, lon=snap.lon)
+        data = {"from": previous.value if previous else None, "to": snap.mode.value, "geofence": note}
+        self._hub.emit(
+            Event(kind="vehicle.mode", vehicle_id=vehicle_id, mission_id=track.mission_id, data=data)
+        )
+        if note is None:
+            return None
+        with session_scope(self._engine) as session:
+            audit.record(
+                session=session,
+                actor=VEHICLE,
+                action="vehicle.geofence_breach",
+                target=f"mission:{track.mission_id}",
+                details={
+                    "vehicle_id": vehicle_id,
+                    "mode": snap.mode.value,
+                    "where": note,
+                    "lat": snap.lat,
+                    "lon": snap.lon,
+                    "alt_rel_m": snap.alt_rel_m,
+                },
+            )
+        self._hub.emit(
+            Event(
+                kind="vehicle.failsafe",
+                vehicle_id=vehicle_id,
+                mission_id=track.mission_id,
+                data={"cause": "geofence", "mode": snap.mode.value, "where": note},
+            )
+        )
+        log.warning(
+            "vehicle %s (mission %s): %s, now %s", vehicle_id, track.mission_id, note, snap.mode.value
+        )
+        return note
 
     def _save_progress(self, track: _Track) -> None:
         """Write the track's progress off the event loop; one write in flight, always the newest value."""

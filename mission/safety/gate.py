@@ -62,7 +62,7 @@ class GateConfig:
     clearance_m: float = 20.0  # the floor for everyone
     max_alt_m: float = 120.0  # ceiling above home (AGL)
     min_alt_m: float = 10.0  # lowest transit altitude the service plans for its own flights
-    return_alt_m: float = 60.0  # the vehicles' RTL return altitude (PX4 RTL_RETURN_ALT)
+    return_alt_m: float = 60.0  # RTL return altitude for a vehicle whose own RTL_RETURN_ALT was not read
     time_margin_s: float = 600.0  # restrictions starting this long after the planned end count too
     fence_margin_m: float = 150.0
     speed_factor: float = 1.0  # simulated seconds per wall second (zone times are wall times)
@@ -83,6 +83,14 @@ class GateConfig:
             wind_speed_m_s=settings.wind_speed_m_s,
             wind_from_deg=settings.wind_from_deg,
         )
+
+    def for_vehicle(self, vehicle: VehicleView) -> GateConfig:
+        """This config with the vehicle's own RTL return altitude when its link read it (PX4 climbs to its
+        RTL_RETURN_ALT, 30 m by default, not to the service's setting); the setting otherwise."""
+        alt = vehicle.return_alt_m
+        if alt is None or alt == self.return_alt_m:
+            return self
+        return replace(self, return_alt_m=alt)
 
     def return_alt(self, current_alt_m: float) -> float:
         """A return's altitude: the RTL altitude, higher if already higher, never above the ceiling."""
@@ -216,6 +224,11 @@ class VehicleView:
     def in_air(self) -> bool:
         return self.snapshot is not None and self.snapshot.link_up and self.snapshot.in_air
 
+    @property
+    def return_alt_m(self) -> float | None:
+        """The altitude its own RTL climbs to, as its link read it (RTL_RETURN_ALT); None when unknown."""
+        return self.snapshot.return_alt_m if self.snapshot is not None else None
+
     def battery(self) -> Battery:
         charge = None
         if self.snapshot is not None and self.snapshot.link_up:
@@ -340,6 +353,7 @@ def judge(*, session: Session, request: GateRequest, vehicle: VehicleView, confi
     The flight's length is not known before it is judged: judge over [now, now + margin], then over the
     flight time found, until the set of zones no longer grows.
     """
+    config = config.for_vehicle(vehicle)
     if request.planning:
         refusals: list[Refusal] = []
     else:

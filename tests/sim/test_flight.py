@@ -96,6 +96,9 @@ async def test_orbit_circles_the_centre_at_the_radius(fly: FlyFactory) -> None:
     main, sub, _ = await gcs.heartbeat_mode()
     assert (main, sub) == (3, 1)
     await fleet.wait(lambda: abs(distance_m(vehicle.state.lat, vehicle.state.lon) - 25) < 1.5, 10)
+    # settled on the circle: the way out from the centre overshoots it for a few simulated seconds
+    settled_at = vehicle.state.sim_time_s + 15.0
+    await fleet.wait(lambda: vehicle.state.sim_time_s >= settled_at, 10)
     headings = set()
     for _ in range(12):
         pos = await gcs.position()
@@ -125,7 +128,7 @@ async def test_critical_battery_triggers_return(fly: FlyFactory) -> None:
     await arm_and_takeoff(gcs, 10.0)
     since = gcs.mark()
     vehicle.battery_sag(93.0)
-    await gcs.wait_for("HEARTBEAT", lambda m: m.custom_mode == (4 << 16) | (5 << 24), timeout_s=3)
+    await gcs.expect("HEARTBEAT", lambda m: m.custom_mode == (4 << 16) | (5 << 24), since=since, timeout_s=5)
     battery = await gcs.expect("BATTERY_STATUS")
     assert battery.battery_remaining <= 7
     assert battery.charge_state == mavlink.MAV_BATTERY_CHARGE_STATE_CRITICAL
@@ -184,7 +187,10 @@ async def test_a_fence_uploaded_around_a_vehicle_outside_it_is_ignored(fly: FlyF
 async def test_geofence_breach_triggers_gf_action(
     fly: FlyFactory, gf_action: int, mode: tuple[int, int]
 ) -> None:
-    """Crossing a valid fence (here: an orbit wider than it) triggers GF_ACTION (PX4 default 2, hold)."""
+    """Crossing a valid fence (here: an orbit wider than it) triggers GF_ACTION (PX4 default 2, hold).
+
+    As PX4 v1.17 (measured): "Failsafe activated", hold at once, a return or land COM_FAIL_ACT_T (5 s) later.
+    """
     config = SimConfig(params={"GF_ACTION": gf_action}) if gf_action != 2 else None
     _, _, gcs = await fly(config=config)
     assert await gcs.upload(_fence_around_home(0.0005), mission_type=1) == 0  # ~55 m from home each way
@@ -194,9 +200,12 @@ async def test_geofence_breach_triggers_gf_action(
         mavlink.MAV_CMD_DO_ORBIT, params=(80.0, 8.0, 0, NAN), lat=LAT, lon=LON, z=AMSL + 10
     )
     assert orbit == mavlink.MAV_RESULT_ACCEPTED
-    await gcs.expect("STATUSTEXT", lambda m: "Geofence breached" in m.text, since=since, timeout_s=15)
+    await gcs.expect("STATUSTEXT", lambda m: "Failsafe activated" in m.text, since=since, timeout_s=15)
+    await gcs.expect("HEARTBEAT", lambda m: m.custom_mode == (4 << 16) | (3 << 24), since=since, timeout_s=10)
     main, sub = mode
-    await gcs.wait_for("HEARTBEAT", lambda m: m.custom_mode == (main << 16) | (sub << 24), timeout_s=10)
+    await gcs.expect(
+        "HEARTBEAT", lambda m: m.custom_mode == (main << 16) | (sub << 24), since=since, timeout_s=10
+    )
 
 
 @pytest.mark.parametrize(("wind_n", "expected"), [(-4.0, 6.0), (4.0, 14.0)], ids=["headwind", "tailwind"])
