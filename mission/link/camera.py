@@ -174,7 +174,10 @@ class MavsdkCamera:
 
     def _link_error(self, action: str, why: str) -> LinkError:
         return LinkError(
-            f"vehicle {self._vehicle_id}: {action} failed: {why}", vehicle_id=self._vehicle_id, action=action
+            f"vehicle {self._vehicle_id}: {action} failed: {why}",
+            vehicle_id=self._vehicle_id,
+            action=action,
+            code="link.failed",
         )
 
     async def take_photo(self) -> None:

@@ -160,6 +160,13 @@ class LinkManager:
                 "another service instance",
                 vehicle_id=sysid,
                 action="add",
+                code="link.sysid_linked_in_every_instance",
+                params={
+                    "sysid": sysid,
+                    "max_shards": self._max_shards,
+                    "linked": len(self._links),
+                    "capacity": self.capacity,
+                },
             )
         shard = self._new_shard()
         self._shards.append(shard)
@@ -182,6 +189,8 @@ class LinkManager:
                 "unique",
                 vehicle_id=sysid,
                 action="add",
+                code="link.sysid_already_linked_on_url",
+                params={"sysid": sysid, "url": url},
             )
         # A URL listened on by one instance cannot be opened by another: the same URL stays in one shard.
         # The shard and the sysid are taken before the connection is opened (an await): adds run
@@ -196,6 +205,8 @@ class LinkManager:
                     f"that listens on {url}",
                     vehicle_id=sysid,
                     action="add",
+                    code="link.sysid_already_linked_in_instance",
+                    params={"sysid": sysid, "url": url},
                 )
             shard.sysids.add(sysid)
             handle = None  # the connection is (being) opened; MAVSDK tells its vehicles apart by sysid
@@ -213,7 +224,10 @@ class LinkManager:
                     self._url_shard.pop(url, None)
                 if isinstance(err, MavsdkError):
                     raise LinkError(
-                        f"vehicle {sysid}: add failed: cannot open {url}: {err}", vehicle_id=sysid
+                        f"vehicle {sysid}: add failed: cannot open {url}: {err}",
+                        vehicle_id=sysid,
+                        code="link.cannot_open_url",
+                        params={"sysid": sysid, "url": url, "reason": str(err)},
                     ) from err
                 raise
         link = MavsdkVehicleLink(
@@ -241,9 +255,17 @@ class LinkManager:
             if len(keys) == 1:
                 return keys[0]
             if len(keys) > 1:
-                raise NotFound(f"vehicle {sysid} is linked on {len(keys)} URLs: name the URL")
+                raise NotFound(
+                    f"vehicle {sysid} is linked on {len(keys)} URLs: name the URL",
+                    code="link.vehicle_linked_on_several_urls",
+                    params={"sysid": sysid, "n": len(keys)},
+                )
         known = sorted({s for s, _ in self._links})
-        raise NotFound(f"vehicle {sysid} has no link (known: {known or 'none'})")
+        raise NotFound(
+            f"vehicle {sysid} has no link (known: {known or 'none'})",
+            code="link.vehicle_has_no_link",
+            params={"sysid": sysid, "known": ", ".join(map(str, known)) or "-"},
+        )
 
     def get(self, sysid: int, *, url: str | None = None) -> MavsdkVehicleLink:
         """The link of vehicle ``sysid`` (on ``url`` if it is linked on several); NotFound if none."""

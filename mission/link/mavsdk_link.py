@@ -893,7 +893,10 @@ class MavsdkVehicleLink:
 
     def _error(self, action: str, why: str) -> LinkError:
         return LinkError(
-            f"vehicle {self._sysid}: {action} failed: {why}", vehicle_id=self._sysid, action=action
+            f"vehicle {self._sysid}: {action} failed: {why}",
+            vehicle_id=self._sysid,
+            action=action,
+            code="link.failed",
         )
 
     def _require(self, plugin: T | None, action: str) -> T:
