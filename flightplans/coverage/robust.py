@@ -68,6 +68,13 @@ def swept(path: BaseGeometry, radius_m: float, *, quad_segs: int = 6) -> BaseGeo
     >>> round(swept(LineString([(0, 0), (10, 0)]), 1.0).area, 1)
     23.1
     """
+    # GEOS divides by zero inside a buffer on near-degenerate legs (a leg of ~1e-7 m, three collinear points);
+    # numpy reports that floating-point flag as a RuntimeWarning. The result is checked for validity below.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _swept(path, radius_m, quad_segs)
+
+
+def _swept(path: BaseGeometry, radius_m: float, quad_segs: int) -> BaseGeometry:
     cover = path.buffer(radius_m, quad_segs=quad_segs)
     if cover.is_valid:
         return cover
