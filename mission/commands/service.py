@@ -134,7 +134,10 @@ async def execute(
             target=f"vehicle:{vehicle_id}",
             details=details,
         )
-    if name == "arm":
+    if name == "arm" and snap is not None and (snap.armed or snap.in_air):
+        # Already armed (flying, perhaps on a pack that has sagged since): nothing to send.
+        message = "already armed"
+    elif name == "arm":
         await flights.commander.send(vehicle_id, cmd.Arm(), actor=asker.name)
         message = "armed"
     elif name == "return":

@@ -740,7 +740,8 @@ class FlightExecutor:
         self._supervising[vid] = f"flight:{flight.id}"
         cfg = self.config
         if leg.kind is LegKind.TAKEOFF:
-            snap = self._fleet.latest(vid)
+            # Just linked (a restart): wait for a reading before deciding it is on the ground to be armed.
+            snap = self._fleet.latest(vid) or await self.charge_known(vid)
             if snap is None or not snap.in_air:
                 if snap is None or not snap.armed:
                     snap = await self.charge_known(vid)
