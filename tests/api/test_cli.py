@@ -221,6 +221,14 @@ def test_sim_subcommand_delegates_to_the_simulator(cli_env: dict[str, str]) -> N
     assert "sim: error: count must be within" in result.stderr
 
 
+def _cmdline(process: psutil.Process) -> list[str]:
+    """A process's command line; empty when it has already exited (a short-lived child)."""
+    try:
+        return process.cmdline()
+    except (psutil.NoSuchProcess, psutil.ZombieProcess, FileNotFoundError):
+        return []
+
+
 @pytest.mark.timeout(90)
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=["term", "int", "kill"])
@@ -241,7 +249,7 @@ def test_serve_leaves_no_simulator_behind_however_it_is_stopped(
     try:
         deadline = time.monotonic() + 40
         children: list[psutil.Process] = []
-        while not any("sim" in " ".join(c.cmdline()) for c in children):
+        while not any("sim" in " ".join(_cmdline(c)) for c in children):
             assert proc.poll() is None and time.monotonic() < deadline, Path(log.name).read_text()
             time.sleep(0.2)
             with contextlib.suppress(psutil.NoSuchProcess):
