@@ -382,6 +382,10 @@ class SimVehicle:
             if self._next_heartbeat < now:
                 self._next_heartbeat = now + 1.0
             self._send_heartbeat()
+        # An item reached is an event: it goes out before any stream that already shows its consequence
+        # (a MISSION_CURRENT reading "complete" never precedes the last MISSION_ITEM_REACHED).
+        while ap.reached:
+            self._send(self._mav.mission_item_reached_encode(ap.reached.popleft()))
         for name, slot in self._streams.items():
             interval = slot[0]
             if interval > 0.0 and now >= slot[1]:
@@ -390,8 +394,6 @@ class SimVehicle:
                     # behind by more than one interval (a stalled loop): keep the phase, skip the backlog
                     slot[1] += interval * int((now - slot[1]) / interval + 1)
                 self._stream_senders[name]()
-        while ap.reached:
-            self._send(self._mav.mission_item_reached_encode(ap.reached.popleft()))
         while ap.status_texts:
             severity, text = ap.status_texts.popleft()
             self._send_statustext(severity, text)

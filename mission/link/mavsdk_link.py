@@ -81,6 +81,7 @@ _RETRY_COMMAND = frozenset({"TIMEOUT"})
 # A mission transfer that times out or is cancelled half-way on a lossy link is simply started again; PX4
 # answers a transfer that collides with a stale one with MAV_MISSION_ERROR ("busy").
 _RETRY_TRANSFER = frozenset({"TIMEOUT", "TRANSFER_CANCELLED", "BUSY", "PROTOCOL_ERROR", "ERROR"})
+_CLEAR_ATTEMPTS = 3
 _TRANSFER_RETRIES = 8
 CMD_NAV_TAKEOFF = 22
 CMD_COMPONENT_ARM_DISARM = 400
@@ -353,8 +354,27 @@ class MavsdkVehicleLink:
         return result
 
     async def clear_mission(self) -> None:
-        """Remove the vehicle's mission."""
-        await self._command("clear mission", self._require(self._mission_raw, "clear mission").clear_mission)
+        """Remove the vehicle's mission, confirmed by downloading it back empty.
+
+        PX4 (v1.17 SITL, on a loaded machine) acknowledged a clear sent right after an upload and still
+        listed the uploaded items afterwards; the clear is repeated until the vehicle reports no mission.
+        """
+        mission_raw = self._require(self._mission_raw, "clear mission")
+        for attempt in range(1, _CLEAR_ATTEMPTS + 1):
+            await self._command("clear mission", mission_raw.clear_mission)
+            left = len(await self.download_mission())
+            if left == 0:
+                return
+            log.warning(
+                "vehicle %d: clear mission acknowledged, yet %d items remain (attempt %d)",
+                self._sysid,
+                left,
+                attempt,
+            )
+            await asyncio.sleep(0.5)
+        raise self._error(
+            "clear mission", f"the vehicle still lists {left} items after {_CLEAR_ATTEMPTS} clears"
+        )
 
     async def start_mission(self) -> None:
         """Switch to MISSION, retrying while PX4 refuses right after an upload, until the mode reads so."""

@@ -28,9 +28,12 @@ def _patrol(north_m: float, east_m: float, *, loiter_s: float = 0.0) -> list[Mis
 
 
 async def _fly(link: MavsdkVehicleLink, items: list[MissionItem]) -> None:
+    # The service's launch order: MISSION first, then arm in it. Arming first leaves an armed vehicle on
+    # the ground while the mode switch is retried (lossy link, PX4's post-upload refusal), and PX4's
+    # preflight auto-disarm (COM_DISARM_PRFLT, 10 s = 1.25 s of wall time at speed 8) disarms it.
     await link.upload_mission(items)
-    await link.arm()
     await link.start_mission()
+    await link.arm(keep_mode=True)
 
 
 async def test_five_vehicles_fly_at_once(fleet_links) -> None:
