@@ -31,6 +31,8 @@ from mission.dispatch.energy import climb, cruise
 from mission.dispatch.ranking import Activity, VehicleState
 from mission.errors import SkywardenError
 from mission.fleet.models import Vehicle
+from mission.missions.models import Mission
+from mission.missions.states import MissionState
 from mission.patrols.clock import Clock, WallClock
 from mission.patrols.models import Patrol, PatrolRead, PatrolRun, RunStatus, parse_hhmm
 
@@ -222,6 +224,44 @@ def fail_stale_handoffs(*, engine: Engine, older_than: datetime, at: datetime) -
         return int(result.rowcount or 0)
 
 
+# A launch is bounded by the supervisor's own timeouts (upload, start, arm: well under a minute); a claim this
+# old whose run never left CLAIMED was left by an instance that stopped while launching it.
+ORPHAN_AFTER_S = 120.0
+# Missions in these states never reached the vehicle: the launch did not happen.
+_NOT_LAUNCHED = (MissionState.DRAFT.value, MissionState.VALIDATED.value)
+
+
+def settle_orphaned_claims(*, engine: Engine, older_than: datetime, at: datetime) -> list[int]:
+    """Settle runs claimed (or taken from a hand-off) before ``older_than`` that are still CLAIMED: the
+    instance launching them stopped midway. A run whose mission went out is LAUNCHED (the mission itself is
+    taken over with its vehicle); any other is FAILED with the reason. Pending hand-offs are left to
+    ``fail_stale_handoffs``. Returns the settled run ids."""
+    settled: list[int] = []
+    with session_scope(engine) as session:
+        rows = session.exec(
+            select(PatrolRun).where(
+                col(PatrolRun.status) == RunStatus.CLAIMED.value,
+                col(PatrolRun.reason) != HANDOFF_REASON,
+                col(PatrolRun.claimed_at) < as_utc(older_than),
+            )
+        ).all()
+        for run in rows:
+            mission = session.get(Mission, run.mission_id) if run.mission_id is not None else None
+            if mission is not None and mission.state not in _NOT_LAUNCHED:
+                run.status = RunStatus.LAUNCHED.value
+                run.reason = ""
+                run.launched_at = as_utc(mission.started_at or at)
+            else:
+                run.status = RunStatus.FAILED.value
+                left = f"; mission {mission.id} was left {mission.state}" if mission is not None else ""
+                run.reason = f"the instance launching it stopped before the launch{left}"[:500]
+                run.finished_at = as_utc(at)
+            session.add(run)
+            assert run.id is not None
+            settled.append(run.id)
+    return settled
+
+
 async def launch_run(
     *, launcher: PatrolLauncher, patrol: PatrolRead, run_id: int, vehicle_id: int
 ) -> tuple[RunStatus, str, int | None]:
@@ -330,6 +370,9 @@ class PatrolScheduler:
         self._cursor = now
         if fail_stale_handoffs(engine=self._engine, older_than=now - self._catch_up, at=now):
             log.warning("patrol runs handed to a vehicle's owner were not launched in time: failed")
+        orphan_age = timedelta(seconds=max(ORPHAN_AFTER_S, self._catch_up.total_seconds()))
+        for run_id in settle_orphaned_claims(engine=self._engine, older_than=now - orphan_age, at=now):
+            log.warning("patrol run %s: the instance launching it stopped midway; settled", run_id)
         return claimed
 
     async def _start(self, patrol: PatrolRead, run_id: int, slot: datetime) -> None:

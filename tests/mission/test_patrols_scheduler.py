@@ -303,3 +303,70 @@ async def test_a_handed_off_run_nobody_takes_fails_after_the_catch_up_window(eng
     [run] = runs(engine)
     assert run.status == RunStatus.FAILED.value
     assert run.reason == "no instance owning its vehicle launched it in time"
+
+
+async def test_runs_left_claimed_by_a_stopped_instance_are_settled_by_their_mission(engine):
+    """An instance stopped while launching three runs: one before its mission existed, one with its mission
+    validated but never sent, one whose mission went out. The next leader's tick settles each by its
+    mission; a fresh claim (still being launched) and a pending hand-off are left alone."""
+    from mission.missions.models import Mission
+    from mission.patrols.scheduler import HANDOFF_REASON, ORPHAN_AFTER_S
+
+    patrol = add_patrol(engine, cron="0 0 1 1 *")  # never due in the test: only the rows below count
+    old = START - timedelta(seconds=ORPHAN_AFTER_S + 60)
+    with session_scope(engine) as s:
+        from mission.fleet.models import Vehicle
+
+        s.add(
+            Vehicle(
+                id=1,
+                name="uav1",
+                connection_url="udpin://0.0.0.0:14540",
+                sysid=1,
+                home_lat=39.82,
+                home_lon=109.98,
+            )
+        )
+        s.flush()
+        validated = Mission(name="m", vehicle_id=1, state="validated", plan={}, created_by="system:scheduler")
+        flown = Mission(
+            name="m", vehicle_id=1, state="active", plan={}, created_by="system:scheduler", started_at=old
+        )
+        s.add_all([validated, flown])
+        s.flush()
+        for k, (reason, mission_id, at) in enumerate(
+            [
+                ("", None, old),
+                ("launching on b", validated.id, old),
+                ("", flown.id, old),
+                ("", None, START),  # claimed just now: a launch under way
+                (HANDOFF_REASON, None, old),  # fail_stale_handoffs' business, with its own reason
+            ]
+        ):
+            s.add(
+                PatrolRun(
+                    patrol_id=patrol.id,
+                    scheduled_for=old + timedelta(minutes=k),
+                    reason=reason,
+                    mission_id=mission_id,
+                    claimed_at=at,
+                    vehicle_id=1,
+                )
+            )
+    clock = AcceleratedClock(START, speed=1.0)
+    scheduler = PatrolScheduler(
+        engine=engine, launcher=RecordingLauncher(clock, [state(1)]), clock=clock, catch_up_s=30
+    )
+    await scheduler.tick()
+    got = [(r.status, r.reason) for r in runs(engine)]
+    assert got == [
+        (RunStatus.FAILED.value, "the instance launching it stopped before the launch"),
+        (
+            RunStatus.FAILED.value,
+            f"the instance launching it stopped before the launch; mission {validated.id} was left validated",
+        ),
+        (RunStatus.LAUNCHED.value, ""),
+        (RunStatus.CLAIMED.value, ""),
+        (RunStatus.FAILED.value, "no instance owning its vehicle launched it in time"),
+    ]
+    assert runs(engine)[2].mission_id == flown.id
