@@ -327,18 +327,17 @@ class PatrolScheduler:
         self._cursor: datetime = self.clock.now() - self._catch_up
         self._task: asyncio.Task[None] | None = None
         self._on_run = on_run
-        self._launches: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> PatrolScheduler:
         self._task = asyncio.create_task(self._loop(), name="patrols:scheduler")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        tasks = [t for t in [self._task, *self._launches] if t is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._task = None
+        # Launches run inside the loop's tick (the claim is settled before the next slot): one task to stop.
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
 
     def _patrols(self) -> list[PatrolRead]:
         with Session(self._engine) as session:
