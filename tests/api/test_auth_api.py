@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -204,14 +205,21 @@ async def test_password_checks_run_off_the_event_loop_with_a_bounded_queue(db_ur
                 gaps.append(now - last)
                 last = now
 
-        tick = asyncio.create_task(ticker())
-        start = time.perf_counter()
-        results = await asyncio.gather(
-            *(client.post(LOGIN, json={"username": f"u{i}", "password": "x"}) for i in range(12))
-        )
-        elapsed = time.perf_counter() - start
-        done.set()
-        await tick
+        # A full collection of the heap earlier tests left behind stalled the loop for 0.59 s once in a long
+        # run: collect first and keep the collector out of the measured window (it is not a password check).
+        gc.collect()
+        gc.disable()
+        try:
+            tick = asyncio.create_task(ticker())
+            start = time.perf_counter()
+            results = await asyncio.gather(
+                *(client.post(LOGIN, json={"username": f"u{i}", "password": "x"}) for i in range(12))
+            )
+            elapsed = time.perf_counter() - start
+            done.set()
+            await tick
+        finally:
+            gc.enable()
     codes = sorted(r.status_code for r in results)
     # One worker and two waiting: the others are told to come back at once instead of queueing up.
     assert codes.count(401) == 3 and codes.count(429) == 9, codes
