@@ -57,10 +57,12 @@ $("#locale").addEventListener("change", async (ev) => {
   location.reload(); // every view is built again in the new language
 });
 
-function showLogin(message = "") {
+function showLogin(message = null) {
   $("#app").hidden = true;
   $("#login").hidden = false;
-  $("#login-error").textContent = message;
+  // Without a message the form keeps what it shows: a sign-in tried before boot() finished (a slow start)
+  // has already put its answer there.
+  if (message !== null) $("#login-error").textContent = message;
   $("#login-user").focus();
 }
 
