@@ -127,6 +127,25 @@ def socket_guard(engine: Engine, settings: Settings) -> SocketGuard:
     return SocketGuard(live_tokens=live_tokens, interval_s=settings.ws_recheck_s)
 
 
+async def _let_database_work_finish(engine: Engine, *, timeout_s: float = 5.0) -> None:
+    """Wait (bounded) for connections still checked out to come back before the pool is closed.
+
+    Work handed to threads (an audit write, a lease renewal) runs on after its task is cancelled; a
+    connection it returns after ``dispose()`` lands in the discarded pool and is only closed when that is
+    garbage collected (psycopg warns then). Shutdown waits for it instead, up to ``timeout_s``.
+    """
+    pool = engine.pool
+    checked_out = getattr(pool, "checkedout", None)
+    if checked_out is None:
+        return
+    for _ in range(int(timeout_s / 0.02)):  # the pool has no event to wait on: poll its count
+        if checked_out() == 0:
+            return
+        await asyncio.sleep(0.02)
+    if checked_out() > 0:
+        log.warning("shutdown: %d database connections still in use after %.0f s", checked_out(), timeout_s)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The service app; nothing touches the database or vehicles until the lifespan starts."""
     settings = settings or Settings()
@@ -170,6 +189,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.mqtt_bridge = None
             app.state.login_guard = None
             app.state.socket_guard = None
+            await _let_database_work_finish(engine)
             engine.dispose()
 
     app = FastAPI(
