@@ -99,7 +99,7 @@ async def test_patrolling_drone_near_the_incident_beats_a_farther_docked_one(tmp
         r = await svc.post("dan", "/api/v1/patrols", body)
         assert r.status_code == 201, r.text
         # The scheduler launches it at the next minute onto the drone docked next to it.
-        runs = await until(lambda: _launched_runs(svc), 15, "the patrol launch")
+        runs = await until(lambda: _launched_runs(svc), 30, "the patrol launch")
         assert runs[0]["vehicle_id"] == 1
         await until(
             lambda: _east_of(svc.vehicle(1).state, 900), 20, "the patrol drone to reach the east side"
@@ -275,7 +275,7 @@ async def test_with_no_drone_to_backfill_the_patrol_resumes_after_the_incident(t
             "estimated_duration_s": 300,
         }
         assert (await svc.post("dan", "/api/v1/patrols", body)).status_code == 201
-        runs = await until(lambda: _launched_runs(svc), 15, "the patrol launch")
+        runs = await until(lambda: _launched_runs(svc), 30, "the patrol launch")
         mission_id = runs[0]["mission_id"]
         await until(lambda: _east_of(svc.vehicle(1).state, 500), 20, "the patrol under way")
         inc = await incident(svc, 150, 700, overhead_s=600)

@@ -58,6 +58,13 @@ async def runtime(engine, **settings):
 
 
 async def _launch(rt) -> int:
+    # As a pilot would: launch once the vehicle is linked and reports its charge (the runtime links it
+    # in the background; on a loaded machine that takes a few seconds).
+    await _until(
+        lambda: (s := rt.fleet.latest(1)) is not None and s.link_up and s.battery_pct is not None,
+        20,
+        "the vehicle's first telemetry",
+    )
     data = MissionCreate.model_validate(
         {
             "name": "line",
