@@ -22,7 +22,7 @@ run: $(STAMP)
 ## test: set up (venv, Chromium, Mosquitto, PostgreSQL), then run the whole suite
 test: $(STAMP)
 	bash scripts/test-env
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	bash scripts/run-tests $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

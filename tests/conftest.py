@@ -6,6 +6,22 @@ import asyncio
 
 import pytest
 
+# ``make test`` runs the suite in two passes (scripts/run-tests): first everything else on two xdist
+# workers, then these alone, one at a time. They need the machine to themselves: real PX4 in lockstep
+# (a PX4 test failed while another PX4 test ran beside it), several ``skywarden serve`` processes and their
+# simulators (tests/cluster), a Chromium measuring the panel beside a flying fleet (tests/browser), and the
+# gate property test's stream of service restarts.
+SERIAL_PATHS = ("tests/cluster/", "tests/browser/", "tests/integration/test_gate_property.py")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = config.rootpath
+    for item in items:
+        where = item.path.relative_to(root).as_posix() if item.path.is_relative_to(root) else ""
+        if item.get_closest_marker("px4") is not None or where.startswith(SERIAL_PATHS):
+            item.add_marker(pytest.mark.serial)
+
 
 @pytest.fixture(autouse=True)
 async def _no_leaked_tasks():
