@@ -6,6 +6,7 @@ PostgreSQL tests each get a fresh schema (``search_path`` set on the URL) that i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -22,13 +23,10 @@ POSTGRES_URL = os.environ.get(
 )
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """A URL of an empty database: a SQLite file, or a private schema in the test PostgreSQL."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'skywarden.db'}"
-        return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
+@contextlib.contextmanager
+def private_pg_schema(prefix: str = "t") -> Iterator[str]:
+    """A fresh schema in the test PostgreSQL, as a URL whose ``search_path`` is that schema; dropped after."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
@@ -38,6 +36,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # type: 
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A URL of an empty database: a SQLite file, or a private schema in the test PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'skywarden.db'}"
+        return
+    with private_pg_schema() as url:
+        yield url
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ admin token) and must get a non-5xx answer in the common error shape. Bounded: a
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,14 +14,13 @@ import pytest
 import schemathesis
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from hypothesis import HealthCheck, settings
-from sqlalchemy import create_engine, text
 
 from api.app import create_app
 from mission.auth import service as auth
 from mission.auth.roles import Role
 from mission.db import session_scope
 from tests.api.conftest import make_settings
-from tests.conftest_db import POSTGRES_URL
+from tests.conftest_db import private_pg_schema
 from tests.support.error_codes import problems
 
 _spec_app = create_app(make_settings("sqlite://"))
@@ -66,16 +64,8 @@ def fuzz_db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'skywarden.db'}"
         return
-    schema_name = f"fuzz_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema_name}"'))
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema_name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema_name}" CASCADE'))
-        admin.dispose()
+    with private_pg_schema("fuzz") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

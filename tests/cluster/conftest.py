@@ -2,32 +2,22 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
 from mission.db import make_engine, session_scope
 from mission.fleet import service as fleet
 from mission.fleet.models import VehicleCreate
-from tests.conftest_db import POSTGRES_URL
+from tests.conftest_db import private_pg_schema
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A private schema in the test PostgreSQL (dropped afterwards), as a URL."""
-    schema = f"c_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+    with private_pg_schema("c") as url:
+        yield url
 
 
 @pytest.fixture
