@@ -35,12 +35,16 @@ SIM_SPEED = 20.0  # simulated seconds per wall second
 PASSWORDS = {"admin": "admin", "pilot": "pilot-pw", "dispatcher": "dispatch-pw", "observer": "observer-pw"}
 
 
+REQUEST_TIMEOUT_S = 30.0  # one REST call; a machine busy flushing a pass's writes has stalled one 10 s
+
+
 @dataclass(frozen=True)
 class Service:
-    """The service under test: its base URL and the password of each role's user (username = role)."""
+    """The service under test: its base URL, each role's password (username = role) and its log file."""
 
     url: str
     passwords: dict[str, str]
+    log: Path | None = None
 
     def api(
         self, method: str, path: str, body: object | None = None, *, token: str | None = None
@@ -55,13 +59,19 @@ class Service:
                 **({"Authorization": f"Bearer {token}"} if token else {}),
             },
         )
+        started = time.monotonic()
         try:
-            with urllib.request.urlopen(req, timeout=10) as res:
+            with urllib.request.urlopen(req, timeout=REQUEST_TIMEOUT_S) as res:
                 raw = res.read()
                 return res.status, json.loads(raw) if raw else None
         except urllib.error.HTTPError as err:
             raw = err.read()
             return err.code, json.loads(raw) if raw else None
+        except TimeoutError as err:
+            tail = self.log.read_text(errors="replace")[-3000:] if self.log else "(no log)"
+            waited = time.monotonic() - started
+            said = f"{method} {path}: no answer in {waited:.1f} s; the service's log ends:\n{tail}"
+            raise TimeoutError(said) from err
 
     def login(self, role: str) -> str:
         """A bearer token for the ``role`` user."""
@@ -120,7 +130,7 @@ def running_service(
     proc = subprocess.Popen(
         argv, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
-    svc = Service(url=f"http://127.0.0.1:{port}", passwords=PASSWORDS)
+    svc = Service(url=f"http://127.0.0.1:{port}", passwords=PASSWORDS, log=workdir / "serve.log")
     try:
         _wait_ready(svc, proc, workdir)
         admin = svc.login("admin")
