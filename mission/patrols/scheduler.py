@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
@@ -348,12 +349,14 @@ class PatrolScheduler:
         """Claim and start every slot due since the last tick; returns the run ids this tick claimed.
 
         One patrol failing (a bad stored plan or cron) is logged and never keeps the others' slots from
-        firing; the cursor moves on only once every patrol has been looked at.
+        firing; the cursor moves on only once every patrol has been looked at. Its database work runs in
+        threads: a write waiting on the SQLite lock on the event loop deadlocked with a request whose commit
+        needed the loop, freezing the service for the 30 s busy timeout.
         """
         now = self.clock.now()
         after = self._cursor
         claimed: list[int] = []
-        for patrol in self._patrols():
+        for patrol in await asyncio.to_thread(self._patrols):
             assert patrol.id is not None
             try:
                 slots = due_slots(patrol, after=after, until=now)
@@ -361,16 +364,24 @@ class PatrolScheduler:
                 log.exception("patrol %s (%r): cannot compute its slots", patrol.id, patrol.name)
                 continue
             for slot in slots:
-                run_id = claim(engine=self._engine, patrol_id=patrol.id, scheduled_for=slot, at=now)
+                run_id = await asyncio.to_thread(
+                    claim, engine=self._engine, patrol_id=patrol.id, scheduled_for=slot, at=now
+                )
                 if run_id is None:
                     continue
                 claimed.append(run_id)
                 await self._start(patrol, run_id, slot)
         self._cursor = now
-        if fail_stale_handoffs(engine=self._engine, older_than=now - self._catch_up, at=now):
+        stale = await asyncio.to_thread(
+            fail_stale_handoffs, engine=self._engine, older_than=now - self._catch_up, at=now
+        )
+        if stale:
             log.warning("patrol runs handed to a vehicle's owner were not launched in time: failed")
         orphan_age = timedelta(seconds=max(ORPHAN_AFTER_S, self._catch_up.total_seconds()))
-        for run_id in settle_orphaned_claims(engine=self._engine, older_than=now - orphan_age, at=now):
+        settled = await asyncio.to_thread(
+            settle_orphaned_claims, engine=self._engine, older_than=now - orphan_age, at=now
+        )
+        for run_id in settled:
             log.warning("patrol run %s: the instance launching it stopped midway; settled", run_id)
         return claimed
 
@@ -379,19 +390,18 @@ class PatrolScheduler:
         now = self.clock.now()
         try:
             if not in_window(patrol, slot):
-                self._finish(
+                await self._finish(
                     run_id, RunStatus.SKIPPED, f"{slot.isoformat()} is outside the patrol window", at=now
                 )
                 return
-            choice = choose_patrol_vehicle(
-                self._launcher.vehicle_states(), patrol, only=allowed_vehicles(self._engine, patrol)
-            )
+            only = await asyncio.to_thread(allowed_vehicles, self._engine, patrol)
+            choice = choose_patrol_vehicle(self._launcher.vehicle_states(), patrol, only=only)
         except (SkywardenError, ValueError) as exc:
-            self._finish(run_id, RunStatus.FAILED, str(exc), at=self.clock.now())
+            await self._finish(run_id, RunStatus.FAILED, str(exc), at=self.clock.now())
             return
         except Exception as exc:
             log.exception("patrol run %s: unexpected error while choosing a vehicle", run_id)
-            self._finish(
+            await self._finish(
                 run_id,
                 RunStatus.FAILED,
                 f"unexpected error: {type(exc).__name__}: {exc}",
@@ -399,22 +409,26 @@ class PatrolScheduler:
             )
             return
         if choice.vehicle_id is None:
-            self._finish(run_id, RunStatus.SKIPPED, choice.reason, at=now)
+            await self._finish(run_id, RunStatus.SKIPPED, choice.reason, at=now)
             return
         vehicle_id = choice.vehicle_id
         if not self._launcher.owned_here(vehicle_id):
-            hand_off(engine=self._engine, run_id=run_id, vehicle_id=vehicle_id)
+            await asyncio.to_thread(hand_off, engine=self._engine, run_id=run_id, vehicle_id=vehicle_id)
             log.info("patrol run %s: vehicle %s is another instance's; handed to it", run_id, vehicle_id)
             return
         status, reason, mission_id = await launch_run(
             launcher=self._launcher, patrol=patrol, run_id=run_id, vehicle_id=vehicle_id
         )
-        self._finish(
+        await self._finish(
             run_id, status, reason, vehicle_id=vehicle_id, mission_id=mission_id, at=self.clock.now()
         )
 
-    def _finish(self, run_id: int, status: RunStatus, reason: str, *, at: datetime, **kw: int | None) -> None:
-        finish_run(engine=self._engine, run_id=run_id, status=status, reason=reason, at=at, **kw)
+    async def _finish(
+        self, run_id: int, status: RunStatus, reason: str, *, at: datetime, **kw: int | None
+    ) -> None:
+        await asyncio.to_thread(
+            partial(finish_run, engine=self._engine, run_id=run_id, status=status, reason=reason, at=at, **kw)
+        )
         if status is not RunStatus.LAUNCHED:
             log.info("patrol run %s %s: %s", run_id, status.value, reason)
         if self._on_run is not None:

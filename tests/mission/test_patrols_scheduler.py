@@ -370,3 +370,37 @@ async def test_runs_left_claimed_by_a_stopped_instance_are_settled_by_their_miss
         (RunStatus.FAILED.value, "no instance owning its vehicle launched it in time"),
     ]
     assert runs(engine)[2].mission_id == flown.id
+
+
+async def test_a_tick_waiting_for_the_database_never_blocks_the_event_loop(engine, tmp_path):
+    """Another connection holds the SQLite write lock (a request thread whose commit the event loop schedules)
+    and lets go from the loop 0.5 s later. A tick writing on the loop would wait for the lock there, so the
+    release could never run: the service froze for the 30 s busy timeout and the tick failed."""
+    import itertools
+    import sqlite3
+
+    add_patrol(engine, cron="0 10 * * *")
+    clock = AcceleratedClock(START, speed=100.0)
+    scheduler = PatrolScheduler(engine=engine, launcher=RecordingLauncher(clock, [state(1)]), clock=clock)
+    await asyncio.sleep(0.2)  # 20 simulated s: 10:00:00 is due
+    holder = sqlite3.connect(tmp_path / "sched.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the write lock, as a request between its flush and its commit
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.5, holder.execute, "COMMIT")
+    beats: list[float] = []
+
+    async def heartbeat() -> None:
+        while True:
+            beats.append(loop.time())
+            await asyncio.sleep(0.02)
+
+    beating = asyncio.create_task(heartbeat())
+    try:
+        await asyncio.wait_for(scheduler.tick(), 10)
+    finally:
+        beating.cancel()
+        await asyncio.gather(beating, return_exceptions=True)
+        holder.close()
+    longest = max(b - a for a, b in itertools.pairwise(beats))
+    assert longest < 0.4, f"the event loop stood still for {longest:.2f} s during the tick"
+    assert [r.status for r in runs(engine)] == [RunStatus.LAUNCHED.value]
