@@ -190,10 +190,9 @@ async def _run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 machine = _machine_cpu_pct(cpu_before, _machine_cpu())
                 measured = await viewers.results(timeout_s=60)
                 usage = meter.usage
-                spent = [m.usage for m in [*viewer_meters, sim_meter]]
                 others = {
-                    "viewers_cpu_cores": sum(u.cpu_util for u in spent[:-1] if u is not None),
-                    "sim_cpu_cores": spent[-1].cpu_util if spent[-1] is not None else 0.0,
+                    "viewers_cpu_cores": sum(m.usage.cpu_util for m in viewer_meters if m.usage is not None),
+                    "sim_cpu_cores": sim_meter.usage.cpu_util if sim_meter.usage is not None else 0.0,
                 }
                 fps = [f for r in measured for f in r["fps"]]
                 latencies = [ms for r in measured for ms in r["latencies_ms"]]
