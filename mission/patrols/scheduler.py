@@ -17,7 +17,6 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
@@ -427,7 +426,7 @@ class PatrolScheduler:
         self, run_id: int, status: RunStatus, reason: str, *, at: datetime, **kw: int | None
     ) -> None:
         await asyncio.to_thread(
-            partial(finish_run, engine=self._engine, run_id=run_id, status=status, reason=reason, at=at, **kw)
+            finish_run, engine=self._engine, run_id=run_id, status=status, reason=reason, at=at, **kw
         )
         if status is not RunStatus.LAUNCHED:
             log.info("patrol run %s %s: %s", run_id, status.value, reason)
